@@ -1,0 +1,264 @@
+//! The command line: clap definitions (their `///` docs are the `--help` text), then validation into a
+//! [`Config`] that the rest of the program trusts. Nothing here touches the database or inputs.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::model::Filter;
+use crate::present::Format;
+use crate::unpack::Limits;
+
+/// Collect DMARC aggregate reports into SQLite and ask what they say.
+///
+/// Typical use: `dmarc-warden ingest ~/reports/` every night (files, directories, Maildir, mbox, or
+/// `-` for standard input; gzip, zip and mail attachments are unpacked), then `dmarc-warden domains`
+/// and `dmarc-warden sources --domain example.org` to see who sends as you and whether it passes.
+///
+/// Exit status: 0 all inputs stored; 1 some inputs rejected (kept, see `rejects`); 2 fatal error
+/// (bad arguments, database unusable).
+#[derive(Debug, Parser)]
+#[command(name = "dmarc-warden", version, max_term_width = 100)]
+pub struct Cli {
+    /// SQLite database file [default: $XDG_DATA_HOME/dmarc-warden/dmarc-warden.db].
+    #[arg(long, global = true, env = "DMARC_WARDEN_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// No summary line and no progress bar; failures are still reported on stderr.
+    #[arg(long, short, global = true, env = "DMARC_WARDEN_QUIET")]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read report files, directories, Maildirs, mbox files or stdin (`-`) into the database.
+    ///
+    /// Content is recognised by its bytes: XML, gzip, zlib, zip, and emails carrying any of these, nested
+    /// in any order. A report already stored (same reporter, report id and domain) is counted as a
+    /// duplicate and not stored again, so re-running over the same files is safe. Inputs that fail are
+    /// kept in the database with the reason; see `rejects` and `reprocess`.
+    Ingest {
+        /// Files or directories to read; `-` reads standard input.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        work: WorkArgs,
+    },
+    /// Try every kept reject again (after upgrading dmarc-warden, or with higher limits).
+    Reprocess {
+        #[command(flatten)]
+        work: WorkArgs,
+    },
+    /// Per policy domain: reports, messages, DMARC pass rate, period covered, policy published.
+    Domains {
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Per sending IP: messages and how many passed DMARC, aligned DKIM and aligned SPF.
+    Sources {
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// The stored reports, oldest first.
+    Reports {
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Inputs that could not be stored, with the reason; `reprocess` retries them.
+    Rejects {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t, env = "DMARC_WARDEN_FORMAT")]
+        format: Format,
+    },
+}
+
+/// Limits and parallelism for reading inputs.
+#[derive(Debug, Args)]
+pub struct WorkArgs {
+    /// Largest decompressed report (one XML payload) accepted; e.g. 32MiB, 100MB.
+    #[arg(
+        long,
+        default_value = "32MiB",
+        env = "DMARC_WARDEN_MAX_PAYLOAD_SIZE",
+        value_name = "SIZE"
+    )]
+    pub max_payload_size: String,
+    /// Largest input accepted: one file, or one message of an mbox or Maildir.
+    #[arg(
+        long,
+        default_value = "64MiB",
+        env = "DMARC_WARDEN_MAX_MESSAGE_SIZE",
+        value_name = "SIZE"
+    )]
+    pub max_message_size: String,
+    /// Most entries a zip archive may list.
+    #[arg(
+        long,
+        default_value_t = 1000,
+        env = "DMARC_WARDEN_MAX_ZIP_ENTRIES",
+        value_name = "N"
+    )]
+    pub max_zip_entries: usize,
+    /// Threads that read, unpack and parse; 0 means one per CPU core.
+    #[arg(
+        long,
+        default_value_t = 0,
+        env = "DMARC_WARDEN_THREADS",
+        value_name = "N"
+    )]
+    pub threads: usize,
+}
+
+/// Which stored data a listing covers, and how it is written.
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// Only this policy domain.
+    #[arg(long, short)]
+    pub domain: Option<String>,
+    /// Only report periods ending on or after this date (YYYY-MM-DD, UTC, or RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Only report periods beginning before this date (YYYY-MM-DD, UTC, or RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// At most this many rows.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t, env = "DMARC_WARDEN_FORMAT")]
+    pub format: Format,
+}
+
+/// Validated settings: what [`crate::run`] acts on.
+#[derive(Debug)]
+pub struct Config {
+    pub db: PathBuf,
+    pub quiet: bool,
+    pub action: Action,
+}
+
+#[derive(Debug)]
+pub enum Action {
+    Ingest {
+        paths: Vec<PathBuf>,
+        options: crate::pipeline::Options,
+    },
+    Reprocess {
+        options: crate::pipeline::Options,
+    },
+    Domains(Filter, Format),
+    Sources(Filter, Format),
+    Reports(Filter, Format),
+    Rejects(Format),
+}
+
+impl Config {
+    pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
+        let db = match cli.db {
+            Some(db) => db,
+            None => dirs::data_dir()
+                .context("no data directory known for this user: set --db or DMARC_WARDEN_DB")?
+                .join("dmarc-warden")
+                .join("dmarc-warden.db"),
+        };
+        let action = match cli.command {
+            Command::Ingest { paths, work } => Action::Ingest {
+                paths,
+                options: work.options()?,
+            },
+            Command::Reprocess { work } => Action::Reprocess {
+                options: work.options()?,
+            },
+            Command::Domains { filter } => Action::Domains(filter.filter()?, filter.format),
+            Command::Sources { filter } => Action::Sources(filter.filter()?, filter.format),
+            Command::Reports { filter } => Action::Reports(filter.filter()?, filter.format),
+            Command::Rejects { format } => Action::Rejects(format),
+        };
+        Ok(Config {
+            db,
+            quiet: cli.quiet,
+            action,
+        })
+    }
+}
+
+impl WorkArgs {
+    fn options(&self) -> anyhow::Result<crate::pipeline::Options> {
+        Ok(crate::pipeline::Options {
+            limits: Limits {
+                max_payload_size: size("--max-payload-size", &self.max_payload_size)?,
+                max_message_size: size("--max-message-size", &self.max_message_size)?,
+                max_zip_entries: self.max_zip_entries,
+            },
+            threads: self.threads,
+        })
+    }
+}
+
+impl FilterArgs {
+    fn filter(&self) -> anyhow::Result<Filter> {
+        Ok(Filter {
+            domain: self.domain.as_ref().map(|d| d.trim().to_ascii_lowercase()),
+            since: self
+                .since
+                .as_deref()
+                .map(|s| date("--since", s))
+                .transpose()?,
+            until: self
+                .until
+                .as_deref()
+                .map(|s| date("--until", s))
+                .transpose()?,
+            limit: self.limit,
+        })
+    }
+}
+
+fn size(option: &str, value: &str) -> anyhow::Result<u64> {
+    match value.trim().parse::<bytesize::ByteSize>() {
+        Ok(b) if b.as_u64() > 0 => Ok(b.as_u64()),
+        _ => bail!("{option} {value:?}: expected a size such as 32MiB, 100MB or 1048576"),
+    }
+}
+
+/// `YYYY-MM-DD` (midnight UTC) or RFC 3339, as seconds since the epoch.
+pub fn date(option: &str, value: &str) -> anyhow::Result<i64> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d") {
+        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp());
+    }
+    match chrono::DateTime::parse_from_rfc3339(value.trim()) {
+        Ok(t) => Ok(t.timestamp()),
+        Err(_) => {
+            bail!("{option} {value:?}: expected a date such as 2026-11-01 or 2026-11-01T12:00:00Z")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_and_dates() {
+        assert_eq!(size("--x", "32MiB").unwrap(), 32 << 20);
+        assert_eq!(size("--x", "1000").unwrap(), 1000);
+        let err = size("--max-payload-size", "lots").unwrap_err().to_string();
+        assert!(err.starts_with("--max-payload-size \"lots\""), "{err}");
+        assert_eq!(date("--since", "2026-11-01").unwrap(), 1_793_491_200);
+        assert_eq!(
+            date("--since", "2026-11-01T01:00:00+01:00").unwrap(),
+            1_793_491_200
+        );
+        assert!(date("--since", "yesterday").is_err());
+    }
+}

@@ -1,0 +1,356 @@
+//! Where inputs come from: files, directories (walked recursively, in name order), Maildir folders,
+//! mbox files and standard input (`-`). IMAP comes in a later stage.
+//!
+//! [`Inputs`] is a lazy iterator: it yields one input at a time and never holds more than one mbox
+//! message in memory, so memory stays flat however many inputs there are. Files are not read here but by
+//! the parsing workers ([`read_file`]), so reading is parallel too. An mbox is recognised by content (a
+//! first line starting `From `), whatever its name; a Maildir is a directory holding `cur/` and `new/`.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// One unit of work for the pipeline.
+#[derive(Debug)]
+pub enum Input {
+    /// A file, to be read (bounded) by a worker.
+    File(PathBuf),
+    /// Bytes already read: one message of an mbox, or standard input.
+    Bytes { origin: String, data: Vec<u8> },
+    /// An input that could not be read at all; it becomes a reject.
+    Unreadable { origin: String, reason: String },
+}
+
+impl Input {
+    pub fn origin(&self) -> String {
+        match self {
+            Input::File(p) => p.display().to_string(),
+            Input::Bytes { origin, .. } | Input::Unreadable { origin, .. } => origin.clone(),
+        }
+    }
+}
+
+/// Why an input could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(
+        "input exceeds the limit of {limit} bytes (raise --max-message-size / DMARC_WARDEN_MAX_MESSAGE_SIZE)"
+    )]
+    TooLarge { limit: u64 },
+}
+
+/// Reads a whole file, refusing one larger than `limit` without reading past `limit + 1` bytes.
+pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, FetchError> {
+    read_bounded(File::open(path)?, limit)
+}
+
+fn read_bounded(reader: impl Read, limit: u64) -> Result<Vec<u8>, FetchError> {
+    let mut data = Vec::new();
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut data)?;
+    if data.len() as u64 > limit {
+        return Err(FetchError::TooLarge { limit });
+    }
+    Ok(data)
+}
+
+type Source = Box<dyn BufRead + Send>;
+type KeepEntry = fn(&walkdir::DirEntry) -> bool;
+
+/// The inputs named on the command line, expanded lazily.
+pub struct Inputs {
+    roots: std::vec::IntoIter<PathBuf>,
+    walk: Option<walkdir::FilterEntry<walkdir::IntoIter, KeepEntry>>,
+    mbox: Option<Mbox<Source>>,
+    limit: u64,
+}
+
+impl Inputs {
+    /// `paths` may name files, directories, Maildirs, mbox files, or `-` for standard input.
+    /// `limit` is the most bytes one input (file or message) may have.
+    pub fn new(paths: Vec<PathBuf>, limit: u64) -> Self {
+        Inputs {
+            roots: paths.into_iter(),
+            walk: None,
+            mbox: None,
+            limit,
+        }
+    }
+
+    /// A plain file is handed over as a path; an mbox is opened and split here.
+    fn file(&mut self, path: &Path) -> Option<Input> {
+        let origin = path.display().to_string();
+        let opened = File::open(path).and_then(|f| {
+            let mut r = BufReader::with_capacity(64 << 10, f);
+            let is_mbox = r.fill_buf()?.starts_with(b"From ");
+            Ok((r, is_mbox))
+        });
+        match opened {
+            Ok((reader, true)) => {
+                self.mbox = Some(Mbox::new(Box::new(reader), origin, self.limit));
+                None
+            }
+            Ok((_, false)) => Some(Input::File(path.to_owned())),
+            Err(e) => Some(Input::Unreadable {
+                origin,
+                reason: FetchError::Io(e).to_string(),
+            }),
+        }
+    }
+
+    fn stdin(&mut self) -> Option<Input> {
+        let mut reader = BufReader::with_capacity(64 << 10, std::io::stdin());
+        match reader.fill_buf() {
+            Ok(head) if head.starts_with(b"From ") => {
+                self.mbox = Some(Mbox::new(Box::new(reader), "-".into(), self.limit));
+                None
+            }
+            Ok(_) => Some(match read_bounded(reader, self.limit) {
+                Ok(data) => Input::Bytes {
+                    origin: "-".into(),
+                    data,
+                },
+                Err(e) => Input::Unreadable {
+                    origin: "-".into(),
+                    reason: e.to_string(),
+                },
+            }),
+            Err(e) => Some(Input::Unreadable {
+                origin: "-".into(),
+                reason: FetchError::Io(e).to_string(),
+            }),
+        }
+    }
+}
+
+impl Iterator for Inputs {
+    type Item = Input;
+
+    fn next(&mut self) -> Option<Input> {
+        loop {
+            if let Some(mbox) = &mut self.mbox {
+                match mbox.next() {
+                    Some(input) => return Some(input),
+                    None => self.mbox = None,
+                }
+            }
+            if let Some(walk) = &mut self.walk {
+                match walk.next() {
+                    Some(Ok(entry)) => {
+                        if entry.file_type().is_file()
+                            && !is_maildir_metadata(entry.path())
+                            && let Some(input) = self.file(entry.path())
+                        {
+                            return Some(input);
+                        }
+                        continue;
+                    }
+                    Some(Err(e)) => {
+                        let origin = e
+                            .path()
+                            .map_or_else(String::new, |p| p.display().to_string());
+                        return Some(Input::Unreadable {
+                            origin,
+                            reason: format!("cannot read: {e}"),
+                        });
+                    }
+                    None => {
+                        self.walk = None;
+                        continue;
+                    }
+                }
+            }
+            let root = self.roots.next()?;
+            if root.as_os_str() == "-" {
+                if let Some(input) = self.stdin() {
+                    return Some(input);
+                }
+                continue;
+            }
+            match std::fs::metadata(&root) {
+                Ok(m) if m.is_dir() => {
+                    let keep: KeepEntry = |e| !is_maildir_tmp(e);
+                    self.walk = Some(
+                        walkdir::WalkDir::new(&root)
+                            .sort_by_file_name()
+                            .into_iter()
+                            .filter_entry(keep),
+                    );
+                }
+                Ok(_) => {
+                    if let Some(input) = self.file(&root) {
+                        return Some(input);
+                    }
+                }
+                Err(e) => {
+                    return Some(Input::Unreadable {
+                        origin: root.display().to_string(),
+                        reason: FetchError::Io(e).to_string(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn is_maildir(dir: &Path) -> bool {
+    dir.join("cur").is_dir() && dir.join("new").is_dir()
+}
+
+/// A Maildir's `tmp/` holds messages still being delivered: never read them.
+fn is_maildir_tmp(entry: &walkdir::DirEntry) -> bool {
+    entry.file_type().is_dir()
+        && entry.file_name() == "tmp"
+        && entry.path().parent().is_some_and(is_maildir)
+}
+
+/// Files beside `cur/` and `new/` in a Maildir (`dovecot-uidlist`, `maildirfolder`, index files) are
+/// the mail server's bookkeeping, not messages.
+fn is_maildir_metadata(path: &Path) -> bool {
+    path.parent().is_some_and(is_maildir)
+}
+
+/// Splits an mbox into messages, one at a time.
+///
+/// A message starts at a `From ` line that opens the file or follows an empty line (mboxo/mboxrd);
+/// `>From ` quoting is undone (mboxrd). A message larger than the limit is skipped to its end and
+/// reported, never held in memory.
+struct Mbox<R> {
+    reader: R,
+    origin: String,
+    limit: u64,
+    index: usize,
+    line: Vec<u8>,
+    /// The `From ` line of the next message was consumed by the previous call.
+    separator_read: bool,
+    done: bool,
+}
+
+impl<R: BufRead> Mbox<R> {
+    fn new(reader: R, origin: String, limit: u64) -> Self {
+        Mbox {
+            reader,
+            origin,
+            limit,
+            index: 0,
+            line: Vec::new(),
+            separator_read: false,
+            done: false,
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for Mbox<R> {
+    type Item = Input;
+
+    fn next(&mut self) -> Option<Input> {
+        if self.done {
+            return None;
+        }
+        let mut message = Vec::new();
+        let mut oversized = false;
+        let mut started = std::mem::take(&mut self.separator_read);
+        let mut previous_blank = true;
+        loop {
+            self.line.clear();
+            let read = match self.reader.read_until(b'\n', &mut self.line) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.done = true;
+                    self.index += 1;
+                    return Some(Input::Unreadable {
+                        origin: format!("{}#{}", self.origin, self.index),
+                        reason: FetchError::Io(e).to_string(),
+                    });
+                }
+            };
+            if read == 0 {
+                self.done = true;
+                if !started {
+                    return None;
+                }
+                break;
+            }
+            let is_separator = previous_blank && self.line.starts_with(b"From ");
+            previous_blank = self.line == b"\n" || self.line == b"\r\n";
+            if is_separator {
+                if started {
+                    // This separator opens the next message.
+                    self.separator_read = true;
+                    break;
+                }
+                started = true;
+                continue;
+            }
+            started = true;
+            let unquoted = unquote_from(&self.line);
+            if message.len() as u64 + unquoted.len() as u64 > self.limit {
+                oversized = true;
+                message = Vec::new();
+            }
+            if !oversized {
+                message.extend_from_slice(unquoted);
+            }
+        }
+        self.index += 1;
+        let origin = format!("{}#{}", self.origin, self.index);
+        if oversized {
+            return Some(Input::Unreadable {
+                origin,
+                reason: FetchError::TooLarge { limit: self.limit }.to_string(),
+            });
+        }
+        Some(Input::Bytes {
+            origin,
+            data: message,
+        })
+    }
+}
+
+/// mboxrd: a line `>From `, `>>From `… had one `>` added when written; remove it.
+fn unquote_from(line: &[u8]) -> &[u8] {
+    let quotes = line.iter().take_while(|&&b| b == b'>').count();
+    if quotes > 0 && line[quotes..].starts_with(b"From ") {
+        &line[1..]
+    } else {
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(mbox: &str, limit: u64) -> Vec<Result<String, String>> {
+        Mbox::new(mbox.as_bytes(), "m".into(), limit)
+            .map(|i| match i {
+                Input::Bytes { data, .. } => Ok(String::from_utf8(data).unwrap()),
+                Input::Unreadable { reason, .. } => Err(reason),
+                Input::File(_) => unreachable!(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn mbox_split_and_unquote() {
+        let m = "From a Mon\nSubject: 1\n\nbody\nFrom me to you\n>From x\n\nFrom b Tue\nSubject: 2\n\nz\n";
+        assert_eq!(
+            split(m, 1000),
+            vec![
+                Ok("Subject: 1\n\nbody\nFrom me to you\nFrom x\n\n".into()),
+                Ok("Subject: 2\n\nz\n".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn mbox_oversized_message_is_reported_and_skipped() {
+        let m = "From a\nSubject: 1\n\nlong long long\n\nFrom b\nS: 2\n\n";
+        let got = split(m, 20);
+        assert!(got[0].as_ref().unwrap_err().contains("--max-message-size"));
+        assert_eq!(got[1], Ok("S: 2\n\n".into()));
+    }
+}

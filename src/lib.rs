@@ -1,0 +1,161 @@
+//! dmarc-warden: DMARC report processing, from mailbox to policy advice.
+//!
+//! Data flows one way through one module per stage: [`fetch`] (where inputs come from) → [`unpack`]
+//! (MIME, gzip, zip; size limits) → [`parse`] (report XML) → [`store`] (SQLite) → [`analyse`]
+//! (judgements) → [`present`] (stdout). [`pipeline`] joins the stages with a rayon pool and one database
+//! writer; [`cli`] turns arguments into a validated [`cli::Config`]; [`model`] holds the plain data
+//! types. See ARCHITECTURE.md for the invariants.
+
+pub mod analyse;
+pub mod cli;
+pub mod fetch;
+pub mod model;
+pub mod parse;
+pub mod pipeline;
+pub mod present;
+pub mod store;
+pub mod unpack;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+
+use cli::{Action, Cli, Config};
+use pipeline::{Event, Stats};
+use store::Store;
+
+/// Exit status: every input stored (or nothing to do).
+pub const EXIT_OK: u8 = 0;
+/// Exit status: the run finished, but some inputs were rejected (and kept).
+pub const EXIT_REJECTED: u8 = 1;
+/// Exit status: fatal error — bad arguments, unusable database.
+pub const EXIT_FATAL: u8 = 2;
+
+/// Most reject lines printed by one run; the rest are counted and left to `dmarc-warden rejects`.
+const MAX_REJECT_LINES: u64 = 20;
+
+/// Runs the command line given to the process.
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_FATAL } else { EXIT_OK });
+        }
+    };
+    match Config::from_cli(cli).and_then(execute) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_OK),
+        Err(e) => {
+            eprintln!("dmarc-warden: error: {e:#}");
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}
+
+/// Output piped into `head` and closed early is not an error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn execute(config: Config) -> anyhow::Result<u8> {
+    let store = Store::open(&config.db)?;
+    match config.action {
+        Action::Ingest { paths, options } => {
+            let inputs = fetch::Inputs::new(paths, options.limits.max_message_size);
+            let stats = with_progress(config.quiet, |on_event| {
+                pipeline::ingest(&store, inputs, &options, on_event).map_err(Into::into)
+            })?;
+            finish("ingest", &stats, config.quiet)
+        }
+        Action::Reprocess { options } => {
+            let stats = with_progress(config.quiet, |on_event| {
+                pipeline::reprocess(&store, &options, on_event).map_err(Into::into)
+            })?;
+            finish("reprocess", &stats, config.quiet)
+        }
+        Action::Domains(filter, format) => list(&store.domains(&filter)?, format),
+        Action::Sources(filter, format) => list(&store.sources(&filter)?, format),
+        Action::Reports(filter, format) => list(&store.reports(&filter)?, format),
+        Action::Rejects(format) => list(&store.rejects()?, format),
+    }
+}
+
+fn list<T: present::Tabular>(rows: &[T], format: present::Format) -> anyhow::Result<u8> {
+    present::list(rows, format).context("cannot write to standard output")?;
+    Ok(EXIT_OK)
+}
+
+fn finish(command: &str, stats: &Stats, quiet: bool) -> anyhow::Result<u8> {
+    if !quiet {
+        present::summary(command, stats).context("cannot write to standard output")?;
+    }
+    Ok(if stats.rejected > 0 {
+        EXIT_REJECTED
+    } else {
+        EXIT_OK
+    })
+}
+
+/// Runs `work` with a progress spinner on stderr when it is a terminal, and names each reject on
+/// stderr (the first [`MAX_REJECT_LINES`]; the rest are counted).
+fn with_progress(
+    quiet: bool,
+    work: impl FnOnce(&mut dyn FnMut(Event<'_>)) -> anyhow::Result<Stats>,
+) -> anyhow::Result<Stats> {
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {pos} inputs read ({per_sec}) {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    });
+    let mut rejects = 0u64;
+    let mut on_event = |event: Event<'_>| match event {
+        Event::Done => {
+            if let Some(bar) = &bar {
+                bar.inc(1);
+            }
+        }
+        Event::Rejected {
+            origin,
+            location,
+            reason,
+        } => {
+            rejects += 1;
+            if rejects > MAX_REJECT_LINES {
+                return;
+            }
+            let place = if location.is_empty() {
+                origin.to_owned()
+            } else {
+                format!("{origin} > {location}")
+            };
+            let line = format!("dmarc-warden: rejected {place}: {reason}");
+            match &bar {
+                Some(bar) => bar.println(line),
+                None => eprintln!("{line}"),
+            }
+        }
+    };
+    let stats = work(&mut on_event);
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    if rejects > MAX_REJECT_LINES {
+        eprintln!(
+            "dmarc-warden: … and {} more rejected parts; `dmarc-warden rejects` lists them all",
+            rejects - MAX_REJECT_LINES
+        );
+    }
+    stats
+}

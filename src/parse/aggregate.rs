@@ -1,0 +1,506 @@
+//! DMARC aggregate report XML (RFC 7489 Appendix C, RFC 9990 `dmarc-2.0`) → [`AggregateReport`].
+//!
+//! A single streaming pass with quick-xml over a stack of known tags: no DOM, no serde derive, so unknown
+//! elements (vendor extensions, future fields) are skipped wherever they appear and the known ones are
+//! found by their place in the tree, whatever namespace (or none, or a wrong one) the reporter used.
+//!
+//! Tolerated reporter quirks, each with a fixture under `sample-reports/quirks/`:
+//! - UTF-8 BOM, UTF-16 with BOM, declared `windows-1252` / `ISO-8859-1` (see [`super::decode_xml`]);
+//! - element names in another case than the schema's (`<Record>`), values in upper case (`Pass`,
+//!   `SoftFail`): all lower-cased;
+//! - whitespace, tabs and newlines around values: trimmed;
+//! - empty optional elements (`<sp></sp>`, `<sp/>`): treated as absent;
+//! - unknown or wrong namespaces (`http//dmarc.org/dmarc-xml/0.1`): elements matched by local name;
+//! - a report with no `<record>`: stored with zero records;
+//! - a `<record>` without `<count>` (or an empty one): kept with count 0, so its authentication results
+//!   are not lost; a count that is present but not a number still rejects the report;
+//! - missing `<org_name>`, policy `<domain>` or `<date_range>`: stored empty / unknown. Only the
+//!   `<report_metadata>` and `<policy_published>` sections and a `<report_id>` are required;
+//! - a `pct` that is not a number: dropped (it is advisory), the report kept;
+//! - `::ffff:`-mapped IPv4 source addresses: stored as plain IPv4.
+
+use std::net::IpAddr;
+
+use quick_xml::Reader;
+use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::events::Event;
+
+use crate::model::{AggregateReport, DkimResult, PolicyOverride, Record, SpfResult};
+
+/// Why an XML payload could not be read as an aggregate report.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ParseError {
+    #[error("XML not well-formed at byte {position}: {message}")]
+    Xml { position: u64, message: String },
+    #[error("not a DMARC aggregate report: root element is <{0}>")]
+    NotAggregate(String),
+    #[error("no XML element found")]
+    Empty,
+    #[error("XML ends before </feedback>")]
+    Truncated,
+    #[error("missing <{0}>")]
+    Missing(&'static str),
+    #[error("record {record}: invalid <{field}> {value:?}: expected a whole number")]
+    InvalidRecordNumber {
+        record: usize,
+        field: &'static str,
+        value: String,
+    },
+    #[error("invalid <{field}> {value:?}: expected a whole number")]
+    InvalidNumber { field: &'static str, value: String },
+    #[error("elements nested deeper than {MAX_DEPTH}")]
+    TooDeep,
+}
+
+/// Deeper nesting than any report needs; bounds the tag stack on hostile input.
+const MAX_DEPTH: usize = 64;
+
+/// The elements we know, by local name. Everything else is `Other` and skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    Feedback,
+    Version,
+    ReportMetadata,
+    OrgName,
+    Email,
+    ExtraContactInfo,
+    ReportId,
+    DateRange,
+    Begin,
+    End,
+    Error,
+    Generator,
+    PolicyPublished,
+    Domain,
+    Adkim,
+    Aspf,
+    P,
+    Sp,
+    Np,
+    Pct,
+    Fo,
+    Testing,
+    DiscoveryMethod,
+    Record,
+    Row,
+    SourceIp,
+    Count,
+    PolicyEvaluated,
+    Disposition,
+    Dkim,
+    Spf,
+    Reason,
+    Type,
+    Comment,
+    Identifiers,
+    HeaderFrom,
+    EnvelopeFrom,
+    EnvelopeTo,
+    AuthResults,
+    Selector,
+    Result,
+    HumanResult,
+    Scope,
+    Extensions,
+    Other,
+}
+
+impl Tag {
+    fn of(local_name: &str) -> Tag {
+        match local_name {
+            "feedback" => Tag::Feedback,
+            "version" => Tag::Version,
+            "report_metadata" => Tag::ReportMetadata,
+            "org_name" => Tag::OrgName,
+            "email" => Tag::Email,
+            "extra_contact_info" => Tag::ExtraContactInfo,
+            "report_id" => Tag::ReportId,
+            "date_range" => Tag::DateRange,
+            "begin" => Tag::Begin,
+            "end" => Tag::End,
+            "error" => Tag::Error,
+            "generator" => Tag::Generator,
+            "policy_published" => Tag::PolicyPublished,
+            "domain" => Tag::Domain,
+            "adkim" => Tag::Adkim,
+            "aspf" => Tag::Aspf,
+            "p" => Tag::P,
+            "sp" => Tag::Sp,
+            "np" => Tag::Np,
+            "pct" => Tag::Pct,
+            "fo" => Tag::Fo,
+            "testing" => Tag::Testing,
+            "discovery_method" => Tag::DiscoveryMethod,
+            "record" => Tag::Record,
+            "row" => Tag::Row,
+            "source_ip" => Tag::SourceIp,
+            "count" => Tag::Count,
+            "policy_evaluated" => Tag::PolicyEvaluated,
+            "disposition" => Tag::Disposition,
+            "dkim" => Tag::Dkim,
+            "spf" => Tag::Spf,
+            "reason" => Tag::Reason,
+            "type" => Tag::Type,
+            "comment" => Tag::Comment,
+            "identifiers" => Tag::Identifiers,
+            "header_from" => Tag::HeaderFrom,
+            "envelope_from" => Tag::EnvelopeFrom,
+            "envelope_to" => Tag::EnvelopeTo,
+            "auth_results" => Tag::AuthResults,
+            "selector" => Tag::Selector,
+            "result" => Tag::Result,
+            "human_result" => Tag::HumanResult,
+            "scope" => Tag::Scope,
+            "extensions" => Tag::Extensions,
+            // Quirk: some reporters capitalise element names. Retry lower-cased only when needed, so the
+            // common path does not allocate.
+            other if other.bytes().any(|b| b.is_ascii_uppercase()) => {
+                Tag::of(&other.to_ascii_lowercase())
+            }
+            _ => Tag::Other,
+        }
+    }
+}
+
+/// Values collected while walking; turned into an [`AggregateReport`] at the end.
+#[derive(Default)]
+struct Builder {
+    report: AggregateReport,
+    report_id: Option<String>,
+    seen_metadata: bool,
+    seen_policy: bool,
+    record: Record,
+    reason: PolicyOverride,
+    dkim: DkimResult,
+    spf: SpfResult,
+}
+
+/// Parses one aggregate report from XML already decoded to UTF-8 (see [`super::decode_xml`]).
+pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
+    let mut reader = Reader::from_str(xml);
+    let mut stack: Vec<Tag> = Vec::with_capacity(8);
+    let mut text = String::new();
+    let mut b = Builder::default();
+    let mut root_seen = false;
+
+    loop {
+        let event = reader.read_event().map_err(|e| ParseError::Xml {
+            position: reader.error_position(),
+            message: e.to_string(),
+        })?;
+        match event {
+            Event::Start(e) => {
+                let name = e.local_name();
+                let tag = Tag::of(name.as_ref());
+                if !root_seen {
+                    root_seen = true;
+                    check_root(tag, name.as_ref())?;
+                    b.report.namespace = namespace_of(&e);
+                } else if tag == Tag::Extensions && stack.as_slice() == [Tag::Feedback] {
+                    // RFC 9990 report-level extensions: kept verbatim, not interpreted.
+                    let span = reader
+                        .read_to_end(e.name())
+                        .map_err(|err| ParseError::Xml {
+                            position: reader.error_position(),
+                            message: err.to_string(),
+                        })?;
+                    let inner = xml
+                        .get(span.start as usize..span.end as usize)
+                        .unwrap_or_default()
+                        .trim();
+                    b.report.extensions = Some(inner.to_owned());
+                    continue;
+                }
+                if stack.len() >= MAX_DEPTH {
+                    return Err(ParseError::TooDeep);
+                }
+                stack.push(tag);
+                text.clear();
+                b.start(&stack);
+            }
+            Event::Empty(e) => {
+                let name = e.local_name();
+                let tag = Tag::of(name.as_ref());
+                if !root_seen {
+                    check_root(tag, name.as_ref())?;
+                    return Err(ParseError::Missing("report_metadata"));
+                }
+                stack.push(tag);
+                b.start(&stack);
+                b.end(&stack, "")?;
+                stack.pop();
+            }
+            Event::End(_) => {
+                b.end(&stack, text.trim())?;
+                text.clear();
+                stack.pop();
+                if stack.is_empty() {
+                    // Anything after the root element (trailing whitespace, NULs, a mail footer) is
+                    // ignored: the report is complete.
+                    break;
+                }
+            }
+            Event::Text(t) => text.push_str(&t.xml10_content()),
+            Event::CData(t) => text.push_str(&t.xml10_content()),
+            Event::GeneralRef(r) => match r.resolve_char_ref() {
+                Ok(Some(c)) => text.push(c),
+                _ => match resolve_predefined_entity(&r) {
+                    Some(s) => text.push_str(s),
+                    // An undeclared entity: keep it as written rather than fail the report.
+                    None => {
+                        text.push('&');
+                        text.push_str(&r);
+                        text.push(';');
+                    }
+                },
+            },
+            Event::Eof => {
+                if !root_seen {
+                    return Err(ParseError::Empty);
+                }
+                return Err(ParseError::Truncated);
+            }
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) | Event::DocType(_) => {}
+        }
+    }
+    b.finish()
+}
+
+fn check_root(tag: Tag, name: &str) -> Result<(), ParseError> {
+    if tag == Tag::Feedback {
+        Ok(())
+    } else {
+        Err(ParseError::NotAggregate(name.chars().take(64).collect()))
+    }
+}
+
+fn namespace_of(e: &quick_xml::events::BytesStart<'_>) -> Option<String> {
+    e.attributes().flatten().find_map(|a| {
+        (a.key.as_ref() == "xmlns")
+            .then(|| {
+                a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                    .ok()
+                    .map(|v| v.trim().to_owned())
+            })
+            .flatten()
+    })
+}
+
+impl Builder {
+    /// Called after `tag` is pushed: resets the item that the element opens.
+    fn start(&mut self, stack: &[Tag]) {
+        use Tag::*;
+        match stack {
+            [.., Feedback, Record] => self.record = crate::model::Record::default(),
+            [.., PolicyEvaluated, Reason] => self.reason = PolicyOverride::default(),
+            [.., AuthResults, Dkim] => self.dkim = DkimResult::default(),
+            [.., AuthResults, Spf] => self.spf = SpfResult::default(),
+            [.., Feedback, ReportMetadata] => self.seen_metadata = true,
+            [.., Feedback, PolicyPublished] => self.seen_policy = true,
+            _ => {}
+        }
+    }
+
+    /// Called before `tag` is popped, with its trimmed text content.
+    fn end(&mut self, stack: &[Tag], text: &str) -> Result<(), ParseError> {
+        use Tag::*;
+        let r = &mut self.report;
+        match stack {
+            [Feedback, Version] => r.version = opt(text),
+            [.., ReportMetadata, OrgName] => r.metadata.org_name = text.to_owned(),
+            [.., ReportMetadata, Email] => r.metadata.email = opt(text),
+            [.., ReportMetadata, ExtraContactInfo] => r.metadata.extra_contact_info = opt(text),
+            [.., ReportMetadata, ReportId] => self.report_id = opt(text),
+            [.., ReportMetadata, Error] => {
+                if let Some(t) = opt(text) {
+                    r.metadata.errors.push(t);
+                }
+            }
+            [.., ReportMetadata, Generator] => r.metadata.generator = opt(text),
+            [.., DateRange, Begin] => r.metadata.begin = timestamp("begin", text)?,
+            [.., DateRange, End] => r.metadata.end = timestamp("end", text)?,
+
+            [.., PolicyPublished, Domain] => r.policy.domain = text.to_ascii_lowercase(),
+            [.., PolicyPublished, Adkim] => r.policy.adkim = lower(text),
+            [.., PolicyPublished, Aspf] => r.policy.aspf = lower(text),
+            [.., PolicyPublished, P] => r.policy.p = lower(text),
+            [.., PolicyPublished, Sp] => r.policy.sp = lower(text),
+            [.., PolicyPublished, Np] => r.policy.np = lower(text),
+            // Quirk: pct is advisory; one that is not a number (`100%`, empty) is dropped, not the report.
+            [.., PolicyPublished, Pct] => r.policy.pct = text.trim_end_matches('%').parse().ok(),
+            [.., PolicyPublished, Fo] => r.policy.fo = opt(text),
+            [.., PolicyPublished, Testing] => r.policy.testing = lower(text),
+            [.., PolicyPublished, DiscoveryMethod] => r.policy.discovery_method = lower(text),
+
+            [.., Row, SourceIp] => self.record.source_ip = normalise_ip(text),
+            [.., Row, Count] if !text.is_empty() => {
+                let n = r.records.len() + 1;
+                self.record.count = text.parse().map_err(|_| ParseError::InvalidRecordNumber {
+                    record: n,
+                    field: "count",
+                    value: text.chars().take(64).collect(),
+                })?;
+            }
+            [.., PolicyEvaluated, Disposition] => self.record.disposition = lower(text),
+            [.., PolicyEvaluated, Dkim] => self.record.dkim = lower(text),
+            [.., PolicyEvaluated, Spf] => self.record.spf = lower(text),
+            [.., PolicyEvaluated, Reason, Type] => self.reason.kind = text.to_ascii_lowercase(),
+            [.., PolicyEvaluated, Reason, Comment] => self.reason.comment = opt(text),
+            [.., PolicyEvaluated, Reason] => {
+                self.record.reasons.push(std::mem::take(&mut self.reason));
+            }
+            [.., Identifiers, HeaderFrom] => self.record.header_from = lower(text),
+            [.., Identifiers, EnvelopeFrom] => self.record.envelope_from = lower(text),
+            [.., Identifiers, EnvelopeTo] => self.record.envelope_to = lower(text),
+
+            [.., AuthResults, Dkim, Domain] => self.dkim.domain = text.to_ascii_lowercase(),
+            [.., AuthResults, Dkim, Selector] => self.dkim.selector = opt(text),
+            [.., AuthResults, Dkim, Result] => self.dkim.result = text.to_ascii_lowercase(),
+            [.., AuthResults, Dkim, HumanResult] => self.dkim.human_result = opt(text),
+            [.., AuthResults, Dkim] => {
+                self.record
+                    .dkim_results
+                    .push(std::mem::take(&mut self.dkim));
+            }
+            [.., AuthResults, Spf, Domain] => self.spf.domain = text.to_ascii_lowercase(),
+            [.., AuthResults, Spf, Scope] => self.spf.scope = lower(text),
+            [.., AuthResults, Spf, Result] => self.spf.result = text.to_ascii_lowercase(),
+            [.., AuthResults, Spf] => {
+                self.record.spf_results.push(std::mem::take(&mut self.spf));
+            }
+            [Feedback, Record] => r.records.push(std::mem::take(&mut self.record)),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<AggregateReport, ParseError> {
+        let Builder {
+            mut report,
+            report_id,
+            seen_metadata,
+            seen_policy,
+            ..
+        } = self;
+        if !seen_metadata {
+            return Err(ParseError::Missing("report_metadata"));
+        }
+        if !seen_policy {
+            return Err(ParseError::Missing("policy_published"));
+        }
+        report.metadata.report_id = report_id.ok_or(ParseError::Missing("report_id"))?;
+        Ok(report)
+    }
+}
+
+fn opt(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+fn lower(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_ascii_lowercase())
+}
+
+/// Seconds since the epoch; empty means unknown. Quirk: a few reporters write `1700000000.0`; an
+/// integral float is accepted.
+fn timestamp(field: &'static str, text: &str) -> Result<Option<i64>, ParseError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<i64>()
+        .ok()
+        .or_else(|| {
+            text.parse::<f64>()
+                .ok()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                .map(|f| f as i64)
+        })
+        .map(Some)
+        .ok_or_else(|| ParseError::InvalidNumber {
+            field,
+            value: text.chars().take(64).collect(),
+        })
+}
+
+/// Canonical text of an IP address; IPv4-mapped IPv6 becomes IPv4. Kept as sent when unparseable, so a
+/// record is never lost over a malformed address.
+pub fn normalise_ip(text: &str) -> String {
+    match text.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => v6.to_string(),
+        },
+        Ok(ip) => ip.to_string(),
+        Err(_) => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"<feedback><report_metadata><org_name>x</org_name><report_id>1</report_id>
+        <date_range><begin>10</begin><end>20</end></date_range></report_metadata>
+        <policy_published><domain>Example.ORG</domain><p>None</p><sp></sp></policy_published>
+        <record><row><source_ip> ::ffff:192.0.2.1 </source_ip><count>3</count>
+        <policy_evaluated><disposition>none</disposition><dkim>Pass</dkim><spf>fail</spf>
+        <reason><type>forwarded</type></reason></policy_evaluated></row>
+        <identifiers><header_from>example.org</header_from></identifiers>
+        <auth_results><dkim><domain>example.org</domain><result>pass</result></dkim>
+        <spf><domain>a.example</domain><result>SoftFail</result></spf></auth_results></record>
+        </feedback>"#;
+
+    #[test]
+    fn minimal_report() {
+        let r = parse_aggregate(MINIMAL).unwrap();
+        assert_eq!(r.policy.domain, "example.org");
+        assert_eq!(r.policy.p.as_deref(), Some("none"));
+        assert_eq!(r.policy.sp, None);
+        assert_eq!(r.records.len(), 1);
+        let rec = &r.records[0];
+        assert_eq!(rec.source_ip, "192.0.2.1");
+        assert_eq!(rec.count, 3);
+        assert!(rec.dmarc_pass());
+        assert_eq!(rec.reasons[0].kind, "forwarded");
+        assert_eq!(rec.spf_results[0].result, "softfail");
+    }
+
+    #[test]
+    fn missing_count_is_zero() {
+        let r = parse_aggregate(&MINIMAL.replace("<count>3</count>", "<count> </count>")).unwrap();
+        assert_eq!(r.records[0].count, 0);
+    }
+
+    #[test]
+    fn not_a_number_count_is_named() {
+        let bad = MINIMAL.replace("<count>3", "<count>not-a-number");
+        let err = parse_aggregate(&bad).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "record 1: invalid <count> \"not-a-number\": expected a whole number"
+        );
+    }
+
+    #[test]
+    fn mismatched_tag_gives_position() {
+        let err = parse_aggregate("<feedback><a></b></feedback>").unwrap_err();
+        assert!(matches!(err, ParseError::Xml { position: 13, .. }), "{err}");
+    }
+
+    #[test]
+    fn truncated_and_foreign_roots() {
+        assert_eq!(
+            parse_aggregate("<feedback><policy_published/></feedback>"),
+            Err(ParseError::Missing("report_metadata"))
+        );
+        assert_eq!(
+            parse_aggregate("<feedback><report_metadata>"),
+            Err(ParseError::Truncated)
+        );
+        assert_eq!(
+            parse_aggregate("<html></html>"),
+            Err(ParseError::NotAggregate("html".into()))
+        );
+        assert_eq!(parse_aggregate("  "), Err(ParseError::Empty));
+    }
+}

@@ -1,0 +1,280 @@
+//! Joins the stages: inputs from [`fetch`](crate::fetch) are read, unpacked and parsed on a rayon pool,
+//! and the results flow through a bounded channel to the one thread that writes SQLite.
+//!
+//! The channel bound is what keeps memory flat: when the writer falls behind, workers wait, and the
+//! lazy input iterator is not advanced. Each input is handled on its own: a failure becomes a kept
+//! reject and the run goes on.
+
+use std::sync::mpsc::sync_channel;
+use std::time::{Duration, Instant};
+
+use rayon::iter::{ParallelBridge, ParallelIterator};
+
+use crate::fetch::{Input, read_file};
+use crate::model::{Extracted, Failure, Located};
+use crate::parse::{decode_xml, parse_aggregate};
+use crate::store::{Inserted, RejectedInput, Store, StoreError};
+use crate::unpack::{Leaf, Limits, walk};
+
+/// Unpacks and parses one input held in memory. Never fails as a whole: what cannot be read is listed
+/// in [`Extracted::failures`] with its location.
+pub fn extract(bytes: &[u8], limits: &Limits) -> Extracted {
+    let mut out = Extracted::default();
+    walk(bytes, limits, &mut |location, leaf| {
+        let parsed = match leaf {
+            Leaf::Xml(xml) => parse_aggregate(&decode_xml(xml)).map_err(|e| e.to_string()),
+            Leaf::Failed(e) => Err(e.to_string()),
+        };
+        match parsed {
+            Ok(report) => out.reports.push(Located {
+                location: location.to_owned(),
+                item: report,
+            }),
+            Err(reason) => out.failures.push(Located {
+                location: location.to_owned(),
+                item: Failure { reason },
+            }),
+        }
+    });
+    out
+}
+
+/// Settings for one ingest run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub limits: Limits,
+    /// Worker threads for reading, unpacking and parsing; 0 means one per core.
+    pub threads: usize,
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub inputs: u64,
+    pub reports_new: u64,
+    pub duplicates: u64,
+    /// Inputs with at least one part that failed.
+    pub rejected: u64,
+    pub records: u64,
+    /// `reprocess` only: kept inputs that now went through whole.
+    pub recovered: u64,
+    pub elapsed: Duration,
+}
+
+/// What the caller is told as the run goes, to show progress and name each failure.
+pub enum Event<'a> {
+    /// One more input is done.
+    Done,
+    /// A part of an input failed; it is kept for `reprocess`.
+    Rejected {
+        origin: &'a str,
+        location: &'a str,
+        reason: &'a str,
+    },
+}
+
+/// One input after the workers are done with it.
+struct Processed {
+    origin: String,
+    /// The bytes, kept only when something failed, to be stored with the reject.
+    data: Option<Vec<u8>>,
+    extracted: Extracted,
+}
+
+fn process(input: Input, limits: &Limits) -> Processed {
+    let origin = input.origin();
+    let data = match input {
+        Input::File(path) => read_file(&path, limits.max_message_size).map_err(|e| e.to_string()),
+        Input::Bytes { data, .. } => Ok(data),
+        Input::Unreadable { reason, .. } => Err(reason),
+    };
+    match data {
+        Ok(data) => {
+            let extracted = extract(&data, limits);
+            let data = (!extracted.failures.is_empty()).then_some(data);
+            Processed {
+                origin,
+                data,
+                extracted,
+            }
+        }
+        Err(reason) => Processed {
+            origin,
+            data: None,
+            extracted: Extracted {
+                reports: Vec::new(),
+                failures: vec![Located {
+                    location: String::new(),
+                    item: Failure { reason },
+                }],
+            },
+        },
+    }
+}
+
+/// Reports per transaction: large enough to amortise the commit, small enough that a killed run loses
+/// little work (and nothing that a re-run does not redo).
+const BATCH_REPORTS: usize = 2000;
+
+/// What stops a whole run (as opposed to one input).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot start the worker threads (--threads / DMARC_WARDEN_THREADS): {0}")]
+    Threads(String),
+}
+
+/// Reads, parses and stores every input. Returns an error only when the run cannot go on (the
+/// database fails); input failures are counted in [`Stats::rejected`] and kept.
+pub fn ingest<I>(
+    store: &Store,
+    inputs: I,
+    options: &Options,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<Stats, IngestError>
+where
+    I: Iterator<Item = Input> + Send,
+{
+    let started = Instant::now();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads)
+        .thread_name(|i| format!("dmarc-warden-parse-{i}"))
+        .build()
+        .map_err(|e| IngestError::Threads(e.to_string()))?;
+    let threads = pool.current_num_threads();
+    let (tx, rx) = sync_channel::<Processed>(threads * 4);
+    let limits = options.limits;
+    let mut stats = Stats::default();
+
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            pool.install(|| {
+                // A send fails only when the writer stopped on a database error: stop reading
+                // inputs; the writer's error is what the run returns.
+                inputs
+                    .par_bridge()
+                    .try_for_each_with(tx, |tx, input| tx.send(process(input, &limits)))
+            })
+        });
+        // Owned here so that an early return drops it, which stops the workers before the scope joins.
+        let rx = rx;
+        let mut written = Writer::new(store, &mut stats)?;
+        for processed in rx.iter() {
+            written.write(processed, on_event)?;
+        }
+        written.finish()
+    })?;
+    stats.elapsed = started.elapsed();
+    Ok(stats)
+}
+
+/// The single writer: groups inputs into transactions of about [`BATCH_REPORTS`] reports.
+struct Writer<'s> {
+    store: &'s Store,
+    stats: &'s mut Stats,
+    in_batch: usize,
+    now: i64,
+}
+
+impl<'s> Writer<'s> {
+    fn new(store: &'s Store, stats: &'s mut Stats) -> Result<Self, StoreError> {
+        store.begin()?;
+        Ok(Writer {
+            store,
+            stats,
+            in_batch: 0,
+            now: unix_now(),
+        })
+    }
+
+    fn write(
+        &mut self,
+        p: Processed,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), StoreError> {
+        self.stats.inputs += 1;
+        for report in &p.extracted.reports {
+            match self.store.insert_report(&p.origin, report, self.now)? {
+                Inserted::New { records } => {
+                    self.stats.reports_new += 1;
+                    self.stats.records += records as u64;
+                }
+                Inserted::Duplicate => self.stats.duplicates += 1,
+            }
+        }
+        self.in_batch += p.extracted.reports.len() + 1;
+        if !p.extracted.failures.is_empty() {
+            self.stats.rejected += 1;
+            self.store.keep_reject(
+                &RejectedInput {
+                    origin: &p.origin,
+                    data: p.data.as_deref(),
+                    failures: &p.extracted.failures,
+                },
+                self.now,
+            )?;
+            for f in &p.extracted.failures {
+                on_event(Event::Rejected {
+                    origin: &p.origin,
+                    location: &f.location,
+                    reason: &f.item.reason,
+                });
+            }
+        }
+        if self.in_batch >= BATCH_REPORTS {
+            self.store.commit()?;
+            self.store.begin()?;
+            self.in_batch = 0;
+            self.now = unix_now();
+        }
+        on_event(Event::Done);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), StoreError> {
+        self.store.commit()
+    }
+}
+
+/// Tries every kept reject again with the current code and limits. An input that now goes through
+/// whole is forgotten; one that still fails is kept with its new reasons.
+pub fn reprocess(
+    store: &Store,
+    options: &Options,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<Stats, StoreError> {
+    let started = Instant::now();
+    let keys = store.kept_keys()?;
+    let mut stats = Stats::default();
+    for key in keys {
+        let Some(kept) = store.kept_input(&key)? else {
+            continue;
+        };
+        let input = match kept.data {
+            Some(data) => Input::Bytes {
+                origin: kept.origin.clone(),
+                data,
+            },
+            // Not kept (too large or unreadable at the time): read the origin again if it is a file.
+            None => Input::File(kept.origin.clone().into()),
+        };
+        let processed = process(input, &options.limits);
+        let recovered = processed.extracted.failures.is_empty();
+        let mut writer = Writer::new(store, &mut stats)?;
+        store.forget_reject(&kept.key)?;
+        writer.write(processed, on_event)?;
+        writer.finish()?;
+        if recovered {
+            stats.recovered += 1;
+        }
+    }
+    stats.elapsed = started.elapsed();
+    Ok(stats)
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

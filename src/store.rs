@@ -1,0 +1,426 @@
+//! The SQLite database: schema migrations, idempotent inserts, kept rejects, and the queries behind the
+//! listing commands. The only module that names rusqlite.
+//!
+//! One writer: the pipeline hands everything to one [`Store`] on one thread, which groups inserts into
+//! explicit transactions ([`Store::begin`] / [`Store::commit`]). WAL mode lets readers (a `sources`
+//! query in another terminal) run beside it; a second writer waits up to [`BUSY_TIMEOUT`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::Digest;
+
+use crate::model::{
+    AggregateReport, DomainSummary, Failure, Filter, Located, RejectSummary, ReportSummary,
+    SourceSummary, Timestamp,
+};
+
+/// Numbered migrations; `PRAGMA user_version` records how many were applied.
+const MIGRATIONS: &[&str] = &[include_str!("../schemas/0001_initial.sql")];
+
+/// How long a write waits for another process holding the database.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the database directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "database {path} has schema version {found}, newer than this dmarc-warden knows ({known}); upgrade dmarc-warden"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: usize,
+    },
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// What inserting a report did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    New { records: usize },
+    Duplicate,
+}
+
+/// An input that failed, in whole or in part, as it is kept.
+pub struct RejectedInput<'a> {
+    pub origin: &'a str,
+    /// The input's bytes; `None` when they could not be read.
+    pub data: Option<&'a [u8]>,
+    pub failures: &'a [Located<Failure>],
+}
+
+/// A kept input, loaded for reprocessing.
+pub struct KeptInput {
+    pub key: String,
+    pub origin: String,
+    pub data: Option<Vec<u8>>,
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > MIGRATIONS.len() as i64 {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                known: MIGRATIONS.len(),
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Starts a write transaction, taking the write lock at once (`BEGIN IMMEDIATE`).
+    pub fn begin(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    pub fn commit(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    /// Stores a report with all its records, unless a report with the same org, id and policy domain is
+    /// already stored.
+    pub fn insert_report(
+        &self,
+        origin: &str,
+        report: &Located<AggregateReport>,
+        now: i64,
+    ) -> Result<Inserted, StoreError> {
+        let (r, m, p) = (&report.item, &report.item.metadata, &report.item.policy);
+        let errors =
+            (!m.errors.is_empty()).then(|| serde_json::to_string(&m.errors).unwrap_or_default());
+        let mut insert = self.conn.prepare_cached(
+            "INSERT INTO reports (org_name, report_id, domain, email, extra_contact_info, date_begin,
+                date_end, errors, generator, version, namespace, adkim, aspf, p, sp, np, pct, fo,
+                testing, discovery_method, extensions, record_count, message_count, pass_count,
+                origin, location, ingested_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)
+             ON CONFLICT (org_name, report_id, domain) DO NOTHING",
+        )?;
+        let inserted = insert.execute(params![
+            m.org_name,
+            m.report_id,
+            p.domain,
+            m.email,
+            m.extra_contact_info,
+            m.begin,
+            m.end,
+            errors,
+            m.generator,
+            r.version,
+            r.namespace,
+            p.adkim,
+            p.aspf,
+            p.p,
+            p.sp,
+            p.np,
+            p.pct,
+            p.fo,
+            p.testing,
+            p.discovery_method,
+            r.extensions,
+            r.records.len() as i64,
+            sat(r.message_count()),
+            sat(r.pass_count()),
+            origin,
+            report.location,
+            now,
+        ])?;
+        if inserted == 0 {
+            return Ok(Inserted::Duplicate);
+        }
+        let report_row = self.conn.last_insert_rowid();
+        let mut record_stmt = self.conn.prepare_cached(
+            "INSERT INTO records (report, source_ip, count, disposition, dkim, spf, header_from,
+                envelope_from, envelope_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        let mut reason_stmt = self.conn.prepare_cached(
+            "INSERT INTO record_reasons (record, type, comment) VALUES (?1, ?2, ?3)",
+        )?;
+        let mut dkim_stmt = self.conn.prepare_cached(
+            "INSERT INTO record_dkim (record, domain, selector, result, human_result)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        let mut spf_stmt = self.conn.prepare_cached(
+            "INSERT INTO record_spf (record, domain, scope, result) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for rec in &r.records {
+            record_stmt.execute(params![
+                report_row,
+                rec.source_ip,
+                sat(rec.count),
+                rec.disposition,
+                rec.dkim,
+                rec.spf,
+                rec.header_from,
+                rec.envelope_from,
+                rec.envelope_to,
+            ])?;
+            let id = self.conn.last_insert_rowid();
+            for reason in &rec.reasons {
+                reason_stmt.execute(params![id, reason.kind, reason.comment])?;
+            }
+            for d in &rec.dkim_results {
+                dkim_stmt.execute(params![id, d.domain, d.selector, d.result, d.human_result])?;
+            }
+            for s in &rec.spf_results {
+                spf_stmt.execute(params![id, s.domain, s.scope, s.result])?;
+            }
+        }
+        Ok(Inserted::New {
+            records: r.records.len(),
+        })
+    }
+
+    /// Keeps a failed input and why it failed. Keeping the same bytes again only updates `last_seen`,
+    /// the attempt count and the reasons.
+    pub fn keep_reject(&self, input: &RejectedInput<'_>, now: i64) -> Result<(), StoreError> {
+        let key = match input.data {
+            Some(data) => hex(&sha2::Sha256::digest(data)),
+            None => format!("origin:{}", input.origin),
+        };
+        self.conn
+            .prepare_cached(
+                "INSERT INTO reject_inputs (key, origin, data, size, first_seen, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                 ON CONFLICT (key) DO UPDATE SET last_seen = excluded.last_seen,
+                    attempts = attempts + 1, origin = excluded.origin",
+            )?
+            .execute(params![
+                key,
+                input.origin,
+                input.data,
+                input.data.map(|d| d.len() as i64),
+                now
+            ])?;
+        self.conn
+            .prepare_cached("DELETE FROM rejects WHERE input = ?1")?
+            .execute([&key])?;
+        let mut add = self
+            .conn
+            .prepare_cached("INSERT INTO rejects (input, location, reason) VALUES (?1, ?2, ?3)")?;
+        for f in input.failures {
+            add.execute(params![key, f.location, f.item.reason])?;
+        }
+        Ok(())
+    }
+
+    /// Keys of all kept inputs, oldest first.
+    pub fn kept_keys(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key FROM reject_inputs ORDER BY first_seen, key")?;
+        let keys = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(keys)
+    }
+
+    pub fn kept_input(&self, key: &str) -> Result<Option<KeptInput>, StoreError> {
+        let kept = self
+            .conn
+            .query_row(
+                "SELECT key, origin, data FROM reject_inputs WHERE key = ?1",
+                [key],
+                |r| {
+                    Ok(KeptInput {
+                        key: r.get(0)?,
+                        origin: r.get(1)?,
+                        data: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(kept)
+    }
+
+    /// Forgets a kept input (it was reprocessed successfully, or re-kept under a new key).
+    pub fn forget_reject(&self, key: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM reject_inputs WHERE key = ?1")?
+            .execute([key])?;
+        Ok(())
+    }
+
+    pub fn domains(&self, f: &Filter) -> Result<Vec<DomainSummary>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "WITH f AS (SELECT * FROM reports WHERE (?1 IS NULL OR domain = ?1)
+                    AND (?2 IS NULL OR date_end >= ?2) AND (?3 IS NULL OR date_begin < ?3)),
+                  latest AS (SELECT domain, p, sp, pct, ROW_NUMBER() OVER
+                    (PARTITION BY domain ORDER BY date_end DESC, id DESC) AS n FROM f)
+             SELECT f.domain, COUNT(*), SUM(f.message_count), SUM(f.pass_count), MIN(f.date_begin),
+                    MAX(f.date_end), l.p, l.sp, l.pct
+             FROM f JOIN latest l ON l.domain = f.domain AND l.n = 1
+             GROUP BY f.domain ORDER BY SUM(f.message_count) DESC, f.domain LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(filter_params(f), |r| {
+            let messages: u64 = r.get(2)?;
+            let pass: u64 = r.get(3)?;
+            Ok(DomainSummary {
+                domain: r.get(0)?,
+                reports: r.get(1)?,
+                messages,
+                dmarc_pass: pass,
+                dmarc_pass_pct: crate::analyse::percent(pass, messages),
+                first: r.get::<_, Option<i64>>(4)?.map(Timestamp),
+                last: r.get::<_, Option<i64>>(5)?.map(Timestamp),
+                p: r.get(6)?,
+                sp: r.get(7)?,
+                pct: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn sources(&self, f: &Filter) -> Result<Vec<SourceSummary>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT r.domain, c.source_ip, c.header_from, SUM(c.count),
+                SUM(CASE WHEN c.dkim = 'pass' OR c.spf = 'pass' THEN c.count ELSE 0 END),
+                SUM(CASE WHEN c.dkim = 'pass' THEN c.count ELSE 0 END),
+                SUM(CASE WHEN c.spf = 'pass' THEN c.count ELSE 0 END),
+                SUM(CASE WHEN c.disposition = 'quarantine' THEN c.count ELSE 0 END),
+                SUM(CASE WHEN c.disposition = 'reject' THEN c.count ELSE 0 END),
+                COUNT(DISTINCT r.id)
+             FROM records c JOIN reports r ON r.id = c.report
+             WHERE (?1 IS NULL OR r.domain = ?1) AND (?2 IS NULL OR r.date_end >= ?2)
+                AND (?3 IS NULL OR r.date_begin < ?3)
+             GROUP BY r.domain, c.source_ip, c.header_from
+             ORDER BY SUM(c.count) DESC, r.domain, c.source_ip LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(filter_params(f), |r| {
+            Ok(SourceSummary {
+                domain: r.get(0)?,
+                source_ip: r.get(1)?,
+                header_from: r.get(2)?,
+                messages: r.get(3)?,
+                dmarc_pass: r.get(4)?,
+                dkim_aligned: r.get(5)?,
+                spf_aligned: r.get(6)?,
+                quarantined: r.get(7)?,
+                rejected: r.get(8)?,
+                reports: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn reports(&self, f: &Filter) -> Result<Vec<ReportSummary>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT org_name, report_id, domain, date_begin, date_end, record_count, message_count,
+                pass_count, p, origin
+             FROM reports WHERE (?1 IS NULL OR domain = ?1) AND (?2 IS NULL OR date_end >= ?2)
+                AND (?3 IS NULL OR date_begin < ?3)
+             ORDER BY date_begin, org_name, report_id LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(filter_params(f), |r| {
+            Ok(ReportSummary {
+                org_name: r.get(0)?,
+                report_id: r.get(1)?,
+                domain: r.get(2)?,
+                begin: r.get::<_, Option<i64>>(3)?.map(Timestamp),
+                end: r.get::<_, Option<i64>>(4)?.map(Timestamp),
+                records: r.get(5)?,
+                messages: r.get(6)?,
+                dmarc_pass: r.get(7)?,
+                p: r.get(8)?,
+                origin: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn rejects(&self) -> Result<Vec<RejectSummary>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT r.id, i.origin, r.location, r.reason, i.size, i.first_seen, i.last_seen, i.attempts
+             FROM rejects r JOIN reject_inputs i ON i.key = r.input
+             ORDER BY i.first_seen, r.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(RejectSummary {
+                id: r.get(0)?,
+                origin: r.get(1)?,
+                location: r.get(2)?,
+                reason: r.get(3)?,
+                size: r.get(4)?,
+                first_seen: Timestamp(r.get(5)?),
+                last_seen: Timestamp(r.get(6)?),
+                attempts: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// SQLite integers are signed 64-bit; counts beyond that are clamped rather than wrapped.
+fn sat(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn filter_params(f: &Filter) -> (Option<&str>, Option<i64>, Option<i64>, i64) {
+    (
+        f.domain.as_deref(),
+        f.since,
+        f.until,
+        f.limit.map_or(-1, sat),
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,6 @@
+//! The one integration-test binary: every test file is a module here, so the crate and the binary are
+//! built once.
+
+#![allow(clippy::unwrap_used)] // a test that meets bad data should stop loudly
+
+mod corpus;
