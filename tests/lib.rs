@@ -3,4 +3,6 @@
 
 #![allow(clippy::unwrap_used)] // a test that meets bad data should stop loudly
 
+mod cli;
 mod corpus;
+mod golden;
