@@ -50,31 +50,35 @@ CREATE TABLE records (
     envelope_to   TEXT
 );
 CREATE INDEX records_report ON records (report);
-CREATE INDEX records_source_ip ON records (source_ip);
 
+-- Per-record lists, clustered on (record, n): rows of one record sit together and inserts append, so
+-- no separate index is maintained. `n` is the position within the record, from 0.
 CREATE TABLE record_reasons (
     record  INTEGER NOT NULL REFERENCES records (id) ON DELETE CASCADE,
+    n       INTEGER NOT NULL,
     type    TEXT    NOT NULL,
-    comment TEXT
-);
-CREATE INDEX record_reasons_record ON record_reasons (record);
+    comment TEXT,
+    PRIMARY KEY (record, n)
+) WITHOUT ROWID;
 
 CREATE TABLE record_dkim (
     record       INTEGER NOT NULL REFERENCES records (id) ON DELETE CASCADE,
+    n            INTEGER NOT NULL,
     domain       TEXT    NOT NULL,
     selector     TEXT,
     result       TEXT    NOT NULL,
-    human_result TEXT
-);
-CREATE INDEX record_dkim_record ON record_dkim (record);
+    human_result TEXT,
+    PRIMARY KEY (record, n)
+) WITHOUT ROWID;
 
 CREATE TABLE record_spf (
     record INTEGER NOT NULL REFERENCES records (id) ON DELETE CASCADE,
+    n      INTEGER NOT NULL,
     domain TEXT    NOT NULL,
     scope  TEXT,
-    result TEXT    NOT NULL
-);
-CREATE INDEX record_spf_record ON record_spf (record);
+    result TEXT    NOT NULL,
+    PRIMARY KEY (record, n)
+) WITHOUT ROWID;
 
 -- Inputs that failed in whole or in part, kept so `dmarc-warden reprocess` can try them again.
 -- `key` is the SHA-256 of the bytes, or 'origin:' || origin when they could not be read (too large,

@@ -191,14 +191,14 @@ impl Store {
                 envelope_from, envelope_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         let mut reason_stmt = self.conn.prepare_cached(
-            "INSERT INTO record_reasons (record, type, comment) VALUES (?1, ?2, ?3)",
+            "INSERT INTO record_reasons (record, n, type, comment) VALUES (?1, ?2, ?3, ?4)",
         )?;
         let mut dkim_stmt = self.conn.prepare_cached(
-            "INSERT INTO record_dkim (record, domain, selector, result, human_result)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO record_dkim (record, n, domain, selector, result, human_result)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         let mut spf_stmt = self.conn.prepare_cached(
-            "INSERT INTO record_spf (record, domain, scope, result) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO record_spf (record, n, domain, scope, result) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         for rec in &r.records {
             record_stmt.execute(params![
@@ -213,14 +213,21 @@ impl Store {
                 rec.envelope_to,
             ])?;
             let id = self.conn.last_insert_rowid();
-            for reason in &rec.reasons {
-                reason_stmt.execute(params![id, reason.kind, reason.comment])?;
+            for (n, reason) in rec.reasons.iter().enumerate() {
+                reason_stmt.execute(params![id, n, reason.kind, reason.comment])?;
             }
-            for d in &rec.dkim_results {
-                dkim_stmt.execute(params![id, d.domain, d.selector, d.result, d.human_result])?;
+            for (n, d) in rec.dkim_results.iter().enumerate() {
+                dkim_stmt.execute(params![
+                    id,
+                    n,
+                    d.domain,
+                    d.selector,
+                    d.result,
+                    d.human_result
+                ])?;
             }
-            for s in &rec.spf_results {
-                spf_stmt.execute(params![id, s.domain, s.scope, s.result])?;
+            for (n, s) in rec.spf_results.iter().enumerate() {
+                spf_stmt.execute(params![id, n, s.domain, s.scope, s.result])?;
             }
         }
         Ok(Inserted::New {

@@ -52,7 +52,11 @@ impl Env {
             .args(args)
             .env("DMARC_WARDEN_DB", self.db())
             .env_remove("DMARC_WARDEN_FORMAT")
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -79,13 +83,30 @@ fn ingest_samples_then_query_every_listing() {
     let out = env.run(&["ingest", s(&samples())]);
     // The bad/ samples are rejected: exit 1, each named on stderr, everything else stored.
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stdout.starts_with("ingest: 30 inputs, 26 reports new, 0 duplicates, 6 rejected"), "{}", out.stdout);
-    assert!(out.stderr.contains("bad/invalid-count.xml: record 1: invalid <count> \"not-a-number\""), "{}", out.stderr);
-    assert!(out.stderr.contains("raise --max-payload-size"), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .starts_with("ingest: 30 inputs, 26 reports new, 0 duplicates, 6 rejected"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr
+            .contains("bad/invalid-count.xml: record 1: invalid <count> \"not-a-number\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("raise --max-payload-size"),
+        "{}",
+        out.stderr
+    );
 
     let reports = env.run(&["reports", "--format", "json"]).json();
     assert_eq!(reports.len(), 26);
-    let google = reports.iter().find(|r| r["org_name"] == "google.com").unwrap();
+    let google = reports
+        .iter()
+        .find(|r| r["org_name"] == "google.com")
+        .unwrap();
     assert_eq!(google["report_id"], "13546938129364318437");
     assert_eq!(google["domain"], "example.org");
     assert_eq!(google["begin"], "2026-11-01T00:00:00Z");
@@ -93,7 +114,9 @@ fn ingest_samples_then_query_every_listing() {
     assert_eq!(google["records"], 4);
     assert_eq!(google["messages"], 456);
 
-    let sources = env.run(&["sources", "--domain", "EXAMPLE.org", "--format", "json"]).json();
+    let sources = env
+        .run(&["sources", "--domain", "EXAMPLE.org", "--format", "json"])
+        .json();
     let top = &sources[0];
     assert_eq!(top["source_ip"], "209.85.220.41");
     assert_eq!(top["messages"], 473);
@@ -101,11 +124,20 @@ fn ingest_samples_then_query_every_listing() {
     assert_eq!(top["dkim_aligned"], 473);
     assert_eq!(top["spf_aligned"], 473);
     assert_eq!(top["header_from"], "example.org");
-    let spoof = sources.iter().find(|r| r["source_ip"] == "185.220.101.4").unwrap();
-    assert_eq!((spoof["dmarc_pass"].as_u64(), spoof["rejected"].as_u64()), (Some(0), Some(14)));
+    let spoof = sources
+        .iter()
+        .find(|r| r["source_ip"] == "185.220.101.4")
+        .unwrap();
+    assert_eq!(
+        (spoof["dmarc_pass"].as_u64(), spoof["rejected"].as_u64()),
+        (Some(0), Some(14))
+    );
 
     let domains = env.run(&["domains", "--format", "json"]).json();
-    let d = domains.iter().find(|d| d["domain"] == "example.org").unwrap();
+    let d = domains
+        .iter()
+        .find(|d| d["domain"] == "example.org")
+        .unwrap();
     assert_eq!(d["reports"], 26);
     assert!(d["dmarc_pass_pct"].as_f64().unwrap() > 90.0);
 
@@ -113,17 +145,30 @@ fn ingest_samples_then_query_every_listing() {
     let mut lines = csv.stdout.lines();
     assert_eq!(
         lines.next(),
-        Some("domain,source_ip,header_from,messages,dmarc_pass,dkim_aligned,spf_aligned,quarantined,rejected,reports")
+        Some(
+            "domain,source_ip,header_from,messages,dmarc_pass,dkim_aligned,spf_aligned,quarantined,rejected,reports"
+        )
     );
-    assert_eq!(lines.next(), Some("example.org,209.85.220.41,example.org,473,473,473,473,0,0,2"));
+    assert_eq!(
+        lines.next(),
+        Some("example.org,209.85.220.41,example.org,473,473,473,473,0,0,2")
+    );
 
     let table = env.run(&["domains"]);
     assert_eq!(table.code, 0);
-    assert!(table.stdout.contains("example.org") && table.stdout.contains('│'), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("example.org") && table.stdout.contains('│'),
+        "{}",
+        table.stdout
+    );
 
     let rejects = env.run(&["rejects", "--format", "json"]).json();
     assert_eq!(rejects.len(), 6);
-    assert!(rejects.iter().all(|r| r["reason"].as_str().is_some_and(|s| !s.is_empty())));
+    assert!(
+        rejects
+            .iter()
+            .all(|r| r["reason"].as_str().is_some_and(|s| !s.is_empty()))
+    );
 }
 
 #[test]
@@ -133,14 +178,22 @@ fn ingest_is_idempotent() {
     assert_eq!(env.run(&["ingest", s(&dir)]).code, 0);
     let again = env.run(&["ingest", s(&dir), s(&dir.join("several-reports.zip"))]);
     assert_eq!(again.code, 0);
-    assert!(again.stdout.starts_with("ingest: 18 inputs, 0 reports new, 22 duplicates, 0 rejected, 0 records"), "{}", again.stdout);
+    assert!(
+        again
+            .stdout
+            .starts_with("ingest: 18 inputs, 0 reports new, 22 duplicates, 0 rejected, 0 records"),
+        "{}",
+        again.stdout
+    );
     assert_eq!(env.run(&["reports", "--format", "json"]).json().len(), 19);
 }
 
 #[test]
 fn stdin_mbox_and_global_db_option_after_subcommand() {
     let env = Env::new();
-    let gz = std::fs::read(samples().join("yahoo/yahoo.com!example.org!1793491200!1793577599.xml.gz")).unwrap();
+    let gz =
+        std::fs::read(samples().join("yahoo/yahoo.com!example.org!1793491200!1793577599.xml.gz"))
+            .unwrap();
     let out = env.run_with_stdin(&["ingest", "-"], Some(&gz));
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("1 reports new"), "{}", out.stdout);
@@ -152,10 +205,18 @@ fn stdin_mbox_and_global_db_option_after_subcommand() {
     let other = env.dir.path().join("other.db");
     let out = env.run(&["reports", "--format", "json", "--db", s(&other)]);
     assert_eq!(out.json().len(), 0);
-    let ids: Vec<Value> = env.run(&["reports", "--format", "json"]).json().iter().map(|r| r["report_id"].clone()).collect();
+    let ids: Vec<Value> = env
+        .run(&["reports", "--format", "json"])
+        .json()
+        .iter()
+        .map(|r| r["report_id"].clone())
+        .collect();
     assert_eq!(ids.len(), 3, "{ids:?}");
     let origins = env.run(&["reports", "--format", "csv"]).stdout;
-    assert!(origins.contains(",-#1") && origins.contains(",-#2"), "{origins}");
+    assert!(
+        origins.contains(",-#1") && origins.contains(",-#2"),
+        "{origins}"
+    );
 }
 
 #[test]
@@ -167,13 +228,21 @@ fn maildir_reads_cur_and_new_only() {
     }
     let mail = std::fs::read(samples().join("google/report.eml")).unwrap();
     std::fs::write(md.join("new/1700000000.M1P1.host"), &mail).unwrap();
-    std::fs::write(md.join("cur/1700000001.M2P1.host:2,S"), std::fs::read(samples().join("microsoft/report.eml")).unwrap()).unwrap();
+    std::fs::write(
+        md.join("cur/1700000001.M2P1.host:2,S"),
+        std::fs::read(samples().join("microsoft/report.eml")).unwrap(),
+    )
+    .unwrap();
     // A message still being delivered, and the server's own bookkeeping: neither is read.
     std::fs::write(md.join("tmp/1700000002.M3P1.host"), b"half a message").unwrap();
     std::fs::write(md.join("dovecot-uidlist"), b"3 V1700000000 N3\n").unwrap();
     let out = env.run(&["ingest", s(&md)]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.starts_with("ingest: 2 inputs, 2 reports new"), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("ingest: 2 inputs, 2 reports new"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -182,19 +251,34 @@ fn reject_is_kept_and_reprocess_recovers_it_with_a_higher_limit() {
     let file = samples().join("google/report.eml");
     let out = env.run(&["ingest", "--max-payload-size", "1KiB", s(&file)]);
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("exceeds the limit of 1024 bytes (raise --max-payload-size"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("exceeds the limit of 1024 bytes (raise --max-payload-size"),
+        "{}",
+        out.stderr
+    );
     let rejects = env.run(&["rejects", "--format", "json"]).json();
     assert_eq!(rejects.len(), 1);
     assert_eq!(rejects[0]["origin"], s(&file));
 
     // Same limit: still rejected, kept once, attempts counted.
-    assert_eq!(env.run(&["reprocess", "--max-payload-size", "1KiB"]).code, 1);
+    assert_eq!(
+        env.run(&["reprocess", "--max-payload-size", "1KiB"]).code,
+        1
+    );
     let rejects = env.run(&["rejects", "--format", "json"]).json();
-    assert_eq!((rejects.len(), rejects[0]["attempts"].as_u64()), (1, Some(1)));
+    assert_eq!(
+        (rejects.len(), rejects[0]["attempts"].as_u64()),
+        (1, Some(1))
+    );
 
     let out = env.run(&["reprocess"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("1 reports new") && out.stdout.contains("1 recovered"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("1 reports new") && out.stdout.contains("1 recovered"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(env.run(&["rejects", "--format", "json"]).json().len(), 0);
     assert_eq!(env.run(&["reports", "--format", "json"]).json().len(), 1);
 }
@@ -206,21 +290,44 @@ fn fatal_errors_exit_2_with_one_clear_line() {
     assert_eq!(out.code, 2);
     let out = env.run(&["sources", "--since", "last week"]);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("--since \"last week\": expected a date"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("--since \"last week\": expected a date"),
+        "{}",
+        out.stderr
+    );
     // A database path that is a directory cannot be opened.
     let out = env.run(&["domains", "--db", s(env.dir.path())]);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.starts_with("dmarc-warden: error: database "), "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("dmarc-warden: error: database "),
+        "{}",
+        out.stderr
+    );
     let out = env.run(&["ingest", "/nonexistent/report.xml"]);
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("rejected /nonexistent/report.xml: cannot read"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("rejected /nonexistent/report.xml: cannot read"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn help_teaches() {
     let out = Env::new().run(&["ingest", "--help"]);
     assert_eq!(out.code, 0);
-    for needle in ["DMARC_WARDEN_MAX_PAYLOAD_SIZE", "--threads", "duplicate", "Maildir"] {
-        assert!(out.stdout.contains(needle), "--help lacks {needle}: {}", out.stdout);
+    for needle in [
+        "DMARC_WARDEN_MAX_PAYLOAD_SIZE",
+        "--threads",
+        "duplicate",
+        "Maildir",
+    ] {
+        assert!(
+            out.stdout.contains(needle),
+            "--help lacks {needle}: {}",
+            out.stdout
+        );
     }
 }

@@ -39,7 +39,10 @@ fn extract_file(path: &Path) -> Vec<Extracted> {
 fn sample_reports_match_golden_json() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let files = sample_files();
-    assert!(files.len() >= 25, "sample-reports/ looks incomplete: {files:?}");
+    assert!(
+        files.len() >= 25,
+        "sample-reports/ looks incomplete: {files:?}"
+    );
     let mut stale = Vec::new();
     for file in &files {
         let got = serde_json::to_string_pretty(&extract_file(file)).unwrap() + "\n";
@@ -55,7 +58,11 @@ fn sample_reports_match_golden_json() {
         }
         match std::fs::read_to_string(&golden) {
             Ok(want) if want == got => {}
-            Ok(_) => stale.push(format!("{} differs from {}", file.display(), golden.display())),
+            Ok(_) => stale.push(format!(
+                "{} differs from {}",
+                file.display(),
+                golden.display()
+            )),
             Err(_) => stale.push(format!("{} has no golden file", file.display())),
         }
     }
@@ -76,9 +83,17 @@ fn sample_reports_land_and_bad_ones_fail() {
         let failures: usize = results.iter().map(|e| e.failures.len()).sum();
         let bad = file.parent().unwrap().ends_with("bad");
         if bad {
-            assert!(reports == 0 && failures > 0, "{} should be rejected", file.display());
+            assert!(
+                reports == 0 && failures > 0,
+                "{} should be rejected",
+                file.display()
+            );
         } else {
-            assert!(reports > 0 && failures == 0, "{} should land whole: {results:?}", file.display());
+            assert!(
+                reports > 0 && failures == 0,
+                "{} should land whole: {results:?}",
+                file.display()
+            );
         }
     }
 }
