@@ -23,10 +23,25 @@ pub enum Format {
     Csv,
 }
 
-/// A row type that can also be shown as a table.
+/// A row type of a listing. Its serde fields are the JSON keys, the CSV columns and the table columns;
+/// `HEADERS` names them for the CSV header line of an empty listing (a test keeps the two in step).
 pub trait Tabular: Serialize {
     const HEADERS: &'static [&'static str];
-    fn cells(&self) -> Vec<String>;
+}
+
+/// A row's values as table cells, in field order: absent values empty, strings unquoted.
+fn cells<T: Serialize>(row: &T) -> Vec<String> {
+    match serde_json::to_value(row) {
+        Ok(serde_json::Value::Object(map)) => map
+            .into_iter()
+            .map(|(_, v)| match v {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Writes `rows` to stdout in `format`.
@@ -63,7 +78,7 @@ pub fn write_rows<T: Tabular>(out: &mut impl Write, rows: &[T], format: Format) 
                 .set_content_arrangement(ContentArrangement::Dynamic)
                 .set_header(T::HEADERS.iter().copied());
             for row in rows {
-                table.add_row(row.cells());
+                table.add_row(cells(row));
             }
             writeln!(out, "{table}")
         }
@@ -85,17 +100,6 @@ pub fn summary(command: &str, stats: &Stats) -> io::Result<()> {
     writeln!(out, "{line}")
 }
 
-/// The date part of a timestamp, for narrow table columns.
-fn day(t: crate::model::Timestamp) -> String {
-    let mut s = t.to_string();
-    s.truncate(s.find('T').unwrap_or(s.len()));
-    s
-}
-
-fn opt<T: ToString>(v: &Option<T>) -> String {
-    v.as_ref().map_or_else(String::new, T::to_string)
-}
-
 impl Tabular for DomainSummary {
     const HEADERS: &'static [&'static str] = &[
         "domain",
@@ -109,20 +113,6 @@ impl Tabular for DomainSummary {
         "sp",
         "pct",
     ];
-    fn cells(&self) -> Vec<String> {
-        vec![
-            self.domain.clone(),
-            self.reports.to_string(),
-            self.messages.to_string(),
-            self.dmarc_pass.to_string(),
-            format!("{:.1}%", self.dmarc_pass_pct),
-            self.first.map_or_else(String::new, day),
-            self.last.map_or_else(String::new, day),
-            opt(&self.p),
-            opt(&self.sp),
-            opt(&self.pct),
-        ]
-    }
 }
 
 impl Tabular for SourceSummary {
@@ -138,20 +128,6 @@ impl Tabular for SourceSummary {
         "rejected",
         "reports",
     ];
-    fn cells(&self) -> Vec<String> {
-        vec![
-            self.domain.clone(),
-            self.source_ip.clone(),
-            opt(&self.header_from),
-            self.messages.to_string(),
-            self.dmarc_pass.to_string(),
-            self.dkim_aligned.to_string(),
-            self.spf_aligned.to_string(),
-            self.quarantined.to_string(),
-            self.rejected.to_string(),
-            self.reports.to_string(),
-        ]
-    }
 }
 
 impl Tabular for ReportSummary {
@@ -167,20 +143,6 @@ impl Tabular for ReportSummary {
         "p",
         "origin",
     ];
-    fn cells(&self) -> Vec<String> {
-        vec![
-            self.org_name.clone(),
-            self.report_id.clone(),
-            self.domain.clone(),
-            opt(&self.begin),
-            opt(&self.end),
-            self.records.to_string(),
-            self.messages.to_string(),
-            self.dmarc_pass.to_string(),
-            opt(&self.p),
-            self.origin.clone(),
-        ]
-    }
 }
 
 impl Tabular for RejectSummary {
@@ -194,16 +156,71 @@ impl Tabular for RejectSummary {
         "last_seen",
         "attempts",
     ];
-    fn cells(&self) -> Vec<String> {
-        vec![
-            self.id.to_string(),
-            self.origin.clone(),
-            self.location.clone(),
-            self.reason.clone(),
-            opt(&self.size),
-            self.first_seen.to_string(),
-            self.last_seen.to_string(),
-            self.attempts.to_string(),
-        ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Timestamp;
+
+    /// The CSV header and table columns are the JSON keys, in the same order.
+    fn headers_match<T: Tabular>(row: T) {
+        let keys: Vec<String> = match serde_json::to_value(&row).unwrap() {
+            serde_json::Value::Object(map) => map.keys().cloned().collect(),
+            other => panic!("not an object: {other}"),
+        };
+        assert_eq!(keys, T::HEADERS);
+        assert_eq!(cells(&row).len(), T::HEADERS.len());
+    }
+
+    #[test]
+    fn headers_are_the_json_keys() {
+        let t = Some(Timestamp(0));
+        headers_match(DomainSummary {
+            domain: "d".into(),
+            reports: 1,
+            messages: 2,
+            dmarc_pass: 1,
+            dmarc_pass_pct: 50.0,
+            first: t,
+            last: t,
+            p: None,
+            sp: None,
+            pct: None,
+        });
+        headers_match(SourceSummary {
+            domain: "d".into(),
+            source_ip: "192.0.2.1".into(),
+            header_from: None,
+            messages: 1,
+            dmarc_pass: 1,
+            dkim_aligned: 1,
+            spf_aligned: 1,
+            quarantined: 0,
+            rejected: 0,
+            reports: 1,
+        });
+        headers_match(ReportSummary {
+            org_name: "o".into(),
+            report_id: "r".into(),
+            domain: "d".into(),
+            begin: t,
+            end: t,
+            records: 1,
+            messages: 1,
+            dmarc_pass: 1,
+            p: None,
+            origin: "-".into(),
+        });
+        headers_match(RejectSummary {
+            id: 1,
+            origin: "-".into(),
+            location: String::new(),
+            reason: "r".into(),
+            size: None,
+            first_seen: Timestamp(0),
+            last_seen: Timestamp(0),
+            attempts: 1,
+        });
     }
 }
