@@ -7,7 +7,7 @@
 //! first line starting `From `), whatever its name; a Maildir is a directory holding `cur/` and `new/`.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// One unit of work for the pipeline.
@@ -80,19 +80,27 @@ impl Inputs {
         }
     }
 
-    /// A plain file is handed over as a path; an mbox is opened and split here.
+    /// A plain file is handed over as a path, to be read by a worker; an mbox is opened and split
+    /// here. This runs in the serial part of the pipeline, so it reads only the 5 bytes that tell.
     fn file(&mut self, path: &Path) -> Option<Input> {
         let origin = path.display().to_string();
-        let opened = File::open(path).and_then(|f| {
-            let mut r = BufReader::with_capacity(64 << 10, f);
-            let is_mbox = r.fill_buf()?.starts_with(b"From ");
-            Ok((r, is_mbox))
+        let opened = File::open(path).and_then(|mut f| {
+            let mut head = Vec::with_capacity(5);
+            (&mut f).take(5).read_to_end(&mut head)?;
+            Ok((f, head == b"From "))
         });
         match opened {
-            Ok((reader, true)) => {
-                self.mbox = Some(Mbox::new(Box::new(reader), origin, self.limit));
-                None
-            }
+            Ok((mut f, true)) => match f.seek(SeekFrom::Start(0)) {
+                Ok(_) => {
+                    let reader = BufReader::with_capacity(64 << 10, f);
+                    self.mbox = Some(Mbox::new(Box::new(reader), origin, self.limit));
+                    None
+                }
+                Err(e) => Some(Input::Unreadable {
+                    origin,
+                    reason: FetchError::Io(e).to_string(),
+                }),
+            },
             Ok((_, false)) => Some(Input::File(path.to_owned())),
             Err(e) => Some(Input::Unreadable {
                 origin,
