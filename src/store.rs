@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use sha2::Digest;
 
 use crate::model::{
@@ -18,6 +18,9 @@ use crate::model::{
 
 /// Numbered migrations; `PRAGMA user_version` records how many were applied.
 const MIGRATIONS: &[&str] = &[include_str!("../schemas/0001_initial.sql")];
+
+/// Rows per multi-row INSERT: 64 rows of at most 10 columns stay far below SQLite's variable limit.
+const ROWS_PER_INSERT: usize = 64;
 
 /// How long a write waits for another process holding the database.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -88,6 +91,8 @@ impl Store {
         };
         let conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // Multi-row inserts prepare one statement per (table, row count): room for all of them.
+        conn.set_prepared_statement_cache_capacity(4 * ROWS_PER_INSERT + 32);
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
@@ -186,53 +191,97 @@ impl Store {
             return Ok(Inserted::Duplicate);
         }
         let report_row = self.conn.last_insert_rowid();
-        let mut record_stmt = self.conn.prepare_cached(
-            "INSERT INTO records (report, source_ip, count, disposition, dkim, spf, header_from,
-                envelope_from, envelope_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?;
-        let mut reason_stmt = self.conn.prepare_cached(
-            "INSERT INTO record_reasons (record, n, type, comment) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        let mut dkim_stmt = self.conn.prepare_cached(
-            "INSERT INTO record_dkim (record, n, domain, selector, result, human_result)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        let mut spf_stmt = self.conn.prepare_cached(
-            "INSERT INTO record_spf (record, n, domain, scope, result) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        for rec in &r.records {
-            record_stmt.execute(params![
-                report_row,
-                rec.source_ip,
-                sat(rec.count),
-                rec.disposition,
-                rec.dkim,
-                rec.spf,
-                rec.header_from,
-                rec.envelope_from,
-                rec.envelope_to,
-            ])?;
-            let id = self.conn.last_insert_rowid();
-            for (n, reason) in rec.reasons.iter().enumerate() {
-                reason_stmt.execute(params![id, n, reason.kind, reason.comment])?;
+        // Record ids are assigned here rather than by SQLite, so that records and their DKIM, SPF and
+        // reason rows can go in as multi-row INSERTs (a few statements per report instead of three per
+        // record). Safe: this runs inside our `BEGIN IMMEDIATE`, so no other writer can take ids.
+        let first_id: i64 =
+            self.conn
+                .query_row("SELECT ifnull(max(id), 0) + 1 FROM records", [], |row| {
+                    row.get(0)
+                })?;
+        let ids: Vec<i64> = (first_id..).take(r.records.len()).collect();
+        // Positions within a record's lists, as SQL values; as many as the longest list needs.
+        let longest = r
+            .records
+            .iter()
+            .map(|c| {
+                c.reasons
+                    .len()
+                    .max(c.dkim_results.len())
+                    .max(c.spf_results.len())
+            })
+            .max()
+            .unwrap_or(0);
+        let positions: Vec<i64> = (0..longest as i64).collect();
+        let mut records: Vec<&dyn ToSql> = Vec::with_capacity(r.records.len() * 9);
+        let mut reasons: Vec<&dyn ToSql> = Vec::new();
+        let mut dkims: Vec<&dyn ToSql> = Vec::with_capacity(r.records.len() * 6);
+        let mut spfs: Vec<&dyn ToSql> = Vec::with_capacity(r.records.len() * 5);
+        for (rec, id) in r.records.iter().zip(&ids) {
+            records.extend([
+                id as &dyn ToSql,
+                &report_row,
+                &rec.source_ip,
+                &rec.count,
+                &rec.disposition,
+                &rec.dkim,
+                &rec.spf,
+                &rec.header_from,
+                &rec.envelope_from,
+                &rec.envelope_to,
+            ]);
+            for (reason, n) in rec.reasons.iter().zip(&positions) {
+                reasons.extend([id as &dyn ToSql, n, &reason.kind, &reason.comment]);
             }
-            for (n, d) in rec.dkim_results.iter().enumerate() {
-                dkim_stmt.execute(params![
-                    id,
+            for (d, n) in rec.dkim_results.iter().zip(&positions) {
+                dkims.extend([
+                    id as &dyn ToSql,
                     n,
-                    d.domain,
-                    d.selector,
-                    d.result,
-                    d.human_result
-                ])?;
+                    &d.domain,
+                    &d.selector,
+                    &d.result,
+                    &d.human_result,
+                ]);
             }
-            for (n, s) in rec.spf_results.iter().enumerate() {
-                spf_stmt.execute(params![id, n, s.domain, s.scope, s.result])?;
+            for (sp, n) in rec.spf_results.iter().zip(&positions) {
+                spfs.extend([id as &dyn ToSql, n, &sp.domain, &sp.scope, &sp.result]);
             }
         }
+        self.insert_rows(
+            "records (id, report, source_ip, count, disposition, dkim, spf, header_from, \
+             envelope_from, envelope_to)",
+            10,
+            &records,
+        )?;
+        self.insert_rows("record_reasons (record, n, type, comment)", 4, &reasons)?;
+        self.insert_rows(
+            "record_dkim (record, n, domain, selector, result, human_result)",
+            6,
+            &dkims,
+        )?;
+        self.insert_rows("record_spf (record, n, domain, scope, result)", 5, &spfs)?;
         Ok(Inserted::New {
             records: r.records.len(),
         })
+    }
+
+    /// `INSERT INTO {into} VALUES (…), (…), …` over `values`, `columns` per row, at most [`ROWS_PER_INSERT`]
+    /// rows a statement.
+    fn insert_rows(
+        &self,
+        into: &str,
+        columns: usize,
+        values: &[&dyn ToSql],
+    ) -> Result<(), StoreError> {
+        for chunk in values.chunks(columns * ROWS_PER_INSERT) {
+            let row = format!("({})", vec!["?"; columns].join(", "));
+            let rows = vec![row; chunk.len() / columns].join(", ");
+            let sql = format!("INSERT INTO {into} VALUES {rows}");
+            self.conn
+                .prepare_cached(&sql)?
+                .execute(rusqlite::params_from_iter(chunk))?;
+        }
+        Ok(())
     }
 
     /// Keeps a failed input and why it failed. Keeping the same bytes again only updates `last_seen`,
