@@ -251,6 +251,7 @@ pub fn reprocess(
         let Some(kept) = store.kept_input(&key)? else {
             continue;
         };
+        let had_bytes = kept.data.is_some();
         let input = match kept.data {
             Some(data) => Input::Bytes {
                 origin: kept.origin.clone(),
@@ -261,9 +262,15 @@ pub fn reprocess(
         };
         let processed = process(input, &options.limits);
         let recovered = processed.extracted.failures.is_empty();
+        // Still failing with the same bytes: `keep_reject` updates the row in place (attempts + 1,
+        // first_seen kept). Recovered, or readable now and so kept under its content key: the old row
+        // goes.
+        let rekeyed = !had_bytes && processed.data.is_some();
         let mut writer = Writer::new(store, &mut stats)?;
-        store.forget_reject(&kept.key)?;
         writer.write(processed, on_event)?;
+        if recovered || rekeyed {
+            store.forget_reject(&kept.key)?;
+        }
         writer.finish()?;
         if recovered {
             stats.recovered += 1;

@@ -261,15 +261,17 @@ fn reject_is_kept_and_reprocess_recovers_it_with_a_higher_limit() {
     assert_eq!(rejects.len(), 1);
     assert_eq!(rejects[0]["origin"], s(&file));
 
-    // Same limit: still rejected, kept once, attempts counted.
+    // Same limit: still rejected, kept once, the attempt counted, first_seen kept.
+    let first_seen = rejects[0]["first_seen"].clone();
     assert_eq!(
         env.run(&["reprocess", "--max-payload-size", "1KiB"]).code,
         1
     );
     let rejects = env.run(&["rejects", "--format", "json"]).json();
+    assert_eq!(rejects[0]["first_seen"], first_seen);
     assert_eq!(
         (rejects.len(), rejects[0]["attempts"].as_u64()),
-        (1, Some(1))
+        (1, Some(2))
     );
 
     let out = env.run(&["reprocess"]);
