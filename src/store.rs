@@ -213,7 +213,7 @@ impl Store {
             .max()
             .unwrap_or(0);
         let positions: Vec<i64> = (0..longest as i64).collect();
-        let mut records: Vec<&dyn ToSql> = Vec::with_capacity(r.records.len() * 9);
+        let mut records: Vec<&dyn ToSql> = Vec::with_capacity(r.records.len() * 10);
         let mut reasons: Vec<&dyn ToSql> = Vec::new();
         let mut dkims: Vec<&dyn ToSql> = Vec::with_capacity(r.records.len() * 6);
         let mut spfs: Vec<&dyn ToSql> = Vec::with_capacity(r.records.len() * 5);
@@ -273,9 +273,9 @@ impl Store {
         columns: usize,
         values: &[&dyn ToSql],
     ) -> Result<(), StoreError> {
+        let row = format!("({})", vec!["?"; columns].join(", "));
         for chunk in values.chunks(columns * ROWS_PER_INSERT) {
-            let row = format!("({})", vec!["?"; columns].join(", "));
-            let rows = vec![row; chunk.len() / columns].join(", ");
+            let rows = vec![row.as_str(); chunk.len() / columns].join(", ");
             let sql = format!("INSERT INTO {into} VALUES {rows}");
             self.conn
                 .prepare_cached(&sql)?

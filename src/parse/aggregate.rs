@@ -46,11 +46,19 @@ pub enum ParseError {
         field: &'static str,
         value: String,
     },
+    #[error(
+        "record {record}: <count> {value} is larger than any real report's (at most {MAX_COUNT})"
+    )]
+    CountTooLarge { record: usize, value: u64 },
     #[error("invalid <{field}> {value:?}: expected a whole number")]
     InvalidNumber { field: &'static str, value: String },
     #[error("elements nested deeper than {MAX_DEPTH}")]
     TooDeep,
 }
+
+/// Largest `<count>` accepted: no receiver sees 2^32 messages from one source in one record. The bound
+/// keeps every sum the store and its queries make (over at most billions of records) inside `i64`.
+pub const MAX_COUNT: u64 = u32::MAX as u64;
 
 /// Deeper nesting than any report needs; bounds the tag stack on hostile input.
 const MAX_DEPTH: usize = 64;
@@ -335,11 +343,18 @@ impl Builder {
             [.., Row, SourceIp] => self.record.source_ip = normalise_ip(text),
             [.., Row, Count] if !text.is_empty() => {
                 let n = r.records.len() + 1;
-                self.record.count = text.parse().map_err(|_| ParseError::InvalidRecordNumber {
+                let count: u64 = text.parse().map_err(|_| ParseError::InvalidRecordNumber {
                     record: n,
                     field: "count",
                     value: text.chars().take(64).collect(),
                 })?;
+                if count > MAX_COUNT {
+                    return Err(ParseError::CountTooLarge {
+                        record: n,
+                        value: count,
+                    });
+                }
+                self.record.count = count;
             }
             [.., PolicyEvaluated, Disposition] => self.record.disposition = lower(text),
             [.., PolicyEvaluated, Dkim] => self.record.dkim = lower(text),
@@ -469,6 +484,20 @@ mod tests {
     fn missing_count_is_zero() {
         let r = parse_aggregate(&MINIMAL.replace("<count>3</count>", "<count> </count>")).unwrap();
         assert_eq!(r.records[0].count, 0);
+    }
+
+    #[test]
+    fn issue_2_count_beyond_u32_is_rejected_not_overflowed() {
+        let huge = MINIMAL.replace("<count>3", "<count>18446744073709551615");
+        assert_eq!(
+            parse_aggregate(&huge),
+            Err(ParseError::CountTooLarge {
+                record: 1,
+                value: u64::MAX
+            })
+        );
+        let most = MINIMAL.replace("<count>3", "<count>4294967295");
+        assert_eq!(parse_aggregate(&most).unwrap().records[0].count, MAX_COUNT);
     }
 
     #[test]
