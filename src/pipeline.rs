@@ -112,6 +112,18 @@ fn process(input: Input, limits: &Limits) -> Processed {
     }
 }
 
+/// Inputs handed to a worker at a time, and sent to the writer as one message: fewer hand-offs
+/// between threads (each a possible wake-up), while a chunk of typical reports stays small.
+const CHUNK_INPUTS: usize = 16;
+
+/// Groups `inputs` into vectors of up to `n`, lazily.
+fn chunks<I: Iterator>(mut inputs: I, n: usize) -> impl Iterator<Item = Vec<I::Item>> {
+    std::iter::from_fn(move || {
+        let chunk: Vec<_> = inputs.by_ref().take(n).collect();
+        (!chunk.is_empty()).then_some(chunk)
+    })
+}
+
 /// Reports per transaction: large enough to amortise the commit, small enough that a killed run loses
 /// little work (and nothing that a re-run does not redo).
 const BATCH_REPORTS: usize = 2000;
@@ -143,7 +155,7 @@ where
         .build()
         .map_err(|e| IngestError::Threads(e.to_string()))?;
     let threads = pool.current_num_threads();
-    let (tx, rx) = sync_channel::<Processed>(threads * 4);
+    let (tx, rx) = sync_channel::<Vec<Processed>>(threads * 2);
     let limits = options.limits;
     let mut stats = Stats::default();
 
@@ -152,16 +164,20 @@ where
             pool.install(|| {
                 // A send fails only when the writer stopped on a database error: stop reading
                 // inputs; the writer's error is what the run returns.
-                inputs
+                chunks(inputs, CHUNK_INPUTS)
                     .par_bridge()
-                    .try_for_each_with(tx, |tx, input| tx.send(process(input, &limits)))
+                    .try_for_each_with(tx, |tx, chunk| {
+                        tx.send(chunk.into_iter().map(|i| process(i, &limits)).collect())
+                    })
             })
         });
         // Owned here so that an early return drops it, which stops the workers before the scope joins.
         let rx = rx;
         let mut written = Writer::new(store, &mut stats)?;
-        for processed in rx.iter() {
-            written.write(processed, on_event)?;
+        for chunk in rx.iter() {
+            for processed in chunk {
+                written.write(processed, on_event)?;
+            }
         }
         written.finish()
     })?;
