@@ -23,7 +23,7 @@ fn parse(c: &mut Criterion) {
     g.bench_function("aggregate_xml_2000_records_elements", |b| {
         b.iter(|| parse_aggregate(&xml).expect("generated XML parses"))
     });
-    let mail = corpus::email(1, "r.xml", &corpus::gzip(xml.as_bytes()));
+    let mail = corpus::email(1, "r.xml.gz", &corpus::gzip(xml.as_bytes()));
     g.throughput(Throughput::Elements(2000));
     g.bench_function("extract_email_gzip_2000_records", |b| {
         b.iter(|| extract(&mail, &Limits::default()))

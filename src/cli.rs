@@ -48,6 +48,21 @@ pub enum Command {
         #[command(flatten)]
         work: WorkArgs,
     },
+    /// Read the DMARC mailbox over IMAP (TLS) and store what its messages carry.
+    ///
+    /// Run it from cron or a systemd timer: it remembers, per account and folder, the UIDVALIDITY and
+    /// the highest UID stored, and next time fetches only newer messages, so it is safe to run at any
+    /// time. Messages are read with BODY.PEEK[] (not marked \Seen unless --mark-seen), and moved to
+    /// --archive / --invalid only after their reports are committed. Lost connections are retried.
+    ///
+    /// Settings come from the config file (TOML, one [[account]] table per mailbox; see the README),
+    /// then the environment, then flags. The password is never taken as a flag: set
+    /// DMARC_WARDEN_IMAP_PASSWORD or DMARC_WARDEN_IMAP_PASSWORD_FILE, or password_file /
+    /// password_command in the config file.
+    ///
+    /// Exit status as for `ingest`: 0 all stored, 1 some messages rejected (kept; see `rejects`),
+    /// 2 fatal (connection, TLS, login, database, or another fetch running).
+    Fetch(FetchArgs),
     /// Try every kept reject again (after upgrading dmarc-warden, or with higher limits).
     Reprocess {
         #[command(flatten)]
@@ -74,6 +89,72 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t, env = "DMARC_WARDEN_FORMAT")]
         format: Format,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Config file [default: $XDG_CONFIG_HOME/dmarc-warden/config.toml, if present].
+    #[arg(long, env = "DMARC_WARDEN_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Only this account of the config file (by its `name`, or `#N` for the N-th).
+    #[arg(long, env = "DMARC_WARDEN_IMAP_ACCOUNT", value_name = "NAME")]
+    pub account: Option<String>,
+    /// IMAP server host name or address.
+    #[arg(long, env = "DMARC_WARDEN_IMAP_HOST", value_name = "HOST")]
+    pub host: Option<String>,
+    /// IMAP server port [default: 993, or 143 with --tls starttls].
+    #[arg(long, env = "DMARC_WARDEN_IMAP_PORT", value_name = "PORT")]
+    pub port: Option<u16>,
+    /// User name to log in as.
+    #[arg(long, env = "DMARC_WARDEN_IMAP_USER", value_name = "USER")]
+    pub user: Option<String>,
+    /// How the connection is secured [default: implicit].
+    #[arg(long, value_enum, env = "DMARC_WARDEN_IMAP_TLS")]
+    pub tls: Option<crate::fetch::imap::Tls>,
+    /// An extra trusted CA certificate (PEM), for a server with a private certificate.
+    #[arg(long, env = "DMARC_WARDEN_IMAP_CA_FILE", value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+    /// Folders to read, comma-separated [default: INBOX].
+    #[arg(
+        long,
+        env = "DMARC_WARDEN_IMAP_FOLDERS",
+        value_delimiter = ',',
+        value_name = "FOLDERS"
+    )]
+    pub folders: Option<Vec<String>>,
+    /// Move processed messages to this folder (created if missing) [default: leave them].
+    #[arg(long, env = "DMARC_WARDEN_IMAP_ARCHIVE", value_name = "FOLDER")]
+    pub archive: Option<String>,
+    /// Move rejected messages to this folder (created if missing) [default: leave them].
+    #[arg(long, env = "DMARC_WARDEN_IMAP_INVALID", value_name = "FOLDER")]
+    pub invalid: Option<String>,
+    /// Set \Seen on messages once stored.
+    #[arg(long, env = "DMARC_WARDEN_IMAP_MARK_SEEN")]
+    pub mark_seen: bool,
+    /// DANGEROUS: do not verify the server's TLS certificate. Anyone on the path can then read the
+    /// password; use --ca-file for a private CA instead.
+    #[arg(long, env = "DMARC_WARDEN_IMAP_DANGER_ACCEPT_INVALID_CERTS")]
+    pub danger_accept_invalid_certs: bool,
+    /// Seconds each network operation may take before the connection is given up [default: 60].
+    #[arg(long, env = "DMARC_WARDEN_IMAP_TIMEOUT", value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Most messages fetched with one command.
+    #[arg(
+        long,
+        default_value_t = 500,
+        env = "DMARC_WARDEN_IMAP_BATCH",
+        value_name = "N"
+    )]
+    pub batch: usize,
+    /// Stay connected and ingest new mail as it arrives (IMAP IDLE on the first folder).
+    #[arg(long)]
+    pub watch: bool,
+    /// Read every message again, not only those newer than last time (stored reports count as
+    /// duplicates): after raising a limit, or to rebuild a database.
+    #[arg(long)]
+    pub full: bool,
+    #[command(flatten)]
+    pub work: WorkArgs,
 }
 
 /// Limits and parallelism for reading inputs.
@@ -150,6 +231,10 @@ pub enum Action {
     Reprocess {
         options: crate::pipeline::Options,
     },
+    Fetch {
+        accounts: crate::config::Accounts,
+        options: crate::pipeline::mailbox::FetchOptions,
+    },
     Domains(Filter, Format),
     Sources(Filter, Format),
     Reports(Filter, Format),
@@ -170,6 +255,7 @@ impl Config {
                 paths,
                 options: work.options()?,
             },
+            Command::Fetch(args) => args.action()?,
             Command::Reprocess { work } => Action::Reprocess {
                 options: work.options()?,
             },
@@ -182,6 +268,48 @@ impl Config {
             db,
             quiet: cli.quiet,
             action,
+        })
+    }
+}
+
+impl FetchArgs {
+    fn action(self) -> anyhow::Result<Action> {
+        // Read here, not declared as flags: a password must not appear in `--help`, in the process's
+        // arguments, or in clap's error messages.
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let overrides = crate::config::AccountEntry {
+            name: None,
+            host: self.host,
+            port: self.port,
+            user: self.user,
+            password: env("DMARC_WARDEN_IMAP_PASSWORD"),
+            password_file: env("DMARC_WARDEN_IMAP_PASSWORD_FILE").map(PathBuf::from),
+            password_command: None,
+            tls: self.tls,
+            ca_file: self.ca_file,
+            danger_accept_invalid_certs: self.danger_accept_invalid_certs.then_some(true),
+            folders: self.folders,
+            archive: self.archive,
+            invalid: self.invalid,
+            mark_seen: self.mark_seen.then_some(true),
+            timeout_secs: self.timeout,
+        };
+        let accounts =
+            crate::config::accounts(self.config.as_deref(), self.account.as_deref(), &overrides)?;
+        if self.batch == 0 {
+            bail!("--batch / DMARC_WARDEN_IMAP_BATCH must be at least 1");
+        }
+        let work = self.work.options()?;
+        Ok(Action::Fetch {
+            accounts,
+            options: crate::pipeline::mailbox::FetchOptions {
+                // A batch holds about this many bytes of mail in memory at once.
+                batch_bytes: (work.limits.max_message_size).max(32 << 20),
+                work,
+                full: self.full,
+                watch: self.watch,
+                batch_messages: self.batch,
+            },
         })
     }
 }

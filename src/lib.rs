@@ -8,6 +8,7 @@
 
 pub mod analyse;
 pub mod cli;
+pub mod config;
 pub mod fetch;
 pub mod model;
 pub mod parse;
@@ -23,6 +24,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use cli::{Action, Cli, Config};
+use pipeline::mailbox::Notice;
 use pipeline::{Event, Stats};
 use store::Store;
 
@@ -68,16 +70,43 @@ fn execute(config: Config) -> anyhow::Result<u8> {
     match config.action {
         Action::Ingest { paths, options } => {
             let inputs = fetch::Inputs::new(paths, options.limits.max_message_size);
-            let stats = with_progress(config.quiet, |on_event| {
-                pipeline::ingest(&store, inputs, &options, on_event).map_err(Into::into)
+            let stats = with_progress(config.quiet, |notify| {
+                pipeline::ingest(&store, inputs, &options, &mut |e| notify(Notice::Input(e)))
+                    .map_err(Into::into)
             })?;
             finish("ingest", &stats, config.quiet)
         }
         Action::Reprocess { options } => {
-            let stats = with_progress(config.quiet, |on_event| {
-                pipeline::reprocess(&store, &options, on_event).map_err(Into::into)
+            let stats = with_progress(config.quiet, |notify| {
+                pipeline::reprocess(&store, &options, &mut |e| notify(Notice::Input(e)))
+                    .map_err(Into::into)
             })?;
             finish("reprocess", &stats, config.quiet)
+        }
+        Action::Fetch { accounts, options } => {
+            for warning in &accounts.warnings {
+                eprintln!("dmarc-warden: {warning}");
+            }
+            let _lock = lock_fetch(&config.db)?;
+            let mut total = Stats::default();
+            let mut failed = 0;
+            for account in &accounts.accounts {
+                let stats = with_progress(config.quiet, |notify| {
+                    pipeline::mailbox::fetch_account(&store, account, &options, notify)
+                        .map_err(Into::into)
+                });
+                match stats {
+                    Ok(stats) => total.add(&stats),
+                    // One account failing does not keep the others from being read.
+                    Err(e) if accounts.accounts.len() > 1 => {
+                        eprintln!("dmarc-warden: error: account {}: {e:#}", account.name);
+                        failed += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let code = finish("fetch", &total, config.quiet)?;
+            Ok(if failed > 0 { EXIT_FATAL } else { code })
         }
         Action::Domains(filter, format) => list(&store.domains(&filter)?, format),
         Action::Sources(filter, format) => list(&store.sources(&filter)?, format),
@@ -102,11 +131,35 @@ fn finish(command: &str, stats: &Stats, quiet: bool) -> anyhow::Result<u8> {
     })
 }
 
-/// Runs `work` with a progress spinner on stderr when it is a terminal, and names each reject on
-/// stderr (the first [`MAX_REJECT_LINES`]; the rest are counted).
+/// Holds `<db>.fetch-lock` for the run: two fetches into one database would fetch and move the same
+/// messages, so the second stops with a clear message instead.
+fn lock_fetch(db: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = std::path::PathBuf::from(format!("{}.fetch-lock", db.display()));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another `dmarc-warden fetch` is running on {} (it holds {}); this run did nothing",
+            db.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+/// Runs `work` with a progress spinner (a bar once the number of inputs is known) on stderr when it
+/// is a terminal, and names each reject on stderr (the first [`MAX_REJECT_LINES`]; the rest are
+/// counted).
 fn with_progress(
     quiet: bool,
-    work: impl FnOnce(&mut dyn FnMut(Event<'_>)) -> anyhow::Result<Stats>,
+    work: impl FnOnce(&mut dyn FnMut(Notice<'_>)) -> anyhow::Result<Stats>,
 ) -> anyhow::Result<Stats> {
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
@@ -119,18 +172,22 @@ fn with_progress(
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         bar
     });
+    let say = |line: String| match &bar {
+        Some(bar) => bar.println(line),
+        None => eprintln!("{line}"),
+    };
     let mut rejects = 0u64;
-    let mut on_event = |event: Event<'_>| match event {
-        Event::Done => {
+    let mut notify = |notice: Notice<'_>| match notice {
+        Notice::Input(Event::Done) => {
             if let Some(bar) = &bar {
                 bar.inc(1);
             }
         }
-        Event::Rejected {
+        Notice::Input(Event::Rejected {
             origin,
             location,
             reason,
-        } => {
+        }) => {
             rejects += 1;
             if rejects > MAX_REJECT_LINES {
                 return;
@@ -140,14 +197,33 @@ fn with_progress(
             } else {
                 format!("{origin} > {location}")
             };
-            let line = format!("dmarc-warden: rejected {place}: {reason}");
-            match &bar {
-                Some(bar) => bar.println(line),
-                None => eprintln!("{line}"),
+            say(format!("dmarc-warden: rejected {place}: {reason}"));
+        }
+        Notice::Found(n) => {
+            if let Some(bar) = &bar {
+                if bar.length().is_none() {
+                    bar.set_length(0);
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{bar:40} {pos}/{len} messages ({per_sec}) {elapsed}",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                }
+                bar.inc_length(n);
+            }
+        }
+        Notice::Retrying { reason, delay } => say(format!(
+            "dmarc-warden: {reason}; reconnecting in {} s",
+            delay.as_secs()
+        )),
+        Notice::Round(stats) => {
+            if !quiet {
+                let _ = present::summary("fetch", stats);
             }
         }
     };
-    let stats = work(&mut on_event);
+    let stats = work(&mut notify);
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }

@@ -17,7 +17,10 @@ use crate::model::{
 };
 
 /// Numbered migrations; `PRAGMA user_version` records how many were applied.
-const MIGRATIONS: &[&str] = &[include_str!("../schemas/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../schemas/0001_initial.sql"),
+    include_str!("../schemas/0002_imap.sql"),
+];
 
 /// Rows per multi-row INSERT: 64 rows of at most 10 columns stay far below SQLite's variable limit.
 const ROWS_PER_INSERT: usize = 64;
@@ -351,6 +354,98 @@ impl Store {
         self.conn
             .prepare_cached("DELETE FROM reject_inputs WHERE key = ?1")?
             .execute([key])?;
+        Ok(())
+    }
+
+    /// The remembered `(uidvalidity, last_uid)` of an IMAP folder.
+    pub fn imap_folder(
+        &self,
+        account: &str,
+        folder: &str,
+    ) -> Result<Option<(u32, u32)>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT uidvalidity, last_uid FROM imap_folders WHERE account = ?1 AND folder = ?2",
+            )?
+            .query_row((account, folder), |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    /// Remembers an IMAP folder's state; part of the caller's transaction.
+    pub fn set_imap_folder(
+        &self,
+        account: &str,
+        folder: &str,
+        uidvalidity: u32,
+        last_uid: u32,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO imap_folders (account, folder, uidvalidity, last_uid) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (account, folder) DO UPDATE
+                 SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid",
+            )?
+            .execute((account, folder, uidvalidity, last_uid))?;
+        Ok(())
+    }
+
+    /// Records that a message is to be moved once this transaction commits.
+    pub fn add_pending_move(
+        &self,
+        account: &str,
+        folder: &str,
+        uidvalidity: u32,
+        uid: u32,
+        destination: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO imap_pending_moves (account, folder, uidvalidity, uid, destination)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute((account, folder, uidvalidity, uid, destination))?;
+        Ok(())
+    }
+
+    /// Moves recorded but not yet confirmed, as `(uid, destination)` in UID order. Those of another
+    /// UIDVALIDITY are dropped: their UIDs no longer name the same messages.
+    pub fn pending_moves(
+        &self,
+        account: &str,
+        folder: &str,
+        uidvalidity: u32,
+    ) -> Result<Vec<(u32, String)>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "DELETE FROM imap_pending_moves WHERE account = ?1 AND folder = ?2 AND uidvalidity != ?3",
+            )?
+            .execute((account, folder, uidvalidity))?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT uid, destination FROM imap_pending_moves
+             WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3 ORDER BY uid",
+        )?;
+        let rows = stmt.query_map((account, folder, uidvalidity), |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets pending moves the server has confirmed.
+    pub fn clear_pending_moves(
+        &self,
+        account: &str,
+        folder: &str,
+        uidvalidity: u32,
+        uids: &[u32],
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "DELETE FROM imap_pending_moves
+             WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3 AND uid = ?4",
+        )?;
+        for uid in uids {
+            stmt.execute((account, folder, uidvalidity, uid))?;
+        }
         Ok(())
     }
 

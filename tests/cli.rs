@@ -7,23 +7,23 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 use tempfile::TempDir;
 
-fn samples() -> PathBuf {
+pub(crate) fn samples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-reports")
 }
 
 /// A throwaway database directory; each `run` executes the binary against it.
-struct Env {
-    dir: TempDir,
+pub(crate) struct Env {
+    pub(crate) dir: TempDir,
 }
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Out {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Out {
-    fn json(&self) -> Vec<Value> {
+    pub(crate) fn json(&self) -> Vec<Value> {
         serde_json::from_str::<Value>(&self.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
             .as_array()
@@ -33,25 +33,42 @@ impl Out {
 }
 
 impl Env {
-    fn new() -> Env {
+    pub(crate) fn new() -> Env {
         Env {
             dir: tempfile::tempdir().unwrap(),
         }
     }
 
-    fn db(&self) -> PathBuf {
+    pub(crate) fn db(&self) -> PathBuf {
         self.dir.path().join("warden.db")
     }
 
-    fn run(&self, args: &[&str]) -> Out {
+    pub(crate) fn run(&self, args: &[&str]) -> Out {
         self.run_with_stdin(args, None)
     }
 
+    /// The command, ready to run against this database; settings that the caller's environment
+    /// might hold are removed.
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dmarc-warden"));
+        command.args(args).env("DMARC_WARDEN_DB", self.db());
+        for (name, _) in std::env::vars() {
+            if name.starts_with("DMARC_WARDEN_") && name != "DMARC_WARDEN_DB" {
+                command.env_remove(name);
+            }
+        }
+        command
+    }
+
+    pub(crate) fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
+        let mut command = self.command(args);
+        command.envs(env.iter().copied());
+        output(command.stdin(Stdio::null()))
+    }
+
     fn run_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Out {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dmarc-warden"))
-            .args(args)
-            .env("DMARC_WARDEN_DB", self.db())
-            .env_remove("DMARC_WARDEN_FORMAT")
+        let mut child = self
+            .command(args)
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -64,16 +81,30 @@ impl Env {
         if let Some(data) = stdin {
             child.stdin.take().unwrap().write_all(data).unwrap();
         }
-        let out = child.wait_with_output().unwrap();
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        finish(child)
     }
 }
 
-fn s(p: &Path) -> &str {
+fn output(command: &mut Command) -> Out {
+    finish(
+        command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+pub(crate) fn finish(child: std::process::Child) -> Out {
+    let out = child.wait_with_output().unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub(crate) fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 

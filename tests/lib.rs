@@ -6,3 +6,4 @@
 mod cli;
 mod corpus;
 mod golden;
+mod imap;

@@ -88,8 +88,9 @@ pub fn zip(name: &str, data: &[u8]) -> Vec<u8> {
     w.finish().expect("in-memory zip").into_inner()
 }
 
-pub fn email(n: usize, name: &str, gz: &[u8]) -> Vec<u8> {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(gz);
+/// An email from a reporter with `data` attached as `filename` (base64).
+pub fn email(n: usize, filename: &str, data: &[u8]) -> Vec<u8> {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(data);
     let mut body = String::new();
     for chunk in b64.as_bytes().chunks(76) {
         body.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
@@ -100,8 +101,8 @@ pub fn email(n: usize, name: &str, gz: &[u8]) -> Vec<u8> {
          Message-ID: <gen-{n}@example>\r\nMIME-Version: 1.0\r\n\
          Content-Type: multipart/mixed; boundary=\"b{n}\"\r\n\r\n--b{n}\r\n\
          Content-Type: text/plain\r\n\r\nDMARC aggregate report.\r\n--b{n}\r\n\
-         Content-Type: application/gzip; name=\"{name}.gz\"\r\nContent-Transfer-Encoding: base64\r\n\
-         Content-Disposition: attachment; filename=\"{name}.gz\"\r\n\r\n{body}--b{n}--\r\n"
+         Content-Type: application/octet-stream; name=\"{filename}\"\r\nContent-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=\"{filename}\"\r\n\r\n{body}--b{n}--\r\n"
     )
     .into_bytes()
 }
@@ -122,7 +123,7 @@ pub fn corpus_file(rng: &mut Rng, n: usize) -> (String, Vec<u8>, usize) {
         ),
         _ => (
             format!("report-{n}.eml"),
-            email(n, &name, &gzip(xml.as_bytes())),
+            email(n, &format!("{name}.gz"), &gzip(xml.as_bytes())),
             records,
         ),
     }

@@ -5,6 +5,8 @@
 //! lazy input iterator is not advanced. Each input is handled on its own: a failure becomes a kept
 //! reject and the run goes on.
 
+pub mod mailbox;
+
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
@@ -59,6 +61,19 @@ pub struct Stats {
     /// `reprocess` only: kept inputs that now went through whole.
     pub recovered: u64,
     pub elapsed: Duration,
+}
+
+impl Stats {
+    /// Adds another run's counts (and time) to these.
+    pub fn add(&mut self, other: &Stats) {
+        self.inputs += other.inputs;
+        self.reports_new += other.reports_new;
+        self.duplicates += other.duplicates;
+        self.rejected += other.rejected;
+        self.records += other.records;
+        self.recovered += other.recovered;
+        self.elapsed += other.elapsed;
+    }
 }
 
 /// What the caller is told as the run goes, to show progress and name each failure.

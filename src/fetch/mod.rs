@@ -1,10 +1,12 @@
 //! Where inputs come from: files, directories (walked recursively, in name order), Maildir folders,
-//! mbox files and standard input (`-`). IMAP comes in a later stage.
+//! mbox files and standard input (`-`); IMAP mailboxes in [`imap`].
 //!
 //! [`Inputs`] is a lazy iterator: it yields one input at a time and never holds more than one mbox
 //! message in memory, so memory stays flat however many inputs there are. Files are not read here but by
 //! the parsing workers ([`read_file`]), so reading is parallel too. An mbox is recognised by content (a
 //! first line starting `From `), whatever its name; a Maildir is a directory holding `cur/` and `new/`.
+
+pub mod imap;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};

@@ -1,0 +1,586 @@
+//! `dmarc-warden fetch` against a real Dovecot on 127.0.0.1, started by `scripts/dovecot-test` for each
+//! test with its own throwaway configuration, users, Maildirs and TLS certificates. A test fails, never
+//! skips, when Dovecot cannot start.
+
+#[allow(dead_code)] // the corpus writer is for benchmarks
+#[path = "../benches/support/corpus.rs"]
+mod corpus;
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dmarc_warden::fetch::imap::{Account, Secret, Session, Tls};
+use tempfile::TempDir;
+
+use crate::cli::{Env, Out, finish, s, samples};
+
+const USER: &str = "dmarc";
+const PASSWORD: &str = "secret-pw";
+
+/// A running Dovecot; stopped when dropped.
+struct Dovecot {
+    dir: TempDir,
+    imaps: u16,
+    imap: u16,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dovecot-test")
+}
+
+impl Dovecot {
+    fn start() -> Dovecot {
+        let dir = tempfile::tempdir().unwrap();
+        let (imaps, imap) = (free_port(), free_port());
+        let out = Command::new(script())
+            .args([
+                "start",
+                s(dir.path()),
+                &imaps.to_string(),
+                &imap.to_string(),
+            ])
+            .output()
+            .expect("run scripts/dovecot-test");
+        assert!(
+            out.status.success(),
+            "Dovecot did not start (scripts/test installs dovecot-imapd):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // An empty config file, so that no config of the user running the tests leaks in.
+        std::fs::write(dir.path().join("empty.toml"), "").unwrap();
+        Dovecot { dir, imaps, imap }
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn account(&self) -> Account {
+        Account {
+            name: "test".into(),
+            host: "127.0.0.1".into(),
+            port: self.imaps,
+            user: USER.into(),
+            password: Secret::new(PASSWORD.into()),
+            tls: Tls::Implicit,
+            ca_file: Some(self.ca()),
+            danger_accept_invalid_certs: false,
+            folders: vec!["INBOX".into()],
+            archive: None,
+            invalid: None,
+            mark_seen: false,
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    fn session(&self) -> Session {
+        Session::connect(&self.account()).unwrap()
+    }
+
+    /// Appends every message to `folder` over one connection.
+    fn append(&self, folder: &str, messages: &[Vec<u8>]) {
+        let mut session = self.session();
+        if folder != "INBOX" {
+            session.ensure_folder(folder).unwrap();
+        }
+        for m in messages {
+            session.append(folder, m).unwrap();
+        }
+        session.logout();
+    }
+
+    /// Messages now in `folder` (0 when it does not exist).
+    fn count(&self, folder: &str) -> u32 {
+        let mut session = self.session();
+        let n = session.select(folder).map_or(0, |status| status.exists);
+        session.logout();
+        n
+    }
+
+    /// Environment for the executable: everything but the password's source, which tests vary.
+    fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("DMARC_WARDEN_IMAP_HOST".into(), "127.0.0.1".into()),
+            ("DMARC_WARDEN_IMAP_PORT".into(), self.imaps.to_string()),
+            ("DMARC_WARDEN_IMAP_USER".into(), USER.into()),
+            ("DMARC_WARDEN_IMAP_PASSWORD".into(), PASSWORD.into()),
+            ("DMARC_WARDEN_IMAP_CA_FILE".into(), s(&self.ca()).into()),
+            (
+                "DMARC_WARDEN_CONFIG".into(),
+                s(&self.dir.path().join("empty.toml")).into(),
+            ),
+        ]
+    }
+
+    fn fetch(&self, env: &Env, args: &[&str], extra: &[(&str, &str)]) -> Out {
+        self.fetch_env(env, args, &self.env(), extra)
+    }
+
+    fn fetch_env(
+        &self,
+        env: &Env,
+        args: &[&str],
+        base: &[(String, String)],
+        extra: &[(&str, &str)],
+    ) -> Out {
+        let mut all: Vec<(&str, &str)> = base
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+            .collect();
+        // An empty value in `extra` unsets the setting.
+        all.extend(extra.iter().filter(|(_, v)| !v.is_empty()));
+        let mut full = vec!["fetch"];
+        full.extend_from_slice(args);
+        env.run_with_env(&full, &all)
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = Command::new(script())
+            .args(["stop", s(self.dir.path())])
+            .status();
+    }
+}
+
+/// The sample files as messages (emails as they are, other files attached to one), with a copy of each
+/// message written to `dir` for `ingest` to compare with.
+fn sample_messages(dir: &Path) -> Vec<Vec<u8>> {
+    let mut files: Vec<PathBuf> = walk(&samples());
+    files.retain(|p| !p.to_string_lossy().ends_with(".mbox"));
+    messages_from(&files, dir)
+}
+
+fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn messages_from(files: &[PathBuf], dir: &Path) -> Vec<Vec<u8>> {
+    std::fs::create_dir_all(dir).unwrap();
+    files
+        .iter()
+        .enumerate()
+        .map(|(n, path)| {
+            let data = std::fs::read(path).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let message = if name.ends_with(".eml") || looks_like_email(&data) {
+                data
+            } else {
+                corpus::email(n, &name, &data)
+            };
+            std::fs::write(dir.join(format!("{n:05}.eml")), &message).unwrap();
+            message
+        })
+        .collect()
+}
+
+fn looks_like_email(data: &[u8]) -> bool {
+    let head = &data[..data.len().min(2048)];
+    let text = String::from_utf8_lossy(head).to_ascii_lowercase();
+    !text.trim_start().starts_with('<')
+        && (text.contains("\nfrom:") || text.starts_with("from:") || text.contains("\nreceived:"))
+        && (text.contains("\ncontent-type:") || text.contains("\nsubject:"))
+}
+
+/// `(org, report id, domain, records, messages)` of every stored report.
+fn report_keys(env: &Env) -> BTreeSet<(String, String, String, u64, u64)> {
+    let out = env.run(&["reports", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.json()
+        .iter()
+        .map(|r| {
+            (
+                r["org_name"].as_str().unwrap().to_owned(),
+                r["report_id"].as_str().unwrap().to_owned(),
+                r["domain"].as_str().unwrap().to_owned(),
+                r["records"].as_u64().unwrap(),
+                r["messages"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The counts of a summary line: `fetch: 30 inputs, 26 reports new, …`.
+fn summary(out: &Out) -> Vec<u64> {
+    let line = out
+        .stdout
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("no summary line; stderr: {}", out.stderr));
+    line.split(|c: char| !c.is_ascii_digit() && c != '.')
+        .filter(|w| !w.is_empty() && !w.contains('.'))
+        .map(|w| w.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn fetch_stores_what_ingest_stores_and_a_second_fetch_finds_nothing() {
+    let dovecot = Dovecot::start();
+    let files = tempfile::tempdir().unwrap();
+    let messages = sample_messages(files.path());
+    dovecot.append("INBOX", &messages);
+
+    let by_files = Env::new();
+    let ingested = by_files.run(&["ingest", s(files.path())]);
+    let by_imap = Env::new();
+    let fetched = dovecot.fetch(&by_imap, &[], &[]);
+    assert_eq!(fetched.code, ingested.code, "{}", fetched.stderr);
+    assert_eq!(fetched.code, 1, "sample-reports/bad/ must be rejected");
+    // inputs, reports new, duplicates, rejected, records: the same for both ways in.
+    assert_eq!(
+        summary(&fetched)[..5],
+        summary(&ingested)[..5],
+        "{}",
+        fetched.stdout
+    );
+    assert_eq!(report_keys(&by_imap), report_keys(&by_files));
+    assert!(
+        fetched.stderr.contains("imap://dmarc@127.0.0.1:"),
+        "rejects are named by IMAP URL: {}",
+        fetched.stderr
+    );
+    assert!(!fetched.stderr.contains(PASSWORD));
+
+    // Nothing new: nothing fetched, nothing rejected again, exit 0, messages untouched.
+    let again = dovecot.fetch(&by_imap, &[], &[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(summary(&again)[..5], [0, 0, 0, 0, 0], "{}", again.stdout);
+    assert_eq!(dovecot.count("INBOX") as usize, messages.len());
+
+    // --full reads everything again and stores nothing twice.
+    let full = dovecot.fetch(&by_imap, &["--full", "--quiet"], &[]);
+    assert_eq!(full.code, 1, "{}", full.stderr);
+    assert_eq!(full.stdout, "", "--quiet prints no summary");
+    assert_eq!(report_keys(&by_imap), report_keys(&by_files));
+}
+
+#[test]
+fn archive_and_invalid_folders_from_a_config_file_over_starttls() {
+    let dovecot = Dovecot::start();
+    let files = tempfile::tempdir().unwrap();
+    let messages = sample_messages(files.path());
+    dovecot.append("INBOX", &messages);
+    let bad = std::fs::read_dir(samples().join("bad")).unwrap().count();
+
+    let config = dovecot.dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[account]]\nname = \"main\"\nhost = \"127.0.0.1\"\nport = {}\nuser = \"{USER}\"\n\
+             password = \"{PASSWORD}\"\ntls = \"starttls\"\nca_file = \"{}\"\n\
+             archive = \"DMARC/done\"\ninvalid = \"DMARC/invalid\"\nmark_seen = true\n",
+            dovecot.imap,
+            s(&dovecot.ca())
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let env = Env::new();
+    let base = vec![("DMARC_WARDEN_CONFIG".to_owned(), s(&config).to_owned())];
+    let out = dovecot.fetch_env(&env, &[], &base, &[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("holds a password and others can read it"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains(PASSWORD));
+    assert_eq!(dovecot.count("INBOX"), 0);
+    assert_eq!(dovecot.count("DMARC/invalid") as usize, bad);
+    assert_eq!(dovecot.count("DMARC/done") as usize, messages.len() - bad);
+
+    // Later mail lands the same way; the moved messages are not looked at again.
+    let more = vec![corpus::email(
+        9000,
+        "late.xml",
+        corpus::report_xml(&mut corpus::Rng::new(1), 9000, 3).as_bytes(),
+    )];
+    dovecot.append("INBOX", &more);
+    let out = dovecot.fetch_env(&env, &[], &base, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(summary(&out)[..5], [1, 1, 0, 0, 3], "{}", out.stdout);
+    assert_eq!(
+        dovecot.count("DMARC/done") as usize,
+        messages.len() - bad + 1
+    );
+}
+
+#[test]
+fn connection_login_and_certificate_failures_exit_2_with_one_line() {
+    let dovecot = Dovecot::start();
+    let env = Env::new();
+    let closed = free_port().to_string();
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (
+            &[("DMARC_WARDEN_IMAP_PORT", &closed)],
+            "cannot connect to 127.0.0.1:",
+        ),
+        (
+            &[("DMARC_WARDEN_IMAP_PASSWORD", "wrong-pw")],
+            "login as dmarc at 127.0.0.1:",
+        ),
+        // The system's trust store does not know the test CA.
+        (&[("DMARC_WARDEN_IMAP_CA_FILE", "")], "TLS with 127.0.0.1:"),
+        (
+            &[("DMARC_WARDEN_IMAP_PASSWORD", "")],
+            "no password (set DMARC_WARDEN_IMAP_PASSWORD",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let out = dovecot.fetch(&env, &[], extra);
+        assert_eq!(out.code, 2, "{extra:?}: {}{}", out.stdout, out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{extra:?}: {}", out.stderr);
+        assert!(out.stderr.contains(expected), "{extra:?}: {}", out.stderr);
+        assert!(!out.stderr.contains(PASSWORD) && !out.stderr.contains("wrong-pw"));
+    }
+    // With the check turned off, loudly, the same server is accepted.
+    let out = dovecot.fetch(
+        &env,
+        &["--danger-accept-invalid-certs"],
+        &[("DMARC_WARDEN_IMAP_CA_FILE", "")],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("NOT verified"), "{}", out.stderr);
+}
+
+/// Generated report messages: `(messages, total records)`.
+fn generated(count: usize, seed: u64) -> (Vec<Vec<u8>>, usize) {
+    let mut rng = corpus::Rng::new(seed);
+    let mut total = 0;
+    let messages = (0..count)
+        .map(|n| {
+            let (name, data, records) = corpus::corpus_file(&mut rng, n);
+            total += records;
+            if name.ends_with(".eml") {
+                data
+            } else {
+                corpus::email(n, &name, &data)
+            }
+        })
+        .collect();
+    (messages, total)
+}
+
+fn stored(env: &Env) -> (usize, u64) {
+    let keys = report_keys(env);
+    (keys.len(), keys.iter().map(|k| k.3).sum())
+}
+
+#[test]
+fn a_fetch_killed_at_any_moment_and_run_again_stores_everything_once() {
+    let dovecot = Dovecot::start();
+    let (messages, records) = generated(600, 11);
+    dovecot.append("INBOX", &messages);
+    let env = Env::new();
+    let mut all_env = dovecot.env();
+    all_env.push(("DMARC_WARDEN_IMAP_ARCHIVE".into(), "Done".into()));
+    all_env.push(("DMARC_WARDEN_IMAP_BATCH".into(), "25".into()));
+    let mut kills = 0;
+    for delay_ms in [150u64, 300, 450, 600, 800, 1100] {
+        let mut command = env.command(&["fetch", "--quiet"]);
+        command
+            .envs(all_env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        let _ = child.wait();
+    }
+    let out = dovecot.fetch_env(&env, &[], &all_env, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        kills > 0,
+        "no run was killed mid-fetch: the test proves nothing"
+    );
+    assert_eq!(stored(&env), (messages.len(), records as u64));
+    assert_eq!(dovecot.count("INBOX"), 0);
+    assert_eq!(dovecot.count("Done") as usize, messages.len());
+}
+
+#[test]
+fn oversized_messages_are_rejects_not_downloads() {
+    let dovecot = Dovecot::start();
+    let (mut messages, _) = generated(3, 5);
+    let big = corpus::report_xml(&mut corpus::Rng::new(2), 77, 400);
+    messages.push(corpus::email(77, "big.xml", big.as_bytes()));
+    dovecot.append("INBOX", &messages);
+    let env = Env::new();
+    let out = dovecot.fetch(
+        &env,
+        &["--max-message-size", "40KiB", "--invalid", "Too big"],
+        &[],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(";UID=4: message of ")
+            && out
+                .stderr
+                .contains("--max-message-size / DMARC_WARDEN_MAX_MESSAGE_SIZE"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(stored(&env).0, 3);
+    assert_eq!(dovecot.count("Too big"), 1);
+    let rejects = env.run(&["rejects", "--format", "json"]).json();
+    assert_eq!(rejects.len(), 1);
+}
+
+#[test]
+fn watch_ingests_new_mail_and_a_second_fetch_is_refused() {
+    let dovecot = Dovecot::start();
+    let env = Env::new();
+    let mut command = env.command(&["fetch", "--watch"]);
+    command
+        .envs(dovecot.env())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = command.spawn().unwrap();
+    let watcher = KillOnDrop(Some(child));
+
+    let (messages, _) = generated(4, 9);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let wait_for = |n: usize, watcher: &mut KillOnDrop| {
+        while stored(&env).0 < n {
+            if let Some(status) = watcher.0.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "the watcher ended ({status}): {}",
+                    watcher.0.take().map(finish).unwrap().stderr
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "--watch did not ingest new mail within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let mut watcher = watcher;
+    // Mail already there is read at once; mail that arrives later wakes the IDLE.
+    dovecot.append("INBOX", &messages[..2]);
+    wait_for(2, &mut watcher);
+    let second = dovecot.fetch(&env, &[], &[]);
+    assert_eq!(second.code, 2, "{}", second.stderr);
+    assert!(
+        second
+            .stderr
+            .contains("another `dmarc-warden fetch` is running"),
+        "{}",
+        second.stderr
+    );
+    dovecot.append("INBOX", &messages[2..]);
+    wait_for(4, &mut watcher);
+    let out = watcher.finish();
+    assert!(
+        out.stdout.contains("fetch: 2 inputs, 2 reports new"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        out.stdout.lines().count(),
+        2,
+        "one summary per round: {}",
+        out.stdout
+    );
+}
+
+struct KillOnDrop(Option<std::process::Child>);
+
+impl KillOnDrop {
+    fn finish(mut self) -> Out {
+        let mut child = self.0.take().unwrap();
+        child.kill().unwrap();
+        finish(child)
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn a_folder_of_5000_messages_is_fetched() {
+    let dovecot = Dovecot::start();
+    let (messages, records) = generated(5000, 3);
+    dovecot.append("INBOX", &messages);
+    let env = Env::new();
+    let out = dovecot.fetch(&env, &[], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(summary(&out)[..5], [5000, 5000, 0, 0, records as u64]);
+    assert_eq!(stored(&env), (5000, records as u64));
+}
+
+/// The corpus's aggregate reports (when `../shared/corpus` is present), fetched from the server and
+/// ingested from files: the same reports land.
+#[test]
+fn corpus_reports_fetched_match_corpus_reports_ingested() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    if !root.join("MANIFEST.tsv").exists() {
+        eprintln!(
+            "corpus not present at {}: nothing to compare",
+            root.display()
+        );
+        return;
+    }
+    let files: Vec<PathBuf> = walk(&root)
+        .into_iter()
+        .filter(|p| {
+            let p = p.to_string_lossy();
+            p.contains("/aggregate/") && !p.ends_with(".mbox")
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let messages = messages_from(&files, dir.path());
+    let dovecot = Dovecot::start();
+    dovecot.append("INBOX", &messages);
+    let by_files = Env::new();
+    let ingested = by_files.run(&["ingest", "--quiet", s(dir.path())]);
+    let by_imap = Env::new();
+    let fetched = dovecot.fetch(&by_imap, &["--quiet"], &[]);
+    assert_eq!(fetched.code, ingested.code, "{}", fetched.stderr);
+    let (a, b) = (report_keys(&by_imap), report_keys(&by_files));
+    assert_eq!(a, b);
+    println!(
+        "corpus over IMAP: {} messages, {} reports, same as from files",
+        messages.len(),
+        a.len()
+    );
+}
