@@ -29,6 +29,16 @@ pub struct Cli {
     #[arg(long, short, global = true, env = "DMARC_WARDEN_QUIET")]
     pub quiet: bool,
 
+    /// More detail on stderr: each folder's state and what is fetched, and peak memory at the end.
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "DMARC_WARDEN_VERBOSE",
+        conflicts_with = "quiet"
+    )]
+    pub verbose: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -219,6 +229,7 @@ pub struct FilterArgs {
 pub struct Config {
     pub db: PathBuf,
     pub quiet: bool,
+    pub verbose: bool,
     pub action: Action,
 }
 
@@ -267,6 +278,7 @@ impl Config {
         Ok(Config {
             db,
             quiet: cli.quiet,
+            verbose: cli.verbose,
             action,
         })
     }

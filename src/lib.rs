@@ -67,17 +67,18 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn execute(config: Config) -> anyhow::Result<u8> {
     let store = Store::open(&config.db)?;
+    let output = (config.quiet, config.verbose);
     match config.action {
         Action::Ingest { paths, options } => {
             let inputs = fetch::Inputs::new(paths, options.limits.max_message_size);
-            let stats = with_progress(config.quiet, |notify| {
+            let stats = with_progress(output, |notify| {
                 pipeline::ingest(&store, inputs, &options, &mut |e| notify(Notice::Input(e)))
                     .map_err(Into::into)
             })?;
             finish("ingest", &stats, config.quiet)
         }
         Action::Reprocess { options } => {
-            let stats = with_progress(config.quiet, |notify| {
+            let stats = with_progress(output, |notify| {
                 pipeline::reprocess(&store, &options, &mut |e| notify(Notice::Input(e)))
                     .map_err(Into::into)
             })?;
@@ -91,7 +92,7 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             let mut total = Stats::default();
             let mut failed = 0;
             for account in &accounts.accounts {
-                let stats = with_progress(config.quiet, |notify| {
+                let stats = with_progress(output, |notify| {
                     pipeline::mailbox::fetch_account(&store, account, &options, notify)
                         .map_err(Into::into)
                 });
@@ -158,7 +159,7 @@ fn lock_fetch(db: &std::path::Path) -> anyhow::Result<std::fs::File> {
 /// is a terminal, and names each reject on stderr (the first [`MAX_REJECT_LINES`]; the rest are
 /// counted).
 fn with_progress(
-    quiet: bool,
+    (quiet, verbose): (bool, bool),
     work: impl FnOnce(&mut dyn FnMut(Notice<'_>)) -> anyhow::Result<Stats>,
 ) -> anyhow::Result<Stats> {
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
@@ -199,7 +200,17 @@ fn with_progress(
             };
             say(format!("dmarc-warden: rejected {place}: {reason}"));
         }
-        Notice::Found(n) => {
+        Notice::Found {
+            folder,
+            uidvalidity,
+            after,
+            count,
+        } => {
+            if verbose {
+                say(format!(
+                    "dmarc-warden: {folder} (UIDVALIDITY {uidvalidity}): {count} messages after UID {after}"
+                ));
+            }
             if let Some(bar) = &bar {
                 if bar.length().is_none() {
                     bar.set_length(0);
@@ -210,7 +221,7 @@ fn with_progress(
                         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
                     );
                 }
-                bar.inc_length(n);
+                bar.inc_length(count);
             }
         }
         Notice::Retrying { reason, delay } => say(format!(
@@ -227,6 +238,9 @@ fn with_progress(
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    if verbose && let Some(peak) = peak_memory() {
+        eprintln!("dmarc-warden: peak memory (VmHWM) {peak}");
+    }
     if rejects > MAX_REJECT_LINES {
         eprintln!(
             "dmarc-warden: … and {} more rejected parts; `dmarc-warden rejects` lists them all",
@@ -234,4 +248,11 @@ fn with_progress(
         );
     }
     stats
+}
+
+/// The process's peak resident set size, where the system tells it (Linux).
+fn peak_memory() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line["VmHWM:".len()..].trim().to_owned())
 }

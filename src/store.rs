@@ -292,7 +292,7 @@ impl Store {
     pub fn keep_reject(&self, input: &RejectedInput<'_>, now: i64) -> Result<(), StoreError> {
         let key = match input.data {
             Some(data) => hex(&sha2::Sha256::digest(data)),
-            None => format!("origin:{}", input.origin),
+            None => Store::origin_key(input.origin),
         };
         self.conn
             .prepare_cached(
@@ -350,6 +350,11 @@ impl Store {
     }
 
     /// Forgets a kept input (it was reprocessed successfully, or re-kept under a new key).
+    /// The key of a reject kept without its bytes (too large, or unreadable), by its origin.
+    pub fn origin_key(origin: &str) -> String {
+        format!("origin:{origin}")
+    }
+
     pub fn forget_reject(&self, key: &str) -> Result<(), StoreError> {
         self.conn
             .prepare_cached("DELETE FROM reject_inputs WHERE key = ?1")?

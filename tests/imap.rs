@@ -5,124 +5,30 @@
 #[allow(dead_code)] // the corpus writer is for benchmarks
 #[path = "../benches/support/corpus.rs"]
 mod corpus;
+#[path = "../benches/support/dovecot.rs"]
+mod dovecot;
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use dmarc_warden::fetch::imap::{Account, Secret, Session, Tls};
-use tempfile::TempDir;
-
 use crate::cli::{Env, Out, finish, s, samples};
+use dovecot::{Dovecot, PASSWORD, USER, free_port};
 
-const USER: &str = "dmarc";
-const PASSWORD: &str = "secret-pw";
-
-/// A running Dovecot; stopped when dropped.
-struct Dovecot {
-    dir: TempDir,
-    imaps: u16,
-    imap: u16,
+/// Runs the real executable's `fetch` against a Dovecot.
+trait Fetch {
+    fn fetch(&self, env: &Env, args: &[&str], extra: &[(&str, &str)]) -> Out;
+    fn fetch_env(
+        &self,
+        env: &Env,
+        args: &[&str],
+        base: &[(String, String)],
+        extra: &[(&str, &str)],
+    ) -> Out;
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dovecot-test")
-}
-
-impl Dovecot {
-    fn start() -> Dovecot {
-        let dir = tempfile::tempdir().unwrap();
-        let (imaps, imap) = (free_port(), free_port());
-        let out = Command::new(script())
-            .args([
-                "start",
-                s(dir.path()),
-                &imaps.to_string(),
-                &imap.to_string(),
-            ])
-            .output()
-            .expect("run scripts/dovecot-test");
-        assert!(
-            out.status.success(),
-            "Dovecot did not start (scripts/test installs dovecot-imapd):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        // An empty config file, so that no config of the user running the tests leaks in.
-        std::fs::write(dir.path().join("empty.toml"), "").unwrap();
-        Dovecot { dir, imaps, imap }
-    }
-
-    fn ca(&self) -> PathBuf {
-        self.dir.path().join("ca.pem")
-    }
-
-    fn account(&self) -> Account {
-        Account {
-            name: "test".into(),
-            host: "127.0.0.1".into(),
-            port: self.imaps,
-            user: USER.into(),
-            password: Secret::new(PASSWORD.into()),
-            tls: Tls::Implicit,
-            ca_file: Some(self.ca()),
-            danger_accept_invalid_certs: false,
-            folders: vec!["INBOX".into()],
-            archive: None,
-            invalid: None,
-            mark_seen: false,
-            timeout: Duration::from_secs(30),
-        }
-    }
-
-    fn session(&self) -> Session {
-        Session::connect(&self.account()).unwrap()
-    }
-
-    /// Appends every message to `folder` over one connection.
-    fn append(&self, folder: &str, messages: &[Vec<u8>]) {
-        let mut session = self.session();
-        if folder != "INBOX" {
-            session.ensure_folder(folder).unwrap();
-        }
-        for m in messages {
-            session.append(folder, m).unwrap();
-        }
-        session.logout();
-    }
-
-    /// Messages now in `folder` (0 when it does not exist).
-    fn count(&self, folder: &str) -> u32 {
-        let mut session = self.session();
-        let n = session.select(folder).map_or(0, |status| status.exists);
-        session.logout();
-        n
-    }
-
-    /// Environment for the executable: everything but the password's source, which tests vary.
-    fn env(&self) -> Vec<(String, String)> {
-        vec![
-            ("DMARC_WARDEN_IMAP_HOST".into(), "127.0.0.1".into()),
-            ("DMARC_WARDEN_IMAP_PORT".into(), self.imaps.to_string()),
-            ("DMARC_WARDEN_IMAP_USER".into(), USER.into()),
-            ("DMARC_WARDEN_IMAP_PASSWORD".into(), PASSWORD.into()),
-            ("DMARC_WARDEN_IMAP_CA_FILE".into(), s(&self.ca()).into()),
-            (
-                "DMARC_WARDEN_CONFIG".into(),
-                s(&self.dir.path().join("empty.toml")).into(),
-            ),
-        ]
-    }
-
+impl Fetch for Dovecot {
     fn fetch(&self, env: &Env, args: &[&str], extra: &[(&str, &str)]) -> Out {
         self.fetch_env(env, args, &self.env(), extra)
     }
@@ -144,14 +50,6 @@ impl Dovecot {
         let mut full = vec!["fetch"];
         full.extend_from_slice(args);
         env.run_with_env(&full, &all)
-    }
-}
-
-impl Drop for Dovecot {
-    fn drop(&mut self) {
-        let _ = Command::new(script())
-            .args(["stop", s(self.dir.path())])
-            .status();
     }
 }
 
@@ -432,18 +330,14 @@ fn a_fetch_killed_at_any_moment_and_run_again_stores_everything_once() {
 }
 
 #[test]
-fn oversized_messages_are_rejects_not_downloads() {
+fn oversized_messages_are_rejects_not_downloads_until_the_limit_is_raised() {
     let dovecot = Dovecot::start();
     let (mut messages, _) = generated(3, 5);
     let big = corpus::report_xml(&mut corpus::Rng::new(2), 77, 400);
     messages.push(corpus::email(77, "big.xml", big.as_bytes()));
     dovecot.append("INBOX", &messages);
     let env = Env::new();
-    let out = dovecot.fetch(
-        &env,
-        &["--max-message-size", "40KiB", "--invalid", "Too big"],
-        &[],
-    );
+    let out = dovecot.fetch(&env, &["--max-message-size", "40KiB"], &[]);
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         out.stderr.contains(";UID=4: message of ")
@@ -454,9 +348,37 @@ fn oversized_messages_are_rejects_not_downloads() {
         out.stderr
     );
     assert_eq!(stored(&env).0, 3);
+    assert_eq!(env.run(&["rejects", "--format", "json"]).json().len(), 1);
+
+    // `reprocess` cannot help (the bytes were never downloaded) and says what will.
+    let out = env.run(&["reprocess"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("fetch --full"), "{}", out.stderr);
+
+    // Raised limit + --full: the message lands, the reject is gone, nothing is stored twice.
+    let out = dovecot.fetch(&env, &["--full", "--max-message-size", "1MiB"], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(summary(&out)[..4], [4, 1, 3, 0], "{}", out.stdout);
+    assert_eq!(stored(&env).0, 4);
+    assert!(env.run(&["rejects", "--format", "json"]).json().is_empty());
+}
+
+#[test]
+fn an_oversized_message_goes_to_the_invalid_folder() {
+    let dovecot = Dovecot::start();
+    let (mut messages, _) = generated(2, 6);
+    let big = corpus::report_xml(&mut corpus::Rng::new(3), 78, 400);
+    messages.push(corpus::email(78, "big.xml", big.as_bytes()));
+    dovecot.append("INBOX", &messages);
+    let env = Env::new();
+    let out = dovecot.fetch(
+        &env,
+        &["--max-message-size", "40KiB", "--invalid", "Too big"],
+        &[],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
     assert_eq!(dovecot.count("Too big"), 1);
-    let rejects = env.run(&["rejects", "--format", "json"]).json();
-    assert_eq!(rejects.len(), 1);
+    assert_eq!(dovecot.count("INBOX"), 2);
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! every report is stored exactly once, and no message is moved before its reports are safe.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
@@ -17,6 +18,10 @@ use super::{Event, IngestError, Options, Processed, Stats, Writer, process};
 use crate::fetch::Input;
 use crate::fetch::imap::{Account, ImapError, Session};
 use crate::store::{Store, StoreError};
+
+/// One batch as the network thread hands it over: the listed `(uid, size)` pairs and the bodies
+/// downloaded.
+type Downloaded<'b> = (&'b [(u32, u64)], Vec<(u32, Vec<u8>)>);
 
 /// Settings of one `fetch` run beyond the account's own.
 #[derive(Debug, Clone)]
@@ -52,8 +57,13 @@ pub enum FetchError {
 pub enum Notice<'a> {
     /// Per-input events, as for `ingest`.
     Input(Event<'a>),
-    /// This many more messages are about to be fetched (for a progress bar's length).
-    Found(u64),
+    /// A folder was opened: `count` messages above UID `after` are about to be fetched.
+    Found {
+        folder: &'a str,
+        uidvalidity: u32,
+        after: u32,
+        count: u64,
+    },
     /// The connection was lost; the run goes on after `delay`.
     Retrying { reason: &'a str, delay: Duration },
     /// `--watch`: one round ended with these counts.
@@ -178,62 +188,109 @@ impl Run<'_> {
         let pending = self.store.pending_moves(&key, folder, uidvalidity)?;
         self.store.commit()?;
         self.apply_moves(session, folder, uidvalidity, pending)?;
-        if status.exists == 0 {
-            return Ok(());
-        }
-        let listed = session.sizes_after(last_uid)?;
-        notify(Notice::Found(listed.len() as u64));
+        let listed = if status.exists == 0 {
+            Vec::new()
+        } else {
+            session.sizes_after(last_uid)?
+        };
+        notify(Notice::Found {
+            folder,
+            uidvalidity,
+            after: last_uid,
+            count: listed.len() as u64,
+        });
         let limit = self.options.work.limits.max_message_size;
-        for batch in batches(
+        let batches = batches(
             &listed,
             self.options.batch_messages,
             self.options.batch_bytes,
             limit,
-        ) {
-            let wanted: Vec<u32> = batch
-                .iter()
-                .filter(|(_, size)| *size <= limit)
-                .map(|(uid, _)| *uid)
-                .collect();
-            let bodies = session.bodies(&wanted)?;
-            let mut inputs: Vec<(u32, Input)> = bodies
-                .into_iter()
-                .map(|(uid, data)| {
-                    let origin = self.account.message_url(folder, uidvalidity, uid);
-                    (uid, Input::Bytes { origin, data })
-                })
-                .collect();
-            for (uid, size) in batch.iter().filter(|(_, size)| *size > limit) {
-                inputs.push((
-                    *uid,
-                    Input::Unreadable {
-                        origin: self.account.message_url(folder, uidvalidity, *uid),
-                        reason: format!(
-                            "message of {size} bytes exceeds the limit of {limit} bytes, not downloaded \
-                             (raise --max-message-size / DMARC_WARDEN_MAX_MESSAGE_SIZE, then run \
-                             `dmarc-warden fetch --full`)"
-                        ),
-                    },
-                ));
-            }
-            let limits = self.options.work.limits;
-            let mut processed: Vec<(u32, Processed)> = self.pool.install(|| {
-                inputs
-                    .into_par_iter()
-                    .map(|(uid, input)| (uid, process(input, &limits)))
-                    .collect()
+        );
+        // The network runs one batch ahead of parsing and storing: a thread of its own downloads
+        // the next batch while this one is parsed and committed. Moves wait for the end of the
+        // folder (they are recorded with each commit, so a run killed before then still makes them).
+        let mut moves = Vec::new();
+        let fetched = std::thread::scope(|scope| -> Result<(), FetchError> {
+            let (tx, rx) = sync_channel::<Downloaded<'_>>(1);
+            let (net_session, net_batches) = (&mut *session, &batches);
+            let network = scope.spawn(move || -> Result<(), ImapError> {
+                for batch in net_batches {
+                    let wanted: Vec<u32> = batch
+                        .iter()
+                        .filter(|(_, size)| *size <= limit)
+                        .map(|(uid, _)| *uid)
+                        .collect();
+                    let bodies = net_session.bodies(&wanted)?;
+                    if tx.send((batch, bodies)).is_err() {
+                        break; // storing failed; its error is the one reported
+                    }
+                }
+                Ok(())
             });
-            processed.sort_unstable_by_key(|(uid, _)| *uid);
-            let batch_last = batch.last().map_or(last_uid, |(uid, _)| *uid);
-            let moves =
-                self.store_batch(processed, folder, uidvalidity, batch_last, stats, notify)?;
-            if self.account.mark_seen {
-                let uids: Vec<u32> = batch.iter().map(|(uid, _)| *uid).collect();
-                session.mark_seen(&uids)?;
+            for (batch, bodies) in rx {
+                let inputs = self.inputs(batch, bodies, folder, uidvalidity);
+                let limits = self.options.work.limits;
+                let mut processed: Vec<(u32, Processed)> = self.pool.install(|| {
+                    inputs
+                        .into_par_iter()
+                        .map(|(uid, input)| (uid, process(input, &limits)))
+                        .collect()
+                });
+                processed.sort_unstable_by_key(|(uid, _)| *uid);
+                let batch_last = batch.last().map_or(last_uid, |(uid, _)| *uid);
+                moves.extend(self.store_batch(
+                    processed,
+                    folder,
+                    uidvalidity,
+                    batch_last,
+                    stats,
+                    notify,
+                )?);
             }
-            self.apply_moves(session, folder, uidvalidity, moves)?;
+            network
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            Ok(())
+        });
+        fetched?;
+        if self.account.mark_seen {
+            let uids: Vec<u32> = listed.iter().map(|(uid, _)| *uid).collect();
+            session.mark_seen(&uids)?;
         }
-        Ok(())
+        self.apply_moves(session, folder, uidvalidity, moves)
+    }
+
+    /// A batch's messages as inputs: those downloaded, and one that says why for each that was too
+    /// large to download.
+    fn inputs(
+        &self,
+        batch: &[(u32, u64)],
+        bodies: Vec<(u32, Vec<u8>)>,
+        folder: &str,
+        uidvalidity: u32,
+    ) -> Vec<(u32, Input)> {
+        let limit = self.options.work.limits.max_message_size;
+        let mut inputs: Vec<(u32, Input)> = bodies
+            .into_iter()
+            .map(|(uid, data)| {
+                let origin = self.account.message_url(folder, uidvalidity, uid);
+                (uid, Input::Bytes { origin, data })
+            })
+            .collect();
+        for (uid, size) in batch.iter().filter(|(_, size)| *size > limit) {
+            inputs.push((
+                *uid,
+                Input::Unreadable {
+                    origin: self.account.message_url(folder, uidvalidity, *uid),
+                    reason: format!(
+                        "message of {size} bytes exceeds the limit of {limit} bytes, not downloaded \
+                         (raise --max-message-size / DMARC_WARDEN_MAX_MESSAGE_SIZE, then run \
+                         `dmarc-warden fetch --full`)"
+                    ),
+                },
+            ));
+        }
+        inputs
     }
 
     /// One transaction: the batch's outcomes, the folder's new last UID, and the moves to make.
@@ -250,6 +307,11 @@ impl Run<'_> {
         let mut moves = Vec::new();
         let mut writer = Writer::new(self.store, stats)?;
         for (uid, p) in processed {
+            if self.full && p.extracted.failures.is_empty() {
+                // Read again in whole (`--full`, say after raising --max-message-size): a reject
+                // kept of this message without its bytes is void now.
+                self.store.forget_reject(&Store::origin_key(&p.origin))?;
+            }
             let destination = if p.extracted.failures.is_empty() {
                 &self.account.archive
             } else {

@@ -283,6 +283,17 @@ pub fn reprocess(
             continue;
         };
         let had_bytes = kept.data.is_some();
+        if !had_bytes && kept.origin.starts_with("imap://") {
+            // A message not downloaded (too large at the time): only the mailbox has it.
+            stats.inputs += 1;
+            stats.rejected += 1;
+            on_event(Event::Rejected {
+                origin: &kept.origin,
+                location: "",
+                reason: "kept without its bytes; raise --max-message-size and run                          `dmarc-warden fetch --full` to read it again",
+            });
+            continue;
+        }
         let input = match kept.data {
             Some(data) => Input::Bytes {
                 origin: kept.origin.clone(),
