@@ -34,7 +34,7 @@ struct File {
     account: Vec<AccountEntry>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountEntry {
     pub name: Option<String>,
@@ -56,38 +56,7 @@ pub struct AccountEntry {
 
 impl AccountEntry {
     fn is_empty(&self) -> bool {
-        let AccountEntry {
-            name,
-            host,
-            port,
-            user,
-            password,
-            password_file,
-            password_command,
-            tls,
-            ca_file,
-            danger_accept_invalid_certs,
-            folders,
-            archive,
-            invalid,
-            mark_seen,
-            timeout_secs,
-        } = self;
-        name.is_none()
-            && host.is_none()
-            && port.is_none()
-            && user.is_none()
-            && password.is_none()
-            && password_file.is_none()
-            && password_command.is_none()
-            && tls.is_none()
-            && ca_file.is_none()
-            && danger_accept_invalid_certs.is_none()
-            && folders.is_none()
-            && archive.is_none()
-            && invalid.is_none()
-            && mark_seen.is_none()
-            && timeout_secs.is_none()
+        *self == AccountEntry::default()
     }
 
     /// Fields set in `over` replace those here.

@@ -96,8 +96,7 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         // Multi-row inserts prepare one statement per (table, row count): room for all of them.
         conn.set_prepared_statement_cache_capacity(4 * ROWS_PER_INSERT + 32);
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
+        set_wal(&conn).map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
@@ -110,23 +109,22 @@ impl Store {
         Ok(store)
     }
 
+    /// Applies the migrations this database lacks. Two processes may open a new database at once
+    /// (a `fetch` and a listing): the version is read again under the write lock, so only one of
+    /// them migrates.
     fn migrate(&mut self) -> Result<(), StoreError> {
-        let version: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > MIGRATIONS.len() as i64 {
-            return Err(StoreError::TooNew {
-                path: self.path.clone(),
-                found: version,
-                known: MIGRATIONS.len(),
-            });
+        if schema_version(&self.conn, &self.path)? == MIGRATIONS.len() as i64 {
+            return Ok(());
         }
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version = schema_version(&tx, &self.path)?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-            let tx = self.conn.transaction()?;
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
-            tx.commit()?;
         }
+        tx.commit()?;
         Ok(())
     }
 
@@ -564,6 +562,40 @@ impl Store {
 }
 
 /// SQLite integers are signed 64-bit; counts beyond that are clamped rather than wrapped.
+/// Switches to WAL (a setting stored in the file). Turning it on needs the database to itself, and
+/// SQLite answers BUSY at once rather than calling the busy handler, so when another process is
+/// opening the same new file at this moment, try again for up to [`BUSY_TIMEOUT`].
+fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        let mode: rusqlite::Result<String> =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0));
+        match mode {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `PRAGMA user_version`, refusing a database from a newer dmarc-warden.
+fn schema_version(conn: &Connection, path: &Path) -> Result<i64, StoreError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > MIGRATIONS.len() as i64 {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found: version,
+            known: MIGRATIONS.len(),
+        });
+    }
+    Ok(version)
+}
+
 fn sat(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -16,41 +16,22 @@ use std::time::{Duration, Instant};
 use crate::cli::{Env, Out, finish, s, samples};
 use dovecot::{Dovecot, PASSWORD, USER, free_port};
 
-/// Runs the real executable's `fetch` against a Dovecot.
-trait Fetch {
-    fn fetch(&self, env: &Env, args: &[&str], extra: &[(&str, &str)]) -> Out;
-    fn fetch_env(
-        &self,
-        env: &Env,
-        args: &[&str],
-        base: &[(String, String)],
-        extra: &[(&str, &str)],
-    ) -> Out;
+/// Runs the real executable's `fetch` against `dovecot` with its environment plus `extra`.
+fn fetch(dovecot: &Dovecot, env: &Env, args: &[&str], extra: &[(&str, &str)]) -> Out {
+    fetch_env(env, args, &dovecot.env(), extra)
 }
 
-impl Fetch for Dovecot {
-    fn fetch(&self, env: &Env, args: &[&str], extra: &[(&str, &str)]) -> Out {
-        self.fetch_env(env, args, &self.env(), extra)
-    }
-
-    fn fetch_env(
-        &self,
-        env: &Env,
-        args: &[&str],
-        base: &[(String, String)],
-        extra: &[(&str, &str)],
-    ) -> Out {
-        let mut all: Vec<(&str, &str)> = base
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
-            .collect();
-        // An empty value in `extra` unsets the setting.
-        all.extend(extra.iter().filter(|(_, v)| !v.is_empty()));
-        let mut full = vec!["fetch"];
-        full.extend_from_slice(args);
-        env.run_with_env(&full, &all)
-    }
+/// `fetch` with the environment `base` plus `extra`; an empty value in `extra` unsets the setting.
+fn fetch_env(env: &Env, args: &[&str], base: &[(String, String)], extra: &[(&str, &str)]) -> Out {
+    let mut all: Vec<(&str, &str)> = base
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+        .collect();
+    all.extend(extra.iter().filter(|(_, v)| !v.is_empty()));
+    let mut full = vec!["fetch"];
+    full.extend_from_slice(args);
+    env.run_with_env(&full, &all)
 }
 
 /// The sample files as messages (emails as they are, other files attached to one), with a copy of each
@@ -146,7 +127,7 @@ fn fetch_stores_what_ingest_stores_and_a_second_fetch_finds_nothing() {
     let by_files = Env::new();
     let ingested = by_files.run(&["ingest", s(files.path())]);
     let by_imap = Env::new();
-    let fetched = dovecot.fetch(&by_imap, &[], &[]);
+    let fetched = fetch(&dovecot, &by_imap, &[], &[]);
     assert_eq!(fetched.code, ingested.code, "{}", fetched.stderr);
     assert_eq!(fetched.code, 1, "sample-reports/bad/ must be rejected");
     // inputs, reports new, duplicates, rejected, records: the same for both ways in.
@@ -165,13 +146,13 @@ fn fetch_stores_what_ingest_stores_and_a_second_fetch_finds_nothing() {
     assert!(!fetched.stderr.contains(PASSWORD));
 
     // Nothing new: nothing fetched, nothing rejected again, exit 0, messages untouched.
-    let again = dovecot.fetch(&by_imap, &[], &[]);
+    let again = fetch(&dovecot, &by_imap, &[], &[]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(summary(&again)[..5], [0, 0, 0, 0, 0], "{}", again.stdout);
     assert_eq!(dovecot.count("INBOX") as usize, messages.len());
 
     // --full reads everything again and stores nothing twice.
-    let full = dovecot.fetch(&by_imap, &["--full", "--quiet"], &[]);
+    let full = fetch(&dovecot, &by_imap, &["--full", "--quiet"], &[]);
     assert_eq!(full.code, 1, "{}", full.stderr);
     assert_eq!(full.stdout, "", "--quiet prints no summary");
     assert_eq!(report_keys(&by_imap), report_keys(&by_files));
@@ -204,7 +185,7 @@ fn archive_and_invalid_folders_from_a_config_file_over_starttls() {
     }
     let env = Env::new();
     let base = vec![("DMARC_WARDEN_CONFIG".to_owned(), s(&config).to_owned())];
-    let out = dovecot.fetch_env(&env, &[], &base, &[]);
+    let out = fetch_env(&env, &[], &base, &[]);
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         out.stderr
@@ -224,7 +205,7 @@ fn archive_and_invalid_folders_from_a_config_file_over_starttls() {
         corpus::report_xml(&mut corpus::Rng::new(1), 9000, 3).as_bytes(),
     )];
     dovecot.append("INBOX", &more);
-    let out = dovecot.fetch_env(&env, &[], &base, &[]);
+    let out = fetch_env(&env, &[], &base, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(summary(&out)[..5], [1, 1, 0, 0, 3], "{}", out.stdout);
     assert_eq!(
@@ -255,14 +236,15 @@ fn connection_login_and_certificate_failures_exit_2_with_one_line() {
         ),
     ];
     for (extra, expected) in cases {
-        let out = dovecot.fetch(&env, &[], extra);
+        let out = fetch(&dovecot, &env, &[], extra);
         assert_eq!(out.code, 2, "{extra:?}: {}{}", out.stdout, out.stderr);
         assert_eq!(out.stderr.lines().count(), 1, "{extra:?}: {}", out.stderr);
         assert!(out.stderr.contains(expected), "{extra:?}: {}", out.stderr);
         assert!(!out.stderr.contains(PASSWORD) && !out.stderr.contains("wrong-pw"));
     }
     // With the check turned off, loudly, the same server is accepted.
-    let out = dovecot.fetch(
+    let out = fetch(
+        &dovecot,
         &env,
         &["--danger-accept-invalid-certs"],
         &[("DMARC_WARDEN_IMAP_CA_FILE", "")],
@@ -318,7 +300,7 @@ fn a_fetch_killed_at_any_moment_and_run_again_stores_everything_once() {
         }
         let _ = child.wait();
     }
-    let out = dovecot.fetch_env(&env, &[], &all_env, &[]);
+    let out = fetch_env(&env, &[], &all_env, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         kills > 0,
@@ -329,16 +311,25 @@ fn a_fetch_killed_at_any_moment_and_run_again_stores_everything_once() {
     assert_eq!(dovecot.count("Done") as usize, messages.len());
 }
 
-#[test]
-fn oversized_messages_are_rejects_not_downloads_until_the_limit_is_raised() {
+/// A Dovecot whose INBOX holds `small` small report messages, then one of about 340 kB (UID
+/// `small + 1`), and the outcome of fetching it with `--max-message-size 40KiB` plus `args`.
+fn fetch_with_one_oversized(small: usize, args: &[&str]) -> (Dovecot, Env, Out) {
     let dovecot = Dovecot::start();
-    let (mut messages, _) = generated(3, 5);
+    let (mut messages, _) = generated(small, 5);
     let big = corpus::report_xml(&mut corpus::Rng::new(2), 77, 400);
     messages.push(corpus::email(77, "big.xml", big.as_bytes()));
     dovecot.append("INBOX", &messages);
     let env = Env::new();
-    let out = dovecot.fetch(&env, &["--max-message-size", "40KiB"], &[]);
+    let mut all = vec!["--max-message-size", "40KiB"];
+    all.extend_from_slice(args);
+    let out = fetch(&dovecot, &env, &all, &[]);
     assert_eq!(out.code, 1, "{}", out.stderr);
+    (dovecot, env, out)
+}
+
+#[test]
+fn oversized_messages_are_rejects_not_downloads_until_the_limit_is_raised() {
+    let (dovecot, env, out) = fetch_with_one_oversized(3, &[]);
     assert!(
         out.stderr.contains(";UID=4: message of ")
             && out
@@ -356,7 +347,12 @@ fn oversized_messages_are_rejects_not_downloads_until_the_limit_is_raised() {
     assert!(out.stderr.contains("fetch --full"), "{}", out.stderr);
 
     // Raised limit + --full: the message lands, the reject is gone, nothing is stored twice.
-    let out = dovecot.fetch(&env, &["--full", "--max-message-size", "1MiB"], &[]);
+    let out = fetch(
+        &dovecot,
+        &env,
+        &["--full", "--max-message-size", "1MiB"],
+        &[],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(summary(&out)[..4], [4, 1, 3, 0], "{}", out.stdout);
     assert_eq!(stored(&env).0, 4);
@@ -365,20 +361,30 @@ fn oversized_messages_are_rejects_not_downloads_until_the_limit_is_raised() {
 
 #[test]
 fn an_oversized_message_goes_to_the_invalid_folder() {
-    let dovecot = Dovecot::start();
-    let (mut messages, _) = generated(2, 6);
-    let big = corpus::report_xml(&mut corpus::Rng::new(3), 78, 400);
-    messages.push(corpus::email(78, "big.xml", big.as_bytes()));
-    dovecot.append("INBOX", &messages);
-    let env = Env::new();
-    let out = dovecot.fetch(
-        &env,
-        &["--max-message-size", "40KiB", "--invalid", "Too big"],
-        &[],
-    );
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    let (dovecot, _env, _) = fetch_with_one_oversized(2, &["--invalid", "Too big"]);
     assert_eq!(dovecot.count("Too big"), 1);
     assert_eq!(dovecot.count("INBOX"), 2);
+}
+
+#[test]
+fn without_move_messages_are_copied_flagged_and_expunged() {
+    let dovecot = Dovecot::start_with(&[(
+        "DOVECOT_TEST_CAPABILITY",
+        "IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS",
+    )]);
+    let (messages, _) = generated(30, 21);
+    dovecot.append("INBOX", &messages);
+    let env = Env::new();
+    let out = fetch(&dovecot, &env, &["--archive", "Done", "--batch", "7"], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(dovecot.count("INBOX"), 0);
+    assert_eq!(dovecot.count("Done"), 30);
+    assert!(
+        std::fs::read_to_string(dovecot.dir.path().join("dovecot.log"))
+            .unwrap()
+            .contains("expunged=30"),
+        "the originals were expunged by UID EXPUNGE, not MOVE"
+    );
 }
 
 #[test]
@@ -394,27 +400,11 @@ fn watch_ingests_new_mail_and_a_second_fetch_is_refused() {
     let watcher = KillOnDrop(Some(child));
 
     let (messages, _) = generated(4, 9);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let wait_for = |n: usize, watcher: &mut KillOnDrop| {
-        while stored(&env).0 < n {
-            if let Some(status) = watcher.0.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "the watcher ended ({status}): {}",
-                    watcher.0.take().map(finish).unwrap().stderr
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "--watch did not ingest new mail within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
     let mut watcher = watcher;
     // Mail already there is read at once; mail that arrives later wakes the IDLE.
     dovecot.append("INBOX", &messages[..2]);
-    wait_for(2, &mut watcher);
-    let second = dovecot.fetch(&env, &[], &[]);
+    watcher.wait_for_reports(&env, 2, Duration::from_millis(100));
+    let second = fetch(&dovecot, &env, &[], &[]);
     assert_eq!(second.code, 2, "{}", second.stderr);
     assert!(
         second
@@ -424,7 +414,7 @@ fn watch_ingests_new_mail_and_a_second_fetch_is_refused() {
         second.stderr
     );
     dovecot.append("INBOX", &messages[2..]);
-    wait_for(4, &mut watcher);
+    watcher.wait_for_reports(&env, 4, Duration::from_millis(100));
     let out = watcher.finish();
     assert!(
         out.stdout.contains("fetch: 2 inputs, 2 reports new"),
@@ -442,6 +432,25 @@ fn watch_ingests_new_mail_and_a_second_fetch_is_refused() {
 struct KillOnDrop(Option<std::process::Child>);
 
 impl KillOnDrop {
+    /// Polls until `n` reports are stored; fails if the process ends first or 30 s pass.
+    fn wait_for_reports(&mut self, env: &Env, n: usize, every: Duration) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while stored(env).0 < n {
+            if let Some(status) = self.0.as_mut().unwrap().try_wait().unwrap() {
+                let out = self.0.take().map(finish).unwrap();
+                panic!(
+                    "dmarc-warden ended ({status}): {}{}",
+                    out.stdout, out.stderr
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{n} reports not stored within 30 s"
+            );
+            std::thread::sleep(every);
+        }
+    }
+
     fn finish(mut self) -> Out {
         let mut child = self.0.take().unwrap();
         child.kill().unwrap();
@@ -458,16 +467,34 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// 5,000 messages, and the server restarted as soon as the first batch is stored: the fetch
+/// reconnects, carries on where its last commit left off, and stores everything once.
 #[test]
-fn a_folder_of_5000_messages_is_fetched() {
+fn a_folder_of_5000_messages_is_fetched_across_a_server_restart() {
     let dovecot = Dovecot::start();
     let (messages, records) = generated(5000, 3);
     dovecot.append("INBOX", &messages);
     let env = Env::new();
-    let out = dovecot.fetch(&env, &[], &[]);
+    let mut command = env.command(&["fetch", "--batch", "50"]);
+    command
+        .envs(dovecot.env())
+        .envs([("DMARC_WARDEN_IMAP_ARCHIVE", "Done")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut fetcher = KillOnDrop(Some(command.spawn().unwrap()));
+    fetcher.wait_for_reports(&env, 1, Duration::from_millis(10));
+    dovecot.restart(Duration::from_millis(500));
+    let out = fetcher.0.take().map(finish).unwrap();
     assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("reconnecting in"),
+        "the fetch ended before the restart; the test proves nothing: {}",
+        out.stderr
+    );
     assert_eq!(summary(&out)[..5], [5000, 5000, 0, 0, records as u64]);
     assert_eq!(stored(&env), (5000, records as u64));
+    assert_eq!(dovecot.count("INBOX"), 0);
+    assert_eq!(dovecot.count("Done"), 5000);
 }
 
 /// The corpus's aggregate reports (when `../shared/corpus` is present), fetched from the server and
@@ -496,7 +523,7 @@ fn corpus_reports_fetched_match_corpus_reports_ingested() {
     let by_files = Env::new();
     let ingested = by_files.run(&["ingest", "--quiet", s(dir.path())]);
     let by_imap = Env::new();
-    let fetched = dovecot.fetch(&by_imap, &["--quiet"], &[]);
+    let fetched = fetch(&dovecot, &by_imap, &["--quiet"], &[]);
     assert_eq!(fetched.code, ingested.code, "{}", fetched.stderr);
     let (a, b) = (report_keys(&by_imap), report_keys(&by_files));
     assert_eq!(a, b);

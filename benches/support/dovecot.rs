@@ -36,15 +36,31 @@ fn script() -> PathBuf {
 
 impl Dovecot {
     pub fn start() -> Dovecot {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let (imaps, imap) = (free_port(), free_port());
+        Dovecot::start_with(&[])
+    }
+
+    /// Starts with extra environment for `scripts/dovecot-test` (e.g. `DOVECOT_TEST_CAPABILITY`).
+    pub fn start_with(env: &[(&str, &str)]) -> Dovecot {
+        let dovecot = Dovecot {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            imaps: free_port(),
+            imap: free_port(),
+        };
+        dovecot.run_script(env);
+        // An empty config file, so that no config of the user running the tests leaks in.
+        std::fs::write(dovecot.dir.path().join("empty.toml"), "").expect("write empty.toml");
+        dovecot
+    }
+
+    fn run_script(&self, env: &[(&str, &str)]) {
         let out = Command::new(script())
             .args([
                 "start",
-                s(dir.path()),
-                &imaps.to_string(),
-                &imap.to_string(),
+                s(self.dir.path()),
+                &self.imaps.to_string(),
+                &self.imap.to_string(),
             ])
+            .envs(env.iter().copied())
             .output()
             .expect("run scripts/dovecot-test");
         assert!(
@@ -52,9 +68,19 @@ impl Dovecot {
             "Dovecot did not start (scripts/test installs dovecot-imapd):\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        // An empty config file, so that no config of the user running the tests leaks in.
-        std::fs::write(dir.path().join("empty.toml"), "").expect("write empty.toml");
-        Dovecot { dir, imaps, imap }
+    }
+
+    /// Stops the server, waits `down`, and starts it again on the same ports and mailboxes.
+    pub fn restart(&self, down: Duration) {
+        self.stop();
+        std::thread::sleep(down);
+        self.run_script(&[]);
+    }
+
+    fn stop(&self) {
+        let _ = Command::new(script())
+            .args(["stop", s(self.dir.path())])
+            .status();
     }
 
     pub fn ca(&self) -> PathBuf {
@@ -121,8 +147,6 @@ impl Dovecot {
 
 impl Drop for Dovecot {
     fn drop(&mut self) {
-        let _ = Command::new(script())
-            .args(["stop", s(self.dir.path())])
-            .status();
+        self.stop();
     }
 }

@@ -148,12 +148,16 @@ impl Run<'_> {
         loop {
             let round_started = Instant::now();
             let mut round = Stats::default();
-            for folder in &self.account.folders {
-                self.folder(session, folder, &mut round, notify)?;
-            }
-            self.full = false;
+            let drained = self
+                .account
+                .folders
+                .iter()
+                .try_for_each(|folder| self.folder(session, folder, &mut round, notify));
             round.elapsed = round_started.elapsed();
+            // What was committed before a lost connection counts, whatever happens next.
             total.add(&round);
+            drained?;
+            self.full = false;
             if !self.options.watch {
                 return Ok(());
             }
