@@ -148,10 +148,10 @@ pub struct FetchArgs {
     /// Seconds each network operation may take before the connection is given up [default: 60].
     #[arg(long, env = "DMARC_WARDEN_IMAP_TIMEOUT", value_name = "SECS")]
     pub timeout: Option<u64>,
-    /// Most messages fetched with one command.
+    /// Most messages fetched with one command (memory holds about three such batches).
     #[arg(
         long,
-        default_value_t = 500,
+        default_value_t = 200,
         env = "DMARC_WARDEN_IMAP_BATCH",
         value_name = "N"
     )]

@@ -215,6 +215,73 @@ fn archive_and_invalid_folders_from_a_config_file_over_starttls() {
 }
 
 #[test]
+fn every_account_of_the_config_file_is_read_and_env_settings_need_a_chosen_one() {
+    let dovecot = Dovecot::start();
+    let (messages, _) = generated(5, 31);
+    dovecot.append("INBOX", &messages[..2]);
+    let mut other = dovecot.account();
+    other.user = "other".into();
+    other.password = dmarc_warden::fetch::imap::Secret::new("other-pw".into());
+    let mut session = dmarc_warden::fetch::imap::Session::connect(&other).unwrap();
+    for m in &messages[2..] {
+        session.append("INBOX", m).unwrap();
+    }
+    session.logout();
+    let secret = dovecot.dir.path().join("other-password");
+    std::fs::write(&secret, "other-pw\n").unwrap();
+    let config = dovecot.dir.path().join("two.toml");
+    let account = |name: &str, user: &str, password: &str| {
+        format!(
+            "[[account]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {}\nuser = \"{user}\"\n\
+             {password}\nca_file = \"{}\"\n",
+            dovecot.imaps,
+            s(&dovecot.ca())
+        )
+    };
+    std::fs::write(
+        &config,
+        account(
+            "reports",
+            USER,
+            &format!("password_command = \"echo {PASSWORD}\""),
+        ) + &account(
+            "other",
+            "other",
+            &format!("password_file = \"{}\"", s(&secret)),
+        ),
+    )
+    .unwrap();
+    let base = vec![("DMARC_WARDEN_CONFIG".to_owned(), s(&config).to_owned())];
+    let env = Env::new();
+    let out = fetch_env(&env, &[], &base, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stderr, "",
+        "no password in a world-readable file: no warning"
+    );
+    assert_eq!(summary(&out)[..2], [5, 5], "{}", out.stdout);
+
+    // Environment settings with two accounts: which one they apply to must be said.
+    let out = fetch_env(&env, &[], &base, &[("DMARC_WARDEN_IMAP_FOLDERS", "INBOX")]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--account NAME"), "{}", out.stderr);
+    let out = fetch_env(
+        &env,
+        &["--account", "other"],
+        &base,
+        &[("DMARC_WARDEN_IMAP_FOLDERS", "INBOX")],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = fetch_env(&env, &["--account", "nope"], &base, &[]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("no account named \"nope\""),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn connection_login_and_certificate_failures_exit_2_with_one_line() {
     let dovecot = Dovecot::start();
     let env = Env::new();
