@@ -50,6 +50,7 @@ fn ingest_corpus(c: &mut Criterion) {
             },
             |(_db, store)| {
                 let options = Options {
+                    failure: Default::default(),
                     limits: Limits::default(),
                     threads: 0,
                 };

@@ -88,6 +88,23 @@ pub enum Command {
         #[command(flatten)]
         filter: FilterArgs,
     },
+    /// Failure (forensic, ARF) reports, newest first: who sent which message that failed, and how.
+    ///
+    /// Abuse, fraud and opt-out ARF complaints are listed too, told apart by feedback_type.
+    /// --since / --until compare with the Arrival-Date.
+    Failures {
+        /// Only reports about mail from this source IP.
+        #[arg(long, value_name = "IP")]
+        source_ip: Option<String>,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// SMTP TLS reports (RFC 8460) per policy domain and MX: sessions that succeeded and failed,
+    /// the failure rate, the most frequent failure types, and who reported.
+    Tls {
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
     /// The stored reports, oldest first.
     Reports {
         #[command(flatten)]
@@ -194,6 +211,14 @@ pub struct WorkArgs {
         value_name = "N"
     )]
     pub max_zip_entries: usize,
+    /// Keep the body of the messages failure reports are about (by default only their headers are
+    /// kept: bodies are personal data).
+    #[arg(long, env = "DMARC_WARDEN_KEEP_FAILURE_BODIES")]
+    pub keep_failure_bodies: bool,
+    /// In failure reports, store addresses of the reported message with their local part replaced
+    /// by a hash (the same address gives the same hash, so senders can still be grouped).
+    #[arg(long, env = "DMARC_WARDEN_REDACT")]
+    pub redact: bool,
     /// Threads that read, unpack and parse; 0 means one per CPU core.
     #[arg(
         long,
@@ -249,6 +274,8 @@ pub enum Action {
     Domains(Filter, Format),
     Sources(Filter, Format),
     Reports(Filter, Format),
+    Failures(Filter, Option<String>, Format),
+    Tls(Filter, Format),
     Rejects(Format),
 }
 
@@ -273,6 +300,12 @@ impl Config {
             Command::Domains { filter } => Action::Domains(filter.filter()?, filter.format),
             Command::Sources { filter } => Action::Sources(filter.filter()?, filter.format),
             Command::Reports { filter } => Action::Reports(filter.filter()?, filter.format),
+            Command::Failures { source_ip, filter } => Action::Failures(
+                filter.filter()?,
+                source_ip.map(|ip| crate::parse::aggregate::normalise_ip(ip.trim())),
+                filter.format,
+            ),
+            Command::Tls { filter } => Action::Tls(filter.filter()?, filter.format),
             Command::Rejects { format } => Action::Rejects(format),
         };
         Ok(Config {
@@ -333,6 +366,10 @@ impl WorkArgs {
                 max_payload_size: size("--max-payload-size", &self.max_payload_size)?,
                 max_message_size: size("--max-message-size", &self.max_message_size)?,
                 max_zip_entries: self.max_zip_entries,
+            },
+            failure: crate::parse::FailureOptions {
+                keep_bodies: self.keep_failure_bodies,
+                redact: self.redact,
             },
             threads: self.threads,
         })

@@ -112,6 +112,10 @@ fn execute(config: Config) -> anyhow::Result<u8> {
         Action::Domains(filter, format) => list(&store.domains(&filter)?, format),
         Action::Sources(filter, format) => list(&store.sources(&filter)?, format),
         Action::Reports(filter, format) => list(&store.reports(&filter)?, format),
+        Action::Failures(filter, source_ip, format) => {
+            list(&store.failures(&filter, source_ip.as_deref())?, format)
+        }
+        Action::Tls(filter, format) => list(&store.tls(&filter)?, format),
         Action::Rejects(format) => list(&store.rejects()?, format),
     }
 }

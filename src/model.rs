@@ -122,6 +122,102 @@ pub struct SpfResult {
     pub result: String,
 }
 
+/// One failure (forensic) report: an ARF message (RFC 5965) with the DMARC extensions of RFC 6591 /
+/// RFC 9991, or another ARF type (abuse, fraud, opt-out…), stored by its `Feedback-Type`.
+///
+/// Multi-valued fields keep every value in order. Addresses may be redacted at parse time
+/// (`--redact`): the local part is replaced by a hash.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FailureReport {
+    /// SHA-256 over the feedback fields and the original headers as received: what makes storing the
+    /// same report twice a no-op.
+    pub key: String,
+    /// `From` of the report message: who reported.
+    pub reporter: Option<String>,
+    /// `Message-ID` of the report message.
+    pub report_id: Option<String>,
+    /// `auth-failure`, `abuse`, `fraud`, `virus`, `not-spam`, `opt-out`, `other`… lower-cased.
+    pub feedback_type: String,
+    pub user_agent: Option<String>,
+    pub version: Option<String>,
+    /// `dmarc`, `dkim`, `spf`, `adsp`, `bodyhash`, `revoked`, `signature` (RFC 6591).
+    pub auth_failure: Option<String>,
+    /// `Arrival-Date`, seconds since the epoch, when it parses as an RFC 5322 date.
+    pub arrival_date: Option<i64>,
+    /// `Arrival-Date` as written.
+    pub arrival_date_text: Option<String>,
+    /// `Source-IP`, normalised; a trailing `(host name)` is dropped.
+    pub source_ip: Option<String>,
+    /// `Reported-Domain` values, lower-cased; the first is the domain the report is filed under.
+    pub reported_domains: Vec<String>,
+    pub reported_uris: Vec<String>,
+    pub original_mail_from: Option<String>,
+    pub original_rcpt_to: Vec<String>,
+    pub authentication_results: Vec<String>,
+    pub dkim_domain: Option<String>,
+    pub dkim_identity: Option<String>,
+    pub dkim_selector: Option<String>,
+    pub spf_dns: Option<String>,
+    pub delivery_result: Option<String>,
+    pub identity_alignment: Option<String>,
+    pub incidents: Option<u64>,
+    /// Feedback fields outside the RFCs, as `(name, value)`.
+    pub other_fields: Vec<(String, String)>,
+    /// The reported message (third part), when the report carried one.
+    pub original: Option<OriginalMessage>,
+}
+
+/// What is kept of the message a failure report is about.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct OriginalMessage {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub subject: Option<String>,
+    pub date: Option<String>,
+    pub message_id: Option<String>,
+    /// `Authentication-Results`, `DKIM-Signature`, `Received-SPF`, `ARC-*` headers as `Name: value`.
+    pub auth_headers: Vec<String>,
+    /// The body, only with `--keep-failure-bodies` (bodies are personal data).
+    pub body: Option<String>,
+}
+
+/// One SMTP TLS report (RFC 8460).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TlsReport {
+    pub org_name: String,
+    pub report_id: String,
+    pub contact_info: Option<String>,
+    pub begin: Option<i64>,
+    pub end: Option<i64>,
+    pub policies: Vec<TlsPolicy>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TlsPolicy {
+    /// `sts`, `tlsa`, `no-policy-found` (lower-cased).
+    pub policy_type: String,
+    /// Lower-cased, without a trailing dot; empty when the reporter left it out.
+    pub policy_domain: String,
+    pub policy_strings: Vec<String>,
+    pub mx_hosts: Vec<String>,
+    pub successful_sessions: u64,
+    pub failed_sessions: u64,
+    pub failures: Vec<TlsFailure>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TlsFailure {
+    /// `starttls-not-supported`, `certificate-expired`, `sts-policy-fetch-error`…
+    pub result_type: String,
+    pub sending_mta_ip: Option<String>,
+    pub receiving_mx_hostname: Option<String>,
+    pub receiving_mx_helo: Option<String>,
+    pub receiving_ip: Option<String>,
+    pub failed_sessions: u64,
+    pub additional_information: Option<String>,
+    pub failure_reason_code: Option<String>,
+}
+
 /// Where an input came from: a file path, `path#N` for the N-th message of an mbox, `-` for stdin.
 pub type Origin = String;
 
@@ -138,6 +234,10 @@ pub struct Located<T> {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Extracted {
     pub reports: Vec<Located<AggregateReport>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failure_reports: Vec<Located<FailureReport>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tls_reports: Vec<Located<TlsReport>>,
     pub failures: Vec<Located<Failure>>,
 }
 
@@ -208,6 +308,40 @@ pub struct SourceSummary {
     pub spf_aligned: u64,
     pub quarantined: u64,
     pub rejected: u64,
+    pub reports: u64,
+    /// Failure reports received about mail from this source IP for this domain.
+    pub failure_reports: u64,
+}
+
+/// `failures`: one row per stored failure (ARF) report, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailureSummary {
+    pub arrival_date: Option<Timestamp>,
+    pub feedback_type: String,
+    pub reported_domain: Option<String>,
+    pub source_ip: Option<String>,
+    pub auth_failure: Option<String>,
+    pub delivery_result: Option<String>,
+    pub original_mail_from: Option<String>,
+    pub original_from: Option<String>,
+    pub original_subject: Option<String>,
+    pub reporter: Option<String>,
+}
+
+/// `tls`: one row per policy domain and MX host pattern.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TlsSummary {
+    pub domain: String,
+    /// The policy's MX host patterns, comma-separated (empty for `no-policy-found`).
+    pub mx_hosts: String,
+    pub policy_types: String,
+    pub successful_sessions: u64,
+    pub failed_sessions: u64,
+    pub failure_pct: f64,
+    /// The most frequent failure result types with their session counts, most first.
+    pub top_failures: String,
+    /// Reporting organisations, comma-separated.
+    pub reporters: String,
     pub reports: u64,
 }
 

@@ -8,7 +8,9 @@ use std::io::{self, Write};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 
-use crate::model::{DomainSummary, RejectSummary, ReportSummary, SourceSummary};
+use crate::model::{
+    DomainSummary, FailureSummary, RejectSummary, ReportSummary, SourceSummary, TlsSummary,
+};
 use crate::pipeline::Stats;
 
 /// How a listing is written.
@@ -92,6 +94,12 @@ pub fn summary(command: &str, stats: &Stats) -> io::Result<()> {
         "{command}: {} inputs, {} reports new, {} duplicates, {} rejected, {} records",
         stats.inputs, stats.reports_new, stats.duplicates, stats.rejected, stats.records
     );
+    if stats.failure_reports_new + stats.tls_reports_new > 0 {
+        line.push_str(&format!(
+            " (new: {} failure, {} TLS reports)",
+            stats.failure_reports_new, stats.tls_reports_new
+        ));
+    }
     if command == "reprocess" {
         line.push_str(&format!(", {} recovered", stats.recovered));
     }
@@ -126,6 +134,36 @@ impl Tabular for SourceSummary {
         "spf_aligned",
         "quarantined",
         "rejected",
+        "reports",
+        "failure_reports",
+    ];
+}
+
+impl Tabular for FailureSummary {
+    const HEADERS: &'static [&'static str] = &[
+        "arrival_date",
+        "feedback_type",
+        "reported_domain",
+        "source_ip",
+        "auth_failure",
+        "delivery_result",
+        "original_mail_from",
+        "original_from",
+        "original_subject",
+        "reporter",
+    ];
+}
+
+impl Tabular for TlsSummary {
+    const HEADERS: &'static [&'static str] = &[
+        "domain",
+        "mx_hosts",
+        "policy_types",
+        "successful_sessions",
+        "failed_sessions",
+        "failure_pct",
+        "top_failures",
+        "reporters",
         "reports",
     ];
 }
@@ -198,6 +236,30 @@ mod tests {
             spf_aligned: 1,
             quarantined: 0,
             rejected: 0,
+            reports: 1,
+            failure_reports: 0,
+        });
+        headers_match(FailureSummary {
+            arrival_date: t,
+            feedback_type: "auth-failure".into(),
+            reported_domain: None,
+            source_ip: None,
+            auth_failure: None,
+            delivery_result: None,
+            original_mail_from: None,
+            original_from: None,
+            original_subject: None,
+            reporter: None,
+        });
+        headers_match(TlsSummary {
+            domain: "d".into(),
+            mx_hosts: String::new(),
+            policy_types: "sts".into(),
+            successful_sessions: 1,
+            failed_sessions: 0,
+            failure_pct: 0.0,
+            top_failures: String::new(),
+            reporters: "o".into(),
             reports: 1,
         });
         headers_match(ReportSummary {

@@ -12,14 +12,15 @@ use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use sha2::Digest;
 
 use crate::model::{
-    AggregateReport, DomainSummary, Failure, Filter, Located, RejectSummary, ReportSummary,
-    SourceSummary, Timestamp,
+    AggregateReport, DomainSummary, Failure, FailureReport, FailureSummary, Filter, Located,
+    RejectSummary, ReportSummary, SourceSummary, Timestamp, TlsReport, TlsSummary,
 };
 
 /// Numbered migrations; `PRAGMA user_version` records how many were applied.
 const MIGRATIONS: &[&str] = &[
     include_str!("../schemas/0001_initial.sql"),
     include_str!("../schemas/0002_imap.sql"),
+    include_str!("../schemas/0003_failure_tls.sql"),
 ];
 
 /// Rows per multi-row INSERT: 64 rows of at most 10 columns stay far below SQLite's variable limit.
@@ -360,6 +361,147 @@ impl Store {
         Ok(())
     }
 
+    /// Stores one failure report unless one with the same key is stored.
+    pub fn insert_failure(
+        &self,
+        origin: &str,
+        report: &Located<FailureReport>,
+        now: i64,
+    ) -> Result<Inserted, StoreError> {
+        let r = &report.item;
+        let o = r.original.as_ref();
+        let inserted = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO failure_reports (key, feedback_type, reporter, report_id, user_agent,
+                    version, auth_failure, arrival_date, arrival_date_text, source_ip,
+                    reported_domain, reported_domains, reported_uris, original_mail_from,
+                    original_rcpt_to, authentication_results, dkim_domain, dkim_identity,
+                    dkim_selector, spf_dns, delivery_result, identity_alignment, incidents,
+                    other_fields, original_from, original_to, original_subject, original_date,
+                    original_message_id, original_auth_headers, original_body, origin, location,
+                    ingested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31,
+                    ?32, ?33, ?34)
+                 ON CONFLICT (key) DO NOTHING",
+            )?
+            .execute(params![
+                r.key,
+                r.feedback_type,
+                r.reporter,
+                r.report_id,
+                r.user_agent,
+                r.version,
+                r.auth_failure,
+                r.arrival_date,
+                r.arrival_date_text,
+                r.source_ip,
+                r.reported_domains.first(),
+                json(&r.reported_domains),
+                json(&r.reported_uris),
+                r.original_mail_from,
+                json(&r.original_rcpt_to),
+                json(&r.authentication_results),
+                r.dkim_domain,
+                r.dkim_identity,
+                r.dkim_selector,
+                r.spf_dns,
+                r.delivery_result,
+                r.identity_alignment,
+                r.incidents.map(sat),
+                json(&r.other_fields),
+                o.and_then(|o| o.from.as_deref()),
+                o.and_then(|o| o.to.as_deref()),
+                o.and_then(|o| o.subject.as_deref()),
+                o.and_then(|o| o.date.as_deref()),
+                o.and_then(|o| o.message_id.as_deref()),
+                o.map(|o| json(&o.auth_headers)),
+                o.and_then(|o| o.body.as_deref()),
+                origin,
+                report.location,
+                now,
+            ])?;
+        Ok(if inserted == 0 {
+            Inserted::Duplicate
+        } else {
+            Inserted::New { records: 0 }
+        })
+    }
+
+    /// Stores one SMTP TLS report, its policies and failure details, unless (organisation, report
+    /// id) is stored.
+    pub fn insert_tls(
+        &self,
+        origin: &str,
+        report: &Located<TlsReport>,
+        now: i64,
+    ) -> Result<Inserted, StoreError> {
+        let r = &report.item;
+        let inserted = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO tls_reports (org_name, report_id, contact_info, date_begin, date_end,
+                    origin, location, ingested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (org_name, report_id) DO NOTHING",
+            )?
+            .execute(params![
+                r.org_name,
+                r.report_id,
+                r.contact_info,
+                r.begin,
+                r.end,
+                origin,
+                report.location,
+                now
+            ])?;
+        if inserted == 0 {
+            return Ok(Inserted::Duplicate);
+        }
+        let id = self.conn.last_insert_rowid();
+        let mut policy_stmt = self.conn.prepare_cached(
+            "INSERT INTO tls_policies (report, n, policy_type, policy_domain, policy_strings,
+                mx_hosts, successful, failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        let mut failure_stmt = self.conn.prepare_cached(
+            "INSERT INTO tls_failures (report, policy, n, result_type, sending_mta_ip,
+                receiving_mx_hostname, receiving_mx_helo, receiving_ip, failed_sessions,
+                additional_information, failure_reason_code)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        for (n, p) in r.policies.iter().enumerate() {
+            policy_stmt.execute(params![
+                id,
+                n as i64,
+                p.policy_type,
+                p.policy_domain,
+                json(&p.policy_strings),
+                json(&p.mx_hosts),
+                sat(p.successful_sessions),
+                sat(p.failed_sessions),
+            ])?;
+            for (m, f) in p.failures.iter().enumerate() {
+                failure_stmt.execute(params![
+                    id,
+                    n as i64,
+                    m as i64,
+                    f.result_type,
+                    f.sending_mta_ip,
+                    f.receiving_mx_hostname,
+                    f.receiving_mx_helo,
+                    f.receiving_ip,
+                    sat(f.failed_sessions),
+                    f.additional_information,
+                    f.failure_reason_code,
+                ])?;
+            }
+        }
+        Ok(Inserted::New {
+            records: r.policies.len(),
+        })
+    }
+
     /// The remembered `(uidvalidity, last_uid)` of an IMAP folder.
     pub fn imap_folder(
         &self,
@@ -490,7 +632,9 @@ impl Store {
                 SUM(CASE WHEN c.spf = 'pass' THEN c.count ELSE 0 END),
                 SUM(CASE WHEN c.disposition = 'quarantine' THEN c.count ELSE 0 END),
                 SUM(CASE WHEN c.disposition = 'reject' THEN c.count ELSE 0 END),
-                COUNT(DISTINCT r.id)
+                COUNT(DISTINCT r.id),
+                (SELECT COUNT(*) FROM failure_reports f
+                 WHERE f.source_ip = c.source_ip AND f.reported_domain = r.domain)
              FROM records c JOIN reports r ON r.id = c.report
              WHERE (?1 IS NULL OR r.domain = ?1) AND (?2 IS NULL OR r.date_end >= ?2)
                 AND (?3 IS NULL OR r.date_begin < ?3)
@@ -509,6 +653,109 @@ impl Store {
                 quarantined: r.get(7)?,
                 rejected: r.get(8)?,
                 reports: r.get(9)?,
+                failure_reports: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Failure reports, newest arrival first; `source_ip` narrows to one sender.
+    pub fn failures(
+        &self,
+        f: &Filter,
+        source_ip: Option<&str>,
+    ) -> Result<Vec<FailureSummary>, StoreError> {
+        let (domain, since, until, limit) = filter_params(f);
+        let mut stmt = self.conn.prepare(
+            "SELECT arrival_date, feedback_type, reported_domain, source_ip, auth_failure,
+                delivery_result, original_mail_from, original_from, original_subject, reporter
+             FROM failure_reports
+             WHERE (?1 IS NULL OR reported_domain = ?1) AND (?2 IS NULL OR arrival_date >= ?2)
+                AND (?3 IS NULL OR arrival_date < ?3) AND (?5 IS NULL OR source_ip = ?5)
+             ORDER BY arrival_date DESC, id DESC LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(params![domain, since, until, limit, source_ip], |r| {
+            Ok(FailureSummary {
+                arrival_date: r.get::<_, Option<i64>>(0)?.map(Timestamp),
+                feedback_type: r.get(1)?,
+                reported_domain: r.get(2)?,
+                source_ip: r.get(3)?,
+                auth_failure: r.get(4)?,
+                delivery_result: r.get(5)?,
+                original_mail_from: r.get(6)?,
+                original_from: r.get(7)?,
+                original_subject: r.get(8)?,
+                reporter: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// SMTP TLS results per policy domain and MX host pattern, most failed sessions first.
+    pub fn tls(&self, f: &Filter) -> Result<Vec<TlsSummary>, StoreError> {
+        const WHERE: &str =
+            "(?1 IS NULL OR p.policy_domain = ?1) AND (?2 IS NULL OR t.date_end >= ?2)
+                AND (?3 IS NULL OR t.date_begin < ?3)";
+        let mut failures: std::collections::HashMap<(String, String), Vec<(String, u64)>> =
+            std::collections::HashMap::new();
+        let (domain, since, until, limit) = filter_params(f);
+        {
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT p.policy_domain, p.mx_hosts, x.result_type, SUM(x.failed_sessions)
+                 FROM tls_failures x
+                 JOIN tls_policies p ON p.report = x.report AND p.n = x.policy
+                 JOIN tls_reports t ON t.id = p.report
+                 WHERE {WHERE}
+                 GROUP BY p.policy_domain, p.mx_hosts, x.result_type
+                 ORDER BY SUM(x.failed_sessions) DESC, x.result_type"
+            ))?;
+            let rows = stmt.query_map(params![domain, since, until], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            for row in rows {
+                let (d, mx, kind, n): (String, String, String, u64) = row?;
+                failures.entry((d, mx)).or_default().push((kind, n));
+            }
+        }
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT p.policy_domain, p.mx_hosts, group_concat(DISTINCT p.policy_type),
+                SUM(p.successful), SUM(p.failed), group_concat(DISTINCT t.org_name),
+                COUNT(DISTINCT t.id)
+             FROM tls_policies p JOIN tls_reports t ON t.id = p.report
+             WHERE {WHERE}
+             GROUP BY p.policy_domain, p.mx_hosts
+             ORDER BY SUM(p.failed) DESC, p.policy_domain LIMIT ?4"
+        ))?;
+        let rows = stmt.query_map(params![domain, since, until, limit], |r| {
+            let domain: String = r.get(0)?;
+            let mx_json: String = r.get(1)?;
+            let successful: u64 = r.get(3)?;
+            let failed: u64 = r.get(4)?;
+            let top = failures
+                .get(&(domain.clone(), mx_json.clone()))
+                .map(|kinds| {
+                    kinds
+                        .iter()
+                        .take(3)
+                        .map(|(k, n)| format!("{k}: {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            let mx: Vec<String> = serde_json::from_str(&mx_json).unwrap_or_default();
+            Ok(TlsSummary {
+                domain,
+                mx_hosts: mx.join(", "),
+                policy_types: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                successful_sessions: successful,
+                failed_sessions: failed,
+                failure_pct: crate::analyse::percent(failed, successful.saturating_add(failed)),
+                top_failures: top,
+                reporters: r
+                    .get::<_, Option<String>>(5)?
+                    .unwrap_or_default()
+                    .replace(',', ", "),
+                reports: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -607,6 +854,11 @@ fn filter_params(f: &Filter) -> (Option<&str>, Option<i64>, Option<i64>, i64) {
         f.until,
         f.limit.map_or(-1, sat),
     )
+}
+
+/// A list as the JSON text stored in list columns.
+fn json<T: serde::Serialize>(items: &[T]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -72,12 +72,10 @@ pub enum UnpackError {
     Mime(String),
     #[error("no DMARC report found in message")]
     NoReport,
-    #[error("failure report (ARF): not stored by this version; kept for `dmarc-warden reprocess`")]
-    FailureReport,
     #[error(
-        "SMTP TLS report (JSON): not stored by this version; kept for `dmarc-warden reprocess`"
+        "a failure notice without an ARF part (message/feedback-report, RFC 6591): kept, not parsed"
     )]
-    TlsReport,
+    FailureNotice,
     #[error("unrecognised content, starting {0:?}")]
     Unrecognised(String),
 }
@@ -125,8 +123,25 @@ fn looks_like_email(text: &[u8]) -> bool {
 pub enum Leaf<'a> {
     /// An XML document that should be an aggregate report.
     Xml(&'a [u8]),
+    /// A JSON document that should be an SMTP TLS report.
+    Json(&'a [u8]),
+    /// The parts of an ARF (failure or other feedback) report.
+    Arf(Arf),
     /// A part that could not be unpacked.
     Failed(UnpackError),
+}
+
+/// An ARF report's parts, transfer-decoded (RFC 5965 section 2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Arf {
+    /// `From`, `Message-ID`, `Date` and `Subject` of the message that carries the report.
+    pub report_headers: Vec<(String, String)>,
+    /// The `message/feedback-report` part. Quirk: some reporters write the feedback fields as header
+    /// fields of that MIME part rather than in its body; those fields (all but `Content-*`) come first
+    /// here, then the body.
+    pub feedback: Vec<u8>,
+    /// The third part, `message/rfc822` or `text/rfc822-headers`, when there is one.
+    pub original: Option<Vec<u8>>,
 }
 
 /// Walks `bytes` and every container inside it, calling `visit(location, leaf)` for each report payload
@@ -179,7 +194,7 @@ impl Walker<'_> {
             }
             Content::Email => self.walk_email(bytes, location, depth, true),
             Content::Json => {
-                self.fail(location, UnpackError::TlsReport);
+                (self.visit)(location, Leaf::Json(bytes));
                 1
             }
             Content::Unknown => {
@@ -300,6 +315,8 @@ impl Walker<'_> {
         } else {
             bytes
         };
+        let emptied = empty_whitespace_lines(bytes);
+        let bytes = emptied.as_deref().unwrap_or(bytes);
         let mail = match mailparse::parse_mail(bytes) {
             Ok(m) => m,
             Err(e) => {
@@ -308,15 +325,20 @@ impl Walker<'_> {
             }
         };
         let mut part_no = 0;
-        let mut arf = false;
-        let found = self.walk_part(&mail, location, depth, &mut part_no, &mut arf);
+        let found = self.walk_part(&mail, &mail, location, depth, &mut part_no);
         if found > 0 || !top {
             return found;
         }
+        let subject = mail
+            .headers
+            .iter()
+            .find(|h| h.get_key_ref().eq_ignore_ascii_case("subject"))
+            .map(|h| h.get_value().to_ascii_lowercase())
+            .unwrap_or_default();
         self.fail(
             location,
-            if arf {
-                UnpackError::FailureReport
+            if subject.contains("failure") || subject.contains("forensic") {
+                UnpackError::FailureNotice
             } else {
                 UnpackError::NoReport
             },
@@ -324,35 +346,98 @@ impl Walker<'_> {
         1
     }
 
+    /// `part` (a multipart, or a lone `message/feedback-report`) as an ARF report of `message`.
+    fn arf(&mut self, message: &ParsedMail<'_>, part: &ParsedMail<'_>, here: &str) -> usize {
+        let is = |p: &ParsedMail<'_>, mime: &str| p.ctype.mimetype.eq_ignore_ascii_case(mime);
+        let feedback_part = if is(part, "message/feedback-report") {
+            part
+        } else {
+            match part
+                .subparts
+                .iter()
+                .find(|p| is(p, "message/feedback-report"))
+            {
+                Some(p) => p,
+                None => return 0,
+            }
+        };
+        let original_part = part
+            .subparts
+            .iter()
+            .find(|p| is(p, "message/rfc822") || is(p, "text/rfc822-headers"));
+        let mut feedback = Vec::new();
+        // The headers of a report that is nothing but its feedback part are the message's own.
+        let own_headers = !std::ptr::eq(feedback_part, message);
+        for h in feedback_part.headers.iter().filter(|_| own_headers) {
+            let name = h.get_key_ref();
+            if !name.to_ascii_lowercase().starts_with("content-")
+                && !name.eq_ignore_ascii_case("mime-version")
+            {
+                feedback.extend_from_slice(format!("{name}: {}\r\n", h.get_value()).as_bytes());
+            }
+        }
+        let body = match feedback_part.get_body_raw() {
+            Ok(b) => b,
+            Err(e) => {
+                self.fail(here, UnpackError::Mime(e.to_string()));
+                return 1;
+            }
+        };
+        feedback.extend_from_slice(&body);
+        let original = original_part.and_then(|p| p.get_body_raw().ok());
+        let report_headers = message
+            .headers
+            .iter()
+            .filter(|h| {
+                ["from", "message-id", "date", "subject"]
+                    .iter()
+                    .any(|n| h.get_key_ref().eq_ignore_ascii_case(n))
+            })
+            .map(|h| (h.get_key_ref().to_ascii_lowercase(), h.get_value()))
+            .collect();
+        (self.visit)(
+            here,
+            Leaf::Arf(Arf {
+                report_headers,
+                feedback,
+                original,
+            }),
+        );
+        1
+    }
+
+    /// `message`: the message `part` belongs to (its headers name the reporter of an ARF report).
     fn walk_part(
         &mut self,
+        message: &ParsedMail<'_>,
         part: &ParsedMail<'_>,
         location: &str,
         depth: usize,
         part_no: &mut usize,
-        arf: &mut bool,
     ) -> usize {
         let mime = part.ctype.mimetype.to_ascii_lowercase();
         if mime.starts_with("multipart/") {
-            if mime == "multipart/report"
-                && part
-                    .ctype
-                    .params
-                    .get("report-type")
-                    .is_some_and(|t| t.eq_ignore_ascii_case("feedback-report"))
-            {
-                *arf = true;
+            // An ARF report is the multipart holding a `message/feedback-report` part, whatever the
+            // multipart's subtype. Quirk: reporters send it as `multipart/mixed` as well as the
+            // `multipart/report; report-type=feedback-report` of RFC 5965.
+            if part.subparts.iter().any(|p| {
+                p.ctype
+                    .mimetype
+                    .eq_ignore_ascii_case("message/feedback-report")
+            }) {
+                *part_no += 1;
+                return self.arf(message, part, location);
             }
             return part
                 .subparts
                 .iter()
-                .map(|p| self.walk_part(p, location, depth, part_no, arf))
+                .map(|p| self.walk_part(message, p, location, depth, part_no))
                 .sum();
         }
         *part_no += 1;
         if mime == "message/feedback-report" {
-            *arf = true;
-            return 0;
+            // Quirk: a report whose only part is the feedback report (no multipart around it).
+            return self.arf(message, part, location);
         }
         if mime == "text/html" || mime == "text/rfc822-headers" {
             return 0;
@@ -393,13 +478,43 @@ impl Walker<'_> {
                 (self.visit)(&here, Leaf::Xml(&body));
                 1
             }
-            Content::Json if attached || mime.contains("tlsrpt") => {
-                self.fail(&here, UnpackError::TlsReport);
+            Content::Json if attached || mime.contains("tlsrpt") || mime.contains("json") => {
+                (self.visit)(&here, Leaf::Json(&body));
                 1
             }
             _ => 0,
         }
     }
+}
+
+/// Quirk (Lotus Notes and other ARF senders; fixture `failure/whitespace-blank-lines.eml`): the blank
+/// line that ends a header block holds a space, so to a MIME parser the headers never end. Lines of
+/// nothing but spaces and tabs are emptied; `None` when there are none (the usual case, no copy).
+fn empty_whitespace_lines(bytes: &[u8]) -> Option<Vec<u8>> {
+    let blank = |line: &[u8]| {
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        !content.is_empty() && content.iter().all(|b| *b == b' ' || *b == b'\t')
+    };
+    if !bytes.split_inclusive(|b| *b == b'\n').any(blank) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    for line in bytes.split_inclusive(|b| *b == b'\n') {
+        if blank(line) {
+            let ending: &[u8] = if line.ends_with(b"\r\n") {
+                b"\r\n"
+            } else if line.ends_with(b"\n") {
+                b"\n"
+            } else {
+                b""
+            };
+            out.extend_from_slice(ending);
+        } else {
+            out.extend_from_slice(line);
+        }
+    }
+    Some(out)
 }
 
 fn contains_feedback(body: &[u8]) -> bool {
@@ -434,7 +549,8 @@ mod tests {
             out.push((
                 loc.to_owned(),
                 match leaf {
-                    Leaf::Xml(x) => Ok(x.to_vec()),
+                    Leaf::Xml(x) | Leaf::Json(x) => Ok(x.to_vec()),
+                    Leaf::Arf(arf) => Ok(arf.feedback),
                     Leaf::Failed(e) => Err(e.to_string()),
                 },
             ))
@@ -469,6 +585,16 @@ mod tests {
         let got = leaves(&data, &limits);
         let err = got[0].1.as_ref().unwrap_err();
         assert!(err.contains("--max-payload-size"), "{err}");
+    }
+
+    #[test]
+    fn whitespace_only_lines_end_header_blocks() {
+        let mail =
+            b"Subject: x\r\nContent-Type: message/feedback-report\r\n \r\nFeedback-Type: abuse\r\n";
+        let got = leaves(mail, &Limits::default());
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1.as_deref(), Ok(&b"Feedback-Type: abuse\r\n"[..]));
+        assert!(empty_whitespace_lines(b"a\r\n\r\nb").is_none());
     }
 
     #[test]

@@ -116,7 +116,7 @@ fn ingest_samples_then_query_every_listing() {
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         out.stdout
-            .starts_with("ingest: 30 inputs, 26 reports new, 0 duplicates, 6 rejected"),
+            .starts_with("ingest: 43 inputs, 37 reports new, 0 duplicates, 8 rejected"),
         "{}",
         out.stdout
     );
@@ -163,6 +163,8 @@ fn ingest_samples_then_query_every_listing() {
         (spoof["dmarc_pass"].as_u64(), spoof["rejected"].as_u64()),
         (Some(0), Some(14))
     );
+    // sample-reports/failure/fields-as-part-headers.eml is about this source.
+    assert_eq!(spoof["failure_reports"], 1);
 
     let domains = env.run(&["domains", "--format", "json"]).json();
     let d = domains
@@ -177,12 +179,12 @@ fn ingest_samples_then_query_every_listing() {
     assert_eq!(
         lines.next(),
         Some(
-            "domain,source_ip,header_from,messages,dmarc_pass,dkim_aligned,spf_aligned,quarantined,rejected,reports"
+            "domain,source_ip,header_from,messages,dmarc_pass,dkim_aligned,spf_aligned,quarantined,rejected,reports,failure_reports"
         )
     );
     assert_eq!(
         lines.next(),
-        Some("example.org,209.85.220.41,example.org,473,473,473,473,0,0,2")
+        Some("example.org,209.85.220.41,example.org,473,473,473,473,0,0,2,0")
     );
 
     let table = env.run(&["domains"]);
@@ -194,7 +196,7 @@ fn ingest_samples_then_query_every_listing() {
     );
 
     let rejects = env.run(&["rejects", "--format", "json"]).json();
-    assert_eq!(rejects.len(), 6);
+    assert_eq!(rejects.len(), 8);
     assert!(
         rejects
             .iter()
@@ -363,4 +365,97 @@ fn help_teaches() {
             out.stdout
         );
     }
+}
+
+/// Issue 4: failure (ARF) and SMTP TLS reports from `sample-reports/failure/` and `tls/` are stored
+/// once, listed with their documented keys, and filtered.
+#[test]
+fn issue_4_failure_and_tls_reports_are_stored_once_and_listed() {
+    let env = Env::new();
+    let (failure, tls) = (samples().join("failure"), samples().join("tls"));
+    let args = ["ingest", "--redact", s(&failure), s(&tls)];
+    let out = env.run(&args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(
+            "11 reports new, 0 duplicates, 0 rejected, 0 records (new: 7 failure, 4 TLS reports)"
+        ),
+        "{}",
+        out.stdout
+    );
+    let again = env.run(&args);
+    assert!(
+        again.stdout.contains("0 reports new, 11 duplicates"),
+        "{}",
+        again.stdout
+    );
+
+    let failures = env.run(&["failures", "--format", "json"]).json();
+    assert_eq!(failures.len(), 7);
+    let newest = &failures[0];
+    for key in [
+        "feedback_type",
+        "source_ip",
+        "reported_domain",
+        "auth_failure",
+        "arrival_date",
+    ] {
+        assert!(newest.get(key).is_some(), "no {key} in {newest}");
+    }
+    assert_eq!(newest["arrival_date"], "2026-11-09T06:06:59Z");
+    let types: Vec<&str> = failures
+        .iter()
+        .map(|f| f["feedback_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.iter().filter(|t| **t == "abuse").count(), 1);
+    // --redact: the local part of the reported message's addresses is a hash, the domain stays.
+    let billing = failures
+        .iter()
+        .find(|f| f["source_ip"] == "203.0.113.77")
+        .unwrap();
+    let from = billing["original_from"].as_str().unwrap();
+    assert!(
+        from.starts_with("Example Billing <h-") && from.ends_with("@example.org>"),
+        "{from}"
+    );
+
+    let one = env
+        .run(&[
+            "failures",
+            "--source-ip",
+            "2001:db8:0::25",
+            "--format",
+            "json",
+        ])
+        .json();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0]["auth_failure"], "dmarc");
+    let since = env
+        .run(&["failures", "--since", "2026-11-06", "--format", "json"])
+        .json();
+    assert_eq!(since.len(), 3);
+
+    let tls = env
+        .run(&["tls", "--domain", "example.org", "--format", "json"])
+        .json();
+    let enforced = &tls[0];
+    assert_eq!(enforced["mx_hosts"], "mx1.example.org, mx2.example.org");
+    assert_eq!(enforced["successful_sessions"], 1184 + 311 + 52);
+    assert_eq!(enforced["failed_sessions"], 16);
+    assert_eq!(
+        enforced["top_failures"],
+        "certificate-expired: 12, validation-failure: 4"
+    );
+    assert_eq!(
+        enforced["reporters"],
+        "Google Inc., Mail.ru, Microsoft Corporation"
+    );
+    let csv = env.run(&["tls", "--format", "csv"]);
+    assert!(
+        csv.stdout.starts_with(
+            "domain,mx_hosts,policy_types,successful_sessions,failed_sessions,failure_pct,"
+        ),
+        "{}",
+        csv.stdout
+    );
 }

@@ -1,6 +1,8 @@
-//! Over the shared corpus of real reports (`../shared/corpus/`, present in CI): every aggregate report
-//! that the independent reference parser counted (`expected.tsv`, status `ok`) must come out with exactly
-//! its record count and message sum; every other file must be recovered or rejected with a reason.
+//! Over the shared corpus of real reports (`../shared/corpus/`, present in CI): every report that the
+//! independent reference parser read (`expected.tsv`, status `ok`) must come out the same: aggregate
+//! reports with exactly its record count and message sum, failure reports with its feedback type,
+//! domain and source IP, SMTP TLS reports with its policy count and session counts. Every other file
+//! must be recovered or rejected with a reason.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,6 +20,8 @@ struct Expected {
     domain: String,
     records: u64,
     messages: u64,
+    /// JSON: `feedback_type`, `source_ip` (failure); `successful`, `failed` (tlsrpt).
+    extra: serde_json::Value,
 }
 
 fn corpus_dir() -> PathBuf {
@@ -57,6 +61,10 @@ fn load_expected() -> Option<BTreeMap<String, Vec<Expected>>> {
             domain: f[6].to_ascii_lowercase(),
             records: f[9].parse().unwrap_or(0),
             messages: f[10].parse().unwrap_or(0),
+            extra: f
+                .get(11)
+                .and_then(|e| serde_json::from_str(e).ok())
+                .unwrap_or_default(),
         });
     }
     Some(files)
@@ -67,13 +75,17 @@ struct Tally {
     files: usize,
     ok_expected: usize,
     ok_matched: usize,
+    failure_expected: usize,
+    failure_matched: usize,
+    tls_expected: usize,
+    tls_matched: usize,
     others_recovered: usize,
     others_rejected: usize,
     mismatches: Vec<String>,
 }
 
 #[test]
-fn corpus_aggregate_reports_match_reference_counts() {
+fn corpus_reports_match_reference_counts() {
     let Some(expected) = load_expected() else {
         return;
     };
@@ -117,11 +129,38 @@ fn corpus_aggregate_reports_match_reference_counts() {
                     }
                 }
             }
-            if rows
-                .iter()
-                .all(|r| !(r.kind == "aggregate" && r.status == "ok"))
-            {
-                if !got.reports.is_empty() {
+            for row in rows.iter().filter(|r| r.status == "ok") {
+                match row.kind.as_str() {
+                    "failure" => {
+                        t.failure_expected += 1;
+                        if got.failure_reports.iter().any(|f| failure_matches(&f.item, row)) {
+                            t.failure_matched += 1;
+                        } else {
+                            t.mismatches.push(format!(
+                                "{file}#{}: no failure report like {}; got {:?}; failures {:?}",
+                                row.idx, row.extra, got.failure_reports, got.failures
+                            ));
+                        }
+                    }
+                    "tlsrpt" => {
+                        t.tls_expected += 1;
+                        if got.tls_reports.iter().any(|r| tls_matches(&r.item, row)) {
+                            t.tls_matched += 1;
+                        } else {
+                            t.mismatches.push(format!(
+                                "{file}#{}: no TLS report {:?} with {} policies, {}; got {:?}; failures {:?}",
+                                row.idx, row.report_id, row.records, row.extra, got.tls_reports, got.failures
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if rows.iter().all(|r| r.status != "ok") {
+                if !got.reports.is_empty()
+                    || !got.failure_reports.is_empty()
+                    || !got.tls_reports.is_empty()
+                {
                     t.others_recovered += 1;
                 } else if got.failures.iter().all(|f| !f.item.reason.is_empty())
                     && !got.failures.is_empty()
@@ -140,16 +179,25 @@ fn corpus_aggregate_reports_match_reference_counts() {
         total.files += t.files;
         total.ok_expected += t.ok_expected;
         total.ok_matched += t.ok_matched;
+        total.failure_expected += t.failure_expected;
+        total.failure_matched += t.failure_matched;
+        total.tls_expected += t.tls_expected;
+        total.tls_matched += t.tls_matched;
         total.others_recovered += t.others_recovered;
         total.others_rejected += t.others_rejected;
         total.mismatches.extend(t.mismatches);
     }
     eprintln!(
         "corpus: {} files; {}/{} reference-ok aggregate reports matched exactly; \
+         {}/{} failure reports and {}/{} SMTP TLS reports matched; \
          other files: {} recovered, {} rejected with a reason",
         total.files,
         total.ok_matched,
         total.ok_expected,
+        total.failure_matched,
+        total.failure_expected,
+        total.tls_matched,
+        total.tls_expected,
         total.others_recovered,
         total.others_rejected
     );
@@ -160,4 +208,30 @@ fn corpus_aggregate_reports_match_reference_counts() {
         total.mismatches.join("\n")
     );
     assert_eq!(total.ok_matched, total.ok_expected);
+    assert_eq!(total.failure_matched, total.failure_expected);
+    assert_eq!(total.tls_matched, total.tls_expected);
+}
+
+/// Same feedback type, first reported domain and source IP (the reference keeps the IP as written,
+/// `192.0.2.1 (host)` included; we keep the address).
+fn failure_matches(f: &dmarc_warden::model::FailureReport, row: &Expected) -> bool {
+    let extra = |key: &str| row.extra[key].as_str().unwrap_or_default().to_owned();
+    let ip = extra("source_ip");
+    let ip = ip.split_whitespace().next().unwrap_or_default();
+    f.feedback_type == extra("feedback_type")
+        && f.reported_domains.first().map_or("", String::as_str) == row.domain
+        && f.source_ip.as_deref().unwrap_or_default() == ip
+        && f.auth_failure.as_deref().unwrap_or_default() == extra("auth_failure")
+}
+
+/// Same organisation, report id, number of policies and session counts.
+fn tls_matches(r: &dmarc_warden::model::TlsReport, row: &Expected) -> bool {
+    let successful: u64 = r.policies.iter().map(|p| p.successful_sessions).sum();
+    let failed: u64 = r.policies.iter().map(|p| p.failed_sessions).sum();
+    r.org_name == row.org
+        && r.report_id == row.report_id
+        && r.policies.len() as u64 == row.records
+        && successful + failed == row.messages
+        && row.extra["successful"].as_u64() == Some(successful)
+        && row.extra["failed"].as_u64() == Some(failed)
 }

@@ -79,7 +79,10 @@ fn sample_reports_match_golden_json() {
 fn sample_reports_land_and_bad_ones_fail() {
     for file in sample_files() {
         let results = extract_file(&file);
-        let reports: usize = results.iter().map(|e| e.reports.len()).sum();
+        let reports: usize = results
+            .iter()
+            .map(|e| e.reports.len() + e.failure_reports.len() + e.tls_reports.len())
+            .sum();
         let failures: usize = results.iter().map(|e| e.failures.len()).sum();
         let bad = file.parent().unwrap().ends_with("bad");
         if bad {

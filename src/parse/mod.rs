@@ -1,15 +1,20 @@
-//! Report payloads (bytes already unpacked from their containers) → model types. No I/O.
+//! Report payloads (bytes already unpacked from their containers) → model types: aggregate XML
+//! ([`aggregate`]), ARF failure reports ([`failure`]) and SMTP TLS JSON ([`tls`]). No I/O.
 //!
 //! [`decode_xml`] turns whatever character encoding a reporter used into UTF-8 first, so the parsers
 //! only ever see `&str`.
 
 pub mod aggregate;
+pub mod failure;
+pub mod tls;
 
 use std::borrow::Cow;
 
 use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
 
 pub use aggregate::{ParseError, parse_aggregate};
+pub use failure::{FailureOptions, parse_failure};
+pub use tls::parse_tls;
 
 /// Decodes an XML payload to UTF-8 text.
 ///

@@ -233,11 +233,11 @@ impl Run<'_> {
             });
             for (batch, bodies) in rx {
                 let inputs = self.inputs(batch, bodies, folder, uidvalidity);
-                let limits = self.options.work.limits;
+                let work = &self.options.work;
                 let mut processed: Vec<(u32, Processed)> = self.pool.install(|| {
                     inputs
                         .into_par_iter()
-                        .map(|(uid, input)| (uid, process(input, &limits)))
+                        .map(|(uid, input)| (uid, process(input, work)))
                         .collect()
                 });
                 processed.sort_unstable_by_key(|(uid, _)| *uid);

@@ -14,37 +14,52 @@ use rayon::iter::{ParallelBridge, ParallelIterator};
 
 use crate::fetch::{Input, read_file};
 use crate::model::{Extracted, Failure, Located};
-use crate::parse::{decode_xml, parse_aggregate};
+use crate::parse::{FailureOptions, decode_xml, parse_aggregate, parse_failure, parse_tls};
 use crate::store::{Inserted, RejectedInput, Store, StoreError};
 use crate::unpack::{Leaf, Limits, walk};
 
-/// Unpacks and parses one input held in memory. Never fails as a whole: what cannot be read is listed
-/// in [`Extracted::failures`] with its location.
+/// Unpacks and parses one input held in memory, with the default [`FailureOptions`]. Never fails as
+/// a whole: what cannot be read is listed in [`Extracted::failures`] with its location.
 pub fn extract(bytes: &[u8], limits: &Limits) -> Extracted {
+    extract_with(bytes, limits, &FailureOptions::default())
+}
+
+/// [`extract`], keeping of failure reports what `failure` says.
+pub fn extract_with(bytes: &[u8], limits: &Limits, failure: &FailureOptions) -> Extracted {
     let mut out = Extracted::default();
     walk(bytes, limits, &mut |location, leaf| {
-        let parsed = match leaf {
-            Leaf::Xml(xml) => parse_aggregate(&decode_xml(xml)).map_err(|e| e.to_string()),
+        let failed = match leaf {
+            Leaf::Xml(xml) => parse_aggregate(&decode_xml(xml))
+                .map(|item| out.reports.push(located(location, item)))
+                .map_err(|e| e.to_string()),
+            Leaf::Json(json) => parse_tls(&String::from_utf8_lossy(json))
+                .map(|item| out.tls_reports.push(located(location, item)))
+                .map_err(|e| e.to_string()),
+            Leaf::Arf(arf) => parse_failure(&arf, failure)
+                .map(|item| out.failure_reports.push(located(location, item)))
+                .map_err(|e| e.to_string()),
             Leaf::Failed(e) => Err(e.to_string()),
         };
-        match parsed {
-            Ok(report) => out.reports.push(Located {
-                location: location.to_owned(),
-                item: report,
-            }),
-            Err(reason) => out.failures.push(Located {
-                location: location.to_owned(),
-                item: Failure { reason },
-            }),
+        if let Err(reason) = failed {
+            out.failures.push(located(location, Failure { reason }));
         }
     });
     out
+}
+
+fn located<T>(location: &str, item: T) -> Located<T> {
+    Located {
+        location: location.to_owned(),
+        item,
+    }
 }
 
 /// Settings for one ingest run.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub limits: Limits,
+    /// What is kept of the messages failure reports are about.
+    pub failure: FailureOptions,
     /// Worker threads for reading, unpacking and parsing; 0 means one per core.
     pub threads: usize,
 }
@@ -58,6 +73,9 @@ pub struct Stats {
     /// Inputs with at least one part that failed.
     pub rejected: u64,
     pub records: u64,
+    /// Of `reports_new`: failure (ARF) reports and SMTP TLS reports.
+    pub failure_reports_new: u64,
+    pub tls_reports_new: u64,
     /// `reprocess` only: kept inputs that now went through whole.
     pub recovered: u64,
     pub elapsed: Duration,
@@ -71,6 +89,8 @@ impl Stats {
         self.duplicates += other.duplicates;
         self.rejected += other.rejected;
         self.records += other.records;
+        self.failure_reports_new += other.failure_reports_new;
+        self.tls_reports_new += other.tls_reports_new;
         self.recovered += other.recovered;
         self.elapsed += other.elapsed;
     }
@@ -96,7 +116,8 @@ struct Processed {
     extracted: Extracted,
 }
 
-fn process(input: Input, limits: &Limits) -> Processed {
+fn process(input: Input, options: &Options) -> Processed {
+    let limits = &options.limits;
     let origin = input.origin();
     let data = match input {
         Input::File(path) => read_file(&path, limits.max_message_size).map_err(|e| e.to_string()),
@@ -105,7 +126,7 @@ fn process(input: Input, limits: &Limits) -> Processed {
     };
     match data {
         Ok(data) => {
-            let extracted = extract(&data, limits);
+            let extracted = extract_with(&data, limits, &options.failure);
             let data = (!extracted.failures.is_empty()).then_some(data);
             Processed {
                 origin,
@@ -117,11 +138,8 @@ fn process(input: Input, limits: &Limits) -> Processed {
             origin,
             data: None,
             extracted: Extracted {
-                reports: Vec::new(),
-                failures: vec![Located {
-                    location: String::new(),
-                    item: Failure { reason },
-                }],
+                failures: vec![located("", Failure { reason })],
+                ..Extracted::default()
             },
         },
     }
@@ -171,7 +189,6 @@ where
         .map_err(|e| IngestError::Threads(e.to_string()))?;
     let threads = pool.current_num_threads();
     let (tx, rx) = sync_channel::<Vec<Processed>>(threads * 2);
-    let limits = options.limits;
     let mut stats = Stats::default();
 
     std::thread::scope(|scope| {
@@ -182,7 +199,7 @@ where
                 chunks(inputs, CHUNK_INPUTS)
                     .par_bridge()
                     .try_for_each_with(tx, |tx, chunk| {
-                        tx.send(chunk.into_iter().map(|i| process(i, &limits)).collect())
+                        tx.send(chunk.into_iter().map(|i| process(i, options)).collect())
                     })
             })
         });
@@ -225,16 +242,44 @@ impl<'s> Writer<'s> {
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<(), StoreError> {
         self.stats.inputs += 1;
-        for report in &p.extracted.reports {
-            match self.store.insert_report(&p.origin, report, self.now)? {
-                Inserted::New { records } => {
-                    self.stats.reports_new += 1;
-                    self.stats.records += records as u64;
+        let stats = &mut *self.stats;
+        // Counts one report's outcome; `kind` is the per-kind counter of new reports, if any.
+        let mut tally = |inserted: Inserted, kind: Option<&mut u64>| match inserted {
+            Inserted::New { .. } => {
+                stats.reports_new += 1;
+                if let Some(kind) = kind {
+                    *kind += 1;
                 }
-                Inserted::Duplicate => self.stats.duplicates += 1,
             }
+            Inserted::Duplicate => stats.duplicates += 1,
+        };
+        let (mut failure_new, mut tls_new, mut records) = (0, 0, 0);
+        for report in &p.extracted.reports {
+            let inserted = self.store.insert_report(&p.origin, report, self.now)?;
+            if let Inserted::New { records: n } = inserted {
+                records += n as u64;
+            }
+            tally(inserted, None);
         }
-        self.in_batch += p.extracted.reports.len() + 1;
+        for report in &p.extracted.failure_reports {
+            tally(
+                self.store.insert_failure(&p.origin, report, self.now)?,
+                Some(&mut failure_new),
+            );
+        }
+        for report in &p.extracted.tls_reports {
+            tally(
+                self.store.insert_tls(&p.origin, report, self.now)?,
+                Some(&mut tls_new),
+            );
+        }
+        self.stats.records += records;
+        self.stats.failure_reports_new += failure_new;
+        self.stats.tls_reports_new += tls_new;
+        self.in_batch += p.extracted.reports.len()
+            + p.extracted.failure_reports.len()
+            + p.extracted.tls_reports.len()
+            + 1;
         if !p.extracted.failures.is_empty() {
             self.stats.rejected += 1;
             self.store.keep_reject(
@@ -302,7 +347,7 @@ pub fn reprocess(
             // Not kept (too large or unreadable at the time): read the origin again if it is a file.
             None => Input::File(kept.origin.clone().into()),
         };
-        let processed = process(input, &options.limits);
+        let processed = process(input, options);
         let recovered = processed.extracted.failures.is_empty();
         // Still failing with the same bytes: `keep_reject` updates the row in place (attempts + 1,
         // first_seen kept). Recovered, or readable now and so kept under its content key: the old row
