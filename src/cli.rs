@@ -105,6 +105,18 @@ pub enum Command {
         #[command(flatten)]
         filter: FilterArgs,
     },
+    /// Who sends as each domain: sources grouped into senders (your own servers, known services,
+    /// forwarders, the rest), each classified aligned / needs_fixing / forwarded / unauthorised with
+    /// a one-line reason.
+    ///
+    /// Senders are named from the SPF and DKIM domains in the reports (reduced to the registrable
+    /// domain), the built-in map of sending services and your [[sender]] tables in the config file,
+    /// which override the guess.
+    Senders(JudgeArgs),
+    /// When is it safe to tighten each domain's policy: the next step on none → quarantine (pct 10,
+    /// 25, 50, 100) → reject → sp=, with the evidence, the blocking senders and the exact DMARC record
+    /// to publish. A tightening that hurts legitimate mail is reported first.
+    Advise(JudgeArgs),
     /// The stored reports, oldest first.
     Reports {
         #[command(flatten)]
@@ -182,6 +194,24 @@ pub struct FetchArgs {
     pub full: bool,
     #[command(flatten)]
     pub work: WorkArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct JudgeArgs {
+    /// Only this policy domain.
+    #[arg(long, short)]
+    pub domain: Option<String>,
+    /// Days of reports to judge, back from the latest report [default: the config's
+    /// advice.window_days, 14]; 0 for all.
+    #[arg(long, value_name = "N")]
+    pub days: Option<u32>,
+    /// Config file with [[sender]], [[service]], [[domain]] and [advice] tables
+    /// [default: $XDG_CONFIG_HOME/dmarc-warden/config.toml, if present].
+    #[arg(long, env = "DMARC_WARDEN_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t, env = "DMARC_WARDEN_FORMAT")]
+    pub format: Format,
 }
 
 /// Limits and parallelism for reading inputs.
@@ -275,6 +305,8 @@ pub enum Action {
     Sources(Filter, Format),
     Reports(Filter, Format),
     Failures(Filter, Option<String>, Format),
+    Senders(Judge),
+    Advise(Judge),
     Tls(Filter, Format),
     Rejects(Format),
 }
@@ -306,6 +338,8 @@ impl Config {
                 filter.format,
             ),
             Command::Tls { filter } => Action::Tls(filter.filter()?, filter.format),
+            Command::Senders(args) => Action::Senders(args.judge()?),
+            Command::Advise(args) => Action::Advise(args.judge()?),
             Command::Rejects { format } => Action::Rejects(format),
         };
         Ok(Config {
@@ -313,6 +347,29 @@ impl Config {
             quiet: cli.quiet,
             verbose: cli.verbose,
             action,
+        })
+    }
+}
+
+/// Validated `senders` / `advise` settings.
+#[derive(Debug)]
+pub struct Judge {
+    pub domain: Option<String>,
+    /// `None`: all reports.
+    pub days: Option<u32>,
+    pub judgement: crate::config::Judgement,
+    pub format: Format,
+}
+
+impl JudgeArgs {
+    fn judge(self) -> anyhow::Result<Judge> {
+        let judgement = crate::config::judgement(self.config.as_deref())?;
+        let days = self.days.unwrap_or(judgement.thresholds.window_days);
+        Ok(Judge {
+            domain: self.domain.map(|d| d.trim().to_ascii_lowercase()),
+            days: (days > 0).then_some(days),
+            judgement,
+            format: self.format,
         })
     }
 }

@@ -24,6 +24,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::analyse::{DeclaredSender, Knowledge, Published, Service, Thresholds, registrable};
 use crate::fetch::imap::{Account, Secret, Tls};
 
 /// The file as written.
@@ -32,6 +33,178 @@ use crate::fetch::imap::{Account, Secret, Tls};
 struct File {
     #[serde(default)]
     account: Vec<AccountEntry>,
+    #[serde(default)]
+    sender: Vec<SenderEntry>,
+    #[serde(default)]
+    service: Vec<ServiceEntry>,
+    #[serde(default)]
+    domain: Vec<DomainEntry>,
+    #[serde(default)]
+    advice: AdviceEntry,
+}
+
+/// `[[sender]]`: a sender of yours (or, with `legitimate = false`, one that is not).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SenderEntry {
+    name: String,
+    #[serde(default)]
+    ips: Vec<String>,
+    #[serde(default)]
+    dkim_domains: Vec<String>,
+    #[serde(default)]
+    spf_domains: Vec<String>,
+    #[serde(default = "yes")]
+    legitimate: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[[service]]`: a sending service, as in `data/services.toml`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceEntry {
+    name: String,
+    domains: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Services {
+    service: Vec<ServiceEntry>,
+}
+
+/// `[[domain]]`: where a domain's reports go, as published (reports do not carry it).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DomainEntry {
+    name: String,
+    rua: Option<String>,
+    ruf: Option<String>,
+}
+
+/// `[advice]`: thresholds; see [`Thresholds`].
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdviceEntry {
+    window_days: Option<u32>,
+    min_days: Option<u32>,
+    min_reporters: Option<u32>,
+    min_messages: Option<u64>,
+    aligned_pct: Option<f64>,
+    blocking_pct: Option<f64>,
+    backoff_pct: Option<f64>,
+}
+
+/// The map of well-known sending services built into the binary.
+const SERVICES: &str = include_str!("../data/services.toml");
+
+/// What `senders` and `advise` know beyond the reports, from the config file.
+#[derive(Debug, Clone, Default)]
+pub struct Judgement {
+    pub knowledge: Knowledge,
+    pub thresholds: Thresholds,
+    /// Per domain: rua / ruf as published.
+    pub published: std::collections::BTreeMap<String, Published>,
+}
+
+/// Reads the `[[sender]]`, `[[service]]`, `[[domain]]` and `[advice]` parts of the config file (when
+/// there is one) and the built-in service map.
+pub fn judgement(config: Option<&Path>) -> anyhow::Result<Judgement> {
+    let (path, explicit) = config_path(config);
+    let file = match &path {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str::<File>(&text)
+                .with_context(|| format!("config {}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => File::default(),
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot read config {} (--config / DMARC_WARDEN_CONFIG)",
+                        path.display()
+                    )
+                });
+            }
+        },
+        None => File::default(),
+    };
+    let shown = path.map_or("config".into(), |p| format!("config {}", p.display()));
+    let builtin: Services = toml::from_str(SERVICES).context("built-in data/services.toml")?;
+    let lower = |v: &[String]| -> Vec<String> { v.iter().map(|d| registrable(d)).collect() };
+    let mut declared = Vec::new();
+    for s in &file.sender {
+        let mut networks = Vec::new();
+        for ip in &s.ips {
+            let net = ip
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| ip.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "{shown}: sender {:?}: {ip:?} is not an IP address or CIDR network",
+                        s.name
+                    )
+                })?;
+            networks.push(net);
+        }
+        declared.push(DeclaredSender {
+            name: s.name.clone(),
+            networks,
+            dkim_domains: lower(&s.dkim_domains),
+            spf_domains: lower(&s.spf_domains),
+            legitimate: s.legitimate,
+        });
+    }
+    let services = file
+        .service
+        .iter()
+        .chain(&builtin.service)
+        .map(|s| Service {
+            name: s.name.clone(),
+            domains: lower(&s.domains),
+        })
+        .collect();
+    let d = Thresholds::default();
+    let a = &file.advice;
+    let thresholds = Thresholds {
+        window_days: a.window_days.unwrap_or(d.window_days).max(1),
+        min_days: a.min_days.unwrap_or(d.min_days),
+        min_reporters: a.min_reporters.unwrap_or(d.min_reporters),
+        min_messages: a.min_messages.unwrap_or(d.min_messages),
+        aligned_pct: a.aligned_pct.unwrap_or(d.aligned_pct),
+        blocking_pct: a.blocking_pct.unwrap_or(d.blocking_pct),
+        backoff_pct: a.backoff_pct.unwrap_or(d.backoff_pct),
+    };
+    let published = file
+        .domain
+        .iter()
+        .map(|d| {
+            (
+                d.name.trim().trim_end_matches('.').to_ascii_lowercase(),
+                Published {
+                    rua: d.rua.clone(),
+                    ruf: d.ruf.clone(),
+                },
+            )
+        })
+        .collect();
+    Ok(Judgement {
+        knowledge: Knowledge { declared, services },
+        thresholds,
+        published,
+    })
+}
+
+/// The config file named, or the default one (which need not exist).
+fn config_path(config: Option<&Path>) -> (Option<PathBuf>, bool) {
+    match config {
+        Some(p) => (Some(p.to_owned()), true),
+        None => (
+            dirs::config_dir().map(|d| d.join("dmarc-warden").join("config.toml")),
+            false,
+        ),
+    }
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
@@ -107,13 +280,7 @@ pub fn accounts(
     select: Option<&str>,
     overrides: &AccountEntry,
 ) -> anyhow::Result<Accounts> {
-    let (path, explicit) = match config {
-        Some(p) => (Some(p.to_owned()), true),
-        None => (
-            dirs::config_dir().map(|d| d.join("dmarc-warden").join("config.toml")),
-            false,
-        ),
-    };
+    let (path, explicit) = config_path(config);
     let mut warnings = Vec::new();
     let mut entries = Vec::new();
     let mut shown = String::from("the environment");

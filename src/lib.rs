@@ -116,6 +116,35 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             list(&store.failures(&filter, source_ip.as_deref())?, format)
         }
         Action::Tls(filter, format) => list(&store.tls(&filter)?, format),
+        Action::Senders(judge) => {
+            let latest = store.latest_policies(judge.domain.as_deref())?;
+            let last = latest.iter().filter_map(|(_, end)| *end).max();
+            let since = window_start(last, judge.days);
+            let evidence = store.evidence(judge.domain.as_deref(), since)?;
+            let j = &judge.judgement;
+            let senders = analyse::senders(&evidence, &j.knowledge, &j.thresholds);
+            let rows: Vec<_> = senders.into_iter().map(|s| s.summary).collect();
+            list(&rows, judge.format)
+        }
+        Action::Advise(judge) => {
+            let j = &judge.judgement;
+            let mut advice = Vec::new();
+            for (policy, last) in store.latest_policies(judge.domain.as_deref())? {
+                let since = window_start(last, judge.days);
+                let evidence = store.evidence(Some(&policy.domain), since)?;
+                let senders = analyse::senders(&evidence, &j.knowledge, &j.thresholds);
+                let published = j.published.get(&policy.domain).cloned().unwrap_or_default();
+                advice.push(analyse::advise(
+                    &policy,
+                    &senders,
+                    &evidence,
+                    &published,
+                    &j.thresholds,
+                ));
+            }
+            present::advice(&advice, judge.format).context("cannot write to standard output")?;
+            Ok(EXIT_OK)
+        }
         Action::Rejects(format) => list(&store.rejects()?, format),
     }
 }
@@ -134,6 +163,11 @@ fn finish(command: &str, stats: &Stats, quiet: bool) -> anyhow::Result<u8> {
     } else {
         EXIT_OK
     })
+}
+
+/// The start of a window of `days` days ending at `last` (the latest report's end); `None` for all.
+fn window_start(last: Option<i64>, days: Option<u32>) -> Option<i64> {
+    Some(last? - i64::from(days?) * 86_400)
 }
 
 /// Holds `<db>.fetch-lock` for the run: two fetches into one database would fetch and move the same

@@ -373,3 +373,72 @@ pub struct RejectSummary {
     pub last_seen: Timestamp,
     pub attempts: u64,
 }
+
+/// What the stored aggregate records say about one kind of mail: a source IP sending as a domain
+/// with particular authentication results, summed over reports. The input of sender
+/// classification and policy advice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EvidenceKey {
+    /// The policy domain of the report.
+    pub domain: String,
+    pub source_ip: String,
+    pub header_from: String,
+    /// Domain of the first passing DKIM signature, else of the first signature; empty if unsigned.
+    pub dkim_domain: String,
+    pub dkim_result: String,
+    /// SPF-authenticated domain (MAIL FROM, else HELO, else the envelope from); empty if unknown.
+    pub spf_domain: String,
+    pub spf_result: String,
+    /// `policy_evaluated`: aligned DKIM / aligned SPF passed.
+    pub dkim_aligned: bool,
+    pub spf_aligned: bool,
+    /// `none`, `quarantine`, `reject`.
+    pub disposition: String,
+    /// The receiver overrode the policy as forwarded, mailing list, trusted forwarder or local policy.
+    pub forwarded: bool,
+}
+
+/// Message counts and span for one [`EvidenceKey`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evidence {
+    pub key: EvidenceKey,
+    pub messages: u64,
+    pub first: Option<i64>,
+    pub last: Option<i64>,
+    pub reporters: std::collections::BTreeSet<String>,
+    /// Days (since the epoch) that reports covering this mail began on.
+    pub days: std::collections::BTreeSet<i64>,
+}
+
+/// How a sender's mail relates to the domain's DMARC policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SenderClass {
+    /// Passes DMARC through aligned DKIM and/or SPF.
+    Aligned,
+    /// A real sender of the domain's mail that fails alignment: fix before tightening.
+    NeedsFixing,
+    /// Indirect mail (forwarders, mailing lists): fails SPF for reasons the domain cannot fix.
+    Forwarded,
+    /// Fails both, with no legitimate pattern: what the policy is there to stop.
+    Unauthorised,
+}
+
+/// `senders`: one row per sender (organisation or service) of one domain.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SenderSummary {
+    pub domain: String,
+    pub sender: String,
+    pub class: SenderClass,
+    pub messages: u64,
+    pub dmarc_pass: u64,
+    pub dmarc_pass_pct: f64,
+    pub dkim_aligned: u64,
+    pub spf_aligned: u64,
+    pub source_ips: u64,
+    pub first: Option<Timestamp>,
+    pub last: Option<Timestamp>,
+    pub reporters: String,
+    /// One line: why this class, and what to fix.
+    pub reason: String,
+}

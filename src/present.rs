@@ -8,8 +8,10 @@ use std::io::{self, Write};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 
+use crate::analyse::Advice;
 use crate::model::{
-    DomainSummary, FailureSummary, RejectSummary, ReportSummary, SourceSummary, TlsSummary,
+    DomainSummary, FailureSummary, RejectSummary, ReportSummary, SenderSummary, SourceSummary,
+    TlsSummary,
 };
 use crate::pipeline::Stats;
 
@@ -137,6 +139,118 @@ impl Tabular for SourceSummary {
         "reports",
         "failure_reports",
     ];
+}
+
+impl Tabular for SenderSummary {
+    const HEADERS: &'static [&'static str] = &[
+        "domain",
+        "sender",
+        "class",
+        "messages",
+        "dmarc_pass",
+        "dmarc_pass_pct",
+        "dkim_aligned",
+        "spf_aligned",
+        "source_ips",
+        "first",
+        "last",
+        "reporters",
+        "reason",
+    ];
+}
+
+/// `advise`: JSON as the structure; CSV one line per domain; otherwise a block per domain to read.
+pub fn advice(advice: &[Advice], format: Format) -> io::Result<()> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, advice)?;
+            writeln!(out)?;
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(&mut out);
+            w.write_record([
+                "domain",
+                "action",
+                "ready",
+                "current_p",
+                "current_pct",
+                "recommended_p",
+                "recommended_pct",
+                "recommended_sp",
+                "blockers",
+                "record",
+            ])?;
+            for a in advice {
+                w.write_record([
+                    a.domain.clone(),
+                    a.action.clone(),
+                    a.ready.to_string(),
+                    a.current.p.clone(),
+                    a.current.pct.to_string(),
+                    a.recommended.p.clone(),
+                    a.recommended.pct.to_string(),
+                    a.recommended.sp.clone().unwrap_or_default(),
+                    a.blockers.len().to_string(),
+                    a.record.clone(),
+                ])?;
+            }
+            w.flush()?;
+        }
+        Format::Table => {
+            for a in advice {
+                let step = |p: &crate::analyse::PolicyStep| {
+                    let mut s = format!("p={}", p.p);
+                    if p.pct < 100 {
+                        s.push_str(&format!(" pct={}", p.pct));
+                    }
+                    if let Some(sp) = &p.sp {
+                        s.push_str(&format!(" sp={sp}"));
+                    }
+                    s
+                };
+                writeln!(
+                    out,
+                    "{}: {} ({} → {})",
+                    a.domain,
+                    a.action,
+                    step(&a.current),
+                    step(&a.recommended)
+                )?;
+                let e = &a.evidence;
+                let day = |t: Option<crate::model::Timestamp>| {
+                    t.map_or("?".into(), |t| {
+                        t.to_string().chars().take(10).collect::<String>()
+                    })
+                };
+                writeln!(
+                    out,
+                    "  evidence: {} days with reports ({} to {}), {} reporters, {} messages; \
+                     {}% of legitimate mail passes DMARC or is forwarded",
+                    e.days,
+                    day(e.from),
+                    day(e.to),
+                    e.reporters,
+                    e.messages,
+                    a.legitimate_pass_pct
+                )?;
+                for b in &a.blockers {
+                    writeln!(
+                        out,
+                        "  blocker: {} ({} messages): {}",
+                        b.sender, b.messages, b.reason
+                    )?;
+                }
+                for n in &a.notes {
+                    writeln!(out, "  note: {n}")?;
+                }
+                writeln!(out, "  publish: _dmarc.{} TXT \"{}\"", a.domain, a.record)?;
+                writeln!(out)?;
+            }
+        }
+    }
+    out.flush()
 }
 
 impl Tabular for FailureSummary {

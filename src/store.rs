@@ -12,8 +12,9 @@ use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use sha2::Digest;
 
 use crate::model::{
-    AggregateReport, DomainSummary, Failure, FailureReport, FailureSummary, Filter, Located,
-    RejectSummary, ReportSummary, SourceSummary, Timestamp, TlsReport, TlsSummary,
+    AggregateReport, DomainSummary, Evidence, EvidenceKey, Failure, FailureReport, FailureSummary,
+    Filter, Located, PolicyPublished, RejectSummary, ReportSummary, SourceSummary, Timestamp,
+    TlsReport, TlsSummary,
 };
 
 /// Numbered migrations; `PRAGMA user_version` records how many were applied.
@@ -655,6 +656,105 @@ impl Store {
                 reports: r.get(9)?,
                 failure_reports: r.get(10)?,
             })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Aggregate records summed by what they say about the sender ([`EvidenceKey`]), for reports
+    /// ending on or after `since`.
+    pub fn evidence(
+        &self,
+        domain: Option<&str>,
+        since: Option<i64>,
+    ) -> Result<Vec<Evidence>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT r.domain, c.source_ip, coalesce(c.header_from, ''),
+                coalesce(d.domain, ''), coalesce(d.result, ''),
+                coalesce(s.domain, c.envelope_from, ''), coalesce(s.result, ''),
+                coalesce(c.dkim = 'pass', 0), coalesce(c.spf = 'pass', 0),
+                coalesce(c.disposition, 'none'),
+                EXISTS (SELECT 1 FROM record_reasons x WHERE x.record = c.id
+                        AND x.type IN ('forwarded', 'mailing_list', 'trusted_forwarder',
+                                       'local_policy')),
+                r.org_name, r.date_begin, r.date_end, c.count
+             FROM records c JOIN reports r ON r.id = c.report
+             LEFT JOIN record_dkim d ON d.record = c.id AND d.n = (
+                 SELECT d2.n FROM record_dkim d2 WHERE d2.record = c.id
+                 ORDER BY d2.result = 'pass' DESC, d2.n LIMIT 1)
+             LEFT JOIN record_spf s ON s.record = c.id AND s.n = (
+                 SELECT s2.n FROM record_spf s2 WHERE s2.record = c.id
+                 ORDER BY coalesce(s2.scope, 'mfrom') = 'mfrom' DESC, s2.n LIMIT 1)
+             WHERE (?1 IS NULL OR r.domain = ?1) AND (?2 IS NULL OR r.date_end >= ?2)",
+        )?;
+        let mut rows = stmt.query((domain, since))?;
+        let mut by_key: std::collections::HashMap<EvidenceKey, Evidence> =
+            std::collections::HashMap::new();
+        while let Some(r) = rows.next()? {
+            let key = EvidenceKey {
+                domain: r.get(0)?,
+                source_ip: r.get(1)?,
+                header_from: r.get::<_, String>(2)?.to_ascii_lowercase(),
+                dkim_domain: r.get::<_, String>(3)?.to_ascii_lowercase(),
+                dkim_result: r.get(4)?,
+                spf_domain: r.get::<_, String>(5)?.to_ascii_lowercase(),
+                spf_result: r.get(6)?,
+                dkim_aligned: r.get(7)?,
+                spf_aligned: r.get(8)?,
+                disposition: r.get(9)?,
+                forwarded: r.get(10)?,
+            };
+            let reporter: String = r.get(11)?;
+            let begin: Option<i64> = r.get(12)?;
+            let end: Option<i64> = r.get(13)?;
+            let count: u64 = r.get(14)?;
+            let e = by_key.entry(key.clone()).or_insert_with(|| Evidence {
+                key,
+                ..Evidence::default()
+            });
+            e.messages = e.messages.saturating_add(count);
+            e.first = e.first.min(begin).or(begin).or(e.first);
+            e.last = e.last.max(end);
+            if !e.reporters.contains(&reporter) {
+                e.reporters.insert(reporter);
+            }
+            if let Some(b) = begin {
+                e.days.insert(b.div_euclid(86_400));
+            }
+        }
+        let mut out: Vec<Evidence> = by_key.into_values().collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    /// Per policy domain, the policy of its latest report and that report's end.
+    pub fn latest_policies(
+        &self,
+        domain: Option<&str>,
+    ) -> Result<Vec<(PolicyPublished, Option<i64>)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT domain, adkim, aspf, p, sp, np, pct, fo, testing, discovery_method, date_end
+             FROM reports r
+             WHERE (?1 IS NULL OR domain = ?1)
+               AND id = (SELECT id FROM reports r2 WHERE r2.domain = r.domain
+                         ORDER BY date_end DESC, id DESC LIMIT 1)
+             ORDER BY domain",
+        )?;
+        let rows = stmt.query_map([domain], |r| {
+            Ok((
+                PolicyPublished {
+                    domain: r.get(0)?,
+                    adkim: r.get(1)?,
+                    aspf: r.get(2)?,
+                    p: r.get(3)?,
+                    sp: r.get(4)?,
+                    np: r.get(5)?,
+                    pct: r.get(6)?,
+                    fo: r.get(7)?,
+                    testing: r.get(8)?,
+                    discovery_method: r.get(9)?,
+                },
+                r.get(10)?,
+            ))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

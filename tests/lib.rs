@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that meets bad data should stop loudly
 
+mod advice;
 mod cli;
 mod corpus;
 mod golden;
