@@ -1,6 +1,8 @@
-//! The config file of `fetch` (TOML; `~/.config/dmarc-warden/config.toml` by default) merged with the
-//! `DMARC_WARDEN_IMAP_*` environment and flags into validated [`Account`]s. The CLI edge: it reads
-//! files and runs `password_command`, and its errors name the file, the account and the setting.
+//! The config file (TOML; `~/.config/dmarc-warden/config.toml` by default): `[[account]]` tables for
+//! `fetch`, merged with the `DMARC_WARDEN_IMAP_*` environment and flags into validated [`Account`]s;
+//! `[[sender]]`, `[[service]]`, `[[domain]]` and `[advice]` for `senders` and `advise`
+//! ([`judgement`]). The CLI edge: it reads files and runs `password_command`, and its errors name the
+//! file, the account and the setting.
 //!
 //! ```toml
 //! [[account]]

@@ -48,6 +48,15 @@ fn cells<T: Serialize>(row: &T) -> Vec<String> {
     }
 }
 
+/// A CSV error as the I/O error it wraps, so that a closed pipe is still recognised as one.
+fn csv_io(e: csv::Error) -> io::Error {
+    let message = e.to_string();
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        _ => io::Error::other(message),
+    }
+}
+
 /// Writes `rows` to stdout in `format`.
 pub fn list<T: Tabular>(rows: &[T], format: Format) -> io::Result<()> {
     let stdout = io::stdout();
@@ -66,9 +75,9 @@ pub fn write_rows<T: Tabular>(out: &mut impl Write, rows: &[T], format: Format) 
             let mut w = csv::WriterBuilder::new()
                 .has_headers(false)
                 .from_writer(&mut *out);
-            w.write_record(T::HEADERS).map_err(io::Error::other)?;
+            w.write_record(T::HEADERS).map_err(csv_io)?;
             for row in rows {
-                w.serialize(row).map_err(io::Error::other)?;
+                w.serialize(row).map_err(csv_io)?;
             }
             w.flush()
         }
@@ -181,7 +190,8 @@ pub fn advice(advice: &[Advice], format: Format) -> io::Result<()> {
                 "recommended_sp",
                 "blockers",
                 "record",
-            ])?;
+            ])
+            .map_err(csv_io)?;
             for a in advice {
                 w.write_record([
                     a.domain.clone(),
@@ -194,7 +204,8 @@ pub fn advice(advice: &[Advice], format: Format) -> io::Result<()> {
                     a.recommended.sp.clone().unwrap_or_default(),
                     a.blockers.len().to_string(),
                     a.record.clone(),
-                ])?;
+                ])
+                .map_err(csv_io)?;
             }
             w.flush()?;
         }

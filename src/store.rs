@@ -667,7 +667,21 @@ impl Store {
         domain: Option<&str>,
         since: Option<i64>,
     ) -> Result<Vec<Evidence>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        // Conditions are spelled out only when given: `?1 IS NULL OR …` would keep SQLite from
+        // the (domain, date_end) index and scan every record. CROSS JOIN keeps reports first.
+        let conditions = [
+            if domain.is_some() {
+                "r.domain = ?1"
+            } else {
+                "?1 IS NULL"
+            },
+            if since.is_some() {
+                "r.date_end >= ?2"
+            } else {
+                "?2 IS NULL"
+            },
+        ];
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT r.domain, c.source_ip, coalesce(c.header_from, ''),
                 coalesce(d.domain, ''), coalesce(d.result, ''),
                 coalesce(s.domain, c.envelope_from, ''), coalesce(s.result, ''),
@@ -677,15 +691,16 @@ impl Store {
                         AND x.type IN ('forwarded', 'mailing_list', 'trusted_forwarder',
                                        'local_policy')),
                 r.org_name, r.date_begin, r.date_end, c.count
-             FROM records c JOIN reports r ON r.id = c.report
+             FROM reports r CROSS JOIN records c ON c.report = r.id
              LEFT JOIN record_dkim d ON d.record = c.id AND d.n = (
                  SELECT d2.n FROM record_dkim d2 WHERE d2.record = c.id
                  ORDER BY d2.result = 'pass' DESC, d2.n LIMIT 1)
              LEFT JOIN record_spf s ON s.record = c.id AND s.n = (
                  SELECT s2.n FROM record_spf s2 WHERE s2.record = c.id
                  ORDER BY coalesce(s2.scope, 'mfrom') = 'mfrom' DESC, s2.n LIMIT 1)
-             WHERE (?1 IS NULL OR r.domain = ?1) AND (?2 IS NULL OR r.date_end >= ?2)",
-        )?;
+             WHERE {}",
+            conditions.join(" AND ")
+        ))?;
         let mut rows = stmt.query((domain, since))?;
         let mut by_key: std::collections::HashMap<EvidenceKey, Evidence> =
             std::collections::HashMap::new();
