@@ -117,13 +117,16 @@ fn execute(config: Config) -> anyhow::Result<u8> {
         }
         Action::Tls(filter, format) => list(&store.tls(&filter)?, format),
         Action::Senders(judge) => {
-            let latest = store.latest_policies(judge.domain.as_deref())?;
-            let last = latest.iter().filter_map(|(_, end)| *end).max();
-            let since = window_start(last, judge.days);
-            let evidence = store.evidence(judge.domain.as_deref(), since)?;
             let j = &judge.judgement;
-            let senders = analyse::senders(&evidence, &j.knowledge, &j.thresholds);
-            let rows: Vec<_> = senders.into_iter().map(|s| s.summary).collect();
+            let mut rows = Vec::new();
+            // Domain by domain, each over the window before its own latest report: memory holds
+            // one domain's evidence at a time.
+            for (policy, last) in store.latest_policies(judge.domain.as_deref())? {
+                let since = window_start(last, judge.days);
+                let evidence = store.evidence(Some(&policy.domain), since)?;
+                let senders = analyse::senders(&evidence, &j.knowledge, &j.thresholds);
+                rows.extend(senders.into_iter().map(|s| s.summary));
+            }
             list(&rows, judge.format)
         }
         Action::Advise(judge) => {

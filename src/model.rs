@@ -97,6 +97,33 @@ impl Record {
     pub fn dmarc_pass(&self) -> bool {
         self.dkim.as_deref() == Some("pass") || self.spf.as_deref() == Some("pass")
     }
+
+    /// The DKIM result that says most about the sender: the first passing signature, else the first.
+    pub fn deciding_dkim(&self) -> Option<&DkimResult> {
+        self.dkim_results
+            .iter()
+            .find(|d| d.result == "pass")
+            .or(self.dkim_results.first())
+    }
+
+    /// The SPF result for the envelope sender (`mfrom`, or no scope given), else the first.
+    pub fn deciding_spf(&self) -> Option<&SpfResult> {
+        self.spf_results
+            .iter()
+            .find(|s| s.scope.as_deref().is_none_or(|scope| scope == "mfrom"))
+            .or(self.spf_results.first())
+    }
+
+    /// The receiver overrode the policy because the mail was indirect: forwarded, a mailing list, a
+    /// trusted forwarder, or local policy.
+    pub fn forwarded(&self) -> bool {
+        self.reasons.iter().any(|r| {
+            matches!(
+                r.kind.as_str(),
+                "forwarded" | "mailing_list" | "trusted_forwarder" | "local_policy"
+            )
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -22,9 +22,10 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../schemas/0001_initial.sql"),
     include_str!("../schemas/0002_imap.sql"),
     include_str!("../schemas/0003_failure_tls.sql"),
+    include_str!("../schemas/0004_record_auth.sql"),
 ];
 
-/// Rows per multi-row INSERT: 64 rows of at most 10 columns stay far below SQLite's variable limit.
+/// Rows per multi-row INSERT: 64 rows of at most 15 columns stay far below SQLite's variable limit.
 const ROWS_PER_INSERT: usize = 64;
 
 /// How long a write waits for another process holding the database.
@@ -216,11 +217,26 @@ impl Store {
             .max()
             .unwrap_or(0);
         let positions: Vec<i64> = (0..longest as i64).collect();
-        let mut records: Vec<&dyn ToSql> = Vec::with_capacity(r.records.len() * 10);
+        // Each record's deciding DKIM and SPF results and forwarded flag (schema 0004).
+        let auth: Vec<_> = r
+            .records
+            .iter()
+            .map(|rec| {
+                let (d, s) = (rec.deciding_dkim(), rec.deciding_spf());
+                (
+                    d.map(|d| d.domain.as_str()),
+                    d.map(|d| d.result.as_str()),
+                    s.map(|s| s.domain.as_str()),
+                    s.map(|s| s.result.as_str()),
+                    rec.forwarded(),
+                )
+            })
+            .collect();
+        let mut records: Vec<&dyn ToSql> = Vec::with_capacity(r.records.len() * 15);
         let mut reasons: Vec<&dyn ToSql> = Vec::new();
         let mut dkims: Vec<&dyn ToSql> = Vec::with_capacity(r.records.len() * 6);
         let mut spfs: Vec<&dyn ToSql> = Vec::with_capacity(r.records.len() * 5);
-        for (rec, id) in r.records.iter().zip(&ids) {
+        for ((rec, id), a) in r.records.iter().zip(&ids).zip(&auth) {
             records.extend([
                 id as &dyn ToSql,
                 &report_row,
@@ -232,6 +248,11 @@ impl Store {
                 &rec.header_from,
                 &rec.envelope_from,
                 &rec.envelope_to,
+                &a.0,
+                &a.1,
+                &a.2,
+                &a.3,
+                &a.4,
             ]);
             for (reason, n) in rec.reasons.iter().zip(&positions) {
                 reasons.extend([id as &dyn ToSql, n, &reason.kind, &reason.comment]);
@@ -252,8 +273,9 @@ impl Store {
         }
         self.insert_rows(
             "records (id, report, source_ip, count, disposition, dkim, spf, header_from, \
-             envelope_from, envelope_to)",
-            10,
+             envelope_from, envelope_to, auth_dkim_domain, auth_dkim_result, auth_spf_domain, \
+             auth_spf_result, forwarded)",
+            15,
             &records,
         )?;
         self.insert_rows("record_reasons (record, n, type, comment)", 4, &reasons)?;
@@ -667,8 +689,8 @@ impl Store {
         domain: Option<&str>,
         since: Option<i64>,
     ) -> Result<Vec<Evidence>, StoreError> {
-        // Conditions are spelled out only when given: `?1 IS NULL OR …` would keep SQLite from
-        // the (domain, date_end) index and scan every record. CROSS JOIN keeps reports first.
+        // Conditions are spelled out only when given: `?1 IS NULL OR …` would keep SQLite from the
+        // (domain, date_end) index and scan every record. CROSS JOIN keeps reports first.
         let conditions = [
             if domain.is_some() {
                 "r.domain = ?1"
@@ -683,60 +705,75 @@ impl Store {
         ];
         let mut stmt = self.conn.prepare(&format!(
             "SELECT r.domain, c.source_ip, coalesce(c.header_from, ''),
-                coalesce(d.domain, ''), coalesce(d.result, ''),
-                coalesce(s.domain, c.envelope_from, ''), coalesce(s.result, ''),
+                coalesce(c.auth_dkim_domain, ''), coalesce(c.auth_dkim_result, ''),
+                coalesce(c.auth_spf_domain, c.envelope_from, ''), coalesce(c.auth_spf_result, ''),
                 coalesce(c.dkim = 'pass', 0), coalesce(c.spf = 'pass', 0),
-                coalesce(c.disposition, 'none'),
-                EXISTS (SELECT 1 FROM record_reasons x WHERE x.record = c.id
-                        AND x.type IN ('forwarded', 'mailing_list', 'trusted_forwarder',
-                                       'local_policy')),
+                coalesce(c.disposition, 'none'), c.forwarded,
                 r.org_name, r.date_begin, r.date_end, c.count
              FROM reports r CROSS JOIN records c ON c.report = r.id
-             LEFT JOIN record_dkim d ON d.record = c.id AND d.n = (
-                 SELECT d2.n FROM record_dkim d2 WHERE d2.record = c.id
-                 ORDER BY d2.result = 'pass' DESC, d2.n LIMIT 1)
-             LEFT JOIN record_spf s ON s.record = c.id AND s.n = (
-                 SELECT s2.n FROM record_spf s2 WHERE s2.record = c.id
-                 ORDER BY coalesce(s2.scope, 'mfrom') = 'mfrom' DESC, s2.n LIMIT 1)
              WHERE {}",
             conditions.join(" AND ")
         ))?;
         let mut rows = stmt.query((domain, since))?;
-        let mut by_key: std::collections::HashMap<EvidenceKey, Evidence> =
-            std::collections::HashMap::new();
+        // Rows are summed by their first 11 columns. The lookup key is those columns' bytes in a
+        // reused buffer, so a row like one seen before allocates nothing.
+        let mut index: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::new();
+        let mut out: Vec<Evidence> = Vec::new();
+        let mut buf = Vec::new();
         while let Some(r) = rows.next()? {
-            let key = EvidenceKey {
-                domain: r.get(0)?,
-                source_ip: r.get(1)?,
-                header_from: r.get::<_, String>(2)?.to_ascii_lowercase(),
-                dkim_domain: r.get::<_, String>(3)?.to_ascii_lowercase(),
-                dkim_result: r.get(4)?,
-                spf_domain: r.get::<_, String>(5)?.to_ascii_lowercase(),
-                spf_result: r.get(6)?,
-                dkim_aligned: r.get(7)?,
-                spf_aligned: r.get(8)?,
-                disposition: r.get(9)?,
-                forwarded: r.get(10)?,
+            buf.clear();
+            for i in 0..11 {
+                match r.get_ref(i)? {
+                    rusqlite::types::ValueRef::Text(t) => buf.extend_from_slice(t),
+                    rusqlite::types::ValueRef::Integer(n) => {
+                        buf.extend_from_slice(&n.to_le_bytes())
+                    }
+                    _ => {}
+                }
+                buf.push(0x1f);
+            }
+            let at = match index.get(buf.as_slice()) {
+                Some(at) => *at,
+                None => {
+                    let key = EvidenceKey {
+                        domain: r.get(0)?,
+                        source_ip: r.get(1)?,
+                        header_from: r.get::<_, String>(2)?.to_ascii_lowercase(),
+                        dkim_domain: r.get::<_, String>(3)?.to_ascii_lowercase(),
+                        dkim_result: r.get(4)?,
+                        spf_domain: r.get::<_, String>(5)?.to_ascii_lowercase(),
+                        spf_result: r.get(6)?,
+                        dkim_aligned: r.get(7)?,
+                        spf_aligned: r.get(8)?,
+                        disposition: r.get(9)?,
+                        forwarded: r.get(10)?,
+                    };
+                    out.push(Evidence {
+                        key,
+                        ..Evidence::default()
+                    });
+                    index.insert(buf.clone(), out.len() - 1);
+                    out.len() - 1
+                }
             };
-            let reporter: String = r.get(11)?;
+            let e = &mut out[at];
+            let reporter = r.get_ref(11)?.as_str().unwrap_or_default();
+            if !e.reporters.contains(reporter) {
+                e.reporters.insert(reporter.to_owned());
+            }
             let begin: Option<i64> = r.get(12)?;
             let end: Option<i64> = r.get(13)?;
             let count: u64 = r.get(14)?;
-            let e = by_key.entry(key.clone()).or_insert_with(|| Evidence {
-                key,
-                ..Evidence::default()
-            });
             e.messages = e.messages.saturating_add(count);
-            e.first = e.first.min(begin).or(begin).or(e.first);
+            e.first = match (e.first, begin) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             e.last = e.last.max(end);
-            if !e.reporters.contains(&reporter) {
-                e.reporters.insert(reporter);
-            }
             if let Some(b) = begin {
                 e.days.insert(b.div_euclid(86_400));
             }
         }
-        let mut out: Vec<Evidence> = by_key.into_values().collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }
