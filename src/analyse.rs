@@ -102,7 +102,10 @@ enum Origin {
     Unidentified,
 }
 
-fn identify(e: &Evidence, k: &Knowledge) -> (String, Origin) {
+/// Reverse DNS names of source IPs (`--resolve`); empty when not asked for.
+pub type Names = std::collections::HashMap<String, Option<String>>;
+
+fn identify(e: &Evidence, k: &Knowledge, names: &Names) -> (String, Origin) {
     let key = &e.key;
     let ip: Option<IpAddr> = key.source_ip.parse().ok();
     let dkim = (!key.dkim_domain.is_empty()).then(|| registrable(&key.dkim_domain));
@@ -126,13 +129,32 @@ fn identify(e: &Evidence, k: &Knowledge) -> (String, Origin) {
         }
     }
     let own = registrable(&key.domain);
-    // The operator of the sending IP is whoever SPF authorises it for; failing that, the signer.
+    // The operator of the sending IP is whoever SPF authorises it for; failing that, the signer;
+    // failing both, the reverse DNS name, when looked up.
     match (spf_pass, dkim_pass) {
         (Some(s), _) if s == own => (key.domain.clone(), Origin::Own),
         (Some(s), _) => (s, Origin::Other),
         (None, Some(d)) if d == own => (key.domain.clone(), Origin::Own),
         (None, Some(d)) => (d, Origin::Other),
-        (None, None) => ("unidentified".to_owned(), Origin::Unidentified),
+        (None, None) => match names.get(&key.source_ip).cloned().flatten() {
+            Some(name) => {
+                let org = registrable(&name);
+                let declared = k
+                    .declared
+                    .iter()
+                    .find(|d| d.dkim_domains.contains(&org) || d.spf_domains.contains(&org));
+                if let Some(d) = declared {
+                    (d.name.clone(), Origin::Declared(d.legitimate))
+                } else if let Some(s) = k.services.iter().find(|s| s.domains.contains(&org)) {
+                    (s.name.clone(), Origin::Service)
+                } else if org == own {
+                    (key.domain.clone(), Origin::Own)
+                } else {
+                    (format!("{org} (reverse DNS)"), Origin::Other)
+                }
+            }
+            None => ("unidentified".to_owned(), Origin::Unidentified),
+        },
     }
 }
 
@@ -317,10 +339,15 @@ pub struct Sender {
 }
 
 /// Groups evidence into senders per domain and classifies them; most messages first.
-pub fn senders(evidence: &[Evidence], k: &Knowledge, th: &Thresholds) -> Vec<Sender> {
+pub fn senders(
+    evidence: &[Evidence],
+    k: &Knowledge,
+    th: &Thresholds,
+    names: &Names,
+) -> Vec<Sender> {
     let mut groups: BTreeMap<(String, String), (Origin, Tally)> = BTreeMap::new();
     for e in evidence {
-        let (name, origin) = identify(e, k);
+        let (name, origin) = identify(e, k, names);
         let entry = groups
             .entry((e.key.domain.clone(), name))
             .or_insert_with(|| (origin.clone(), Tally::default()));
@@ -380,6 +407,21 @@ pub struct PolicyStep {
     pub p: String,
     pub pct: u32,
     pub sp: Option<String>,
+    /// RFC 9990: the policy for non-existent subdomains.
+    pub np: Option<String>,
+}
+
+/// The policy published, as the latest report saw it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CurrentPolicy {
+    pub p: String,
+    pub pct: u32,
+    pub sp: Option<String>,
+    pub np: Option<String>,
+    /// RFC 9990 `t=`: `y` while testing.
+    pub testing: Option<String>,
+    pub adkim: Option<String>,
+    pub aspf: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -402,7 +444,7 @@ pub struct EvidenceWindow {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Advice {
     pub domain: String,
-    pub current: PolicyStep,
+    pub current: CurrentPolicy,
     /// `step up`, `hold` (blockers), `keep collecting`, `back off`, `at target`.
     pub action: String,
     pub ready: bool,
@@ -458,10 +500,14 @@ pub fn advise(
     let domain = policy.domain.clone();
     let p = policy.p.clone().unwrap_or_else(|| "none".into());
     let pct = policy.pct.unwrap_or(100).min(100);
-    let current = PolicyStep {
+    let current = CurrentPolicy {
         p: p.clone(),
         pct,
         sp: policy.sp.clone(),
+        np: policy.np.clone(),
+        testing: policy.testing.clone(),
+        adkim: policy.adkim.clone(),
+        aspf: policy.aspf.clone(),
     };
     let mut days = BTreeSet::new();
     let mut reporters = BTreeSet::new();
@@ -600,10 +646,17 @@ pub fn advise(
         }
     }
     let ready = action == "step up";
+    // Non-existent subdomains send no legitimate mail: with a step up they get the policy the
+    // subdomains get.
+    let np = match &sp {
+        Some(sp) if ready && strength(sp) > 0 => Some(sp.clone()),
+        _ => policy.np.clone(),
+    };
     let recommended = PolicyStep {
         p: next_p.to_owned(),
         pct: next_pct,
         sp,
+        np,
     };
     let rua = published
         .rua
@@ -635,6 +688,9 @@ pub fn advise(
     }
     if let Some(sp) = &recommended.sp {
         record.push_str(&format!("; sp={sp}"));
+    }
+    if let Some(np) = &recommended.np {
+        record.push_str(&format!("; np={np}"));
     }
     for (tag, value) in [("adkim", &policy.adkim), ("aspf", &policy.aspf)] {
         if value.as_deref() == Some("s") {

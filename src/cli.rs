@@ -205,6 +205,11 @@ pub struct JudgeArgs {
     /// advice.window_days, 14]; 0 for all.
     #[arg(long, value_name = "N")]
     pub days: Option<u32>,
+    /// Name sources that pass neither SPF nor DKIM by their reverse DNS (cached in the database for
+    /// 30 days; lookups that take longer than 20 s in all are given up). Off by default: nothing
+    /// needs the network.
+    #[arg(long, env = "DMARC_WARDEN_RESOLVE")]
+    pub resolve: bool,
     /// Config file with [[sender]], [[service]], [[domain]] and [advice] tables
     /// [default: $XDG_CONFIG_HOME/dmarc-warden/config.toml, if present].
     #[arg(long, env = "DMARC_WARDEN_CONFIG", value_name = "PATH")]
@@ -357,6 +362,7 @@ pub struct Judge {
     pub domain: Option<String>,
     /// `None`: all reports.
     pub days: Option<u32>,
+    pub resolve: bool,
     pub judgement: crate::config::Judgement,
     pub format: Format,
 }
@@ -368,6 +374,7 @@ impl JudgeArgs {
         Ok(Judge {
             domain: self.domain.map(|d| d.trim().to_ascii_lowercase()),
             days: (days > 0).then_some(days),
+            resolve: self.resolve,
             judgement,
             format: self.format,
         })

@@ -124,7 +124,8 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             for (policy, last) in store.latest_policies(judge.domain.as_deref())? {
                 let since = window_start(last, judge.days);
                 let evidence = store.evidence(Some(&policy.domain), since)?;
-                let senders = analyse::senders(&evidence, &j.knowledge, &j.thresholds);
+                let names = names(&store, &evidence, judge.resolve)?;
+                let senders = analyse::senders(&evidence, &j.knowledge, &j.thresholds, &names);
                 rows.extend(senders.into_iter().map(|s| s.summary));
             }
             list(&rows, judge.format)
@@ -135,7 +136,8 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             for (policy, last) in store.latest_policies(judge.domain.as_deref())? {
                 let since = window_start(last, judge.days);
                 let evidence = store.evidence(Some(&policy.domain), since)?;
-                let senders = analyse::senders(&evidence, &j.knowledge, &j.thresholds);
+                let names = names(&store, &evidence, judge.resolve)?;
+                let senders = analyse::senders(&evidence, &j.knowledge, &j.thresholds, &names);
                 let published = j.published.get(&policy.domain).cloned().unwrap_or_default();
                 advice.push(analyse::advise(
                     &policy,
@@ -166,6 +168,49 @@ fn finish(command: &str, stats: &Stats, quiet: bool) -> anyhow::Result<u8> {
     } else {
         EXIT_OK
     })
+}
+
+/// With `--resolve`: reverse DNS names of the evidence's sources that pass neither SPF nor DKIM,
+/// from the cache where fresh, looked up (and cached) otherwise.
+fn names(
+    store: &Store,
+    evidence: &[model::Evidence],
+    resolve: bool,
+) -> anyhow::Result<analyse::Names> {
+    const FRESH: i64 = 30 * 86_400;
+    const DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+    if !resolve {
+        return Ok(analyse::Names::new());
+    }
+    let mut ips: Vec<String> = evidence
+        .iter()
+        .filter(|e| e.key.dkim_result != "pass" && e.key.spf_result != "pass")
+        .map(|e| e.key.source_ip.clone())
+        .collect();
+    ips.sort_unstable();
+    ips.dedup();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut names = store.rdns(&ips, now - FRESH)?;
+    let missing: Vec<String> = ips
+        .into_iter()
+        .filter(|ip| !names.contains_key(ip))
+        .collect();
+    if !missing.is_empty() {
+        let answers = fetch::rdns::resolve(&missing, DEADLINE);
+        if answers.len() < missing.len() {
+            eprintln!(
+                "dmarc-warden: reverse DNS: {} of {} lookups unanswered after {} s; they are tried again next time",
+                missing.len() - answers.len(),
+                missing.len(),
+                DEADLINE.as_secs()
+            );
+        }
+        store.set_rdns(&answers, now)?;
+        names.extend(answers);
+    }
+    Ok(names)
 }
 
 /// The start of a window of `days` days ending at `last` (the latest report's end); `None` for all.

@@ -211,23 +211,24 @@ pub fn advice(advice: &[Advice], format: Format) -> io::Result<()> {
         }
         Format::Table => {
             for a in advice {
-                let step = |p: &crate::analyse::PolicyStep| {
-                    let mut s = format!("p={}", p.p);
-                    if p.pct < 100 {
-                        s.push_str(&format!(" pct={}", p.pct));
+                let step = |p: &str, pct: u32, sp: &Option<String>| {
+                    let mut s = format!("p={p}");
+                    if pct < 100 {
+                        s.push_str(&format!(" pct={pct}"));
                     }
-                    if let Some(sp) = &p.sp {
+                    if let Some(sp) = sp {
                         s.push_str(&format!(" sp={sp}"));
                     }
                     s
                 };
+                let (c, r) = (&a.current, &a.recommended);
                 writeln!(
                     out,
                     "{}: {} ({} → {})",
                     a.domain,
                     a.action,
-                    step(&a.current),
-                    step(&a.recommended)
+                    step(&c.p, c.pct, &c.sp),
+                    step(&r.p, r.pct, &r.sp)
                 )?;
                 let e = &a.evidence;
                 let day = |t: Option<crate::model::Timestamp>| {

@@ -5,6 +5,7 @@
 //! explicit transactions ([`Store::begin`] / [`Store::commit`]). WAL mode lets readers (a `sources`
 //! query in another terminal) run beside it; a second writer waits up to [`BUSY_TIMEOUT`].
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../schemas/0002_imap.sql"),
     include_str!("../schemas/0003_failure_tls.sql"),
     include_str!("../schemas/0004_record_auth.sql"),
+    include_str!("../schemas/0005_rdns.sql"),
 ];
 
 /// Rows per multi-row INSERT: 64 rows of at most 15 columns stay far below SQLite's variable limit.
@@ -776,6 +778,46 @@ impl Store {
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
+    }
+
+    /// Cached reverse DNS names of `ips` looked up since `fresh_since`: `Some(None)` for a cached
+    /// "no name"; absent when not cached or stale.
+    pub fn rdns(
+        &self,
+        ips: &[String],
+        fresh_since: i64,
+    ) -> Result<HashMap<String, Option<String>>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name FROM rdns_cache WHERE ip = ?1 AND looked_up_at >= ?2")?;
+        let mut out = HashMap::new();
+        for ip in ips {
+            if let Some(name) = stmt
+                .query_row((ip, fresh_since), |r| r.get::<_, Option<String>>(0))
+                .optional()?
+            {
+                out.insert(ip.clone(), name);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Caches reverse DNS answers.
+    pub fn set_rdns(
+        &self,
+        answers: &HashMap<String, Option<String>>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.begin()?;
+        {
+            let mut stmt = self.conn.prepare_cached(
+                "INSERT OR REPLACE INTO rdns_cache (ip, name, looked_up_at) VALUES (?1, ?2, ?3)",
+            )?;
+            for (ip, name) in answers {
+                stmt.execute((ip, name, now))?;
+            }
+        }
+        self.commit()
     }
 
     /// Per policy domain, the policy of its latest report and that report's end.

@@ -184,7 +184,7 @@ fn a_clean_domain_steps_up_to_quarantine_pct_10() {
     assert_eq!(advice["recommended"]["sp"], "quarantine");
     assert_eq!(
         advice["record"],
-        "v=DMARC1; p=quarantine; pct=10; sp=quarantine; rua=mailto:dmarc@clean.example"
+        "v=DMARC1; p=quarantine; pct=10; sp=quarantine; np=quarantine; rua=mailto:dmarc@clean.example"
     );
     assert!(advice["blockers"].as_array().unwrap().is_empty());
     assert_eq!(sender(&senders, "clean.example")["class"], "aligned");
@@ -365,4 +365,52 @@ rua = "mailto:reports@dmarc-service.example"
             .unwrap()
             .ends_with("rua=mailto:reports@dmarc-service.example")
     );
+}
+
+/// `--resolve` names a source that passes nothing by its reverse DNS (here 127.0.0.1 → localhost,
+/// answered by the system resolver from /etc/hosts: no network), and caches the answer.
+#[test]
+fn resolve_names_unauthenticated_sources_by_reverse_dns() {
+    let relay = Rec {
+        ip: "127.0.0.1",
+        count: 25,
+        dkim: ("", "none"),
+        spf: ("", "fail"),
+        aligned: (false, false),
+        ..OWN
+    };
+    let env = Env::new();
+    let dir = env.dir.path().join("reports");
+    reports(&dir, "rdns.example", 14, ("none", 100, None), &[OWN, relay]);
+    let config = env.dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[[service]]\nname = \"Local relay\"\ndomains = [\"localhost\"]\n",
+    )
+    .unwrap();
+    assert_eq!(env.run(&["ingest", "--quiet", s(&dir)]).code, 0);
+    let c = s(&config);
+    let plain = env
+        .run(&["senders", "--config", c, "--format", "json"])
+        .json();
+    assert_eq!(sender(&plain, "unidentified")["class"], "unauthorised");
+    for _ in 0..2 {
+        // The second time the answer comes from the cache.
+        let out = env.run(&["senders", "--resolve", "--config", c, "--format", "json"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let resolved = out.json();
+        let relay = sender(&resolved, "Local relay");
+        assert_eq!(relay["class"], "needs_fixing", "{resolved:#?}");
+        assert!(
+            relay["reason"]
+                .as_str()
+                .unwrap()
+                .contains("SPF fails for rdns.example"),
+            "{relay}"
+        );
+    }
+    let advice = env
+        .run(&["advise", "--resolve", "--config", c, "--format", "json"])
+        .json();
+    assert_eq!(advice[0]["blockers"][0]["sender"], "Local relay");
 }

@@ -1,5 +1,6 @@
 //! Where inputs come from: files, directories (walked recursively, in name order), Maildir folders,
-//! mbox files and standard input (`-`); IMAP mailboxes in [`imap`].
+//! mbox files and standard input (`-`); IMAP mailboxes in [`imap`]; reverse DNS names of
+//! source IPs in [`rdns`].
 //!
 //! [`Inputs`] is a lazy iterator: it yields one input at a time and never holds more than one mbox
 //! message in memory, so memory stays flat however many inputs there are. Files are not read here but by
@@ -7,6 +8,7 @@
 //! first line starting `From `), whatever its name; a Maildir is a directory holding `cur/` and `new/`.
 
 pub mod imap;
+pub mod rdns;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
