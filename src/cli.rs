@@ -10,14 +10,16 @@ use crate::model::Filter;
 use crate::present::Format;
 use crate::unpack::Limits;
 
-/// Collect DMARC aggregate reports into SQLite and ask what they say.
+/// Collect DMARC reports (aggregate, failure, SMTP TLS) into SQLite, find who sends as you, and learn
+/// when it is safe to tighten your DMARC policy.
 ///
-/// Typical use: `dmarc-warden ingest ~/reports/` every night (files, directories, Maildir, mbox, or
-/// `-` for standard input; gzip, zip and mail attachments are unpacked), then `dmarc-warden domains`
-/// and `dmarc-warden sources --domain example.org` to see who sends as you and whether it passes.
+/// Typical use: `dmarc-warden fetch` every night from the dmarc@ mailbox over IMAP, or
+/// `dmarc-warden ingest ~/reports/` (files, directories, Maildir, mbox, or `-` for standard input;
+/// gzip, zip and mail attachments are unpacked); then `dmarc-warden senders` to see who sends as each
+/// domain and `dmarc-warden advise` for the next policy step and the record to publish.
 ///
 /// Exit status: 0 all inputs stored; 1 some inputs rejected (kept, see `rejects`); 2 fatal error
-/// (bad arguments, database unusable).
+/// (bad arguments, database unusable; for `fetch` also connection, TLS or login failures).
 #[derive(Debug, Parser)]
 #[command(name = "dmarc-warden", version, max_term_width = 100)]
 pub struct Cli {
@@ -88,7 +90,7 @@ pub enum Command {
         #[command(flatten)]
         filter: FilterArgs,
     },
-    /// Failure (forensic, ARF) reports, newest first: who sent which message that failed, and how.
+    /// Failure (forensic, ARF) reports, newest first: which message failed, from where, and how.
     ///
     /// Abuse, fraud and opt-out ARF complaints are listed too, told apart by feedback_type.
     /// --since / --until compare with the Arrival-Date.
@@ -99,23 +101,26 @@ pub enum Command {
         #[command(flatten)]
         filter: FilterArgs,
     },
-    /// SMTP TLS reports (RFC 8460) per policy domain and MX: sessions that succeeded and failed,
-    /// the failure rate, the most frequent failure types, and who reported.
+    /// SMTP TLS reports (RFC 8460) per policy domain and MX: sessions, failures and their types.
+    ///
+    /// Sessions that succeeded and failed, the failure rate, the most frequent failure result types,
+    /// and the reporting organisations.
     Tls {
         #[command(flatten)]
         filter: FilterArgs,
     },
-    /// Who sends as each domain: sources grouped into senders (your own servers, known services,
-    /// forwarders, the rest), each classified aligned / needs_fixing / forwarded / unauthorised with
-    /// a one-line reason.
+    /// Who sends as each domain, classified aligned / needs_fixing / forwarded / unauthorised.
     ///
-    /// Senders are named from the SPF and DKIM domains in the reports (reduced to the registrable
+    /// Sources are grouped into senders (your own servers, known services, forwarders, the rest),
+    /// each with a one-line reason that names what to fix. Senders are named from the SPF and DKIM domains in the reports (reduced to the registrable
     /// domain), the built-in map of sending services and your [[sender]] tables in the config file,
     /// which override the guess.
     Senders(JudgeArgs),
-    /// When is it safe to tighten each domain's policy: the next step on none → quarantine (pct 10,
-    /// 25, 50, 100) → reject → sp=, with the evidence, the blocking senders and the exact DMARC record
-    /// to publish. A tightening that hurts legitimate mail is reported first.
+    /// When it is safe to tighten each domain's policy, and the DMARC record to publish.
+    ///
+    /// The next step on none → quarantine (pct 10, 25, 50, 100) → reject → sp=, with the evidence
+    /// (days, reporters, messages), the blocking senders and their fix. A tightening that hurts
+    /// legitimate mail is reported first. Thresholds: the config file's [advice] table.
     Advise(JudgeArgs),
     /// The stored reports, oldest first.
     Reports {

@@ -367,6 +367,26 @@ fn help_teaches() {
     }
 }
 
+/// Issue 3: `fetch --help` says where the password comes from, and never shows it.
+#[test]
+fn fetch_help_names_password_sources_but_never_the_password() {
+    let out = Env::new().run_with_env(
+        &["fetch", "--help"],
+        &[("DMARC_WARDEN_IMAP_PASSWORD", "hunter2-secret")],
+    );
+    assert_eq!(out.code, 0);
+    for needle in [
+        "DMARC_WARDEN_IMAP_PASSWORD",
+        "DMARC_WARDEN_IMAP_HOST",
+        "--archive",
+        "--watch",
+    ] {
+        assert!(out.stdout.contains(needle), "--help lacks {needle}");
+    }
+    assert!(!out.stdout.contains("hunter2-secret"), "{}", out.stdout);
+    assert!(!out.stdout.contains("--password"), "{}", out.stdout);
+}
+
 /// Issue 4: failure (ARF) and SMTP TLS reports from `sample-reports/failure/` and `tls/` are stored
 /// once, listed with their documented keys, and filtered.
 #[test]
