@@ -142,8 +142,9 @@ impl ImapError {
     }
 }
 
-/// The TLS stream, wrapped so that IDLE can adjust its read timeout.
-pub struct Stream(StreamOwned<ClientConnection, TcpStream>);
+/// The TLS stream, wrapped so that IDLE can adjust its read timeout, and the account's timeout comes
+/// back afterwards.
+pub struct Stream(StreamOwned<ClientConnection, TcpStream>, Duration);
 
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -162,10 +163,12 @@ impl Write for Stream {
 }
 
 impl imap::extensions::idle::SetReadTimeout for Stream {
+    /// The imap crate clears the read timeout (`None`) when IDLE ends; every operation after that
+    /// must still time out, so `None` means the account's timeout here.
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> imap::Result<()> {
         self.0
             .sock
-            .set_read_timeout(timeout)
+            .set_read_timeout(Some(timeout.unwrap_or(self.1)))
             .map_err(imap::Error::Io)
     }
 }
@@ -215,7 +218,7 @@ impl Session {
                     reason: e.to_string(),
                 })?;
         }
-        let mut client = imap::Client::new(Stream(stream));
+        let mut client = imap::Client::new(Stream(stream, account.timeout));
         if account.tls == Tls::Implicit {
             client
                 .read_greeting()

@@ -166,7 +166,17 @@ impl Run<'_> {
             }
             // IDLE watches one folder: the first. The others are read again whenever it wakes.
             if let Some(first) = self.account.folders.first() {
-                session.select(first)?;
+                let status = session.select(first)?;
+                // Mail that arrived while the folders were being read would not wake IDLE: read
+                // again at once instead.
+                let last = self
+                    .store
+                    .imap_folder(&self.account.key(), first)?
+                    .filter(|(validity, _)| *validity == status.uidvalidity)
+                    .map_or(0, |(_, uid)| uid);
+                if status.exists > 0 && !session.sizes_after(last)?.is_empty() {
+                    continue;
+                }
             }
             session.idle(IDLE_INTERVAL)?;
         }
