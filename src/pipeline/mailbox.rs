@@ -331,7 +331,7 @@ impl Run<'_> {
             } else {
                 &self.account.invalid
             };
-            writer.write(p, &mut |e| notify(Notice::Input(e)))?;
+            writer.write(&p, &mut |e| notify(Notice::Input(e)))?;
             if let Some(destination) = destination {
                 self.store
                     .add_pending_move(&key, folder, uidvalidity, uid, destination)?;

@@ -205,11 +205,16 @@ where
         });
         // Owned here so that an early return drops it, which stops the workers before the scope joins.
         let rx = rx;
+        // Freeing what was written (thousands of small strings per chunk) is left to a thread of
+        // its own: the writer is the pipeline's narrowest stage.
+        let (done, written_chunks) = std::sync::mpsc::channel::<Vec<Processed>>();
+        scope.spawn(move || written_chunks.into_iter().for_each(drop));
         let mut written = Writer::new(store, &mut stats)?;
         for chunk in rx.iter() {
-            for processed in chunk {
+            for processed in &chunk {
                 written.write(processed, on_event)?;
             }
+            let _ = done.send(chunk);
         }
         written.finish()
     })?;
@@ -238,7 +243,7 @@ impl<'s> Writer<'s> {
 
     fn write(
         &mut self,
-        p: Processed,
+        p: &Processed,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<(), StoreError> {
         self.stats.inputs += 1;
@@ -354,7 +359,7 @@ pub fn reprocess(
         // goes.
         let rekeyed = !had_bytes && processed.data.is_some();
         let mut writer = Writer::new(store, &mut stats)?;
-        writer.write(processed, on_event)?;
+        writer.write(&processed, on_event)?;
         if recovered || rekeyed {
             store.forget_reject(&kept.key)?;
         }
