@@ -105,7 +105,8 @@ enum Origin {
 /// Reverse DNS names of source IPs (`--resolve`); empty when not asked for.
 pub type Names = std::collections::HashMap<String, Option<String>>;
 
-fn identify(e: &Evidence, k: &Knowledge, names: &Names) -> (String, Origin) {
+/// `own`: the registrable domain of the policy domain.
+fn identify(e: &Evidence, own: &str, k: &Knowledge, names: &Names) -> (String, Origin) {
     let key = &e.key;
     let ip: Option<IpAddr> = key.source_ip.parse().ok();
     let dkim = (!key.dkim_domain.is_empty()).then(|| registrable(&key.dkim_domain));
@@ -128,7 +129,6 @@ fn identify(e: &Evidence, k: &Knowledge, names: &Names) -> (String, Origin) {
             return (s.name.clone(), Origin::Service);
         }
     }
-    let own = registrable(&key.domain);
     // The operator of the sending IP is whoever SPF authorises it for; failing that, the signer;
     // failing both, the reverse DNS name, when looked up.
     match (spf_pass, dkim_pass) {
@@ -182,10 +182,10 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, e: &Evidence) {
+    /// `own`: the registrable domain of the policy domain.
+    fn add(&mut self, e: &Evidence, own: &str) {
         let k = &e.key;
         let n = e.messages;
-        let own = registrable(&k.domain);
         self.messages += n;
         if k.dkim_aligned || k.spf_aligned {
             self.pass += n;
@@ -215,7 +215,10 @@ impl Tally {
         if k.disposition == "quarantine" || k.disposition == "reject" {
             self.enforced += n;
         }
-        if k.header_from != k.domain && k.header_from.ends_with(&format!(".{}", k.domain)) {
+        if k.header_from
+            .strip_suffix(k.domain.as_str())
+            .is_some_and(|sub| sub.ends_with('.'))
+        {
             self.subdomain += n;
         }
         self.ips.insert(k.source_ip.clone());
@@ -225,7 +228,8 @@ impl Tally {
     }
 }
 
-fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+/// The earlier of two times, either of which may be unknown.
+pub fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -346,14 +350,19 @@ pub fn senders(
     names: &Names,
 ) -> Vec<Sender> {
     let mut groups: BTreeMap<(String, String), (Origin, Tally)> = BTreeMap::new();
+    // Evidence comes sorted by policy domain: its registrable domain is looked up once per domain.
+    let mut own = (String::new(), String::new());
     for e in evidence {
-        let (name, origin) = identify(e, k, names);
+        if own.0 != e.key.domain {
+            own = (e.key.domain.clone(), registrable(&e.key.domain));
+        }
+        let (name, origin) = identify(e, &own.1, k, names);
         let entry = groups
             .entry((e.key.domain.clone(), name))
             .or_insert_with(|| (origin.clone(), Tally::default()));
         // Mixed evidence for one name: the surest origin wins.
         entry.0 = entry.0.clone().min(origin);
-        entry.1.add(e);
+        entry.1.add(e, &own.1);
     }
     let mut out: Vec<Sender> = groups
         .into_iter()

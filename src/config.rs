@@ -115,24 +115,12 @@ pub struct Judgement {
 /// Reads the `[[sender]]`, `[[service]]`, `[[domain]]` and `[advice]` parts of the config file (when
 /// there is one) and the built-in service map.
 pub fn judgement(config: Option<&Path>) -> anyhow::Result<Judgement> {
-    let (path, explicit) = config_path(config);
-    let file = match &path {
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => toml::from_str::<File>(&text)
-                .with_context(|| format!("config {}", path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => File::default(),
-            Err(e) => {
-                return Err(e).with_context(|| {
-                    format!(
-                        "cannot read config {} (--config / DMARC_WARDEN_CONFIG)",
-                        path.display()
-                    )
-                });
-            }
-        },
-        None => File::default(),
+    let (path, file) = load(config)?;
+    let shown = match (&path, &file) {
+        (Some(p), Some(_)) => format!("config {}", p.display()),
+        _ => "config".to_owned(),
     };
-    let shown = path.map_or("config".into(), |p| format!("config {}", p.display()));
+    let file = file.unwrap_or_default();
     let builtin: Services = toml::from_str(SERVICES).context("built-in data/services.toml")?;
     let lower = |v: &[String]| -> Vec<String> { v.iter().map(|d| registrable(d)).collect() };
     let mut declared = Vec::new();
@@ -198,14 +186,29 @@ pub fn judgement(config: Option<&Path>) -> anyhow::Result<Judgement> {
     })
 }
 
-/// The config file named, or the default one (which need not exist).
-fn config_path(config: Option<&Path>) -> (Option<PathBuf>, bool) {
-    match config {
-        Some(p) => (Some(p.to_owned()), true),
-        None => (
-            dirs::config_dir().map(|d| d.join("dmarc-warden").join("config.toml")),
-            false,
-        ),
+/// Reads the config file named, or the default one. Returns the path tried and the file, `None`
+/// when the default file does not exist; a file named explicitly must exist.
+fn load(config: Option<&Path>) -> anyhow::Result<(Option<PathBuf>, Option<File>)> {
+    let (path, explicit) = match config {
+        Some(p) => (p.to_owned(), true),
+        None => match dirs::config_dir() {
+            Some(d) => (d.join("dmarc-warden").join("config.toml"), false),
+            None => return Ok((None, None)),
+        },
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let file =
+                toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
+            Ok((Some(path), Some(file)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok((Some(path), None)),
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "cannot read config {} (--config / DMARC_WARDEN_CONFIG)",
+                path.display()
+            )
+        }),
     }
 }
 
@@ -282,30 +285,15 @@ pub fn accounts(
     select: Option<&str>,
     overrides: &AccountEntry,
 ) -> anyhow::Result<Accounts> {
-    let (path, explicit) = config_path(config);
+    let (path, file) = load(config)?;
     let mut warnings = Vec::new();
-    let mut entries = Vec::new();
-    let mut shown = String::from("the environment");
-    if let Some(path) = &path {
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let file: File =
-                    toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
-                warn_if_readable(path, &file, &mut warnings);
-                entries = file.account;
-                shown = format!("config {}", path.display());
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {}
-            Err(e) => {
-                return Err(e).with_context(|| {
-                    format!(
-                        "cannot read config {} (--config / DMARC_WARDEN_CONFIG)",
-                        path.display()
-                    )
-                });
-            }
+    let (shown, entries) = match (&path, file) {
+        (Some(path), Some(file)) => {
+            warn_if_readable(path, &file, &mut warnings);
+            (format!("config {}", path.display()), file.account)
         }
-    }
+        _ => (String::from("the environment"), Vec::new()),
+    };
     let named =
         |e: &AccountEntry, i: usize| e.name.clone().unwrap_or_else(|| format!("#{}", i + 1));
     let chosen: Vec<(String, AccountEntry)> = match select {

@@ -117,27 +117,16 @@ fn execute(config: Config) -> anyhow::Result<u8> {
         }
         Action::Tls(filter, format) => list(&store.tls(&filter)?, format),
         Action::Senders(judge) => {
-            let j = &judge.judgement;
             let mut rows = Vec::new();
-            // Domain by domain, each over the window before its own latest report: memory holds
-            // one domain's evidence at a time.
-            for (policy, last) in store.latest_policies(judge.domain.as_deref())? {
-                let since = window_start(last, judge.days);
-                let evidence = store.evidence(Some(&policy.domain), since)?;
-                let names = names(&store, &evidence, judge.resolve)?;
-                let senders = analyse::senders(&evidence, &j.knowledge, &j.thresholds, &names);
+            each_domain(&store, &judge, |_, _, senders| {
                 rows.extend(senders.into_iter().map(|s| s.summary));
-            }
+            })?;
             list(&rows, judge.format)
         }
         Action::Advise(judge) => {
             let j = &judge.judgement;
             let mut advice = Vec::new();
-            for (policy, last) in store.latest_policies(judge.domain.as_deref())? {
-                let since = window_start(last, judge.days);
-                let evidence = store.evidence(Some(&policy.domain), since)?;
-                let names = names(&store, &evidence, judge.resolve)?;
-                let senders = analyse::senders(&evidence, &j.knowledge, &j.thresholds, &names);
+            each_domain(&store, &judge, |policy, evidence, senders| {
                 let published = j.published.get(&policy.domain).cloned().unwrap_or_default();
                 advice.push(analyse::advise(
                     &policy,
@@ -146,7 +135,7 @@ fn execute(config: Config) -> anyhow::Result<u8> {
                     &published,
                     &j.thresholds,
                 ));
-            }
+            })?;
             present::advice(&advice, judge.format).context("cannot write to standard output")?;
             Ok(EXIT_OK)
         }
@@ -170,6 +159,24 @@ fn finish(command: &str, stats: &Stats, quiet: bool) -> anyhow::Result<u8> {
     })
 }
 
+/// Domain by domain, each over the window before its own latest report (so memory holds one
+/// domain's evidence at a time): its latest policy, its evidence and its senders.
+fn each_domain(
+    store: &Store,
+    judge: &cli::Judge,
+    mut visit: impl FnMut(model::PolicyPublished, Vec<model::Evidence>, Vec<analyse::Sender>),
+) -> anyhow::Result<()> {
+    let j = &judge.judgement;
+    for (policy, last) in store.latest_policies(judge.domain.as_deref())? {
+        let since = window_start(last, judge.days);
+        let evidence = store.evidence(Some(&policy.domain), since)?;
+        let names = names(store, &evidence, judge.resolve)?;
+        let senders = analyse::senders(&evidence, &j.knowledge, &j.thresholds, &names);
+        visit(policy, evidence, senders);
+    }
+    Ok(())
+}
+
 /// With `--resolve`: reverse DNS names of the evidence's sources that pass neither SPF nor DKIM,
 /// from the cache where fresh, looked up (and cached) otherwise.
 fn names(
@@ -189,9 +196,7 @@ fn names(
         .collect();
     ips.sort_unstable();
     ips.dedup();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = pipeline::unix_now();
     let mut names = store.rdns(&ips, now - FRESH)?;
     let missing: Vec<String> = ips
         .into_iter()

@@ -770,10 +770,7 @@ impl Store {
             let end: Option<i64> = r.get(13)?;
             let count: u64 = r.get(14)?;
             e.messages = e.messages.saturating_add(count);
-            e.first = match (e.first, begin) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            e.first = crate::analyse::min_opt(e.first, begin);
             e.last = e.last.max(end);
             if let Some(b) = begin {
                 e.days.insert(b.div_euclid(86_400));

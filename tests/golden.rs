@@ -10,16 +10,21 @@ use dmarc_warden::model::Extracted;
 use dmarc_warden::pipeline::extract;
 use dmarc_warden::unpack::Limits;
 
-fn sample_files() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-reports");
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(&root)
-        .sort_by_file_name()
+/// Every file below `root`, sorted by path.
+pub(crate) fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(root)
         .into_iter()
         .map(|e| e.unwrap().into_path())
         .filter(|p| p.is_file())
-        .filter(|p| !p.ends_with("README.md"))
         .collect();
     files.sort();
+    files
+}
+
+fn sample_files() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-reports");
+    let mut files = files_under(&root);
+    files.retain(|p| !p.ends_with("README.md"));
     files
 }
 

@@ -14,6 +14,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::cli::{Env, Out, finish, s, samples};
+use crate::golden::files_under;
 use dovecot::{Dovecot, PASSWORD, USER, free_port};
 
 /// Runs the real executable's `fetch` against `dovecot` with its environment plus `extra`.
@@ -37,26 +38,9 @@ fn fetch_env(env: &Env, args: &[&str], base: &[(String, String)], extra: &[(&str
 /// The sample files as messages (emails as they are, other files attached to one), with a copy of each
 /// message written to `dir` for `ingest` to compare with.
 fn sample_messages(dir: &Path) -> Vec<Vec<u8>> {
-    let mut files: Vec<PathBuf> = walk(&samples());
+    let mut files: Vec<PathBuf> = files_under(&samples());
     files.retain(|p| !p.to_string_lossy().ends_with(".mbox"));
     messages_from(&files, dir)
-}
-
-fn walk(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn messages_from(files: &[PathBuf], dir: &Path) -> Vec<Vec<u8>> {
@@ -576,7 +560,7 @@ fn corpus_reports_fetched_match_corpus_reports_ingested() {
         );
         return;
     }
-    let files: Vec<PathBuf> = walk(&root)
+    let files: Vec<PathBuf> = files_under(&root)
         .into_iter()
         .filter(|p| {
             let p = p.to_string_lossy();

@@ -372,7 +372,8 @@ pub fn reprocess(
     Ok(stats)
 }
 
-fn unix_now() -> i64 {
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
