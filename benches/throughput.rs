@@ -11,6 +11,10 @@ use dmarc_warden::pipeline::{Options, extract, ingest};
 use dmarc_warden::store::Store;
 use dmarc_warden::unpack::Limits;
 
+/// The allocator the executable uses (`src/main.rs`), so that these figures are the tool's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn parse(c: &mut Criterion) {
     let mut rng = corpus::Rng::new(7);
     let xml = corpus::report_xml(&mut rng, 1, 2000);
