@@ -101,8 +101,13 @@ pub fn write_rows<T: Tabular>(out: &mut impl Write, rows: &[T], format: Format) 
 /// The one line `ingest` and `reprocess` end with (unless `--quiet`).
 pub fn summary(command: &str, stats: &Stats) -> io::Result<()> {
     let secs = stats.elapsed.as_secs_f64();
+    // Copies of a stored report with more records replace it (see `Store::insert_report`).
+    let replaced = match stats.replaced {
+        0 => String::new(),
+        n => format!(" ({n} more complete than the stored copy, kept instead)"),
+    };
     let mut line = format!(
-        "{command}: {} inputs, {} reports new, {} duplicates, {} rejected, {} records",
+        "{command}: {} inputs, {} reports new, {} duplicates{replaced}, {} rejected, {} records",
         stats.inputs, stats.reports_new, stats.duplicates, stats.rejected, stats.records
     );
     if stats.failure_reports_new + stats.tls_reports_new > 0 {

@@ -60,7 +60,13 @@ pub enum StoreError {
 /// What inserting a report did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
-    New { records: usize },
+    New {
+        records: usize,
+    },
+    /// A copy of a stored report with more records (or as many, and more messages) took its place.
+    Replaced {
+        records: usize,
+    },
     Duplicate,
 }
 
@@ -149,7 +155,10 @@ impl Store {
     }
 
     /// Stores a report with all its records, unless a report with the same org, id and policy domain is
-    /// already stored.
+    /// already stored. Of two different copies of one report (a reporter's corrected re-send, or
+    /// sample reports that reuse an id), the one with more records, then more messages, is kept,
+    /// whatever the order they arrive in: the database does not depend on thread timing or on the
+    /// order of inputs. Copies that tie keep the one stored first.
     pub fn insert_report(
         &self,
         origin: &str,
@@ -168,7 +177,7 @@ impl Store {
                 ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)
              ON CONFLICT (org_name, report_id, domain) DO NOTHING",
         )?;
-        let inserted = insert.execute(params![
+        let values = params![
             m.org_name,
             m.report_id,
             p.domain,
@@ -196,9 +205,28 @@ impl Store {
             origin,
             report.location,
             now,
-        ])?;
-        if inserted == 0 {
-            return Ok(Inserted::Duplicate);
+        ];
+        let (records, messages) = (r.records.len() as i64, sat(r.message_count()));
+        let mut replaced = false;
+        if insert.execute(values)? == 0 {
+            let (stored_id, stored_records, stored_messages): (i64, i64, i64) = self
+                .conn
+                .prepare_cached(
+                    "SELECT id, record_count, message_count FROM reports
+                     WHERE org_name = ?1 AND report_id = ?2 AND domain = ?3",
+                )?
+                .query_row(params![m.org_name, m.report_id, p.domain], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })?;
+            if (records, messages) <= (stored_records, stored_messages) {
+                return Ok(Inserted::Duplicate);
+            }
+            // Records, their DKIM, SPF and reason rows go with it (ON DELETE CASCADE).
+            self.conn
+                .prepare_cached("DELETE FROM reports WHERE id = ?1")?
+                .execute([stored_id])?;
+            insert.execute(values)?;
+            replaced = true;
         }
         let report_row = self.conn.last_insert_rowid();
         // Record ids are assigned here rather than by SQLite, so that records and their DKIM, SPF and
@@ -290,8 +318,11 @@ impl Store {
             &dkims,
         )?;
         self.insert_rows("record_spf (record, n, domain, scope, result)", 5, &spfs)?;
-        Ok(Inserted::New {
-            records: r.records.len(),
+        let records = r.records.len();
+        Ok(if replaced {
+            Inserted::Replaced { records }
+        } else {
+            Inserted::New { records }
         })
     }
 

@@ -479,3 +479,58 @@ fn issue_4_failure_and_tls_reports_are_stored_once_and_listed() {
         csv.stdout
     );
 }
+
+/// Two different copies of one report (same org, id and policy domain): a reporter's corrected
+/// re-send carries more records. The more complete copy is stored whichever arrives first, and none
+/// of the other copy's records are left behind.
+#[test]
+fn issue_2_more_complete_copy_of_a_report_wins_in_either_order() {
+    let record = |ip: &str, count: u32| {
+        format!(
+            "<record><row><source_ip>{ip}</source_ip><count>{count}</count><policy_evaluated>\
+             <disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row>\
+             <identifiers><header_from>example.org</header_from></identifiers><auth_results>\
+             <spf><domain>example.org</domain><result>pass</result></spf></auth_results></record>"
+        )
+    };
+    let report = |records: &str| {
+        format!(
+            "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>resend.example</org_name>\
+             <report_id>r-1</report_id><date_range><begin>1793491200</begin><end>1793577599</end>\
+             </date_range></report_metadata><policy_published><domain>example.org</domain><p>none</p>\
+             </policy_published>{records}</feedback>"
+        )
+    };
+    let inputs = tempfile::tempdir().unwrap();
+    let short = inputs.path().join("short.xml");
+    let full = inputs.path().join("full.xml");
+    std::fs::write(&short, report(&record("192.0.2.1", 5))).unwrap();
+    let both = record("192.0.2.1", 5) + &record("198.51.100.7", 3);
+    std::fs::write(&full, report(&both)).unwrap();
+
+    for (first, second, replaced) in [(&short, &full, true), (&full, &short, false)] {
+        let env = Env::new();
+        assert_eq!(env.run(&["ingest", s(first)]).code, 0);
+        let out = env.run(&["ingest", s(second)]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let expected = if replaced {
+            "ingest: 1 inputs, 0 reports new, 1 duplicates (1 more complete than the stored copy, \
+             kept instead), 0 rejected, 2 records"
+        } else {
+            "ingest: 1 inputs, 0 reports new, 1 duplicates, 0 rejected, 0 records"
+        };
+        assert!(out.stdout.starts_with(expected), "{}", out.stdout);
+
+        let reports = env.run(&["reports", "--format", "json"]).json();
+        assert_eq!(reports.len(), 1);
+        assert_eq!(
+            (&reports[0]["records"], &reports[0]["messages"]),
+            (&2.into(), &8.into())
+        );
+        assert_eq!(reports[0]["origin"].as_str(), Some(s(&full)));
+        let sources = env.run(&["sources", "--format", "json"]).json();
+        let messages: u64 = sources.iter().filter_map(|r| r["messages"].as_u64()).sum();
+        assert_eq!(messages, 8, "{sources:?}");
+        assert_eq!(sources.len(), 2, "{sources:?}");
+    }
+}

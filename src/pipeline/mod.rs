@@ -70,6 +70,8 @@ pub struct Stats {
     pub inputs: u64,
     pub reports_new: u64,
     pub duplicates: u64,
+    /// Of `duplicates`: more complete copies that took the stored copy's place.
+    pub replaced: u64,
     /// Inputs with at least one part that failed.
     pub rejected: u64,
     pub records: u64,
@@ -87,6 +89,7 @@ impl Stats {
         self.inputs += other.inputs;
         self.reports_new += other.reports_new;
         self.duplicates += other.duplicates;
+        self.replaced += other.replaced;
         self.rejected += other.rejected;
         self.records += other.records;
         self.failure_reports_new += other.failure_reports_new;
@@ -256,12 +259,16 @@ impl<'s> Writer<'s> {
                     *kind += 1;
                 }
             }
+            Inserted::Replaced { .. } => {
+                stats.duplicates += 1;
+                stats.replaced += 1;
+            }
             Inserted::Duplicate => stats.duplicates += 1,
         };
         let (mut failure_new, mut tls_new, mut records) = (0, 0, 0);
         for report in &p.extracted.reports {
             let inserted = self.store.insert_report(&p.origin, report, self.now)?;
-            if let Inserted::New { records: n } = inserted {
+            if let Inserted::New { records: n } | Inserted::Replaced { records: n } = inserted {
                 records += n as u64;
             }
             tally(inserted, None);
