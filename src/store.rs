@@ -63,7 +63,8 @@ pub enum Inserted {
     New {
         records: usize,
     },
-    /// A copy of a stored report with more records (or as many, and more messages) took its place.
+    /// A copy of a stored report with more records (or as many, and more messages) took its place;
+    /// `records` is how many more records that made.
     Replaced {
         records: usize,
     },
@@ -207,7 +208,7 @@ impl Store {
             now,
         ];
         let (records, messages) = (r.records.len() as i64, sat(r.message_count()));
-        let mut replaced = false;
+        let mut replaced = None;
         if insert.execute(values)? == 0 {
             let (stored_id, stored_records, stored_messages): (i64, i64, i64) = self
                 .conn
@@ -226,7 +227,7 @@ impl Store {
                 .prepare_cached("DELETE FROM reports WHERE id = ?1")?
                 .execute([stored_id])?;
             insert.execute(values)?;
-            replaced = true;
+            replaced = Some(stored_records);
         }
         let report_row = self.conn.last_insert_rowid();
         // Record ids are assigned here rather than by SQLite, so that records and their DKIM, SPF and
@@ -319,10 +320,11 @@ impl Store {
         )?;
         self.insert_rows("record_spf (record, n, domain, scope, result)", 5, &spfs)?;
         let records = r.records.len();
-        Ok(if replaced {
-            Inserted::Replaced { records }
-        } else {
-            Inserted::New { records }
+        Ok(match replaced {
+            Some(before) => Inserted::Replaced {
+                records: records.saturating_sub(usize::try_from(before).unwrap_or(0)),
+            },
+            None => Inserted::New { records },
         })
     }
 

@@ -515,7 +515,7 @@ fn issue_2_more_complete_copy_of_a_report_wins_in_either_order() {
         assert_eq!(out.code, 0, "{}", out.stderr);
         let expected = if replaced {
             "ingest: 1 inputs, 0 reports new, 1 duplicates (1 more complete than the stored copy, \
-             kept instead), 0 rejected, 2 records"
+             kept instead), 0 rejected, 1 records"
         } else {
             "ingest: 1 inputs, 0 reports new, 1 duplicates, 0 rejected, 0 records"
         };
