@@ -178,6 +178,8 @@ impl Store {
                 ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)
              ON CONFLICT (org_name, report_id, domain) DO NOTHING",
         )?;
+        // The copy's size, stored with it and compared with a stored copy's.
+        let (record_count, message_count) = (r.records.len() as i64, sat(r.message_count()));
         let values = params![
             m.org_name,
             m.report_id,
@@ -200,14 +202,14 @@ impl Store {
             p.testing,
             p.discovery_method,
             r.extensions,
-            r.records.len() as i64,
-            sat(r.message_count()),
+            record_count,
+            message_count,
             sat(r.pass_count()),
             origin,
             report.location,
             now,
         ];
-        let (records, messages) = (r.records.len() as i64, sat(r.message_count()));
+        // The stored copy's record count, when this copy took its place.
         let mut replaced = None;
         if insert.execute(values)? == 0 {
             let (stored_id, stored_records, stored_messages): (i64, i64, i64) = self
@@ -219,7 +221,7 @@ impl Store {
                 .query_row(params![m.org_name, m.report_id, p.domain], |row| {
                     Ok((row.get(0)?, row.get(1)?, row.get(2)?))
                 })?;
-            if (records, messages) <= (stored_records, stored_messages) {
+            if (record_count, message_count) <= (stored_records, stored_messages) {
                 return Ok(Inserted::Duplicate);
             }
             // Records, their DKIM, SPF and reason rows go with it (ON DELETE CASCADE).
@@ -319,12 +321,13 @@ impl Store {
             &dkims,
         )?;
         self.insert_rows("record_spf (record, n, domain, scope, result)", 5, &spfs)?;
-        let records = r.records.len();
         Ok(match replaced {
             Some(before) => Inserted::Replaced {
-                records: records.saturating_sub(usize::try_from(before).unwrap_or(0)),
+                records: usize::try_from(record_count - before).unwrap_or(0),
             },
-            None => Inserted::New { records },
+            None => Inserted::New {
+                records: r.records.len(),
+            },
         })
     }
 
