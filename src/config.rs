@@ -98,6 +98,8 @@ struct AdviceEntry {
     aligned_pct: Option<f64>,
     blocking_pct: Option<f64>,
     backoff_pct: Option<f64>,
+    /// `testing` (the default: t=y with pct=0) or `pct` (quarantine at pct 10, 25, 50, 100).
+    ladder: Option<String>,
 }
 
 /// The map of well-known sending services built into the binary.
@@ -165,6 +167,12 @@ pub fn judgement(config: Option<&Path>) -> anyhow::Result<Judgement> {
         aligned_pct: a.aligned_pct.unwrap_or(d.aligned_pct),
         blocking_pct: a.blocking_pct.unwrap_or(d.blocking_pct),
         backoff_pct: a.backoff_pct.unwrap_or(d.backoff_pct),
+        ladder: match &a.ladder {
+            Some(l) => l
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{shown}: [advice] ladder: {e}"))?,
+            None => d.ladder,
+        },
     };
     let published = file
         .domain

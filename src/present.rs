@@ -216,8 +216,11 @@ pub fn advice(advice: &[Advice], format: Format) -> io::Result<()> {
         }
         Format::Table => {
             for a in advice {
-                let step = |p: &str, pct: u32, sp: &Option<String>| {
+                let step = |p: &str, t: &Option<String>, pct: u32, sp: &Option<String>| {
                     let mut s = format!("p={p}");
+                    if let Some(t) = t {
+                        s.push_str(&format!(" t={t}"));
+                    }
                     if pct < 100 {
                         s.push_str(&format!(" pct={pct}"));
                     }
@@ -232,8 +235,8 @@ pub fn advice(advice: &[Advice], format: Format) -> io::Result<()> {
                     "{}: {} ({} → {})",
                     a.domain,
                     a.action,
-                    step(&c.p, c.pct, &c.sp),
-                    step(&r.p, r.pct, &r.sp)
+                    step(&c.p, &c.t, c.pct, &c.sp),
+                    step(&r.p, &r.t, r.pct, &r.sp)
                 )?;
                 let e = &a.evidence;
                 let day = |t: Option<crate::model::Timestamp>| {

@@ -1,4 +1,4 @@
-//! `senders` and `advise` over generated reports, one scenario per case of issue 5: a clean domain
+//! `senders` and `advise` over generated reports, one scenario per case of issues 5 and 10: a clean domain
 //! steps up; an unaligned ESP blocks; spoofing alone does not; forwarding does not block; too little
 //! data keeps collecting; a tightening that hurts backs off; subdomains get sp=; the config's
 //! declared senders override the guess.
@@ -37,16 +37,58 @@ const OWN: Rec<'static> = Rec {
     reason: None,
 };
 
-/// A report by `org` for `domain` on `day` (days after 2026-10-01) under policy `p`/`pct`/`sp`.
-fn report(
-    org: &str,
-    domain: &str,
-    day: i64,
-    policy: (&str, u32, Option<&str>),
-    recs: &[Rec<'_>],
-) -> String {
+/// A published policy as reports show it.
+#[derive(Clone, Copy)]
+struct Pol {
+    p: &'static str,
+    pct: Option<u32>,
+    sp: Option<&'static str>,
+    /// RFC 9990 `<testing>`.
+    t: Option<&'static str>,
+}
+
+const NONE: Pol = Pol {
+    p: "none",
+    pct: Some(100),
+    sp: None,
+    t: None,
+};
+
+fn pol(p: &'static str) -> Pol {
+    Pol {
+        p,
+        pct: None,
+        ..NONE
+    }
+}
+
+impl Pol {
+    fn pct(self, pct: u32) -> Pol {
+        Pol {
+            pct: Some(pct),
+            ..self
+        }
+    }
+
+    fn sp(self, sp: &'static str) -> Pol {
+        Pol {
+            sp: Some(sp),
+            ..self
+        }
+    }
+
+    fn testing(self) -> Pol {
+        Pol {
+            t: Some("y"),
+            ..self
+        }
+    }
+}
+
+/// A report by `org` for `domain` on `day` (days after 2026-10-01) under `policy`.
+fn report(org: &str, domain: &str, day: i64, policy: Pol, recs: &[Rec<'_>]) -> String {
     let begin = 1_790_812_800 + day * 86_400;
-    let (p, pct, sp) = policy;
+    let Pol { p, pct, sp, t } = policy;
     let mut xml = format!(
         "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>{org}</org_name>\
          <email>r@{org}</email><report_id>{org}-{domain}-{day}</report_id><date_range>\
@@ -57,7 +99,13 @@ fn report(
     if let Some(sp) = sp {
         write!(xml, "<sp>{sp}</sp>").unwrap();
     }
-    write!(xml, "<pct>{pct}</pct></policy_published>").unwrap();
+    if let Some(pct) = pct {
+        write!(xml, "<pct>{pct}</pct>").unwrap();
+    }
+    if let Some(t) = t {
+        write!(xml, "<testing>{t}</testing>").unwrap();
+    }
+    xml.push_str("</policy_published>");
     for r in recs {
         // An empty domain stands for the policy domain.
         let or_domain = |x: &str| {
@@ -111,13 +159,7 @@ fn report(
 }
 
 /// Writes `days` days of reports from two reporters into `dir`.
-fn reports(
-    dir: &Path,
-    domain: &str,
-    days: i64,
-    policy: (&str, u32, Option<&str>),
-    recs: &[Rec<'_>],
-) {
+fn reports(dir: &Path, domain: &str, days: i64, policy: Pol, recs: &[Rec<'_>]) {
     std::fs::create_dir_all(dir).unwrap();
     for day in 0..days {
         for org in ["google.com", "yahoo.com"] {
@@ -134,7 +176,7 @@ fn reports(
 fn judge(
     domain: &str,
     days: i64,
-    policy: (&str, u32, Option<&str>),
+    policy: Pol,
     recs: &[Rec<'_>],
     config: &str,
 ) -> (Value, Vec<Value>) {
@@ -172,19 +214,23 @@ const SPOOF: Rec<'static> = Rec {
     reason: None,
 };
 
+/// Issue 10: the default ladder's first step enforces nothing at either kind of receiver.
 #[test]
-fn a_clean_domain_steps_up_to_quarantine_pct_10() {
-    let (advice, senders) = judge("clean.example", 14, ("none", 100, None), &[OWN, SPOOF], "");
+fn a_clean_domain_steps_up_to_quarantine_in_testing() {
+    let (advice, senders) = judge("clean.example", 14, NONE, &[OWN, SPOOF], "");
     assert_eq!(advice["domain"], "clean.example");
     assert_eq!(advice["current"]["p"], "none");
     assert_eq!(advice["current"]["pct"], 100);
+    assert_eq!(advice["current"]["t"], Value::Null);
     assert_eq!(advice["ready"], true, "{advice:#}");
+    assert_eq!(advice["action"], "step up");
     assert_eq!(advice["recommended"]["p"], "quarantine");
-    assert_eq!(advice["recommended"]["pct"], 10);
+    assert_eq!(advice["recommended"]["t"], "y");
+    assert_eq!(advice["recommended"]["pct"], 0);
     assert_eq!(advice["recommended"]["sp"], "quarantine");
     assert_eq!(
         advice["record"],
-        "v=DMARC1; p=quarantine; pct=10; sp=quarantine; np=quarantine; rua=mailto:dmarc@clean.example"
+        "v=DMARC1; p=quarantine; t=y; pct=0; sp=quarantine; np=quarantine; rua=mailto:dmarc@clean.example"
     );
     assert!(advice["blockers"].as_array().unwrap().is_empty());
     assert_eq!(sender(&senders, "clean.example")["class"], "aligned");
@@ -192,6 +238,111 @@ fn a_clean_domain_steps_up_to_quarantine_pct_10() {
     let spoof = sender(&senders, "unidentified");
     assert_eq!(spoof["class"], "unauthorised");
     assert_eq!(spoof["messages"], 14 * 2 * 15);
+}
+
+/// Issue 10: each rung of the default ladder, published and clean, leads to the next one; the
+/// record never carries a pct between 1 and 99.
+#[test]
+fn a_clean_domain_climbs_the_rfc_9989_ladder() {
+    let cases = [
+        (
+            "q-testing.example",
+            pol("quarantine").testing(),
+            "v=DMARC1; p=quarantine; sp=quarantine",
+        ),
+        (
+            "q.example",
+            pol("quarantine"),
+            "v=DMARC1; p=reject; t=y; pct=0; sp=reject",
+        ),
+        (
+            "q100.example",
+            pol("quarantine").pct(100),
+            "v=DMARC1; p=reject; t=y; pct=0; sp=reject",
+        ),
+        (
+            "r-testing.example",
+            pol("reject").testing().pct(0),
+            "v=DMARC1; p=reject; sp=reject",
+        ),
+    ];
+    for (domain, policy, record) in cases {
+        let (advice, _) = judge(domain, 14, policy, &[OWN, SPOOF], "");
+        assert_eq!(advice["action"], "step up", "{domain}: {advice:#}");
+        let got = advice["record"].as_str().unwrap();
+        assert!(got.starts_with(record), "{domain}: {got}");
+        assert!(
+            !(1..100).any(|pct| got.contains(&format!("pct={pct};"))),
+            "{domain}: {got}"
+        );
+        assert_eq!(
+            advice["current"]["t"],
+            if policy.t.is_some() {
+                Value::from("y")
+            } else {
+                Value::Null
+            },
+            "{domain}"
+        );
+    }
+}
+
+/// Issue 10: `p=quarantine; pct=10` quarantines everything at RFC 9989 receivers: it is the
+/// quarantine rung, and advise says why.
+#[test]
+fn a_published_partial_pct_is_read_as_enforced_and_explained() {
+    let (advice, _) = judge(
+        "pct10.example",
+        14,
+        pol("quarantine").pct(10),
+        &[OWN, SPOOF],
+        "",
+    );
+    assert_eq!(advice["action"], "step up", "{advice:#}");
+    assert_eq!(advice["recommended"]["p"], "reject");
+    assert_eq!(advice["recommended"]["t"], "y");
+    assert_eq!(advice["recommended"]["pct"], 0);
+    let notes = advice["notes"].to_string();
+    assert!(
+        notes.contains("pct=10 is not honoured by RFC 9989 receivers"),
+        "{notes}"
+    );
+}
+
+/// Issue 10: the older NCSC percentage ladder, when chosen, with the RFC 9989 caveat.
+#[test]
+fn the_pct_ladder_when_configured() {
+    let config = "[advice]\nladder = \"pct\"\n";
+    let (advice, _) = judge("ladder.example", 14, NONE, &[OWN, SPOOF], config);
+    assert_eq!(advice["recommended"]["p"], "quarantine");
+    assert_eq!(advice["recommended"]["pct"], 10);
+    assert_eq!(advice["recommended"]["t"], Value::Null);
+    assert!(
+        advice["record"]
+            .as_str()
+            .unwrap()
+            .starts_with("v=DMARC1; p=quarantine; pct=10; sp=quarantine"),
+        "{advice:#}"
+    );
+    let notes = advice["notes"].to_string();
+    assert!(
+        notes.contains("RFC 9989 receivers ignore pct=10"),
+        "{notes}"
+    );
+    let (advice, _) = judge(
+        "ladder25.example",
+        14,
+        pol("quarantine").pct(25),
+        &[OWN, SPOOF],
+        config,
+    );
+    assert_eq!(advice["recommended"]["pct"], 50, "{advice:#}");
+    let env = Env::new();
+    let bad = env.dir.path().join("bad.toml");
+    std::fs::write(&bad, "[advice]\nladder = \"fast\"\n").unwrap();
+    let out = env.run(&["advise", "--config", s(&bad)]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("[advice] ladder"), "{}", out.stderr);
 }
 
 const SENDGRID: Rec<'static> = Rec {
@@ -207,7 +358,7 @@ const SENDGRID: Rec<'static> = Rec {
 
 #[test]
 fn an_unaligned_esp_blocks_with_the_fix_named() {
-    let (advice, senders) = judge("esp.example", 14, ("none", 100, None), &[OWN, SENDGRID], "");
+    let (advice, senders) = judge("esp.example", 14, NONE, &[OWN, SENDGRID], "");
     assert_eq!(advice["ready"], false);
     assert_eq!(advice["action"], "hold");
     assert_eq!(advice["recommended"]["p"], "none");
@@ -242,13 +393,7 @@ fn forwarded_mail_does_not_block() {
         aligned: (true, false),
         ..OWN
     };
-    let (advice, senders) = judge(
-        "fwd.example",
-        14,
-        ("none", 100, None),
-        &[OWN, list, forwarder],
-        "",
-    );
+    let (advice, senders) = judge("fwd.example", 14, NONE, &[OWN, list, forwarder], "");
     assert_eq!(
         sender(&senders, "example.net")["class"],
         "forwarded",
@@ -260,7 +405,7 @@ fn forwarded_mail_does_not_block() {
 
 #[test]
 fn too_little_data_keeps_collecting_and_says_what_is_missing() {
-    let (advice, _) = judge("young.example", 3, ("none", 100, None), &[OWN], "");
+    let (advice, _) = judge("young.example", 3, NONE, &[OWN], "");
     assert_eq!(advice["ready"], false);
     assert_eq!(advice["action"], "keep collecting");
     let notes = advice["notes"].to_string();
@@ -268,28 +413,79 @@ fn too_little_data_keeps_collecting_and_says_what_is_missing() {
     assert_eq!(advice["recommended"]["p"], "none");
 }
 
+/// Issue 10: back-off names who is hurt, proposes a record that enforces nothing at either kind of
+/// receiver, and says what stepping back costs.
 #[test]
-fn a_tightening_that_hurts_legitimate_mail_backs_off_first() {
-    let quarantined = Rec {
-        disposition: "quarantine",
-        ..SENDGRID
+fn a_tightening_that_hurts_legitimate_mail_backs_off_naming_who_is_hurt() {
+    for (domain, policy, disposition) in [
+        ("hurt-q.example", pol("quarantine").pct(50), "quarantine"),
+        ("hurt-r.example", pol("reject").sp("reject"), "reject"),
+    ] {
+        let hurt = Rec {
+            disposition,
+            ..SENDGRID
+        };
+        let stopped = Rec {
+            disposition,
+            ..SPOOF
+        };
+        let (advice, _) = judge(domain, 14, policy, &[OWN, hurt, stopped], "");
+        assert_eq!(advice["action"], "back off", "{advice:#}");
+        assert_eq!(advice["ready"], false);
+        assert_eq!(advice["recommended"]["p"], "quarantine");
+        assert_eq!(advice["recommended"]["t"], "y");
+        assert_eq!(advice["recommended"]["pct"], 0);
+        let record = advice["record"].as_str().unwrap();
+        assert!(
+            record.starts_with("v=DMARC1; p=quarantine; t=y; pct=0;"),
+            "{record}"
+        );
+        // sp= steps back too: sp=reject with t=y would still quarantine subdomain mail.
+        assert!(!record.contains("sp=reject"), "{record}");
+        let blocker = &advice["blockers"][0];
+        assert_eq!(blocker["sender"], "SendGrid", "{advice:#}");
+        assert_eq!(blocker["messages"], 14 * 2 * 30);
+        let reason = blocker["reason"].as_str().unwrap();
+        assert!(reason.contains("quarantined or rejected"), "{reason}");
+        assert!(reason.contains("DKIM signs with sendgrid.net"), "{reason}");
+        let first = advice["notes"][0].as_str().unwrap();
+        assert!(
+            first.starts_with("legitimate mail is being quarantined"),
+            "{first}"
+        );
+        let notes = advice["notes"].to_string();
+        assert!(
+            notes.contains(&format!(
+                "what stepping back costs: {} unauthorised messages",
+                14 * 2 * 15
+            )),
+            "{notes}"
+        );
+        assert!(notes.contains("before stepping up again"), "{notes}");
+    }
+}
+
+/// Issue 10: a report whose policy_evaluated says DKIM failed while auth_results show the domain's
+/// own signature passing is called a contradiction, not "signs with X, not X".
+#[test]
+fn a_self_contradicting_report_is_named_as_such() {
+    let odd = Rec {
+        ip: "192.0.2.99",
+        count: 20,
+        dkim: ("", "pass"),
+        spf: ("", "fail"),
+        aligned: (false, false),
+        ..OWN
     };
-    let (advice, _) = judge(
-        "hurt.example",
-        14,
-        ("quarantine", 50, None),
-        &[OWN, quarantined],
-        "",
-    );
-    assert_eq!(advice["action"], "back off");
-    assert_eq!(advice["ready"], false);
-    assert_eq!(advice["recommended"]["p"], "quarantine");
-    assert_eq!(advice["recommended"]["pct"], 25);
-    let first = advice["notes"][0].as_str().unwrap();
+    let (_, senders) = judge("odd.example", 14, NONE, &[OWN, odd], "");
+    let row = sender(&senders, "odd.example");
+    let reason = row["reason"].as_str().unwrap();
     assert!(
-        first.starts_with("legitimate mail is being quarantined"),
-        "{first}"
+        reason.contains("the reports contradict themselves"),
+        "{reason}"
     );
+    assert!(reason.contains("reporter quirk"), "{reason}");
+    assert!(!reason.contains("not odd.example"), "{reason}");
 }
 
 #[test]
@@ -298,7 +494,7 @@ fn at_reject_subdomains_are_protected_next() {
         header_from: "news.sub.example",
         ..OWN
     };
-    let (advice, _) = judge("sub.example", 14, ("reject", 100, None), &[OWN, sub], "");
+    let (advice, _) = judge("sub.example", 14, pol("reject"), &[OWN, sub], "");
     assert_eq!(advice["action"], "step up", "{advice:#}");
     assert_eq!(advice["recommended"]["p"], "reject");
     assert_eq!(advice["recommended"]["sp"], "reject");
@@ -334,13 +530,7 @@ legitimate = false
 name = "decl.example"
 rua = "mailto:reports@dmarc-service.example"
 "#;
-    let (advice, senders) = judge(
-        "decl.example",
-        14,
-        ("none", 100, None),
-        &[OWN, crm, SPOOF],
-        config,
-    );
+    let (advice, senders) = judge("decl.example", 14, NONE, &[OWN, crm, SPOOF], config);
     assert_eq!(sender(&senders, "Our CRM")["class"], "needs_fixing");
     assert!(
         sender(&senders, "Our CRM")["reason"]
@@ -381,7 +571,7 @@ fn resolve_names_unauthenticated_sources_by_reverse_dns() {
     };
     let env = Env::new();
     let dir = env.dir.path().join("reports");
-    reports(&dir, "rdns.example", 14, ("none", 100, None), &[OWN, relay]);
+    reports(&dir, "rdns.example", 14, NONE, &[OWN, relay]);
     let config = env.dir.path().join("config.toml");
     std::fs::write(
         &config,

@@ -1,0 +1,387 @@
+//! Who sends as each domain: evidence grouped into senders (the domain itself, a known service, a
+//! declared sender, another organisation, or nobody identifiable) and classified as aligned, needs
+//! fixing, forwarded or unauthorised, each with a one-line reason that names the fix.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use super::{Thresholds, min_opt, percent, registrable};
+use crate::model::{Evidence, SenderClass, SenderSummary, Timestamp};
+
+/// A sender the user declared in the config file.
+#[derive(Debug, Clone, Default)]
+pub struct DeclaredSender {
+    pub name: String,
+    pub networks: Vec<ipnet::IpNet>,
+    /// Registrable domains it signs DKIM with.
+    pub dkim_domains: Vec<String>,
+    /// Registrable domains its SPF (envelope-from) authenticates.
+    pub spf_domains: Vec<String>,
+    /// `false`: mail matching it is unauthorised whatever it looks like.
+    pub legitimate: bool,
+}
+
+/// A well-known sending service and the registrable domains it signs or bounces with.
+#[derive(Debug, Clone, Default)]
+pub struct Service {
+    pub name: String,
+    pub domains: Vec<String>,
+}
+
+/// What is known beyond the reports.
+#[derive(Debug, Clone, Default)]
+pub struct Knowledge {
+    pub declared: Vec<DeclaredSender>,
+    pub services: Vec<Service>,
+}
+
+/// Who is behind some mail, and how sure we are of it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Origin {
+    /// Declared in the config; `false` when declared not legitimate.
+    Declared(bool),
+    /// A known service of the map.
+    Service,
+    /// The domain itself (its own SPF or DKIM passes).
+    Own,
+    /// Authenticates (SPF or DKIM pass) as some other organisation.
+    Other,
+    /// Nothing passes.
+    Unidentified,
+}
+
+/// Reverse DNS names of source IPs (`--resolve`); empty when not asked for.
+pub type Names = std::collections::HashMap<String, Option<String>>;
+
+/// `own`: the registrable domain of the policy domain.
+fn identify(e: &Evidence, own: &str, k: &Knowledge, names: &Names) -> (String, Origin) {
+    let key = &e.key;
+    let ip: Option<IpAddr> = key.source_ip.parse().ok();
+    let dkim = (!key.dkim_domain.is_empty()).then(|| registrable(&key.dkim_domain));
+    let spf = (!key.spf_domain.is_empty()).then(|| registrable(&key.spf_domain));
+    let dkim_pass = dkim.clone().filter(|_| key.dkim_result == "pass");
+    let spf_pass = spf.clone().filter(|_| key.spf_result == "pass");
+    for d in &k.declared {
+        let by_ip = ip.is_some_and(|ip| d.networks.iter().any(|n| n.contains(&ip)));
+        let by_dkim = dkim_pass
+            .as_ref()
+            .is_some_and(|x| d.dkim_domains.contains(x));
+        let by_spf = spf_pass.as_ref().is_some_and(|x| d.spf_domains.contains(x));
+        if by_ip || by_dkim || by_spf {
+            return (d.name.clone(), Origin::Declared(d.legitimate));
+        }
+    }
+    for s in &k.services {
+        let signs = |x: &Option<String>| x.as_ref().is_some_and(|x| s.domains.contains(x));
+        if signs(&spf_pass) || signs(&dkim_pass) {
+            return (s.name.clone(), Origin::Service);
+        }
+    }
+    // The operator of the sending IP is whoever SPF authorises it for; failing that, the signer;
+    // failing both, the reverse DNS name, when looked up.
+    match (spf_pass, dkim_pass) {
+        (Some(s), _) if s == own => (key.domain.clone(), Origin::Own),
+        (Some(s), _) => (s, Origin::Other),
+        (None, Some(d)) if d == own => (key.domain.clone(), Origin::Own),
+        (None, Some(d)) => (d, Origin::Other),
+        (None, None) => match names.get(&key.source_ip).cloned().flatten() {
+            Some(name) => {
+                let org = registrable(&name);
+                let declared = k
+                    .declared
+                    .iter()
+                    .find(|d| d.dkim_domains.contains(&org) || d.spf_domains.contains(&org));
+                if let Some(d) = declared {
+                    (d.name.clone(), Origin::Declared(d.legitimate))
+                } else if let Some(s) = k.services.iter().find(|s| s.domains.contains(&org)) {
+                    (s.name.clone(), Origin::Service)
+                } else if org == own {
+                    (key.domain.clone(), Origin::Own)
+                } else {
+                    (format!("{org} (reverse DNS)"), Origin::Other)
+                }
+            }
+            None => ("unidentified".to_owned(), Origin::Unidentified),
+        },
+    }
+}
+
+/// One sender's mail, summed.
+#[derive(Debug, Default)]
+struct Tally {
+    messages: u64,
+    pass: u64,
+    dkim_aligned: u64,
+    spf_aligned: u64,
+    forwarded_flag: u64,
+    /// Passing DKIM or SPF, but for a domain other than the policy domain.
+    dkim_other: BTreeMap<String, u64>,
+    spf_other: BTreeMap<String, u64>,
+    /// Passing DKIM or SPF for the policy's own organisational domain, yet reported unaligned by
+    /// the receiver's `policy_evaluated`: the report contradicts itself (or alignment is strict).
+    dkim_contradiction: BTreeMap<String, u64>,
+    spf_contradiction: BTreeMap<String, u64>,
+    spf_fail_own: u64,
+    dkim_fail_own: u64,
+    /// Messages quarantined or rejected by receivers.
+    enforced: u64,
+    ips: BTreeSet<String>,
+    first: Option<i64>,
+    last: Option<i64>,
+    reporters: BTreeSet<String>,
+    /// Of these messages, those whose From is a subdomain of the policy domain.
+    subdomain: u64,
+}
+
+impl Tally {
+    /// `own`: the registrable domain of the policy domain.
+    fn add(&mut self, e: &Evidence, own: &str) {
+        let k = &e.key;
+        let n = e.messages;
+        self.messages += n;
+        if k.dkim_aligned || k.spf_aligned {
+            self.pass += n;
+        }
+        if k.dkim_aligned {
+            self.dkim_aligned += n;
+        }
+        if k.spf_aligned {
+            self.spf_aligned += n;
+        }
+        if k.forwarded {
+            self.forwarded_flag += n;
+        }
+        let is_own = |d: &str| !d.is_empty() && registrable(d) == own;
+        if k.dkim_result == "pass" && !k.dkim_aligned && !k.dkim_domain.is_empty() {
+            let map = if is_own(&k.dkim_domain) {
+                &mut self.dkim_contradiction
+            } else {
+                &mut self.dkim_other
+            };
+            *map.entry(k.dkim_domain.to_ascii_lowercase()).or_default() += n;
+        }
+        if k.spf_result == "pass" && !k.spf_aligned && !k.spf_domain.is_empty() {
+            let map = if is_own(&k.spf_domain) {
+                &mut self.spf_contradiction
+            } else {
+                &mut self.spf_other
+            };
+            *map.entry(k.spf_domain.to_ascii_lowercase()).or_default() += n;
+        }
+        if k.spf_result != "pass" && is_own(&k.spf_domain) {
+            self.spf_fail_own += n;
+        }
+        if k.dkim_result != "pass" && is_own(&k.dkim_domain) {
+            self.dkim_fail_own += n;
+        }
+        if k.disposition == "quarantine" || k.disposition == "reject" {
+            self.enforced += n;
+        }
+        if k.header_from
+            .strip_suffix(k.domain.as_str())
+            .is_some_and(|sub| sub.ends_with('.'))
+        {
+            self.subdomain += n;
+        }
+        self.ips.insert(k.source_ip.clone());
+        self.first = min_opt(self.first, e.first);
+        self.last = self.last.max(e.last);
+        self.reporters.extend(e.reporters.iter().cloned());
+    }
+}
+
+/// The most frequent entry of a count map.
+fn top(map: &BTreeMap<String, u64>) -> Option<&str> {
+    map.iter()
+        .max_by_key(|(name, n)| (**n, std::cmp::Reverse(*name)))
+        .map(|(name, _)| name.as_str())
+}
+
+fn classify(
+    name: &str,
+    origin: &Origin,
+    t: &Tally,
+    domain: &str,
+    th: &Thresholds,
+) -> (SenderClass, String) {
+    let pass_pct = percent(t.pass, t.messages);
+    if *origin == Origin::Declared(false) {
+        return (
+            SenderClass::Unauthorised,
+            "declared not legitimate in the config".to_owned(),
+        );
+    }
+    if t.forwarded_flag * 2 >= t.messages && t.messages > 0 {
+        return (
+            SenderClass::Forwarded,
+            "receivers marked it forwarded / mailing list: indirect mail, not a sender to fix"
+                .into(),
+        );
+    }
+    if pass_pct >= th.aligned_pct {
+        if *origin == Origin::Other && t.spf_aligned == 0 && t.dkim_aligned > 0 {
+            return (
+                SenderClass::Forwarded,
+                format!(
+                    "indirect mail: {domain}'s DKIM survives, SPF passes only for {name} (a forwarder or list)"
+                ),
+            );
+        }
+        let how = match (t.dkim_aligned > 0, t.spf_aligned > 0) {
+            (true, true) => "aligned DKIM and SPF",
+            (true, false) => "aligned DKIM",
+            _ => "aligned SPF",
+        };
+        return (
+            SenderClass::Aligned,
+            format!("{pass_pct}% pass DMARC through {how}"),
+        );
+    }
+    let legitimate = matches!(
+        origin,
+        Origin::Declared(true) | Origin::Service | Origin::Own
+    );
+    if !legitimate {
+        return (
+            SenderClass::Unauthorised,
+            match origin {
+                Origin::Other => format!(
+                    "fails DMARC ({pass_pct}% pass); authenticates only as {name}, which is neither a \
+                     known service nor declared: declare it in the config if it sends for you"
+                ),
+                _ => "fails DKIM and SPF, no legitimate pattern".to_owned(),
+            },
+        );
+    }
+    let mut fixes = Vec::new();
+    for (method, map) in [
+        ("DKIM", &t.dkim_contradiction),
+        ("SPF", &t.spf_contradiction),
+    ] {
+        if let Some(d) = top(map) {
+            fixes.push(contradiction(method, d, domain, map.values().sum()));
+        }
+    }
+    if let Some(d) = top(&t.dkim_other) {
+        fixes.push(format!(
+            "DKIM signs with {d}, not {domain}: have {name} sign with a key published under {domain}"
+        ));
+    }
+    if let Some(s) = top(&t.spf_other) {
+        fixes.push(format!(
+            "SPF passes for {s}, not {domain}: use a return-path (bounce) domain under {domain}"
+        ));
+    }
+    if t.spf_fail_own > 0 {
+        fixes.push(format!(
+            "SPF fails for {domain}: add {name}'s servers ({} IPs) to the SPF record",
+            t.ips.len()
+        ));
+    }
+    if t.dkim_fail_own > 0 {
+        fixes.push(format!(
+            "DKIM signatures of {domain} fail: check the selector's key"
+        ));
+    }
+    if fixes.is_empty() {
+        fixes.push(format!(
+            "{pass_pct}% pass DMARC: sign with DKIM under {domain} or align the envelope-from"
+        ));
+    }
+    (
+        SenderClass::NeedsFixing,
+        format!("{pass_pct}% pass; {}", fixes.join("; ")),
+    )
+}
+
+/// The reason for mail whose report contradicts itself: `policy_evaluated` says `method` did not
+/// align, while `auth_results` show it passing for `passed`, a name of the policy's own organisation.
+fn contradiction(method: &str, passed: &str, domain: &str, messages: u64) -> String {
+    let tag = if method == "DKIM" { "adkim" } else { "aspf" };
+    let why = if passed.eq_ignore_ascii_case(domain) {
+        "a reporter quirk, or the message was changed after the receiver's edge checked it (a \
+         gateway or list that alters it before DMARC is evaluated)"
+            .to_owned()
+    } else {
+        format!(
+            "with {tag}=s only {domain} itself aligns ({passed} needs {tag}=r); otherwise a reporter \
+             quirk, or the message was changed after the receiver's edge checked it"
+        )
+    };
+    format!(
+        "the reports contradict themselves for {messages} messages: {method} passed for {passed} in \
+         auth_results, yet policy_evaluated says {method} did not align: {why}"
+    )
+}
+
+/// A sender of one domain, with what the advice needs beyond the listing.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub summary: SenderSummary,
+    /// Messages receivers quarantined or rejected.
+    pub enforced: u64,
+    /// Messages whose From is a subdomain.
+    pub subdomain: u64,
+}
+
+/// Groups evidence into senders per domain and classifies them; most messages first.
+pub fn senders(
+    evidence: &[Evidence],
+    k: &Knowledge,
+    th: &Thresholds,
+    names: &Names,
+) -> Vec<Sender> {
+    let mut groups: BTreeMap<(String, String), (Origin, Tally)> = BTreeMap::new();
+    // Evidence comes sorted by policy domain: its registrable domain is looked up once per domain.
+    let mut own = (String::new(), String::new());
+    for e in evidence {
+        if own.0 != e.key.domain {
+            own = (e.key.domain.clone(), registrable(&e.key.domain));
+        }
+        let (name, origin) = identify(e, &own.1, k, names);
+        let entry = groups
+            .entry((e.key.domain.clone(), name))
+            .or_insert_with(|| (origin.clone(), Tally::default()));
+        // Mixed evidence for one name: the surest origin wins.
+        entry.0 = entry.0.clone().min(origin);
+        entry.1.add(e, &own.1);
+    }
+    let mut out: Vec<Sender> = groups
+        .into_iter()
+        .map(|((domain, name), (origin, t))| {
+            let (class, reason) = classify(&name, &origin, &t, &domain, th);
+            Sender {
+                summary: SenderSummary {
+                    domain,
+                    sender: name,
+                    class,
+                    messages: t.messages,
+                    dmarc_pass: t.pass,
+                    dmarc_pass_pct: percent(t.pass, t.messages),
+                    dkim_aligned: t.dkim_aligned,
+                    spf_aligned: t.spf_aligned,
+                    source_ips: t.ips.len() as u64,
+                    first: t.first.map(Timestamp),
+                    last: t.last.map(Timestamp),
+                    reporters: t.reporters.into_iter().collect::<Vec<_>>().join(", "),
+                    reason,
+                },
+                enforced: t.enforced,
+                subdomain: t.subdomain,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (
+            &a.summary.domain,
+            std::cmp::Reverse(a.summary.messages),
+            &a.summary.sender,
+        )
+            .cmp(&(
+                &b.summary.domain,
+                std::cmp::Reverse(b.summary.messages),
+                &b.summary.sender,
+            ))
+    });
+    out
+}
