@@ -1,6 +1,6 @@
 //! Issue 10: every listing's default table fits the width — 100 columns when piped, `COLUMNS` when
-//! set — over real data: the shared corpus (when present, as for `corpus`) and the samples, ingested
-//! once into one database for the whole binary. Dates are days, shares are percentages, free text
+//! set — over real data: the shared corpus (when present, as for `corpus`), the samples and the bad
+//! fixtures, ingested once into one database for the whole binary. Dates are days, shares are percentages, free text
 //! sits on its own line, and `--wide` shows every column.
 
 use std::process::Stdio;
@@ -8,13 +8,13 @@ use std::sync::LazyLock;
 
 use unicode_width::UnicodeWidthStr;
 
-use crate::cli::{Env, Out, finish, s, samples};
+use crate::cli::{Env, Out, bad_fixtures, finish, s, samples};
 
-/// The samples and, where it is present, the corpus, in one database.
+/// The samples, the bad fixtures and, where it is present, the corpus, in one database.
 static DB: LazyLock<Env> = LazyLock::new(|| {
     let env = Env::new();
-    let samples = samples();
-    let mut args = vec!["ingest", "--quiet", "--threads", "2", s(&samples)];
+    let (samples, bad) = (samples(), bad_fixtures());
+    let mut args = vec!["ingest", "--quiet", "--threads", "2", s(&samples), s(&bad)];
     let corpus = crate::corpus::corpus_dir();
     if corpus.is_dir() {
         args.push(s(&corpus));
