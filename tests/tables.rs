@@ -64,8 +64,8 @@ fn table(args: &[&str], columns: Option<&str>) -> Out {
     out
 }
 
-/// The lines of `out` wider than `width`; `advise`'s record lines are exempt: a DNS record is
-/// copied whole, so it is never broken.
+/// The lines of `out` wider than `width`, each as `N columns: <line>`; `advise`'s record lines are
+/// exempt: a DNS record is copied whole, so it is never broken.
 fn too_wide(out: &Out, width: usize) -> Vec<String> {
     out.stdout
         .lines()
@@ -91,11 +91,12 @@ fn every_listing_follows_columns() {
         for args in LISTINGS {
             let out = table(args, Some(&columns));
             // At 80 columns some rows cannot fit (an IPv6 address beside the counts): those rows
-            // only may overflow; free text still wraps at the width.
-            if width >= 100 {
-                let wide = too_wide(&out, width);
-                assert!(wide.is_empty(), "{args:?} at {width}:\n{}", wide.join("\n"));
+            // only may overflow; free text (the indented lines) still wraps at the width.
+            let mut wide = too_wide(&out, width);
+            if width < 100 {
+                wide.retain(|l| l.contains(" columns:     "));
             }
+            assert!(wide.is_empty(), "{args:?} at {width}:\n{}", wide.join("\n"));
         }
     }
     // The reasons under `senders` use the room they are given.
