@@ -3,7 +3,8 @@
 //! `reports` (what arrived from whom, for which period).
 
 use super::Tabular;
-use super::table::{Column, Row, count, day, last_day, percent, period, share};
+use super::format::{count, day, last_day, percent, period, share};
+use super::table::{Column, Row};
 use crate::model::{DomainSummary, ReportSummary, SourceSummary};
 
 /// `p=quarantine sp=reject pct=50`: the policy in one cell, `sp` only where it differs from `p`

@@ -2,7 +2,8 @@
 //! subject, and who reported it, on the line under each.
 
 use super::Tabular;
-use super::table::{Column, Row, moment};
+use super::format::moment;
+use super::table::{Column, Row};
 use crate::model::FailureSummary;
 
 impl Tabular for FailureSummary {

@@ -3,10 +3,12 @@
 //! Keys of JSON objects and CSV headers are the serde field names of the model types; they are part of
 //! the interface and listed in the README. `--format json` prints one JSON array. Tables show the
 //! columns that answer the command's question and fit the width (`table`); each listing's columns
-//! are in the file of its group (`aggregate`, `senders`, `failure`, `tls`, `rejects`).
+//! are in the file of its group (`aggregate`, `senders`, `failure`, `tls`, `rejects`); how cells are
+//! written, in `format`.
 
 mod aggregate;
 mod failure;
+mod format;
 mod rejects;
 mod senders;
 pub mod table;

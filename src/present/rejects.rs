@@ -2,7 +2,8 @@
 //! line under each.
 
 use super::Tabular;
-use super::table::{Column, Row, count, moment};
+use super::format::{count, moment};
+use super::table::{Column, Row};
 use crate::model::RejectSummary;
 
 impl Tabular for RejectSummary {

@@ -2,7 +2,8 @@
 //! under each) why, with what to fix.
 
 use super::Tabular;
-use super::table::{Column, Row, count, day, last_day, share};
+use super::format::{count, day, last_day, share};
+use super::table::{Column, Row};
 use crate::model::{SenderClass, SenderSummary};
 
 /// A class as people write it: `needs fixing`.

@@ -2,7 +2,8 @@
 //! the line under a row that has any.
 
 use super::Tabular;
-use super::table::{Column, Row, count, percent};
+use super::format::{count, percent};
+use super::table::{Column, Row};
 use crate::model::TlsSummary;
 
 impl Tabular for TlsSummary {
