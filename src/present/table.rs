@@ -8,6 +8,7 @@
 //! widest first; other columns (numbers, dates, addresses) are never cut. `--wide` adds the columns
 //! marked [`Column::wide`] and cuts nothing.
 
+use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
@@ -126,6 +127,15 @@ pub fn render(
     wide: bool,
     width: usize,
 ) -> io::Result<()> {
+    // Cells come from reports: a control character would break the layout or drive the terminal.
+    let rows: Vec<Row> = rows
+        .iter()
+        .map(|r| Row {
+            cells: r.cells.iter().map(|c| clean(c).into_owned()).collect(),
+            detail: r.detail.as_deref().map(|d| clean(d).into_owned()),
+        })
+        .collect();
+    let rows = rows.as_slice();
     let shown: Vec<usize> = (0..columns.len())
         .filter(|&i| wide || !columns[i].wide)
         .collect();
@@ -207,6 +217,23 @@ fn fit(columns: &[Column], shown: &[usize], widths: &mut [usize], width: usize) 
     }
 }
 
+/// `text` with each control character (a line break, a tab, an escape sequence's ESC, taken from a
+/// report) replaced: whitespace by a space, the rest by `�`.
+pub fn clean(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| match c {
+                c if c.is_whitespace() && c.is_control() => ' ',
+                c if c.is_control() => '\u{FFFD}',
+                c => c,
+            })
+            .collect(),
+    )
+}
+
 /// `text` cut to `width` columns, its end replaced by `…`.
 pub fn cut_end(text: &str, width: usize) -> String {
     if text.width() <= width {
@@ -278,6 +305,7 @@ impl<W: Write> Wrapping<W> {
 
     fn line(&mut self, line: &[u8]) -> io::Result<()> {
         let line = String::from_utf8_lossy(line);
+        let line = clean(&line);
         let text = line.trim_start();
         if line.width() <= self.width || text.starts_with('"') {
             return writeln!(self.inner, "{line}");
@@ -313,6 +341,24 @@ impl<W: Write> Write for Wrapping<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_from_reports_never_reach_the_terminal() {
+        assert_eq!(clean("a\tb\r\nc"), "a b  c");
+        assert_eq!(clean("\u{1b}[31mred"), "\u{FFFD}[31mred");
+        let rows = vec![Row {
+            cells: vec!["two\nlines".into()],
+            detail: Some("\u{1b}]0;title\u{7}".into()),
+        }];
+        let mut out = Vec::new();
+        render(&mut out, &[Column::text("X")], &rows, false, 40).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text}"
+        );
+    }
 
     #[test]
     fn cuts_and_wraps_within_the_width() {
