@@ -100,12 +100,22 @@ fn csv_io(e: csv::Error) -> io::Error {
 pub fn list<T: Tabular>(rows: &[T], output: impl Into<Output>) -> io::Result<()> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    write_rows(&mut out, rows, output.into(), table::output_width())?;
+    write_rows_within(&mut out, rows, output.into(), table::output_width())?;
     out.flush()
 }
 
-/// Writes `rows` in `output`'s format; a table in at most `width` columns (unless wide).
+/// Writes `rows` in `output`'s format; a table as when piped ([`table::PIPED_WIDTH`] columns), for
+/// a file or a mail.
 pub fn write_rows<T: Tabular>(
+    out: &mut impl Write,
+    rows: &[T],
+    output: impl Into<Output>,
+) -> io::Result<()> {
+    write_rows_within(out, rows, output.into(), table::PIPED_WIDTH)
+}
+
+/// Writes `rows` in `output`'s format; a table in at most `width` columns (unless wide).
+pub fn write_rows_within<T: Tabular>(
     out: &mut impl Write,
     rows: &[T],
     output: Output,
