@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::model::Filter;
-use crate::present::Format;
+use crate::present::{Format, Output};
 use crate::unpack::Limits;
 
 /// Collect DMARC reports (aggregate, failure, SMTP TLS) into SQLite, find who sends as you, and learn
@@ -132,6 +132,9 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t, env = "DMARC_WARDEN_FORMAT")]
         format: Format,
+        /// Every column, nothing cut (the table is then wider than the terminal).
+        #[arg(long)]
+        wide: bool,
     },
 }
 
@@ -222,6 +225,9 @@ pub struct JudgeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t, env = "DMARC_WARDEN_FORMAT")]
     pub format: Format,
+    /// `senders`: every column, nothing cut (the table is then wider than the terminal).
+    #[arg(long)]
+    pub wide: bool,
 }
 
 /// Limits and parallelism for reading inputs.
@@ -287,6 +293,9 @@ pub struct FilterArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t, env = "DMARC_WARDEN_FORMAT")]
     pub format: Format,
+    /// Every column, nothing cut (the table is then wider than the terminal).
+    #[arg(long)]
+    pub wide: bool,
 }
 
 /// Validated settings: what [`crate::run`] acts on.
@@ -311,14 +320,14 @@ pub enum Action {
         accounts: crate::config::Accounts,
         options: crate::pipeline::mailbox::FetchOptions,
     },
-    Domains(Filter, Format),
-    Sources(Filter, Format),
-    Reports(Filter, Format),
-    Failures(Filter, Option<String>, Format),
+    Domains(Filter, Output),
+    Sources(Filter, Output),
+    Reports(Filter, Output),
+    Failures(Filter, Option<String>, Output),
     Senders(Judge),
     Advise(Judge),
-    Tls(Filter, Format),
-    Rejects(Format),
+    Tls(Filter, Output),
+    Rejects(Output),
 }
 
 impl Config {
@@ -339,18 +348,18 @@ impl Config {
             Command::Reprocess { work } => Action::Reprocess {
                 options: work.options()?,
             },
-            Command::Domains { filter } => Action::Domains(filter.filter()?, filter.format),
-            Command::Sources { filter } => Action::Sources(filter.filter()?, filter.format),
-            Command::Reports { filter } => Action::Reports(filter.filter()?, filter.format),
+            Command::Domains { filter } => Action::Domains(filter.filter()?, filter.output()),
+            Command::Sources { filter } => Action::Sources(filter.filter()?, filter.output()),
+            Command::Reports { filter } => Action::Reports(filter.filter()?, filter.output()),
             Command::Failures { source_ip, filter } => Action::Failures(
                 filter.filter()?,
                 source_ip.map(|ip| crate::parse::aggregate::normalise_ip(ip.trim())),
-                filter.format,
+                filter.output(),
             ),
-            Command::Tls { filter } => Action::Tls(filter.filter()?, filter.format),
+            Command::Tls { filter } => Action::Tls(filter.filter()?, filter.output()),
             Command::Senders(args) => Action::Senders(args.judge()?),
             Command::Advise(args) => Action::Advise(args.judge()?),
-            Command::Rejects { format } => Action::Rejects(format),
+            Command::Rejects { format, wide } => Action::Rejects(Output { format, wide }),
         };
         Ok(Config {
             db,
@@ -370,6 +379,7 @@ pub struct Judge {
     pub resolve: bool,
     pub judgement: crate::config::Judgement,
     pub format: Format,
+    pub wide: bool,
 }
 
 impl JudgeArgs {
@@ -382,6 +392,7 @@ impl JudgeArgs {
             resolve: self.resolve,
             judgement,
             format: self.format,
+            wide: self.wide,
         })
     }
 }
@@ -446,6 +457,13 @@ impl WorkArgs {
 }
 
 impl FilterArgs {
+    fn output(&self) -> Output {
+        Output {
+            format: self.format,
+            wide: self.wide,
+        }
+    }
+
     fn filter(&self) -> anyhow::Result<Filter> {
         Ok(Filter {
             domain: self.domain.as_ref().map(|d| d.trim().to_ascii_lowercase()),

@@ -121,7 +121,13 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             each_domain(&store, &judge, |_, _, senders| {
                 rows.extend(senders.into_iter().map(|s| s.summary));
             })?;
-            list(&rows, judge.format)
+            list(
+                &rows,
+                present::Output {
+                    format: judge.format,
+                    wide: judge.wide,
+                },
+            )
         }
         Action::Advise(judge) => {
             let j = &judge.judgement;
@@ -143,8 +149,8 @@ fn execute(config: Config) -> anyhow::Result<u8> {
     }
 }
 
-fn list<T: present::Tabular>(rows: &[T], format: present::Format) -> anyhow::Result<u8> {
-    present::list(rows, format).context("cannot write to standard output")?;
+fn list<T: present::Tabular>(rows: &[T], output: impl Into<present::Output>) -> anyhow::Result<u8> {
+    present::list(rows, output).context("cannot write to standard output")?;
     Ok(EXIT_OK)
 }
 

@@ -24,8 +24,13 @@ struct Expected {
     extra: serde_json::Value,
 }
 
-fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
+/// `../shared/corpus` beside the checkout, or `CORPUS_DIR` (for a checkout elsewhere, e.g. a git
+/// worktree).
+pub(crate) fn corpus_dir() -> PathBuf {
+    match std::env::var_os("CORPUS_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"),
+    }
 }
 
 /// The corpus is part of CI's checkout; a developer without it is told so loudly.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::cli::{Env, Out, finish, s, samples};
+use crate::cli::{Env, Out, bad_fixtures, finish, s, samples};
 use crate::golden::files_under;
 use dovecot::{Dovecot, PASSWORD, USER, free_port};
 
@@ -35,10 +35,13 @@ fn fetch_env(env: &Env, args: &[&str], base: &[(String, String)], extra: &[(&str
     env.run_with_env(&full, &all)
 }
 
-/// The sample files as messages (emails as they are, other files attached to one), with a copy of each
-/// message written to `dir` for `ingest` to compare with.
+/// The per-reporter sample files and the bad fixtures as messages (emails as they are, other files
+/// attached to one), with a copy of each message written to `dir` for `ingest` to compare with. The
+/// generated story (`sample-reports/story/`) is left out: more of the same, and slower.
 fn sample_messages(dir: &Path) -> Vec<Vec<u8>> {
     let mut files: Vec<PathBuf> = files_under(&samples());
+    files.retain(|p| !p.components().any(|c| c.as_os_str() == "story"));
+    files.extend(files_under(&bad_fixtures()));
     files.retain(|p| !p.to_string_lossy().ends_with(".mbox"));
     messages_from(&files, dir)
 }
@@ -118,7 +121,7 @@ fn fetch_stores_what_ingest_stores_and_a_second_fetch_finds_nothing() {
     let by_imap = Env::new();
     let fetched = fetch(&dovecot, &by_imap, &[], &[]);
     assert_eq!(fetched.code, ingested.code, "{}", fetched.stderr);
-    assert_eq!(fetched.code, 1, "sample-reports/bad/ must be rejected");
+    assert_eq!(fetched.code, 1, "tests/fixtures/bad/ must be rejected");
     // inputs, reports new, duplicates, rejected, records: the same for both ways in.
     assert_eq!(
         summary(&fetched)[..5],
@@ -153,7 +156,7 @@ fn archive_and_invalid_folders_from_a_config_file_over_starttls() {
     let files = tempfile::tempdir().unwrap();
     let messages = sample_messages(files.path());
     dovecot.append("INBOX", &messages);
-    let bad = std::fs::read_dir(samples().join("bad")).unwrap().count();
+    let bad = std::fs::read_dir(bad_fixtures()).unwrap().count();
 
     let config = dovecot.dir.path().join("config.toml");
     std::fs::write(

@@ -1,6 +1,7 @@
 //! The whole input path for one input held in memory: content sniffing, MIME, gzip, zlib, zip, XML
 //! decoding and the aggregate parser. Any panic, hang or unbounded allocation is a bug.
-//! Run: `cargo fuzz run extract -- -max_total_time=600` (seed it with `sample-reports/`).
+//! Run: `cargo fuzz run extract -- -max_total_time=600` (seed it with `sample-reports/` and
+//! `tests/fixtures/bad/`).
 #![no_main]
 
 use dmarc_warden::pipeline::extract;

@@ -274,8 +274,10 @@ pub struct Advice {
     pub recommended: PolicyStep,
     pub evidence: EvidenceWindow,
     /// Share of legitimate mail (aligned, needs-fixing and forwarded senders) passing DMARC or
-    /// forwarded.
+    /// forwarded; 0 when there is none.
     pub legitimate_pass_pct: f64,
+    /// Messages of the legitimate senders in the window.
+    pub legitimate_messages: u64,
     pub blockers: Vec<Blocker>,
     /// The DMARC TXT record to publish at `_dmarc.<domain>` for the recommended step.
     pub record: String,
@@ -587,6 +589,7 @@ pub fn advise(
         recommended,
         evidence: window,
         legitimate_pass_pct,
+        legitimate_messages: legit_messages,
         blockers,
         record,
         notes,

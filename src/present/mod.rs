@@ -1,18 +1,26 @@
 //! Output: tables for people, JSON and CSV for programs. The only module that writes to stdout.
 //!
 //! Keys of JSON objects and CSV headers are the serde field names of the model types; they are part of
-//! the interface and listed in the README. `--format json` prints one JSON array.
+//! the interface and listed in the README. `--format json` prints one JSON array. Tables show the
+//! columns that answer the command's question and fit the width (`table`); each listing's columns
+//! are in the file of its group (`aggregate`, `senders`, `failure`, `tls`, `rejects`); how cells are
+//! written, in `format`.
+
+mod aggregate;
+mod failure;
+mod format;
+mod rejects;
+mod senders;
+pub mod table;
+mod tls;
 
 use std::io::{self, Write};
 
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 
+pub use table::{Column, Row};
+
 use crate::analyse::Advice;
-use crate::model::{
-    DomainSummary, FailureSummary, RejectSummary, ReportSummary, SenderSummary, SourceSummary,
-    TlsSummary,
-};
 use crate::pipeline::Stats;
 
 /// How a listing is written.
@@ -27,14 +35,45 @@ pub enum Format {
     Csv,
 }
 
-/// A row type of a listing. Its serde fields are the JSON keys, the CSV columns and the table columns;
-/// `HEADERS` names them for the CSV header line of an empty listing (a test keeps the two in step).
+/// How a listing is written: its format, and for a table whether every column is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Output {
+    pub format: Format,
+    /// `--wide`: every column, nothing cut.
+    pub wide: bool,
+}
+
+impl From<Format> for Output {
+    fn from(format: Format) -> Output {
+        Output {
+            format,
+            wide: false,
+        }
+    }
+}
+
+/// A row type of a listing. Its serde fields are the JSON keys and the CSV columns; `HEADERS` names
+/// them for the CSV header line of an empty listing (a test keeps the two in step). The table shows
+/// `columns()` (by default every field, as text) with `row()`'s cells.
 pub trait Tabular: Serialize {
     const HEADERS: &'static [&'static str];
+
+    /// The table's columns, those for `--wide` only included.
+    fn columns() -> Vec<Column> {
+        Self::HEADERS.iter().map(|h| Column::text(h)).collect()
+    }
+
+    /// This row's cells, one per column of `columns()`, and its free text for the line under it.
+    fn row(&self) -> Row {
+        Row {
+            cells: cells(self),
+            detail: None,
+        }
+    }
 }
 
 /// A row's values as table cells, in field order: absent values empty, strings unquoted.
-fn cells<T: Serialize>(row: &T) -> Vec<String> {
+fn cells<T: Serialize + ?Sized>(row: &T) -> Vec<String> {
     match serde_json::to_value(row) {
         Ok(serde_json::Value::Object(map)) => map
             .into_iter()
@@ -57,16 +96,32 @@ fn csv_io(e: csv::Error) -> io::Error {
     }
 }
 
-/// Writes `rows` to stdout in `format`.
-pub fn list<T: Tabular>(rows: &[T], format: Format) -> io::Result<()> {
+/// Writes `rows` to stdout in `output`'s format; a table fits [`table::output_width`].
+pub fn list<T: Tabular>(rows: &[T], output: impl Into<Output>) -> io::Result<()> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    write_rows(&mut out, rows, format)?;
+    write_rows_within(&mut out, rows, output.into(), table::output_width())?;
     out.flush()
 }
 
-pub fn write_rows<T: Tabular>(out: &mut impl Write, rows: &[T], format: Format) -> io::Result<()> {
-    match format {
+/// Writes `rows` in `output`'s format; a table as when piped ([`table::PIPED_WIDTH`] columns), for
+/// a file or a mail.
+pub fn write_rows<T: Tabular>(
+    out: &mut impl Write,
+    rows: &[T],
+    output: impl Into<Output>,
+) -> io::Result<()> {
+    write_rows_within(out, rows, output.into(), table::PIPED_WIDTH)
+}
+
+/// Writes `rows` in `output`'s format; a table in at most `width` columns (unless wide).
+pub fn write_rows_within<T: Tabular>(
+    out: &mut impl Write,
+    rows: &[T],
+    output: Output,
+    width: usize,
+) -> io::Result<()> {
+    match output.format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, rows)?;
             writeln!(out)
@@ -85,15 +140,8 @@ pub fn write_rows<T: Tabular>(out: &mut impl Write, rows: &[T], format: Format) 
             if rows.is_empty() {
                 return writeln!(out, "(nothing stored matches)");
             }
-            let mut table = Table::new();
-            table
-                .load_style(UTF8_FULL_CONDENSED)
-                .set_content_arrangement(ContentArrangement::Dynamic)
-                .set_header(T::HEADERS.iter().copied());
-            for row in rows {
-                table.add_row(cells(row));
-            }
-            writeln!(out, "{table}")
+            let rows: Vec<Row> = rows.iter().map(Tabular::row).collect();
+            table::render(out, &T::columns(), &rows, output.wide, width)
         }
     }
 }
@@ -122,55 +170,6 @@ pub fn summary(command: &str, stats: &Stats) -> io::Result<()> {
     line.push_str(&format!(" in {secs:.2}s"));
     let mut out = io::stdout().lock();
     writeln!(out, "{line}")
-}
-
-impl Tabular for DomainSummary {
-    const HEADERS: &'static [&'static str] = &[
-        "domain",
-        "reports",
-        "messages",
-        "dmarc_pass",
-        "dmarc_pass_pct",
-        "first",
-        "last",
-        "p",
-        "sp",
-        "pct",
-    ];
-}
-
-impl Tabular for SourceSummary {
-    const HEADERS: &'static [&'static str] = &[
-        "domain",
-        "source_ip",
-        "header_from",
-        "messages",
-        "dmarc_pass",
-        "dkim_aligned",
-        "spf_aligned",
-        "quarantined",
-        "rejected",
-        "reports",
-        "failure_reports",
-    ];
-}
-
-impl Tabular for SenderSummary {
-    const HEADERS: &'static [&'static str] = &[
-        "domain",
-        "sender",
-        "class",
-        "messages",
-        "dmarc_pass",
-        "dmarc_pass_pct",
-        "dkim_aligned",
-        "spf_aligned",
-        "source_ips",
-        "first",
-        "last",
-        "reporters",
-        "reason",
-    ];
 }
 
 /// `advise`: JSON as the structure; CSV one line per domain; otherwise a block per domain to read.
@@ -215,6 +214,7 @@ pub fn advice(advice: &[Advice], format: Format) -> io::Result<()> {
             w.flush()?;
         }
         Format::Table => {
+            let mut out = table::Wrapping::new(&mut out, table::output_width());
             for a in advice {
                 let step = |p: &str, t: &Option<String>, pct: u32, sp: &Option<String>| {
                     let mut s = format!("p={p}");
@@ -244,16 +244,23 @@ pub fn advice(advice: &[Advice], format: Format) -> io::Result<()> {
                         t.to_string().chars().take(10).collect::<String>()
                     })
                 };
+                let legitimate = if a.legitimate_messages == 0 {
+                    "no legitimate mail seen".to_owned()
+                } else {
+                    format!(
+                        "{}% of legitimate mail passes DMARC or is forwarded",
+                        a.legitimate_pass_pct
+                    )
+                };
                 writeln!(
                     out,
                     "  evidence: {} days with reports ({} to {}), {} reporters, {} messages; \
-                     {}% of legitimate mail passes DMARC or is forwarded",
+                     {legitimate}",
                     e.days,
                     day(e.from),
                     day(e.to),
                     e.reporters,
                     e.messages,
-                    a.legitimate_pass_pct
                 )?;
                 for b in &a.blockers {
                     writeln!(
@@ -265,77 +272,26 @@ pub fn advice(advice: &[Advice], format: Format) -> io::Result<()> {
                 for n in &a.notes {
                     writeln!(out, "  note: {n}")?;
                 }
-                writeln!(out, "  publish: _dmarc.{} TXT \"{}\"", a.domain, a.record)?;
+                // The record on a line of its own, never wrapped: it is to be copied whole.
+                writeln!(out, "  publish: _dmarc.{} TXT", a.domain)?;
+                writeln!(out, "    \"{}\"", a.record)?;
                 writeln!(out)?;
             }
+            out.flush()?;
         }
     }
     out.flush()
-}
-
-impl Tabular for FailureSummary {
-    const HEADERS: &'static [&'static str] = &[
-        "arrival_date",
-        "feedback_type",
-        "reported_domain",
-        "source_ip",
-        "auth_failure",
-        "delivery_result",
-        "original_mail_from",
-        "original_from",
-        "original_subject",
-        "reporter",
-    ];
-}
-
-impl Tabular for TlsSummary {
-    const HEADERS: &'static [&'static str] = &[
-        "domain",
-        "mx_hosts",
-        "policy_types",
-        "successful_sessions",
-        "failed_sessions",
-        "failure_pct",
-        "top_failures",
-        "reporters",
-        "reports",
-    ];
-}
-
-impl Tabular for ReportSummary {
-    const HEADERS: &'static [&'static str] = &[
-        "org_name",
-        "report_id",
-        "domain",
-        "begin",
-        "end",
-        "records",
-        "messages",
-        "dmarc_pass",
-        "p",
-        "origin",
-    ];
-}
-
-impl Tabular for RejectSummary {
-    const HEADERS: &'static [&'static str] = &[
-        "id",
-        "origin",
-        "location",
-        "reason",
-        "size",
-        "first_seen",
-        "last_seen",
-        "attempts",
-    ];
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::Timestamp;
+    use crate::model::{
+        DomainSummary, FailureSummary, RejectSummary, ReportSummary, SourceSummary, TlsSummary,
+    };
 
-    /// The CSV header and table columns are the JSON keys, in the same order.
+    /// The CSV header is the JSON keys, in the same order; the table has a cell for each column.
     fn headers_match<T: Tabular>(row: T) {
         let keys: Vec<String> = match serde_json::to_value(&row).unwrap() {
             serde_json::Value::Object(map) => map.keys().cloned().collect(),
@@ -343,6 +299,7 @@ mod tests {
         };
         assert_eq!(keys, T::HEADERS);
         assert_eq!(cells(&row).len(), T::HEADERS.len());
+        assert_eq!(row.row().cells.len(), T::columns().len());
     }
 
     #[test]
@@ -359,6 +316,21 @@ mod tests {
             p: None,
             sp: None,
             pct: None,
+        });
+        headers_match(crate::model::SenderSummary {
+            domain: "d".into(),
+            sender: "s".into(),
+            class: crate::model::SenderClass::NeedsFixing,
+            messages: 2,
+            dmarc_pass: 1,
+            dmarc_pass_pct: 50.0,
+            dkim_aligned: 1,
+            spf_aligned: 0,
+            source_ips: 1,
+            first: t,
+            last: t,
+            reporters: "r".into(),
+            reason: "why".into(),
         });
         headers_match(SourceSummary {
             domain: "d".into(),

@@ -1,0 +1,173 @@
+//! The tables of the aggregate-report listings: `domains` (how much passes, over which period, under
+//! which policy), `sources` (which IPs send as the domain, and how much of their mail aligns) and
+//! `reports` (what arrived from whom, for which period).
+
+use super::Tabular;
+use super::format::{count, day, last_day, percent, period, share};
+use super::table::{Column, Row};
+use crate::model::{DomainSummary, ReportSummary, SourceSummary};
+
+/// `p=quarantine sp=reject pct=50`: the policy in one cell, `sp` only where it differs from `p`
+/// and `pct` only below 100.
+pub(super) fn policy(p: Option<&str>, sp: Option<&str>, pct: Option<u32>) -> String {
+    let Some(p) = p else {
+        return String::new();
+    };
+    let mut s = format!("p={p}");
+    if let Some(sp) = sp.filter(|sp| *sp != p) {
+        s.push_str(&format!(" sp={sp}"));
+    }
+    if let Some(pct) = pct.filter(|pct| *pct < 100) {
+        s.push_str(&format!(" pct={pct}"));
+    }
+    s
+}
+
+impl Tabular for DomainSummary {
+    const HEADERS: &'static [&'static str] = &[
+        "domain",
+        "reports",
+        "messages",
+        "dmarc_pass",
+        "dmarc_pass_pct",
+        "first",
+        "last",
+        "p",
+        "sp",
+        "pct",
+    ];
+
+    fn columns() -> Vec<Column> {
+        vec![
+            Column::text("DOMAIN"),
+            Column::num("REPORTS"),
+            Column::num("MESSAGES"),
+            Column::num("DMARC PASS").wide(),
+            Column::num("PASS"),
+            Column::keep("FIRST"),
+            Column::keep("LAST"),
+            Column::keep("POLICY"),
+        ]
+    }
+
+    fn row(&self) -> Row {
+        let pass = if self.messages > 0 {
+            share(self.dmarc_pass, self.messages)
+        } else {
+            percent(self.dmarc_pass_pct)
+        };
+        Row {
+            cells: vec![
+                self.domain.clone(),
+                count(self.reports),
+                count(self.messages),
+                count(self.dmarc_pass),
+                pass,
+                day(self.first),
+                last_day(self.last),
+                policy(self.p.as_deref(), self.sp.as_deref(), self.pct),
+            ],
+            detail: None,
+        }
+    }
+}
+
+impl Tabular for SourceSummary {
+    const HEADERS: &'static [&'static str] = &[
+        "domain",
+        "source_ip",
+        "header_from",
+        "messages",
+        "dmarc_pass",
+        "dkim_aligned",
+        "spf_aligned",
+        "quarantined",
+        "rejected",
+        "reports",
+        "failure_reports",
+    ];
+
+    fn columns() -> Vec<Column> {
+        vec![
+            Column::text("DOMAIN").wide(),
+            Column::text("FROM"),
+            Column::keep("SOURCE IP"),
+            Column::num("MESSAGES"),
+            Column::num("PASS"),
+            Column::num("DKIM"),
+            Column::num("SPF"),
+            Column::num("QUAR"),
+            Column::num("REJ"),
+            Column::num("REPORTS").wide(),
+            Column::num("FAILURE REPORTS").wide(),
+        ]
+    }
+
+    fn row(&self) -> Row {
+        let m = self.messages;
+        Row {
+            cells: vec![
+                self.domain.clone(),
+                self.header_from
+                    .clone()
+                    .unwrap_or_else(|| self.domain.clone()),
+                self.source_ip.clone(),
+                count(m),
+                share(self.dmarc_pass, m),
+                share(self.dkim_aligned, m),
+                share(self.spf_aligned, m),
+                count(self.quarantined),
+                count(self.rejected),
+                count(self.reports),
+                count(self.failure_reports),
+            ],
+            detail: None,
+        }
+    }
+}
+
+impl Tabular for ReportSummary {
+    const HEADERS: &'static [&'static str] = &[
+        "org_name",
+        "report_id",
+        "domain",
+        "begin",
+        "end",
+        "records",
+        "messages",
+        "dmarc_pass",
+        "p",
+        "origin",
+    ];
+
+    fn columns() -> Vec<Column> {
+        vec![
+            Column::text("REPORTER"),
+            Column::keep("REPORT ID").wide(),
+            Column::text("DOMAIN"),
+            Column::keep("PERIOD"),
+            Column::num("RECORDS").wide(),
+            Column::num("MESSAGES"),
+            Column::num("PASS"),
+            Column::keep("P"),
+            Column::keep("ORIGIN").wide(),
+        ]
+    }
+
+    fn row(&self) -> Row {
+        Row {
+            cells: vec![
+                self.org_name.clone(),
+                self.report_id.clone(),
+                self.domain.clone(),
+                period(self.begin, self.end),
+                count(self.records),
+                count(self.messages),
+                share(self.dmarc_pass, self.messages),
+                self.p.clone().unwrap_or_default(),
+                self.origin.clone(),
+            ],
+            detail: None,
+        }
+    }
+}
