@@ -14,6 +14,8 @@ use std::time::Duration;
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
+use crate::fetch::oauth2::{OAuthError, Tokens, sasl};
+
 /// How the connection is secured. Plain-text IMAP is not offered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -53,7 +55,10 @@ pub struct Account {
     pub host: String,
     pub port: u16,
     pub user: String,
+    /// The password; unused when `oauth2` is set.
     pub password: Secret,
+    /// `auth = "oauth2"`: log in with SASL XOAUTH2 / OAUTHBEARER and tokens from here.
+    pub oauth2: Option<Arc<Tokens>>,
     pub tls: Tls,
     /// An extra trusted CA (PEM), for a server with a private certificate.
     pub ca_file: Option<PathBuf>,
@@ -119,6 +124,26 @@ pub enum ImapError {
         user: String,
         addr: String,
         reason: String,
+    },
+    #[error(
+        "login as {user} at {addr} with {mechanism} failed: the server refused a new token too: \
+         {reason} (check DMARC_WARDEN_IMAP_USER and that the app may open this mailbox)"
+    )]
+    TokenRefused {
+        user: String,
+        addr: String,
+        mechanism: &'static str,
+        reason: String,
+    },
+    #[error(
+        "{addr} offers neither AUTH=OAUTHBEARER nor AUTH=XOAUTH2 (set oauth2_mechanism / \
+         DMARC_WARDEN_OAUTH2_MECHANISM to try one anyway)"
+    )]
+    NoOAuthMechanism { addr: String },
+    #[error("account {account}: {source}")]
+    Token {
+        account: String,
+        source: Box<OAuthError>,
     },
     #[error("{addr}: {what}: {source}")]
     Protocol {
@@ -224,16 +249,16 @@ impl Session {
                 .read_greeting()
                 .map_err(protocol(&addr, "reading the greeting"))?;
         }
-        let mut inner = client
-            .login(&account.user, account.password.expose())
-            .map_err(|(e, _)| ImapError::Login {
-                user: account.user.clone(),
-                addr: addr.clone(),
-                reason: match e {
-                    imap::Error::No(no) => no.information,
-                    other => other.to_string(),
-                },
-            })?;
+        let mut inner = match &account.oauth2 {
+            None => client
+                .login(&account.user, account.password.expose())
+                .map_err(|(e, _)| ImapError::Login {
+                    user: account.user.clone(),
+                    addr: addr.clone(),
+                    reason: refusal(e),
+                })?,
+            Some(tokens) => authenticate(client, account, tokens, &addr)?,
+        };
         let caps = inner
             .capabilities()
             .map_err(protocol(&addr, "CAPABILITY"))?;
@@ -385,6 +410,62 @@ impl Session {
     }
 }
 
+/// What the server said when it refused a login.
+fn refusal(e: imap::Error) -> String {
+    match e {
+        imap::Error::No(no) => no.information,
+        other => other.to_string(),
+    }
+}
+
+/// Logs in with an access token: the mechanism from CAPABILITY unless configured, the cached token
+/// (or a new one); when the server refuses it, once more with a new token on the same connection.
+fn authenticate(
+    mut client: imap::Client<Stream>,
+    account: &Account,
+    tokens: &Tokens,
+    addr: &str,
+) -> Result<imap::Session<Stream>, ImapError> {
+    let configured = tokens.settings().mechanism;
+    let mechanism = match configured {
+        Some(m) => m,
+        None => {
+            let caps = client
+                .capabilities()
+                .map_err(protocol(addr, "CAPABILITY"))?;
+            let offered = |c: &str| caps.has_str(c);
+            sasl::choose(None, &offered).ok_or_else(|| ImapError::NoOAuthMechanism {
+                addr: addr.to_owned(),
+            })?
+        }
+    };
+    let token_err = |source| ImapError::Token {
+        account: account.name.clone(),
+        source: Box::new(source),
+    };
+    let token = tokens.access_token().map_err(token_err)?;
+    let sasl = |token| {
+        sasl::Authenticator::new(mechanism, &account.user, &account.host, account.port, token)
+    };
+    let client = match client.authenticate(mechanism.name(), &sasl(&token)) {
+        Ok(session) => return Ok(session),
+        // A NO is the token refused (expired, revoked); anything else is no token matter.
+        Err((imap::Error::No(_), client)) => client,
+        Err((e, _)) => {
+            return Err(protocol(addr, format!("AUTHENTICATE {}", mechanism.name()))(e));
+        }
+    };
+    let token = tokens.refresh(&token).map_err(token_err)?;
+    client
+        .authenticate(mechanism.name(), &sasl(&token))
+        .map_err(|(e, _)| ImapError::TokenRefused {
+            user: account.user.clone(),
+            addr: addr.to_owned(),
+            mechanism: mechanism.name(),
+            reason: refusal(e),
+        })
+}
+
 /// Turns an error of the imap crate into one that names the server and the command.
 fn protocol<W: Into<String>>(
     addr: &str,
@@ -512,25 +593,109 @@ fn tls_config(account: &Account) -> Result<Arc<ClientConfig>, ImapError> {
         for cert in rustls_native_certs::load_native_certs().certs {
             let _ = roots.add(cert);
         }
+        let mut pinned = Vec::new();
         if let Some(path) = &account.ca_file {
             let ca_err = |reason: String| ImapError::CaFile {
                 path: path.clone(),
                 reason,
             };
             let certs = CertificateDer::pem_file_iter(path).map_err(|e| ca_err(e.to_string()))?;
-            let mut added = 0;
             for cert in certs {
                 let cert = cert.map_err(|e| ca_err(e.to_string()))?;
-                roots.add(cert).map_err(|e| ca_err(e.to_string()))?;
-                added += 1;
+                roots.add(cert.clone()).map_err(|e| ca_err(e.to_string()))?;
+                pinned.push(cert);
             }
-            if added == 0 {
+            if pinned.is_empty() {
                 return Err(ca_err("no PEM certificate in it".into()));
             }
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        let webpki =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| ImapError::Tls {
+                    addr: account.addr(),
+                    reason: e.to_string(),
+                })?;
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(PinnedOrWebPki { webpki, pinned }))
+            .with_no_client_auth()
     };
     Ok(Arc::new(config))
+}
+
+/// The usual WebPKI verification, plus certificate pinning through `ca_file`: a server certificate
+/// that is byte for byte one of the `ca_file` certificates is accepted when it is valid now and names
+/// the host, even where WebPKI says no because it is marked as a CA (`openssl req -x509` makes such
+/// self-signed certificates) or signed by no CA at all.
+#[derive(Debug)]
+struct PinnedOrWebPki {
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use rustls::CertificateError as E;
+        let verdict = self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        match verdict {
+            Err(rustls::Error::InvalidCertificate(
+                E::Expired
+                | E::ExpiredContext { .. }
+                | E::NotValidYet
+                | E::NotValidYetContext { .. }
+                | E::BadEncoding,
+            )) => verdict,
+            // WebPKI checks the validity period before anything else that can fail here, so a
+            // pinned certificate that got past it is current; its name is checked here.
+            Err(_)
+                if self
+                    .pinned
+                    .iter()
+                    .any(|p| p.as_ref() == end_entity.as_ref()) =>
+            {
+                let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+                rustls::client::verify_server_name(&parsed, server_name)?;
+                Ok(rustls::client::danger::ServerCertVerified::assertion())
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
 }
 
 /// `danger_accept_invalid_certs`: checks the handshake signatures but not who signed the certificate.
