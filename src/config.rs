@@ -682,28 +682,36 @@ pub(crate) fn run_secret_command(command: &str, what: &str) -> anyhow::Result<St
     Ok(line)
 }
 
-/// A config file holding a password that other users can read earns a warning.
+/// A config file holding a password or client secret that other users can read earns a warning.
 #[cfg(unix)]
 fn warn_if_readable(path: &Path, file: &File, warnings: &mut Vec<String>) {
-    use std::os::unix::fs::PermissionsExt;
-    if !file
+    let what = if file.account.iter().any(|a| a.password.is_some()) {
+        "a password"
+    } else if file
         .account
         .iter()
-        .any(|a| a.password.is_some() || a.oauth2_client_secret.is_some())
+        .any(|a| a.oauth2_client_secret.is_some())
     {
+        "an OAuth2 client secret"
+    } else {
         return;
+    };
+    if let Some(mode) = readable_by_others(path) {
+        warnings.push(format!(
+            "warning: config {} holds {what} and others can read it (mode {mode:o}); \
+             run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ));
     }
-    if let Ok(meta) = std::fs::metadata(path) {
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            warnings.push(format!(
-                "warning: config {} holds a password and others can read it (mode {mode:o}); \
-                 run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            ));
-        }
-    }
+}
+
+/// The file's mode when users other than its owner may read it.
+#[cfg(unix)]
+fn readable_by_others(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
 }
 
 #[cfg(not(unix))]
@@ -712,16 +720,12 @@ fn warn_if_readable(_: &Path, _: &File, _: &mut Vec<String>) {}
 /// A file holding a secret (client secret, refresh token) that other users can read earns a warning.
 #[cfg(unix)]
 fn warn_if_others_can_read(path: &Path, what: &str, warnings: &mut Vec<String>) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path) {
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            warnings.push(format!(
-                "warning: {what} {} can be read by others (mode {mode:o}); run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            ));
-        }
+    if let Some(mode) = readable_by_others(path) {
+        warnings.push(format!(
+            "warning: {what} {} can be read by others (mode {mode:o}); run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ));
     }
 }
 
@@ -767,6 +771,63 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("DMARC_WARDEN_IMAP_USER"), "{err}");
+    }
+
+    #[test]
+    fn oauth2_needs_a_provider_a_tenant_and_a_way_to_get_tokens() {
+        let mut e = entry("h");
+        e.password = None;
+        e.auth = Some(Auth::Oauth2);
+        e.oauth2_client_id = Some("app".into());
+        e.oauth2_client_secret = Some("s".into());
+        let err = |e: &AccountEntry| {
+            validate("x", e.clone(), "test", &mut Vec::new())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            err(&e).contains("DMARC_WARDEN_OAUTH2_PROVIDER"),
+            "{}",
+            err(&e)
+        );
+        e.oauth2_provider = Some(Provider::Microsoft);
+        assert!(
+            err(&e).contains("DMARC_WARDEN_OAUTH2_TENANT"),
+            "{}",
+            err(&e)
+        );
+        e.oauth2_tenant = Some("contoso".into());
+        let a = validate("x", e.clone(), "test", &mut Vec::new()).unwrap();
+        let tokens = a.oauth2.expect("OAuth2 settings");
+        assert_eq!(tokens.settings().grant, Grant::ClientCredentials);
+        assert_eq!(a.password.expose(), "");
+        e.oauth2_client_secret = None;
+        assert!(err(&e).contains("needs a way to get tokens"), "{}", err(&e));
+        // A token command needs nothing else.
+        let mut c = entry("h");
+        c.password = None;
+        c.auth = Some(Auth::Oauth2);
+        c.oauth2_token_command = Some("echo t".into());
+        let a = validate("x", c, "test", &mut Vec::new()).unwrap();
+        assert_eq!(
+            a.oauth2.unwrap().settings().grant,
+            Grant::Command("echo t".into())
+        );
+    }
+
+    #[test]
+    fn oauth2_sources_from_outside_the_file_replace_the_file_s() {
+        let mut file = entry("h");
+        file.oauth2_token_command = Some("helper".into());
+        file.oauth2_client_secret = Some("in-file".into());
+        let over = AccountEntry {
+            oauth2_refresh_token_file: Some("/r".into()),
+            oauth2_client_secret_file: Some("/s".into()),
+            ..AccountEntry::default()
+        };
+        let merged = file.overlay(&over);
+        assert!(merged.oauth2_token_command.is_none() && merged.oauth2_client_secret.is_none());
+        assert_eq!(merged.oauth2_refresh_token_file, Some(PathBuf::from("/r")));
     }
 
     #[test]

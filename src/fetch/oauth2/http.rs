@@ -57,11 +57,6 @@ impl Http {
     pub fn status(&self) -> Option<u16> {
         self.status.get()
     }
-
-    /// A GET whose answer's status and body (bounded) are returned; for tests' "browsers" too.
-    pub fn agent(&self) -> &ureq::Agent {
-        &self.agent
-    }
 }
 
 impl oauth2::SyncHttpClient for Http {
