@@ -82,7 +82,8 @@ pub enum Command {
     /// For Gmail and delegated Microsoft 365 access (`auth = "oauth2"` with a refresh token file).
     /// Prints an address to open in a browser; after you sign in, the provider sends the browser
     /// back to http://127.0.0.1:PORT/ (http://localhost:PORT/ for Microsoft), where this command
-    /// waits, and the refresh token is written to oauth2_refresh_token_file /
+    /// waits (authorisation code with PKCE). With --device, prints an address and a code to enter on
+    /// any device instead. The refresh token is written to oauth2_refresh_token_file /
     /// DMARC_WARDEN_OAUTH2_REFRESH_TOKEN_FILE (mode 0600). Run it again when the provider has
     /// revoked the token. Exit status: 0 stored, 2 failed.
     Login(LoginArgs),
@@ -261,6 +262,9 @@ pub struct OAuth2Args {
     /// Authorisation endpoint for `login`; overrides the provider's.
     #[arg(long, env = "DMARC_WARDEN_OAUTH2_AUTH_URL", value_name = "URL")]
     pub oauth2_auth_url: Option<String>,
+    /// Device authorisation endpoint for `login --device`; overrides the provider's.
+    #[arg(long, env = "DMARC_WARDEN_OAUTH2_DEVICE_URL", value_name = "URL")]
+    pub oauth2_device_url: Option<String>,
     /// SASL mechanism [default: OAUTHBEARER if the server offers it, else XOAUTH2].
     #[arg(long, value_enum, env = "DMARC_WARDEN_OAUTH2_MECHANISM")]
     pub oauth2_mechanism: Option<crate::fetch::oauth2::Mechanism>,
@@ -280,6 +284,7 @@ impl OAuth2Args {
         entry.oauth2_token_command = self.oauth2_token_command;
         entry.oauth2_token_url = self.oauth2_token_url;
         entry.oauth2_auth_url = self.oauth2_auth_url;
+        entry.oauth2_device_url = self.oauth2_device_url;
         entry.oauth2_mechanism = self.oauth2_mechanism;
     }
 }
@@ -301,6 +306,10 @@ pub struct LoginArgs {
     /// Seconds to wait for the sign-in.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub wait: u64,
+    /// Sign in on any device instead (RFC 8628 device flow): print an address and a code to enter
+    /// there, and wait. For a server without a browser; Microsoft allows it, Google not for mail.
+    #[arg(long, conflicts_with = "redirect_port")]
+    pub device: bool,
     #[command(flatten)]
     pub oauth2: OAuth2Args,
 }
@@ -552,6 +561,7 @@ impl LoginArgs {
         let options = crate::fetch::oauth2::login::Options {
             user: login.user.clone(),
             port: self.redirect_port,
+            device: self.device,
             wait: std::time::Duration::from_secs(self.wait.max(1)),
         };
         Ok(Action::Login(Box::new(login), options))

@@ -263,6 +263,7 @@ pub struct AccountEntry {
     pub oauth2_token_command: Option<String>,
     pub oauth2_token_url: Option<String>,
     pub oauth2_auth_url: Option<String>,
+    pub oauth2_device_url: Option<String>,
     pub oauth2_mechanism: Option<Mechanism>,
 }
 
@@ -302,6 +303,7 @@ impl AccountEntry {
             oauth2_token_command,
             oauth2_token_url,
             oauth2_auth_url,
+            oauth2_device_url,
             oauth2_mechanism
         );
         // A password given outside the file replaces every way the file had of getting one.
@@ -543,6 +545,7 @@ fn oauth2_settings(
             .collect(),
         token_url,
         auth_url: blank_is_none(&e.oauth2_auth_url),
+        device_url: blank_is_none(&e.oauth2_device_url),
         grant,
         mechanism: e.oauth2_mechanism,
         timeout,

@@ -24,7 +24,7 @@ use crate::imap::{
 use oauth2::{AuthServer, Client};
 
 /// Mailbox users of the shared Dovecots (each with the password PASSWORD for filling them).
-const USERS: &str = "cc rt cmd login refused ttl exp";
+const USERS: &str = "cc rt cmd login device refused ttl exp";
 
 static AUTH: LazyLock<AuthServer> = LazyLock::new(|| AuthServer::start("127.0.11.1"));
 static MAILBOXES: LazyLock<Dovecot> = LazyLock::new(|| oauth2_dovecot("127.0.11.2"));
@@ -450,17 +450,7 @@ fn login_stores_a_refresh_token_that_fetch_then_uses() {
     let mut child = KillOnDrop(Some(command.spawn().unwrap()));
     let mut stderr = BufReader::new(child.0.as_mut().unwrap().stderr.take().unwrap());
     let mut said = String::new();
-    let url = loop {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "login ended before printing an address: {said}"
-        );
-        said.push_str(&line);
-        if line.starts_with("http://") {
-            break line.trim().to_owned();
-        }
-    };
+    let url = read_until(&mut stderr, &mut said, "http://");
     assert!(url.starts_with(&auth.url("/authorize?")), "{url}");
     for part in [
         "response_type=code",
@@ -493,6 +483,89 @@ fn login_stores_a_refresh_token_that_fetch_then_uses() {
     let (messages, _) = generated(1, 71);
     dovecot.append_as("login", "INBOX", &messages);
     let mut fetch_settings = oauth2_env(dovecot, "login");
+    fetch_settings.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    let out = fetch_env(&env, &[], &fetch_settings, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(stored(&env).0, 1);
+}
+
+/// Reads lines of `login`'s stderr into `said` until one starts with `start`; returns that line.
+fn read_until(stderr: &mut impl BufRead, said: &mut String, start: &str) -> String {
+    loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "login ended before saying {start:?}: {said}"
+        );
+        said.push_str(&line);
+        if line.starts_with(start) {
+            return line.trim().to_owned();
+        }
+    }
+}
+
+#[test]
+fn login_by_device_code_stores_a_refresh_token_that_fetch_then_uses() {
+    let (auth, dovecot) = (&*AUTH, &*MAILBOXES);
+    auth.register(&Client::new("device-app", "device"));
+    let private = tempfile::tempdir().unwrap();
+    let file = private.path().join("refresh-token");
+    let env = Env::new();
+    let settings = [
+        (
+            "DMARC_WARDEN_CONFIG",
+            s(&dovecot.dir.path().join("empty.toml")).to_owned(),
+        ),
+        ("DMARC_WARDEN_IMAP_USER", "device".into()),
+        ("DMARC_WARDEN_OAUTH2_PROVIDER", "microsoft".into()),
+        ("DMARC_WARDEN_OAUTH2_TENANT", "contoso".into()),
+        (
+            "DMARC_WARDEN_OAUTH2_TOKEN_URL",
+            auth.url("/contoso/oauth2/v2.0/token"),
+        ),
+        (
+            "DMARC_WARDEN_OAUTH2_DEVICE_URL",
+            auth.url("/contoso/oauth2/v2.0/devicecode"),
+        ),
+        ("DMARC_WARDEN_OAUTH2_CLIENT_ID", "device-app".into()),
+        (
+            "DMARC_WARDEN_OAUTH2_REFRESH_TOKEN_FILE",
+            s(&file).to_owned(),
+        ),
+    ];
+    let mut command = env.command(&["login", "--device", "--wait", "60"]);
+    command
+        .envs(settings.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = KillOnDrop(Some(command.spawn().unwrap()));
+    let mut stderr = BufReader::new(child.0.as_mut().unwrap().stderr.take().unwrap());
+    let mut said = String::new();
+    let first = read_until(&mut stderr, &mut said, "On any device, open ");
+    assert!(
+        first.contains(&format!("open {} and enter the code ", auth.url("/device"))),
+        "{first}"
+    );
+    let complete = read_until(&mut stderr, &mut said, "(or open ");
+    let url = complete
+        .trim_start_matches("(or open ")
+        .trim_end_matches(')');
+    // The user, elsewhere, signs in: login's polling then gets the tokens.
+    ureq::get(url).call().unwrap();
+    stderr.read_to_string(&mut said).unwrap();
+    let status = child.0.take().unwrap().wait().unwrap();
+    assert!(status.success(), "{said}");
+    let issued = auth.client("device-app").refresh_token.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        format!("{issued}\n")
+    );
+    assert_eq!(mode(s(&file)), 0o600);
+
+    let (messages, _) = generated(1, 81);
+    dovecot.append_as("device", "INBOX", &messages);
+    let mut fetch_settings = oauth2_env(dovecot, "device");
     fetch_settings.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
     let out = fetch_env(&env, &[], &fetch_settings, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);

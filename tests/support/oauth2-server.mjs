@@ -7,7 +7,10 @@
 // - tokens are introspected (RFC 7662, form POST, as Dovecot's oauth2 passdb asks): active only if
 //   this server issued them and they have not been expired by the test; `username` names the
 //   client's mailbox user;
-// - Microsoft-style paths /TENANT/oauth2/v2.0/{token,authorize}, for known tenants only.
+// - the device authorisation grant (RFC 8628), which the package lacks: POST /device_authorization
+//   answers a device and user code; the "user" approves by opening verification_uri_complete
+//   (GET /device?user_code=…); until then the token endpoint says authorization_pending;
+// - Microsoft-style paths /TENANT/oauth2/v2.0/{token,authorize,devicecode}, for known tenants only.
 //
 //   node oauth2-server.mjs HOST PATH-TO-oauth2-mock-server/dist/index.mjs
 //
@@ -30,6 +33,7 @@ const GRACE_MS = 120_000;
 
 const clients = new Map();
 const tokens = new Map();
+const devices = new Map();
 
 const mock = new OAuth2Server();
 await mock.issuer.keys.generate('RS256');
@@ -46,6 +50,12 @@ function credentials(req) {
   }
   return { id: req.body?.client_id, secret: req.body?.client_secret };
 }
+
+// Every token unique (as real servers make them): without a jti, two tokens issued in the same
+// second with the same claims would be the same string.
+service.on('beforeTokenSigning', (token) => {
+  token.payload.jti = randomUUID();
+});
 
 service.on('beforeResponse', (response, req) => {
   const fail = (status, error, description) => {
@@ -88,6 +98,47 @@ service.on('beforeResponse', (response, req) => {
   });
   client.issued += 1;
 });
+
+// Checks the client of a token request like the hook above; returns an error body or null.
+function clientError(req) {
+  const { id, secret } = credentials(req);
+  const client = clients.get(id);
+  if (!client) return { error: 'invalid_client', error_description: `unknown client ${id}` };
+  if (client.secret !== undefined && client.secret !== secret) {
+    return { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.' };
+  }
+  return null;
+}
+
+// The device-code grant of a token request whose form is `form`.
+async function deviceToken(req, res, form) {
+  const failed = clientError(req);
+  if (failed) return json(res, 401, failed);
+  const device = devices.get(form.device_code);
+  if (!device || device.client !== credentials(req).id) {
+    return json(res, 400, { error: 'expired_token', error_description: 'unknown device code' });
+  }
+  if (!device.approved) return json(res, 400, { error: 'authorization_pending' });
+  devices.delete(form.device_code);
+  const client = clients.get(device.client);
+  const access = await mock.issuer.buildToken({
+    scopesOrTransform: (_header, payload) => {
+      payload.scope = device.scope;
+      payload.jti = randomUUID();
+    },
+    expiresIn: client.ttl,
+  });
+  client.refresh_token = randomUUID();
+  tokens.set(access, { client: device.client, user: client.user, until: Date.now() + client.ttl * 1000 + GRACE_MS });
+  client.issued += 1;
+  return json(res, 200, {
+    access_token: access,
+    token_type: 'Bearer',
+    expires_in: client.ttl,
+    refresh_token: client.refresh_token,
+    scope: device.scope,
+  });
+}
 
 function readBody(req) {
   return new Promise((resolve, reject) => {
@@ -145,7 +196,8 @@ const server = http.createServer(async (req, res) => {
       for (const t of tokens.values()) if (t.client === client_id) t.until = 0;
       return json(res, 200, {});
     }
-    const tenant = path.match(/^\/([^/]+)\/oauth2\/v2\.0\/(token|authorize)$/);
+    let endpoint = path;
+    const tenant = path.match(/^\/([^/]+)\/oauth2\/v2\.0\/(token|authorize|devicecode)$/);
     if (tenant) {
       if (!TENANTS.has(tenant[1])) {
         return json(res, 400, {
@@ -153,7 +205,46 @@ const server = http.createServer(async (req, res) => {
           error_description: `AADSTS90002: Tenant '${tenant[1]}' not found.`,
         });
       }
-      req.url = `/${tenant[2]}${url.search}`;
+      endpoint = tenant[2] === 'devicecode' ? '/device_authorization' : `/${tenant[2]}`;
+      req.url = `${endpoint}${url.search}`;
+    }
+    if (req.method === 'POST' && endpoint === '/device_authorization') {
+      const form = Object.fromEntries(new URLSearchParams(await readBody(req)));
+      req.body = form;
+      const failed = clientError(req);
+      if (failed) return json(res, 401, failed);
+      const code = { device: randomUUID(), user: randomUUID().slice(0, 8).toUpperCase() };
+      devices.set(code.device, { client: credentials(req).id, user_code: code.user, scope: form.scope, approved: false });
+      const verification = `http://${host}:${server.address().port}/device`;
+      return json(res, 200, {
+        device_code: code.device,
+        user_code: code.user,
+        verification_uri: verification,
+        verification_uri_complete: `${verification}?user_code=${code.user}`,
+        expires_in: 300,
+        interval: 1,
+      });
+    }
+    if (req.method === 'GET' && endpoint === '/device') {
+      const wanted = url.searchParams.get('user_code');
+      for (const d of devices.values()) {
+        if (d.user_code === wanted) {
+          d.approved = true;
+          return json(res, 200, { approved: true });
+        }
+      }
+      return json(res, 404, { approved: false });
+    }
+    if (req.method === 'POST' && endpoint === '/token') {
+      // Read here, for the device grant the package does not know; handed on parsed otherwise
+      // (body-parser leaves a request alone once `_body` is set).
+      const form = Object.fromEntries(new URLSearchParams(await readBody(req)));
+      if (form.grant_type === 'urn:ietf:params:oauth:grant-type:device_code') {
+        req.body = form;
+        return deviceToken(req, res, form);
+      }
+      req.body = form;
+      req._body = true;
     }
     service.requestHandler(req, res);
   } catch (e) {

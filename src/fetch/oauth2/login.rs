@@ -1,14 +1,19 @@
-//! `dmarc-warden login`: obtains a refresh token once, interactively, by the authorisation-code
-//! flow with PKCE (RFC 7636) and a loopback redirect (RFC 8252 section 7.3): the user opens the
-//! printed address in a browser and signs in; the provider sends the browser back to a one-request
-//! HTTP server (`tiny_http`) on 127.0.0.1; the code it carries is exchanged for tokens, and the
-//! refresh token is stored (mode 0600) where `fetch` reads it. This is the flow Google allows for
-//! the IMAP scope, and Microsoft for delegated access.
+//! `dmarc-warden login`: obtains a refresh token once, interactively, and stores it (mode 0600)
+//! where `fetch` reads it. Two flows:
+//!
+//! - the authorisation-code flow with PKCE (RFC 7636) and a loopback redirect (RFC 8252 section
+//!   7.3): the user opens the printed address in a browser and signs in; the provider sends the
+//!   browser back to a one-request HTTP server (`tiny_http`) on 127.0.0.1, and the code it carries
+//!   is exchanged for tokens. Google allows this one for the mail scope, Microsoft too;
+//! - with `--device`, the device authorisation grant (RFC 8628): an address and a code to enter on
+//!   any device, while this polls the token endpoint. For servers without a browser (Microsoft).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use oauth2::basic::BasicTokenResponse;
 use oauth2::{AuthUrl, AuthorizationCode, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope};
+use oauth2::{DeviceAuthorizationUrl, StandardDeviceAuthorizationResponse};
 use oauth2::{TokenResponse, url::Url};
 
 use super::{OAuthError, Provider, Settings, token_error, write_secret_file};
@@ -22,6 +27,8 @@ pub struct Options {
     pub port: u16,
     /// How long to wait for the browser.
     pub wait: Duration,
+    /// The device flow instead of the loopback redirect.
+    pub device: bool,
 }
 
 /// Runs the flow and stores the refresh token in `file`. `say` shows the user what to do.
@@ -31,6 +38,86 @@ pub fn login(
     options: &Options,
     say: &mut dyn FnMut(&str),
 ) -> Result<(), OAuthError> {
+    let response = if options.device {
+        device_flow(settings, options, say)?
+    } else {
+        redirect_flow(settings, options, say)?
+    };
+    let url = settings.token_url().unwrap_or_default();
+    let refresh = response.refresh_token().ok_or_else(|| {
+        OAuthError::Setting(format!(
+            "the token endpoint {url} sent no refresh token (Microsoft: the scope must include \
+             offline_access; check DMARC_WARDEN_OAUTH2_SCOPE)"
+        ))
+    })?;
+    write_secret_file(file, refresh.secret()).map_err(|e| OAuthError::RefreshTokenFile {
+        path: file.to_owned(),
+        reason: format!("cannot write it: {e}"),
+    })
+}
+
+/// RFC 8628: a code for the user to enter at the provider's address, then the token endpoint
+/// polled (at the interval the provider asks for) until the user has signed in.
+fn device_flow(
+    settings: &Settings,
+    options: &Options,
+    say: &mut dyn FnMut(&str),
+) -> Result<BasicTokenResponse, OAuthError> {
+    let device = settings.device_url().ok_or_else(|| {
+        OAuthError::Setting(match settings.provider {
+            Provider::Microsoft => {
+                "provider microsoft needs the tenant (oauth2_tenant / DMARC_WARDEN_OAUTH2_TENANT)"
+                    .to_owned()
+            }
+            _ => "no device authorisation URL for login --device (oauth2_device_url / \
+                  DMARC_WARDEN_OAUTH2_DEVICE_URL)"
+                .to_owned(),
+        })
+    })?;
+    let device_url = DeviceAuthorizationUrl::new(device.clone()).map_err(|e| {
+        OAuthError::Setting(format!(
+            "device authorisation URL {device:?} (oauth2_device_url / \
+             DMARC_WARDEN_OAUTH2_DEVICE_URL): {e}"
+        ))
+    })?;
+    let client = settings.client()?.set_device_authorization_url(device_url);
+    let http = settings.http()?;
+    let secrets: Vec<&str> = settings.client_secret.iter().map(|s| s.expose()).collect();
+    let details: StandardDeviceAuthorizationResponse = client
+        .exchange_device_code()
+        .add_scopes(settings.scopes(true).into_iter().map(Scope::new))
+        .request(&http)
+        .map_err(|e| token_error(e, &device, "device authorisation", http.status(), &secrets))?;
+    say(&format!(
+        "On any device, open {} and enter the code {}{}",
+        details.verification_uri().as_str(),
+        details.user_code().secret(),
+        options
+            .user
+            .as_ref()
+            .map(|u| format!(", then sign in as {u}"))
+            .unwrap_or_default()
+    ));
+    if let Some(complete) = details.verification_uri_complete() {
+        say(&format!("(or open {})", complete.secret()));
+    }
+    say(&format!(
+        "Waiting up to {} s for the sign-in …",
+        options.wait.as_secs()
+    ));
+    let url = settings.token_url().unwrap_or_default();
+    client
+        .exchange_device_access_token(&details)
+        .request(&http, std::thread::sleep, Some(options.wait))
+        .map_err(|e| token_error(e, &url, "device code", http.status(), &secrets))
+}
+
+/// The authorisation-code flow with PKCE and a loopback redirect.
+fn redirect_flow(
+    settings: &Settings,
+    options: &Options,
+    say: &mut dyn FnMut(&str),
+) -> Result<BasicTokenResponse, OAuthError> {
     let auth = settings.auth_url().ok_or_else(|| {
         OAuthError::Setting(match settings.provider {
             Provider::Microsoft => {
@@ -100,24 +187,13 @@ pub fn login(
     let code = wait_for_code(&server, state.secret(), options.wait)?;
     drop(server);
     let http = settings.http()?;
-    let response = client
-        .exchange_code(AuthorizationCode::new(code))
-        .set_pkce_verifier(verifier)
-        .request(&http);
     let url = settings.token_url().unwrap_or_default();
     let secrets: Vec<&str> = settings.client_secret.iter().map(|s| s.expose()).collect();
-    let response = response
-        .map_err(|e| token_error(e, &url, "authorisation code", http.status(), &secrets))?;
-    let refresh = response.refresh_token().ok_or_else(|| {
-        OAuthError::Setting(format!(
-            "the token endpoint {url} sent no refresh token (Microsoft: the scope must include \
-             offline_access; check DMARC_WARDEN_OAUTH2_SCOPE)"
-        ))
-    })?;
-    write_secret_file(file, refresh.secret()).map_err(|e| OAuthError::RefreshTokenFile {
-        path: file.to_owned(),
-        reason: format!("cannot write it: {e}"),
-    })
+    client
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request(&http)
+        .map_err(|e| token_error(e, &url, "authorisation code", http.status(), &secrets))
 }
 
 /// Serves the loopback redirect until it brings a code with the right state (or an error), or

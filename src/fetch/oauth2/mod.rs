@@ -71,6 +71,8 @@ pub struct Settings {
     pub scopes: Vec<String>,
     pub token_url: Option<String>,
     pub auth_url: Option<String>,
+    /// The device authorisation endpoint (RFC 8628) for `login --device`.
+    pub device_url: Option<String>,
     pub grant: Grant,
     /// `None`: chosen from the server's CAPABILITY.
     pub mechanism: Option<Mechanism>,
@@ -84,6 +86,7 @@ const MICROSOFT_APP_SCOPE: &str = "https://outlook.office365.com/.default";
 const MICROSOFT_USER_SCOPE: &str = "https://outlook.office365.com/IMAP.AccessAsUser.All";
 const GOOGLE_TOKEN: &str = "https://oauth2.googleapis.com/token";
 const GOOGLE_AUTH: &str = "https://accounts.google.com/o/oauth2/v2/auth";
+const GOOGLE_DEVICE: &str = "https://oauth2.googleapis.com/device/code";
 const GOOGLE_SCOPE: &str = "https://mail.google.com/";
 
 impl Settings {
@@ -113,6 +116,22 @@ impl Settings {
                 .as_ref()
                 .map(|t| format!("{MICROSOFT}/{t}/oauth2/v2.0/authorize")),
             Provider::Google => Some(GOOGLE_AUTH.to_owned()),
+            Provider::Generic => None,
+        }
+    }
+
+    /// The device authorisation endpoint `login --device` asks for a code: the one set, or the
+    /// provider's.
+    pub fn device_url(&self) -> Option<String> {
+        if let Some(url) = &self.device_url {
+            return Some(url.clone());
+        }
+        match self.provider {
+            Provider::Microsoft => self
+                .tenant
+                .as_ref()
+                .map(|t| format!("{MICROSOFT}/{t}/oauth2/v2.0/devicecode")),
+            Provider::Google => Some(GOOGLE_DEVICE.to_owned()),
             Provider::Generic => None,
         }
     }
@@ -351,8 +370,8 @@ fn cached(response: &BasicTokenResponse, obtained: Instant) -> Cached {
 }
 
 /// Turns what the oauth2 crate reports into one line that names the endpoint and the setting.
-pub(crate) fn token_error(
-    e: RequestTokenError<ureq::Error, BasicErrorResponse>,
+pub(crate) fn token_error<T: oauth2::ErrorResponseType + std::fmt::Display>(
+    e: RequestTokenError<ureq::Error, oauth2::StandardErrorResponse<T>>,
     url: &str,
     grant: &str,
     status: Option<u16>,
@@ -526,6 +545,7 @@ mod tests {
             scopes: Vec::new(),
             token_url: None,
             auth_url: None,
+            device_url: None,
             grant: Grant::ClientCredentials,
             mechanism: None,
             timeout: Duration::from_secs(5),
@@ -546,6 +566,10 @@ mod tests {
         assert_eq!(google.token_url().unwrap(), GOOGLE_TOKEN);
         assert_eq!(google.scopes(true), ["https://mail.google.com/"]);
         assert!(settings(Provider::Generic).token_url().is_none());
+        assert_eq!(
+            ms.device_url().unwrap(),
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/devicecode"
+        );
         // The token URL set always wins.
         let mut own = settings(Provider::Microsoft);
         own.token_url = Some("http://127.0.0.1/t".into());
