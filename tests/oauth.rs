@@ -70,13 +70,14 @@ fn dovecot_log(dovecot: &Dovecot) -> String {
     std::fs::read_to_string(dovecot.dir.path().join("dovecot.log")).unwrap_or_default()
 }
 
-/// Exit status 2 and one line on stderr, which contains `expected` and none of `secrets`.
+/// Exit status 2 and one line on stderr, which says `expected` (once) and none of `secrets`.
 fn assert_one_line_failure(out: &Out, expected: &str, secrets: &[&str]) {
     assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(expected),
-        "{expected:?} in {}",
+    assert_eq!(
+        out.stderr.matches(expected).count(),
+        1,
+        "{expected:?} once in {}",
         out.stderr
     );
     for secret in secrets {
@@ -414,6 +415,21 @@ fn a_self_signed_ca_certificate_given_as_ca_file_is_pinned_and_names_still_check
         &[("DMARC_WARDEN_IMAP_CA_FILE", s(&other))],
     );
     assert_one_line_failure(&out, "TLS with 127.0.11.4:", &[PASSWORD]);
+    // A server that offers no OAuth2 mechanism (this one has passwords only) is told apart.
+    let out = fetch_env(
+        &env,
+        &[],
+        &dovecot.env(),
+        &[
+            ("DMARC_WARDEN_IMAP_AUTH", "oauth2"),
+            ("DMARC_WARDEN_OAUTH2_TOKEN_COMMAND", "echo some-token-5"),
+        ],
+    );
+    assert_one_line_failure(
+        &out,
+        "offers neither AUTH=OAUTHBEARER nor AUTH=XOAUTH2",
+        &["some-token-5"],
+    );
 }
 
 #[test]

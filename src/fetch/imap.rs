@@ -140,11 +140,9 @@ pub enum ImapError {
          DMARC_WARDEN_OAUTH2_MECHANISM to try one anyway)"
     )]
     NoOAuthMechanism { addr: String },
-    #[error("account {account}: {source}")]
-    Token {
-        account: String,
-        source: Box<OAuthError>,
-    },
+    /// No token to log in with (the token endpoint said no, or could not be reached).
+    #[error(transparent)]
+    Token(Box<OAuthError>),
     #[error("{addr}: {what}: {source}")]
     Protocol {
         addr: String,
@@ -439,10 +437,7 @@ fn authenticate(
             })?
         }
     };
-    let token_err = |source| ImapError::Token {
-        account: account.name.clone(),
-        source: Box::new(source),
-    };
+    let token_err = |e| ImapError::Token(Box::new(e));
     let token = tokens.access_token().map_err(token_err)?;
     let sasl = |token| {
         sasl::Authenticator::new(mechanism, &account.user, &account.host, account.port, token)
