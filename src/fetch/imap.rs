@@ -105,12 +105,10 @@ impl Account {
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
     #[error(
-        "cannot connect to {addr}: {source} (check DMARC_WARDEN_IMAP_HOST / DMARC_WARDEN_IMAP_PORT)"
+        "cannot connect to {addr}: {error} (check DMARC_WARDEN_IMAP_HOST / DMARC_WARDEN_IMAP_PORT)"
     )]
-    Connect {
-        addr: String,
-        source: std::io::Error,
-    },
+    // `error`, not `source`: the message says it already, so the chain must not say it again.
+    Connect { addr: String, error: std::io::Error },
     #[error(
         "TLS with {addr} failed: {reason} (for a private CA set DMARC_WARDEN_IMAP_CA_FILE / ca_file; check DMARC_WARDEN_IMAP_TLS)"
     )]
@@ -143,11 +141,11 @@ pub enum ImapError {
     /// No token to log in with (the token endpoint said no, or could not be reached).
     #[error(transparent)]
     Token(Box<OAuthError>),
-    #[error("{addr}: {what}: {source}")]
+    #[error("{addr}: {what}: {error}")]
     Protocol {
         addr: String,
         what: String,
-        source: Box<imap::Error>,
+        error: Box<imap::Error>,
     },
 }
 
@@ -156,8 +154,8 @@ impl ImapError {
     /// certificate is not.
     pub fn is_transient(&self) -> bool {
         match self {
-            ImapError::Protocol { source, .. } => matches!(
-                **source,
+            ImapError::Protocol { error, .. } => matches!(
+                **error,
                 imap::Error::Io(_) | imap::Error::ConnectionLost | imap::Error::Bye(_)
             ),
             _ => false,
@@ -470,7 +468,7 @@ fn protocol<W: Into<String>>(
     move |source| ImapError::Protocol {
         addr,
         what,
-        source: Box::new(source),
+        error: Box::new(source),
     }
 }
 
@@ -503,9 +501,9 @@ pub fn uid_set(uids: &[u32]) -> String {
 
 fn connect_tcp(account: &Account) -> Result<TcpStream, ImapError> {
     let addr = account.addr();
-    let connect_err = |source| ImapError::Connect {
+    let connect_err = |error| ImapError::Connect {
         addr: addr.clone(),
-        source,
+        error,
     };
     let addrs = (account.host.as_str(), account.port)
         .to_socket_addrs()
