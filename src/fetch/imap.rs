@@ -2,8 +2,12 @@
 //! read, move and flag messages by UID. Knows nothing of reports or the database: the pipeline decides
 //! what to fetch and when to move, and this module only speaks the protocol.
 //!
+//! Logging in is LOGIN with a password, or SASL XOAUTH2 / OAUTHBEARER with an access token from
+//! [`crate::fetch::oauth2`]. Certificates are verified by WebPKI against the system's CAs plus
+//! `ca_file`, whose certificates also count as pinned when the server presents one of them itself.
+//!
 //! Every network operation has a timeout (the socket's read and write timeouts), so a silent server
-//! ends in an error rather than a hang. Passwords live in [`Secret`], which never prints.
+//! ends in an error rather than a hang. Passwords and tokens live in [`Secret`], which never prints.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};

@@ -204,8 +204,6 @@ type TokenClient = oauth2::Client<
 pub struct Tokens {
     settings: Settings,
     cached: Mutex<Option<Cached>>,
-    /// Tokens obtained so far (for `--verbose` and tests).
-    obtained: Mutex<u32>,
 }
 
 #[derive(Debug)]
@@ -234,17 +232,11 @@ impl Tokens {
         Tokens {
             settings,
             cached: Mutex::new(None),
-            obtained: Mutex::new(0),
         }
     }
 
     pub fn settings(&self) -> &Settings {
         &self.settings
-    }
-
-    /// How many tokens this run has obtained.
-    pub fn obtained(&self) -> u32 {
-        *self.obtained.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A token good for now: the cached one while fresh, otherwise a new one.
@@ -339,7 +331,6 @@ impl Tokens {
                 cached(&response, obtained)
             }
         };
-        *self.obtained.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         Ok(cached)
     }
 
