@@ -503,6 +503,51 @@ fn login_stores_a_refresh_token_that_fetch_then_uses() {
     let out = fetch_env(&env, &[], &fetch_settings, &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(stored(&env).0, 1);
+
+    // A wrong client secret: the code cannot be exchanged; one line, exit 2, the file untouched.
+    let before = std::fs::read_to_string(&file).unwrap();
+    let mut command = env.command(&["login", "--wait", "60"]);
+    command
+        .envs(settings.iter().map(|(k, v)| (k, v)))
+        .env("DMARC_WARDEN_OAUTH2_CLIENT_SECRET", "wrong-login-secret")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = KillOnDrop(Some(command.spawn().unwrap()));
+    let mut stderr = BufReader::new(child.0.as_mut().unwrap().stderr.take().unwrap());
+    let mut said = String::new();
+    let url = read_until(&mut stderr, &mut said, "http://");
+    ureq::get(&url).call().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    let status = child.0.take().unwrap().wait().unwrap();
+    assert_eq!(status.code(), Some(2), "{said}{rest}");
+    let error: Vec<&str> = rest
+        .lines()
+        .filter(|l| l.starts_with("dmarc-warden:"))
+        .collect();
+    assert_eq!(error.len(), 1, "{rest}");
+    assert!(
+        error[0].contains("refused the authorisation code request: invalid_client"),
+        "{rest}"
+    );
+    assert!(!rest.contains("wrong-login-secret"), "{rest}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+
+    // Nowhere to store the token: said before anything else happens.
+    let out = env.run_with_env(
+        &["login"],
+        &settings
+            .iter()
+            .filter(|(k, _)| *k != "DMARC_WARDEN_OAUTH2_REFRESH_TOKEN_FILE")
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    assert_one_line_failure(
+        &out,
+        "DMARC_WARDEN_OAUTH2_REFRESH_TOKEN_FILE",
+        &["login-secret-3"],
+    );
 }
 
 /// Reads lines of `login`'s stderr into `said` until one starts with `start`; returns that line.
