@@ -74,6 +74,10 @@ pub enum Command {
     /// DMARC_WARDEN_IMAP_PASSWORD or DMARC_WARDEN_IMAP_PASSWORD_FILE, or password_file /
     /// password_command in the config file.
     ///
+    /// Microsoft 365 and Gmail: --auth oauth2 logs in with SASL XOAUTH2 / OAUTHBEARER and an OAuth2
+    /// access token from client credentials (Microsoft 365 app-only), a refresh token file written
+    /// by `dmarc-warden login`, or a token command; see the --oauth2-* settings and the README.
+    ///
     /// Exit status as for `ingest`: 0 all stored, 1 some messages rejected (kept; see `rejects`),
     /// 2 fatal (connection, TLS, login, database, or another fetch running).
     Fetch(FetchArgs),
