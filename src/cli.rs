@@ -45,6 +45,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size of the fetch variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read report files, directories, Maildirs, mbox files or stdin (`-`) into the database.
@@ -72,9 +74,23 @@ pub enum Command {
     /// DMARC_WARDEN_IMAP_PASSWORD or DMARC_WARDEN_IMAP_PASSWORD_FILE, or password_file /
     /// password_command in the config file.
     ///
+    /// Microsoft 365 and Gmail: --auth oauth2 logs in with SASL XOAUTH2 / OAUTHBEARER and an OAuth2
+    /// access token from client credentials (Microsoft 365 app-only), a refresh token file written
+    /// by `dmarc-warden login`, or a token command; see the --oauth2-* settings and the README.
+    ///
     /// Exit status as for `ingest`: 0 all stored, 1 some messages rejected (kept; see `rejects`),
     /// 2 fatal (connection, TLS, login, database, or another fetch running).
     Fetch(FetchArgs),
+    /// Sign in to an OAuth2 provider once, in a browser, and store the refresh token `fetch` uses.
+    ///
+    /// For Gmail and delegated Microsoft 365 access (`auth = "oauth2"` with a refresh token file).
+    /// Prints an address to open in a browser; after you sign in, the provider sends the browser
+    /// back to http://127.0.0.1:PORT/ (http://localhost:PORT/ for Microsoft), where this command
+    /// waits (authorisation code with PKCE). With --device, prints an address and a code to enter on
+    /// any device instead. The refresh token is written to oauth2_refresh_token_file /
+    /// DMARC_WARDEN_OAUTH2_REFRESH_TOKEN_FILE (mode 0600). Run it again when the provider has
+    /// revoked the token. Exit status: 0 stored, 2 failed.
+    Login(LoginArgs),
     /// Try every kept reject again (after upgrading dmarc-warden, or with higher limits).
     Reprocess {
         #[command(flatten)]
@@ -185,6 +201,11 @@ pub struct FetchArgs {
     /// Seconds each network operation may take before the connection is given up [default: 60].
     #[arg(long, env = "DMARC_WARDEN_IMAP_TIMEOUT", value_name = "SECS")]
     pub timeout: Option<u64>,
+    /// How to log in [default: password].
+    #[arg(long, value_enum, env = "DMARC_WARDEN_IMAP_AUTH")]
+    pub auth: Option<crate::config::Auth>,
+    #[command(flatten)]
+    pub oauth2: OAuth2Args,
     /// Most messages fetched with one command (memory holds about three such batches).
     #[arg(
         long,
@@ -202,6 +223,102 @@ pub struct FetchArgs {
     pub full: bool,
     #[command(flatten)]
     pub work: WorkArgs,
+}
+
+/// An account's OAuth2 settings (`--auth oauth2`). The client secret is never a flag: set
+/// DMARC_WARDEN_OAUTH2_CLIENT_SECRET_FILE (or DMARC_WARDEN_OAUTH2_CLIENT_SECRET).
+#[derive(Debug, Args)]
+pub struct OAuth2Args {
+    /// Who issues the tokens: microsoft (needs the tenant), google, or generic (needs the token URL).
+    #[arg(long, value_enum, env = "DMARC_WARDEN_OAUTH2_PROVIDER")]
+    pub oauth2_provider: Option<crate::fetch::oauth2::Provider>,
+    /// Microsoft Entra tenant: its id or one of its domains.
+    #[arg(long, env = "DMARC_WARDEN_OAUTH2_TENANT", value_name = "TENANT")]
+    pub oauth2_tenant: Option<String>,
+    /// The app's client id.
+    #[arg(long, env = "DMARC_WARDEN_OAUTH2_CLIENT_ID", value_name = "ID")]
+    pub oauth2_client_id: Option<String>,
+    /// File holding the client secret (client-credentials grant; Google's login needs it too).
+    #[arg(
+        long,
+        env = "DMARC_WARDEN_OAUTH2_CLIENT_SECRET_FILE",
+        value_name = "PATH"
+    )]
+    pub oauth2_client_secret_file: Option<PathBuf>,
+    /// Scopes, space-separated [default: the provider's IMAP scope].
+    #[arg(long, env = "DMARC_WARDEN_OAUTH2_SCOPE", value_name = "SCOPES")]
+    pub oauth2_scope: Option<String>,
+    /// File holding the refresh token (written by `login`, rewritten when the provider rotates it).
+    #[arg(
+        long,
+        env = "DMARC_WARDEN_OAUTH2_REFRESH_TOKEN_FILE",
+        value_name = "PATH"
+    )]
+    pub oauth2_refresh_token_file: Option<PathBuf>,
+    /// A command (run with sh -c) that prints an access token, instead of asking a token endpoint.
+    #[arg(
+        long,
+        env = "DMARC_WARDEN_OAUTH2_TOKEN_COMMAND",
+        value_name = "COMMAND",
+        hide_env_values = true
+    )]
+    pub oauth2_token_command: Option<String>,
+    /// Token endpoint; overrides the provider's.
+    #[arg(long, env = "DMARC_WARDEN_OAUTH2_TOKEN_URL", value_name = "URL")]
+    pub oauth2_token_url: Option<String>,
+    /// Authorisation endpoint for `login`; overrides the provider's.
+    #[arg(long, env = "DMARC_WARDEN_OAUTH2_AUTH_URL", value_name = "URL")]
+    pub oauth2_auth_url: Option<String>,
+    /// Device authorisation endpoint for `login --device`; overrides the provider's.
+    #[arg(long, env = "DMARC_WARDEN_OAUTH2_DEVICE_URL", value_name = "URL")]
+    pub oauth2_device_url: Option<String>,
+    /// SASL mechanism [default: OAUTHBEARER if the server offers it, else XOAUTH2].
+    #[arg(long, value_enum, env = "DMARC_WARDEN_OAUTH2_MECHANISM")]
+    pub oauth2_mechanism: Option<crate::fetch::oauth2::Mechanism>,
+}
+
+impl OAuth2Args {
+    /// Sets these (and the client secret from the environment, never a flag) on `entry`.
+    fn apply(self, entry: &mut crate::config::AccountEntry) {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        entry.oauth2_provider = self.oauth2_provider;
+        entry.oauth2_tenant = self.oauth2_tenant;
+        entry.oauth2_client_id = self.oauth2_client_id;
+        entry.oauth2_client_secret = env("DMARC_WARDEN_OAUTH2_CLIENT_SECRET");
+        entry.oauth2_client_secret_file = self.oauth2_client_secret_file;
+        entry.oauth2_scope = self.oauth2_scope;
+        entry.oauth2_refresh_token_file = self.oauth2_refresh_token_file;
+        entry.oauth2_token_command = self.oauth2_token_command;
+        entry.oauth2_token_url = self.oauth2_token_url;
+        entry.oauth2_auth_url = self.oauth2_auth_url;
+        entry.oauth2_device_url = self.oauth2_device_url;
+        entry.oauth2_mechanism = self.oauth2_mechanism;
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Config file [default: $XDG_CONFIG_HOME/dmarc-warden/config.toml, if present].
+    #[arg(long, env = "DMARC_WARDEN_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// The account of the config file to sign in for (by its `name`, or `#N` for the N-th).
+    #[arg(long, env = "DMARC_WARDEN_IMAP_ACCOUNT", value_name = "NAME")]
+    pub account: Option<String>,
+    /// The mailbox user to sign in as (a hint for the sign-in page).
+    #[arg(long, env = "DMARC_WARDEN_IMAP_USER", value_name = "USER")]
+    pub user: Option<String>,
+    /// Port on 127.0.0.1 for the browser's redirect [default: any free port].
+    #[arg(long, default_value_t = 0, value_name = "PORT")]
+    pub redirect_port: u16,
+    /// Seconds to wait for the sign-in.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub wait: u64,
+    /// Sign in on any device instead (RFC 8628 device flow): print an address and a code to enter
+    /// there, and wait. For a server without a browser; Microsoft allows it, Google not for mail.
+    #[arg(long, conflicts_with = "redirect_port")]
+    pub device: bool,
+    #[command(flatten)]
+    pub oauth2: OAuth2Args,
 }
 
 #[derive(Debug, Args)]
@@ -328,6 +445,10 @@ pub enum Action {
     Advise(Judge),
     Tls(Filter, Output),
     Rejects(Output),
+    Login(
+        Box<crate::config::Login>,
+        crate::fetch::oauth2::login::Options,
+    ),
 }
 
 impl Config {
@@ -345,6 +466,7 @@ impl Config {
                 options: work.options()?,
             },
             Command::Fetch(args) => args.action()?,
+            Command::Login(args) => args.action()?,
             Command::Reprocess { work } => Action::Reprocess {
                 options: work.options()?,
             },
@@ -402,7 +524,7 @@ impl FetchArgs {
         // Read here, not declared as flags: a password must not appear in `--help`, in the process's
         // arguments, or in clap's error messages.
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let overrides = crate::config::AccountEntry {
+        let mut overrides = crate::config::AccountEntry {
             name: None,
             host: self.host,
             port: self.port,
@@ -418,7 +540,10 @@ impl FetchArgs {
             invalid: self.invalid,
             mark_seen: self.mark_seen.then_some(true),
             timeout_secs: self.timeout,
+            auth: self.auth,
+            ..Default::default()
         };
+        self.oauth2.apply(&mut overrides);
         let accounts =
             crate::config::accounts(self.config.as_deref(), self.account.as_deref(), &overrides)?;
         if self.batch == 0 {
@@ -436,6 +561,25 @@ impl FetchArgs {
                 batch_messages: self.batch,
             },
         })
+    }
+}
+
+impl LoginArgs {
+    fn action(self) -> anyhow::Result<Action> {
+        let mut overrides = crate::config::AccountEntry {
+            user: self.user,
+            ..Default::default()
+        };
+        self.oauth2.apply(&mut overrides);
+        let login =
+            crate::config::login(self.config.as_deref(), self.account.as_deref(), &overrides)?;
+        let options = crate::fetch::oauth2::login::Options {
+            user: login.user.clone(),
+            port: self.redirect_port,
+            device: self.device,
+            wait: std::time::Duration::from_secs(self.wait.max(1)),
+        };
+        Ok(Action::Login(Box::new(login), options))
     }
 }
 

@@ -18,6 +18,15 @@
 //! invalid = "DMARC/invalid"         # unset: rejected messages stay where they are
 //! mark_seen = false
 //! timeout_secs = 60
+//!
+//! # OAuth2 instead of a password (see the README for each provider):
+//! auth = "oauth2"                   # default: "password"
+//! oauth2_provider = "microsoft"     # or "google", "generic" (with oauth2_token_url)
+//! oauth2_tenant = "contoso.onmicrosoft.com"
+//! oauth2_client_id = "…"
+//! oauth2_client_secret_file = "/etc/dmarc-warden/client-secret"   # client credentials, or:
+//! oauth2_refresh_token_file = "/var/lib/dmarc-warden/refresh-token" # written by `login`, or:
+//! oauth2_token_command = "my-token-helper"                         # prints an access token
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -28,6 +37,18 @@ use serde::Deserialize;
 
 use crate::analyse::{DeclaredSender, Knowledge, Published, Service, Thresholds, registrable};
 use crate::fetch::imap::{Account, Secret, Tls};
+use crate::fetch::oauth2::{self, Grant, Mechanism, Provider};
+
+/// How an account logs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Auth {
+    /// IMAP LOGIN with the password.
+    #[default]
+    Password,
+    /// SASL XOAUTH2 / OAUTHBEARER with an OAuth2 access token.
+    Oauth2,
+}
 
 /// The file as written.
 #[derive(Debug, Default, Deserialize)]
@@ -238,6 +259,20 @@ pub struct AccountEntry {
     pub invalid: Option<String>,
     pub mark_seen: Option<bool>,
     pub timeout_secs: Option<u64>,
+    pub auth: Option<Auth>,
+    pub oauth2_provider: Option<Provider>,
+    pub oauth2_tenant: Option<String>,
+    pub oauth2_client_id: Option<String>,
+    pub oauth2_client_secret: Option<String>,
+    pub oauth2_client_secret_file: Option<PathBuf>,
+    /// Space-separated, as OAuth2 writes scopes.
+    pub oauth2_scope: Option<String>,
+    pub oauth2_refresh_token_file: Option<PathBuf>,
+    pub oauth2_token_command: Option<String>,
+    pub oauth2_token_url: Option<String>,
+    pub oauth2_auth_url: Option<String>,
+    pub oauth2_device_url: Option<String>,
+    pub oauth2_mechanism: Option<Mechanism>,
 }
 
 impl AccountEntry {
@@ -264,7 +299,20 @@ impl AccountEntry {
             archive,
             invalid,
             mark_seen,
-            timeout_secs
+            timeout_secs,
+            auth,
+            oauth2_provider,
+            oauth2_tenant,
+            oauth2_client_id,
+            oauth2_client_secret,
+            oauth2_client_secret_file,
+            oauth2_scope,
+            oauth2_refresh_token_file,
+            oauth2_token_command,
+            oauth2_token_url,
+            oauth2_auth_url,
+            oauth2_device_url,
+            oauth2_mechanism
         );
         // A password given outside the file replaces every way the file had of getting one.
         if over.password.is_some() || over.password_file.is_some() {
@@ -274,6 +322,17 @@ impl AccountEntry {
             } else {
                 self.password = None;
             }
+        }
+        // So do a client secret and a source of tokens.
+        if over.oauth2_client_secret.is_some() {
+            self.oauth2_client_secret_file = None;
+        } else if over.oauth2_client_secret_file.is_some() {
+            self.oauth2_client_secret = None;
+        }
+        if over.oauth2_token_command.is_some() {
+            self.oauth2_refresh_token_file = None;
+        } else if over.oauth2_refresh_token_file.is_some() {
+            self.oauth2_token_command = None;
         }
         self
     }
@@ -293,6 +352,39 @@ pub fn accounts(
     select: Option<&str>,
     overrides: &AccountEntry,
 ) -> anyhow::Result<Accounts> {
+    let Chosen {
+        shown,
+        entries,
+        mut warnings,
+    } = choose(config, select, overrides)?;
+    let mut accounts = Vec::new();
+    for (name, entry) in entries {
+        let account = validate(&name, entry, &shown, &mut warnings)?;
+        if account.danger_accept_invalid_certs {
+            warnings.push(format!(
+                "warning: account {name}: TLS certificates are NOT verified \
+                 (danger_accept_invalid_certs / DMARC_WARDEN_IMAP_DANGER_ACCEPT_INVALID_CERTS): \
+                 anyone on the network path can read the password and the mail"
+            ));
+        }
+        accounts.push(account);
+    }
+    Ok(Accounts { accounts, warnings })
+}
+
+/// The accounts chosen from the file and the overrides, not yet validated.
+struct Chosen {
+    /// The file, for messages.
+    shown: String,
+    entries: Vec<(String, AccountEntry)>,
+    warnings: Vec<String>,
+}
+
+fn choose(
+    config: Option<&Path>,
+    select: Option<&str>,
+    overrides: &AccountEntry,
+) -> anyhow::Result<Chosen> {
     let (path, file) = load(config)?;
     let mut warnings = Vec::new();
     let (shown, entries) = match (&path, file) {
@@ -345,23 +437,177 @@ pub fn accounts(
                 .collect()
         }
     };
-    let mut accounts = Vec::new();
-    for (name, entry) in chosen {
-        let account = validate(&name, entry, &shown)?;
-        if account.danger_accept_invalid_certs {
-            warnings.push(format!(
-                "warning: account {name}: TLS certificates are NOT verified \
-                 (danger_accept_invalid_certs / DMARC_WARDEN_IMAP_DANGER_ACCEPT_INVALID_CERTS): \
-                 anyone on the network path can read the password and the mail"
-            ));
-        }
-        accounts.push(account);
-    }
-    Ok(Accounts { accounts, warnings })
+    Ok(Chosen {
+        shown,
+        entries: chosen,
+        warnings,
+    })
 }
 
-fn validate(name: &str, e: AccountEntry, shown: &str) -> anyhow::Result<Account> {
+/// What `dmarc-warden login` works with: one account's OAuth2 settings, the file its refresh token
+/// goes to, and the user to sign in as.
+#[derive(Debug)]
+pub struct Login {
+    pub account: String,
+    pub settings: oauth2::Settings,
+    pub refresh_token_file: PathBuf,
+    pub user: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// The one account `login` is for (`select`, or the only one), validated for that.
+pub fn login(
+    config: Option<&Path>,
+    select: Option<&str>,
+    overrides: &AccountEntry,
+) -> anyhow::Result<Login> {
+    let Chosen {
+        shown,
+        mut entries,
+        mut warnings,
+    } = choose(config, select, overrides)?;
+    if entries.len() != 1 {
+        bail!(
+            "{shown} lists {} accounts: choose the one to log in to with --account NAME",
+            entries.len()
+        );
+    }
+    let (name, e) = entries.remove(0);
     let place = format!("{shown}: account {name}");
+    let file = e.oauth2_refresh_token_file.clone().with_context(|| {
+        format!(
+            "{place}: login stores a refresh token: set oauth2_refresh_token_file / \
+             DMARC_WARDEN_OAUTH2_REFRESH_TOKEN_FILE"
+        )
+    })?;
+    let timeout = Duration::from_secs(e.timeout_secs.unwrap_or(60).max(1));
+    let user = e.user.clone().filter(|u| !u.is_empty());
+    let settings = oauth2_settings(&e, &place, timeout, &mut warnings)?;
+    Ok(Login {
+        account: name,
+        settings,
+        refresh_token_file: file,
+        user,
+        warnings,
+    })
+}
+
+/// An account's OAuth2 settings, checked for what its way of getting tokens needs.
+fn oauth2_settings(
+    e: &AccountEntry,
+    place: &str,
+    timeout: Duration,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<oauth2::Settings> {
+    let blank_is_none = |s: &Option<String>| {
+        s.as_ref()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    };
+    let token_url = blank_is_none(&e.oauth2_token_url);
+    let provider = match (e.oauth2_provider, &token_url) {
+        (Some(p), _) => p,
+        (None, Some(_)) => Provider::Generic,
+        (None, None) if blank_is_none(&e.oauth2_token_command).is_some() => Provider::Generic,
+        (None, None) => bail!(
+            "{place}: auth = oauth2 needs a provider: oauth2_provider / DMARC_WARDEN_OAUTH2_PROVIDER \
+             = microsoft, google or generic (with DMARC_WARDEN_OAUTH2_TOKEN_URL)"
+        ),
+    };
+    let tenant = blank_is_none(&e.oauth2_tenant);
+    let client_id = blank_is_none(&e.oauth2_client_id);
+    let client_secret = if let Some(secret) = &e.oauth2_client_secret {
+        Some(secret.trim().to_owned())
+    } else if let Some(path) = &e.oauth2_client_secret_file {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "{place}: cannot read the client secret file {} (oauth2_client_secret_file / \
+                 DMARC_WARDEN_OAUTH2_CLIENT_SECRET_FILE)",
+                path.display()
+            )
+        })?;
+        warn_if_others_can_read(path, "the OAuth2 client secret file", warnings);
+        Some(text.trim().to_owned())
+    } else {
+        None
+    }
+    .filter(|s| !s.is_empty());
+    let grant = if let Some(command) = blank_is_none(&e.oauth2_token_command) {
+        Grant::Command(command)
+    } else if let Some(path) = &e.oauth2_refresh_token_file {
+        warn_if_others_can_read(path, "the OAuth2 refresh token file", warnings);
+        Grant::RefreshToken(path.clone())
+    } else {
+        Grant::ClientCredentials
+    };
+    let settings = oauth2::Settings {
+        provider,
+        tenant,
+        client_id,
+        client_secret: client_secret.map(Secret::new),
+        scopes: e
+            .oauth2_scope
+            .iter()
+            .flat_map(|s| s.split_whitespace())
+            .map(str::to_owned)
+            .collect(),
+        token_url,
+        auth_url: blank_is_none(&e.oauth2_auth_url),
+        device_url: blank_is_none(&e.oauth2_device_url),
+        grant,
+        mechanism: e.oauth2_mechanism,
+        timeout,
+        ca_file: e.ca_file.clone(),
+    };
+    if settings.grant == Grant::ClientCredentials && settings.client_secret.is_none() {
+        bail!(
+            "{place}: auth = oauth2 needs a way to get tokens: a client secret \
+             (DMARC_WARDEN_OAUTH2_CLIENT_SECRET_FILE or DMARC_WARDEN_OAUTH2_CLIENT_SECRET), a refresh \
+             token file (DMARC_WARDEN_OAUTH2_REFRESH_TOKEN_FILE, written by `dmarc-warden login`) or \
+             a token command (DMARC_WARDEN_OAUTH2_TOKEN_COMMAND)"
+        );
+    }
+    if !matches!(settings.grant, Grant::Command(_)) {
+        if settings.client_id.is_none() {
+            bail!(
+                "{place}: no OAuth2 client id (oauth2_client_id / DMARC_WARDEN_OAUTH2_CLIENT_ID)"
+            );
+        }
+        if settings.token_url().is_none() {
+            match provider {
+                Provider::Microsoft => bail!(
+                    "{place}: oauth2_provider microsoft needs the tenant (oauth2_tenant / \
+                     DMARC_WARDEN_OAUTH2_TENANT)"
+                ),
+                _ => bail!(
+                    "{place}: no OAuth2 token URL (oauth2_token_url / DMARC_WARDEN_OAUTH2_TOKEN_URL)"
+                ),
+            }
+        }
+    }
+    Ok(settings)
+}
+
+fn validate(
+    name: &str,
+    e: AccountEntry,
+    shown: &str,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<Account> {
+    let place = format!("{shown}: account {name}");
+    let timeout = e.timeout_secs.unwrap_or(60);
+    if timeout == 0 {
+        bail!("{place}: timeout_secs / --timeout must be at least 1");
+    }
+    let oauth2 = match e.auth.unwrap_or_default() {
+        Auth::Password => None,
+        Auth::Oauth2 => Some(std::sync::Arc::new(oauth2::Tokens::new(oauth2_settings(
+            &e,
+            &place,
+            Duration::from_secs(timeout),
+            warnings,
+        )?))),
+    };
     let host = e
         .host
         .filter(|h| !h.trim().is_empty())
@@ -375,7 +621,9 @@ fn validate(name: &str, e: AccountEntry, shown: &str) -> anyhow::Result<Account>
         Tls::Implicit => 993,
         Tls::Starttls => 143,
     });
-    let password = if let Some(p) = e.password {
+    let password = if oauth2.is_some() {
+        String::new()
+    } else if let Some(p) = e.password {
         p
     } else if let Some(path) = &e.password_file {
         let text = std::fs::read_to_string(path).with_context(|| {
@@ -386,7 +634,8 @@ fn validate(name: &str, e: AccountEntry, shown: &str) -> anyhow::Result<Account>
         })?;
         text.trim_end_matches(['\r', '\n']).to_owned()
     } else if let Some(command) = &e.password_command {
-        run_password_command(command).with_context(|| format!("{place}: password_command"))?
+        run_secret_command(command, "password")
+            .with_context(|| format!("{place}: password_command"))?
     } else {
         bail!(
             "{place}: no password (set DMARC_WARDEN_IMAP_PASSWORD or DMARC_WARDEN_IMAP_PASSWORD_FILE, \
@@ -405,16 +654,13 @@ fn validate(name: &str, e: AccountEntry, shown: &str) -> anyhow::Result<Account>
     }
     let blank_is_none =
         |s: Option<String>| s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-    let timeout = e.timeout_secs.unwrap_or(60);
-    if timeout == 0 {
-        bail!("{place}: timeout_secs / --timeout must be at least 1");
-    }
     Ok(Account {
         name: name.to_owned(),
         host: host.trim().to_owned(),
         port,
         user,
         password: Secret::new(password),
+        oauth2,
         tls,
         ca_file: e.ca_file,
         danger_accept_invalid_certs: e.danger_accept_invalid_certs.unwrap_or(false),
@@ -426,9 +672,9 @@ fn validate(name: &str, e: AccountEntry, shown: &str) -> anyhow::Result<Account>
     })
 }
 
-/// Runs `sh -c command` and takes its first line of output as the password. Its output is never
-/// shown, even on failure.
-fn run_password_command(command: &str) -> anyhow::Result<String> {
+/// Runs `sh -c command` and takes its first line of output as the secret (a password, an access
+/// token). Its output is never shown, even on failure.
+pub(crate) fn run_secret_command(command: &str, what: &str) -> anyhow::Result<String> {
     let out = std::process::Command::new("sh")
         .arg("-c")
         .arg(command)
@@ -442,33 +688,60 @@ fn run_password_command(command: &str) -> anyhow::Result<String> {
     let text = String::from_utf8(out.stdout).context("output is not UTF-8")?;
     let line = text.lines().next().unwrap_or_default().to_owned();
     if line.is_empty() {
-        bail!("{command:?} printed no password");
+        bail!("{command:?} printed no {what}");
     }
     Ok(line)
 }
 
-/// A config file holding a password that other users can read earns a warning.
+/// A config file holding a password or client secret that other users can read earns a warning.
 #[cfg(unix)]
 fn warn_if_readable(path: &Path, file: &File, warnings: &mut Vec<String>) {
-    use std::os::unix::fs::PermissionsExt;
-    if !file.account.iter().any(|a| a.password.is_some()) {
+    let what = if file.account.iter().any(|a| a.password.is_some()) {
+        "a password"
+    } else if file
+        .account
+        .iter()
+        .any(|a| a.oauth2_client_secret.is_some())
+    {
+        "an OAuth2 client secret"
+    } else {
         return;
+    };
+    if let Some(mode) = readable_by_others(path) {
+        warnings.push(format!(
+            "warning: config {} holds {what} and others can read it (mode {mode:o}); \
+             run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ));
     }
-    if let Ok(meta) = std::fs::metadata(path) {
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            warnings.push(format!(
-                "warning: config {} holds a password and others can read it (mode {mode:o}); \
-                 run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            ));
-        }
-    }
+}
+
+/// The file's mode when users other than its owner may read it.
+#[cfg(unix)]
+fn readable_by_others(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
 }
 
 #[cfg(not(unix))]
 fn warn_if_readable(_: &Path, _: &File, _: &mut Vec<String>) {}
+
+/// A file holding a secret (client secret, refresh token) that other users can read earns a warning.
+#[cfg(unix)]
+fn warn_if_others_can_read(path: &Path, what: &str, warnings: &mut Vec<String>) {
+    if let Some(mode) = readable_by_others(path) {
+        warnings.push(format!(
+            "warning: {what} {} can be read by others (mode {mode:o}); run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ));
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_others_can_read(_: &Path, _: &str, _: &mut Vec<String>) {}
 
 #[cfg(test)]
 mod tests {
@@ -485,26 +758,87 @@ mod tests {
 
     #[test]
     fn defaults_follow_the_tls_mode() {
-        let a = validate("x", entry("h"), "test").unwrap();
+        let a = validate("x", entry("h"), "test", &mut Vec::new()).unwrap();
         assert_eq!(
             (a.port, a.tls, a.folders.clone()),
             (993, Tls::Implicit, vec!["INBOX".into()])
         );
         let mut e = entry("h");
         e.tls = Some(Tls::Starttls);
-        assert_eq!(validate("x", e, "test").unwrap().port, 143);
+        assert_eq!(validate("x", e, "test", &mut Vec::new()).unwrap().port, 143);
     }
 
     #[test]
     fn errors_name_the_setting() {
         let mut e = entry("h");
         e.password = None;
-        let err = validate("x", e, "test").unwrap_err().to_string();
+        let err = validate("x", e, "test", &mut Vec::new())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("DMARC_WARDEN_IMAP_PASSWORD"), "{err}");
         let mut e = entry("h");
         e.user = None;
-        let err = validate("x", e, "test").unwrap_err().to_string();
+        let err = validate("x", e, "test", &mut Vec::new())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("DMARC_WARDEN_IMAP_USER"), "{err}");
+    }
+
+    #[test]
+    fn oauth2_needs_a_provider_a_tenant_and_a_way_to_get_tokens() {
+        let mut e = entry("h");
+        e.password = None;
+        e.auth = Some(Auth::Oauth2);
+        e.oauth2_client_id = Some("app".into());
+        e.oauth2_client_secret = Some("s".into());
+        let err = |e: &AccountEntry| {
+            validate("x", e.clone(), "test", &mut Vec::new())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            err(&e).contains("DMARC_WARDEN_OAUTH2_PROVIDER"),
+            "{}",
+            err(&e)
+        );
+        e.oauth2_provider = Some(Provider::Microsoft);
+        assert!(
+            err(&e).contains("DMARC_WARDEN_OAUTH2_TENANT"),
+            "{}",
+            err(&e)
+        );
+        e.oauth2_tenant = Some("contoso".into());
+        let a = validate("x", e.clone(), "test", &mut Vec::new()).unwrap();
+        let tokens = a.oauth2.expect("OAuth2 settings");
+        assert_eq!(tokens.settings().grant, Grant::ClientCredentials);
+        assert_eq!(a.password.expose(), "");
+        e.oauth2_client_secret = None;
+        assert!(err(&e).contains("needs a way to get tokens"), "{}", err(&e));
+        // A token command needs nothing else.
+        let mut c = entry("h");
+        c.password = None;
+        c.auth = Some(Auth::Oauth2);
+        c.oauth2_token_command = Some("echo t".into());
+        let a = validate("x", c, "test", &mut Vec::new()).unwrap();
+        assert_eq!(
+            a.oauth2.unwrap().settings().grant,
+            Grant::Command("echo t".into())
+        );
+    }
+
+    #[test]
+    fn oauth2_sources_from_outside_the_file_replace_the_file_s() {
+        let mut file = entry("h");
+        file.oauth2_token_command = Some("helper".into());
+        file.oauth2_client_secret = Some("in-file".into());
+        let over = AccountEntry {
+            oauth2_refresh_token_file: Some("/r".into()),
+            oauth2_client_secret_file: Some("/s".into()),
+            ..AccountEntry::default()
+        };
+        let merged = file.overlay(&over);
+        assert!(merged.oauth2_token_command.is_none() && merged.oauth2_client_secret.is_none());
+        assert_eq!(merged.oauth2_refresh_token_file, Some(PathBuf::from("/r")));
     }
 
     #[test]

@@ -66,9 +66,13 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn execute(config: Config) -> anyhow::Result<u8> {
+    let action = match config.action {
+        Action::Login(login, options) => return oauth2_login(&login, &options),
+        other => other,
+    };
     let store = Store::open(&config.db)?;
     let output = (config.quiet, config.verbose);
-    match config.action {
+    match action {
         Action::Ingest { paths, options } => {
             let inputs = fetch::Inputs::new(paths, options.limits.max_message_size);
             let stats = with_progress(output, |notify| {
@@ -146,7 +150,30 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
         Action::Rejects(format) => list(&store.rejects()?, format),
+        Action::Login(login, options) => oauth2_login(&login, &options),
     }
+}
+
+/// `login`: what to do on stderr, the refresh token into its file.
+fn oauth2_login(
+    login: &config::Login,
+    options: &fetch::oauth2::login::Options,
+) -> anyhow::Result<u8> {
+    for warning in &login.warnings {
+        eprintln!("dmarc-warden: {warning}");
+    }
+    fetch::oauth2::login::login(
+        &login.settings,
+        &login.refresh_token_file,
+        options,
+        &mut |line| eprintln!("{line}"),
+    )
+    .with_context(|| format!("account {}", login.account))?;
+    eprintln!(
+        "dmarc-warden: refresh token stored in {}; `dmarc-warden fetch` can now run unattended",
+        login.refresh_token_file.display()
+    );
+    Ok(EXIT_OK)
 }
 
 fn list<T: present::Tabular>(rows: &[T], output: impl Into<present::Output>) -> anyhow::Result<u8> {

@@ -4,9 +4,10 @@
 
 #[allow(dead_code)] // the corpus writer is for benchmarks
 #[path = "../benches/support/corpus.rs"]
-mod corpus;
+pub(crate) mod corpus;
+#[allow(dead_code)] // shared with tests/oauth.rs and the benchmark
 #[path = "../benches/support/dovecot.rs"]
-mod dovecot;
+pub(crate) mod dovecot;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -23,7 +24,12 @@ fn fetch(dovecot: &Dovecot, env: &Env, args: &[&str], extra: &[(&str, &str)]) ->
 }
 
 /// `fetch` with the environment `base` plus `extra`; an empty value in `extra` unsets the setting.
-fn fetch_env(env: &Env, args: &[&str], base: &[(String, String)], extra: &[(&str, &str)]) -> Out {
+pub(crate) fn fetch_env(
+    env: &Env,
+    args: &[&str],
+    base: &[(String, String)],
+    extra: &[(&str, &str)],
+) -> Out {
     let mut all: Vec<(&str, &str)> = base
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -38,7 +44,7 @@ fn fetch_env(env: &Env, args: &[&str], base: &[(String, String)], extra: &[(&str
 /// The per-reporter sample files and the bad fixtures as messages (emails as they are, other files
 /// attached to one), with a copy of each message written to `dir` for `ingest` to compare with. The
 /// generated story (`sample-reports/story/`) is left out: more of the same, and slower.
-fn sample_messages(dir: &Path) -> Vec<Vec<u8>> {
+pub(crate) fn sample_messages(dir: &Path) -> Vec<Vec<u8>> {
     let mut files: Vec<PathBuf> = files_under(&samples());
     files.retain(|p| !p.components().any(|c| c.as_os_str() == "story"));
     files.extend(files_under(&bad_fixtures()));
@@ -74,7 +80,7 @@ fn looks_like_email(data: &[u8]) -> bool {
 }
 
 /// `(org, report id, domain, records, messages)` of every stored report.
-fn report_keys(env: &Env) -> BTreeSet<(String, String, String, u64, u64)> {
+pub(crate) fn report_keys(env: &Env) -> BTreeSet<(String, String, String, u64, u64)> {
     let out = env.run(&["reports", "--format", "json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     out.json()
@@ -92,7 +98,7 @@ fn report_keys(env: &Env) -> BTreeSet<(String, String, String, u64, u64)> {
 }
 
 /// The counts of a summary line: `fetch: 30 inputs, 26 reports new, …`.
-fn summary(out: &Out) -> Vec<u64> {
+pub(crate) fn summary(out: &Out) -> Vec<u64> {
     let line = out
         .stdout
         .lines()
@@ -313,7 +319,7 @@ fn connection_login_and_certificate_failures_exit_2_with_one_line() {
 }
 
 /// Generated report messages: `(messages, total records)`.
-fn generated(count: usize, seed: u64) -> (Vec<Vec<u8>>, usize) {
+pub(crate) fn generated(count: usize, seed: u64) -> (Vec<Vec<u8>>, usize) {
     let mut rng = corpus::Rng::new(seed);
     let mut total = 0;
     let messages = (0..count)
@@ -330,7 +336,7 @@ fn generated(count: usize, seed: u64) -> (Vec<Vec<u8>>, usize) {
     (messages, total)
 }
 
-fn stored(env: &Env) -> (usize, u64) {
+pub(crate) fn stored(env: &Env) -> (usize, u64) {
     let keys = report_keys(env);
     (keys.len(), keys.iter().map(|k| k.3).sum())
 }
@@ -488,11 +494,11 @@ fn watch_ingests_new_mail_and_a_second_fetch_is_refused() {
     assert_eq!(total, [4, 4], "one summary per round: {}", out.stdout);
 }
 
-struct KillOnDrop(Option<std::process::Child>);
+pub(crate) struct KillOnDrop(pub Option<std::process::Child>);
 
 impl KillOnDrop {
     /// Polls until `n` reports are stored; fails if the process ends first or 30 s pass.
-    fn wait_for_reports(&mut self, env: &Env, n: usize, every: Duration) {
+    pub(crate) fn wait_for_reports(&mut self, env: &Env, n: usize, every: Duration) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while stored(env).0 < n {
             if let Some(status) = self.0.as_mut().unwrap().try_wait().unwrap() {
@@ -510,7 +516,7 @@ impl KillOnDrop {
         }
     }
 
-    fn finish(mut self) -> Out {
+    pub(crate) fn finish(mut self) -> Out {
         let mut child = self.0.take().unwrap();
         child.kill().unwrap();
         finish(child)

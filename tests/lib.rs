@@ -8,4 +8,5 @@ mod cli;
 mod corpus;
 mod golden;
 mod imap;
+mod oauth;
 mod tables;

@@ -2,8 +2,12 @@
 //! read, move and flag messages by UID. Knows nothing of reports or the database: the pipeline decides
 //! what to fetch and when to move, and this module only speaks the protocol.
 //!
+//! Logging in is LOGIN with a password, or SASL XOAUTH2 / OAUTHBEARER with an access token from
+//! [`crate::fetch::oauth2`]. Certificates are verified by WebPKI against the system's CAs plus
+//! `ca_file`, whose certificates also count as pinned when the server presents one of them itself.
+//!
 //! Every network operation has a timeout (the socket's read and write timeouts), so a silent server
-//! ends in an error rather than a hang. Passwords live in [`Secret`], which never prints.
+//! ends in an error rather than a hang. Passwords and tokens live in [`Secret`], which never prints.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -13,6 +17,8 @@ use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+use crate::fetch::oauth2::{OAuthError, Tokens, sasl};
 
 /// How the connection is secured. Plain-text IMAP is not offered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
@@ -53,7 +59,10 @@ pub struct Account {
     pub host: String,
     pub port: u16,
     pub user: String,
+    /// The password; unused when `oauth2` is set.
     pub password: Secret,
+    /// `auth = "oauth2"`: log in with SASL XOAUTH2 / OAUTHBEARER and tokens from here.
+    pub oauth2: Option<Arc<Tokens>>,
     pub tls: Tls,
     /// An extra trusted CA (PEM), for a server with a private certificate.
     pub ca_file: Option<PathBuf>,
@@ -100,12 +109,10 @@ impl Account {
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
     #[error(
-        "cannot connect to {addr}: {source} (check DMARC_WARDEN_IMAP_HOST / DMARC_WARDEN_IMAP_PORT)"
+        "cannot connect to {addr}: {error} (check DMARC_WARDEN_IMAP_HOST / DMARC_WARDEN_IMAP_PORT)"
     )]
-    Connect {
-        addr: String,
-        source: std::io::Error,
-    },
+    // `error`, not `source`: the message says it already, so the chain must not say it again.
+    Connect { addr: String, error: std::io::Error },
     #[error(
         "TLS with {addr} failed: {reason} (for a private CA set DMARC_WARDEN_IMAP_CA_FILE / ca_file; check DMARC_WARDEN_IMAP_TLS)"
     )]
@@ -120,11 +127,29 @@ pub enum ImapError {
         addr: String,
         reason: String,
     },
-    #[error("{addr}: {what}: {source}")]
+    #[error(
+        "login as {user} at {addr} with {mechanism} failed: the server refused a new token too: \
+         {reason} (check DMARC_WARDEN_IMAP_USER and that the app may open this mailbox)"
+    )]
+    TokenRefused {
+        user: String,
+        addr: String,
+        mechanism: &'static str,
+        reason: String,
+    },
+    #[error(
+        "{addr} offers neither AUTH=OAUTHBEARER nor AUTH=XOAUTH2 (set oauth2_mechanism / \
+         DMARC_WARDEN_OAUTH2_MECHANISM to try one anyway)"
+    )]
+    NoOAuthMechanism { addr: String },
+    /// No token to log in with (the token endpoint said no, or could not be reached).
+    #[error(transparent)]
+    Token(Box<OAuthError>),
+    #[error("{addr}: {what}: {error}")]
     Protocol {
         addr: String,
         what: String,
-        source: Box<imap::Error>,
+        error: Box<imap::Error>,
     },
 }
 
@@ -133,8 +158,8 @@ impl ImapError {
     /// certificate is not.
     pub fn is_transient(&self) -> bool {
         match self {
-            ImapError::Protocol { source, .. } => matches!(
-                **source,
+            ImapError::Protocol { error, .. } => matches!(
+                **error,
                 imap::Error::Io(_) | imap::Error::ConnectionLost | imap::Error::Bye(_)
             ),
             _ => false,
@@ -224,16 +249,16 @@ impl Session {
                 .read_greeting()
                 .map_err(protocol(&addr, "reading the greeting"))?;
         }
-        let mut inner = client
-            .login(&account.user, account.password.expose())
-            .map_err(|(e, _)| ImapError::Login {
-                user: account.user.clone(),
-                addr: addr.clone(),
-                reason: match e {
-                    imap::Error::No(no) => no.information,
-                    other => other.to_string(),
-                },
-            })?;
+        let mut inner = match &account.oauth2 {
+            None => client
+                .login(&account.user, account.password.expose())
+                .map_err(|(e, _)| ImapError::Login {
+                    user: account.user.clone(),
+                    addr: addr.clone(),
+                    reason: refusal(e),
+                })?,
+            Some(tokens) => authenticate(client, account, tokens, &addr)?,
+        };
         let caps = inner
             .capabilities()
             .map_err(protocol(&addr, "CAPABILITY"))?;
@@ -385,6 +410,59 @@ impl Session {
     }
 }
 
+/// What the server said when it refused a login.
+fn refusal(e: imap::Error) -> String {
+    match e {
+        imap::Error::No(no) => no.information,
+        other => other.to_string(),
+    }
+}
+
+/// Logs in with an access token: the mechanism from CAPABILITY unless configured, the cached token
+/// (or a new one); when the server refuses it, once more with a new token on the same connection.
+fn authenticate(
+    mut client: imap::Client<Stream>,
+    account: &Account,
+    tokens: &Tokens,
+    addr: &str,
+) -> Result<imap::Session<Stream>, ImapError> {
+    let configured = tokens.settings().mechanism;
+    let mechanism = match configured {
+        Some(m) => m,
+        None => {
+            let caps = client
+                .capabilities()
+                .map_err(protocol(addr, "CAPABILITY"))?;
+            let offered = |c: &str| caps.has_str(c);
+            sasl::choose(None, &offered).ok_or_else(|| ImapError::NoOAuthMechanism {
+                addr: addr.to_owned(),
+            })?
+        }
+    };
+    let token_err = |e| ImapError::Token(Box::new(e));
+    let token = tokens.access_token().map_err(token_err)?;
+    let sasl = |token| {
+        sasl::Authenticator::new(mechanism, &account.user, &account.host, account.port, token)
+    };
+    let client = match client.authenticate(mechanism.name(), &sasl(&token)) {
+        Ok(session) => return Ok(session),
+        // A NO is the token refused (expired, revoked); anything else is no token matter.
+        Err((imap::Error::No(_), client)) => client,
+        Err((e, _)) => {
+            return Err(protocol(addr, format!("AUTHENTICATE {}", mechanism.name()))(e));
+        }
+    };
+    let token = tokens.refresh(&token).map_err(token_err)?;
+    client
+        .authenticate(mechanism.name(), &sasl(&token))
+        .map_err(|(e, _)| ImapError::TokenRefused {
+            user: account.user.clone(),
+            addr: addr.to_owned(),
+            mechanism: mechanism.name(),
+            reason: refusal(e),
+        })
+}
+
 /// Turns an error of the imap crate into one that names the server and the command.
 fn protocol<W: Into<String>>(
     addr: &str,
@@ -394,7 +472,7 @@ fn protocol<W: Into<String>>(
     move |source| ImapError::Protocol {
         addr,
         what,
-        source: Box::new(source),
+        error: Box::new(source),
     }
 }
 
@@ -427,9 +505,9 @@ pub fn uid_set(uids: &[u32]) -> String {
 
 fn connect_tcp(account: &Account) -> Result<TcpStream, ImapError> {
     let addr = account.addr();
-    let connect_err = |source| ImapError::Connect {
+    let connect_err = |error| ImapError::Connect {
         addr: addr.clone(),
-        source,
+        error,
     };
     let addrs = (account.host.as_str(), account.port)
         .to_socket_addrs()
@@ -512,25 +590,109 @@ fn tls_config(account: &Account) -> Result<Arc<ClientConfig>, ImapError> {
         for cert in rustls_native_certs::load_native_certs().certs {
             let _ = roots.add(cert);
         }
+        let mut pinned = Vec::new();
         if let Some(path) = &account.ca_file {
             let ca_err = |reason: String| ImapError::CaFile {
                 path: path.clone(),
                 reason,
             };
             let certs = CertificateDer::pem_file_iter(path).map_err(|e| ca_err(e.to_string()))?;
-            let mut added = 0;
             for cert in certs {
                 let cert = cert.map_err(|e| ca_err(e.to_string()))?;
-                roots.add(cert).map_err(|e| ca_err(e.to_string()))?;
-                added += 1;
+                roots.add(cert.clone()).map_err(|e| ca_err(e.to_string()))?;
+                pinned.push(cert);
             }
-            if added == 0 {
+            if pinned.is_empty() {
                 return Err(ca_err("no PEM certificate in it".into()));
             }
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        let webpki =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| ImapError::Tls {
+                    addr: account.addr(),
+                    reason: e.to_string(),
+                })?;
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(PinnedOrWebPki { webpki, pinned }))
+            .with_no_client_auth()
     };
     Ok(Arc::new(config))
+}
+
+/// The usual WebPKI verification, plus certificate pinning through `ca_file`: a server certificate
+/// that is byte for byte one of the `ca_file` certificates is accepted when it is valid now and names
+/// the host, even where WebPKI says no because it is marked as a CA (`openssl req -x509` makes such
+/// self-signed certificates) or signed by no CA at all.
+#[derive(Debug)]
+struct PinnedOrWebPki {
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use rustls::CertificateError as E;
+        let verdict = self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        match verdict {
+            Err(rustls::Error::InvalidCertificate(
+                E::Expired
+                | E::ExpiredContext { .. }
+                | E::NotValidYet
+                | E::NotValidYetContext { .. }
+                | E::BadEncoding,
+            )) => verdict,
+            // WebPKI checks the validity period before anything else that can fail here, so a
+            // pinned certificate that got past it is current; its name is checked here.
+            Err(_)
+                if self
+                    .pinned
+                    .iter()
+                    .any(|p| p.as_ref() == end_entity.as_ref()) =>
+            {
+                let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+                rustls::client::verify_server_name(&parsed, server_name)?;
+                Ok(rustls::client::danger::ServerCertVerified::assertion())
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
 }
 
 /// `danger_accept_invalid_certs`: checks the handshake signatures but not who signed the certificate.

@@ -8,6 +8,7 @@
 //! first line starting `From `), whatever its name; a Maildir is a directory holding `cur/` and `new/`.
 
 pub mod imap;
+pub mod oauth2;
 pub mod rdns;
 
 use std::fs::File;
