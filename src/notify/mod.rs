@@ -1,0 +1,240 @@
+//! Notifications: `notify` (and `fetch --notify`) judges what changed since the last notice and sends
+//! it; `digest` sends a period's summary. Owns the once-only bookkeeping (through `store`) and
+//! delivery to the channels; the judgements are in [`events`] and [`digest`] (pure), the channels'
+//! settings in [`settings`], the message text in [`render`], the transports in [`email`] and
+//! [`webhook`].
+//!
+//! One run: judge the conditions holding now → select those not yet notified → in one transaction,
+//! remember them and queue a notice per channel (the outbox) → deliver each channel's queue, removing
+//! a notice only once the channel took it. A channel that fails keeps its notices for the next run;
+//! the other channels are still tried.
+
+pub mod digest;
+pub mod email;
+pub mod events;
+pub mod render;
+pub mod settings;
+pub mod webhook;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use crate::model::Filter;
+use crate::store::Store;
+use crate::{EXIT_OK, EXIT_REJECTED};
+use events::{Condition, DomainView, Event};
+use settings::{Channel, Settings, Target};
+
+/// What `notify` and `digest` act on: the judgement's knowledge and thresholds, and `[notify]`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub judgement: crate::config::Judgement,
+    pub settings: Settings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("email: {0}")]
+    Email(String),
+    #[error("webhook: {0}")]
+    Webhook(String),
+    #[error("cannot read the CA file {path} (ca_file): {reason}")]
+    CaFile { path: PathBuf, reason: String },
+}
+
+/// The outbox channel of notices printed on stdout (no channel configured).
+const STDOUT: &str = "stdout";
+
+/// `notify`: judge, queue what is new, deliver every queue. Exit 0, or 1 when a channel failed.
+pub fn notify(store: &Store, config: &Config) -> anyhow::Result<u8> {
+    let now = crate::pipeline::unix_now();
+    let conditions = conditions(store, config)?;
+    let (send, state) = events::select(conditions, &store.notified()?, now);
+    let channels = &config.settings.channels;
+    let mut queued = Vec::new();
+    for e in &send {
+        let json = serde_json::to_string(e)?;
+        if channels.is_empty() {
+            queued.push((STDOUT.to_owned(), json));
+        } else {
+            for c in channels.iter().filter(|c| c.wants(&e.domain)) {
+                queued.push((c.id.clone(), json.clone()));
+            }
+        }
+    }
+    store.record_notices(&state, &queued, now)?;
+    deliver(store, channels)
+}
+
+/// Sends each channel's queued notices; a channel that fails is named on stderr and keeps them.
+fn deliver(store: &Store, channels: &[Channel]) -> anyhow::Result<u8> {
+    let mut failed = 0;
+    let pending = store.pending_notices(None)?;
+    let known: BTreeSet<&str> = channels.iter().map(|c| c.id.as_str()).collect();
+    let orphans = pending
+        .iter()
+        .filter(|p| {
+            let ours =
+                known.contains(p.channel.as_str()) || (channels.is_empty() && p.channel == STDOUT);
+            !ours
+        })
+        .count();
+    if orphans > 0 {
+        eprintln!(
+            "dmarc-warden: warning: {orphans} notices wait for channels no longer configured; \
+             they stay in the database until those channels are configured again"
+        );
+    }
+    let queue_of = |id: &str| -> Vec<(i64, Event)> {
+        pending
+            .iter()
+            .filter(|p| p.channel == id)
+            .filter_map(|p| Some((p.id, serde_json::from_str::<Event>(&p.event).ok()?)))
+            .collect()
+    };
+    if channels.is_empty() {
+        let queue = queue_of(STDOUT);
+        if !queue.is_empty() {
+            let events: Vec<Event> = queue.iter().map(|(_, e)| e.clone()).collect();
+            crate::present::notices(&events)?;
+            store.notices_delivered(&queue.iter().map(|(id, _)| *id).collect::<Vec<_>>())?;
+        }
+        return Ok(EXIT_OK);
+    }
+    for channel in channels {
+        let queue = queue_of(&channel.id);
+        if queue.is_empty() {
+            continue;
+        }
+        let ids: Vec<i64> = queue.iter().map(|(id, _)| *id).collect();
+        let events: Vec<Event> = queue.into_iter().map(|(_, e)| e).collect();
+        match send(channel, &render::notices(&events)) {
+            Ok(()) => store.notices_delivered(&ids)?,
+            Err(e) => {
+                eprintln!(
+                    "dmarc-warden: error: notify channel {}: {e}; its {} notices are kept and sent \
+                     on the next run",
+                    channel.label,
+                    ids.len()
+                );
+                store.notices_failed(&ids, &e.to_string())?;
+                failed += 1;
+            }
+        }
+    }
+    Ok(if failed > 0 { EXIT_REJECTED } else { EXIT_OK })
+}
+
+fn send(channel: &Channel, m: &render::Message) -> Result<(), NotifyError> {
+    match &channel.target {
+        Target::Webhook(w) => webhook::post(w, m),
+        Target::Email(e) => email::send(e, m),
+    }
+}
+
+/// Every condition that holds now, over all domains.
+fn conditions(store: &Store, config: &Config) -> anyhow::Result<Vec<Condition>> {
+    let j = &config.judgement;
+    let th = &config.settings.thresholds;
+    let window = Some(j.thresholds.window_days);
+    let mut out = Vec::new();
+    for (policy, last) in store.latest_policies(None)? {
+        let domain = policy.domain.clone();
+        // The window `advise` judges, the one before it, and everything before it.
+        let since = crate::window_start(last, window);
+        let (evidence, senders) = crate::judge_domain(store, &domain, (since, None), j, false)?;
+        let advice = crate::advise_domain(&policy, &evidence, &senders, j);
+        let before = since.map(|s| s - i64::from(j.thresholds.window_days) * 86_400);
+        let (prev_evidence, prev_senders) = match since {
+            Some(s) => crate::judge_domain(store, &domain, (before, Some(s)), j, false)?,
+            None => (Vec::new(), Vec::new()),
+        };
+        let previous = (!prev_evidence.is_empty())
+            .then(|| crate::advise_domain(&policy, &prev_evidence, &prev_senders, j));
+        let seen_before: BTreeSet<String> = match since {
+            Some(s) => {
+                let (_, history) = crate::judge_domain(store, &domain, (None, Some(s)), j, false)?;
+                history.into_iter().map(|s| s.summary.sender).collect()
+            }
+            None => BTreeSet::new(),
+        };
+        out.extend(events::domain_conditions(
+            &DomainView {
+                domain: &domain,
+                senders: &senders,
+                advice: &advice,
+                previous: previous.as_ref(),
+                seen_before: &seen_before,
+            },
+            th,
+        ));
+    }
+    let (latest, latest_tls) = store.latest_ends()?;
+    if let Some(latest) = latest {
+        // Enough history to tell a daily reporter: the quiet days and the week before them, and more.
+        let back = i64::from(th.silent_days.max(30) + 30) * 86_400;
+        out.extend(events::reporter_conditions(
+            &store.report_spans(latest - back)?,
+            th,
+        ));
+    }
+    if let Some(latest) = latest_tls {
+        let filter = Filter {
+            since: Some(latest - i64::from(j.thresholds.window_days) * 86_400),
+            ..Filter::default()
+        };
+        out.extend(events::tls_conditions(&store.tls(&filter)?, th));
+    }
+    Ok(out)
+}
+
+/// `digest`: each domain's last `days` days against the `days` before, sent to every channel that
+/// takes the domain, or printed. Exit 0, or 1 when a channel failed.
+pub fn digest(
+    store: &Store,
+    config: &Config,
+    days: u32,
+    domain: Option<&str>,
+) -> anyhow::Result<u8> {
+    let j = &config.judgement;
+    let mut digests = Vec::new();
+    for (policy, last) in store.latest_policies(domain)? {
+        let since = crate::window_start(last, Some(days));
+        let (evidence, senders) =
+            crate::judge_domain(store, &policy.domain, (since, None), j, false)?;
+        let advice = crate::advise_domain(&policy, &evidence, &senders, j);
+        let before = since.map(|s| s - i64::from(days) * 86_400);
+        let (_, previous) = match since {
+            Some(s) => crate::judge_domain(store, &policy.domain, (before, Some(s)), j, false)?,
+            None => (Vec::new(), Vec::new()),
+        };
+        digests.push(digest::domain_digest(
+            &policy.domain,
+            days,
+            &senders,
+            &previous,
+            &advice,
+        ));
+    }
+    let channels = &config.settings.channels;
+    if channels.is_empty() {
+        crate::present::digest(&digests)?;
+        return Ok(EXIT_OK);
+    }
+    let mut failed = 0;
+    for channel in channels {
+        let mine: Vec<_> = digests
+            .iter()
+            .filter(|d| channel.wants(&d.domain))
+            .cloned()
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        if let Err(e) = send(channel, &render::digest(&mine, days)) {
+            eprintln!("dmarc-warden: error: notify channel {}: {e}", channel.label);
+            failed += 1;
+        }
+    }
+    Ok(if failed > 0 { EXIT_REJECTED } else { EXIT_OK })
+}
