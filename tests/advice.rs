@@ -12,21 +12,21 @@ use crate::cli::{Env, s};
 
 /// One `<record>`.
 #[derive(Clone, Copy)]
-struct Rec<'a> {
-    ip: &'a str,
-    count: u64,
-    header_from: &'a str,
+pub(crate) struct Rec<'a> {
+    pub(crate) ip: &'a str,
+    pub(crate) count: u64,
+    pub(crate) header_from: &'a str,
     /// DKIM signature: (domain, result); empty domain for none.
-    dkim: (&'a str, &'a str),
+    pub(crate) dkim: (&'a str, &'a str),
     /// SPF: (domain, result).
-    spf: (&'a str, &'a str),
+    pub(crate) spf: (&'a str, &'a str),
     /// `policy_evaluated` aligned DKIM / SPF.
-    aligned: (bool, bool),
-    disposition: &'a str,
-    reason: Option<&'a str>,
+    pub(crate) aligned: (bool, bool),
+    pub(crate) disposition: &'a str,
+    pub(crate) reason: Option<&'a str>,
 }
 
-const OWN: Rec<'static> = Rec {
+pub(crate) const OWN: Rec<'static> = Rec {
     ip: "192.0.2.10",
     count: 40,
     header_from: "",
@@ -38,7 +38,7 @@ const OWN: Rec<'static> = Rec {
 };
 
 /// A report by `org` for `domain` on `day` (days after 2026-10-01) under policy `p`/`pct`/`sp`.
-fn report(
+pub(crate) fn report(
     org: &str,
     domain: &str,
     day: i64,
@@ -194,7 +194,7 @@ fn a_clean_domain_steps_up_to_quarantine_pct_10() {
     assert_eq!(spoof["messages"], 14 * 2 * 15);
 }
 
-const SENDGRID: Rec<'static> = Rec {
+pub(crate) const SENDGRID: Rec<'static> = Rec {
     ip: "167.89.1.1",
     count: 30,
     header_from: "",

@@ -8,3 +8,4 @@ mod cli;
 mod corpus;
 mod golden;
 mod imap;
+mod notify;

@@ -21,6 +21,8 @@ pub fn send(e: &Email, m: &Message) -> Result<(), NotifyError> {
     let mut builder = lettre::Message::builder()
         .from(mailbox(&e.from)?)
         .subject(&m.subject)
+        // A generated Message-ID (lettre adds the Date).
+        .message_id(None)
         .header(header::UserAgent::from(format!(
             "dmarc-warden/{}",
             env!("CARGO_PKG_VERSION")

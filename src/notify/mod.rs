@@ -199,7 +199,8 @@ pub fn digest(
     let j = &config.judgement;
     let mut digests = Vec::new();
     for (policy, last) in store.latest_policies(domain)? {
-        let since = crate::window_start(last, Some(days));
+        // Exactly `days` daily reports: those ending after `last - days`, as the `days` before.
+        let since = crate::window_start(last, Some(days)).map(|s| s + 1);
         let (evidence, senders) =
             crate::judge_domain(store, &policy.domain, (since, None), j, false)?;
         let advice = crate::advise_domain(&policy, &evidence, &senders, j);
