@@ -114,11 +114,17 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             let code = finish("fetch", &total, config.quiet)?;
             let code = if failed > 0 { EXIT_FATAL } else { code };
             match notify {
-                Some(n) => Ok(code.max(notify::notify(&store, &n)?)),
+                Some(n) => {
+                    let _lock = notify::lock(&config.db)?;
+                    Ok(code.max(notify::notify(&store, &n)?))
+                }
                 None => Ok(code),
             }
         }
-        Action::Notify(n) => notify::notify(&store, &n),
+        Action::Notify(n) => {
+            let _lock = notify::lock(&config.db)?;
+            notify::notify(&store, &n)
+        }
         Action::Digest {
             config,
             days,

@@ -45,24 +45,52 @@ pub enum NotifyError {
 /// The outbox channel of notices printed on stdout (no channel configured).
 const STDOUT: &str = "stdout";
 
+/// Holds `<db>.notify-lock` while notices are judged and delivered: two runs at once would send
+/// the same queued notices twice, so the second stops with a clear message instead.
+pub fn lock(db: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use anyhow::Context;
+    let path = PathBuf::from(format!("{}.notify-lock", db.display()));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another `dmarc-warden notify` (or `fetch --notify`) is sending notices for {} (it \
+             holds {}); this run sent nothing, what it would have sent goes next time",
+            db.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
 /// `notify`: judge, queue what is new, deliver every queue. Exit 0, or 1 when a channel failed.
+/// The caller holds [`lock`].
 pub fn notify(store: &Store, config: &Config) -> anyhow::Result<u8> {
     let now = crate::pipeline::unix_now();
     let conditions = conditions(store, config)?;
-    let (send, state) = events::select(conditions, &store.notified()?, now);
     let channels = &config.settings.channels;
-    let mut queued = Vec::new();
-    for e in &send {
-        let json = serde_json::to_string(e)?;
-        if channels.is_empty() {
-            queued.push((STDOUT.to_owned(), json));
-        } else {
-            for c in channels.iter().filter(|c| c.wants(&e.domain)) {
-                queued.push((c.id.clone(), json.clone()));
+    store.record_notices(now, |notified| -> anyhow::Result<_> {
+        let (send, state) = events::select(conditions, notified, now);
+        let mut queued = Vec::new();
+        for e in &send {
+            let json = serde_json::to_string(e)?;
+            if channels.is_empty() {
+                queued.push((STDOUT.to_owned(), json));
+            } else {
+                for c in channels.iter().filter(|c| c.wants(&e.domain)) {
+                    queued.push((c.id.clone(), json.clone()));
+                }
             }
         }
-    }
-    store.record_notices(&state, &queued, now)?;
+        Ok((state, queued))
+    })?;
     deliver(store, channels)
 }
 

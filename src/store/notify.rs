@@ -53,41 +53,54 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// In one transaction: `state` becomes the set of conditions notified (those not in it are
-    /// forgotten), and `notices` — `(channel, event JSON)` — join the outbox. Either both happen or
-    /// neither: a notice is never marked as sent without being queued.
-    pub fn record_notices(
+    /// In one write transaction: `decide` is given the conditions last notified and returns the
+    /// new set (those not in it are forgotten) and the notices — `(channel, event JSON)` — to queue.
+    /// Both are written or neither: a notice is never marked as sent without being queued, and two
+    /// runs at once cannot both queue the same event (the second waits, then sees the first's state).
+    pub fn record_notices<E: From<StoreError>>(
         &self,
-        state: &[Notified],
-        notices: &[(String, String)],
         now: i64,
-    ) -> Result<(), StoreError> {
+        decide: impl FnOnce(&[Notified]) -> Result<(Vec<Notified>, Vec<(String, String)>), E>,
+    ) -> Result<(), E> {
         self.begin()?;
-        let done = (|| -> Result<(), StoreError> {
-            self.conn.execute("DELETE FROM notify_state", [])?;
-            let mut insert = self.conn.prepare_cached(
-                "INSERT INTO notify_state (kind, domain, subject, fingerprint, notified_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for n in state {
-                insert.execute(params![
-                    n.kind,
-                    n.domain,
-                    n.subject,
-                    n.fingerprint,
-                    n.notified_at
-                ])?;
+        let done = (|| -> Result<(), E> {
+            let (state, notices) = decide(&self.notified()?)?;
+            self.conn
+                .execute("DELETE FROM notify_state", [])
+                .map_err(StoreError::from)?;
+            let mut insert = self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO notify_state (kind, domain, subject, fingerprint, notified_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(StoreError::from)?;
+            for n in &state {
+                insert
+                    .execute(params![
+                        n.kind,
+                        n.domain,
+                        n.subject,
+                        n.fingerprint,
+                        n.notified_at
+                    ])
+                    .map_err(StoreError::from)?;
             }
-            let mut queue = self.conn.prepare_cached(
-                "INSERT INTO notify_outbox (channel, event, created_at) VALUES (?1, ?2, ?3)",
-            )?;
-            for (channel, event) in notices {
-                queue.execute(params![channel, event, now])?;
+            let mut queue = self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO notify_outbox (channel, event, created_at) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(StoreError::from)?;
+            for (channel, event) in &notices {
+                queue
+                    .execute(params![channel, event, now])
+                    .map_err(StoreError::from)?;
             }
             Ok(())
         })();
         match done {
-            Ok(()) => self.commit(),
+            Ok(()) => Ok(self.commit()?),
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 Err(e)
