@@ -4,9 +4,9 @@
 
 #[allow(dead_code)] // the corpus writer is for benchmarks
 #[path = "../benches/support/corpus.rs"]
-mod corpus;
+pub(crate) mod corpus;
 #[path = "../benches/support/dovecot.rs"]
-mod dovecot;
+pub(crate) mod dovecot;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -646,3 +646,38 @@ fn unsafe_channel_settings_are_refused_naming_the_setting() {
         out.stderr
     );
 }
+
+#[test]
+fn fetch_notify_fetches_then_sends_what_changed() {
+    use crate::imap::{corpus, dovecot::Dovecot};
+    let sinks = &*SINKS;
+    let hook = "fetch";
+    let dovecot = Dovecot::start();
+    let messages: Vec<Vec<u8>> = (0..14)
+        .flat_map(|day| ["google.com", "yahoo.com"].map(move |org| (day, org)))
+        .enumerate()
+        .map(|(n, (day, org))| {
+            let xml = report(org, DOMAIN, day, ("none", 100, None), &[OWN]);
+            corpus::email(n, &format!("{org}-{day}.xml"), xml.as_bytes())
+        })
+        .collect();
+    dovecot.append("INBOX", &messages);
+    let sc = Scenario::new(&webhook_config(&sinks.hook_url("http", hook), ""));
+    let env: Vec<(String, String)> = dovecot.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = sc.run(&["fetch", "--notify"], &env);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with("fetch: 28 inputs, 28 reports new"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(kinds(&sinks.hooks(hook)), ["advice_changed"]);
+    let again = sc.run(&["fetch", "--notify"], &env);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        sinks.hooks(hook).len(),
+        1,
+        "nothing new fetched, nothing sent"
+    );
+}
