@@ -146,6 +146,20 @@ const SPAMMER: Rec<'static> = Rec {
     reason: None,
 };
 
+/// Spoofing: nothing passes, from `ip`.
+const fn spoof(ip: &'static str) -> Rec<'static> {
+    Rec {
+        ip,
+        count: 15,
+        header_from: "",
+        dkim: ("", "none"),
+        spf: ("spoofer.example", "fail"),
+        aligned: (false, false),
+        disposition: "none",
+        reason: None,
+    }
+}
+
 /// SendGrid once fixed: it signs with the domain's own key.
 const SENDGRID_FIXED: Rec<'static> = Rec {
     dkim: ("", "pass"),
@@ -334,16 +348,39 @@ fn each_event_kind_fires_once_and_again_only_when_it_returns() {
     sc.period(28..42, &[OWN, SENDGRID, SPAMMER], 100);
     step("same trouble", &[]);
 
-    // SendGrid fixed: ready to step up again.
-    sc.period(42..62, &[OWN, SENDGRID_FIXED, SPAMMER], 100);
-    step("fixed", &["advice_changed"]);
-
-    // ... and broken again: notified again.
-    sc.period(62..76, &[OWN, SENDGRID, SPAMMER], 100);
-    step(
-        "broken again",
-        &["advice_changed", "pass_rate_drop", "sender_failing"],
+    // SendGrid fixed: ready to step up again. Spoofing starts from one address.
+    let spoof_a = spoof("198.51.100.66");
+    sc.period(42..48, &[OWN, SENDGRID_FIXED, SPAMMER], 100);
+    sc.period(48..62, &[OWN, SENDGRID_FIXED, SPAMMER, spoof_a], 100);
+    let fixed = step("fixed", &["advice_changed", "new_unauthorised_source"]).unwrap();
+    assert!(
+        fixed
+            .to_string()
+            .contains("unidentified from 1 new IP address (420 messages"),
+        "{fixed:#}"
     );
+
+    // ... and broken again: notified again; the spoofing goes on, and from a new address too.
+    let spoof_b = spoof("198.51.100.77");
+    sc.period(62..76, &[OWN, SENDGRID, SPAMMER, spoof_a, spoof_b], 100);
+    let again = step(
+        "broken again",
+        &[
+            "advice_changed",
+            "new_unauthorised_source",
+            "pass_rate_drop",
+            "sender_failing",
+        ],
+    )
+    .unwrap();
+    assert!(
+        again.to_string().contains("new: 198.51.100.77;"),
+        "{again:#}"
+    );
+
+    // The same addresses for two more weeks: nothing new.
+    sc.period(76..90, &[OWN, SENDGRID, SPAMMER, spoof_a, spoof_b], 100);
+    step("same again", &[]);
 }
 
 /// An email channel for `rcpt` over `tls` to the sink's matching port.

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::analyse::{Advice, Sender};
-use crate::model::{SenderClass, Timestamp, TlsSummary};
+use crate::model::{Evidence, SenderClass, Timestamp, TlsSummary};
 use crate::store::{Notified, ReportSpan};
 
 /// Thresholds of the events; every one can be set in the config file's `[notify]` table.
@@ -87,12 +87,16 @@ pub struct Event {
 pub struct Condition {
     pub event: Event,
     pub fingerprint: String,
+    /// The fingerprint is a set (comma-separated): the event is sent again only when the set gains
+    /// a member, not when one leaves it.
+    pub grows: bool,
 }
 
 fn on(event: Event) -> Condition {
     Condition {
         event,
         fingerprint: String::new(),
+        grows: false,
     }
 }
 
@@ -106,8 +110,37 @@ pub struct DomainView<'a> {
     pub advice: &'a Advice,
     /// The advice over the window before, `None` when it had no mail.
     pub previous: Option<&'a Advice>,
-    /// Names of senders with mail before the window.
-    pub seen_before: &'a BTreeSet<String>,
+    /// Per sender, its source IPs in the window that sent no mail for the domain before it, with
+    /// their messages ([`new_sources`]).
+    pub new_sources: &'a BTreeMap<String, Vec<(String, u64)>>,
+}
+
+/// Per sender (named by `name_of`, as `senders` names it), the source IPs of `evidence` that are not
+/// in `known`, with their messages, most first.
+pub fn new_sources(
+    evidence: &[Evidence],
+    known: &BTreeSet<String>,
+    name_of: impl Fn(&Evidence) -> String,
+) -> BTreeMap<String, Vec<(String, u64)>> {
+    let mut by_sender: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for e in evidence
+        .iter()
+        .filter(|e| !known.contains(&e.key.source_ip))
+    {
+        *by_sender
+            .entry(name_of(e))
+            .or_default()
+            .entry(e.key.source_ip.clone())
+            .or_default() += e.messages;
+    }
+    by_sender
+        .into_iter()
+        .map(|(sender, ips)| {
+            let mut ips: Vec<(String, u64)> = ips.into_iter().collect();
+            ips.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            (sender, ips)
+        })
+        .collect()
 }
 
 /// The conditions of one domain: new unauthorised sources, failing legitimate senders, a drop of
@@ -121,25 +154,45 @@ pub fn domain_conditions(v: &DomainView<'_>, th: &Thresholds) -> Vec<Condition> 
             continue;
         }
         match s.class {
-            SenderClass::Unauthorised if !v.seen_before.contains(&s.sender) => {
-                out.push(on(Event {
-                    kind: Kind::NewUnauthorisedSource,
-                    domain: d.to_owned(),
-                    sender: s.sender.clone(),
-                    messages: s.messages,
-                    summary: format!(
-                        "new source sending as {d}: {} ({} messages, {}% pass DMARC)",
-                        s.sender, s.messages, s.dmarc_pass_pct
-                    ),
-                    detail: format!(
-                        "first seen {} from {} IP addresses, reported by {}; {}",
-                        day(s.first),
-                        s.source_ips,
-                        s.reporters,
-                        s.reason
-                    ),
-                    command: senders_cmd.clone(),
-                }));
+            SenderClass::Unauthorised => {
+                let Some(ips) = v.new_sources.get(&s.sender) else {
+                    continue;
+                };
+                let messages: u64 = ips.iter().map(|(_, n)| n).sum();
+                if messages < th.min_messages {
+                    continue;
+                }
+                let shown: Vec<&str> = ips.iter().take(5).map(|(ip, _)| ip.as_str()).collect();
+                let more = match ips.len().saturating_sub(shown.len()) {
+                    0 => String::new(),
+                    n => format!(" and {n} more"),
+                };
+                let mut members: Vec<&str> = ips.iter().map(|(ip, _)| ip.as_str()).collect();
+                members.sort_unstable();
+                out.push(Condition {
+                    fingerprint: members.join(","),
+                    grows: true,
+                    event: Event {
+                        kind: Kind::NewUnauthorisedSource,
+                        domain: d.to_owned(),
+                        sender: s.sender.clone(),
+                        messages,
+                        summary: format!(
+                            "new source sending as {d}: {} from {} new IP address{} ({messages} \
+                         messages, failing DMARC)",
+                            s.sender,
+                            ips.len(),
+                            if ips.len() == 1 { "" } else { "es" }
+                        ),
+                        detail: format!(
+                            "new: {}{more}; reported by {}; {}",
+                            shown.join(", "),
+                            s.reporters,
+                            s.reason
+                        ),
+                        command: senders_cmd.clone(),
+                    },
+                });
             }
             SenderClass::NeedsFixing => {
                 out.push(on(Event {
@@ -196,6 +249,7 @@ pub fn domain_conditions(v: &DomainView<'_>, th: &Thresholds) -> Vec<Condition> 
     };
     out.push(Condition {
         fingerprint: format!("{}|{}", a.action, a.record),
+        grows: false,
         event: Event {
             kind: Kind::AdviceChanged,
             domain: d.to_owned(),
@@ -329,8 +383,16 @@ pub fn select(
     for c in conditions {
         let e = &c.event;
         let key = (e.kind.as_str(), e.domain.as_str(), e.sender.as_str());
+        let known = |n: &Notified| {
+            if c.grows {
+                let had: BTreeSet<&str> = n.fingerprint.split(',').collect();
+                c.fingerprint.split(',').all(|m| had.contains(m))
+            } else {
+                n.fingerprint == c.fingerprint
+            }
+        };
         let notified_at = match before.get(&key) {
-            Some(n) if n.fingerprint == c.fingerprint => n.notified_at,
+            Some(n) if known(n) => n.notified_at,
             _ => {
                 send.push(c.event.clone());
                 now
@@ -373,6 +435,7 @@ mod tests {
                 command: String::new(),
             },
             fingerprint: fingerprint.into(),
+            grows: kind == Kind::NewUnauthorisedSource,
         }
     }
 
@@ -395,6 +458,16 @@ mod tests {
         let (sent, _) = select(vec![cond(Kind::AdviceChanged, "", "hold")], &state, 2);
         assert!(sent.is_empty());
         let (sent, _) = select(vec![cond(Kind::AdviceChanged, "", "step up")], &state, 3);
+        assert_eq!(sent.len(), 1);
+    }
+
+    #[test]
+    fn a_set_is_sent_again_only_when_it_gains_a_member() {
+        let k = Kind::NewUnauthorisedSource;
+        let (_, state) = select(vec![cond(k, "unidentified", "a,b")], &[], 1);
+        let (sent, state) = select(vec![cond(k, "unidentified", "b")], &state, 2);
+        assert!(sent.is_empty());
+        let (sent, _) = select(vec![cond(k, "unidentified", "b,c")], &state, 3);
         assert_eq!(sent.len(), 1);
     }
 

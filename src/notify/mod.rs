@@ -179,20 +179,22 @@ fn conditions(store: &Store, config: &Config) -> anyhow::Result<Vec<Condition>> 
         };
         let previous = (!prev_evidence.is_empty())
             .then(|| crate::advise_domain(&policy, &prev_evidence, &prev_senders, j));
-        let seen_before: BTreeSet<String> = match since {
-            Some(s) => {
-                let (_, history) = crate::judge_domain(store, &domain, (None, Some(s)), j, false)?;
-                history.into_iter().map(|s| s.summary.sender).collect()
-            }
+        // Unauthorised mail from addresses that sent nothing for the domain before the window.
+        let known = match since {
+            Some(s) => store.source_ips_before(&domain, s)?,
             None => BTreeSet::new(),
         };
+        let no_names = crate::analyse::Names::new();
+        let new_sources = events::new_sources(&evidence, &known, |e| {
+            crate::analyse::sender_name(e, &j.knowledge, &no_names)
+        });
         out.extend(events::domain_conditions(
             &DomainView {
                 domain: &domain,
                 senders: &senders,
                 advice: &advice,
                 previous: previous.as_ref(),
-                seen_before: &seen_before,
+                new_sources: &new_sources,
             },
             th,
         ));

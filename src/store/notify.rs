@@ -171,6 +171,20 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The source IPs of `domain`'s aggregate reports ending before `until`.
+    pub fn source_ips_before(
+        &self,
+        domain: &str,
+        until: i64,
+    ) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT DISTINCT c.source_ip FROM reports r CROSS JOIN records c ON c.report = r.id
+             WHERE r.domain = ?1 AND r.date_end < ?2",
+        )?;
+        let rows = stmt.query_map(params![domain, until], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The end of the latest aggregate report and of the latest SMTP TLS report.
     pub fn latest_ends(&self) -> Result<(Option<i64>, Option<i64>), StoreError> {
         Ok(self.conn.query_row(
