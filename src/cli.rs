@@ -214,8 +214,9 @@ pub struct FetchArgs {
     /// duplicates): after raising a limit, or to rebuild a database.
     #[arg(long)]
     pub full: bool,
-    /// After fetching, send what changed since the last notice, as `dmarc-warden notify` does.
-    #[arg(long, env = "DMARC_WARDEN_NOTIFY")]
+    /// After fetching, send what changed since the last notice, as `dmarc-warden notify` does (not
+    /// with --watch, which does not end: run `notify` from a timer instead).
+    #[arg(long, env = "DMARC_WARDEN_NOTIFY", conflicts_with = "watch")]
     pub notify: bool,
     #[command(flatten)]
     pub work: WorkArgs,
