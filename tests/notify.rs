@@ -718,3 +718,31 @@ fn fetch_notify_fetches_then_sends_what_changed() {
         "nothing new fetched, nothing sent"
     );
 }
+
+#[test]
+fn a_certificate_not_signed_by_a_trusted_ca_is_refused() {
+    let sinks = &*SINKS;
+    let hook = "untrusted";
+    let rcpt = "untrusted@notify.example";
+    let config = format!(
+        "{}[[notify.channel]]\nkind = \"email\"\nsmtp_host = \"{HOST}\"\nsmtp_port = {}\n\
+         tls = \"starttls\"\nfrom = \"dmarc-warden@{DOMAIN}\"\nto = [\"{rcpt}\"]\n",
+        webhook_config(&sinks.hook_url("https", hook), ""),
+        sinks.port("starttls"),
+    );
+    let sc = Scenario::new(&config);
+    sc.period(0..14, &[OWN], 0);
+    let out = sc.notify();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stderr);
+    assert!(lines[0].starts_with("dmarc-warden: error: notify channel #1 (webhook to 127.0.14.1)"));
+    assert!(lines[1].starts_with("dmarc-warden: error: notify channel #2 (email via 127.0.14.1:"));
+    assert!(
+        out.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        out.stderr
+    );
+    assert!(sinks.hooks(hook).is_empty());
+    assert!(sinks.mail(rcpt).is_empty());
+}
