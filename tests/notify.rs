@@ -746,3 +746,35 @@ fn a_certificate_not_signed_by_a_trusted_ca_is_refused() {
     assert!(sinks.hooks(hook).is_empty());
     assert!(sinks.mail(rcpt).is_empty());
 }
+
+#[test]
+fn many_events_go_in_messages_of_at_most_50() {
+    let sinks = &*SINKS;
+    let hook = "many";
+    let sc = Scenario::new(&webhook_config(&sinks.hook_url("http", hook), ""));
+    let dir = sc.env.dir.path().join("many");
+    std::fs::create_dir_all(&dir).unwrap();
+    for n in 0..60 {
+        let domain = format!("d{n}.example");
+        std::fs::write(
+            dir.join(format!("{domain}.xml")),
+            report("google.com", &domain, 0, ("none", 100, None), &[OWN]),
+        )
+        .unwrap();
+    }
+    assert_eq!(sc.env.run(&["ingest", "--quiet", s(&dir)]).code, 0);
+    let out = sc.notify();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let bodies = sinks.hooks(hook);
+    let sizes: Vec<usize> = bodies
+        .iter()
+        .map(|b| b["events"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, [50, 10]);
+    assert!(
+        bodies[1]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("dmarc-warden: 10 notices.")
+    );
+}

@@ -214,7 +214,9 @@ pub fn domain_conditions(v: &DomainView<'_>, th: &Thresholds) -> Vec<Condition> 
     if let Some(prev) = v.previous {
         let (was, now) = (prev.legitimate_pass_pct, v.advice.legitimate_pass_pct);
         let drop = ((was - now) * 10.0).round() / 10.0;
-        if drop > th.pass_rate_drop_points && v.advice.evidence.messages >= th.min_messages {
+        let enough = v.advice.evidence.messages >= th.min_messages
+            && prev.evidence.messages >= th.min_messages;
+        if drop > th.pass_rate_drop_points && enough {
             let failing: Vec<String> = v
                 .senders
                 .iter()

@@ -42,6 +42,10 @@ pub enum NotifyError {
     CaFile { path: PathBuf, reason: String },
 }
 
+/// Most events in one message: chat services cap a message's size, and a first run over a large
+/// database may find many.
+const MAX_EVENTS: usize = 50;
+
 /// The outbox channel of notices printed on stdout (no channel configured).
 const STDOUT: &str = "stdout";
 
@@ -131,22 +135,25 @@ fn deliver(store: &Store, channels: &[Channel]) -> anyhow::Result<u8> {
     }
     for channel in channels {
         let queue = queue_of(&channel.id);
-        if queue.is_empty() {
-            continue;
-        }
-        let ids: Vec<i64> = queue.iter().map(|(id, _)| *id).collect();
-        let events: Vec<Event> = queue.into_iter().map(|(_, e)| e).collect();
-        match send(channel, &render::notices(&events)) {
-            Ok(()) => store.notices_delivered(&ids)?,
-            Err(e) => {
-                eprintln!(
-                    "dmarc-warden: error: notify channel {}: {e}; its {} notices are kept and sent \
-                     on the next run",
-                    channel.label,
-                    ids.len()
-                );
-                store.notices_failed(&ids, &e.to_string())?;
-                failed += 1;
+        // Messages of at most MAX_EVENTS events, oldest first; the first failure keeps the rest.
+        for (n, chunk) in queue.chunks(MAX_EVENTS).enumerate() {
+            let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
+            let events: Vec<Event> = chunk.iter().map(|(_, e)| e.clone()).collect();
+            match send(channel, &render::notices(&events)) {
+                Ok(()) => store.notices_delivered(&ids)?,
+                Err(e) => {
+                    let kept = queue.len() - n * MAX_EVENTS;
+                    eprintln!(
+                        "dmarc-warden: error: notify channel {}: {e}; its {kept} notices are kept \
+                         and sent on the next run",
+                        channel.label,
+                    );
+                    let rest: Vec<i64> =
+                        queue[n * MAX_EVENTS..].iter().map(|(id, _)| *id).collect();
+                    store.notices_failed(&rest, &e.to_string())?;
+                    failed += 1;
+                    break;
+                }
             }
         }
     }
