@@ -778,3 +778,21 @@ fn many_events_go_in_messages_of_at_most_50() {
             .starts_with("dmarc-warden: 10 notices.")
     );
 }
+
+#[test]
+fn notices_kept_for_a_replaced_channel_go_to_the_new_one() {
+    let sinks = &*SINKS;
+    let (old, new) = ("rotated-old", "rotated-new");
+    let sc = Scenario::new(&webhook_config(&sinks.hook_url("http", old), ""));
+    sc.period(0..14, &[OWN], 0);
+    sinks.set_down(old, true);
+    let out = sc.notify();
+    sinks.set_down(old, false);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    // The webhook's URL (its token) is rotated before the next run.
+    std::fs::write(&sc.config, webhook_config(&sinks.hook_url("http", new), "")).unwrap();
+    let out = sc.notify();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(sinks.hooks(old).is_empty());
+    assert_eq!(kinds(&sinks.hooks(new)), ["advice_changed"]);
+}

@@ -101,20 +101,41 @@ pub fn notify(store: &Store, config: &Config) -> anyhow::Result<u8> {
 /// Sends each channel's queued notices; a channel that fails is named on stderr and keeps them.
 fn deliver(store: &Store, channels: &[Channel]) -> anyhow::Result<u8> {
     let mut failed = 0;
-    let pending = store.pending_notices(None)?;
     let known: BTreeSet<&str> = channels.iter().map(|c| c.id.as_str()).collect();
-    let orphans = pending
-        .iter()
-        .filter(|p| {
-            let ours =
-                known.contains(p.channel.as_str()) || (channels.is_empty() && p.channel == STDOUT);
-            !ours
+    let ours =
+        |channel: &str| known.contains(channel) || (channels.is_empty() && channel == STDOUT);
+    // Notices queued for channels no longer configured (a webhook URL was rotated, an address
+    // changed) go to the channels there are now that take their domain.
+    let moves: Vec<(i64, Vec<String>)> = store
+        .pending_notices(None)?
+        .into_iter()
+        .filter(|p| !ours(&p.channel))
+        .map(|p| {
+            let domain = serde_json::from_str::<Event>(&p.event)
+                .map(|e| e.domain)
+                .unwrap_or_default();
+            let to = if channels.is_empty() {
+                vec![STDOUT.to_owned()]
+            } else {
+                channels
+                    .iter()
+                    .filter(|c| c.wants(&domain))
+                    .map(|c| c.id.clone())
+                    .collect()
+            };
+            (p.id, to)
         })
-        .count();
+        .collect();
+    if !moves.is_empty() {
+        store.requeue_notices(&moves)?;
+    }
+    let pending = store.pending_notices(None)?;
+    let orphans = pending.iter().filter(|p| !ours(&p.channel)).count();
     if orphans > 0 {
         eprintln!(
-            "dmarc-warden: warning: {orphans} notices wait for channels no longer configured; \
-             they stay in the database until those channels are configured again"
+            "dmarc-warden: warning: {orphans} notices were queued for channels no longer \
+             configured, and no channel configured now takes their domains; they stay in the \
+             database"
         );
     }
     let queue_of = |id: &str| -> Vec<(i64, Event)> {

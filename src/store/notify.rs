@@ -125,6 +125,35 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Moves queued notices to other channels: each `(id, channels)` is replaced by a copy for each
+    /// of `channels` (none: it stays where it is).
+    pub fn requeue_notices(&self, moves: &[(i64, Vec<String>)]) -> Result<(), StoreError> {
+        self.begin()?;
+        let done = (|| -> Result<(), StoreError> {
+            let mut copy = self.conn.prepare_cached(
+                "INSERT INTO notify_outbox (channel, event, created_at, attempts, last_error)
+                 SELECT ?2, event, created_at, attempts, last_error FROM notify_outbox WHERE id = ?1",
+            )?;
+            let mut delete = self
+                .conn
+                .prepare_cached("DELETE FROM notify_outbox WHERE id = ?1")?;
+            for (id, channels) in moves.iter().filter(|(_, c)| !c.is_empty()) {
+                for channel in channels {
+                    copy.execute(params![id, channel])?;
+                }
+                delete.execute([id])?;
+            }
+            Ok(())
+        })();
+        match done {
+            Ok(()) => self.commit(),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
     /// The channel took these notices: they leave the outbox.
     pub fn notices_delivered(&self, ids: &[i64]) -> Result<(), StoreError> {
         self.begin()?;
