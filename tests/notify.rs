@@ -378,8 +378,18 @@ fn each_event_kind_fires_once_and_again_only_when_it_returns() {
         "{again:#}"
     );
 
-    // The same addresses for two more weeks: nothing new.
-    sc.period(76..90, &[OWN, SENDGRID, SPAMMER, spoof_a, spoof_b], 100);
+    // The same addresses for two more weeks, and on the last day a new one with a few messages
+    // (below min_messages): nothing new.
+    sc.period(76..89, &[OWN, SENDGRID, SPAMMER, spoof_a, spoof_b], 100);
+    let few = Rec {
+        count: 2,
+        ..spoof("198.51.100.88")
+    };
+    sc.period(
+        89..90,
+        &[OWN, SENDGRID, SPAMMER, spoof_a, spoof_b, few],
+        100,
+    );
     step("same again", &[]);
 }
 

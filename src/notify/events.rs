@@ -155,13 +155,18 @@ pub fn domain_conditions(v: &DomainView<'_>, th: &Thresholds) -> Vec<Condition> 
         }
         match s.class {
             SenderClass::Unauthorised => {
-                let Some(ips) = v.new_sources.get(&s.sender) else {
-                    continue;
-                };
-                let messages: u64 = ips.iter().map(|(_, n)| n).sum();
-                if messages < th.min_messages {
+                // A source is an IP address: new, and with at least `min_messages` messages.
+                let ips: Vec<&(String, u64)> = v
+                    .new_sources
+                    .get(&s.sender)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, n)| *n >= th.min_messages)
+                    .collect();
+                if ips.is_empty() {
                     continue;
                 }
+                let messages: u64 = ips.iter().map(|(_, n)| n).sum();
                 let shown: Vec<&str> = ips.iter().take(5).map(|(ip, _)| ip.as_str()).collect();
                 let more = match ips.len().saturating_sub(shown.len()) {
                     0 => String::new(),
