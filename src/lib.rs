@@ -2,9 +2,9 @@
 //!
 //! Data flows one way through one module per stage: [`fetch`] (where inputs come from) → [`unpack`]
 //! (MIME, gzip, zip; size limits) → [`parse`] (report XML) → [`store`] (SQLite) → [`analyse`]
-//! (judgements) → [`present`] (stdout). [`pipeline`] joins the stages with a rayon pool and one database
-//! writer; [`cli`] turns arguments into a validated [`cli::Config`]; [`model`] holds the plain data
-//! types. See ARCHITECTURE.md for the invariants.
+//! (judgements) → [`present`] (stdout) and [`notify`] (webhooks, email). [`pipeline`] joins the
+//! stages with a rayon pool and one database writer; [`cli`] turns arguments into a validated
+//! [`cli::Config`]; [`model`] holds the plain data types. See ARCHITECTURE.md for the invariants.
 
 pub mod analyse;
 pub mod cli;
