@@ -203,3 +203,32 @@ pub fn digest(digests: &[DomainDigest], days: u32) -> Message {
         json: serde_json::json!({ "text": chat, "events": [], "digest": digests }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_escapes_what_reports_carry() {
+        let e = Event {
+            kind: Kind::NewUnauthorisedSource,
+            domain: "example.org".into(),
+            sender: "<script>x</script>".into(),
+            messages: 12,
+            summary: "new source sending as example.org: <script>x</script>".into(),
+            detail: "a & b".into(),
+            command: "dmarc-warden senders --domain example.org".into(),
+        };
+        let m = notices(std::slice::from_ref(&e));
+        assert!(!m.html.contains("<script>"), "{}", m.html);
+        assert!(
+            m.html.contains("&lt;script&gt;x&lt;/script&gt;"),
+            "{}",
+            m.html
+        );
+        assert!(m.html.contains("a &amp; b"), "{}", m.html);
+        assert_eq!(m.subject, "dmarc-warden: 1 notice for example.org");
+        assert_eq!(m.json["events"][0]["sender"], "<script>x</script>");
+        assert_eq!(m.json["events"][0]["messages"], 12);
+    }
+}
