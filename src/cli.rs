@@ -229,6 +229,10 @@ pub struct NotifyArgs {
     /// [default: $XDG_CONFIG_HOME/dmarc-warden/config.toml, if present].
     #[arg(long, env = "DMARC_WARDEN_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// Name sources that pass neither SPF nor DKIM by their reverse DNS, as `senders --resolve`
+    /// does (cached in the database for 30 days). Off by default: nothing needs the network.
+    #[arg(long, env = "DMARC_WARDEN_RESOLVE")]
+    pub resolve: bool,
 }
 
 #[derive(Debug, Args)]
@@ -451,6 +455,7 @@ impl JudgeArgs {
 impl NotifyArgs {
     fn config(&self) -> anyhow::Result<crate::notify::Config> {
         Ok(crate::notify::Config {
+            resolve: self.resolve,
             judgement: crate::config::judgement(self.config.as_deref())?,
             settings: crate::config::notify(self.config.as_deref())?,
         })
@@ -463,6 +468,8 @@ impl FetchArgs {
             Some(
                 NotifyArgs {
                     config: self.config.clone(),
+                    // Reverse DNS is for `notify --resolve` on its own.
+                    resolve: false,
                 }
                 .config()?,
             )

@@ -227,7 +227,7 @@ pub(crate) fn advise_domain(
 
 /// With `--resolve`: reverse DNS names of the evidence's sources that pass neither SPF nor DKIM,
 /// from the cache where fresh, looked up (and cached) otherwise.
-fn names(
+pub(crate) fn names(
     store: &Store,
     evidence: &[model::Evidence],
     resolve: bool,

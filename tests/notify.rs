@@ -806,3 +806,43 @@ fn notices_kept_for_a_replaced_channel_go_to_the_new_one() {
     assert!(sinks.hooks(old).is_empty());
     assert_eq!(kinds(&sinks.hooks(new)), ["advice_changed"]);
 }
+
+/// `--resolve` names sources as `senders --resolve` does: 127.0.0.1 is `localhost` (from
+/// /etc/hosts, no network), which the config declares a service.
+#[test]
+fn resolve_names_sources_as_senders_does() {
+    let relay = Rec {
+        ip: "127.0.0.1",
+        count: 25,
+        dkim: ("", "none"),
+        spf: ("", "fail"),
+        aligned: (false, false),
+        ..OWN
+    };
+    let config = "[[service]]\nname = \"Local relay\"\ndomains = [\"localhost\"]\n";
+    let named = |args: &[&str]| {
+        let sc = Scenario::new(config);
+        sc.period(0..14, &[OWN, relay], 0);
+        let out = sc.run(args, &[]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.stdout
+            .lines()
+            .filter(|l| l.starts_with('['))
+            .map(|l| l.split(':').next().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        named(&["notify"]),
+        [
+            "[new_unauthorised_source] new source sending as notify.example",
+            "[advice_changed] notify.example"
+        ]
+    );
+    assert_eq!(
+        named(&["notify", "--resolve"]),
+        [
+            "[sender_failing] Local relay fails DMARC for notify.example",
+            "[advice_changed] notify.example"
+        ]
+    );
+}

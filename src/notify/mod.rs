@@ -28,6 +28,8 @@ use settings::{Channel, Settings, Target};
 /// What `notify` and `digest` act on: the judgement's knowledge and thresholds, and `[notify]`.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Name sources by reverse DNS, as `senders --resolve`.
+    pub resolve: bool,
     pub judgement: crate::config::Judgement,
     pub settings: Settings,
 }
@@ -198,11 +200,12 @@ fn conditions(store: &Store, config: &Config) -> anyhow::Result<Vec<Condition>> 
         let domain = policy.domain.clone();
         // The window `advise` judges, the one before it, and everything before it.
         let since = crate::window_start(last, window);
-        let (evidence, senders) = crate::judge_domain(store, &domain, (since, None), j, false)?;
+        let (evidence, senders) =
+            crate::judge_domain(store, &domain, (since, None), j, config.resolve)?;
         let advice = crate::advise_domain(&policy, &evidence, &senders, j);
         let before = since.map(|s| s - i64::from(j.thresholds.window_days) * 86_400);
         let (prev_evidence, prev_senders) = match since {
-            Some(s) => crate::judge_domain(store, &domain, (before, Some(s)), j, false)?,
+            Some(s) => crate::judge_domain(store, &domain, (before, Some(s)), j, config.resolve)?,
             None => (Vec::new(), Vec::new()),
         };
         let previous = (!prev_evidence.is_empty())
@@ -212,9 +215,10 @@ fn conditions(store: &Store, config: &Config) -> anyhow::Result<Vec<Condition>> 
             Some(s) => store.source_ips_before(&domain, s)?,
             None => BTreeSet::new(),
         };
-        let no_names = crate::analyse::Names::new();
+        // The names `judge_domain` used (from the cache when resolving).
+        let names = crate::names(store, &evidence, config.resolve)?;
         let new_sources = events::new_sources(&evidence, &known, |e| {
-            crate::analyse::sender_name(e, &j.knowledge, &no_names)
+            crate::analyse::sender_name(e, &j.knowledge, &names)
         });
         out.extend(events::domain_conditions(
             &DomainView {
@@ -260,11 +264,13 @@ pub fn digest(
         // Exactly `days` daily reports: those ending after `last - days`, as the `days` before.
         let since = crate::window_start(last, Some(days)).map(|s| s + 1);
         let (evidence, senders) =
-            crate::judge_domain(store, &policy.domain, (since, None), j, false)?;
+            crate::judge_domain(store, &policy.domain, (since, None), j, config.resolve)?;
         let advice = crate::advise_domain(&policy, &evidence, &senders, j);
         let before = since.map(|s| s - i64::from(days) * 86_400);
         let (_, previous) = match since {
-            Some(s) => crate::judge_domain(store, &policy.domain, (before, Some(s)), j, false)?,
+            Some(s) => {
+                crate::judge_domain(store, &policy.domain, (before, Some(s)), j, config.resolve)?
+            }
             None => (Vec::new(), Vec::new()),
         };
         digests.push(digest::domain_digest(
