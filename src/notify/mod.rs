@@ -48,6 +48,10 @@ pub enum NotifyError {
 /// database may find many.
 const MAX_EVENTS: usize = 50;
 
+/// How far before the window a source counts as seen: one that sent nothing for this long and
+/// comes back is new again.
+const LOOKBACK_DAYS: i64 = 90;
+
 /// The outbox channel of notices printed on stdout (no channel configured).
 const STDOUT: &str = "stdout";
 
@@ -210,9 +214,10 @@ fn conditions(store: &Store, config: &Config) -> anyhow::Result<Vec<Condition>> 
         };
         let previous = (!prev_evidence.is_empty())
             .then(|| crate::advise_domain(&policy, &prev_evidence, &prev_senders, j));
-        // Unauthorised mail from addresses that sent nothing for the domain before the window.
+        // Unauthorised mail from addresses that sent nothing for the domain in the LOOKBACK_DAYS
+        // before the window (bounded, so a run costs the same however old the database).
         let known = match since {
-            Some(s) => store.source_ips_before(&domain, s)?,
+            Some(s) => store.source_ips_between(&domain, s - LOOKBACK_DAYS * 86_400, s)?,
             None => BTreeSet::new(),
         };
         // The names `judge_domain` used (from the cache when resolving).

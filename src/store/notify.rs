@@ -200,17 +200,18 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The source IPs of `domain`'s aggregate reports ending before `until`.
-    pub fn source_ips_before(
+    /// The source IPs of `domain`'s aggregate reports ending on or after `since` and before `until`.
+    pub fn source_ips_between(
         &self,
         domain: &str,
+        since: i64,
         until: i64,
     ) -> Result<std::collections::BTreeSet<String>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT DISTINCT c.source_ip FROM reports r CROSS JOIN records c ON c.report = r.id
-             WHERE r.domain = ?1 AND r.date_end < ?2",
+             WHERE r.domain = ?1 AND r.date_end >= ?2 AND r.date_end < ?3",
         )?;
-        let rows = stmt.query_map(params![domain, until], |r| r.get(0))?;
+        let rows = stmt.query_map(params![domain, since, until], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
