@@ -282,12 +282,12 @@ pub fn domain_conditions(v: &DomainView<'_>, th: &Thresholds) -> Vec<Condition> 
     out
 }
 
-/// Days a reporter must have sent reports on, in the week before its last report, to count as a
+/// Days a reporter must have sent reports on, of the 8 days up to its last report, to count as a
 /// daily reporter.
 const DAILY_MIN_DAYS: usize = 5;
 
 /// Reporters that sent daily and went quiet: per domain, a reporter whose reports began on at
-/// least [`DAILY_MIN_DAYS`] of the 7 days before its last report, and whose last report ended at
+/// least 5 (`DAILY_MIN_DAYS`) of the 8 days up to its last report, and whose last report ended at
 /// least `silent_days` before the domain's latest report.
 pub fn reporter_conditions(spans: &[ReportSpan], th: &Thresholds) -> Vec<Condition> {
     // domain → (latest end, org → (last end, days reports began on)).

@@ -1,6 +1,6 @@
 //! Notifications: `notify` (and `fetch --notify`) judges what changed since the last notice and sends
 //! it; `digest` sends a period's summary. Owns the once-only bookkeeping (through `store`) and
-//! delivery to the channels; the judgements are in [`events`] and [`digest`] (pure), the channels'
+//! delivery to the channels; the judgements are in [`events`] and [`mod@digest`] (pure), the channels'
 //! settings in [`settings`], the message text in [`render`], the transports in [`email`] and
 //! [`webhook`].
 //!
