@@ -664,6 +664,30 @@ fn digest_is_printed_or_sent() {
         "{:#}",
         bodies[0]
     );
+
+    // By mail, to two recipients; only the domains asked for.
+    let config = email_config(sinks, "none", "digest-a@notify.example", "").replace(
+        "to = [\"digest-a@notify.example\"]",
+        "to = [\"digest-a@notify.example\", \"digest-b@notify.example\"]",
+    );
+    std::fs::write(&sc.config, config).unwrap();
+    let out = sc.run(&["digest", "--days", "7", "--domain", "other.example"], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(sinks.mail("digest-a@notify.example").is_empty());
+    let out = sc.run(&["digest", "--days", "7", "--domain", DOMAIN], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for rcpt in ["digest-a@notify.example", "digest-b@notify.example"] {
+        let mail = sinks.mail(rcpt);
+        assert_eq!(mail.len(), 1, "{rcpt}");
+        let parsed = mailparse::parse_mail(&mail[0].0).unwrap();
+        use mailparse::MailHeaderMap;
+        assert_eq!(
+            parsed.headers.get_first_value("Subject").unwrap(),
+            "dmarc-warden: digest of the last 7 days for notify.example"
+        );
+        assert!(body(&parsed.subparts[0]).starts_with("notify.example: 1190 messages in 7 days"));
+        assert!(body(&parsed.subparts[1]).contains("<h2>notify.example</h2>"));
+    }
 }
 
 #[test]
