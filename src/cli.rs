@@ -143,6 +143,23 @@ pub enum Command {
         #[command(flatten)]
         filter: FilterArgs,
     },
+    /// Send what changed since the last notice: new unauthorised sources, failing senders, a drop in
+    /// the pass rate, changed advice, silent reporters, TLS failures.
+    ///
+    /// Events are judged from the stored reports with the rules of `senders` and `advise` and the
+    /// thresholds of the config file's [notify] table; each is sent once, and again only after the
+    /// problem went away and came back. Channels are the config's [[notify.channel]] tables (webhook,
+    /// email over SMTP); with none, the notices are printed (nothing when nothing changed, so cron
+    /// mails only news). A notice a channel could not take is kept and sent on the next run.
+    ///
+    /// Exit status: 0 all delivered (or nothing to send); 1 a channel failed (after the others were
+    /// tried; its notices are kept); 2 fatal error.
+    Notify(NotifyArgs),
+    /// A summary of the last N days per domain: volume, pass rate and its change, senders by class,
+    /// and the advice; sent to the [[notify.channel]]s, or printed when there are none.
+    ///
+    /// Exit status as for `notify`.
+    Digest(DigestArgs),
     /// Inputs that could not be stored, with the reason; `reprocess` retries them.
     Rejects {
         /// Output format.
@@ -221,6 +238,10 @@ pub struct FetchArgs {
     /// duplicates): after raising a limit, or to rebuild a database.
     #[arg(long)]
     pub full: bool,
+    /// After fetching, send what changed since the last notice, as `dmarc-warden notify` does (not
+    /// with --watch, which does not end: run `notify` from a timer instead).
+    #[arg(long, env = "DMARC_WARDEN_NOTIFY", conflicts_with = "watch")]
+    pub notify: bool,
     #[command(flatten)]
     pub work: WorkArgs,
 }
@@ -319,6 +340,32 @@ pub struct LoginArgs {
     pub device: bool,
     #[command(flatten)]
     pub oauth2: OAuth2Args,
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// Config file with [notify] and [[notify.channel]] tables, and the [[sender]], [[service]],
+    /// [[domain]] and [advice] tables the judgement uses
+    /// [default: $XDG_CONFIG_HOME/dmarc-warden/config.toml, if present].
+    #[arg(long, env = "DMARC_WARDEN_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Name sources that pass neither SPF nor DKIM by their reverse DNS, as `senders --resolve`
+    /// does (cached in the database for 30 days). Off by default: nothing needs the network.
+    #[arg(long, env = "DMARC_WARDEN_RESOLVE")]
+    pub resolve: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DigestArgs {
+    /// Days the summary covers, back from each domain's latest report; compared with the N days
+    /// before.
+    #[arg(long, default_value_t = 7, value_name = "N")]
+    pub days: u32,
+    /// Only this policy domain.
+    #[arg(long, short)]
+    pub domain: Option<String>,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -436,6 +483,14 @@ pub enum Action {
     Fetch {
         accounts: crate::config::Accounts,
         options: crate::pipeline::mailbox::FetchOptions,
+        /// With `--notify`.
+        notify: Option<crate::notify::Config>,
+    },
+    Notify(crate::notify::Config),
+    Digest {
+        config: crate::notify::Config,
+        days: u32,
+        domain: Option<String>,
     },
     Domains(Filter, Output),
     Sources(Filter, Output),
@@ -481,6 +536,17 @@ impl Config {
             Command::Tls { filter } => Action::Tls(filter.filter()?, filter.output()),
             Command::Senders(args) => Action::Senders(args.judge()?),
             Command::Advise(args) => Action::Advise(args.judge()?),
+            Command::Notify(args) => Action::Notify(args.config()?),
+            Command::Digest(args) => {
+                if args.days == 0 {
+                    bail!("--days must be at least 1");
+                }
+                Action::Digest {
+                    config: args.notify.config()?,
+                    days: args.days,
+                    domain: args.domain.map(|d| d.trim().to_ascii_lowercase()),
+                }
+            }
             Command::Rejects { format, wide } => Action::Rejects(Output { format, wide }),
         };
         Ok(Config {
@@ -519,8 +585,30 @@ impl JudgeArgs {
     }
 }
 
+impl NotifyArgs {
+    fn config(&self) -> anyhow::Result<crate::notify::Config> {
+        Ok(crate::notify::Config {
+            resolve: self.resolve,
+            judgement: crate::config::judgement(self.config.as_deref())?,
+            settings: crate::config::notify(self.config.as_deref())?,
+        })
+    }
+}
+
 impl FetchArgs {
     fn action(self) -> anyhow::Result<Action> {
+        let notify = if self.notify {
+            Some(
+                NotifyArgs {
+                    config: self.config.clone(),
+                    // Reverse DNS is for `notify --resolve` on its own.
+                    resolve: false,
+                }
+                .config()?,
+            )
+        } else {
+            None
+        };
         // Read here, not declared as flags: a password must not appear in `--help`, in the process's
         // arguments, or in clap's error messages.
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -551,6 +639,7 @@ impl FetchArgs {
         }
         let work = self.work.options()?;
         Ok(Action::Fetch {
+            notify,
             accounts,
             options: crate::pipeline::mailbox::FetchOptions {
                 // A batch holds about this many bytes of mail in memory at once.

@@ -1,8 +1,8 @@
 //! The config file (TOML; `~/.config/dmarc-warden/config.toml` by default): `[[account]]` tables for
 //! `fetch`, merged with the `DMARC_WARDEN_IMAP_*` environment and flags into validated [`Account`]s;
 //! `[[sender]]`, `[[service]]`, `[[domain]]` and `[advice]` for `senders` and `advise`
-//! ([`judgement`]). The CLI edge: it reads files and runs `password_command`, and its errors name the
-//! file, the account and the setting.
+//! ([`judgement`]); `[notify]` for `notify` and `digest` ([`notify`]). The CLI edge: it reads files
+//! and runs `password_command`, and its errors name the file, the account and the setting.
 //!
 //! ```toml
 //! [[account]]
@@ -64,6 +64,8 @@ struct File {
     domain: Vec<DomainEntry>,
     #[serde(default)]
     advice: AdviceEntry,
+    #[serde(default)]
+    notify: crate::notify::settings::NotifyEntry,
 }
 
 /// `[[sender]]`: a sender of yours (or, with `legitimate = false`, one that is not).
@@ -213,6 +215,17 @@ pub fn judgement(config: Option<&Path>) -> anyhow::Result<Judgement> {
         thresholds,
         published,
     })
+}
+
+/// The `[notify]` table and its `[[notify.channel]]`s, validated (passwords read); see
+/// [`crate::notify::settings`].
+pub fn notify(config: Option<&Path>) -> anyhow::Result<crate::notify::settings::Settings> {
+    let (path, file) = load(config)?;
+    let shown = match (&path, &file) {
+        (Some(p), Some(_)) => format!("config {}", p.display()),
+        _ => "config".to_owned(),
+    };
+    crate::notify::settings::validate(file.map(|f| f.notify).unwrap_or_default(), &shown)
 }
 
 /// Reads the config file named, or the default one. Returns the path tried and the file, `None`

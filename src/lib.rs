@@ -2,15 +2,16 @@
 //!
 //! Data flows one way through one module per stage: [`fetch`] (where inputs come from) → [`unpack`]
 //! (MIME, gzip, zip; size limits) → [`parse`] (report XML) → [`store`] (SQLite) → [`analyse`]
-//! (judgements) → [`present`] (stdout). [`pipeline`] joins the stages with a rayon pool and one database
-//! writer; [`cli`] turns arguments into a validated [`cli::Config`]; [`model`] holds the plain data
-//! types. See ARCHITECTURE.md for the invariants.
+//! (judgements) → [`present`] (stdout) and [`notify`] (webhooks, email). [`pipeline`] joins the
+//! stages with a rayon pool and one database writer; [`cli`] turns arguments into a validated
+//! [`cli::Config`]; [`model`] holds the plain data types. See ARCHITECTURE.md for the invariants.
 
 pub mod analyse;
 pub mod cli;
 pub mod config;
 pub mod fetch;
 pub mod model;
+pub mod notify;
 pub mod parse;
 pub mod pipeline;
 pub mod present;
@@ -88,7 +89,11 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             })?;
             finish("reprocess", &stats, config.quiet)
         }
-        Action::Fetch { accounts, options } => {
+        Action::Fetch {
+            accounts,
+            options,
+            notify,
+        } => {
             for warning in &accounts.warnings {
                 eprintln!("dmarc-warden: {warning}");
             }
@@ -111,8 +116,24 @@ fn execute(config: Config) -> anyhow::Result<u8> {
                 }
             }
             let code = finish("fetch", &total, config.quiet)?;
-            Ok(if failed > 0 { EXIT_FATAL } else { code })
+            let code = if failed > 0 { EXIT_FATAL } else { code };
+            match notify {
+                Some(n) => {
+                    let _lock = notify::lock(&config.db)?;
+                    Ok(code.max(notify::notify(&store, &n)?))
+                }
+                None => Ok(code),
+            }
         }
+        Action::Notify(n) => {
+            let _lock = notify::lock(&config.db)?;
+            notify::notify(&store, &n)
+        }
+        Action::Digest {
+            config,
+            days,
+            domain,
+        } => notify::digest(&store, &config, days, domain.as_deref()),
         Action::Domains(filter, format) => list(&store.domains(&filter)?, format),
         Action::Sources(filter, format) => list(&store.sources(&filter)?, format),
         Action::Reports(filter, format) => list(&store.reports(&filter)?, format),
@@ -134,16 +155,13 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             )
         }
         Action::Advise(judge) => {
-            let j = &judge.judgement;
             let mut advice = Vec::new();
             each_domain(&store, &judge, |policy, evidence, senders| {
-                let published = j.published.get(&policy.domain).cloned().unwrap_or_default();
-                advice.push(analyse::advise(
+                advice.push(advise_domain(
                     &policy,
-                    &senders,
                     &evidence,
-                    &published,
-                    &j.thresholds,
+                    &senders,
+                    &judge.judgement,
                 ));
             })?;
             present::advice(&advice, judge.format).context("cannot write to standard output")?;
@@ -199,20 +217,50 @@ fn each_domain(
     judge: &cli::Judge,
     mut visit: impl FnMut(model::PolicyPublished, Vec<model::Evidence>, Vec<analyse::Sender>),
 ) -> anyhow::Result<()> {
-    let j = &judge.judgement;
     for (policy, last) in store.latest_policies(judge.domain.as_deref())? {
         let since = window_start(last, judge.days);
-        let evidence = store.evidence(Some(&policy.domain), since)?;
-        let names = names(store, &evidence, judge.resolve)?;
-        let senders = analyse::senders(&evidence, &j.knowledge, &j.thresholds, &names);
+        let (evidence, senders) = judge_domain(
+            store,
+            &policy.domain,
+            (since, None),
+            &judge.judgement,
+            judge.resolve,
+        )?;
         visit(policy, evidence, senders);
     }
     Ok(())
 }
 
+/// One domain's evidence from the reports ending within `(since, until)` (`until` excluded; `None`:
+/// unbounded) and its senders, judged as `senders` and `advise` judge them. Shared by those
+/// commands, `notify` and `digest`.
+pub(crate) fn judge_domain(
+    store: &Store,
+    domain: &str,
+    (since, until): (Option<i64>, Option<i64>),
+    j: &config::Judgement,
+    resolve: bool,
+) -> anyhow::Result<(Vec<model::Evidence>, Vec<analyse::Sender>)> {
+    let evidence = store.evidence_between(Some(domain), since, until)?;
+    let names = names(store, &evidence, resolve)?;
+    let senders = analyse::senders(&evidence, &j.knowledge, &j.thresholds, &names);
+    Ok((evidence, senders))
+}
+
+/// The advice `advise` gives for one domain, from its latest policy, evidence and senders.
+pub(crate) fn advise_domain(
+    policy: &model::PolicyPublished,
+    evidence: &[model::Evidence],
+    senders: &[analyse::Sender],
+    j: &config::Judgement,
+) -> analyse::Advice {
+    let published = j.published.get(&policy.domain).cloned().unwrap_or_default();
+    analyse::advise(policy, senders, evidence, &published, &j.thresholds)
+}
+
 /// With `--resolve`: reverse DNS names of the evidence's sources that pass neither SPF nor DKIM,
 /// from the cache where fresh, looked up (and cached) otherwise.
-fn names(
+pub(crate) fn names(
     store: &Store,
     evidence: &[model::Evidence],
     resolve: bool,
@@ -252,7 +300,7 @@ fn names(
 }
 
 /// The start of a window of `days` days ending at `last` (the latest report's end); `None` for all.
-fn window_start(last: Option<i64>, days: Option<u32>) -> Option<i64> {
+pub(crate) fn window_start(last: Option<i64>, days: Option<u32>) -> Option<i64> {
     Some(last? - i64::from(days?) * 86_400)
 }
 

@@ -12,6 +12,10 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use sha2::Digest;
 
+mod notify;
+
+pub use notify::{Notified, Pending, ReportSpan};
+
 use crate::model::{
     AggregateReport, DomainSummary, Evidence, EvidenceKey, Failure, FailureReport, FailureSummary,
     Filter, Located, PolicyPublished, RejectSummary, ReportSummary, SourceSummary, Timestamp,
@@ -25,6 +29,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../schemas/0003_failure_tls.sql"),
     include_str!("../schemas/0004_record_auth.sql"),
     include_str!("../schemas/0005_rdns.sql"),
+    include_str!("../schemas/0006_dns_checks.sql"),
+    include_str!("../schemas/0007_notify.sql"),
 ];
 
 /// Rows per multi-row INSERT: 64 rows of at most 15 columns stay far below SQLite's variable limit.
@@ -730,6 +736,16 @@ impl Store {
         domain: Option<&str>,
         since: Option<i64>,
     ) -> Result<Vec<Evidence>, StoreError> {
+        self.evidence_between(domain, since, None)
+    }
+
+    /// [`Store::evidence`] for reports ending on or after `since` and before `until`.
+    pub fn evidence_between(
+        &self,
+        domain: Option<&str>,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> Result<Vec<Evidence>, StoreError> {
         // Conditions are spelled out only when given: `?1 IS NULL OR …` would keep SQLite from the
         // (domain, date_end) index and scan every record. CROSS JOIN keeps reports first.
         let conditions = [
@@ -743,6 +759,11 @@ impl Store {
             } else {
                 "?2 IS NULL"
             },
+            if until.is_some() {
+                "r.date_end < ?3"
+            } else {
+                "?3 IS NULL"
+            },
         ];
         let mut stmt = self.conn.prepare(&format!(
             "SELECT r.domain, c.source_ip, coalesce(c.header_from, ''),
@@ -755,7 +776,7 @@ impl Store {
              WHERE {}",
             conditions.join(" AND ")
         ))?;
-        let mut rows = stmt.query((domain, since))?;
+        let mut rows = stmt.query((domain, since, until))?;
         // Rows are summed by their first 11 columns. The lookup key is those columns' bytes in a
         // reused buffer, so a row like one seen before allocates nothing.
         let mut index: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::new();

@@ -12,21 +12,21 @@ use crate::cli::{Env, s};
 
 /// One `<record>`.
 #[derive(Clone, Copy)]
-struct Rec<'a> {
-    ip: &'a str,
-    count: u64,
-    header_from: &'a str,
+pub(crate) struct Rec<'a> {
+    pub(crate) ip: &'a str,
+    pub(crate) count: u64,
+    pub(crate) header_from: &'a str,
     /// DKIM signature: (domain, result); empty domain for none.
-    dkim: (&'a str, &'a str),
+    pub(crate) dkim: (&'a str, &'a str),
     /// SPF: (domain, result).
-    spf: (&'a str, &'a str),
+    pub(crate) spf: (&'a str, &'a str),
     /// `policy_evaluated` aligned DKIM / SPF.
-    aligned: (bool, bool),
-    disposition: &'a str,
-    reason: Option<&'a str>,
+    pub(crate) aligned: (bool, bool),
+    pub(crate) disposition: &'a str,
+    pub(crate) reason: Option<&'a str>,
 }
 
-const OWN: Rec<'static> = Rec {
+pub(crate) const OWN: Rec<'static> = Rec {
     ip: "192.0.2.10",
     count: 40,
     header_from: "",
@@ -39,7 +39,7 @@ const OWN: Rec<'static> = Rec {
 
 /// A published policy as reports show it.
 #[derive(Clone, Copy)]
-struct Pol {
+pub(crate) struct Pol {
     p: &'static str,
     pct: Option<u32>,
     sp: Option<&'static str>,
@@ -47,7 +47,7 @@ struct Pol {
     t: Option<&'static str>,
 }
 
-const NONE: Pol = Pol {
+pub(crate) const NONE: Pol = Pol {
     p: "none",
     pct: Some(100),
     sp: None,
@@ -86,7 +86,7 @@ impl Pol {
 }
 
 /// A report by `org` for `domain` on `day` (days after 2026-10-01) under `policy`.
-fn report(org: &str, domain: &str, day: i64, policy: Pol, recs: &[Rec<'_>]) -> String {
+pub(crate) fn report(org: &str, domain: &str, day: i64, policy: Pol, recs: &[Rec<'_>]) -> String {
     let begin = 1_790_812_800 + day * 86_400;
     let Pol { p, pct, sp, t } = policy;
     let mut xml = format!(
@@ -345,7 +345,7 @@ fn the_pct_ladder_when_configured() {
     assert!(out.stderr.contains("[advice] ladder"), "{}", out.stderr);
 }
 
-const SENDGRID: Rec<'static> = Rec {
+pub(crate) const SENDGRID: Rec<'static> = Rec {
     ip: "167.89.1.1",
     count: 30,
     header_from: "",

@@ -8,5 +8,6 @@ mod cli;
 mod corpus;
 mod golden;
 mod imap;
+mod notify;
 mod oauth;
 mod tables;

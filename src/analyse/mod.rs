@@ -9,7 +9,7 @@ pub use advice::{
     Advice, Blocker, CurrentPolicy, EvidenceWindow, Ladder, PolicyStep, Published, Thresholds,
     advise,
 };
-pub use senders::{DeclaredSender, Knowledge, Names, Sender, Service, senders};
+pub use senders::{DeclaredSender, Knowledge, Names, Sender, Service, sender_name, senders};
 
 /// `part` as a percentage of `whole`, rounded to one decimal; 0 when `whole` is 0.
 pub fn percent(part: u64, whole: u64) -> f64 {

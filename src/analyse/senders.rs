@@ -385,3 +385,9 @@ pub fn senders(
     });
     out
 }
+
+/// The name `senders` gives the sender of one piece of evidence (for `notify`, which tells which of
+/// an unauthorised sender's source IPs are new).
+pub fn sender_name(e: &Evidence, k: &Knowledge, names: &Names) -> String {
+    identify(e, &registrable(&e.key.domain), k, names).0
+}

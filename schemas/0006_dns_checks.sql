@@ -1,0 +1,1 @@
+-- reserved for issue 12 (DNS checks)
