@@ -856,3 +856,68 @@ fn the_table_shows_each_finding_and_a_bad_resolver_is_fatal() {
     assert!(out.stderr.contains("--resolver"), "{}", out.stderr);
     let _ = std::io::stderr().flush();
 }
+
+#[test]
+fn without_domains_every_known_domain_is_checked_and_the_last_check_can_be_read_back() {
+    let env = Env::new();
+    // A TLS report for clean.test: TLS-RPT then says reports arrive.
+    let dir = tempfile::tempdir().unwrap();
+    let sample = crate::cli::samples().join("tls/google.com!example.org!1793491200.json");
+    let text = std::fs::read_to_string(sample)
+        .unwrap()
+        .replace("example.org", "clean.test");
+    std::fs::write(dir.path().join("tls.json"), text).unwrap();
+    let ingest = env.run(&["ingest", dir.path().to_str().unwrap()]);
+    assert_eq!(ingest.code, 0, "{}", ingest.stderr);
+    // No domain named: the config's [[domain]] tables (clean.test, joined.test).
+    let (_, json) = check(&env, &[]);
+    let domains: Vec<&str> = json.iter().map(|d| d["domain"].as_str().unwrap()).collect();
+    assert_eq!(domains, ["clean.test", "joined.test"]);
+    has(&json, "clean.test", "tls-rpt", "ok", "1 TLS reports stored");
+    check(&env, &["clean.test"]);
+    let store = dmarc_warden::store::Store::open(&env.db()).unwrap();
+    let last = store.last_checks(None).unwrap();
+    assert_eq!(last.len(), 2);
+    assert_eq!(last[0].domain, "clean.test");
+    assert_eq!(
+        serde_json::to_value(&last[0]).unwrap()["findings"],
+        json[0]["findings"]
+    );
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM dns_checks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 3, "every run is kept");
+}
+
+#[test]
+fn advise_can_read_the_record_that_applies() {
+    use dmarc_warden::fetch::probe::{DmarcLookup, dns::Dns, lookup_dmarc};
+    let f = fixture();
+    let dns = Dns::new(Some(f.dns), Duration::from_secs(5)).unwrap();
+    match lookup_dmarc(&dns, "clean.test") {
+        DmarcLookup::Own(r) => {
+            assert_eq!(
+                r.to_record(),
+                "v=DMARC1; p=reject; rua=mailto:dmarc@clean.test"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    match lookup_dmarc(&dns, "sub.clean.test") {
+        DmarcLookup::Inherited { at, record } => {
+            assert_eq!(at, "_dmarc.clean.test");
+            assert_eq!(record.p().as_deref(), Some("reject"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(lookup_dmarc(&dns, "nodmarc.test"), DmarcLookup::Missing);
+    assert!(matches!(
+        lookup_dmarc(&dns, "twodmarc.test"),
+        DmarcLookup::Invalid(_)
+    ));
+    assert_eq!(
+        lookup_dmarc(&dns, "servfail.test"),
+        DmarcLookup::Failed("SERVFAIL".into())
+    );
+}

@@ -124,6 +124,20 @@ impl DmarcRecord {
     pub fn to_record(&self) -> String {
         self.tags.to_record()
     }
+
+    /// Sets `tag` to `value` where it stands, or adds it at the end: the way to rewrite a
+    /// published record (`advise`) while keeping every other tag in its place.
+    pub fn set(&mut self, tag: &str, value: &str) {
+        match self.tags.tags.iter_mut().find(|(k, _)| k == tag) {
+            Some((_, v)) => *v = value.to_owned(),
+            None => self.tags.tags.push((tag.to_owned(), value.to_owned())),
+        }
+    }
+
+    /// Removes `tag` (every occurrence).
+    pub fn remove(&mut self, tag: &str) {
+        self.tags.tags.retain(|(k, _)| k != tag);
+    }
 }
 
 fn uris(value: Option<&str>) -> Vec<String> {
@@ -467,6 +481,14 @@ mod tests {
         );
         assert!(is_dmarc("v=DMARC1;p=none") && is_dmarc("v=DMARC1") && !is_dmarc("v=DMARC10"));
         assert!(DmarcRecord::parse("v=DMARC1; p").is_err());
+        let mut r = r;
+        r.set("p", "quarantine");
+        r.set("t", "y");
+        r.remove("fo");
+        assert_eq!(
+            r.to_record(),
+            "v=DMARC1; p=quarantine; rua=mailto:a@x.org, mailto:b@y.net!10m; t=y"
+        );
     }
 
     #[test]

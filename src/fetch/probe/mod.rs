@@ -100,7 +100,7 @@ impl Prober {
             .filter(|r| is_dmarc(r))
             .collect();
         if own.is_empty() && facts.dmarc.failure().is_none() {
-            facts.inherited = self.tree_walk(domain);
+            facts.inherited = tree_walk(dns, domain);
         }
         // Report destinations of the record that applies.
         let record = own
@@ -182,21 +182,59 @@ impl Prober {
         }
         facts
     }
+}
 
-    /// RFC 9989 §4.10.1: from the parent of `domain` towards the root (at most 8 labels, the TLD
-    /// left out), the first DMARC record found, with the name it is at.
-    fn tree_walk(&self, domain: &str) -> Option<(String, String)> {
-        let labels: Vec<&str> = domain.split('.').collect();
-        let start = labels.len().saturating_sub(8).max(1);
-        for i in start..labels.len().saturating_sub(1) {
-            let parent = labels[i..].join(".");
-            let name = format!("_dmarc.{parent}");
-            let answer = self.dns.txt(&name);
-            let mut found = answer.records().iter().filter(|r| is_dmarc(r));
-            if let (Some(record), None) = (found.next(), found.next()) {
-                return Some((name, record.clone()));
-            }
+/// RFC 9989 §4.10.1: from the parent of `domain` towards the root (at most 8 labels, the TLD left
+/// out), the first DMARC record found, with the name it is at.
+fn tree_walk(dns: &dns::Dns, domain: &str) -> Option<(String, String)> {
+    let labels: Vec<&str> = domain.split('.').collect();
+    let start = labels.len().saturating_sub(8).max(1);
+    for i in start..labels.len().saturating_sub(1) {
+        let parent = labels[i..].join(".");
+        let name = format!("_dmarc.{parent}");
+        let answer = dns.txt(&name);
+        let mut found = answer.records().iter().filter(|r| is_dmarc(r));
+        if let (Some(record), None) = (found.next(), found.next()) {
+            return Some((name, record.clone()));
         }
-        None
+    }
+    None
+}
+
+/// The DMARC record that applies to a domain, as `advise` needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DmarcLookup {
+    /// The domain's own record at `_dmarc.<domain>`.
+    Own(DmarcRecord),
+    /// No record of its own; this one applies by the tree walk, published at `at`.
+    Inherited { at: String, record: DmarcRecord },
+    /// No record applies.
+    Missing,
+    /// More than one record, or one that does not parse: receivers apply none.
+    Invalid(String),
+    /// DNS did not answer (`SERVFAIL`, `timed out`, …).
+    Failed(String),
+}
+
+/// Looks up the DMARC record that applies to `domain` (its own, or by the tree walk).
+pub fn lookup_dmarc(dns: &dns::Dns, domain: &str) -> DmarcLookup {
+    let answer = dns.txt(&format!("_dmarc.{domain}"));
+    if let Some(e) = answer.failure() {
+        return DmarcLookup::Failed(e.to_owned());
+    }
+    let own: Vec<&String> = answer.records().iter().filter(|r| is_dmarc(r)).collect();
+    match own.as_slice() {
+        [one] => match DmarcRecord::parse(one) {
+            Ok(r) => DmarcLookup::Own(r),
+            Err(e) => DmarcLookup::Invalid(e),
+        },
+        [] => match tree_walk(dns, domain) {
+            Some((at, record)) => match DmarcRecord::parse(&record) {
+                Ok(record) => DmarcLookup::Inherited { at, record },
+                Err(e) => DmarcLookup::Invalid(format!("{at}: {e}")),
+            },
+            None => DmarcLookup::Missing,
+        },
+        many => DmarcLookup::Invalid(format!("{} DMARC records", many.len())),
     }
 }
