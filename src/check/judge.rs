@@ -243,10 +243,12 @@ fn dmarc(facts: &Facts, hints: &Hints) -> Vec<Finding> {
 fn report_auth(facts: &Facts) -> Vec<Finding> {
     let mut o = Out::new(Check::ReportAuth);
     let d = &facts.domain;
-    for (dest, answer) in &facts.report_auth {
-        let name = format!("{d}._report._dmarc.{dest}");
+    for (name, answer) in &facts.report_auth {
+        let dest = name
+            .split_once("._report._dmarc.")
+            .map_or(name.as_str(), |(_, dest)| dest);
         match answer {
-            Answer::Failed(e) => o.warning(unresolved(&name, e), DNS_FIX),
+            Answer::Failed(e) => o.warning(unresolved(name, e), DNS_FIX),
             Answer::Records(r) if r.iter().any(|t| is_dmarc(t)) => {
                 o.ok(format!("{dest} accepts reports for {d} ({name})"));
             }

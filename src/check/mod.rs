@@ -94,7 +94,8 @@ pub struct Facts {
     /// When the domain has no DMARC record: the record that applies to it by the RFC 9989 tree walk,
     /// with the name it is published at.
     pub inherited: Option<(String, String)>,
-    /// `<domain>._report._dmarc.<destination>` TXT, per external report destination domain.
+    /// TXT at `<policy domain>._report._dmarc.<destination>` (the key), per external report
+    /// destination of the record that applies.
     pub report_auth: BTreeMap<String, Answer<String>>,
     /// The DNS answers SPF evaluation of the domain needs, from the TXT records of the domain itself
     /// through every `include`, `redirect`, `a` and `mx`: keys are `TXT name`, `A name` (A and AAAA)

@@ -102,20 +102,27 @@ impl Prober {
         if own.is_empty() && facts.dmarc.failure().is_none() {
             facts.inherited = tree_walk(dns, domain);
         }
-        // Report destinations of the record that applies.
-        let record = own
-            .first()
-            .map(|r| (*r).clone())
-            .or_else(|| facts.inherited.as_ref().map(|(_, r)| r.clone()));
-        if let Some(Ok(record)) = record.map(|r| DmarcRecord::parse(&r)) {
-            let org = crate::analyse::registrable(domain);
+        // Report destinations of the record that applies, authorised for the domain it is
+        // published for.
+        let record = match (own.first(), &facts.inherited) {
+            (Some(r), _) => Some((domain.to_owned(), (*r).clone())),
+            (None, Some((at, r))) => Some((at.trim_start_matches("_dmarc.").to_owned(), r.clone())),
+            (None, None) => None,
+        };
+        if let Some((policy_domain, Ok(record))) = record.map(|(d, r)| (d, DmarcRecord::parse(&r)))
+        {
+            let org = crate::analyse::registrable(&policy_domain);
             for uri in record.rua().iter().chain(record.ruf().iter()) {
                 if let Some(dest) = mailto_domain(uri)
                     && crate::analyse::registrable(&dest) != org
-                    && !facts.report_auth.contains_key(&dest)
                 {
-                    let answer = dns.txt(&format!("{domain}._report._dmarc.{dest}"));
-                    facts.report_auth.insert(dest, answer);
+                    let name = format!("{policy_domain}._report._dmarc.{dest}");
+                    if let std::collections::btree_map::Entry::Vacant(slot) =
+                        facts.report_auth.entry(name)
+                    {
+                        let answer = dns.txt(slot.key());
+                        slot.insert(answer);
+                    }
                 }
             }
         }
