@@ -388,7 +388,7 @@ fn spf_findings(facts: &Facts, hints: &Hints) -> Vec<Finding> {
         );
     }
     o.done(Some(format!(
-        "one SPF record, {} DNS lookups: {record}",
+        "one SPF record ({} of 10 DNS lookups): {record}",
         walk.lookups
     )))
 }
@@ -541,8 +541,15 @@ fn mx_tls(facts: &Facts, hints: &Hints) -> Vec<Finding> {
             continue;
         }
         if let Some(e) = &mx.certificate_error {
+            let e = e.trim_start_matches("invalid peer certificate: ");
+            let message = match mx.not_after {
+                Some(end) if end < hints.now => {
+                    format!("{h}: the certificate expired on {} ({e})", day(end))
+                }
+                _ => format!("{h}: the certificate is not trusted for {h}: {e}"),
+            };
             o.error(
-                format!("{h}: the certificate is not valid for {h}: {e}"),
+                message,
                 format!("install a certificate for {h} from a trusted CA, with its full chain"),
             );
         } else if let Some(end) = mx.not_after
