@@ -242,6 +242,11 @@ fn test_zone(dir: &Path) -> String {
     add("stsmiss MX 10 mx.clean.test.");
     add("_mta-sts.stsmiss TXT \"v=STSv1; id=1\"");
     add(&format!("mta-sts.stsmiss A {STS_IP}"));
+    // An MTA-STS record whose policy host serves nothing; a TLS-RPT record without rua=.
+    add("stsdown MX 10 mx.clean.test.");
+    add("_mta-sts.stsdown TXT \"v=STSv1; id=1\"");
+    add("mta-sts.stsdown A 127.0.12.21");
+    add("_smtp._tls.stsdown TXT \"v=TLSRPTv1; ruf=mailto:x@stsdown.test\"");
     z
 }
 
@@ -786,6 +791,26 @@ fn an_mta_sts_policy_missing_an_mx_is_an_error() {
         "mta-sts",
         "error",
         "MX mx.clean.test is not covered",
+    );
+}
+
+#[test]
+fn an_mta_sts_policy_that_cannot_be_fetched_and_a_tls_rpt_record_without_rua_are_errors() {
+    let env = Env::new();
+    let (_, json) = check(&env, &["stsdown.test"]);
+    has(
+        &json,
+        "stsdown.test",
+        "mta-sts",
+        "error",
+        "the MTA-STS policy cannot be fetched: https://mta-sts.stsdown.test/.well-known/mta-sts.txt",
+    );
+    has(
+        &json,
+        "stsdown.test",
+        "tls-rpt",
+        "error",
+        "has no valid rua=",
     );
 }
 

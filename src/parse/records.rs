@@ -530,6 +530,38 @@ mod tests {
         assert!(!is_spf("v=spf10 -all"));
     }
 
+    /// Records come from anyone's DNS: no input may panic.
+    #[test]
+    fn odd_records_do_not_panic() {
+        for text in [
+            "",
+            "v",
+            "v=",
+            "é",
+            "v=DMARC1é",
+            "v=spf1é",
+            "v=spf1 é:x",
+            "v=spf1 ip4:",
+            "v=spf1 a/",
+            "v=spf1 a//",
+            "v=spf1 mx:/99",
+            "v=spf1 ip6:::/129",
+            "v=spf1 -",
+            "v=spf1 =x",
+            "mailto:",
+            "mailto:@",
+            "v=DKIM1; p=é",
+            ";;;",
+            "v=DMARC1;;p==;",
+        ] {
+            let _ = parse_spf(text);
+            let _ = DmarcRecord::parse(text).map(|r| (r.rua(), r.ruf(), r.p()));
+            let _ = mailto_domain(text);
+            let _ = DkimKey::parse(text).map(|k| k.key());
+            let _ = StsPolicy::parse(text).covers(text);
+        }
+    }
+
     #[test]
     fn dkim_keys_and_sts_policies() {
         assert_eq!(
