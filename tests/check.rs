@@ -201,7 +201,9 @@ fn test_zone(dir: &Path) -> String {
     add("nodmarc TXT \"v=spf1 -all\"");
     add("_dmarc.twodmarc TXT \"v=DMARC1; p=none; rua=mailto:d@twodmarc.test\"");
     add("_dmarc.twodmarc TXT \"v=DMARC1; p=reject; rua=mailto:d@twodmarc.test\"");
-    add("_dmarc.baddmarc TXT \"v=DMARC1; p=bogus; pct=50; foo=bar; rua=mailto:d@baddmarc.test\"");
+    add(
+        "_dmarc.baddmarc TXT \"v=DMARC1; p=bogus; pct=50; foo=bar; fo=2; rua=mailto:d@baddmarc.test\"",
+    );
     add("_dmarc.norua TXT \"v=DMARC1; p=quarantine\"");
     add("sub.clean TXT \"v=spf1 -all\"");
     // Report authorisation: one destination authorised, one not.
@@ -619,6 +621,13 @@ fn dmarc_record_problems_are_each_found() {
         "dmarc",
         "info",
         "unknown tag foo=bar",
+    );
+    has(
+        &json,
+        "baddmarc.test",
+        "dmarc",
+        "warning",
+        "fo=2 is not a list",
     );
     has(&json, "norua.test", "dmarc", "warning", "no rua=");
     has(

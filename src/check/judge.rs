@@ -208,6 +208,16 @@ fn dmarc(facts: &Facts, hints: &Hints) -> Vec<Finding> {
             "set t=y or t=n, or remove it",
         );
     }
+    if let Some(fo) = r.get("fo")
+        && !fo
+            .split(':')
+            .all(|o| ["0", "1", "d", "s"].contains(&o.trim().to_ascii_lowercase().as_str()))
+    {
+        o.warning(
+            format!("fo={fo} is not a list of 0, 1, d and s"),
+            "set fo=1 (failure reports for any failing mechanism), or remove it",
+        );
+    }
     let rua = r.rua();
     if rua.is_empty() {
         o.warning(

@@ -62,9 +62,10 @@ impl Dns {
         };
         let opts: &mut ResolverOpts = builder.options_mut();
         opts.timeout = timeout;
+        // One retry after a timeout: a lost UDP packet is not a finding, a dead server costs two
+        // timeouts per question.
         opts.attempts = 1;
-        // Answers as published, not as a cache remembers them from an earlier question in this run
-        // is not needed: one run asks each question once or twice, so the default cache is kept.
+        // Names are asked fully qualified; no search domain is ever appended.
         opts.ndots = 0;
         let resolver = {
             let _guard = runtime.enter();
