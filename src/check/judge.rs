@@ -365,11 +365,12 @@ fn spf_findings(facts: &Facts, hints: &Hints) -> Vec<Finding> {
         );
     }
     let mut unauthorised: Vec<String> = Vec::new();
+    let mut evaluator = spf::Evaluator::new(&facts.spf_dns);
     for source in &hints.legitimate {
         let Ok(ip) = source.ip.parse::<IpAddr>() else {
             continue;
         };
-        let result = spf::check_host(&mut dns, ip, d);
+        let result = evaluator.check_host(ip, d);
         if matches!(
             result,
             SpfResult::Fail | SpfResult::SoftFail | SpfResult::Neutral | SpfResult::None

@@ -7,8 +7,9 @@
 //! `ptr`, `exists` and macros need the receiver's view of a message; an IP whose answer depends on
 //! them is [`SpfResult::Unknown`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::rc::Rc;
 
 use super::Answer;
 use crate::parse::records::{Mechanism, SpfTerm, has_macro, is_spf, parse_spf};
@@ -16,6 +17,12 @@ use crate::parse::records::{Mechanism, SpfTerm, has_macro, is_spf, parse_spf};
 /// Where the walk gets DNS answers: `TXT name`, `A name` (A and AAAA) or `MX name` (host names).
 pub trait SpfDns {
     fn get(&mut self, key: &str) -> Answer<String>;
+}
+
+impl<T: SpfDns + ?Sized> SpfDns for &mut T {
+    fn get(&mut self, key: &str) -> Answer<String> {
+        (**self).get(key)
+    }
 }
 
 /// Recorded answers; a question not recorded fails ("not looked up").
@@ -191,134 +198,184 @@ impl SpfResult {
 
 /// `check_host(ip, domain)` over the answers in `dns`.
 pub fn check_host(dns: &mut impl SpfDns, ip: IpAddr, domain: &str) -> SpfResult {
-    check(dns, ip, domain, 0)
+    Evaluator::new(dns).check_host(ip, domain)
 }
 
-fn check(dns: &mut impl SpfDns, ip: IpAddr, domain: &str, depth: usize) -> SpfResult {
-    if depth > 10 {
-        return SpfResult::PermError;
+/// A domain's SPF record as evaluation needs it: its terms, or the result it stands for.
+type Terms = Rc<Result<Vec<SpfTerm>, SpfResult>>;
+
+/// `check_host` for many IPs against one set of answers: each record is parsed, and each name's
+/// addresses read, once.
+pub struct Evaluator<D> {
+    dns: D,
+    terms: HashMap<String, Terms>,
+    addrs: HashMap<String, Rc<Result<Vec<IpAddr>, ()>>>,
+}
+
+impl<D: SpfDns> Evaluator<D> {
+    pub fn new(dns: D) -> Evaluator<D> {
+        Evaluator {
+            dns,
+            terms: HashMap::new(),
+            addrs: HashMap::new(),
+        }
     }
-    let answer = dns.get(&format!("TXT {domain}"));
-    if answer.failure().is_some() {
-        return SpfResult::TempError;
+
+    pub fn check_host(&mut self, ip: IpAddr, domain: &str) -> SpfResult {
+        self.check(ip, domain, 0)
     }
-    let records = spf_records(&answer);
-    let record = match records.as_slice() {
-        [one] => (*one).clone(),
-        [] => return SpfResult::None,
-        _ => return SpfResult::PermError,
-    };
-    let Ok(terms) = parse_spf(&record) else {
-        return SpfResult::PermError;
-    };
-    let mut redirect = None;
-    for term in terms {
-        let (qualifier, mechanism) = match term {
-            SpfTerm::Directive(q, m) => (q, m),
-            SpfTerm::Modifier(name, value) => {
-                if name == "redirect" {
-                    redirect = Some(value);
-                }
-                continue;
+
+    fn terms(&mut self, domain: &str) -> Terms {
+        if let Some(t) = self.terms.get(domain) {
+            return t.clone();
+        }
+        let answer = self.dns.get(&format!("TXT {domain}"));
+        let terms = if answer.failure().is_some() {
+            Err(SpfResult::TempError)
+        } else {
+            match spf_records(&answer).as_slice() {
+                [one] => parse_spf(one).map_err(|_| SpfResult::PermError),
+                [] => Err(SpfResult::None),
+                _ => Err(SpfResult::PermError),
             }
         };
-        let matched = match mechanism {
-            Mechanism::All => Some(true),
-            Mechanism::Ip4(net, len) => {
-                Some(ipnet::Ipv4Net::new(net, len).is_ok_and(|n| match ip {
-                    IpAddr::V4(v4) => n.contains(&v4),
-                    IpAddr::V6(_) => false,
-                }))
-            }
-            Mechanism::Ip6(net, len) => {
-                Some(ipnet::Ipv6Net::new(net, len).is_ok_and(|n| match ip {
-                    IpAddr::V6(v6) => n.contains(&v6),
-                    IpAddr::V4(_) => false,
-                }))
-            }
-            Mechanism::A { domain: d, v4, v6 } => {
-                let name = d.unwrap_or_else(|| domain.to_owned());
-                if has_macro(&name) {
-                    None
-                } else {
-                    match dns.get(&format!("A {name}")) {
-                        Answer::Failed(_) => return SpfResult::TempError,
-                        Answer::Records(addrs) => Some(any_in(&addrs, ip, v4, v6)),
+        let terms = Rc::new(terms);
+        self.terms.insert(domain.to_owned(), terms.clone());
+        terms
+    }
+
+    /// Addresses recorded under `key` (`A name`); `Err` for a failed lookup.
+    fn addrs(&mut self, key: String) -> Rc<Result<Vec<IpAddr>, ()>> {
+        if let Some(a) = self.addrs.get(&key) {
+            return a.clone();
+        }
+        let a = Rc::new(match self.dns.get(&key) {
+            Answer::Failed(_) => Err(()),
+            Answer::Records(r) => Ok(r.iter().filter_map(|a| a.parse().ok()).collect()),
+        });
+        self.addrs.insert(key, a.clone());
+        a
+    }
+
+    fn check(&mut self, ip: IpAddr, domain: &str, depth: usize) -> SpfResult {
+        if depth > 10 {
+            return SpfResult::PermError;
+        }
+        let terms = self.terms(domain);
+        let terms = match terms.as_ref() {
+            Ok(t) => t,
+            Err(result) => return *result,
+        };
+        let mut redirect = None;
+        for term in terms {
+            let (qualifier, mechanism) = match term {
+                SpfTerm::Directive(q, m) => (*q, m),
+                SpfTerm::Modifier(name, value) => {
+                    if name == "redirect" {
+                        redirect = Some(value.clone());
                     }
+                    continue;
                 }
-            }
-            Mechanism::Mx { domain: d, v4, v6 } => {
-                let name = d.unwrap_or_else(|| domain.to_owned());
-                if has_macro(&name) {
-                    None
-                } else {
-                    match dns.get(&format!("MX {name}")) {
-                        Answer::Failed(_) => return SpfResult::TempError,
-                        Answer::Records(hosts) => {
-                            let mut found = false;
-                            for host in hosts.iter().take(10) {
-                                if any_in(dns.get(&format!("A {host}")).records(), ip, v4, v6) {
-                                    found = true;
-                                }
-                            }
-                            Some(found)
+            };
+            let matched = match mechanism {
+                Mechanism::All => Some(true),
+                Mechanism::Ip4(net, len) => {
+                    Some(ipnet::Ipv4Net::new(*net, *len).is_ok_and(|n| match ip {
+                        IpAddr::V4(v4) => n.contains(&v4),
+                        IpAddr::V6(_) => false,
+                    }))
+                }
+                Mechanism::Ip6(net, len) => {
+                    Some(ipnet::Ipv6Net::new(*net, *len).is_ok_and(|n| match ip {
+                        IpAddr::V6(v6) => n.contains(&v6),
+                        IpAddr::V4(_) => false,
+                    }))
+                }
+                Mechanism::A { domain: d, v4, v6 } => {
+                    let name = d.as_deref().unwrap_or(domain);
+                    if has_macro(name) {
+                        None
+                    } else {
+                        match self.addrs(format!("A {name}")).as_ref() {
+                            Err(()) => return SpfResult::TempError,
+                            Ok(addrs) => Some(any_in(addrs, ip, *v4, *v6)),
                         }
                     }
                 }
-            }
-            Mechanism::Include(target) => {
-                if has_macro(&target) {
-                    None
-                } else {
-                    match check(dns, ip, &target, depth + 1) {
-                        SpfResult::Pass => Some(true),
-                        SpfResult::Fail | SpfResult::SoftFail | SpfResult::Neutral => Some(false),
-                        SpfResult::None | SpfResult::PermError => return SpfResult::PermError,
-                        SpfResult::TempError => return SpfResult::TempError,
-                        SpfResult::Unknown => None,
+                Mechanism::Mx { domain: d, v4, v6 } => {
+                    let name = d.as_deref().unwrap_or(domain);
+                    if has_macro(name) {
+                        None
+                    } else {
+                        match self.dns.get(&format!("MX {name}")) {
+                            Answer::Failed(_) => return SpfResult::TempError,
+                            Answer::Records(hosts) => {
+                                let mut found = false;
+                                for host in hosts.iter().take(10) {
+                                    if let Ok(addrs) = self.addrs(format!("A {host}")).as_ref()
+                                        && any_in(addrs, ip, *v4, *v6)
+                                    {
+                                        found = true;
+                                    }
+                                }
+                                Some(found)
+                            }
+                        }
                     }
                 }
+                Mechanism::Include(target) => {
+                    if has_macro(target) {
+                        None
+                    } else {
+                        match self.check(ip, target, depth + 1) {
+                            SpfResult::Pass => Some(true),
+                            SpfResult::Fail | SpfResult::SoftFail | SpfResult::Neutral => {
+                                Some(false)
+                            }
+                            SpfResult::None | SpfResult::PermError => return SpfResult::PermError,
+                            SpfResult::TempError => return SpfResult::TempError,
+                            SpfResult::Unknown => None,
+                        }
+                    }
+                }
+                Mechanism::Ptr(_) | Mechanism::Exists(_) => None,
+            };
+            match matched {
+                Some(true) => {
+                    return match qualifier {
+                        '-' => SpfResult::Fail,
+                        '~' => SpfResult::SoftFail,
+                        '?' => SpfResult::Neutral,
+                        _ => SpfResult::Pass,
+                    };
+                }
+                Some(false) => {}
+                None => return SpfResult::Unknown,
             }
-            Mechanism::Ptr(_) | Mechanism::Exists(_) => None,
-        };
-        match matched {
-            Some(true) => {
-                return match qualifier {
-                    '-' => SpfResult::Fail,
-                    '~' => SpfResult::SoftFail,
-                    '?' => SpfResult::Neutral,
-                    _ => SpfResult::Pass,
-                };
-            }
-            Some(false) => {}
-            None => return SpfResult::Unknown,
         }
-    }
-    match redirect {
-        Some(target) if !has_macro(&target) => {
-            match check(dns, ip, &target.to_ascii_lowercase(), depth + 1) {
-                SpfResult::None => SpfResult::PermError,
-                other => other,
+        match redirect {
+            Some(target) if !has_macro(&target) => {
+                match self.check(ip, &target.to_ascii_lowercase(), depth + 1) {
+                    SpfResult::None => SpfResult::PermError,
+                    other => other,
+                }
             }
+            Some(_) => SpfResult::Unknown,
+            None => SpfResult::Neutral,
         }
-        Some(_) => SpfResult::Unknown,
-        None => SpfResult::Neutral,
     }
 }
 
-fn any_in(addrs: &[String], ip: IpAddr, v4: u8, v6: u8) -> bool {
-    addrs
-        .iter()
-        .filter_map(|a| a.parse::<IpAddr>().ok())
-        .any(|a| match (a, ip) {
-            (IpAddr::V4(a), IpAddr::V4(ip)) => {
-                ipnet::Ipv4Net::new(a, v4).is_ok_and(|n| n.trunc().contains(&ip))
-            }
-            (IpAddr::V6(a), IpAddr::V6(ip)) => {
-                ipnet::Ipv6Net::new(a, v6).is_ok_and(|n| n.trunc().contains(&ip))
-            }
-            _ => false,
-        })
+fn any_in(addrs: &[IpAddr], ip: IpAddr, v4: u8, v6: u8) -> bool {
+    addrs.iter().any(|a| match (*a, ip) {
+        (IpAddr::V4(a), IpAddr::V4(ip)) => {
+            ipnet::Ipv4Net::new(a, v4).is_ok_and(|n| n.trunc().contains(&ip))
+        }
+        (IpAddr::V6(a), IpAddr::V6(ip)) => {
+            ipnet::Ipv6Net::new(a, v6).is_ok_and(|n| n.trunc().contains(&ip))
+        }
+        _ => false,
+    })
 }
 
 #[cfg(test)]
