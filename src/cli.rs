@@ -160,13 +160,12 @@ pub enum Command {
     ///
     /// Exit status as for `notify`.
     Digest(DigestArgs),
-    /// Check what each domain publishes: DMARC, report authorisation, SPF, DKIM keys, MX TLS,
-    /// MTA-STS and TLS-RPT.
+    /// What each domain publishes (DMARC, SPF, DKIM, MX TLS, MTA-STS, TLS-RPT), checked.
     ///
-    /// Per domain, findings with a severity (ok, info, warning, error), a message and the fix. DNS
-    /// answers are joined with the stored reports: the policy the latest reports saw, the DKIM
-    /// selectors they show signing, the sources passing DKIM that SPF does not authorise, whether
-    /// TLS reports arrive. Each MX host is tried over SMTP on port 25 (STARTTLS, TLS 1.2+, the
+    /// Also the external report authorisation records of rua/ruf destinations. Per domain, findings
+    /// with a severity (ok, info, warning, error), a message and the fix. DNS answers are joined
+    /// with the stored reports: the policy the latest reports saw, the DKIM selectors they show
+    /// signing, the sources passing DKIM that SPF does not authorise, whether TLS reports arrive. Each MX host is tried over SMTP on port 25 (STARTTLS, TLS 1.2+, the
     /// certificate). A DNS failure is a finding, not an error. Results are kept in the database.
     ///
     /// Exit status: 0 no error finding; 1 some error finding; 2 fatal (bad arguments, database,
