@@ -22,6 +22,7 @@ const MX_GOOD: &str = "127.0.12.10";
 const MX_EXPIRED: &str = "127.0.12.11";
 const MX_WRONG_NAME: &str = "127.0.12.12";
 const MX_PLAIN: &str = "127.0.12.13";
+const MX_OLD_TLS: &str = "127.0.12.14";
 /// nginx, serving every mta-sts.<domain>.
 const STS_IP: &str = "127.0.12.20";
 /// A UDP and TCP socket that never answers, for the timeout case.
@@ -230,12 +231,18 @@ fn test_zone(dir: &Path) -> String {
     add("_dmarc.joined TXT \"v=DMARC1; p=reject; rua=mailto:d@joined.test\"");
     add("joined TXT \"v=spf1 ip4:192.0.2.0/24 -all\"");
     add(&format!("old._domainkey.joined TXT {weak}"));
+    add(&format!(
+        "tst._domainkey.joined TXT {}",
+        good.replacen("v=DKIM1; k=rsa;", "v=DKIM1; k=rsa; t=y;", 1)
+    ));
+    add("spfneutral TXT \"v=spf1 ip4:192.0.2.1 ?all\"");
     add("gone._domainkey.joined TXT \"v=DKIM1; k=rsa; p=\"");
     // MX TLS cases.
     for (name, ip) in [
         ("expired", MX_EXPIRED),
         ("wrongname", MX_WRONG_NAME),
         ("plain", MX_PLAIN),
+        ("oldtls", MX_OLD_TLS),
     ] {
         add(&format!("{name} MX 10 mx.{name}"));
         add(&format!("mx.{name} A {ip}"));
@@ -350,7 +357,8 @@ fn start() -> Fixture {
         &format!(
             "/usr/bin/python3 {p}/smtp.py {MX_GOOD},{p}/mx-good.pem,{p}/mx-good.key \
              {MX_EXPIRED},{p}/mx-expired.pem,{p}/mx-expired.key \
-             {MX_WRONG_NAME},{p}/mx-wrong.pem,{p}/mx-wrong.key {MX_PLAIN}"
+             {MX_WRONG_NAME},{p}/mx-wrong.pem,{p}/mx-wrong.key {MX_PLAIN} \
+             {MX_OLD_TLS},{p}/mx-good.pem,{p}/mx-good.key,tls1.1"
         ),
         &d.join("smtp.out"),
     );
@@ -398,7 +406,7 @@ fn start() -> Fixture {
     std::fs::write(
         d.join("config.toml"),
         "[[domain]]\nname = \"clean.test\"\nselectors = [\"s1\"]\n\n\
-         [[domain]]\nname = \"joined.test\"\nselectors = [\"gone\"]\n",
+         [[domain]]\nname = \"joined.test\"\nselectors = [\"gone\", \"tst\"]\n",
     )
     .unwrap();
 
@@ -423,6 +431,7 @@ fn start() -> Fixture {
         (MX_EXPIRED, 25, "smtp"),
         (MX_WRONG_NAME, 25, "smtp"),
         (MX_PLAIN, 25, "smtp"),
+        (MX_OLD_TLS, 25, "smtp"),
         (STS_IP, 443, "nginx"),
     ] {
         while TcpStream::connect((addr, port)).is_err() {
@@ -463,8 +472,9 @@ fn dns_answers(server: SocketAddr) -> bool {
 }
 
 const SMTP_SERVER: &str = r#"
-# SMTP servers for dmarc-warden's check tests: ADDR[,CERT,KEY] ... ; STARTTLS where a certificate is
-# given. Runs until killed (by the wrapper, when the test binary exits).
+# SMTP servers for dmarc-warden's check tests: ADDR[,CERT,KEY[,tls1.1]] ... ; STARTTLS where a
+# certificate is given, at most TLS 1.1 with `tls1.1`. Runs until killed (by the wrapper, when the
+# test binary exits).
 import ssl, sys, threading
 from aiosmtpd.controller import Controller
 
@@ -476,9 +486,13 @@ controllers = []
 for spec in sys.argv[1:]:
     parts = spec.split(",")
     context = None
-    if len(parts) == 3:
+    if len(parts) >= 3:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(parts[1], parts[2])
+    if len(parts) == 4:
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        context.minimum_version = ssl.TLSVersion.TLSv1
+        context.maximum_version = ssl.TLSVersion.TLSv1_1
     c = Controller(Handler(), hostname=parts[0], port=25, tls_context=context,
                    require_starttls=False, server_hostname="mx.test")
     c.start()
@@ -670,6 +684,7 @@ fn spf_problems_are_each_found() {
             "spfplusall.test",
             "spftwo.test",
             "nomail.test",
+            "spfneutral.test",
         ],
     );
     has(&json, "spf11.test", "spf", "error", "needs 11 DNS lookups");
@@ -681,6 +696,7 @@ fn spf_problems_are_each_found() {
         "3 SPF lookups find nothing",
     );
     has(&json, "spfplusall.test", "spf", "error", "+all");
+    has(&json, "spfneutral.test", "spf", "warning", "?all");
     has(&json, "spftwo.test", "spf", "error", "2 SPF records");
     has(
         &json,
@@ -760,12 +776,34 @@ fn dns_is_joined_with_the_reports() {
         "warning",
         "selector gone: the key is revoked",
     );
+    has(
+        &json,
+        "joined.test",
+        "dkim",
+        "info",
+        "selector tst: t=y (testing)",
+    );
+    has(
+        &json,
+        "joined.test",
+        "dkim",
+        "ok",
+        "selector tst: RSA 2048-bit key",
+    );
 }
 
 #[test]
 fn mx_tls_problems_are_each_found() {
     let env = Env::new();
-    let (out, json) = check(&env, &["expired.test", "wrongname.test", "plain.test"]);
+    let (out, json) = check(
+        &env,
+        &[
+            "expired.test",
+            "wrongname.test",
+            "plain.test",
+            "oldtls.test",
+        ],
+    );
     assert_eq!(out.code, 1);
     has(
         &json,
@@ -787,6 +825,13 @@ fn mx_tls_problems_are_each_found() {
         "mx-tls",
         "error",
         "does not offer STARTTLS",
+    );
+    has(
+        &json,
+        "oldtls.test",
+        "mx-tls",
+        "error",
+        "TLS 1.2 or newer is needed",
     );
 }
 
