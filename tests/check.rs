@@ -970,7 +970,8 @@ fn without_domains_every_known_domain_is_checked_and_the_last_check_can_be_read_
 
 #[test]
 fn advise_can_read_the_record_that_applies() {
-    use dmarc_warden::fetch::probe::{DmarcLookup, dns::Dns, lookup_dmarc};
+    use dmarc_warden::check::DmarcLookup;
+    use dmarc_warden::fetch::probe::{dns::Dns, lookup_dmarc};
     let f = fixture();
     let dns = Dns::new(Some(f.dns), Duration::from_secs(5)).unwrap();
     match lookup_dmarc(&dns, "clean.test") {

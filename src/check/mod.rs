@@ -9,6 +9,9 @@
 
 pub mod judge;
 pub mod spf;
+mod start;
+
+pub use start::{StartingPoint, starting_point};
 
 use std::collections::BTreeMap;
 
@@ -46,6 +49,24 @@ impl<T> Default for Answer<T> {
     fn default() -> Self {
         Answer::Records(Vec::new())
     }
+}
+
+/// The DMARC record that applies to a domain (from [`crate::fetch::probe::lookup_dmarc`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DmarcLookup {
+    /// The domain's own record at `_dmarc.<domain>`.
+    Own(crate::parse::records::DmarcRecord),
+    /// No record of its own; this one applies by the tree walk, published at `at`.
+    Inherited {
+        at: String,
+        record: crate::parse::records::DmarcRecord,
+    },
+    /// No record applies.
+    Missing,
+    /// More than one record, or one that does not parse: receivers apply none.
+    Invalid(String),
+    /// DNS did not answer (`SERVFAIL`, `timed out`, …).
+    Failed(String),
 }
 
 /// One MX record.

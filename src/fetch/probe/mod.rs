@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::check::spf::{self, SpfDns};
-use crate::check::{Answer, Facts};
+use crate::check::{Answer, DmarcLookup, Facts};
 use crate::parse::records::{DmarcRecord, is_dmarc, mailto_domain};
 
 /// How to probe.
@@ -206,21 +206,6 @@ fn tree_walk(dns: &dns::Dns, domain: &str) -> Option<(String, String)> {
         }
     }
     None
-}
-
-/// The DMARC record that applies to a domain, as `advise` needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DmarcLookup {
-    /// The domain's own record at `_dmarc.<domain>`.
-    Own(DmarcRecord),
-    /// No record of its own; this one applies by the tree walk, published at `at`.
-    Inherited { at: String, record: DmarcRecord },
-    /// No record applies.
-    Missing,
-    /// More than one record, or one that does not parse: receivers apply none.
-    Invalid(String),
-    /// DNS did not answer (`SERVFAIL`, `timed out`, …).
-    Failed(String),
 }
 
 /// Looks up the DMARC record that applies to `domain` (its own, or by the tree walk).
