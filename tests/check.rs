@@ -929,6 +929,27 @@ fn the_table_shows_each_finding_and_a_bad_resolver_is_fatal() {
         "{}",
         out.stdout
     );
+    let out = env.run(&[
+        "check",
+        "--resolver",
+        &resolver,
+        "--ca-file",
+        &ca,
+        "--format",
+        "csv",
+        "plain.test",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let mut lines = out.stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some("domain,checked_at,check,severity,message,fix")
+    );
+    assert!(
+        lines.any(|l| l.starts_with("plain.test,") && l.contains(",mx-tls,error,")),
+        "{}",
+        out.stdout
+    );
     let out = env.run(&["check", "--resolver", "not-an-ip", "plain.test"]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--resolver"), "{}", out.stderr);
