@@ -251,6 +251,10 @@ fn test_zone(dir: &Path) -> String {
     add("stsmiss MX 10 mx.clean.test.");
     add("_mta-sts.stsmiss TXT \"v=STSv1; id=1\"");
     add(&format!("mta-sts.stsmiss A {STS_IP}"));
+    // MTA-STS enforced on an MX whose certificate expired.
+    add("stsbadmx MX 10 mx.expired.test.");
+    add("_mta-sts.stsbadmx TXT \"v=STSv1; id=1\"");
+    add(&format!("mta-sts.stsbadmx A {STS_IP}"));
     // An MTA-STS record whose policy host serves nothing; a TLS-RPT record without rua=.
     add("stsdown MX 10 mx.clean.test.");
     add("_mta-sts.stsdown TXT \"v=STSv1; id=1\"");
@@ -309,7 +313,11 @@ fn start() -> Fixture {
     leaf(
         d,
         "sts",
-        &["mta-sts.clean.test", "mta-sts.stsmiss.test"],
+        &[
+            "mta-sts.clean.test",
+            "mta-sts.stsmiss.test",
+            "mta-sts.stsbadmx.test",
+        ],
         &from,
         &to,
     );
@@ -374,6 +382,10 @@ fn start() -> Fixture {
         (
             "mta-sts.stsmiss.test",
             "version: STSv1\nmode: enforce\nmx: mx.elsewhere.test\nmax_age: 604800\n",
+        ),
+        (
+            "mta-sts.stsbadmx.test",
+            "version: STSv1\nmode: enforce\nmx: *.expired.test\nmax_age: 604800\n",
         ),
     ] {
         let www = d.join("www").join(host).join(".well-known");
@@ -845,6 +857,20 @@ fn an_mta_sts_policy_missing_an_mx_is_an_error() {
         "mta-sts",
         "error",
         "MX mx.clean.test is not covered",
+    );
+    let (_, json) = check(&env, &["stsbadmx.test"]);
+    has(
+        &json,
+        "stsbadmx.test",
+        "mta-sts",
+        "error",
+        "MTA-STS mode enforce, but mx.expired.test has a certificate that does not validate",
+    );
+    assert!(
+        !findings(&json, "stsbadmx.test")
+            .iter()
+            .any(|(_, _, m)| m.contains("not covered")),
+        "*.expired.test covers mx.expired.test"
     );
 }
 

@@ -698,6 +698,25 @@ fn mta_sts(facts: &Facts) -> Vec<Finding> {
         ),
         Some(_) => {}
     }
+    if policy.mode.as_deref() == Some("enforce") {
+        for mx in &facts.mx_tls {
+            let broken = if !mx.starttls && mx.error.is_none() {
+                Some("offers no STARTTLS".to_owned())
+            } else if mx.handshake_error.is_some() {
+                Some("fails the TLS handshake".to_owned())
+            } else {
+                mx.certificate_error
+                    .as_ref()
+                    .map(|_| "has a certificate that does not validate".to_owned())
+            };
+            if let Some(why) = broken {
+                o.error(
+                    format!("MTA-STS mode enforce, but {} {why}: senders that honour MTA-STS will not deliver to it", mx.host),
+                    format!("fix TLS on {} (see mx-tls), or set mode: testing until it is fixed", mx.host),
+                );
+            }
+        }
+    }
     for mx in facts.mx.records() {
         if !mx.host.is_empty() && !policy.covers(&mx.host) {
             o.error(
