@@ -432,6 +432,10 @@ pub struct CheckArgs {
         value_name = "SECS"
     )]
     pub timeout: u64,
+    /// Show the last stored check of each domain (or of those named) instead of checking again:
+    /// no network.
+    #[arg(long)]
+    pub last: bool,
     /// Config file with [[domain]] tables (name, selectors) [default:
     /// $XDG_CONFIG_HOME/dmarc-warden/config.toml, if present].
     #[arg(long, env = "DMARC_WARDEN_CONFIG", value_name = "PATH")]
@@ -485,6 +489,7 @@ impl CheckArgs {
                 },
                 configured: judgement.selectors,
                 window_days: judgement.thresholds.window_days,
+                last: self.last,
             },
             self.format,
         ))

@@ -1013,6 +1013,12 @@ fn without_domains_every_known_domain_is_checked_and_the_last_check_can_be_read_
         .query_row("SELECT count(*) FROM dns_checks", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, 3, "every run is kept");
+    // --last shows the stored result without asking anyone (no --resolver: nothing is queried).
+    let out = env.run(&["check", "--last", "--format", "json", "joined.test"]);
+    assert_eq!(out.code, 0, "no error finding: {}", out.stderr);
+    let shown = out.json();
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0]["findings"], json[1]["findings"]);
 }
 
 #[test]

@@ -23,6 +23,8 @@ pub struct CheckOptions {
     pub configured: BTreeMap<String, Vec<String>>,
     /// Days of reports (back from the domain's latest) whose sources are tested against SPF.
     pub window_days: u32,
+    /// Read the last stored checks instead of checking.
+    pub last: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,8 +35,16 @@ pub enum CheckError {
     Probe(#[from] ProbeError),
 }
 
-/// Checks every domain asked for, keeps the results, and returns them by domain.
+/// Checks every domain asked for, keeps the results, and returns them by domain. With `last`, the
+/// last stored check of each instead (no network).
 pub fn run(store: &Store, options: &CheckOptions) -> Result<Vec<DomainCheck>, CheckError> {
+    if options.last {
+        let mut checks = store.last_checks(None)?;
+        if !options.domains.is_empty() {
+            checks.retain(|c| options.domains.contains(&c.domain));
+        }
+        return Ok(checks);
+    }
     let now = super::unix_now();
     let policies = store.latest_policies(None)?;
     let domains: Vec<String> = if options.domains.is_empty() {
