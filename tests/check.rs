@@ -936,14 +936,18 @@ fn the_table_shows_each_finding_and_a_bad_resolver_is_fatal() {
     let f = fixture();
     let resolver = f.dns.to_string();
     let ca = f.ca().display().to_string();
-    let out = env.run(&[
-        "check",
-        "--resolver",
-        &resolver,
-        "--ca-file",
-        &ca,
-        "plain.test",
-    ]);
+    // Wide enough that no message is wrapped.
+    let out = env.run_with_env(
+        &[
+            "check",
+            "--resolver",
+            &resolver,
+            "--ca-file",
+            &ca,
+            "plain.test",
+        ],
+        &[("COLUMNS", "300")],
+    );
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         out.stdout.starts_with("plain.test (checked "),
@@ -951,7 +955,13 @@ fn the_table_shows_each_finding_and_a_bad_resolver_is_fatal() {
         out.stdout
     );
     assert!(
-        out.stdout.contains("does not offer STARTTLS"),
+        out.stdout.lines().any(|l| l
+            .starts_with("  error    mx-tls       mx.plain.test does not offer STARTTLS")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("fix: enable STARTTLS on the MX host"),
         "{}",
         out.stdout
     );
