@@ -555,7 +555,7 @@ fn mx_tls(facts: &Facts, hints: &Hints) -> Vec<Finding> {
             let e = e.trim_start_matches("invalid peer certificate: ");
             let message = match mx.not_after {
                 Some(end) if end < hints.now => {
-                    format!("{h}: the certificate expired on {} ({e})", day(end))
+                    format!("{h}: the certificate expired on {}", day(end))
                 }
                 _ => format!("{h}: the certificate is not trusted for {h}: {e}"),
             };
