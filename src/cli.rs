@@ -160,6 +160,17 @@ pub enum Command {
     ///
     /// Exit status as for `notify`.
     Digest(DigestArgs),
+    /// What each domain publishes (DMARC, SPF, DKIM, MX TLS, MTA-STS, TLS-RPT), checked.
+    ///
+    /// Also the external report authorisation records of rua/ruf destinations. Per domain, findings
+    /// with a severity (ok, info, warning, error), a message and the fix. DNS answers are joined
+    /// with the stored reports: the policy the latest reports saw, the DKIM selectors they show
+    /// signing, the sources passing DKIM that SPF does not authorise, whether TLS reports arrive. Each MX host is tried over SMTP on port 25 (STARTTLS, TLS 1.2+, the
+    /// certificate). A DNS failure is a finding, not an error. Results are kept in the database.
+    ///
+    /// Exit status: 0 no error finding; 1 some error finding; 2 fatal (bad arguments, database,
+    /// CA file).
+    Check(CheckArgs),
     /// Inputs that could not be stored, with the reason; `reprocess` retries them.
     Rejects {
         /// Output format.
@@ -394,6 +405,97 @@ pub struct JudgeArgs {
     pub wide: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Domains to check [default: every domain in the database and the config's [[domain]] tables].
+    #[arg(value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    /// The DNS server to ask, IP or IP:PORT [default: the system's resolvers].
+    #[arg(long, env = "DMARC_WARDEN_RESOLVER", value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+    /// An extra trusted CA certificate (PEM) for the MX and MTA-STS certificate checks.
+    #[arg(long, env = "DMARC_WARDEN_CA_FILE", value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+    /// Seconds one DNS question may take.
+    #[arg(
+        long,
+        default_value_t = 5,
+        env = "DMARC_WARDEN_DNS_TIMEOUT",
+        value_name = "SECS"
+    )]
+    pub dns_timeout: u64,
+    /// Seconds each SMTP or HTTPS operation may take.
+    #[arg(
+        long,
+        default_value_t = 10,
+        env = "DMARC_WARDEN_CHECK_TIMEOUT",
+        value_name = "SECS"
+    )]
+    pub timeout: u64,
+    /// Show the last stored check of each domain (or of those named) instead of checking again:
+    /// no network.
+    #[arg(long)]
+    pub last: bool,
+    /// Config file with [[domain]] tables (name, selectors) [default:
+    /// $XDG_CONFIG_HOME/dmarc-warden/config.toml, if present].
+    #[arg(long, env = "DMARC_WARDEN_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Output format: a table per domain, one JSON array, or CSV (one line per finding).
+    #[arg(long, value_enum, default_value_t, env = "DMARC_WARDEN_FORMAT")]
+    pub format: Format,
+}
+
+impl CheckArgs {
+    fn action(self) -> anyhow::Result<Action> {
+        let resolver = match self.resolver.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(r) => Some(
+                r.parse::<std::net::SocketAddr>()
+                    .or_else(|_| {
+                        r.parse::<std::net::IpAddr>()
+                            .map(|ip| std::net::SocketAddr::new(ip, 53))
+                    })
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "--resolver / DMARC_WARDEN_RESOLVER {r:?}: expected an IP address, \
+                             IP:PORT or [IPv6]:PORT"
+                        )
+                    })?,
+            ),
+        };
+        if self.dns_timeout == 0 || self.timeout == 0 {
+            bail!("--dns-timeout and --timeout must be at least 1 second");
+        }
+        let judgement = crate::config::judgement(self.config.as_deref())?;
+        let mut domains = Vec::new();
+        for d in self.domains {
+            let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+            if d.is_empty() || d.contains(['/', ' ', '@']) || !d.contains('.') {
+                bail!("{d:?} is not a domain name");
+            }
+            if !domains.contains(&d) {
+                domains.push(d);
+            }
+        }
+        Ok(Action::Check(
+            crate::pipeline::check::CheckOptions {
+                domains,
+                settings: crate::fetch::probe::Settings {
+                    resolver,
+                    ca_file: self.ca_file,
+                    dns_timeout: std::time::Duration::from_secs(self.dns_timeout),
+                    timeout: std::time::Duration::from_secs(self.timeout),
+                    max_mx: 10,
+                },
+                configured: judgement.selectors,
+                window_days: judgement.thresholds.window_days,
+                last: self.last,
+            },
+            self.format,
+        ))
+    }
+}
+
 /// Limits and parallelism for reading inputs.
 #[derive(Debug, Args)]
 pub struct WorkArgs {
@@ -499,6 +601,7 @@ pub enum Action {
     Senders(Judge),
     Advise(Judge),
     Tls(Filter, Output),
+    Check(crate::pipeline::check::CheckOptions, crate::present::Format),
     Rejects(Output),
     Login(
         Box<crate::config::Login>,
@@ -547,6 +650,7 @@ impl Config {
                     domain: args.domain.map(|d| d.trim().to_ascii_lowercase()),
                 }
             }
+            Command::Check(args) => args.action()?,
             Command::Rejects { format, wide } => Action::Rejects(Output { format, wide }),
         };
         Ok(Config {

@@ -108,6 +108,9 @@ struct DomainEntry {
     name: String,
     rua: Option<String>,
     ruf: Option<String>,
+    /// DKIM selectors `check` looks up besides those the reports show.
+    #[serde(default)]
+    selectors: Vec<String>,
 }
 
 /// `[advice]`: thresholds; see [`Thresholds`].
@@ -135,6 +138,8 @@ pub struct Judgement {
     pub thresholds: Thresholds,
     /// Per domain: rua / ruf as published.
     pub published: std::collections::BTreeMap<String, Published>,
+    /// Per `[[domain]]`: its DKIM selectors (possibly none), for `check`.
+    pub selectors: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Reads the `[[sender]]`, `[[service]]`, `[[domain]]` and `[advice]` parts of the config file (when
@@ -210,10 +215,25 @@ pub fn judgement(config: Option<&Path>) -> anyhow::Result<Judgement> {
             )
         })
         .collect();
+    let selectors = file
+        .domain
+        .iter()
+        .map(|d| {
+            (
+                d.name.trim().trim_end_matches('.').to_ascii_lowercase(),
+                d.selectors
+                    .iter()
+                    .map(|s| s.trim().to_ascii_lowercase())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            )
+        })
+        .collect();
     Ok(Judgement {
         knowledge: Knowledge { declared, services },
         thresholds,
         published,
+        selectors,
     })
 }
 

@@ -7,6 +7,7 @@
 //! [`cli::Config`]; [`model`] holds the plain data types. See ARCHITECTURE.md for the invariants.
 
 pub mod analyse;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod fetch;
@@ -166,6 +167,12 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             })?;
             present::advice(&advice, judge.format).context("cannot write to standard output")?;
             Ok(EXIT_OK)
+        }
+        Action::Check(options, format) => {
+            let checks = pipeline::check::run(&store, &options)?;
+            present::check(&checks, format).context("cannot write to standard output")?;
+            let errors = checks.iter().any(|c| c.worst() == check::Severity::Error);
+            Ok(if errors { EXIT_REJECTED } else { EXIT_OK })
         }
         Action::Rejects(format) => list(&store.rejects()?, format),
         Action::Login(login, options) => oauth2_login(&login, &options),

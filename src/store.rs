@@ -1115,3 +1115,100 @@ fn json<T: serde::Serialize>(items: &[T]) -> String {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// `check`: the facts it needs from stored reports, and its results.
+impl Store {
+    /// DKIM selectors that reports show signing with `domain` itself (d= equal to it), with the
+    /// first and last report periods they appear in.
+    pub fn dkim_selectors(
+        &self,
+        domain: &str,
+    ) -> Result<Vec<crate::check::SelectorSeen>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT lower(d.selector), min(r.date_begin), max(r.date_end)
+             FROM reports r CROSS JOIN records c ON c.report = r.id
+                  CROSS JOIN record_dkim d ON d.record = c.id
+             WHERE r.domain = ?1 AND lower(d.domain) = ?1
+               AND d.selector IS NOT NULL AND d.selector != ''
+             GROUP BY lower(d.selector) ORDER BY 1",
+        )?;
+        let rows = stmt.query_map([domain], |r| {
+            Ok(crate::check::SelectorSeen {
+                selector: r.get(0)?,
+                first: r.get(1)?,
+                last: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// SMTP TLS reports stored for `domain`, and the end of the latest.
+    pub fn tls_report_count(&self, domain: &str) -> Result<(u64, Option<i64>), StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT count(DISTINCT p.report), max(t.date_end)
+             FROM tls_policies p JOIN tls_reports t ON t.id = p.report
+             WHERE p.policy_domain = ?1",
+            [domain],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+
+    /// Keeps the result of checking one domain.
+    pub fn save_check(&self, check: &crate::check::DomainCheck) -> Result<(), StoreError> {
+        use crate::check::Severity;
+        let json = |v: serde_json::Result<String>| v.unwrap_or_else(|_| "null".into());
+        self.conn.execute(
+            "INSERT INTO dns_checks (domain, checked_at, worst, errors, warnings, published, findings)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            (
+                &check.domain,
+                check.checked_at.0,
+                check.worst().as_str(),
+                check.count(Severity::Error),
+                check.count(Severity::Warning),
+                json(serde_json::to_string(&check.published)),
+                json(serde_json::to_string(&check.findings)),
+            ),
+        )?;
+        Ok(())
+    }
+
+    /// The latest check of each domain (or of `domain`), by domain.
+    pub fn last_checks(
+        &self,
+        domain: Option<&str>,
+    ) -> Result<Vec<crate::check::DomainCheck>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT domain, checked_at, published, findings FROM dns_checks c
+             WHERE (?1 IS NULL OR domain = ?1)
+               AND id = (SELECT id FROM dns_checks c2 WHERE c2.domain = c.domain
+                         ORDER BY checked_at DESC, id DESC LIMIT 1)
+             ORDER BY domain",
+        )?;
+        let rows = stmt.query_map([domain], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (domain, at, published, findings) = row?;
+            // A row this version cannot read (written by a newer one) is skipped, not fatal.
+            if let (Ok(published), Ok(findings)) = (
+                serde_json::from_str(&published),
+                serde_json::from_str(&findings),
+            ) {
+                out.push(crate::check::DomainCheck {
+                    domain,
+                    checked_at: Timestamp(at),
+                    published,
+                    findings,
+                });
+            }
+        }
+        Ok(out)
+    }
+}

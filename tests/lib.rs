@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // a test that meets bad data should stop loudly
 
 mod advice;
+mod check;
 mod cli;
 mod corpus;
 mod golden;

@@ -9,6 +9,7 @@
 
 pub mod imap;
 pub mod oauth2;
+pub mod probe;
 pub mod rdns;
 
 use std::fs::File;

@@ -6,6 +6,7 @@
 
 pub mod aggregate;
 pub mod failure;
+pub mod records;
 pub mod tls;
 
 use std::borrow::Cow;

@@ -5,6 +5,7 @@
 //! lazy input iterator is not advanced. Each input is handled on its own: a failure becomes a kept
 //! reject and the run goes on.
 
+pub mod check;
 pub mod mailbox;
 
 use std::sync::mpsc::sync_channel;

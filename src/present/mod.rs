@@ -7,6 +7,7 @@
 //! written, in `format`.
 
 mod aggregate;
+mod check;
 mod failure;
 mod format;
 mod rejects;
@@ -18,6 +19,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+pub use check::check;
 pub use table::{Column, Row};
 
 use crate::analyse::Advice;
