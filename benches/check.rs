@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use dmarc_warden::check::{Answer, Facts, Hints, LegitimateSource, judge};
+use dmarc_warden::analyse::check::{Answer, Facts, Hints, LegitimateSource, judge};
 
 /// The allocator the executable uses (`src/main.rs`), so that these figures are the tool's.
 #[global_allocator]

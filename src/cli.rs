@@ -134,10 +134,14 @@ pub enum Command {
     Senders(JudgeArgs),
     /// When it is safe to tighten each domain's policy, and the DMARC record to publish.
     ///
-    /// The next step on none → quarantine (pct 10, 25, 50, 100) → reject → sp=, with the evidence
-    /// (days, reporters, messages), the blocking senders and their fix. A tightening that hurts
-    /// legitimate mail is reported first. Thresholds: the config file's [advice] table.
-    Advise(JudgeArgs),
+    /// The next step on none → quarantine; t=y; pct=0 → quarantine → reject; t=y; pct=0 → reject →
+    /// sp=/np= (each means the same at RFC 9989 and RFC 7489 receivers), with the evidence (days,
+    /// reporters, messages), the blocking senders and their fix. A tightening that hurts legitimate
+    /// mail is reported first, with who it hurts. The current policy is the DMARC record published
+    /// in DNS now (its tags are kept in the record to publish); with --offline, or when DNS cannot
+    /// answer, the one the last `check` stored, else the one the latest reports saw. Thresholds and
+    /// the ladder: the config file's [advice] table.
+    Advise(AdviseArgs),
     /// The stored reports, oldest first.
     Reports {
         #[command(flatten)]
@@ -406,6 +410,64 @@ pub struct JudgeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct AdviseArgs {
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+    /// Do not ask DNS for the published record: start from the one the last `check` stored, else
+    /// from the policy the latest reports saw.
+    #[arg(long, env = "DMARC_WARDEN_OFFLINE")]
+    pub offline: bool,
+    /// The DNS server to ask, IP or IP:PORT [default: the system's resolvers].
+    #[arg(long, env = "DMARC_WARDEN_RESOLVER", value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+    /// Seconds one DNS question may take.
+    #[arg(
+        long,
+        default_value_t = 5,
+        env = "DMARC_WARDEN_DNS_TIMEOUT",
+        value_name = "SECS"
+    )]
+    pub dns_timeout: u64,
+}
+
+/// Where `advise` reads the published DMARC record.
+#[derive(Debug, Clone, Copy)]
+pub struct DnsSettings {
+    /// `None`: the system's resolvers.
+    pub resolver: Option<std::net::SocketAddr>,
+    pub timeout: std::time::Duration,
+}
+
+/// `--resolver` / `DMARC_WARDEN_RESOLVER`: an IP (port 53), IP:PORT or [IPv6]:PORT; empty for the
+/// system's resolvers.
+fn parse_resolver(r: Option<&str>) -> anyhow::Result<Option<std::net::SocketAddr>> {
+    match r.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(r) => r
+            .parse::<std::net::SocketAddr>()
+            .or_else(|_| {
+                r.parse::<std::net::IpAddr>()
+                    .map(|ip| std::net::SocketAddr::new(ip, 53))
+            })
+            .map(Some)
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "--resolver / DMARC_WARDEN_RESOLVER {r:?}: expected an IP address, IP:PORT or \
+                     [IPv6]:PORT"
+                )
+            }),
+    }
+}
+
+/// A timeout of `secs` seconds, at least one.
+fn seconds(secs: u64, flag: &str) -> anyhow::Result<std::time::Duration> {
+    if secs == 0 {
+        bail!("{flag} must be at least 1 second");
+    }
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+#[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Domains to check [default: every domain in the database and the config's [[domain]] tables].
     #[arg(value_name = "DOMAIN")]
@@ -447,22 +509,7 @@ pub struct CheckArgs {
 
 impl CheckArgs {
     fn action(self) -> anyhow::Result<Action> {
-        let resolver = match self.resolver.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(r) => Some(
-                r.parse::<std::net::SocketAddr>()
-                    .or_else(|_| {
-                        r.parse::<std::net::IpAddr>()
-                            .map(|ip| std::net::SocketAddr::new(ip, 53))
-                    })
-                    .map_err(|_| {
-                        anyhow::anyhow!(
-                            "--resolver / DMARC_WARDEN_RESOLVER {r:?}: expected an IP address, \
-                             IP:PORT or [IPv6]:PORT"
-                        )
-                    })?,
-            ),
-        };
+        let resolver = parse_resolver(self.resolver.as_deref())?;
         if self.dns_timeout == 0 || self.timeout == 0 {
             bail!("--dns-timeout and --timeout must be at least 1 second");
         }
@@ -599,7 +646,8 @@ pub enum Action {
     Reports(Filter, Output),
     Failures(Filter, Option<String>, Output),
     Senders(Judge),
-    Advise(Judge),
+    /// The DNS to read the published record from; `None` with --offline.
+    Advise(Judge, Option<DnsSettings>),
     Tls(Filter, Output),
     Check(crate::pipeline::check::CheckOptions, crate::present::Format),
     Rejects(Output),
@@ -638,7 +686,17 @@ impl Config {
             ),
             Command::Tls { filter } => Action::Tls(filter.filter()?, filter.output()),
             Command::Senders(args) => Action::Senders(args.judge()?),
-            Command::Advise(args) => Action::Advise(args.judge()?),
+            Command::Advise(args) => {
+                let dns = if args.offline {
+                    None
+                } else {
+                    Some(DnsSettings {
+                        resolver: parse_resolver(args.resolver.as_deref())?,
+                        timeout: seconds(args.dns_timeout, "--dns-timeout")?,
+                    })
+                };
+                Action::Advise(args.judge.judge()?, dns)
+            }
             Command::Notify(args) => Action::Notify(args.config()?),
             Command::Digest(args) => {
                 if args.days == 0 {

@@ -7,7 +7,6 @@
 //! [`cli::Config`]; [`model`] holds the plain data types. See ARCHITECTURE.md for the invariants.
 
 pub mod analyse;
-pub mod check;
 pub mod cli;
 pub mod config;
 pub mod fetch;
@@ -155,23 +154,38 @@ fn execute(config: Config) -> anyhow::Result<u8> {
                 },
             )
         }
-        Action::Advise(judge) => {
+        Action::Advise(judge, dns) => {
+            let dns = dns
+                .map(|d| fetch::probe::dns::Dns::new(d.resolver, d.timeout))
+                .transpose()?;
             let mut advice = Vec::new();
-            each_domain(&store, &judge, |policy, evidence, senders| {
-                advice.push(advise_domain(
-                    &policy,
-                    &evidence,
-                    &senders,
-                    &judge.judgement,
-                ));
-            })?;
+            let mut failed = None;
+            each_domain(
+                &store,
+                &judge,
+                |policy, evidence, senders| match starting_point(&store, &policy, dns.as_ref()) {
+                    Ok(start) => advice.push(advise_domain(
+                        &start,
+                        &policy,
+                        &evidence,
+                        &senders,
+                        &judge.judgement,
+                    )),
+                    Err(e) => failed = Some(e),
+                },
+            )?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
             present::advice(&advice, judge.format).context("cannot write to standard output")?;
             Ok(EXIT_OK)
         }
         Action::Check(options, format) => {
             let checks = pipeline::check::run(&store, &options)?;
             present::check(&checks, format).context("cannot write to standard output")?;
-            let errors = checks.iter().any(|c| c.worst() == check::Severity::Error);
+            let errors = checks
+                .iter()
+                .any(|c| c.worst() == analyse::check::Severity::Error);
             Ok(if errors { EXIT_REJECTED } else { EXIT_OK })
         }
         Action::Rejects(format) => list(&store.rejects()?, format),
@@ -254,15 +268,58 @@ pub(crate) fn judge_domain(
     Ok((evidence, senders))
 }
 
-/// The advice `advise` gives for one domain, from its latest policy, evidence and senders.
+/// The advice `advise` gives for one domain, from where its policy starts, its latest reported
+/// policy, evidence and senders.
 pub(crate) fn advise_domain(
+    start: &analyse::check::StartingPoint,
     policy: &model::PolicyPublished,
     evidence: &[model::Evidence],
     senders: &[analyse::Sender],
     j: &config::Judgement,
 ) -> analyse::Advice {
     let published = j.published.get(&policy.domain).cloned().unwrap_or_default();
-    analyse::advise(policy, senders, evidence, &published, &j.thresholds)
+    analyse::advise(start, policy, senders, evidence, &published, &j.thresholds)
+}
+
+/// Where `advise` starts for one domain: the DMARC record DNS publishes now (when `dns` is given
+/// and answers), else the one the last `check` stored, else the policy the latest reports saw.
+pub(crate) fn starting_point(
+    store: &Store,
+    policy: &model::PolicyPublished,
+    dns: Option<&fetch::probe::dns::Dns>,
+) -> anyhow::Result<analyse::check::StartingPoint> {
+    use analyse::check::{DmarcLookup, starting_point};
+    let live = dns.map(|dns| fetch::probe::lookup_dmarc(dns, &policy.domain));
+    if let Some(lookup) = &live
+        && !matches!(lookup, DmarcLookup::Failed(_))
+    {
+        return Ok(starting_point(Some(lookup), policy));
+    }
+    let stored = store.last_checks(Some(&policy.domain))?.into_iter().next();
+    let record = stored
+        .as_ref()
+        .and_then(|c| match c.published.dmarc.as_slice() {
+            [one] => parse::records::DmarcRecord::parse(one).ok(),
+            _ => None,
+        });
+    match (record, stored) {
+        (Some(record), Some(check)) => {
+            let mut start = starting_point(Some(&DmarcLookup::Own(record)), policy);
+            let why = match &live {
+                Some(DmarcLookup::Failed(e)) => format!("DNS could not be read now ({e}); "),
+                _ => String::new(),
+            };
+            start.notes.insert(
+                0,
+                format!(
+                    "{why}the current policy is the record `check` read on {}",
+                    check.checked_at
+                ),
+            );
+            Ok(start)
+        }
+        _ => Ok(starting_point(live.as_ref(), policy)),
+    }
 }
 
 /// With `--resolve`: reverse DNS names of the evidence's sources that pass neither SPF nor DKIM,

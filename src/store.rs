@@ -1123,7 +1123,7 @@ impl Store {
     pub fn dkim_selectors(
         &self,
         domain: &str,
-    ) -> Result<Vec<crate::check::SelectorSeen>, StoreError> {
+    ) -> Result<Vec<crate::analyse::check::SelectorSeen>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT lower(d.selector), min(r.date_begin), max(r.date_end)
              FROM reports r CROSS JOIN records c ON c.report = r.id
@@ -1133,7 +1133,7 @@ impl Store {
              GROUP BY lower(d.selector) ORDER BY 1",
         )?;
         let rows = stmt.query_map([domain], |r| {
-            Ok(crate::check::SelectorSeen {
+            Ok(crate::analyse::check::SelectorSeen {
                 selector: r.get(0)?,
                 first: r.get(1)?,
                 last: r.get(2)?,
@@ -1154,8 +1154,8 @@ impl Store {
     }
 
     /// Keeps the result of checking one domain.
-    pub fn save_check(&self, check: &crate::check::DomainCheck) -> Result<(), StoreError> {
-        use crate::check::Severity;
+    pub fn save_check(&self, check: &crate::analyse::check::DomainCheck) -> Result<(), StoreError> {
+        use crate::analyse::check::Severity;
         let json = |v: serde_json::Result<String>| v.unwrap_or_else(|_| "null".into());
         self.conn.execute(
             "INSERT INTO dns_checks (domain, checked_at, worst, errors, warnings, published, findings)
@@ -1177,7 +1177,7 @@ impl Store {
     pub fn last_checks(
         &self,
         domain: Option<&str>,
-    ) -> Result<Vec<crate::check::DomainCheck>, StoreError> {
+    ) -> Result<Vec<crate::analyse::check::DomainCheck>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT domain, checked_at, published, findings FROM dns_checks c
              WHERE (?1 IS NULL OR domain = ?1)
@@ -1201,7 +1201,7 @@ impl Store {
                 serde_json::from_str(&published),
                 serde_json::from_str(&findings),
             ) {
-                out.push(crate::check::DomainCheck {
+                out.push(crate::analyse::check::DomainCheck {
                     domain,
                     checked_at: Timestamp(at),
                     published,

@@ -54,7 +54,7 @@ pub(crate) const NONE: Pol = Pol {
     t: None,
 };
 
-fn pol(p: &'static str) -> Pol {
+pub(crate) fn pol(p: &'static str) -> Pol {
     Pol {
         p,
         pct: None,
@@ -188,7 +188,7 @@ fn judge(
     let out = env.run(&["ingest", "--quiet", s(&dir)]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let c = s(&config_path);
-    let advice = env.run(&["advise", "--config", c, "--format", "json"]);
+    let advice = env.run(&["advise", "--offline", "--config", c, "--format", "json"]);
     assert_eq!(advice.code, 0, "{}", advice.stderr);
     let senders = env
         .run(&["senders", "--config", c, "--format", "json"])
@@ -600,7 +600,15 @@ fn resolve_names_unauthenticated_sources_by_reverse_dns() {
         );
     }
     let advice = env
-        .run(&["advise", "--resolve", "--config", c, "--format", "json"])
+        .run(&[
+            "advise",
+            "--offline",
+            "--resolve",
+            "--config",
+            c,
+            "--format",
+            "json",
+        ])
         .json();
     assert_eq!(advice[0]["blockers"][0]["sender"], "Local relay");
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::cli::{Env, Out};
+use crate::cli::{Env, Out, s};
 
 /// The DNS server's address.
 const DNS_IP: &str = "127.0.12.1";
@@ -206,6 +206,10 @@ fn test_zone(dir: &Path) -> String {
         "_dmarc.baddmarc TXT \"v=DMARC1; p=bogus; pct=50; foo=bar; fo=2; rua=mailto:d@baddmarc.test\"",
     );
     add("_dmarc.norua TXT \"v=DMARC1; p=quarantine\"");
+    // advise starts from the published record: tags in an unusual order, reports that saw another p.
+    add(
+        "_dmarc.advised TXT \"v=DMARC1; rua=mailto:agg@advised.test; p=none; ruf=mailto:ruf@advised.test; fo=1; adkim=s\"",
+    );
     add("sub.clean TXT \"v=spf1 -all\"");
     // Report authorisation: one destination authorised, one not.
     add(
@@ -1033,7 +1037,7 @@ fn without_domains_every_known_domain_is_checked_and_the_last_check_can_be_read_
 
 #[test]
 fn advise_can_read_the_record_that_applies() {
-    use dmarc_warden::check::DmarcLookup;
+    use dmarc_warden::analyse::check::DmarcLookup;
     use dmarc_warden::fetch::probe::{dns::Dns, lookup_dmarc};
     let f = fixture();
     let dns = Dns::new(Some(f.dns), Duration::from_secs(5)).unwrap();
@@ -1061,5 +1065,95 @@ fn advise_can_read_the_record_that_applies() {
     assert_eq!(
         lookup_dmarc(&dns, "servfail.test"),
         DmarcLookup::Failed("SERVFAIL".into())
+    );
+}
+
+/// Issue 12: `advise` starts from the record DNS publishes, keeps every tag it has (no guessed
+/// rua=), notes a mismatch with the reports and a record without rua=; `--offline` falls back to the
+/// last stored `check`, else to the reports.
+#[test]
+fn advise_starts_from_the_published_record() {
+    use crate::advice::{NONE, OWN, pol, report};
+    let f = fixture();
+    let env = Env::new();
+    let dir = env.dir.path().join("advised");
+    std::fs::create_dir_all(&dir).unwrap();
+    for day in 0..8 {
+        for org in ["google.com", "yahoo.com"] {
+            for (domain, policy) in [("advised.test", pol("quarantine")), ("norua.test", NONE)] {
+                std::fs::write(
+                    dir.join(format!("{org}-{domain}-{day}.xml")),
+                    report(org, domain, day, policy, &[OWN]),
+                )
+                .unwrap();
+            }
+        }
+    }
+    assert_eq!(env.run(&["ingest", "--quiet", s(&dir)]).code, 0);
+    let resolver = f.dns.to_string();
+    let advise = |extra: &[&str]| -> Value {
+        let mut args = vec!["advise", "--format", "json", "--domain", "advised.test"];
+        args.extend_from_slice(extra);
+        let out = env.run(&args);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.json()[0].clone()
+    };
+    let live = advise(&["--resolver", &resolver]);
+    assert_eq!(live["current"]["p"], "none", "{live:#}");
+    assert_eq!(live["current"]["from_dns"], true);
+    assert_eq!(live["current"]["adkim"], "s");
+    assert_eq!(live["action"], "step up");
+    assert_eq!(
+        live["record"],
+        "v=DMARC1; p=quarantine; t=y; pct=0; sp=quarantine; np=quarantine; \
+         rua=mailto:agg@advised.test; ruf=mailto:ruf@advised.test; fo=1; adkim=s"
+    );
+    let notes = live["notes"].to_string();
+    assert!(
+        notes.contains("DNS publishes p=none but the latest reports saw p=quarantine"),
+        "{notes}"
+    );
+    assert!(!notes.contains("assumed"), "{notes}");
+
+    // Offline, before any check: the reports' policy, and where reports go is a stated guess.
+    let offline = advise(&["--offline"]);
+    assert_eq!(offline["current"]["p"], "quarantine", "{offline:#}");
+    assert_eq!(offline["current"]["from_dns"], false);
+    let notes = offline["notes"].to_string();
+    assert!(notes.contains("DNS not read (--offline)"), "{notes}");
+    assert!(notes.contains("rua= assumed"), "{notes}");
+
+    // Offline after a check: the record the check stored.
+    check(&env, &["advised.test"]);
+    let stored = advise(&["--offline"]);
+    assert_eq!(stored["current"]["p"], "none", "{stored:#}");
+    assert_eq!(stored["record"], live["record"]);
+    assert!(
+        stored["notes"]
+            .to_string()
+            .contains("the record `check` read on"),
+        "{stored:#}"
+    );
+
+    // A published record without rua=: said, not guessed.
+    let out = env.run(&[
+        "advise",
+        "--format",
+        "json",
+        "--domain",
+        "norua.test",
+        "--resolver",
+        &resolver,
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let norua = &out.json()[0];
+    assert_eq!(norua["current"]["p"], "quarantine");
+    assert!(
+        !norua["record"].as_str().unwrap().contains("rua="),
+        "{norua:#}"
+    );
+    assert!(
+        norua["notes"].to_string().contains("has no rua="),
+        "{norua:#}"
     );
 }

@@ -241,7 +241,7 @@ fn the_samples_tell_a_story_senders_and_advice() {
     assert_eq!(class("community.example"), Some(("forwarded".into(), 153)));
     assert_eq!(class("unidentified"), Some(("unauthorised".into(), 118)));
 
-    let advice = env.run(&["advise", "--format", "json"]).json();
+    let advice = env.run(&["advise", "--offline", "--format", "json"]).json();
     let org = advice
         .iter()
         .find(|a| a["domain"] == "example.org")
@@ -256,7 +256,9 @@ fn the_samples_tell_a_story_senders_and_advice() {
         .unwrap();
     assert_eq!(net["current"]["p"], "reject");
 
-    let text = env.run(&["advise", "--domain", "example.org"]).stdout;
+    let text = env
+        .run(&["advise", "--offline", "--domain", "example.org"])
+        .stdout;
     assert!(text.starts_with("example.org: hold"), "{text}");
     assert!(
         text.contains("  blocker: SendGrid (2274 messages)"),

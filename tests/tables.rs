@@ -40,7 +40,7 @@ const LISTINGS: &[&[&str]] = &[
     &["sources"],
     &["reports"],
     &["senders", "--days", "0"],
-    &["advise", "--days", "0"],
+    &["advise", "--offline", "--days", "0"],
     &["failures"],
     &["tls"],
     &["rejects"],

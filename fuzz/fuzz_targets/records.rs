@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use dmarc_warden::check::{Answer, Facts, Hints, LegitimateSource, Mx, PolicyFetch, judge};
+use dmarc_warden::analyse::check::{Answer, Facts, Hints, LegitimateSource, Mx, PolicyFetch, judge};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -23,6 +23,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
+use super::check::StartingPoint;
 use super::{Sender, min_opt, percent, registrable};
 use crate::model::{Evidence, PolicyPublished, SenderClass, Timestamp};
 
@@ -245,6 +246,8 @@ pub struct CurrentPolicy {
     pub testing: Option<String>,
     pub adkim: Option<String>,
     pub aspf: Option<String>,
+    /// Whether this is the record DNS publishes (else the policy the latest reports saw).
+    pub from_dns: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -285,8 +288,11 @@ pub struct Advice {
     pub notes: Vec<String>,
 }
 
-/// Advice for one domain from its latest published policy and its senders within the window.
+/// Advice for one domain: `start` is its current policy and record (from DNS, else the reports, see
+/// [`check::starting_point`](super::check::starting_point)), `policy` the latest reports' policy,
+/// `senders` and `evidence` its mail within the window.
 pub fn advise(
+    start: &StartingPoint,
     policy: &PolicyPublished,
     senders: &[Sender],
     evidence: &[Evidence],
@@ -294,18 +300,26 @@ pub fn advise(
     th: &Thresholds,
 ) -> Advice {
     let domain = policy.domain.clone();
-    let p = policy.p.clone().unwrap_or_else(|| "none".into());
-    let pct = policy.pct.unwrap_or(100).min(100);
-    let testing = policy.testing.as_deref() == Some("y");
+    let p = start.p.clone();
+    let tag = |t: &str| start.record.get(t).map(|v| v.trim().to_ascii_lowercase());
+    // The reports' pct stands in only where the record did not come from DNS.
+    let pct = match tag("pct") {
+        Some(v) => v.parse::<u32>().unwrap_or(100),
+        None if !start.from_dns => policy.pct.unwrap_or(100),
+        None => 100,
+    }
+    .min(100);
+    let testing = start.t.as_deref() == Some("y");
     let current = CurrentPolicy {
         p: p.clone(),
         t: testing.then(|| "y".to_owned()),
         pct,
-        sp: policy.sp.clone(),
-        np: policy.np.clone(),
-        testing: policy.testing.clone(),
-        adkim: policy.adkim.clone(),
-        aspf: policy.aspf.clone(),
+        sp: start.sp.clone(),
+        np: start.np.clone(),
+        testing: start.t.clone(),
+        adkim: tag("adkim").or_else(|| policy.adkim.clone()),
+        aspf: tag("aspf").or_else(|| policy.aspf.clone()),
+        from_dns: start.from_dns,
     };
     let mut days = BTreeSet::new();
     let mut reporters = BTreeSet::new();
@@ -481,7 +495,7 @@ pub fn advise(
         .filter(|s| s.summary.class == SenderClass::NeedsFixing)
         .map(|s| s.subdomain)
         .sum();
-    let mut sp = policy.sp.clone();
+    let mut sp = start.sp.clone();
     if backing_off {
         if sp
             .as_deref()
@@ -511,7 +525,7 @@ pub fn advise(
     // subdomains get.
     let np = match &sp {
         Some(sp) if ready && strength(sp) > 0 => Some(sp.clone()),
-        _ => policy.np.clone(),
+        _ => start.np.clone(),
     };
     if (1..100).contains(&pct) && p != "none" && !testing {
         notes.push(format!(
@@ -538,49 +552,8 @@ pub fn advise(
         sp,
         np,
     };
-    let rua = published
-        .rua
-        .clone()
-        .unwrap_or_else(|| format!("mailto:dmarc@{domain}"));
-    if published.rua.is_none() {
-        notes.push(format!(
-            "rua= assumed to be {rua}: set rua (and ruf) for {domain} in the config's [[domain]] table"
-        ));
-    }
-    for uri in rua
-        .split(',')
-        .chain(published.ruf.iter().map(String::as_str))
-    {
-        if let Some(addr) = uri.trim().strip_prefix("mailto:") {
-            let host = addr.rsplit('@').next().unwrap_or_default();
-            let host = host.split('!').next().unwrap_or(host);
-            if !host.is_empty() && registrable(host) != registrable(&domain) {
-                notes.push(format!(
-                    "reports go to {host}: it must publish TXT \"v=DMARC1\" at \
-                     {domain}._report._dmarc.{host} (external reporting authorisation)"
-                ));
-            }
-        }
-    }
-    let mut record = format!("v=DMARC1; {}", target.tags());
-    if let Some(sp) = &recommended.sp {
-        record.push_str(&format!("; sp={sp}"));
-    }
-    if let Some(np) = &recommended.np {
-        record.push_str(&format!("; np={np}"));
-    }
-    for (tag, value) in [("adkim", &policy.adkim), ("aspf", &policy.aspf)] {
-        if value.as_deref() == Some("s") {
-            record.push_str(&format!("; {tag}=s"));
-        }
-    }
-    record.push_str(&format!("; rua={rua}"));
-    if let Some(ruf) = &published.ruf {
-        record.push_str(&format!("; ruf={ruf}"));
-        if let Some(fo) = &policy.fo {
-            record.push_str(&format!("; fo={fo}"));
-        }
-    }
+    let record = recommended_record(start, &recommended, published, &domain, &mut notes);
+    notes.extend(start.notes.iter().cloned());
     Advice {
         domain,
         current,
@@ -594,6 +567,89 @@ pub fn advise(
         record,
         notes,
     }
+}
+
+/// The record to publish: the policy tags of `rec` in their usual order (`v`, `p`, `t`, `pct`, `sp`,
+/// `np`), then every other tag the domain publishes (`adkim`, `rua`, `ruf`, `fo`…) as published.
+/// Where reports go is never guessed when DNS answered: a record without `rua=` gets a note.
+fn recommended_record(
+    start: &StartingPoint,
+    rec: &PolicyStep,
+    published: &Published,
+    domain: &str,
+    notes: &mut Vec<String>,
+) -> String {
+    let mut tags: Vec<(String, String)> =
+        vec![("v".into(), "DMARC1".into()), ("p".into(), rec.p.clone())];
+    if let Some(t) = &rec.t {
+        tags.push(("t".into(), t.clone()));
+    }
+    if rec.pct < 100 {
+        tags.push(("pct".into(), rec.pct.to_string()));
+    }
+    for (tag, value) in [("sp", &rec.sp), ("np", &rec.np)] {
+        if let Some(v) = value {
+            tags.push((tag.into(), v.clone()));
+        }
+    }
+    const POLICY: [&str; 6] = ["v", "p", "t", "pct", "sp", "np"];
+    tags.extend(
+        start
+            .record
+            .tags
+            .tags
+            .iter()
+            .filter(|(k, _)| !POLICY.contains(&k.to_ascii_lowercase().as_str()))
+            .cloned(),
+    );
+    let has =
+        |tags: &[(String, String)], t: &str| tags.iter().any(|(k, _)| k.eq_ignore_ascii_case(t));
+    if !has(&tags, "rua") {
+        match (&published.rua, start.from_dns) {
+            (Some(rua), _) => tags.push(("rua".into(), rua.clone())),
+            (None, true) => notes.push(format!(
+                "the record published for {domain} has no rua=: receivers send no aggregate \
+                 reports; add rua=mailto:<your DMARC mailbox>"
+            )),
+            (None, false) => {
+                let rua = format!("mailto:dmarc@{domain}");
+                notes.push(format!(
+                    "rua= assumed to be {rua}: DNS was not read; set rua (and ruf) for {domain} in \
+                     the config's [[domain]] table, or let advise read DNS"
+                ));
+                tags.push(("rua".into(), rua));
+            }
+        }
+    }
+    if !has(&tags, "ruf")
+        && let Some(ruf) = &published.ruf
+    {
+        tags.push(("ruf".into(), ruf.clone()));
+    }
+    for (k, uri) in &tags {
+        if !(k.eq_ignore_ascii_case("rua") || k.eq_ignore_ascii_case("ruf")) {
+            continue;
+        }
+        for uri in uri.split(',') {
+            if let Some(addr) = uri.trim().strip_prefix("mailto:") {
+                let host = addr.rsplit('@').next().unwrap_or_default();
+                let host = host.split('!').next().unwrap_or(host);
+                if !host.is_empty() && registrable(host) != registrable(domain) {
+                    let note = format!(
+                        "reports go to {host}: it must publish TXT \"v=DMARC1\" at \
+                         {domain}._report._dmarc.{host} (external reporting authorisation)"
+                    );
+                    if !notes.contains(&note) {
+                        notes.push(note);
+                    }
+                }
+            }
+        }
+    }
+    tags.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! from `store`, what the user declared and the map of known services from `config`.
 
 mod advice;
+pub mod check;
 mod senders;
 
 pub use advice::{

@@ -206,14 +206,16 @@ fn conditions(store: &Store, config: &Config) -> anyhow::Result<Vec<Condition>> 
         let since = crate::window_start(last, window);
         let (evidence, senders) =
             crate::judge_domain(store, &domain, (since, None), j, config.resolve)?;
-        let advice = crate::advise_domain(&policy, &evidence, &senders, j);
+        // As `advise --offline`: the record the last `check` stored, else the reports' policy.
+        let start = crate::starting_point(store, &policy, None)?;
+        let advice = crate::advise_domain(&start, &policy, &evidence, &senders, j);
         let before = since.map(|s| s - i64::from(j.thresholds.window_days) * 86_400);
         let (prev_evidence, prev_senders) = match since {
             Some(s) => crate::judge_domain(store, &domain, (before, Some(s)), j, config.resolve)?,
             None => (Vec::new(), Vec::new()),
         };
         let previous = (!prev_evidence.is_empty())
-            .then(|| crate::advise_domain(&policy, &prev_evidence, &prev_senders, j));
+            .then(|| crate::advise_domain(&start, &policy, &prev_evidence, &prev_senders, j));
         // Unauthorised mail from addresses that sent nothing for the domain in the LOOKBACK_DAYS
         // before the window (bounded, so a run costs the same however old the database).
         let known = match since {
@@ -270,7 +272,8 @@ pub fn digest(
         let since = crate::window_start(last, Some(days)).map(|s| s + 1);
         let (evidence, senders) =
             crate::judge_domain(store, &policy.domain, (since, None), j, config.resolve)?;
-        let advice = crate::advise_domain(&policy, &evidence, &senders, j);
+        let start = crate::starting_point(store, &policy, None)?;
+        let advice = crate::advise_domain(&start, &policy, &evidence, &senders, j);
         let before = since.map(|s| s - i64::from(days) * 86_400);
         let (_, previous) = match since {
             Some(s) => {

@@ -1,11 +1,11 @@
 //! `check`: joins the store (which domains, and the [`Hints`] their reports give), the probes of
-//! [`crate::fetch::probe`] (run for several domains at once), the judge of [`crate::check::judge`],
+//! [`crate::fetch::probe`] (run for several domains at once), the judge of [`crate::analyse::check::judge`],
 //! and the store again (each result is kept with its time).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use crate::check::{DomainCheck, Hints, LegitimateSource, Published};
+use crate::analyse::check::{DomainCheck, Hints, LegitimateSource, Published};
 use crate::fetch::probe::{ProbeError, Prober, Settings};
 use crate::model::Timestamp;
 use crate::store::{Store, StoreError};
@@ -80,7 +80,7 @@ pub fn run(store: &Store, options: &CheckOptions) -> Result<Vec<DomainCheck>, Ch
                         break;
                     };
                     let facts = prober.gather(&domain, &selectors);
-                    let findings = crate::check::judge::judge(&facts, &hints);
+                    let findings = crate::analyse::check::judge::judge(&facts, &hints);
                     let check = DomainCheck {
                         domain,
                         checked_at: Timestamp(now),

@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 
 use super::{Format, csv_io, table};
-use crate::check::{DomainCheck, Severity};
+use crate::analyse::check::{DomainCheck, Severity};
 
 /// Writes `checks` to stdout in `format`.
 pub fn check(checks: &[DomainCheck], format: Format) -> io::Result<()> {

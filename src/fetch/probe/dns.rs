@@ -16,7 +16,7 @@ use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{RData, RecordType};
 
-use crate::check::{Answer, Mx};
+use crate::analyse::check::{Answer, Mx};
 
 /// A resolver and the runtime it runs on.
 pub struct Dns {

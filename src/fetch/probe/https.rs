@@ -12,7 +12,7 @@ use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use super::tls::Trust;
-use crate::check::PolicyFetch;
+use crate::analyse::check::PolicyFetch;
 
 /// Largest policy read.
 const MAX_POLICY: u64 = 64 * 1024;

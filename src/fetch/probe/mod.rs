@@ -1,6 +1,6 @@
 //! Probes for `check`: what a domain publishes, gathered from DNS ([`dns`]), its MX hosts over SMTP
 //! ([`smtp`]) and its MTA-STS policy over HTTPS ([`https`]) into [`Facts`]. Gathers only: whether
-//! what it found is right is for [`crate::check::judge`]. Every question has a timeout, and a failed
+//! what it found is right is for [`crate::analyse::check::judge`]. Every question has a timeout, and a failed
 //! one is recorded in the facts, never an error.
 
 pub mod dns;
@@ -13,8 +13,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::check::spf::{self, SpfDns};
-use crate::check::{Answer, DmarcLookup, Facts};
+use crate::analyse::check::spf::{self, SpfDns};
+use crate::analyse::check::{Answer, DmarcLookup, Facts};
 use crate::parse::records::{DmarcRecord, is_dmarc, mailto_domain};
 
 /// How to probe.
@@ -145,13 +145,13 @@ impl Prober {
                     &self.trust,
                     self.settings.timeout,
                 ),
-                None => crate::check::MxTls {
+                None => crate::analyse::check::MxTls {
                     host: mx.host.clone(),
                     error: Some(match addr.failure() {
                         Some(e) => format!("could not resolve {}: {e}", mx.host),
                         None => format!("{} has no address", mx.host),
                     }),
-                    ..crate::check::MxTls::default()
+                    ..crate::analyse::check::MxTls::default()
                 },
             });
         }
@@ -173,11 +173,11 @@ impl Prober {
                     self.settings.timeout,
                 ),
                 Answer::Records(_) => {
-                    crate::check::PolicyFetch::Failed(format!("{host} has no address"))
+                    crate::analyse::check::PolicyFetch::Failed(format!("{host} has no address"))
                 }
-                Answer::Failed(e) => {
-                    crate::check::PolicyFetch::Failed(format!("could not resolve {host}: {e}"))
-                }
+                Answer::Failed(e) => crate::analyse::check::PolicyFetch::Failed(format!(
+                    "could not resolve {host}: {e}"
+                )),
             });
         }
         facts.tls_rpt = dns.txt(&format!("_smtp._tls.{domain}"));

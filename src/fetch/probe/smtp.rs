@@ -10,7 +10,7 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 
 use super::tls::{Trust, not_after};
-use crate::check::MxTls;
+use crate::analyse::check::MxTls;
 
 /// Longest reply line read, and most lines of one reply.
 const MAX_LINE: u64 = 4096;

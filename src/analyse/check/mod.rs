@@ -1,11 +1,9 @@
 //! `check`: what a domain publishes (DMARC, SPF, DKIM keys, MX with TLS, MTA-STS, TLS-RPT), judged.
 //! This module owns the plain data of a check: the [`Facts`] that the probes of
 //! [`crate::fetch::probe`] gather from DNS, SMTP and HTTPS, the [`Hints`] the stored reports give,
-//! and the outcome, a [`DomainCheck`] of [`Finding`]s. [`judge`] turns facts and hints into findings
-//! and [`spf`] evaluates SPF over gathered facts; both are pure (no I/O).
-//!
-//! Once `analyse` is a folder, `judge` and `spf` belong there (`analyse/check.rs`,
-//! `analyse/spf.rs`) and the data types here in `model`.
+//! and the outcome, a [`DomainCheck`] of [`Finding`]s. [`judge`] turns facts and hints into findings,
+//! [`spf`] evaluates SPF over gathered facts and `start` picks the record `advise` starts from; all
+//! are pure (no I/O).
 
 pub mod judge;
 pub mod spf;

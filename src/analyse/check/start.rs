@@ -33,13 +33,17 @@ pub fn starting_point(lookup: Option<&DmarcLookup>, reported: &PolicyPublished) 
                 tags.push((k.to_owned(), v.clone()));
             }
         };
+        // Defaults (adkim=r, aspf=r, fo=0, t=n) are left out, as a record would.
+        let unless = |v: &Option<String>, default: &str| {
+            v.clone().filter(|v| !v.eq_ignore_ascii_case(default))
+        };
         push("p", &reported.p);
         push("sp", &reported.sp);
         push("np", &reported.np);
-        push("adkim", &reported.adkim);
-        push("aspf", &reported.aspf);
-        push("fo", &reported.fo);
-        push("t", &reported.testing);
+        push("adkim", &unless(&reported.adkim, "r"));
+        push("aspf", &unless(&reported.aspf, "r"));
+        push("fo", &unless(&reported.fo, "0"));
+        push("t", &unless(&reported.testing, "n"));
         let record = DmarcRecord {
             tags: TagList { tags },
         };
@@ -47,7 +51,7 @@ pub fn starting_point(lookup: Option<&DmarcLookup>, reported: &PolicyPublished) 
     };
     match lookup {
         None => from_reports(format!(
-            "--offline: the current policy of {d} is the one the latest reports saw"
+            "DNS not read (--offline): the current policy of {d} is the one the latest reports saw"
         )),
         Some(DmarcLookup::Failed(e)) => from_reports(format!(
             "DNS could not be read for _dmarc.{d} ({e}): the current policy is the one the latest reports saw"
@@ -131,6 +135,6 @@ mod tests {
         assert_eq!(s.record.to_record(), "v=DMARC1; p=none");
         assert!(s.notes[0].contains("SERVFAIL"));
         let s = starting_point(None, &reported);
-        assert!(s.notes[0].starts_with("--offline"));
+        assert!(s.notes[0].starts_with("DNS not read (--offline)"));
     }
 }
