@@ -148,7 +148,7 @@ pub enum Command {
         filter: FilterArgs,
     },
     /// Send what changed since the last notice: new unauthorised sources, failing senders, a drop in
-    /// the pass rate, changed advice, silent reporters, TLS failures.
+    /// the pass rate, changed advice, silent reporters, TLS failures, and what `check` found in DNS.
     ///
     /// Events are judged from the stored reports with the rules of `senders` and `advise` and the
     /// thresholds of the config file's [notify] table; each is sent once, and again only after the

@@ -1157,3 +1157,47 @@ fn advise_starts_from_the_published_record() {
         "{norua:#}"
     );
 }
+
+/// Issue 14: `notify` tells once what the last `check` found for each domain, and again only when
+/// what DNS publishes (or the kind of problem) changed.
+#[test]
+fn notify_tells_when_what_dns_publishes_changes() {
+    let f = fixture();
+    let env = Env::new();
+    let config = env.dir.path().join("notify.toml");
+    std::fs::write(&config, "").unwrap();
+    let notify = || {
+        let out = env.run(&["notify", "--config", s(&config)]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.stdout
+    };
+    let (out, _) = check(&env, &["clean.test"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let first = notify();
+    assert!(
+        first.contains("[dns_changed] clean.test: what DNS publishes"),
+        "{first}"
+    );
+    assert!(first.contains("0 error(s)"), "{first}");
+    assert!(first.contains("check --last clean.test"), "{first}");
+    // The same answers again: nothing new.
+    check(&env, &["clean.test"]);
+    assert!(!notify().contains("dns_changed"));
+    // DNS stops answering: the records are gone and errors appear.
+    let silent = f.silent.to_string();
+    let out = env.run(&[
+        "check",
+        "--resolver",
+        &silent,
+        "--dns-timeout",
+        "1",
+        "clean.test",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let changed = notify();
+    assert!(
+        changed.contains("[dns_changed] clean.test") && changed.contains("timed out"),
+        "{changed}"
+    );
+    assert!(!notify().contains("dns_changed"));
+}

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::analyse::check::{DomainCheck, Severity};
 use crate::analyse::{Advice, Sender};
 use crate::model::{Evidence, SenderClass, Timestamp, TlsSummary};
 use crate::store::{Notified, ReportSpan};
@@ -50,6 +51,7 @@ pub enum Kind {
     AdviceChanged,
     ReporterSilent,
     TlsFailures,
+    DnsChanged,
 }
 
 impl Kind {
@@ -61,6 +63,7 @@ impl Kind {
             Kind::AdviceChanged => "advice_changed",
             Kind::ReporterSilent => "reporter_silent",
             Kind::TlsFailures => "tls_failures",
+            Kind::DnsChanged => "dns_changed",
         }
     }
 }
@@ -247,12 +250,15 @@ pub fn domain_conditions(v: &DomainView<'_>, th: &Thresholds) -> Vec<Condition> 
         }
     }
     let a = v.advice;
-    let step = |p: &str, pct: u32| {
-        if pct < 100 {
-            format!("p={p} pct={pct}")
-        } else {
-            format!("p={p}")
+    let step = |p: &str, t: &Option<String>, pct: u32| {
+        let mut s = format!("p={p}");
+        if let Some(t) = t {
+            s.push_str(&format!(" t={t}"));
         }
+        if pct < 100 {
+            s.push_str(&format!(" pct={pct}"));
+        }
+        s
     };
     out.push(Condition {
         fingerprint: format!("{}|{}", a.action, a.record),
@@ -265,8 +271,8 @@ pub fn domain_conditions(v: &DomainView<'_>, th: &Thresholds) -> Vec<Condition> 
             summary: format!(
                 "{d}: advice is now \"{}\" ({} → {})",
                 a.action,
-                step(&a.current.p, a.current.pct),
-                step(&a.recommended.p, a.recommended.pct)
+                step(&a.current.p, &a.current.t, a.current.pct),
+                step(&a.recommended.p, &a.recommended.t, a.recommended.pct)
             ),
             detail: {
                 let mut parts: Vec<String> = a.notes.iter().take(2).cloned().collect();
@@ -369,6 +375,87 @@ pub fn tls_conditions(rows: &[TlsSummary], th: &Thresholds) -> Vec<Condition> {
                 ),
                 command: format!("dmarc-warden tls --domain {}", r.domain),
             })
+        })
+        .collect()
+}
+
+/// What each domain publishes, as the last `check` stored it: an event when the records change or
+/// a kind of problem appears (errors and warnings by check), not when a message's wording does (an
+/// expiry date counting down). The first check of a domain is notified as its baseline.
+pub fn dns_conditions(checks: &[DomainCheck]) -> Vec<Condition> {
+    checks
+        .iter()
+        .map(|c| {
+            let p = &c.published;
+            let mut records: Vec<String> = Vec::new();
+            for (name, values) in [
+                ("dmarc", &p.dmarc),
+                ("spf", &p.spf),
+                ("mx", &p.mx),
+                ("mta-sts", &p.mta_sts),
+                ("tls-rpt", &p.tls_rpt),
+            ] {
+                let mut values = values.clone();
+                values.sort();
+                records.push(format!("{name}={}", values.join("|")));
+            }
+            for (selector, values) in &p.dkim {
+                records.push(format!("dkim {selector}={}", values.join("|")));
+            }
+            let problems: BTreeSet<String> = c
+                .findings
+                .iter()
+                .filter(|f| matches!(f.severity, Severity::Error | Severity::Warning))
+                .map(|f| format!("{}:{}", f.check.as_str(), f.severity.as_str()))
+                .collect();
+            let (errors, warnings) = (c.count(Severity::Error), c.count(Severity::Warning));
+            let mut worst: Vec<&crate::analyse::check::Finding> = c
+                .findings
+                .iter()
+                .filter(|f| matches!(f.severity, Severity::Error | Severity::Warning))
+                .collect();
+            worst.sort_by_key(|f| std::cmp::Reverse(f.severity));
+            let mut detail: Vec<String> = worst
+                .iter()
+                .take(3)
+                .map(|f| {
+                    format!(
+                        "{} {}: {}",
+                        f.severity.as_str(),
+                        f.check.as_str(),
+                        f.message
+                    )
+                })
+                .collect();
+            if let Some(dmarc) = p.dmarc.first() {
+                detail.push(format!("_dmarc.{} TXT \"{dmarc}\"", c.domain));
+            }
+            Condition {
+                fingerprint: format!(
+                    "{}#{}",
+                    records.join(";"),
+                    problems.into_iter().collect::<Vec<_>>().join(",")
+                ),
+                grows: false,
+                event: Event {
+                    kind: Kind::DnsChanged,
+                    domain: c.domain.clone(),
+                    sender: String::new(),
+                    messages: 0,
+                    summary: format!(
+                        "{}: what DNS publishes, or its problems, changed: {errors} error(s), \
+                         {warnings} warning(s) (checked {})",
+                        c.domain,
+                        day(Some(c.checked_at))
+                    ),
+                    detail: if detail.is_empty() {
+                        "no problem found".to_owned()
+                    } else {
+                        detail.join("; ")
+                    },
+                    command: format!("dmarc-warden check --last {}", c.domain),
+                },
+            }
         })
         .collect()
 }

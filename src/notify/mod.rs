@@ -254,6 +254,7 @@ fn conditions(store: &Store, config: &Config) -> anyhow::Result<Vec<Condition>> 
         };
         out.extend(events::tls_conditions(&store.tls(&filter)?, th));
     }
+    out.extend(events::dns_conditions(&store.last_checks(None)?));
     Ok(out)
 }
 
