@@ -614,8 +614,8 @@ fn recommended_record(
             (None, false) => {
                 let rua = format!("mailto:dmarc@{domain}");
                 notes.push(format!(
-                    "rua= assumed to be {rua}: DNS was not read; set rua (and ruf) for {domain} in \
-                     the config's [[domain]] table, or let advise read DNS"
+                    "rua= assumed to be {rua}: no record was read from DNS; set rua (and ruf) for \
+                     {domain} in the config's [[domain]] table"
                 ));
                 tags.push(("rua".into(), rua));
             }
