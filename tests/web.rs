@@ -231,6 +231,32 @@ impl Fixture {
             "-q",
         ]);
         assert_eq!(out.code, 0, "ingest: {}", out.stderr);
+        // What a `check` run would have stored (its own tests run it against real DNS servers).
+        {
+            use dmarc_warden::check::{Check, DomainCheck, Finding, Severity};
+            let store = dmarc_warden::store::Store::open(&env.db()).unwrap();
+            store
+                .save_check(&DomainCheck {
+                    domain: "example.com".into(),
+                    checked_at: dmarc_warden::model::Timestamp(DAY0 + DAYS * 86_400),
+                    published: Default::default(),
+                    findings: vec![
+                        Finding {
+                            check: Check::Dmarc,
+                            severity: Severity::Ok,
+                            message: "v=DMARC1; p=none published".into(),
+                            fix: None,
+                        },
+                        Finding {
+                            check: Check::Spf,
+                            severity: Severity::Warning,
+                            message: "SPF ends with ~all".into(),
+                            fix: Some("end it with -all once every sender is listed".into()),
+                        },
+                    ],
+                })
+                .unwrap();
+        }
         let exe = PathBuf::from(env!("CARGO_BIN_EXE_dmarc-warden"));
         let db = env.db();
         let (server, line) = start_tied(
@@ -407,6 +433,9 @@ fn overview_domain_and_sender_pages_in_chromium() {
     for d in ["example.com", "example.edu", "example.net", "example.org"] {
         assert!(table.contains(d), "overview lacks {d}: {table}");
     }
+    // The worst finding of example.com's last DNS check; the others were never checked.
+    assert!(table.contains("spf: SPF ends with ~all"), "{table}");
+    assert!(table.contains("not checked"), "{table}");
     assert!(
         eval(
             &tab,
@@ -453,6 +482,8 @@ fn overview_domain_and_sender_pages_in_chromium() {
             "senders lack {s}: {senders}"
         );
     }
+    let check = text(&tab, "section#check");
+    assert!(check.contains("end it with -all"), "{check}");
     let record = text(&tab, "pre.record");
     assert!(record.starts_with("v=DMARC1;"), "{record}");
     screenshot(&tab, "domain");

@@ -8,6 +8,7 @@ use super::ServeConfig;
 use super::charts::{self, thousands};
 use super::data::{self, CLASS_NAMES, DomainView, class_index};
 use super::routes::View;
+use crate::check::{DomainCheck, Severity};
 use crate::judge::Scope;
 use crate::model::Filter;
 use crate::store::{Store, StoreError};
@@ -117,16 +118,29 @@ fn filter_form(action: &str, view: &View, scope: &Scope, with_domain: bool) -> M
     }
 }
 
-fn policy_text(v: &DomainView) -> String {
-    let c = &v.advice.current;
-    let mut s = format!("p={}", c.p);
-    if c.pct != 100 {
-        s.push_str(&format!(" pct={}", c.pct));
+/// `p=quarantine t=y sp=reject`: the tags of a policy that differ from the defaults.
+fn step_text(p: &str, t: Option<&str>, pct: u32, sp: Option<&str>) -> String {
+    let mut s = format!("p={p}");
+    if let Some(t) = t {
+        s.push_str(&format!(" t={t}"));
     }
-    if let Some(sp) = &c.sp {
+    if pct != 100 {
+        s.push_str(&format!(" pct={pct}"));
+    }
+    if let Some(sp) = sp {
         s.push_str(&format!(" sp={sp}"));
     }
     s
+}
+
+fn policy_text(v: &DomainView) -> String {
+    let c = &v.advice.current;
+    step_text(&c.p, c.t.as_deref(), c.pct, c.sp.as_deref())
+}
+
+fn next_text(v: &DomainView) -> String {
+    let r = &v.advice.recommended;
+    step_text(&r.p, r.t.as_deref(), r.pct, r.sp.as_deref())
 }
 
 fn action_badge(action: &str) -> Markup {
@@ -169,7 +183,11 @@ pub fn overview(
     scope: &Scope,
 ) -> Result<Option<String>, StoreError> {
     let views = data::domains(store, scope, &config.judgement)?;
-    // Where issue 12's `check` has stored DNS findings, their worst would be one more column here.
+    let checks: std::collections::HashMap<String, DomainCheck> = store
+        .last_checks(scope.domain.as_deref())?
+        .into_iter()
+        .map(|c| (c.domain.clone(), c))
+        .collect();
     Ok(Some(page(
         "Domains",
         html! {},
@@ -183,7 +201,7 @@ pub fn overview(
                 table class="cards" id="domains" {
                     thead { tr {
                         th { "Domain" } th class="num" { "Messages" } th class="num" { "DMARC pass" }
-                        th { "Trend" } th { "Policy" } th { "Advice" } th { "Last report" }
+                        th { "Trend" } th { "Policy" } th { "Advice" } th { "Last report" } th { "DNS check" }
                     } }
                     tbody {
                         @for v in &views {
@@ -193,8 +211,9 @@ pub fn overview(
                                 td class="num" data-label="DMARC pass" { (format!("{:.1}", v.pass_pct())) "%" }
                                 td data-label="Trend" { (charts::sparkline(&v.days)) " " (trend(v)) }
                                 td data-label="Policy" { code { (policy_text(v)) } }
-                                td data-label="Advice" { (action_badge(&v.advice.action)) " → " code { "p=" (v.advice.recommended.p) @if v.advice.recommended.pct != 100 { " pct=" (v.advice.recommended.pct) } } }
+                                td data-label="Advice" { (action_badge(&v.advice.action)) " → " code { (next_text(v)) } }
                                 td data-label="Last report" { (date_of(v.judged.last)) }
+                                td data-label="DNS check" class="check" { (worst_finding(checks.get(v.domain()), &domain_href(v.domain(), view))) }
                             }
                         }
                     }
@@ -202,6 +221,59 @@ pub fn overview(
             }
         },
     )))
+}
+
+fn severity_badge(s: Severity) -> Markup {
+    let kind = match s {
+        Severity::Ok => "ok",
+        Severity::Info => "info",
+        Severity::Warning => "warn",
+        Severity::Error => "bad",
+    };
+    html! { span class=(format!("badge {kind}")) { (s.as_str()) } }
+}
+
+/// The worst finding of a domain's last `check`, linking to the domain page's list.
+fn worst_finding(check: Option<&DomainCheck>, href: &str) -> Markup {
+    let Some(c) = check else {
+        return html! { span class="small" { "not checked" } };
+    };
+    let worst = c.findings.iter().max_by_key(|f| f.severity);
+    html! {
+        @match worst {
+            Some(f) if f.severity > Severity::Ok => {
+                (severity_badge(f.severity)) " "
+                a href=(format!("{href}#check")) { (f.check.as_str()) ": " (f.message) }
+            }
+            _ => { (severity_badge(Severity::Ok)) " " span class="small" { "all ok" } }
+        }
+    }
+}
+
+/// The findings of the domain's last `check`, worst first.
+fn check_section(check: Option<&DomainCheck>) -> Markup {
+    html! {
+        section id="check" {
+            h2 { "Last DNS check" }
+            @match check {
+                None => p class="empty" { "Not checked yet: " code { "dmarc-warden check" } " looks at what the domain publishes." },
+                Some(c) => {
+                    @let mut findings: Vec<_> = c.findings.iter().collect();
+                    ({ findings.sort_by_key(|f| std::cmp::Reverse(f.severity)); "" })
+                    p class="small" { "Checked " (when(c.checked_at.0)) "." }
+                    table class="cards" {
+                        thead { tr { th { "Severity" } th { "Check" } th { "Finding" } th { "Fix" } } }
+                        tbody { @for f in findings { tr {
+                            td data-label="Severity" { (severity_badge(f.severity)) }
+                            td data-label="Check" { (f.check.as_str()) }
+                            td data-label="Finding" { (f.message) }
+                            td data-label="Fix" { (f.fix.as_deref().unwrap_or("")) }
+                        } } }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn cards(v: &DomainView) -> Markup {
@@ -221,7 +293,7 @@ fn advice(v: &DomainView) -> Markup {
     html! {
         section class="advice" {
             h2 { "Advice: " (action_badge(&a.action)) }
-            p { "Published now: " code { (policy_text(v)) } ". Next: " strong { "p=" (a.recommended.p) @if a.recommended.pct != 100 { " pct=" (a.recommended.pct) } @if let Some(sp) = &a.recommended.sp { " sp=" (sp) } } "." }
+            p { "Published now: " code { (policy_text(v)) } ". Next: " strong { (next_text(v)) } "." }
             p { "Record to publish at " code { "_dmarc." (a.domain) } ":" }
             pre class="record" { (a.record) }
             p class="small" { "Evidence: " (a.evidence.days) " days, " (a.evidence.reporters) " reporters, " (thousands(a.evidence.messages)) " messages"
@@ -312,6 +384,7 @@ pub fn domain(
         limit: Some(50),
     };
     let failures = store.failures(&listing, None)?;
+    let check = store.last_checks(Some(&d))?.into_iter().next();
     let tls = store.tls(&Filter {
         limit: Some(100),
         ..listing
@@ -329,8 +402,7 @@ pub fn domain(
             (charts_block(&v))
             (advice(&v))
             (senders(&v, view, true))
-            // Where issue 12's `check` has stored DNS findings, the latest check would be a
-            // section here.
+            (check_section(check.as_ref()))
             section {
                 h2 { "Failure reports" }
                 @if failures.is_empty() { p class="empty" { "None in this period." } } @else {
