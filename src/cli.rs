@@ -175,6 +175,19 @@ pub enum Command {
     /// Exit status: 0 no error finding; 1 some error finding; 2 fatal (bad arguments, database,
     /// CA file).
     Check(CheckArgs),
+    /// A web dashboard over the database, read-only (runs beside a nightly `fetch`).
+    ///
+    /// Pages: an overview of every domain, a page per domain (daily chart, senders, advice, failure
+    /// and TLS reports) and per sender (source IPs, results, the fix); `?from=`/`?to=` dates and
+    /// `?domain=` stay in the URL. `/api/…` serves the same JSON as the listing commands'
+    /// `--format json`. Nothing is loaded from the network. Listening on an address other than
+    /// loopback needs a password (DMARC_WARDEN_WEB_PASSWORD_FILE; HTTP Basic, any user name).
+    Serve(ServeArgs),
+    /// Write a report to read or print: one self-contained HTML file (inline CSS and SVG charts).
+    ///
+    /// Per domain: the DMARC pass rate and daily volume by sender class, the senders, the blockers
+    /// and the DMARC record to publish next, over the advice window.
+    Report(ReportArgs),
     /// Inputs that could not be stored, with the reason; `reprocess` retries them.
     Rejects {
         /// Output format.
@@ -543,6 +556,125 @@ impl CheckArgs {
     }
 }
 
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (port 0: any free port, printed on stderr).
+    #[arg(
+        long,
+        default_value = "127.0.0.1:8080",
+        env = "DMARC_WARDEN_LISTEN",
+        value_name = "ADDR"
+    )]
+    pub listen: String,
+    /// File holding the password for HTTP Basic authentication (any user name); required to
+    /// listen on an address other than loopback.
+    #[arg(long, env = "DMARC_WARDEN_WEB_PASSWORD_FILE", value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+    /// DANGEROUS: listen on a non-loopback address without a password. Anyone who can reach the
+    /// address can read every report; put an authenticating proxy in front instead.
+    #[arg(long, env = "DMARC_WARDEN_WEB_DANGER_NO_AUTH")]
+    pub danger_no_auth_on_public_address: bool,
+    /// Days of reports judged by default, back from each domain's latest report [default: the
+    /// config's advice.window_days, 14]; 0 for all.
+    #[arg(long, value_name = "N")]
+    pub days: Option<u32>,
+    /// Requests handled at once (each with its own read-only database connection).
+    #[arg(
+        long,
+        default_value_t = 4,
+        env = "DMARC_WARDEN_WEB_THREADS",
+        value_name = "N"
+    )]
+    pub threads: usize,
+    /// Config file with [[sender]], [[service]], [[domain]] and [advice] tables
+    /// [default: $XDG_CONFIG_HOME/dmarc-warden/config.toml, if present].
+    #[arg(long, env = "DMARC_WARDEN_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Write the report as one HTML file here.
+    #[arg(long, required = true, value_name = "FILE")]
+    pub html: PathBuf,
+    /// Only this policy domain.
+    #[arg(long, short)]
+    pub domain: Option<String>,
+    /// Days of reports, back from each domain's latest report [default: the config's
+    /// advice.window_days, 14]; 0 for all.
+    #[arg(long, value_name = "N")]
+    pub days: Option<u32>,
+    /// Config file with [[sender]], [[service]], [[domain]] and [advice] tables
+    /// [default: $XDG_CONFIG_HOME/dmarc-warden/config.toml, if present].
+    #[arg(long, env = "DMARC_WARDEN_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    fn serve(self) -> anyhow::Result<crate::web::ServeConfig> {
+        use std::net::ToSocketAddrs;
+        let listen = self
+            .listen
+            .to_socket_addrs()
+            .with_context(|| {
+                format!(
+                    "--listen {:?}: expected an address such as 127.0.0.1:8080",
+                    self.listen
+                )
+            })?
+            .next()
+            .with_context(|| format!("--listen {:?}: the name has no address", self.listen))?;
+        let password = match &self.password_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read the web password file {}", path.display())
+                })?;
+                let password = text.lines().next().unwrap_or_default().to_owned();
+                if password.is_empty() {
+                    bail!("the web password file {} is empty", path.display());
+                }
+                Some(crate::fetch::imap::Secret::new(password))
+            }
+            None => None,
+        };
+        if !listen.ip().is_loopback()
+            && password.is_none()
+            && !self.danger_no_auth_on_public_address
+        {
+            bail!(
+                "--listen {listen} is not a loopback address: set DMARC_WARDEN_WEB_PASSWORD_FILE \
+                 (or --password-file) so that the dashboard asks for a password, or pass \
+                 --danger-no-auth-on-public-address to serve every report to anyone who can reach it"
+            );
+        }
+        if self.threads == 0 || self.threads > 64 {
+            bail!("--threads / DMARC_WARDEN_WEB_THREADS must be from 1 to 64");
+        }
+        let judgement = crate::config::judgement(self.config.as_deref())?;
+        let days = self.days.unwrap_or(judgement.thresholds.window_days);
+        Ok(crate::web::ServeConfig {
+            listen,
+            password,
+            judgement,
+            days: (days > 0).then_some(days),
+            threads: self.threads,
+        })
+    }
+}
+
+impl ReportArgs {
+    fn report(self) -> anyhow::Result<crate::web::ReportConfig> {
+        let judgement = crate::config::judgement(self.config.as_deref())?;
+        let days = self.days.unwrap_or(judgement.thresholds.window_days);
+        Ok(crate::web::ReportConfig {
+            file: self.html,
+            domain: self.domain.map(|d| d.trim().to_ascii_lowercase()),
+            days: (days > 0).then_some(days),
+            judgement,
+        })
+    }
+}
+
 /// Limits and parallelism for reading inputs.
 #[derive(Debug, Args)]
 pub struct WorkArgs {
@@ -655,6 +787,8 @@ pub enum Action {
         Box<crate::config::Login>,
         crate::fetch::oauth2::login::Options,
     ),
+    Serve(crate::web::ServeConfig),
+    Report(crate::web::ReportConfig),
 }
 
 impl Config {
@@ -710,6 +844,8 @@ impl Config {
             }
             Command::Check(args) => args.action()?,
             Command::Rejects { format, wide } => Action::Rejects(Output { format, wide }),
+            Command::Serve(args) => Action::Serve(args.serve()?),
+            Command::Report(args) => Action::Report(args.report()?),
         };
         Ok(Config {
             db,

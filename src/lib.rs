@@ -10,6 +10,7 @@ pub mod analyse;
 pub mod cli;
 pub mod config;
 pub mod fetch;
+pub mod judge;
 pub mod model;
 pub mod notify;
 pub mod parse;
@@ -17,6 +18,7 @@ pub mod pipeline;
 pub mod present;
 pub mod store;
 pub mod unpack;
+pub mod web;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -69,6 +71,9 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn execute(config: Config) -> anyhow::Result<u8> {
     let action = match config.action {
         Action::Login(login, options) => return oauth2_login(&login, &options),
+        // The web outputs open the database read-only: they run beside a `fetch`.
+        Action::Serve(serve) => return web_serve(&config.db, serve),
+        Action::Report(report) => return web_report(&config.db, &report),
         other => other,
     };
     let store = Store::open(&config.db)?;
@@ -190,7 +195,21 @@ fn execute(config: Config) -> anyhow::Result<u8> {
         }
         Action::Rejects(format) => list(&store.rejects()?, format),
         Action::Login(login, options) => oauth2_login(&login, &options),
+        Action::Serve(serve) => web_serve(&config.db, serve),
+        Action::Report(report) => web_report(&config.db, &report),
     }
+}
+
+/// `serve`: until stopped.
+fn web_serve(db: &std::path::Path, serve: web::ServeConfig) -> anyhow::Result<u8> {
+    web::serve(db, serve)?;
+    Ok(EXIT_OK)
+}
+
+/// `report --html`.
+fn web_report(db: &std::path::Path, report: &web::ReportConfig) -> anyhow::Result<u8> {
+    web::report::write(&Store::open_read_only(db)?, report)?;
+    Ok(EXIT_OK)
 }
 
 /// `login`: what to do on stderr, the refresh token into its file.

@@ -469,3 +469,12 @@ pub struct SenderSummary {
     /// One line: why this class, and what to fix.
     pub reason: String,
 }
+
+/// Messages of one [`Evidence`] row (by its index) in reports beginning on one day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayCount {
+    pub evidence: usize,
+    /// Days since the epoch.
+    pub day: i64,
+    pub messages: u64,
+}

@@ -17,9 +17,9 @@ mod notify;
 pub use notify::{Notified, Pending, ReportSpan};
 
 use crate::model::{
-    AggregateReport, DomainSummary, Evidence, EvidenceKey, Failure, FailureReport, FailureSummary,
-    Filter, Located, PolicyPublished, RejectSummary, ReportSummary, SourceSummary, Timestamp,
-    TlsReport, TlsSummary,
+    AggregateReport, DayCount, DomainSummary, Evidence, EvidenceKey, Failure, FailureReport,
+    FailureSummary, Filter, Located, PolicyPublished, RejectSummary, ReportSummary, SourceSummary,
+    Timestamp, TlsReport, TlsSummary,
 };
 
 /// Numbered migrations; `PRAGMA user_version` records how many were applied.
@@ -55,6 +55,14 @@ pub enum StoreError {
         "database {path} has schema version {found}, newer than this dmarc-warden knows ({known}); upgrade dmarc-warden"
     )]
     TooNew {
+        path: PathBuf,
+        found: i64,
+        known: usize,
+    },
+    #[error(
+        "database {path} has schema version {found}, older than this dmarc-warden ({known}); run a command that writes (e.g. `dmarc-warden reprocess`) once to upgrade it"
+    )]
+    TooOld {
         path: PathBuf,
         found: i64,
         known: usize,
@@ -129,6 +137,47 @@ impl Store {
         };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// Opens an existing database for reading only (`dmarc-warden serve`): nothing is created or
+    /// migrated, and the connection refuses writes, so it can run beside a `fetch`.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        conn.pragma_update(None, "query_only", "ON")
+            .map_err(open_err)?;
+        let version = schema_version(&conn, path)?;
+        if version < MIGRATIONS.len() as i64 {
+            return Err(StoreError::TooOld {
+                path: path.to_owned(),
+                found: version,
+                known: MIGRATIONS.len(),
+            });
+        }
+        Ok(Store {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Another read-only connection to the same database (for work split over threads).
+    pub fn reopen_read_only(&self) -> Result<Store, StoreError> {
+        Store::open_read_only(&self.path)
+    }
+
+    /// SQLite's `data_version`: changes when another connection has committed since this
+    /// connection last asked (the dashboard's cache is dropped then).
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))?)
     }
 
     /// Applies the migrations this database lacks. Two processes may open a new database at once
@@ -666,14 +715,19 @@ impl Store {
 
     pub fn domains(&self, f: &Filter) -> Result<Vec<DomainSummary>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "WITH f AS (SELECT * FROM reports WHERE (?1 IS NULL OR domain = ?1)
-                    AND (?2 IS NULL OR date_end >= ?2) AND (?3 IS NULL OR date_begin < ?3)),
-                  latest AS (SELECT domain, p, sp, pct, ROW_NUMBER() OVER
-                    (PARTITION BY domain ORDER BY date_end DESC, id DESC) AS n FROM f)
-             SELECT f.domain, COUNT(*), SUM(f.message_count), SUM(f.pass_count), MIN(f.date_begin),
-                    MAX(f.date_end), l.p, l.sp, l.pct
-             FROM f JOIN latest l ON l.domain = f.domain AND l.n = 1
-             GROUP BY f.domain ORDER BY SUM(f.message_count) DESC, f.domain LIMIT ?4",
+            // Totals in one pass; then each domain's latest report in the filter by one lookup
+            // on the (domain, date_end) index (not by ranking every report).
+            "WITH g AS (SELECT domain, COUNT(*) AS n, SUM(message_count) AS m, SUM(pass_count) AS pc,
+                    MIN(date_begin) AS b, MAX(date_end) AS e
+                  FROM reports WHERE (?1 IS NULL OR domain = ?1)
+                    AND (?2 IS NULL OR date_end >= ?2) AND (?3 IS NULL OR date_begin < ?3)
+                  GROUP BY domain)
+             SELECT g.domain, g.n, g.m, g.pc, g.b, g.e, l.p, l.sp, l.pct
+             FROM g JOIN reports l ON l.id =
+                (SELECT id FROM reports r2 WHERE r2.domain = g.domain
+                    AND (?2 IS NULL OR r2.date_end >= ?2) AND (?3 IS NULL OR r2.date_begin < ?3)
+                 ORDER BY date_end DESC, id DESC LIMIT 1)
+             ORDER BY g.m DESC, g.domain LIMIT ?4",
         )?;
         let rows = stmt.query_map(filter_params(f), |r| {
             let messages: u64 = r.get(2)?;
@@ -746,6 +800,18 @@ impl Store {
         since: Option<i64>,
         until: Option<i64>,
     ) -> Result<Vec<Evidence>, StoreError> {
+        Ok(self.evidence_in(domain, since, until, false)?.0)
+    }
+
+    /// [`Store::evidence_between`]; with `by_day`, also how many messages of each evidence row came
+    /// in reports beginning on each day (the web's charts).
+    pub fn evidence_in(
+        &self,
+        domain: Option<&str>,
+        since: Option<i64>,
+        until: Option<i64>,
+        by_day: bool,
+    ) -> Result<(Vec<Evidence>, Vec<DayCount>), StoreError> {
         // Conditions are spelled out only when given: `?1 IS NULL OR …` would keep SQLite from the
         // (domain, date_end) index and scan every record. CROSS JOIN keeps reports first.
         let conditions = [
@@ -777,6 +843,7 @@ impl Store {
             conditions.join(" AND ")
         ))?;
         let mut rows = stmt.query((domain, since, until))?;
+        let mut daily: HashMap<(usize, i64), u64> = HashMap::new();
         // Rows are summed by their first 11 columns. The lookup key is those columns' bytes in a
         // reused buffer, so a row like one seen before allocates nothing.
         let mut index: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::new();
@@ -831,10 +898,30 @@ impl Store {
             e.last = e.last.max(end);
             if let Some(b) = begin {
                 e.days.insert(b.div_euclid(86_400));
+                if by_day {
+                    *daily.entry((at, b.div_euclid(86_400))).or_default() += count;
+                }
             }
         }
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
+        // Sorted by key; the day counts follow their rows to their new places.
+        let mut order: Vec<usize> = (0..out.len()).collect();
+        order.sort_by(|&a, &b| out[a].key.cmp(&out[b].key));
+        let mut place = vec![0; out.len()];
+        for (new, &old) in order.iter().enumerate() {
+            place[old] = new;
+        }
+        let mut slots: Vec<Option<Evidence>> = out.into_iter().map(Some).collect();
+        let out: Vec<Evidence> = order.iter().filter_map(|&i| slots[i].take()).collect();
+        let mut days: Vec<DayCount> = daily
+            .into_iter()
+            .map(|((at, day), messages)| DayCount {
+                evidence: place[at],
+                day,
+                messages,
+            })
+            .collect();
+        days.sort_unstable_by_key(|d| (d.day, d.evidence));
+        Ok((out, days))
     }
 
     /// Cached reverse DNS names of `ips` looked up since `fresh_since`: `Some(None)` for a cached
@@ -883,12 +970,13 @@ impl Store {
         domain: Option<&str>,
     ) -> Result<Vec<(PolicyPublished, Option<i64>)>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT domain, adkim, aspf, p, sp, np, pct, fo, testing, discovery_method, date_end
-             FROM reports r
-             WHERE (?1 IS NULL OR domain = ?1)
-               AND id = (SELECT id FROM reports r2 WHERE r2.domain = r.domain
-                         ORDER BY date_end DESC, id DESC LIMIT 1)
-             ORDER BY domain",
+            // One lookup per domain (not per report) on the (domain, date_end) index.
+            "SELECT r.domain, r.adkim, r.aspf, r.p, r.sp, r.np, r.pct, r.fo, r.testing,
+                r.discovery_method, r.date_end
+             FROM (SELECT DISTINCT domain FROM reports WHERE (?1 IS NULL OR domain = ?1)) d
+             JOIN reports r ON r.id = (SELECT id FROM reports r2 WHERE r2.domain = d.domain
+                                      ORDER BY date_end DESC, id DESC LIMIT 1)
+             ORDER BY d.domain",
         )?;
         let rows = stmt.query_map([domain], |r| {
             Ok((

@@ -12,3 +12,4 @@ mod imap;
 mod notify;
 mod oauth;
 mod tables;
+mod web;
