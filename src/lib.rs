@@ -168,15 +168,19 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             each_domain(
                 &store,
                 &judge,
-                |policy, evidence, senders| match starting_point(&store, &policy, dns.as_ref()) {
-                    Ok(start) => advice.push(advise_domain(
+                |policy, evidence, senders| match judge::starting_point(
+                    &store,
+                    &policy,
+                    dns.as_ref(),
+                ) {
+                    Ok(start) => advice.push(judge::advise_domain(
                         &start,
                         &policy,
                         &evidence,
                         &senders,
                         &judge.judgement,
                     )),
-                    Err(e) => failed = Some(e),
+                    Err(e) => failed = Some(anyhow::Error::from(e)),
                 },
             )?;
             if let Some(e) = failed {
@@ -258,8 +262,8 @@ fn each_domain(
     mut visit: impl FnMut(model::PolicyPublished, Vec<model::Evidence>, Vec<analyse::Sender>),
 ) -> anyhow::Result<()> {
     for (policy, last) in store.latest_policies(judge.domain.as_deref())? {
-        let since = window_start(last, judge.days);
-        let (evidence, senders) = judge_domain(
+        let since = judge::window_start(last, judge.days);
+        let (evidence, senders) = judge::judge_domain(
             store,
             &policy.domain,
             (since, None),
@@ -269,122 +273,6 @@ fn each_domain(
         visit(policy, evidence, senders);
     }
     Ok(())
-}
-
-/// One domain's evidence from the reports ending within `(since, until)` (`until` excluded; `None`:
-/// unbounded) and its senders, judged as `senders` and `advise` judge them. Shared by those
-/// commands, `notify` and `digest`.
-pub(crate) fn judge_domain(
-    store: &Store,
-    domain: &str,
-    (since, until): (Option<i64>, Option<i64>),
-    j: &config::Judgement,
-    resolve: bool,
-) -> anyhow::Result<(Vec<model::Evidence>, Vec<analyse::Sender>)> {
-    let evidence = store.evidence_between(Some(domain), since, until)?;
-    let names = names(store, &evidence, resolve)?;
-    let senders = analyse::senders(&evidence, &j.knowledge, &j.thresholds, &names);
-    Ok((evidence, senders))
-}
-
-/// The advice `advise` gives for one domain, from where its policy starts, its latest reported
-/// policy, evidence and senders.
-pub(crate) fn advise_domain(
-    start: &analyse::check::StartingPoint,
-    policy: &model::PolicyPublished,
-    evidence: &[model::Evidence],
-    senders: &[analyse::Sender],
-    j: &config::Judgement,
-) -> analyse::Advice {
-    let published = j.published.get(&policy.domain).cloned().unwrap_or_default();
-    analyse::advise(start, policy, senders, evidence, &published, &j.thresholds)
-}
-
-/// Where `advise` starts for one domain: the DMARC record DNS publishes now (when `dns` is given
-/// and answers), else the one the last `check` stored, else the policy the latest reports saw.
-pub(crate) fn starting_point(
-    store: &Store,
-    policy: &model::PolicyPublished,
-    dns: Option<&fetch::probe::dns::Dns>,
-) -> anyhow::Result<analyse::check::StartingPoint> {
-    use analyse::check::{DmarcLookup, starting_point};
-    let live = dns.map(|dns| fetch::probe::lookup_dmarc(dns, &policy.domain));
-    if let Some(lookup) = &live
-        && !matches!(lookup, DmarcLookup::Failed(_))
-    {
-        return Ok(starting_point(Some(lookup), policy));
-    }
-    let stored = store.last_checks(Some(&policy.domain))?.into_iter().next();
-    let record = stored
-        .as_ref()
-        .and_then(|c| match c.published.dmarc.as_slice() {
-            [one] => parse::records::DmarcRecord::parse(one).ok(),
-            _ => None,
-        });
-    match (record, stored) {
-        (Some(record), Some(check)) => {
-            let mut start = starting_point(Some(&DmarcLookup::Own(record)), policy);
-            let why = match &live {
-                Some(DmarcLookup::Failed(e)) => format!("DNS could not be read now ({e}); "),
-                _ => String::new(),
-            };
-            start.notes.insert(
-                0,
-                format!(
-                    "{why}the current policy is the record `check` read on {}",
-                    check.checked_at
-                ),
-            );
-            Ok(start)
-        }
-        _ => Ok(starting_point(live.as_ref(), policy)),
-    }
-}
-
-/// With `--resolve`: reverse DNS names of the evidence's sources that pass neither SPF nor DKIM,
-/// from the cache where fresh, looked up (and cached) otherwise.
-pub(crate) fn names(
-    store: &Store,
-    evidence: &[model::Evidence],
-    resolve: bool,
-) -> anyhow::Result<analyse::Names> {
-    const FRESH: i64 = 30 * 86_400;
-    const DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
-    if !resolve {
-        return Ok(analyse::Names::new());
-    }
-    let mut ips: Vec<String> = evidence
-        .iter()
-        .filter(|e| e.key.dkim_result != "pass" && e.key.spf_result != "pass")
-        .map(|e| e.key.source_ip.clone())
-        .collect();
-    ips.sort_unstable();
-    ips.dedup();
-    let now = pipeline::unix_now();
-    let mut names = store.rdns(&ips, now - FRESH)?;
-    let missing: Vec<String> = ips
-        .into_iter()
-        .filter(|ip| !names.contains_key(ip))
-        .collect();
-    if !missing.is_empty() {
-        let answers = fetch::rdns::resolve(&missing, DEADLINE);
-        if answers.len() < missing.len() {
-            eprintln!(
-                "dmarc-warden: reverse DNS: {} of {} lookups unanswered after {} s; they are tried again next time",
-                missing.len() - answers.len(),
-                missing.len(),
-                DEADLINE.as_secs()
-            );
-        }
-        store.set_rdns(&answers, now)?;
-        names.extend(answers);
-    }
-    Ok(names)
-}
-
-/// The start of a window of `days` days ending at `last` (the latest report's end); `None` for all.
-pub(crate) fn window_start(last: Option<i64>, days: Option<u32>) -> Option<i64> {
-    Some(last? - i64::from(days?) * 86_400)
 }
 
 /// Holds `<db>.fetch-lock` for the run: two fetches into one database would fetch and move the same

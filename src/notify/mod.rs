@@ -203,19 +203,22 @@ fn conditions(store: &Store, config: &Config) -> anyhow::Result<Vec<Condition>> 
     for (policy, last) in store.latest_policies(None)? {
         let domain = policy.domain.clone();
         // The window `advise` judges, the one before it, and everything before it.
-        let since = crate::window_start(last, window);
+        let since = crate::judge::window_start(last, window);
         let (evidence, senders) =
-            crate::judge_domain(store, &domain, (since, None), j, config.resolve)?;
+            crate::judge::judge_domain(store, &domain, (since, None), j, config.resolve)?;
         // As `advise --offline`: the record the last `check` stored, else the reports' policy.
-        let start = crate::starting_point(store, &policy, None)?;
-        let advice = crate::advise_domain(&start, &policy, &evidence, &senders, j);
+        let start = crate::judge::starting_point(store, &policy, None)?;
+        let advice = crate::judge::advise_domain(&start, &policy, &evidence, &senders, j);
         let before = since.map(|s| s - i64::from(j.thresholds.window_days) * 86_400);
         let (prev_evidence, prev_senders) = match since {
-            Some(s) => crate::judge_domain(store, &domain, (before, Some(s)), j, config.resolve)?,
+            Some(s) => {
+                crate::judge::judge_domain(store, &domain, (before, Some(s)), j, config.resolve)?
+            }
             None => (Vec::new(), Vec::new()),
         };
-        let previous = (!prev_evidence.is_empty())
-            .then(|| crate::advise_domain(&start, &policy, &prev_evidence, &prev_senders, j));
+        let previous = (!prev_evidence.is_empty()).then(|| {
+            crate::judge::advise_domain(&start, &policy, &prev_evidence, &prev_senders, j)
+        });
         // Unauthorised mail from addresses that sent nothing for the domain in the LOOKBACK_DAYS
         // before the window (bounded, so a run costs the same however old the database).
         let known = match since {
@@ -223,7 +226,7 @@ fn conditions(store: &Store, config: &Config) -> anyhow::Result<Vec<Condition>> 
             None => BTreeSet::new(),
         };
         // The names `judge_domain` used (from the cache when resolving).
-        let names = crate::names(store, &evidence, config.resolve)?;
+        let names = crate::judge::names(store, &evidence, config.resolve)?;
         let new_sources = events::new_sources(&evidence, &known, |e| {
             crate::analyse::sender_name(e, &j.knowledge, &names)
         });
@@ -270,16 +273,20 @@ pub fn digest(
     let mut digests = Vec::new();
     for (policy, last) in store.latest_policies(domain)? {
         // Exactly `days` daily reports: those ending after `last - days`, as the `days` before.
-        let since = crate::window_start(last, Some(days)).map(|s| s + 1);
+        let since = crate::judge::window_start(last, Some(days)).map(|s| s + 1);
         let (evidence, senders) =
-            crate::judge_domain(store, &policy.domain, (since, None), j, config.resolve)?;
-        let start = crate::starting_point(store, &policy, None)?;
-        let advice = crate::advise_domain(&start, &policy, &evidence, &senders, j);
+            crate::judge::judge_domain(store, &policy.domain, (since, None), j, config.resolve)?;
+        let start = crate::judge::starting_point(store, &policy, None)?;
+        let advice = crate::judge::advise_domain(&start, &policy, &evidence, &senders, j);
         let before = since.map(|s| s - i64::from(days) * 86_400);
         let (_, previous) = match since {
-            Some(s) => {
-                crate::judge_domain(store, &policy.domain, (before, Some(s)), j, config.resolve)?
-            }
+            Some(s) => crate::judge::judge_domain(
+                store,
+                &policy.domain,
+                (before, Some(s)),
+                j,
+                config.resolve,
+            )?,
             None => (Vec::new(), Vec::new()),
         };
         digests.push(digest::domain_digest(

@@ -8,7 +8,7 @@ use super::ServeConfig;
 use super::charts::{self, thousands};
 use super::data::{self, CLASS_NAMES, DomainView, class_index};
 use super::routes::View;
-use crate::check::{DomainCheck, Severity};
+use crate::analyse::check::{DomainCheck, Severity};
 use crate::judge::Scope;
 use crate::model::Filter;
 use crate::store::{Store, StoreError};
@@ -379,7 +379,7 @@ pub fn domain(
         domain: Some(d.clone()),
         since: scope
             .since
-            .or_else(|| crate::window_start(v.judged.last, scope.days)),
+            .or_else(|| crate::judge::window_start(v.judged.last, scope.days)),
         until: scope.until,
         limit: Some(50),
     };
