@@ -201,7 +201,9 @@ pub fn names(
     Ok(names)
 }
 
-/// The start of a window of `days` days ending at `last` (the latest report's end); `None` for all.
+/// The start of a window of `days` days ending at `last` (the latest report's end), for reports
+/// ending at or after it: exactly `days` daily reports, not the one that ended `days` days before
+/// `last`. `None` for all.
 pub fn window_start(last: Option<i64>, days: Option<u32>) -> Option<i64> {
-    Some(last? - i64::from(days?) * 86_400)
+    Some(last? - i64::from(days?) * 86_400 + 1)
 }

@@ -273,7 +273,7 @@ pub fn digest(
     let mut digests = Vec::new();
     for (policy, last) in store.latest_policies(domain)? {
         // Exactly `days` daily reports: those ending after `last - days`, as the `days` before.
-        let since = crate::judge::window_start(last, Some(days)).map(|s| s + 1);
+        let since = crate::judge::window_start(last, Some(days));
         let (evidence, senders) =
             crate::judge::judge_domain(store, &policy.domain, (since, None), j, config.resolve)?;
         let start = crate::judge::starting_point(store, &policy, None)?;
