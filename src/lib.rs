@@ -278,7 +278,23 @@ fn each_domain(
 /// Holds `<db>.fetch-lock` for the run: two fetches into one database would fetch and move the same
 /// messages, so the second stops with a clear message instead.
 fn lock_fetch(db: &std::path::Path) -> anyhow::Result<std::fs::File> {
-    let path = std::path::PathBuf::from(format!("{}.fetch-lock", db.display()));
+    hold_lock(db, "fetch", |path| {
+        format!(
+            "another `dmarc-warden fetch` is running on {} (it holds {}); this run did nothing",
+            db.display(),
+            path.display()
+        )
+    })
+}
+
+/// Opens and locks `<db>.<name>-lock` for as long as the returned file lives; `busy` says what to
+/// tell the user when another process holds it.
+pub(crate) fn hold_lock(
+    db: &std::path::Path,
+    name: &str,
+    busy: impl FnOnce(&std::path::Path) -> String,
+) -> anyhow::Result<std::fs::File> {
+    let path = std::path::PathBuf::from(format!("{}.{name}-lock", db.display()));
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -287,11 +303,7 @@ fn lock_fetch(db: &std::path::Path) -> anyhow::Result<std::fs::File> {
         .with_context(|| format!("cannot open the lock file {}", path.display()))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-            "another `dmarc-warden fetch` is running on {} (it holds {}); this run did nothing",
-            db.display(),
-            path.display()
-        ),
+        Err(std::fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(busy(&path))),
         Err(std::fs::TryLockError::Error(e)) => {
             Err(e).with_context(|| format!("cannot lock {}", path.display()))
         }

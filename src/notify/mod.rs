@@ -58,26 +58,14 @@ const STDOUT: &str = "stdout";
 /// Holds `<db>.notify-lock` while notices are judged and delivered: two runs at once would send
 /// the same queued notices twice, so the second stops with a clear message instead.
 pub fn lock(db: &std::path::Path) -> anyhow::Result<std::fs::File> {
-    use anyhow::Context;
-    let path = PathBuf::from(format!("{}.notify-lock", db.display()));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+    crate::hold_lock(db, "notify", |path| {
+        format!(
             "another `dmarc-warden notify` (or `fetch --notify`) is sending notices for {} (it \
              holds {}); this run sent nothing, what it would have sent goes next time",
             db.display(),
             path.display()
-        ),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("cannot lock {}", path.display()))
-        }
-    }
+        )
+    })
 }
 
 /// `notify`: judge, queue what is new, deliver every queue. Exit 0, or 1 when a channel failed.

@@ -9,7 +9,7 @@
 mod aggregate;
 mod check;
 mod failure;
-mod format;
+pub(crate) mod format;
 mod rejects;
 mod senders;
 pub mod table;

@@ -85,17 +85,9 @@ pub fn short(n: u64) -> String {
     }
 }
 
-/// `1234567` → `1,234,567`.
+/// `1234567` → `1,234,567`, as the tables write counts.
 pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::present::format::count(n)
 }
 
 /// A day number (since the epoch) as `2026-11-01`.
