@@ -57,14 +57,15 @@ impl Judged {
 }
 
 /// Domain by domain (so memory holds one domain's evidence at a time): calls `visit` with the
-/// domain judged. `names` gives the reverse DNS names to identify senders by (see
-/// [`analyse::Names`]).
+/// domain judged, stopping at its first error. `names` gives the reverse DNS names to identify
+/// senders by (see [`analyse::Names`] and [`names`]).
+/// Used by `senders`, `advise` and the web outputs.
 pub fn each_domain<E: From<StoreError>>(
     store: &Store,
     scope: &Scope,
     judgement: &Judgement,
     mut names: impl FnMut(&[Evidence]) -> Result<Names, E>,
-    mut visit: impl FnMut(Judged),
+    mut visit: impl FnMut(Judged) -> Result<(), E>,
 ) -> Result<(), E> {
     for (policy, last) in store.latest_policies(scope.domain.as_deref())? {
         let since = scope.since.or_else(|| window_start(last, scope.days));
@@ -85,25 +86,38 @@ pub fn each_domain<E: From<StoreError>>(
             daily,
             senders,
             start,
-        });
+        })?;
     }
     Ok(())
 }
 
+/// One domain's mail in a window, judged.
+#[derive(Debug, Default)]
+pub struct Window {
+    pub evidence: Vec<Evidence>,
+    /// The reverse DNS names the senders were identified by.
+    pub names: Names,
+    pub senders: Vec<Sender>,
+}
+
 /// One domain's evidence from the reports ending within `(since, until)` (`until` excluded; `None`:
-/// unbounded) and its senders, judged as `senders` and `advise` judge them. Shared by those
-/// commands, `notify` and `digest`.
+/// unbounded) and its senders, judged as `senders` and `advise` judge them. For `notify` and
+/// `digest`, which compare a window with the one before.
 pub fn judge_domain(
     store: &Store,
     domain: &str,
     (since, until): (Option<i64>, Option<i64>),
     j: &config::Judgement,
     resolve: bool,
-) -> anyhow::Result<(Vec<model::Evidence>, Vec<analyse::Sender>)> {
+) -> anyhow::Result<Window> {
     let evidence = store.evidence_between(Some(domain), since, until)?;
     let names = names(store, &evidence, resolve)?;
     let senders = analyse::senders(&evidence, &j.knowledge, &j.thresholds, &names);
-    Ok((evidence, senders))
+    Ok(Window {
+        evidence,
+        names,
+        senders,
+    })
 }
 
 /// The advice `advise` gives for one domain, from where its policy starts, its latest reported

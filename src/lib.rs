@@ -148,9 +148,16 @@ fn execute(config: Config) -> anyhow::Result<u8> {
         Action::Tls(filter, format) => list(&store.tls(&filter)?, format),
         Action::Senders(judge) => {
             let mut rows = Vec::new();
-            each_domain(&store, &judge, |_, _, senders| {
-                rows.extend(senders.into_iter().map(|s| s.summary));
-            })?;
+            judge::each_domain(
+                &store,
+                &cli_scope(&judge),
+                &judge.judgement,
+                |evidence| judge::names(&store, evidence, judge.resolve),
+                |judged| {
+                    rows.extend(judged.senders.into_iter().map(|s| s.summary));
+                    Ok(())
+                },
+            )?;
             list(
                 &rows,
                 present::Output {
@@ -164,28 +171,30 @@ fn execute(config: Config) -> anyhow::Result<u8> {
                 .map(|d| fetch::probe::dns::Dns::new(d.resolver, d.timeout))
                 .transpose()?;
             let mut advice = Vec::new();
-            let mut failed = None;
-            each_domain(
+            judge::each_domain(
                 &store,
-                &judge,
-                |policy, evidence, senders| match judge::starting_point(
-                    &store,
-                    &policy,
-                    dns.as_ref(),
-                ) {
-                    Ok(start) => advice.push(judge::advise_domain(
-                        &start,
-                        &policy,
-                        &evidence,
-                        &senders,
+                &cli_scope(&judge),
+                &judge.judgement,
+                |evidence| judge::names(&store, evidence, judge.resolve),
+                |judged| {
+                    // Without DNS, the starting point `each_domain` took (the stored check or the
+                    // reports) is the one.
+                    let live = match &dns {
+                        Some(dns) => {
+                            Some(judge::starting_point(&store, &judged.policy, Some(dns))?)
+                        }
+                        None => None,
+                    };
+                    advice.push(judge::advise_domain(
+                        live.as_ref().unwrap_or(&judged.start),
+                        &judged.policy,
+                        &judged.evidence,
+                        &judged.senders,
                         &judge.judgement,
-                    )),
-                    Err(e) => failed = Some(anyhow::Error::from(e)),
+                    ));
+                    Ok::<_, anyhow::Error>(())
                 },
             )?;
-            if let Some(e) = failed {
-                return Err(e);
-            }
             present::advice(&advice, judge.format).context("cannot write to standard output")?;
             Ok(EXIT_OK)
         }
@@ -254,25 +263,13 @@ fn finish(command: &str, stats: &Stats, quiet: bool) -> anyhow::Result<u8> {
     })
 }
 
-/// Domain by domain, each over the window before its own latest report (so memory holds one
-/// domain's evidence at a time): its latest policy, its evidence and its senders.
-fn each_domain(
-    store: &Store,
-    judge: &cli::Judge,
-    mut visit: impl FnMut(model::PolicyPublished, Vec<model::Evidence>, Vec<analyse::Sender>),
-) -> anyhow::Result<()> {
-    for (policy, last) in store.latest_policies(judge.domain.as_deref())? {
-        let since = judge::window_start(last, judge.days);
-        let (evidence, senders) = judge::judge_domain(
-            store,
-            &policy.domain,
-            (since, None),
-            &judge.judgement,
-            judge.resolve,
-        )?;
-        visit(policy, evidence, senders);
+/// What `senders` and `advise` judge: each domain over the window before its own latest report.
+fn cli_scope(judge: &cli::Judge) -> judge::Scope {
+    judge::Scope {
+        domain: judge.domain.clone(),
+        days: judge.days,
+        ..judge::Scope::default()
     }
-    Ok(())
 }
 
 /// Holds `<db>.fetch-lock` for the run: two fetches into one database would fetch and move the same

@@ -158,6 +158,25 @@ struct Tied {
     _child: Child,
 }
 
+/// Starts `dmarc-warden serve` on `db`, listening on `listen` (port 0: any), tied to this process;
+/// returns it and its base URL (`http://IP:PORT`).
+fn serve(db: &Path, listen: &str, envs: &[(&str, &str)]) -> (Tied, String) {
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_dmarc-warden"));
+    let (server, line) = start_tied(
+        &exe,
+        &["--db", db.to_str().unwrap(), "serve", "--listen", listen],
+        envs,
+        "serving http://",
+    );
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    (server, base)
+}
+
 /// Starts `program args`, tied to this process; returns it and the first line of its standard
 /// error that contains `marker`.
 fn start_tied(
@@ -257,26 +276,7 @@ impl Fixture {
                 })
                 .unwrap();
         }
-        let exe = PathBuf::from(env!("CARGO_BIN_EXE_dmarc-warden"));
-        let db = env.db();
-        let (server, line) = start_tied(
-            &exe,
-            &[
-                "--db",
-                db.to_str().unwrap(),
-                "serve",
-                "--listen",
-                "127.0.13.1:0",
-            ],
-            &[],
-            "serving http://",
-        );
-        let base = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap()
-            .trim_end_matches('/')
-            .to_owned();
+        let (server, base) = serve(&env.db(), "127.0.13.1:0", &[]);
         let profile = tempfile::tempdir().unwrap();
         let chromium = Path::new("/usr/bin/chromium");
         assert!(
@@ -828,26 +828,11 @@ fn with_a_password_requests_without_it_are_refused() {
     let f = &*FIXTURE;
     let pw = f.env.dir.path().join("web-password");
     std::fs::write(&pw, "correct horse\n").unwrap();
-    let exe = PathBuf::from(env!("CARGO_BIN_EXE_dmarc-warden"));
-    let db = f.env.db();
-    let (_server, line) = start_tied(
-        &exe,
-        &[
-            "--db",
-            db.to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.13.2:0",
-        ],
+    let (_server, base) = serve(
+        &f.env.db(),
+        "127.0.13.2:0",
         &[("DMARC_WARDEN_WEB_PASSWORD_FILE", pw.to_str().unwrap())],
-        "serving http://",
     );
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned();
     let (status, head, _) = get(&base, "/", None);
     assert_eq!(status, 401);
     assert!(head.contains("www-authenticate: basic"), "{head}");
@@ -888,26 +873,7 @@ fn pages_follow_a_fetch_that_commits_while_serving() {
     )
     .unwrap();
     assert_eq!(env.run(&["ingest", dir.to_str().unwrap()]).code, 0);
-    let exe = PathBuf::from(env!("CARGO_BIN_EXE_dmarc-warden"));
-    let db = env.db();
-    let (_server, line) = start_tied(
-        &exe,
-        &[
-            "--db",
-            db.to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.13.3:0",
-        ],
-        &[],
-        "serving http://",
-    );
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned();
+    let (_server, base) = serve(&env.db(), "127.0.13.3:0", &[]);
     let domains = |base: &str| {
         let (status, _, body) = get(base, "/api/domains", None);
         assert_eq!(status, 200);

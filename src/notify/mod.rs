@@ -192,20 +192,23 @@ fn conditions(store: &Store, config: &Config) -> anyhow::Result<Vec<Condition>> 
         let domain = policy.domain.clone();
         // The window `advise` judges, the one before it, and everything before it.
         let since = crate::judge::window_start(last, window);
-        let (evidence, senders) =
-            crate::judge::judge_domain(store, &domain, (since, None), j, config.resolve)?;
+        let crate::judge::Window {
+            evidence,
+            names,
+            senders,
+        } = crate::judge::judge_domain(store, &domain, (since, None), j, config.resolve)?;
         // As `advise --offline`: the record the last `check` stored, else the reports' policy.
         let start = crate::judge::starting_point(store, &policy, None)?;
         let advice = crate::judge::advise_domain(&start, &policy, &evidence, &senders, j);
         let before = since.map(|s| s - i64::from(j.thresholds.window_days) * 86_400);
-        let (prev_evidence, prev_senders) = match since {
+        let prev = match since {
             Some(s) => {
                 crate::judge::judge_domain(store, &domain, (before, Some(s)), j, config.resolve)?
             }
-            None => (Vec::new(), Vec::new()),
+            None => crate::judge::Window::default(),
         };
-        let previous = (!prev_evidence.is_empty()).then(|| {
-            crate::judge::advise_domain(&start, &policy, &prev_evidence, &prev_senders, j)
+        let previous = (!prev.evidence.is_empty()).then(|| {
+            crate::judge::advise_domain(&start, &policy, &prev.evidence, &prev.senders, j)
         });
         // Unauthorised mail from addresses that sent nothing for the domain in the LOOKBACK_DAYS
         // before the window (bounded, so a run costs the same however old the database).
@@ -213,8 +216,6 @@ fn conditions(store: &Store, config: &Config) -> anyhow::Result<Vec<Condition>> 
             Some(s) => store.source_ips_between(&domain, s - LOOKBACK_DAYS * 86_400, s)?,
             None => BTreeSet::new(),
         };
-        // The names `judge_domain` used (from the cache when resolving).
-        let names = crate::judge::names(store, &evidence, config.resolve)?;
         let new_sources = events::new_sources(&evidence, &known, |e| {
             crate::analyse::sender_name(e, &j.knowledge, &names)
         });
@@ -262,20 +263,24 @@ pub fn digest(
     for (policy, last) in store.latest_policies(domain)? {
         // Exactly `days` daily reports: those ending after `last - days`, as the `days` before.
         let since = crate::judge::window_start(last, Some(days));
-        let (evidence, senders) =
-            crate::judge::judge_domain(store, &policy.domain, (since, None), j, config.resolve)?;
+        let crate::judge::Window {
+            evidence, senders, ..
+        } = crate::judge::judge_domain(store, &policy.domain, (since, None), j, config.resolve)?;
         let start = crate::judge::starting_point(store, &policy, None)?;
         let advice = crate::judge::advise_domain(&start, &policy, &evidence, &senders, j);
         let before = since.map(|s| s - i64::from(days) * 86_400);
-        let (_, previous) = match since {
-            Some(s) => crate::judge::judge_domain(
-                store,
-                &policy.domain,
-                (before, Some(s)),
-                j,
-                config.resolve,
-            )?,
-            None => (Vec::new(), Vec::new()),
+        let previous = match since {
+            Some(s) => {
+                crate::judge::judge_domain(
+                    store,
+                    &policy.domain,
+                    (before, Some(s)),
+                    j,
+                    config.resolve,
+                )?
+                .senders
+            }
+            None => Vec::new(),
         };
         digests.push(digest::domain_digest(
             &policy.domain,

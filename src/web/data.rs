@@ -112,6 +112,7 @@ pub fn domains(
             if !(ranged && judged.evidence.is_empty()) {
                 out.push(view(judged, judgement));
             }
+            Ok(())
         },
     )?;
     Ok(out)

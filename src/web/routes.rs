@@ -402,6 +402,7 @@ fn api(store: &Store, config: &ServeConfig, parts: &[&str], p: &Params) -> Answe
                     } else {
                         advice.push(judged.advice(&config.judgement));
                     }
+                    Ok(())
                 },
             );
             done.map(|()| {
