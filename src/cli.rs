@@ -523,9 +523,8 @@ pub struct CheckArgs {
 impl CheckArgs {
     fn action(self) -> anyhow::Result<Action> {
         let resolver = parse_resolver(self.resolver.as_deref())?;
-        if self.dns_timeout == 0 || self.timeout == 0 {
-            bail!("--dns-timeout and --timeout must be at least 1 second");
-        }
+        let dns_timeout = seconds(self.dns_timeout, "--dns-timeout")?;
+        let timeout = seconds(self.timeout, "--timeout")?;
         let judgement = crate::config::judgement(self.config.as_deref())?;
         let mut domains = Vec::new();
         for d in self.domains {
@@ -543,8 +542,8 @@ impl CheckArgs {
                 settings: crate::fetch::probe::Settings {
                     resolver,
                     ca_file: self.ca_file,
-                    dns_timeout: std::time::Duration::from_secs(self.dns_timeout),
-                    timeout: std::time::Duration::from_secs(self.timeout),
+                    dns_timeout,
+                    timeout,
                     max_mx: 10,
                 },
                 configured: judgement.selectors,
