@@ -2,11 +2,12 @@
 //! its evidence (read through `store`, with per-day counts for the charts), its senders
 //! (`analyse::senders`, with reverse DNS names from the cache or `fetch::rdns`), where its policy
 //! starts (the record in DNS, the last stored `check`, or the reports) and the advice. The one
-//! place that joins `store` and `analyse`, shared by `senders`, `advise`, `notify`, `digest` and
-//! the web outputs, so every output shows the same judgement.
+//! place that joins `store` and `analyse`, and the one loop over domains: `senders`, `advise`,
+//! `notify`, `digest`, `check`'s hints and the web outputs all go through it, so every output
+//! shows the same judgement.
 
 use crate::analyse::check::StartingPoint;
-use crate::analyse::{self, Advice, Names, Sender};
+use crate::analyse::{self, Advice, Names, Sender, window_start};
 use crate::config::{self, Judgement};
 use crate::model::{self, DayCount, Evidence, PolicyPublished};
 use crate::store::{Store, StoreError};
@@ -17,14 +18,49 @@ use crate::{fetch, parse, pipeline};
 pub struct Scope {
     /// Only this policy domain.
     pub domain: Option<String>,
-    /// Days back from each domain's latest report; `None` for all. Ignored when `since` is set.
+    /// Days back from each domain's latest report ([`window_start`]); `None` for all. Ignored when
+    /// `since` is set.
     pub days: Option<u32>,
     /// Reports ending at or after this time.
     pub since: Option<i64>,
-    /// Reports beginning before this time.
+    /// Reports ending before this time.
     pub until: Option<i64>,
     /// Also count each evidence row's messages per day ([`Judged::daily`]).
     pub by_day: bool,
+}
+
+impl Scope {
+    /// What `advise` judges without `--days`: each domain's advice window (`[advice]
+    /// window_days` back from its latest report).
+    pub fn advice_window(judgement: &Judgement) -> Scope {
+        Scope {
+            days: Some(judgement.thresholds.window_days),
+            ..Scope::default()
+        }
+    }
+
+    /// The reports this scope covers for a domain whose latest report ended at `last`:
+    /// `(since, until)`, `until` excluded.
+    pub fn window(&self, last: Option<i64>) -> (Option<i64>, Option<i64>) {
+        (
+            self.since.or_else(|| window_start(last, self.days)),
+            self.until,
+        )
+    }
+}
+
+/// One domain's reports in a window: what [`each_reported`] hands on.
+#[derive(Debug)]
+pub struct Reported {
+    /// The policy of its latest report.
+    pub policy: PolicyPublished,
+    /// The end of its latest report.
+    pub last: Option<i64>,
+    /// The reports covered: `(since, until)`, `until` excluded.
+    pub window: (Option<i64>, Option<i64>),
+    pub evidence: Vec<Evidence>,
+    /// Per day, messages of each evidence row (only with [`Scope::by_day`]).
+    pub daily: Vec<DayCount>,
 }
 
 /// One domain, judged.
@@ -34,9 +70,13 @@ pub struct Judged {
     pub policy: PolicyPublished,
     /// The end of its latest report.
     pub last: Option<i64>,
+    /// The reports judged: `(since, until)`, `until` excluded.
+    pub window: (Option<i64>, Option<i64>),
     pub evidence: Vec<Evidence>,
     /// Per day, messages of each evidence row (only with [`Scope::by_day`]).
     pub daily: Vec<DayCount>,
+    /// The reverse DNS names the senders were identified by.
+    pub names: Names,
     pub senders: Vec<Sender>,
     /// Where its policy starts, as `advise --offline` takes it: the record the last `check`
     /// stored, else the reports' policy.
@@ -44,7 +84,7 @@ pub struct Judged {
 }
 
 impl Judged {
-    /// The advice for this domain, as `advise --offline` gives it.
+    /// The advice over this judgement's window, as `advise --offline` gives it for that window.
     pub fn advice(&self, judgement: &Judgement) -> Advice {
         advise_domain(
             &self.start,
@@ -54,41 +94,136 @@ impl Judged {
             judgement,
         )
     }
+
+    /// Whether this judgement covers the advice window (what `advise` judges by default).
+    pub fn covers_advice_window(&self, judgement: &Judgement) -> bool {
+        self.window == Scope::advice_window(judgement).window(self.last)
+    }
 }
 
-/// Domain by domain (so memory holds one domain's evidence at a time): calls `visit` with the
-/// domain judged, stopping at its first error. `names` gives the reverse DNS names to identify
-/// senders by (see [`analyse::Names`] and [`names`]).
-/// Used by `senders`, `advise` and the web outputs.
+/// Domain by domain (so memory holds one domain's evidence at a time): calls `visit` with each
+/// domain's latest policy and evidence in `scope`, stopping at its first error. The loop under
+/// [`each_domain`]; `check` takes only this (its hints need no senders).
+pub fn each_reported<E: From<StoreError>>(
+    store: &Store,
+    scope: &Scope,
+    mut visit: impl FnMut(Reported) -> Result<(), E>,
+) -> Result<(), E> {
+    for (policy, last) in store.latest_policies(scope.domain.as_deref())? {
+        visit(reported(store, policy, last, scope)?)?;
+    }
+    Ok(())
+}
+
+fn reported(
+    store: &Store,
+    policy: PolicyPublished,
+    last: Option<i64>,
+    scope: &Scope,
+) -> Result<Reported, StoreError> {
+    let window = scope.window(last);
+    let (evidence, daily) =
+        store.evidence_in(Some(&policy.domain), window.0, window.1, scope.by_day)?;
+    Ok(Reported {
+        policy,
+        last,
+        window,
+        evidence,
+        daily,
+    })
+}
+
+/// Domain by domain: calls `visit` with the domain judged, stopping at its first error. `names`
+/// gives the reverse DNS names to identify senders by (see [`analyse::Names`] and [`names_by`]).
 pub fn each_domain<E: From<StoreError>>(
     store: &Store,
     scope: &Scope,
     judgement: &Judgement,
-    mut names: impl FnMut(&[Evidence]) -> Result<Names, E>,
+    mut names: impl FnMut(&[Evidence]) -> Result<Names, StoreError>,
     mut visit: impl FnMut(Judged) -> Result<(), E>,
 ) -> Result<(), E> {
-    for (policy, last) in store.latest_policies(scope.domain.as_deref())? {
-        let since = scope.since.or_else(|| window_start(last, scope.days));
-        let (evidence, daily) =
-            store.evidence_in(Some(&policy.domain), since, scope.until, scope.by_day)?;
-        let names = names(&evidence)?;
-        let senders = analyse::senders(
-            &evidence,
-            &judgement.knowledge,
-            &judgement.thresholds,
-            &names,
+    each_reported(store, scope, |r| {
+        visit(judge(store, r, judgement, &mut names)?)
+    })
+}
+
+fn judge(
+    store: &Store,
+    r: Reported,
+    judgement: &Judgement,
+    names: &mut impl FnMut(&[Evidence]) -> Result<Names, StoreError>,
+) -> Result<Judged, StoreError> {
+    let names = names(&r.evidence)?;
+    let senders = analyse::senders(
+        &r.evidence,
+        &judgement.knowledge,
+        &judgement.thresholds,
+        &names,
+    );
+    let start = starting_point(store, &r.policy, None)?;
+    Ok(Judged {
+        policy: r.policy,
+        last: r.last,
+        window: r.window,
+        evidence: r.evidence,
+        daily: r.daily,
+        names,
+        senders,
+        start,
+    })
+}
+
+/// [`each_domain`] without reverse DNS names, on a few threads, each with its own read-only
+/// connection (domains do not depend on each other): `each` maps a domain judged (and the
+/// connection its thread reads) to what the caller keeps. The results come by domain.
+pub fn each_domain_in_parallel<T: Send>(
+    store: &Store,
+    scope: &Scope,
+    judgement: &Judgement,
+    each: impl Fn(&Store, Judged) -> Result<Option<T>, StoreError> + Sync,
+) -> Result<Vec<T>, StoreError> {
+    let domains = store.latest_policies(scope.domain.as_deref())?;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 8)
+        .min(domains.len().max(1));
+    // Connections are not shared between threads: the others get their own.
+    let extra: Vec<Store> = (1..threads)
+        .map(|_| store.reopen_read_only())
+        .collect::<Result<_, _>>()?;
+    let work = |store: &Store, t: usize| -> Result<Vec<(usize, T)>, StoreError> {
+        let mut out = Vec::new();
+        // Domains dealt round-robin, so that the big ones spread.
+        for (i, (policy, last)) in domains.iter().enumerate().skip(t).step_by(threads) {
+            let r = reported(store, policy.clone(), *last, scope)?;
+            let judged = judge(store, r, judgement, &mut |_| Ok(Names::new()))?;
+            out.extend(each(store, judged)?.map(|v| (i, v)));
+        }
+        Ok(out)
+    };
+    let results: Vec<Result<Vec<(usize, T)>, StoreError>> = std::thread::scope(|s| {
+        let workers: Vec<_> = extra
+            .into_iter()
+            .enumerate()
+            .map(|(i, own)| {
+                let work = &work;
+                s.spawn(move || work(&own, i + 1))
+            })
+            .collect();
+        let mut results = vec![work(store, 0)];
+        results.extend(
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p))),
         );
-        let start = starting_point(store, &policy, None)?;
-        visit(Judged {
-            policy,
-            last,
-            evidence,
-            daily,
-            senders,
-            start,
-        })?;
+        results
+    });
+    let mut out = Vec::new();
+    for r in results {
+        out.extend(r?);
     }
-    Ok(())
+    out.sort_by_key(|(i, _)| *i);
+    Ok(out.into_iter().map(|(_, v)| v).collect())
 }
 
 /// One domain's mail in a window, judged.
@@ -102,22 +237,42 @@ pub struct Window {
 
 /// One domain's evidence from the reports ending within `(since, until)` (`until` excluded; `None`:
 /// unbounded) and its senders, judged as `senders` and `advise` judge them. For `notify` and
-/// `digest`, which compare a window with the one before.
+/// `digest`, which look at other windows beside the advice window.
 pub fn judge_domain(
     store: &Store,
     domain: &str,
     (since, until): (Option<i64>, Option<i64>),
     j: &config::Judgement,
-    resolve: bool,
-) -> anyhow::Result<Window> {
+    names: &mut impl FnMut(&[Evidence]) -> Result<Names, StoreError>,
+) -> Result<Window, StoreError> {
     let evidence = store.evidence_between(Some(domain), since, until)?;
-    let names = names(store, &evidence, resolve)?;
+    let names = names(&evidence)?;
     let senders = analyse::senders(&evidence, &j.knowledge, &j.thresholds, &names);
     Ok(Window {
         evidence,
         names,
         senders,
     })
+}
+
+/// The advice `advise --offline` (without `--resolve`) gives for `judged`'s domain with the same
+/// settings: over the advice window, whatever window `judged` covers. For the web, whose pages may
+/// show another period.
+pub fn offline_advice(store: &Store, judged: &Judged, j: &Judgement) -> Result<Advice, StoreError> {
+    if judged.covers_advice_window(j) && judged.names.is_empty() {
+        return Ok(judged.advice(j));
+    }
+    let window = Scope::advice_window(j).window(judged.last);
+    let w = judge_domain(store, &judged.policy.domain, window, j, &mut |_| {
+        Ok(Names::new())
+    })?;
+    Ok(advise_domain(
+        &judged.start,
+        &judged.policy,
+        &w.evidence,
+        &w.senders,
+        j,
+    ))
 }
 
 /// The advice `advise` gives for one domain, from where its policy starts, its latest reported
@@ -174,50 +329,63 @@ pub fn starting_point(
     }
 }
 
-/// With `--resolve`: reverse DNS names of the evidence's sources that pass neither SPF nor DKIM,
-/// from the cache where fresh, looked up (and cached) otherwise.
-pub fn names(
+/// Reverse DNS lookups that were not answered in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unanswered {
+    pub unanswered: usize,
+    pub asked: usize,
+    /// How long they were given.
+    pub deadline: std::time::Duration,
+}
+
+/// The reverse DNS names of the sources of `evidence` that authenticate as no one
+/// ([`analyse::unauthenticated_sources`]): from the cache where fresh (30 days), else looked up
+/// (20 s in all) and written to the cache. Lookups left unanswered are tried again next time; how
+/// many, is returned beside the names for the caller to tell.
+pub fn resolve_names(
     store: &Store,
     evidence: &[model::Evidence],
-    resolve: bool,
-) -> anyhow::Result<analyse::Names> {
+) -> Result<(Names, Option<Unanswered>), StoreError> {
     const FRESH: i64 = 30 * 86_400;
     const DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
-    if !resolve {
-        return Ok(analyse::Names::new());
-    }
-    let mut ips: Vec<String> = evidence
-        .iter()
-        .filter(|e| e.key.dkim_result != "pass" && e.key.spf_result != "pass")
-        .map(|e| e.key.source_ip.clone())
-        .collect();
-    ips.sort_unstable();
-    ips.dedup();
+    let ips = analyse::unauthenticated_sources(evidence);
     let now = pipeline::unix_now();
     let mut names = store.rdns(&ips, now - FRESH)?;
     let missing: Vec<String> = ips
         .into_iter()
         .filter(|ip| !names.contains_key(ip))
         .collect();
+    let mut unanswered = None;
     if !missing.is_empty() {
         let answers = fetch::rdns::resolve(&missing, DEADLINE);
         if answers.len() < missing.len() {
-            eprintln!(
-                "dmarc-warden: reverse DNS: {} of {} lookups unanswered after {} s; they are tried again next time",
-                missing.len() - answers.len(),
-                missing.len(),
-                DEADLINE.as_secs()
-            );
+            unanswered = Some(Unanswered {
+                unanswered: missing.len() - answers.len(),
+                asked: missing.len(),
+                deadline: DEADLINE,
+            });
         }
         store.set_rdns(&answers, now)?;
         names.extend(answers);
     }
-    Ok(names)
+    Ok((names, unanswered))
 }
 
-/// The start of a window of `days` days ending at `last` (the latest report's end), for reports
-/// ending at or after it: exactly `days` daily reports, not the one that ended `days` days before
-/// `last`. `None` for all.
-pub fn window_start(last: Option<i64>, days: Option<u32>) -> Option<i64> {
-    Some(last? - i64::from(days?) * 86_400 + 1)
+/// The `names` argument of [`each_domain`] and [`judge_domain`]: with `resolve` (`--resolve`),
+/// [`resolve_names`], each shortfall handed to `tell`; without, no names.
+pub fn names_by<'a>(
+    store: &'a Store,
+    resolve: bool,
+    mut tell: impl FnMut(&Unanswered) + 'a,
+) -> impl FnMut(&[Evidence]) -> Result<Names, StoreError> + 'a {
+    move |evidence| {
+        if !resolve {
+            return Ok(Names::new());
+        }
+        let (names, unanswered) = resolve_names(store, evidence)?;
+        if let Some(u) = &unanswered {
+            tell(u);
+        }
+        Ok(names)
+    }
 }

@@ -152,10 +152,10 @@ fn execute(config: Config) -> anyhow::Result<u8> {
                 &store,
                 &cli_scope(&judge),
                 &judge.judgement,
-                |evidence| judge::names(&store, evidence, judge.resolve),
+                judge::names_by(&store, judge.resolve, present::unanswered_lookups),
                 |judged| {
                     rows.extend(judged.senders.into_iter().map(|s| s.summary));
-                    Ok(())
+                    Ok::<_, store::StoreError>(())
                 },
             )?;
             list(
@@ -175,7 +175,7 @@ fn execute(config: Config) -> anyhow::Result<u8> {
                 &store,
                 &cli_scope(&judge),
                 &judge.judgement,
-                |evidence| judge::names(&store, evidence, judge.resolve),
+                judge::names_by(&store, judge.resolve, present::unanswered_lookups),
                 |judged| {
                     // Without DNS, the starting point `each_domain` took (the stored check or the
                     // reports) is the one.

@@ -7,9 +7,10 @@ use serde::Serialize;
 
 /// One DMARC aggregate (rua) report, as RFC 7489 Appendix C and RFC 9990 (`dmarc-2.0`) describe it.
 ///
-/// Enumerated values (`p`, `disposition`, DKIM/SPF results…) are kept as lower-cased strings rather than
-/// Rust enums: reporters send values outside the schema (`hardfail`, `unknown`) and we store what they
-/// said instead of dropping the record.
+/// Results and dispositions are parsed once, here at the edge, into enums ([`DkimResult`],
+/// [`SpfResult`], [`DmarcResult`], [`Disposition`]); a value outside the schema (`hardfail`,
+/// `unknown`) is kept in their `Other` variant, so what the reporter said is stored, never dropped.
+/// Policy values (`p`, `sp`…) stay lower-cased strings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AggregateReport {
     /// `<version>` (RFC 7489 says `1.0`; many reporters omit it).
@@ -79,35 +80,35 @@ pub struct Record {
     /// when it does not parse as an address.
     pub source_ip: String,
     pub count: u64,
-    pub disposition: Option<String>,
+    pub disposition: Option<Disposition>,
     /// DMARC-aligned DKIM result from `policy_evaluated`.
-    pub dkim: Option<String>,
+    pub dkim: Option<DmarcResult>,
     /// DMARC-aligned SPF result from `policy_evaluated`.
-    pub spf: Option<String>,
+    pub spf: Option<DmarcResult>,
     pub reasons: Vec<PolicyOverride>,
     pub header_from: Option<String>,
     pub envelope_from: Option<String>,
     pub envelope_to: Option<String>,
-    pub dkim_results: Vec<DkimResult>,
-    pub spf_results: Vec<SpfResult>,
+    pub dkim_results: Vec<DkimAuthResult>,
+    pub spf_results: Vec<SpfAuthResult>,
 }
 
 impl Record {
     /// DMARC passes when either aligned identifier passed.
     pub fn dmarc_pass(&self) -> bool {
-        self.dkim.as_deref() == Some("pass") || self.spf.as_deref() == Some("pass")
+        self.dkim == Some(DmarcResult::Pass) || self.spf == Some(DmarcResult::Pass)
     }
 
     /// The DKIM result that says most about the sender: the first passing signature, else the first.
-    pub fn deciding_dkim(&self) -> Option<&DkimResult> {
+    pub fn deciding_dkim(&self) -> Option<&DkimAuthResult> {
         self.dkim_results
             .iter()
-            .find(|d| d.result == "pass")
+            .find(|d| d.result == DkimResult::Pass)
             .or(self.dkim_results.first())
     }
 
     /// The SPF result for the envelope sender (`mfrom`, or no scope given), else the first.
-    pub fn deciding_spf(&self) -> Option<&SpfResult> {
+    pub fn deciding_spf(&self) -> Option<&SpfAuthResult> {
         self.spf_results
             .iter()
             .find(|s| s.scope.as_deref().is_none_or(|scope| scope == "mfrom"))
@@ -133,20 +134,152 @@ pub struct PolicyOverride {
     pub comment: Option<String>,
 }
 
+/// One `<auth_results><dkim>`: a DKIM signature and how it verified.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct DkimResult {
+pub struct DkimAuthResult {
     pub domain: String,
     pub selector: Option<String>,
-    pub result: String,
+    pub result: DkimResult,
     pub human_result: Option<String>,
 }
 
+/// One `<auth_results><spf>`: a domain SPF was checked for, and the result.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct SpfResult {
+pub struct SpfAuthResult {
     pub domain: String,
     /// `helo` or `mfrom`.
     pub scope: Option<String>,
-    pub result: String,
+    pub result: SpfResult,
+}
+
+/// An enumerated value of a report: the values of the schema as variants, anything else kept as
+/// sent (lower-cased) in `Other`. Written, serialised, compared and ordered as its text, so JSON,
+/// CSV and the database see exactly the string the report carried.
+macro_rules! report_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)*
+            /// A value outside the schema, lower-cased, kept as the reporter sent it (empty when the
+            /// element was empty).
+            Other(String),
+        }
+
+        impl $name {
+            /// The value of a report's text (any case); never fails.
+            pub fn parse(text: &str) -> Self {
+                match text {
+                    $(t if t.eq_ignore_ascii_case($text) => $name::$variant,)*
+                    other => $name::Other(other.to_ascii_lowercase()),
+                }
+            }
+
+            /// The value as reports (and the database) write it.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $text,)*
+                    $name::Other(text) => text,
+                }
+            }
+        }
+
+        impl Default for $name {
+            /// The empty value of a report that left the element empty.
+            fn default() -> Self {
+                $name::Other(String::new())
+            }
+        }
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.as_str() == other.as_str()
+            }
+        }
+
+        impl Eq for $name {}
+
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.as_str().hash(state)
+            }
+        }
+
+        impl PartialOrd for $name {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+
+        impl Ord for $name {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                self.as_str().cmp(other.as_str())
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+report_enum! {
+    /// A DKIM verification result (RFC 7489 `DKIMResultType`, RFC 8601).
+    DkimResult {
+        None = "none",
+        Pass = "pass",
+        Fail = "fail",
+        Policy = "policy",
+        Neutral = "neutral",
+        TempError = "temperror",
+        PermError = "permerror",
+    }
+}
+
+report_enum! {
+    /// An SPF result (RFC 7489 `SPFResultType`, RFC 7208 §2.6).
+    SpfResult {
+        None = "none",
+        Neutral = "neutral",
+        Pass = "pass",
+        Fail = "fail",
+        SoftFail = "softfail",
+        TempError = "temperror",
+        PermError = "permerror",
+    }
+}
+
+report_enum! {
+    /// `policy_evaluated`'s DMARC-aligned DKIM or SPF result (RFC 7489 `DMARCResultType`).
+    DmarcResult {
+        Pass = "pass",
+        Fail = "fail",
+    }
+}
+
+report_enum! {
+    /// What the receiver did with the mail (`DispositionType`; `pass` is RFC 9990's).
+    Disposition {
+        None = "none",
+        Pass = "pass",
+        Quarantine = "quarantine",
+        Reject = "reject",
+    }
+}
+
+impl Disposition {
+    /// The receiver quarantined or rejected the mail.
+    pub fn enforced(&self) -> bool {
+        matches!(self, Disposition::Quarantine | Disposition::Reject)
+    }
 }
 
 /// One failure (forensic) report: an ARF message (RFC 5965) with the DMARC extensions of RFC 6591 /
@@ -412,17 +545,29 @@ pub struct EvidenceKey {
     pub header_from: String,
     /// Domain of the first passing DKIM signature, else of the first signature; empty if unsigned.
     pub dkim_domain: String,
-    pub dkim_result: String,
+    pub dkim_result: DkimResult,
     /// SPF-authenticated domain (MAIL FROM, else HELO, else the envelope from); empty if unknown.
     pub spf_domain: String,
-    pub spf_result: String,
+    pub spf_result: SpfResult,
     /// `policy_evaluated`: aligned DKIM / aligned SPF passed.
     pub dkim_aligned: bool,
     pub spf_aligned: bool,
-    /// `none`, `quarantine`, `reject`.
-    pub disposition: String,
+    /// `none` when the report gave none.
+    pub disposition: Disposition,
     /// The receiver overrode the policy as forwarded, mailing list, trusted forwarder or local policy.
     pub forwarded: bool,
+}
+
+impl EvidenceKey {
+    /// DMARC passes when either aligned identifier passed (as [`Record::dmarc_pass`]).
+    pub fn dmarc_pass(&self) -> bool {
+        self.dkim_aligned || self.spf_aligned
+    }
+
+    /// Messages of this kind were quarantined or rejected by the receiver.
+    pub fn enforced(&self) -> bool {
+        self.disposition.enforced()
+    }
 }
 
 /// Message counts and span for one [`EvidenceKey`].
@@ -449,6 +594,31 @@ pub enum SenderClass {
     Forwarded,
     /// Fails both, with no legitimate pattern: what the policy is there to stop.
     Unauthorised,
+}
+
+impl SenderClass {
+    /// Every class, in the order outputs list them.
+    pub const ALL: [SenderClass; 4] = [
+        SenderClass::Aligned,
+        SenderClass::NeedsFixing,
+        SenderClass::Forwarded,
+        SenderClass::Unauthorised,
+    ];
+
+    /// Its place in [`SenderClass::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The class in words, as tables, notices and pages show it: `needs fixing`.
+    pub fn label(self) -> &'static str {
+        match self {
+            SenderClass::Aligned => "aligned",
+            SenderClass::NeedsFixing => "needs fixing",
+            SenderClass::Forwarded => "forwarded",
+            SenderClass::Unauthorised => "unauthorised",
+        }
+    }
 }
 
 /// `senders`: one row per sender (organisation or service) of one domain.

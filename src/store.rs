@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use sha2::Digest;
 
 mod notify;
+mod text;
 
 pub use notify::{Notified, Pending, ReportSpan};
 

@@ -156,16 +156,20 @@ impl Rung {
         strength(self.p) > 0 && !(self.testing && self.pct == 0 && self.p == "quarantine")
     }
 
+    /// Its policy, without subdomain tags.
+    fn policy(self) -> Policy {
+        Policy {
+            p: self.p.to_owned(),
+            t: self.testing.then(|| "y".to_owned()),
+            pct: self.pct,
+            sp: None,
+            np: None,
+        }
+    }
+
     /// The policy tags as they go into the record: `p=reject; t=y; pct=0`.
     fn tags(self) -> String {
-        let mut s = format!("p={}", self.p);
-        if self.testing {
-            s.push_str("; t=y");
-        }
-        if self.pct < 100 {
-            s.push_str(&format!("; pct={}", self.pct));
-        }
-        s
+        self.policy().record_tags()
     }
 }
 
@@ -220,8 +224,10 @@ pub struct Published {
     pub ruf: Option<String>,
 }
 
+/// A DMARC policy as its policy tags: what a domain publishes, or the step `advise` recommends.
+/// Its `Display` is how every output writes a policy in one line (`p=reject t=y pct=0 sp=reject`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PolicyStep {
+pub struct Policy {
     pub p: String,
     /// RFC 9989 `t=`: `y` for a policy in testing (receivers apply one level lower), else null.
     pub t: Option<String>,
@@ -233,15 +239,67 @@ pub struct PolicyStep {
     pub np: Option<String>,
 }
 
+impl Policy {
+    /// The policy as reports show it (`domains`): no `t`, `pct` 100 when not given.
+    pub fn reported(p: Option<&str>, sp: Option<&str>, pct: Option<u32>) -> Option<Policy> {
+        Some(Policy {
+            p: p?.to_owned(),
+            t: None,
+            pct: pct.unwrap_or(100),
+            sp: sp.map(str::to_owned),
+            np: None,
+        })
+    }
+
+    /// The tags that say something, in a record's order: `p`, `t`, `pct` (unless 100, the
+    /// default), `sp` and `np` (where given).
+    pub fn tags(&self) -> Vec<(&'static str, String)> {
+        let mut tags = vec![("p", self.p.clone())];
+        if let Some(t) = &self.t {
+            tags.push(("t", t.clone()));
+        }
+        if self.pct != 100 {
+            tags.push(("pct", self.pct.to_string()));
+        }
+        for (tag, value) in [("sp", &self.sp), ("np", &self.np)] {
+            if let Some(v) = value {
+                tags.push((tag, v.clone()));
+            }
+        }
+        tags
+    }
+
+    /// The tags as they go into a record: `p=reject; t=y; pct=0`.
+    pub fn record_tags(&self) -> String {
+        let tags: Vec<String> = self
+            .tags()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        tags.join("; ")
+    }
+}
+
+/// One line, as every output shows a policy: `p=quarantine t=y pct=0 sp=reject`. `np` is left
+/// out: it follows `sp` in what `advise` recommends, and the record shows it.
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tags: Vec<String> = self
+            .tags()
+            .iter()
+            .filter(|(k, _)| *k != "np")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        f.write_str(&tags.join(" "))
+    }
+}
+
 /// The policy published, as the latest report saw it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CurrentPolicy {
-    pub p: String,
-    /// `y` when the policy is published in testing (`t=y`), else null.
-    pub t: Option<String>,
-    pub pct: u32,
-    pub sp: Option<String>,
-    pub np: Option<String>,
+    /// `p`, `t` (`y` when the policy is published in testing, else null), `pct`, `sp`, `np`.
+    #[serde(flatten)]
+    pub policy: Policy,
     /// RFC 9990 `t=`: `y` while testing.
     pub testing: Option<String>,
     pub adkim: Option<String>,
@@ -266,15 +324,53 @@ pub struct EvidenceWindow {
     pub messages: u64,
 }
 
+/// What `advise` says to do with a domain's policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub enum Action {
+    /// Publish the next, stricter record.
+    #[serde(rename = "step up")]
+    StepUp,
+    /// Legitimate senders fail alignment: fix them before tightening.
+    #[serde(rename = "hold")]
+    Hold,
+    /// Too few days, reporters or messages to judge a step.
+    #[serde(rename = "keep collecting")]
+    KeepCollecting,
+    /// Legitimate mail is being quarantined or rejected: step back.
+    #[serde(rename = "back off")]
+    BackOff,
+    /// The strictest policy is published, subdomains included.
+    #[serde(rename = "at target")]
+    AtTarget,
+}
+
+impl Action {
+    /// As JSON, CSV and every output write it: `step up`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::StepUp => "step up",
+            Action::Hold => "hold",
+            Action::KeepCollecting => "keep collecting",
+            Action::BackOff => "back off",
+            Action::AtTarget => "at target",
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What to do next with one domain's policy.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Advice {
     pub domain: String,
     pub current: CurrentPolicy,
-    /// `step up`, `hold` (blockers), `keep collecting`, `back off`, `at target`.
-    pub action: String,
+    pub action: Action,
     pub ready: bool,
-    pub recommended: PolicyStep,
+    pub recommended: Policy,
     pub evidence: EvidenceWindow,
     /// Share of legitimate mail (aligned, needs-fixing and forwarded senders) passing DMARC or
     /// forwarded; 0 when there is none.
@@ -286,6 +382,22 @@ pub struct Advice {
     pub record: String,
     /// Why, and warnings, most important first.
     pub notes: Vec<String>,
+}
+
+/// The legitimate mail of `senders` (aligned, needs-fixing and forwarded ones): its messages, and
+/// the share of them (%) passing DMARC or forwarded; 0 when there is none.
+pub fn legitimate_mail<'a>(senders: impl IntoIterator<Item = &'a Sender>) -> (u64, f64) {
+    let (mut messages, mut ok) = (0, 0);
+    for s in senders {
+        let s = &s.summary;
+        match s.class {
+            SenderClass::Unauthorised => continue,
+            SenderClass::Forwarded => ok += s.messages,
+            _ => ok += s.dmarc_pass,
+        }
+        messages += s.messages;
+    }
+    (messages, percent(ok, messages))
 }
 
 /// Advice for one domain: `start` is its current policy and record (from DNS, else the reports, see
@@ -311,11 +423,13 @@ pub fn advise(
     .min(100);
     let testing = start.t.as_deref() == Some("y");
     let current = CurrentPolicy {
-        p: p.clone(),
-        t: testing.then(|| "y".to_owned()),
-        pct,
-        sp: start.sp.clone(),
-        np: start.np.clone(),
+        policy: Policy {
+            p: p.clone(),
+            t: testing.then(|| "y".to_owned()),
+            pct,
+            sp: start.sp.clone(),
+            np: start.np.clone(),
+        },
         testing: start.t.clone(),
         adkim: tag("adkim").or_else(|| policy.adkim.clone()),
         aspf: tag("aspf").or_else(|| policy.aspf.clone()),
@@ -347,20 +461,12 @@ pub fn advise(
         .copied()
         .filter(|s| s.summary.class != SenderClass::Unauthorised)
         .collect();
-    let legit_messages: u64 = legit.iter().map(|s| s.summary.messages).sum();
-    let legit_ok: u64 = legit
-        .iter()
-        .map(|s| match s.summary.class {
-            SenderClass::Forwarded => s.summary.messages,
-            _ => s.summary.dmarc_pass,
-        })
-        .sum();
-    let legitimate_pass_pct = percent(legit_ok, legit_messages);
+    let (legit_messages, legitimate_pass_pct) = legitimate_mail(mine.iter().copied());
     let mut notes = Vec::new();
     let rungs = th.ladder.rungs();
     let top = rungs.len() - 1;
     let here = th.ladder.position(&p, testing, pct);
-    let mut action = "step up";
+    let mut action = Action::StepUp;
     let mut next = here;
     let mut blockers = Vec::new();
 
@@ -375,7 +481,7 @@ pub fn advise(
     let hurt: u64 = hurt_senders.iter().map(|s| s.enforced).sum();
     let backing_off = here > 0 && percent(hurt, legit_messages.max(1)) > th.backoff_pct;
     if backing_off {
-        action = "back off";
+        action = Action::BackOff;
         // The highest rung below that enforces nothing at either kind of receiver.
         next = (0..here).rev().find(|&i| !rungs[i].enforces()).unwrap_or(0);
         blockers = hurt_senders
@@ -453,11 +559,26 @@ pub fn advise(
                 });
             }
         }
-        if !missing.is_empty() {
-            action = "keep collecting";
+        // At the target (subdomains included) there is nothing left to collect evidence for: a
+        // short window only gets a note, and backing off above still watches for hurt mail.
+        let at_target = here == top
+            && start
+                .sp
+                .as_deref()
+                .is_some_and(|sp| strength(sp) >= strength(rungs[top].p));
+        if !missing.is_empty() && at_target {
+            notes.push(format!(
+                "at the target ({}), so a short window does not matter (a step would need {}); \
+                 advise still says back off if legitimate mail is quarantined or rejected",
+                rungs[top].tags(),
+                missing.join(", ")
+            ));
+        }
+        if !missing.is_empty() && !at_target {
+            action = Action::KeepCollecting;
             notes.push(format!("keep collecting: need {}", missing.join(", ")));
         } else if !blockers.is_empty() {
-            action = "hold";
+            action = Action::Hold;
             notes.push(format!(
                 "{} legitimate sender(s) fail alignment; fix them before tightening",
                 blockers.len()
@@ -472,7 +593,7 @@ pub fn advise(
                 rungs[next].does
             ));
         } else {
-            action = "at target";
+            action = Action::AtTarget;
         }
     }
     let forwarded_hurt: u64 = legit
@@ -514,13 +635,13 @@ pub fn advise(
             .is_none_or(|cur| strength(cur) < strength(target.p))
         {
             sp = Some(target.p.to_owned());
-            if action == "at target" {
-                action = "step up";
+            if action == Action::AtTarget {
+                action = Action::StepUp;
                 notes.push(format!("protect subdomains too: sp={}", target.p));
             }
         }
     }
-    let ready = action == "step up";
+    let ready = action == Action::StepUp;
     // Non-existent subdomains send no legitimate mail: with a step up they get the policy the
     // subdomains get.
     let np = match &sp {
@@ -545,7 +666,7 @@ pub fn advise(
             target.pct, target.p
         ));
     }
-    let recommended = PolicyStep {
+    let recommended = Policy {
         p: target.p.to_owned(),
         t: target.testing.then(|| "y".to_owned()),
         pct: target.pct,
@@ -557,7 +678,7 @@ pub fn advise(
     Advice {
         domain,
         current,
-        action: action.to_owned(),
+        action,
         ready,
         recommended,
         evidence: window,
@@ -574,24 +695,13 @@ pub fn advise(
 /// Where reports go is never guessed when DNS answered: a record without `rua=` gets a note.
 fn recommended_record(
     start: &StartingPoint,
-    rec: &PolicyStep,
+    rec: &Policy,
     published: &Published,
     domain: &str,
     notes: &mut Vec<String>,
 ) -> String {
-    let mut tags: Vec<(String, String)> =
-        vec![("v".into(), "DMARC1".into()), ("p".into(), rec.p.clone())];
-    if let Some(t) = &rec.t {
-        tags.push(("t".into(), t.clone()));
-    }
-    if rec.pct < 100 {
-        tags.push(("pct".into(), rec.pct.to_string()));
-    }
-    for (tag, value) in [("sp", &rec.sp), ("np", &rec.np)] {
-        if let Some(v) = value {
-            tags.push((tag.into(), v.clone()));
-        }
-    }
+    let mut tags: Vec<(String, String)> = vec![("v".into(), "DMARC1".into())];
+    tags.extend(rec.tags().into_iter().map(|(k, v)| (k.to_owned(), v)));
     const POLICY: [&str; 6] = ["v", "p", "t", "pct", "sp", "np"];
     tags.extend(
         start

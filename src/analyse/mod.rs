@@ -1,16 +1,23 @@
-//! Judgements over stored data: who sends as a domain (`senders`, classified) and when it is safe to
-//! tighten its DMARC policy (`advice`). Pure functions over model types, no I/O: the evidence comes
-//! from `store`, what the user declared and the map of known services from `config`.
+//! Judgements over stored data: who sends as a domain (`senders`, classified), when it is safe to
+//! tighten its DMARC policy (`advice`), which reports a judgement covers (`window`) and its mail day
+//! by day (`volume`). Pure functions over model types, no I/O: the evidence comes from `store`,
+//! what the user declared and the map of known services from `config`.
 
 mod advice;
 pub mod check;
 mod senders;
+mod volume;
+mod window;
 
 pub use advice::{
-    Advice, Blocker, CurrentPolicy, EvidenceWindow, Ladder, PolicyStep, Published, Thresholds,
-    advise,
+    Action, Advice, Blocker, CurrentPolicy, EvidenceWindow, Ladder, Policy, Published, Thresholds,
+    advise, legitimate_mail,
 };
-pub use senders::{DeclaredSender, Knowledge, Names, Sender, Service, sender_name, senders};
+pub use senders::{
+    DeclaredSender, Knowledge, Names, Sender, Service, senders, unauthenticated_sources,
+};
+pub use volume::{DayVolume, daily_volume, trend};
+pub use window::{window_before, window_start};
 
 /// `part` as a percentage of `whole`, rounded to one decimal; 0 when `whole` is 0.
 pub fn percent(part: u64, whole: u64) -> f64 {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::{Thresholds, min_opt, percent, registrable};
-use crate::model::{Evidence, SenderClass, SenderSummary, Timestamp};
+use crate::model::{DkimResult, Evidence, SenderClass, SenderSummary, SpfResult, Timestamp};
 
 /// A sender the user declared in the config file.
 #[derive(Debug, Clone, Default)]
@@ -59,8 +59,8 @@ fn identify(e: &Evidence, own: &str, k: &Knowledge, names: &Names) -> (String, O
     let ip: Option<IpAddr> = key.source_ip.parse().ok();
     let dkim = (!key.dkim_domain.is_empty()).then(|| registrable(&key.dkim_domain));
     let spf = (!key.spf_domain.is_empty()).then(|| registrable(&key.spf_domain));
-    let dkim_pass = dkim.clone().filter(|_| key.dkim_result == "pass");
-    let spf_pass = spf.clone().filter(|_| key.spf_result == "pass");
+    let dkim_pass = dkim.clone().filter(|_| key.dkim_result == DkimResult::Pass);
+    let spf_pass = spf.clone().filter(|_| key.spf_result == SpfResult::Pass);
     for d in &k.declared {
         let by_ip = ip.is_some_and(|ip| d.networks.iter().any(|n| n.contains(&ip)));
         let by_dkim = dkim_pass
@@ -131,6 +131,8 @@ struct Tally {
     reporters: BTreeSet<String>,
     /// Of these messages, those whose From is a subdomain of the policy domain.
     subdomain: u64,
+    /// Indexes of the evidence rows summed.
+    rows: Vec<usize>,
 }
 
 impl Tally {
@@ -139,7 +141,7 @@ impl Tally {
         let k = &e.key;
         let n = e.messages;
         self.messages += n;
-        if k.dkim_aligned || k.spf_aligned {
+        if k.dmarc_pass() {
             self.pass += n;
         }
         if k.dkim_aligned {
@@ -152,7 +154,7 @@ impl Tally {
             self.forwarded_flag += n;
         }
         let is_own = |d: &str| !d.is_empty() && registrable(d) == own;
-        if k.dkim_result == "pass" && !k.dkim_aligned && !k.dkim_domain.is_empty() {
+        if k.dkim_result == DkimResult::Pass && !k.dkim_aligned && !k.dkim_domain.is_empty() {
             let map = if is_own(&k.dkim_domain) {
                 &mut self.dkim_contradiction
             } else {
@@ -160,7 +162,7 @@ impl Tally {
             };
             *map.entry(k.dkim_domain.to_ascii_lowercase()).or_default() += n;
         }
-        if k.spf_result == "pass" && !k.spf_aligned && !k.spf_domain.is_empty() {
+        if k.spf_result == SpfResult::Pass && !k.spf_aligned && !k.spf_domain.is_empty() {
             let map = if is_own(&k.spf_domain) {
                 &mut self.spf_contradiction
             } else {
@@ -168,13 +170,13 @@ impl Tally {
             };
             *map.entry(k.spf_domain.to_ascii_lowercase()).or_default() += n;
         }
-        if k.spf_result != "pass" && is_own(&k.spf_domain) {
+        if k.spf_result != SpfResult::Pass && is_own(&k.spf_domain) {
             self.spf_fail_own += n;
         }
-        if k.dkim_result != "pass" && is_own(&k.dkim_domain) {
+        if k.dkim_result != DkimResult::Pass && is_own(&k.dkim_domain) {
             self.dkim_fail_own += n;
         }
-        if k.disposition == "quarantine" || k.disposition == "reject" {
+        if k.enforced() {
             self.enforced += n;
         }
         if k.header_from
@@ -322,6 +324,9 @@ pub struct Sender {
     pub enforced: u64,
     /// Messages whose From is a subdomain.
     pub subdomain: u64,
+    /// Which rows of the evidence it was judged from (indexes into the slice given to
+    /// [`senders`]): what a row's sender is, for those who draw or list rows.
+    pub evidence: Vec<usize>,
 }
 
 /// Groups evidence into senders per domain and classifies them; most messages first.
@@ -334,7 +339,7 @@ pub fn senders(
     let mut groups: BTreeMap<(String, String), (Origin, Tally)> = BTreeMap::new();
     // Evidence comes sorted by policy domain: its registrable domain is looked up once per domain.
     let mut own = (String::new(), String::new());
-    for e in evidence {
+    for (i, e) in evidence.iter().enumerate() {
         if own.0 != e.key.domain {
             own = (e.key.domain.clone(), registrable(&e.key.domain));
         }
@@ -345,6 +350,7 @@ pub fn senders(
         // Mixed evidence for one name: the surest origin wins.
         entry.0 = entry.0.clone().min(origin);
         entry.1.add(e, &own.1);
+        entry.1.rows.push(i);
     }
     let mut out: Vec<Sender> = groups
         .into_iter()
@@ -368,6 +374,7 @@ pub fn senders(
                 },
                 enforced: t.enforced,
                 subdomain: t.subdomain,
+                evidence: t.rows,
             }
         })
         .collect();
@@ -386,8 +393,15 @@ pub fn senders(
     out
 }
 
-/// The name `senders` gives the sender of one piece of evidence (for `notify`, which tells which of
-/// an unauthorised sender's source IPs are new).
-pub fn sender_name(e: &Evidence, k: &Knowledge, names: &Names) -> String {
-    identify(e, &registrable(&e.key.domain), k, names).0
+/// The source IPs of mail that authenticates as no one (neither SPF nor DKIM passes): only their
+/// reverse DNS names can tell who sent it (`--resolve`). Sorted, once each.
+pub fn unauthenticated_sources(evidence: &[Evidence]) -> Vec<String> {
+    let mut ips: Vec<String> = evidence
+        .iter()
+        .filter(|e| e.key.dkim_result != DkimResult::Pass && e.key.spf_result != SpfResult::Pass)
+        .map(|e| e.key.source_ip.clone())
+        .collect();
+    ips.sort_unstable();
+    ips.dedup();
+    ips
 }

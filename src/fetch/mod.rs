@@ -38,7 +38,7 @@ impl Input {
 
 /// Why an input could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum FetchError {
+pub enum ReadError {
     #[error("cannot read: {0}")]
     Io(#[from] std::io::Error),
     #[error(
@@ -48,17 +48,17 @@ pub enum FetchError {
 }
 
 /// Reads a whole file, refusing one larger than `limit` without reading past `limit + 1` bytes.
-pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, FetchError> {
+pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     read_bounded(File::open(path)?, limit)
 }
 
-fn read_bounded(reader: impl Read, limit: u64) -> Result<Vec<u8>, FetchError> {
+fn read_bounded(reader: impl Read, limit: u64) -> Result<Vec<u8>, ReadError> {
     let mut data = Vec::new();
     reader
         .take(limit.saturating_add(1))
         .read_to_end(&mut data)?;
     if data.len() as u64 > limit {
-        return Err(FetchError::TooLarge { limit });
+        return Err(ReadError::TooLarge { limit });
     }
     Ok(data)
 }
@@ -104,13 +104,13 @@ impl Inputs {
                 }
                 Err(e) => Some(Input::Unreadable {
                     origin,
-                    reason: FetchError::Io(e).to_string(),
+                    reason: ReadError::Io(e).to_string(),
                 }),
             },
             Ok((_, false)) => Some(Input::File(path.to_owned())),
             Err(e) => Some(Input::Unreadable {
                 origin,
-                reason: FetchError::Io(e).to_string(),
+                reason: ReadError::Io(e).to_string(),
             }),
         }
     }
@@ -134,7 +134,7 @@ impl Inputs {
             }),
             Err(e) => Some(Input::Unreadable {
                 origin: "-".into(),
-                reason: FetchError::Io(e).to_string(),
+                reason: ReadError::Io(e).to_string(),
             }),
         }
     }
@@ -202,7 +202,7 @@ impl Iterator for Inputs {
                 Err(e) => {
                     return Some(Input::Unreadable {
                         origin: root.display().to_string(),
-                        reason: FetchError::Io(e).to_string(),
+                        reason: ReadError::Io(e).to_string(),
                     });
                 }
             }
@@ -277,7 +277,7 @@ impl<R: BufRead> Iterator for Mbox<R> {
                     self.index += 1;
                     return Some(Input::Unreadable {
                         origin: format!("{}#{}", self.origin, self.index),
-                        reason: FetchError::Io(e).to_string(),
+                        reason: ReadError::Io(e).to_string(),
                     });
                 }
             };
@@ -314,7 +314,7 @@ impl<R: BufRead> Iterator for Mbox<R> {
         if oversized {
             return Some(Input::Unreadable {
                 origin,
-                reason: FetchError::TooLarge { limit: self.limit }.to_string(),
+                reason: ReadError::TooLarge { limit: self.limit }.to_string(),
             });
         }
         Some(Input::Bytes {

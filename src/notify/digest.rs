@@ -2,8 +2,9 @@
 
 use serde::Serialize;
 
-use crate::analyse::{Advice, Sender, percent};
+use crate::analyse::{Action, Advice, Sender, percent};
 use crate::model::SenderClass;
+use crate::present::format::count;
 
 /// Senders of one class.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -27,7 +28,8 @@ pub struct DomainDigest {
     pub classes: Vec<ClassCount>,
     /// The largest senders needing a fix, with their reason.
     pub needs_fixing: Vec<String>,
-    pub action: String,
+    /// What `advise` says, over its own window.
+    pub action: Action,
     pub record: String,
 }
 
@@ -47,12 +49,7 @@ pub fn domain_digest(
     let (messages, pass) = total(senders);
     let (previous_messages, previous_pass) = total(previous);
     let mut classes: Vec<ClassCount> = Vec::new();
-    for class in [
-        SenderClass::Aligned,
-        SenderClass::NeedsFixing,
-        SenderClass::Forwarded,
-        SenderClass::Unauthorised,
-    ] {
+    for class in SenderClass::ALL {
         let of: Vec<&Sender> = senders
             .iter()
             .filter(|s| s.summary.class == class)
@@ -81,21 +78,13 @@ pub fn domain_digest(
             .map(|s| {
                 format!(
                     "{} ({} messages): {}",
-                    s.summary.sender, s.summary.messages, s.summary.reason
+                    s.summary.sender,
+                    count(s.summary.messages),
+                    s.summary.reason
                 )
             })
             .collect(),
-        action: advice.action.clone(),
+        action: advice.action,
         record: advice.record.clone(),
-    }
-}
-
-/// `aligned`, `needs fixing`, … as words.
-pub fn class_name(c: SenderClass) -> &'static str {
-    match c {
-        SenderClass::Aligned => "aligned",
-        SenderClass::NeedsFixing => "needs fixing",
-        SenderClass::Forwarded => "forwarded",
-        SenderClass::Unauthorised => "unauthorised",
     }
 }

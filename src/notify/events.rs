@@ -14,7 +14,7 @@ use crate::store::{Notified, ReportSpan};
 
 /// Thresholds of the events; every one can be set in the config file's `[notify]` table.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Thresholds {
+pub struct NoticeThresholds {
     /// A new unauthorised source, or a failing legitimate sender, needs at least this many messages
     /// in the window.
     pub min_messages: u64,
@@ -29,9 +29,9 @@ pub struct Thresholds {
     pub tls_min_sessions: u64,
 }
 
-impl Default for Thresholds {
+impl Default for NoticeThresholds {
     fn default() -> Self {
-        Thresholds {
+        NoticeThresholds {
             min_messages: 10,
             pass_rate_drop_points: 5.0,
             silent_days: 3,
@@ -105,7 +105,7 @@ fn on(event: Event) -> Condition {
 
 /// One domain as judged now.
 #[derive(Debug)]
-pub struct DomainView<'a> {
+pub struct DomainState<'a> {
     pub domain: &'a str,
     /// Senders in the advice window (what `senders` lists).
     pub senders: &'a [Sender],
@@ -118,23 +118,23 @@ pub struct DomainView<'a> {
     pub new_sources: &'a BTreeMap<String, Vec<(String, u64)>>,
 }
 
-/// Per sender (named by `name_of`, as `senders` names it), the source IPs of `evidence` that are not
-/// in `known`, with their messages, most first.
+/// Per sender (of `senders`, judged from `evidence`), its source IPs that are not in `known`, with
+/// their messages, most first.
 pub fn new_sources(
     evidence: &[Evidence],
+    senders: &[Sender],
     known: &BTreeSet<String>,
-    name_of: impl Fn(&Evidence) -> String,
 ) -> BTreeMap<String, Vec<(String, u64)>> {
     let mut by_sender: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    for e in evidence
-        .iter()
-        .filter(|e| !known.contains(&e.key.source_ip))
-    {
-        *by_sender
-            .entry(name_of(e))
-            .or_default()
-            .entry(e.key.source_ip.clone())
-            .or_default() += e.messages;
+    for s in senders {
+        let rows = s.evidence.iter().filter_map(|&i| evidence.get(i));
+        for e in rows.filter(|e| !known.contains(&e.key.source_ip)) {
+            *by_sender
+                .entry(s.summary.sender.clone())
+                .or_default()
+                .entry(e.key.source_ip.clone())
+                .or_default() += e.messages;
+        }
     }
     by_sender
         .into_iter()
@@ -148,7 +148,7 @@ pub fn new_sources(
 
 /// The conditions of one domain: new unauthorised sources, failing legitimate senders, a drop of
 /// the legitimate pass rate, and the advice.
-pub fn domain_conditions(v: &DomainView<'_>, th: &Thresholds) -> Vec<Condition> {
+pub fn domain_conditions(v: &DomainState<'_>, th: &NoticeThresholds) -> Vec<Condition> {
     let d = v.domain;
     let mut out = Vec::new();
     let senders_cmd = format!("dmarc-warden senders --domain {d}");
@@ -250,16 +250,6 @@ pub fn domain_conditions(v: &DomainView<'_>, th: &Thresholds) -> Vec<Condition> 
         }
     }
     let a = v.advice;
-    let step = |p: &str, t: &Option<String>, pct: u32| {
-        let mut s = format!("p={p}");
-        if let Some(t) = t {
-            s.push_str(&format!(" t={t}"));
-        }
-        if pct < 100 {
-            s.push_str(&format!(" pct={pct}"));
-        }
-        s
-    };
     out.push(Condition {
         fingerprint: format!("{}|{}", a.action, a.record),
         grows: false,
@@ -270,9 +260,7 @@ pub fn domain_conditions(v: &DomainView<'_>, th: &Thresholds) -> Vec<Condition> 
             messages: a.evidence.messages,
             summary: format!(
                 "{d}: advice is now \"{}\" ({} → {})",
-                a.action,
-                step(&a.current.p, &a.current.t, a.current.pct),
-                step(&a.recommended.p, &a.recommended.t, a.recommended.pct)
+                a.action, a.current.policy, a.recommended
             ),
             detail: {
                 let mut parts: Vec<String> = a.notes.iter().take(2).cloned().collect();
@@ -295,7 +283,7 @@ const DAILY_MIN_DAYS: usize = 5;
 /// Reporters that sent daily and went quiet: per domain, a reporter whose reports began on at
 /// least 5 (`DAILY_MIN_DAYS`) of the 8 days up to its last report, and whose last report ended at
 /// least `silent_days` before the domain's latest report.
-pub fn reporter_conditions(spans: &[ReportSpan], th: &Thresholds) -> Vec<Condition> {
+pub fn reporter_conditions(spans: &[ReportSpan], th: &NoticeThresholds) -> Vec<Condition> {
     // domain → (latest end, org → (last end, days reports began on)).
     type Orgs = BTreeMap<String, (i64, BTreeSet<i64>)>;
     let mut domains: BTreeMap<&str, (i64, Orgs)> = BTreeMap::new();
@@ -340,7 +328,7 @@ pub fn reporter_conditions(spans: &[ReportSpan], th: &Thresholds) -> Vec<Conditi
 }
 
 /// MX hosts whose share of failed TLS sessions (RFC 8460 reports) is above the threshold.
-pub fn tls_conditions(rows: &[TlsSummary], th: &Thresholds) -> Vec<Condition> {
+pub fn tls_conditions(rows: &[TlsSummary], th: &NoticeThresholds) -> Vec<Condition> {
     rows.iter()
         .filter(|r| {
             r.successful_sessions.saturating_add(r.failed_sessions) >= th.tls_min_sessions
@@ -576,7 +564,7 @@ mod tests {
         let mut spans: Vec<ReportSpan> = (0..20).map(|d| span("big", d)).collect();
         spans.extend((0..10).map(|d| span("quiet", d)));
         spans.extend([span("weekly", 0), span("weekly", 7)]);
-        let th = Thresholds::default();
+        let th = NoticeThresholds::default();
         let c = reporter_conditions(&spans, &th);
         let who: Vec<&str> = c.iter().map(|c| c.event.sender.as_str()).collect();
         assert_eq!(who, ["quiet"]);

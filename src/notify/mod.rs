@@ -19,10 +19,12 @@ pub mod webhook;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use crate::analyse::{window_before, window_start};
+use crate::judge::{self, Scope};
 use crate::model::Filter;
 use crate::store::Store;
 use crate::{EXIT_OK, EXIT_REJECTED};
-use events::{Condition, DomainView, Event};
+use events::{Condition, DomainState, Event};
 use settings::{Channel, Settings, Target};
 
 /// What `notify` and `digest` act on: the judgement's knowledge and thresholds, and `[notify]`.
@@ -186,50 +188,60 @@ fn send(channel: &Channel, m: &render::Message) -> Result<(), NotifyError> {
 fn conditions(store: &Store, config: &Config) -> anyhow::Result<Vec<Condition>> {
     let j = &config.judgement;
     let th = &config.settings.thresholds;
-    let window = Some(j.thresholds.window_days);
+    let days = j.thresholds.window_days;
+    let names = || judge::names_by(store, config.resolve, crate::present::unanswered_lookups);
+    let mut before_names = names();
     let mut out = Vec::new();
-    for (policy, last) in store.latest_policies(None)? {
-        let domain = policy.domain.clone();
-        // The window `advise` judges, the one before it, and everything before it.
-        let since = crate::judge::window_start(last, window);
-        let crate::judge::Window {
-            evidence,
-            names,
-            senders,
-        } = crate::judge::judge_domain(store, &domain, (since, None), j, config.resolve)?;
-        // As `advise --offline`: the record the last `check` stored, else the reports' policy.
-        let start = crate::judge::starting_point(store, &policy, None)?;
-        let advice = crate::judge::advise_domain(&start, &policy, &evidence, &senders, j);
-        let before = since.map(|s| s - i64::from(j.thresholds.window_days) * 86_400);
-        let prev = match since {
-            Some(s) => {
-                crate::judge::judge_domain(store, &domain, (before, Some(s)), j, config.resolve)?
-            }
-            None => crate::judge::Window::default(),
-        };
-        let previous = (!prev.evidence.is_empty()).then(|| {
-            crate::judge::advise_domain(&start, &policy, &prev.evidence, &prev.senders, j)
-        });
-        // Unauthorised mail from addresses that sent nothing for the domain in the LOOKBACK_DAYS
-        // before the window (bounded, so a run costs the same however old the database).
-        let known = match since {
-            Some(s) => store.source_ips_between(&domain, s - LOOKBACK_DAYS * 86_400, s)?,
-            None => BTreeSet::new(),
-        };
-        let new_sources = events::new_sources(&evidence, &known, |e| {
-            crate::analyse::sender_name(e, &j.knowledge, &names)
-        });
-        out.extend(events::domain_conditions(
-            &DomainView {
-                domain: &domain,
-                senders: &senders,
-                advice: &advice,
-                previous: previous.as_ref(),
-                new_sources: &new_sources,
-            },
-            th,
-        ));
-    }
+    // Each domain over the window `advise` judges, against the window before it.
+    judge::each_domain(
+        store,
+        &Scope::advice_window(j),
+        j,
+        names(),
+        |judged| -> anyhow::Result<()> {
+            let domain = judged.policy.domain.as_str();
+            let advice = judged.advice(j);
+            let since = judged.window.0;
+            let prev = match since {
+                Some(s) => judge::judge_domain(
+                    store,
+                    domain,
+                    (window_before(since, days), Some(s)),
+                    j,
+                    &mut before_names,
+                )?,
+                None => judge::Window::default(),
+            };
+            let previous = (!prev.evidence.is_empty()).then(|| {
+                judge::advise_domain(
+                    &judged.start,
+                    &judged.policy,
+                    &prev.evidence,
+                    &prev.senders,
+                    j,
+                )
+            });
+            // Unauthorised mail from addresses that sent nothing for the domain in the
+            // LOOKBACK_DAYS before the window (bounded, so a run costs the same however old the
+            // database).
+            let known = match since {
+                Some(s) => store.source_ips_between(domain, s - LOOKBACK_DAYS * 86_400, s)?,
+                None => BTreeSet::new(),
+            };
+            let new_sources = events::new_sources(&judged.evidence, &judged.senders, &known);
+            out.extend(events::domain_conditions(
+                &DomainState {
+                    domain,
+                    senders: &judged.senders,
+                    advice: &advice,
+                    previous: previous.as_ref(),
+                    new_sources: &new_sources,
+                },
+                th,
+            ));
+            Ok(())
+        },
+    )?;
     let (latest, latest_tls) = store.latest_ends()?;
     if let Some(latest) = latest {
         // Enough history to tell a daily reporter: the quiet days and the week before them, and more.
@@ -239,9 +251,10 @@ fn conditions(store: &Store, config: &Config) -> anyhow::Result<Vec<Condition>> 
             th,
         ));
     }
-    if let Some(latest) = latest_tls {
+    if latest_tls.is_some() {
+        // TLS reports over the advice window, back from the latest TLS report.
         let filter = Filter {
-            since: Some(latest - i64::from(j.thresholds.window_days) * 86_400),
+            since: window_start(latest_tls, Some(days)),
             ..Filter::default()
         };
         out.extend(events::tls_conditions(&store.tls(&filter)?, th));
@@ -250,8 +263,9 @@ fn conditions(store: &Store, config: &Config) -> anyhow::Result<Vec<Condition>> 
     Ok(out)
 }
 
-/// `digest`: each domain's last `days` days against the `days` before, sent to every channel that
-/// takes the domain, or printed. Exit 0, or 1 when a channel failed.
+/// `digest`: each domain's last `days` days against the `days` before, with the advice `advise`
+/// gives (over its own window: `days` chooses only the period of the figures); sent to every
+/// channel that takes the domain, or printed. Exit 0, or 1 when a channel failed.
 pub fn digest(
     store: &Store,
     config: &Config,
@@ -259,37 +273,33 @@ pub fn digest(
     domain: Option<&str>,
 ) -> anyhow::Result<u8> {
     let j = &config.judgement;
+    let names = || judge::names_by(store, config.resolve, crate::present::unanswered_lookups);
+    let mut period_names = names();
+    let scope = Scope {
+        domain: domain.map(str::to_owned),
+        ..Scope::advice_window(j)
+    };
     let mut digests = Vec::new();
-    for (policy, last) in store.latest_policies(domain)? {
-        // Exactly `days` daily reports: those ending after `last - days`, as the `days` before.
-        let since = crate::judge::window_start(last, Some(days));
-        let crate::judge::Window {
-            evidence, senders, ..
-        } = crate::judge::judge_domain(store, &policy.domain, (since, None), j, config.resolve)?;
-        let start = crate::judge::starting_point(store, &policy, None)?;
-        let advice = crate::judge::advise_domain(&start, &policy, &evidence, &senders, j);
-        let before = since.map(|s| s - i64::from(days) * 86_400);
+    judge::each_domain(store, &scope, j, names(), |judged| -> anyhow::Result<()> {
+        let advice = judged.advice(j);
+        let d = judged.policy.domain.as_str();
+        // Exactly `days` daily reports, against the `days` before.
+        let since = window_start(judged.last, Some(days));
+        let current = if judged.window == (since, None) {
+            judged.senders.clone()
+        } else {
+            judge::judge_domain(store, d, (since, None), j, &mut period_names)?.senders
+        };
         let previous = match since {
             Some(s) => {
-                crate::judge::judge_domain(
-                    store,
-                    &policy.domain,
-                    (before, Some(s)),
-                    j,
-                    config.resolve,
-                )?
-                .senders
+                let before = (window_before(since, days), Some(s));
+                judge::judge_domain(store, d, before, j, &mut period_names)?.senders
             }
             None => Vec::new(),
         };
-        digests.push(digest::domain_digest(
-            &policy.domain,
-            days,
-            &senders,
-            &previous,
-            &advice,
-        ));
-    }
+        digests.push(digest::domain_digest(d, days, &current, &previous, &advice));
+        Ok(())
+    })?;
     let channels = &config.settings.channels;
     if channels.is_empty() {
         crate::present::digest(&digests)?;

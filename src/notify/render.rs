@@ -4,8 +4,9 @@
 use html_escape::encode_text as esc;
 use serde::Serialize;
 
-use super::digest::{DomainDigest, class_name};
+use super::digest::DomainDigest;
 use super::events::{Event, Kind};
+use crate::present::format::count;
 
 /// One message, in every form a channel may want.
 #[derive(Debug, Clone)]
@@ -115,9 +116,9 @@ pub fn digest_text(digests: &[DomainDigest]) -> String {
                 .map(|c| {
                     format!(
                         "{} {} ({} messages)",
-                        c.senders,
-                        class_name(c.class),
-                        c.messages
+                        count(c.senders),
+                        c.class.label(),
+                        count(c.messages)
                     )
                 })
                 .collect();
@@ -148,7 +149,10 @@ fn digest_line(d: &DomainDigest) -> String {
     };
     format!(
         "{} messages in {} days (before: {}), {}% pass DMARC{change}",
-        d.messages, d.days, d.previous_messages, d.pass_pct
+        count(d.messages),
+        d.days,
+        count(d.previous_messages),
+        d.pass_pct
     )
 }
 
@@ -170,9 +174,9 @@ pub fn digest(digests: &[DomainDigest], days: u32) -> Message {
         for c in &d.classes {
             html.push_str(&format!(
                 "<li>{} {} ({} messages)</li>\n",
-                c.senders,
-                class_name(c.class),
-                c.messages
+                count(c.senders),
+                c.class.label(),
+                count(c.messages)
             ));
         }
         html.push_str("</ul>\n");
@@ -182,7 +186,7 @@ pub fn digest(digests: &[DomainDigest], days: u32) -> Message {
         html.push_str(&format!(
             "<p>Advice: <strong>{}</strong>; record <code>{}</code></p>\n\
              <p>See more: <code>dmarc-warden advise --domain {}</code></p>\n",
-            esc(&d.action),
+            d.action,
             esc(&d.record),
             esc(&d.domain)
         ));

@@ -35,7 +35,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use sha2::Digest;
 
-use super::events::Thresholds;
+use super::events::NoticeThresholds;
 use crate::fetch::imap::Secret;
 
 /// `[notify]` as written.
@@ -72,7 +72,7 @@ struct ChannelEntry {
 /// Validated `[notify]` settings.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
-    pub thresholds: Thresholds,
+    pub thresholds: NoticeThresholds,
     /// Empty: notices are printed on stdout.
     pub channels: Vec<Channel>,
 }
@@ -141,8 +141,8 @@ pub const PASSWORD_ENV: &str = "DMARC_WARDEN_SMTP_PASSWORD";
 
 /// Validates `[notify]`; `shown` names the config file in errors.
 pub fn validate(entry: NotifyEntry, shown: &str) -> anyhow::Result<Settings> {
-    let d = Thresholds::default();
-    let thresholds = Thresholds {
+    let d = NoticeThresholds::default();
+    let thresholds = NoticeThresholds {
         min_messages: entry.min_messages.unwrap_or(d.min_messages),
         pass_rate_drop_points: entry
             .pass_rate_drop_points

@@ -25,7 +25,10 @@ use quick_xml::Reader;
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::Event;
 
-use crate::model::{AggregateReport, DkimResult, PolicyOverride, Record, SpfResult};
+use crate::model::{
+    AggregateReport, DkimAuthResult, DkimResult, DmarcResult, PolicyOverride, Record,
+    SpfAuthResult, SpfResult,
+};
 
 /// Why an XML payload could not be read as an aggregate report.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -179,8 +182,8 @@ struct Builder {
     seen_policy: bool,
     record: Record,
     reason: PolicyOverride,
-    dkim: DkimResult,
-    spf: SpfResult,
+    dkim: DkimAuthResult,
+    spf: SpfAuthResult,
 }
 
 /// Parses one aggregate report from XML already decoded to UTF-8 (see [`super::decode_xml`]).
@@ -301,8 +304,8 @@ impl Builder {
         match stack {
             [.., Feedback, Record] => self.record = crate::model::Record::default(),
             [.., PolicyEvaluated, Reason] => self.reason = PolicyOverride::default(),
-            [.., AuthResults, Dkim] => self.dkim = DkimResult::default(),
-            [.., AuthResults, Spf] => self.spf = SpfResult::default(),
+            [.., AuthResults, Dkim] => self.dkim = DkimAuthResult::default(),
+            [.., AuthResults, Spf] => self.spf = SpfAuthResult::default(),
             [.., Feedback, ReportMetadata] => self.seen_metadata = true,
             [.., Feedback, PolicyPublished] => self.seen_policy = true,
             _ => {}
@@ -356,9 +359,11 @@ impl Builder {
                 }
                 self.record.count = count;
             }
-            [.., PolicyEvaluated, Disposition] => self.record.disposition = lower(text),
-            [.., PolicyEvaluated, Dkim] => self.record.dkim = lower(text),
-            [.., PolicyEvaluated, Spf] => self.record.spf = lower(text),
+            [.., PolicyEvaluated, Disposition] => {
+                self.record.disposition = value(text, crate::model::Disposition::parse)
+            }
+            [.., PolicyEvaluated, Dkim] => self.record.dkim = value(text, DmarcResult::parse),
+            [.., PolicyEvaluated, Spf] => self.record.spf = value(text, DmarcResult::parse),
             [.., PolicyEvaluated, Reason, Type] => self.reason.kind = text.to_ascii_lowercase(),
             [.., PolicyEvaluated, Reason, Comment] => self.reason.comment = opt(text),
             [.., PolicyEvaluated, Reason] => {
@@ -370,7 +375,7 @@ impl Builder {
 
             [.., AuthResults, Dkim, Domain] => self.dkim.domain = text.to_ascii_lowercase(),
             [.., AuthResults, Dkim, Selector] => self.dkim.selector = opt(text),
-            [.., AuthResults, Dkim, Result] => self.dkim.result = text.to_ascii_lowercase(),
+            [.., AuthResults, Dkim, Result] => self.dkim.result = DkimResult::parse(text),
             [.., AuthResults, Dkim, HumanResult] => self.dkim.human_result = opt(text),
             [.., AuthResults, Dkim] => {
                 self.record
@@ -379,7 +384,7 @@ impl Builder {
             }
             [.., AuthResults, Spf, Domain] => self.spf.domain = text.to_ascii_lowercase(),
             [.., AuthResults, Spf, Scope] => self.spf.scope = lower(text),
-            [.., AuthResults, Spf, Result] => self.spf.result = text.to_ascii_lowercase(),
+            [.., AuthResults, Spf, Result] => self.spf.result = SpfResult::parse(text),
             [.., AuthResults, Spf] => {
                 self.record.spf_results.push(std::mem::take(&mut self.spf));
             }
@@ -410,6 +415,11 @@ impl Builder {
 
 fn opt(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// An enumerated value; empty means absent.
+fn value<T>(text: &str, parse: fn(&str) -> T) -> Option<T> {
+    (!text.is_empty()).then(|| parse(text))
 }
 
 fn lower(text: &str) -> Option<String> {
@@ -477,7 +487,33 @@ mod tests {
         assert_eq!(rec.count, 3);
         assert!(rec.dmarc_pass());
         assert_eq!(rec.reasons[0].kind, "forwarded");
-        assert_eq!(rec.spf_results[0].result, "softfail");
+        assert_eq!(rec.spf_results[0].result, SpfResult::SoftFail);
+        assert_eq!(rec.dkim, Some(DmarcResult::Pass));
+        assert_eq!(rec.disposition, Some(crate::model::Disposition::None));
+    }
+
+    #[test]
+    fn values_outside_the_schema_are_kept_as_sent() {
+        let xml = MINIMAL
+            .replace("SoftFail", "HardFail")
+            .replace("<disposition>none", "<disposition>Deliver")
+            .replace("<result>pass</result>", "<result></result>");
+        let r = parse_aggregate(&xml).unwrap();
+        let rec = &r.records[0];
+        assert_eq!(
+            rec.spf_results[0].result,
+            SpfResult::Other("hardfail".into())
+        );
+        assert_eq!(rec.dkim_results[0].result.as_str(), "");
+        assert_eq!(
+            rec.disposition.as_ref().map(|d| d.as_str()),
+            Some("deliver")
+        );
+        // Serialised as the text, as before the enums.
+        let json = serde_json::to_value(rec).unwrap();
+        assert_eq!(json["spf_results"][0]["result"], "hardfail");
+        assert_eq!(json["disposition"], "deliver");
+        assert_eq!(json["dkim"], "pass");
     }
 
     #[test]

@@ -1,12 +1,14 @@
-//! `check`: joins the store (which domains, and the [`Hints`] their reports give), the probes of
+//! `check`: joins the store (which domains, and the [`Hints`] their reports give over the evidence
+//! window, read through [`crate::judge::each_reported`]), the probes of
 //! [`crate::fetch::probe`] (run for several domains at once), the judge of [`crate::analyse::check::judge`],
 //! and the store again (each result is kept with its time).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use crate::analyse::check::{DomainCheck, Hints, LegitimateSource, Published};
+use crate::analyse::check::{DomainCheck, Hints, LegitimateSource, PublishedRecords};
 use crate::fetch::probe::{ProbeError, Prober, Settings};
+use crate::judge::{Reported, Scope};
 use crate::model::Timestamp;
 use crate::store::{Store, StoreError};
 
@@ -46,9 +48,33 @@ pub fn run(store: &Store, options: &CheckOptions) -> Result<Vec<DomainCheck>, Ch
         return Ok(checks);
     }
     let now = super::unix_now();
-    let policies = store.latest_policies(None)?;
+    // What the reports say, domain by domain over the evidence window (as `advise` reads them):
+    // every reported domain, or those asked for.
+    let mut reported: BTreeMap<String, Reported> = BTreeMap::new();
+    let scopes: Vec<Scope> = if options.domains.is_empty() {
+        vec![Scope::default()]
+    } else {
+        options
+            .domains
+            .iter()
+            .map(|d| Scope {
+                domain: Some(d.clone()),
+                ..Scope::default()
+            })
+            .collect()
+    };
+    for scope in scopes {
+        let scope = Scope {
+            days: Some(options.window_days),
+            ..scope
+        };
+        crate::judge::each_reported(store, &scope, |r| {
+            reported.insert(r.policy.domain.clone(), r);
+            Ok::<_, StoreError>(())
+        })?;
+    }
     let domains: Vec<String> = if options.domains.is_empty() {
-        let mut all: BTreeSet<String> = policies.iter().map(|(p, _)| p.domain.clone()).collect();
+        let mut all: BTreeSet<String> = reported.keys().cloned().collect();
         all.extend(options.configured.keys().cloned());
         all.into_iter().collect()
     } else {
@@ -56,7 +82,7 @@ pub fn run(store: &Store, options: &CheckOptions) -> Result<Vec<DomainCheck>, Ch
     };
     let mut work = Vec::new();
     for domain in &domains {
-        let hints = hints(store, domain, &policies, options.window_days, now)?;
+        let hints = hints(store, domain, reported.remove(domain), now)?;
         let mut selectors: BTreeSet<String> =
             hints.selectors.iter().map(|s| s.selector.clone()).collect();
         if let Some(configured) = options.configured.get(domain) {
@@ -84,7 +110,7 @@ pub fn run(store: &Store, options: &CheckOptions) -> Result<Vec<DomainCheck>, Ch
                     let check = DomainCheck {
                         domain,
                         checked_at: Timestamp(now),
-                        published: Published::from_facts(&facts),
+                        published: PublishedRecords::from_facts(&facts),
                         findings,
                     };
                     if let Ok(mut r) = results.lock() {
@@ -105,23 +131,17 @@ pub fn run(store: &Store, options: &CheckOptions) -> Result<Vec<DomainCheck>, Ch
     Ok(checks)
 }
 
-/// What the stored reports say about `domain`.
+/// What the stored reports say about `domain`: `reported` is its policy and evidence over the
+/// window, `None` when no report names it.
 fn hints(
     store: &Store,
     domain: &str,
-    policies: &[(crate::model::PolicyPublished, Option<i64>)],
-    window_days: u32,
+    reported: Option<Reported>,
     now: i64,
 ) -> Result<Hints, StoreError> {
-    let reported = policies.iter().find(|(p, _)| p.domain == domain).cloned();
-    let since = reported
-        .as_ref()
-        .and_then(|(_, end)| *end)
-        .map(|end| end - i64::from(window_days) * 86_400);
-    let evidence = if reported.is_some() {
-        store.evidence(Some(domain), since)?
-    } else {
-        Vec::new()
+    let (reported_policy, evidence) = match reported {
+        Some(r) => (Some((r.policy, r.last)), r.evidence),
+        None => (None, Vec::new()),
     };
     // A source whose mail passes DKIM aligned with the domain is one of the domain's own.
     let mut legitimate: BTreeMap<String, LegitimateSource> = BTreeMap::new();
@@ -143,7 +163,7 @@ fn hints(
     legitimate.sort_by(|a, b| b.messages.cmp(&a.messages).then(a.ip.cmp(&b.ip)));
     let (tls_reports, tls_last) = store.tls_report_count(domain)?;
     Ok(Hints {
-        reported_policy: reported,
+        reported_policy,
         selectors: store.dkim_selectors(domain)?,
         legitimate,
         messages,

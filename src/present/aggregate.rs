@@ -5,23 +5,8 @@
 use super::Tabular;
 use super::format::{count, day, last_day, percent, period, share};
 use super::table::{Column, Row};
+use crate::analyse::Policy;
 use crate::model::{DomainSummary, ReportSummary, SourceSummary};
-
-/// `p=quarantine sp=reject pct=50`: the policy in one cell, `sp` only where it differs from `p`
-/// and `pct` only below 100.
-pub(super) fn policy(p: Option<&str>, sp: Option<&str>, pct: Option<u32>) -> String {
-    let Some(p) = p else {
-        return String::new();
-    };
-    let mut s = format!("p={p}");
-    if let Some(sp) = sp.filter(|sp| *sp != p) {
-        s.push_str(&format!(" sp={sp}"));
-    }
-    if let Some(pct) = pct.filter(|pct| *pct < 100) {
-        s.push_str(&format!(" pct={pct}"));
-    }
-    s
-}
 
 impl Tabular for DomainSummary {
     const HEADERS: &'static [&'static str] = &[
@@ -65,7 +50,8 @@ impl Tabular for DomainSummary {
                 pass,
                 day(self.first),
                 last_day(self.last),
-                policy(self.p.as_deref(), self.sp.as_deref(), self.pct),
+                Policy::reported(self.p.as_deref(), self.sp.as_deref(), self.pct)
+                    .map_or(String::new(), |p| p.to_string()),
             ],
             detail: None,
         }

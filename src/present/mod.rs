@@ -201,10 +201,10 @@ pub fn advice(advice: &[Advice], format: Format) -> io::Result<()> {
             for a in advice {
                 w.write_record([
                     a.domain.clone(),
-                    a.action.clone(),
+                    a.action.to_string(),
                     a.ready.to_string(),
-                    a.current.p.clone(),
-                    a.current.pct.to_string(),
+                    a.current.policy.p.clone(),
+                    a.current.policy.pct.to_string(),
                     a.recommended.p.clone(),
                     a.recommended.pct.to_string(),
                     a.recommended.sp.clone().unwrap_or_default(),
@@ -218,27 +218,10 @@ pub fn advice(advice: &[Advice], format: Format) -> io::Result<()> {
         Format::Table => {
             let mut out = table::Wrapping::new(&mut out, table::output_width());
             for a in advice {
-                let step = |p: &str, t: &Option<String>, pct: u32, sp: &Option<String>| {
-                    let mut s = format!("p={p}");
-                    if let Some(t) = t {
-                        s.push_str(&format!(" t={t}"));
-                    }
-                    if pct < 100 {
-                        s.push_str(&format!(" pct={pct}"));
-                    }
-                    if let Some(sp) = sp {
-                        s.push_str(&format!(" sp={sp}"));
-                    }
-                    s
-                };
-                let (c, r) = (&a.current, &a.recommended);
                 writeln!(
                     out,
                     "{}: {} ({} → {})",
-                    a.domain,
-                    a.action,
-                    step(&c.p, &c.t, c.pct, &c.sp),
-                    step(&r.p, &r.t, r.pct, &r.sp)
+                    a.domain, a.action, a.current.policy, a.recommended
                 )?;
                 let e = &a.evidence;
                 let day = |t: Option<crate::model::Timestamp>| {
@@ -283,6 +266,17 @@ pub fn advice(advice: &[Advice], format: Format) -> io::Result<()> {
         }
     }
     out.flush()
+}
+
+/// On stderr: reverse DNS lookups (`--resolve`) that went unanswered; they are tried again next
+/// time.
+pub fn unanswered_lookups(u: &crate::judge::Unanswered) {
+    eprintln!(
+        "dmarc-warden: reverse DNS: {} of {} lookups unanswered after {} s; they are tried again next time",
+        u.unanswered,
+        u.asked,
+        u.deadline.as_secs()
+    );
 }
 
 /// `notify` without channels: the notices, as plain text. Nothing is printed when there are none,

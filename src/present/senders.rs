@@ -4,17 +4,7 @@
 use super::Tabular;
 use super::format::{count, day, last_day, share};
 use super::table::{Column, Row};
-use crate::model::{SenderClass, SenderSummary};
-
-/// A class as people write it: `needs fixing`.
-fn class(c: SenderClass) -> &'static str {
-    match c {
-        SenderClass::Aligned => "aligned",
-        SenderClass::NeedsFixing => "needs fixing",
-        SenderClass::Forwarded => "forwarded",
-        SenderClass::Unauthorised => "unauthorised",
-    }
-}
+use crate::model::SenderSummary;
 
 impl Tabular for SenderSummary {
     const HEADERS: &'static [&'static str] = &[
@@ -56,7 +46,7 @@ impl Tabular for SenderSummary {
             cells: vec![
                 self.domain.clone(),
                 self.sender.clone(),
-                class(self.class).into(),
+                self.class.label().into(),
                 count(m),
                 count(self.dmarc_pass),
                 share(self.dmarc_pass, m),

@@ -5,7 +5,8 @@
 
 use maud::{Markup, html};
 
-use super::data::{CLASS_NAMES, Day};
+use super::data::Day;
+use crate::model::SenderClass;
 
 const W: f64 = 720.0;
 const H: f64 = 240.0;
@@ -54,8 +55,8 @@ pub fn swatch(class: usize) -> Markup {
 pub fn legend() -> Markup {
     html! {
         ul class="legend" {
-            @for (i, name) in CLASS_NAMES.iter().enumerate() {
-                li { (swatch(i)) " " (name) }
+            @for class in SenderClass::ALL {
+                li { (swatch(class.index())) " " (class.label()) }
             }
         }
     }
@@ -161,10 +162,10 @@ pub fn volume(days: &[Day], title: &str) -> Markup {
 }
 
 fn day_tooltip(d: &Day) -> String {
-    let parts: Vec<String> = CLASS_NAMES
+    let parts: Vec<String> = SenderClass::ALL
         .iter()
         .zip(d.by_class)
-        .map(|(name, n)| format!("{name} {}", thousands(n)))
+        .map(|(class, n)| format!("{} {}", class.label(), thousands(n)))
         .collect();
     format!(
         "{}: {} messages, {} pass DMARC ({}); {}",
@@ -285,7 +286,7 @@ pub fn class_bar(totals: &[u64; 4]) -> Markup {
                 @if *n > 0 && all > 0 {
                     @let w = *n as f64 / all as f64 * BW;
                     rect x=(format!("{x:.2}")) y="0" width=(format!("{w:.2}")) height=(BH) fill=(format!("url(#pat-{c})")) stroke="#fff" stroke-width="1" {
-                        title { (CLASS_NAMES[c]) ": " (thousands(*n)) " messages (" (format!("{:.1}", *n as f64 * 100.0 / all as f64)) "%)" }
+                        title { (SenderClass::ALL[c].label()) ": " (thousands(*n)) " messages (" (format!("{:.1}", *n as f64 * 100.0 / all as f64)) "%)" }
                     }
                     @if w > 60.0 {
                         text x=(format!("{:.1}", x + w / 2.0)) y="22" text-anchor="middle" class="onbar" {

@@ -6,11 +6,12 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::ServeConfig;
 use super::charts::{self, thousands};
-use super::data::{self, CLASS_NAMES, DomainView, class_index};
+use super::data::{self, DomainView};
 use super::routes::View;
+use crate::analyse::Action;
 use crate::analyse::check::{DomainCheck, Severity};
 use crate::judge::Scope;
-use crate::model::Filter;
+use crate::model::{Filter, SenderClass};
 use crate::store::{Store, StoreError};
 
 pub const STYLE: &str = include_str!("assets/style.css");
@@ -118,44 +119,27 @@ fn filter_form(action: &str, view: &View, scope: &Scope, with_domain: bool) -> M
     }
 }
 
-/// `p=quarantine t=y sp=reject`: the tags of a policy that differ from the defaults.
-fn step_text(p: &str, t: Option<&str>, pct: u32, sp: Option<&str>) -> String {
-    let mut s = format!("p={p}");
-    if let Some(t) = t {
-        s.push_str(&format!(" t={t}"));
-    }
-    if pct != 100 {
-        s.push_str(&format!(" pct={pct}"));
-    }
-    if let Some(sp) = sp {
-        s.push_str(&format!(" sp={sp}"));
-    }
-    s
-}
-
 fn policy_text(v: &DomainView) -> String {
-    let c = &v.advice.current;
-    step_text(&c.p, c.t.as_deref(), c.pct, c.sp.as_deref())
+    v.advice.current.policy.to_string()
 }
 
 fn next_text(v: &DomainView) -> String {
-    let r = &v.advice.recommended;
-    step_text(&r.p, r.t.as_deref(), r.pct, r.sp.as_deref())
+    v.advice.recommended.to_string()
 }
 
-fn action_badge(action: &str) -> Markup {
+fn action_badge(action: Action) -> Markup {
     let kind = match action {
-        "step up" | "at target" => "ok",
-        "back off" => "bad",
-        "hold" => "warn",
-        _ => "info",
+        Action::StepUp | Action::AtTarget => "ok",
+        Action::BackOff => "bad",
+        Action::Hold => "warn",
+        Action::KeepCollecting => "info",
     };
     html! { span class=(format!("badge {kind}")) { (action) } }
 }
 
 fn trend(v: &DomainView) -> Markup {
     html! {
-        @match v.trend() {
+        @match v.trend {
             Some(t) if t > 0.0 => span class="trend up" title="later half of the days against the earlier half" { "▲ +" (format!("{t:.1}")) " pts" },
             Some(t) if t < 0.0 => span class="trend down" title="later half of the days against the earlier half" { "▼ " (format!("{t:.1}")) " pts" },
             Some(_) => span class="trend" { "= steady" },
@@ -211,7 +195,7 @@ pub fn overview(
                                 td class="num" data-label="DMARC pass" { (format!("{:.1}", v.pass_pct())) "%" }
                                 td data-label="Trend" { (charts::sparkline(&v.days)) " " (trend(v)) }
                                 td data-label="Policy" { code { (policy_text(v)) } }
-                                td data-label="Advice" { (action_badge(&v.advice.action)) " → " code { (next_text(v)) } }
+                                td data-label="Advice" { (action_badge(v.advice.action)) " → " code { (next_text(v)) } }
                                 td data-label="Last report" { (date_of(v.judged.last)) }
                                 td data-label="DNS check" class="check" { (worst_finding(checks.get(v.domain()), &domain_href(v.domain(), view))) }
                             }
@@ -282,7 +266,7 @@ fn cards(v: &DomainView) -> Markup {
             div { span class="figure" id="messages" { (thousands(v.messages)) } span { "messages" } }
             div { span class="figure" { (format!("{:.1}", v.pass_pct())) "%" } span { "pass DMARC" } }
             div { span class="figure" { (v.judged.senders.len()) } span { "senders" } }
-            div { span class="figure" { (format!("{:.1}", v.advice.legitimate_pass_pct)) "%" } span { "of legitimate mail passes or is forwarded" } }
+            div { span class="figure" { (format!("{:.1}", v.legitimate_pass_pct)) "%" } span { "of legitimate mail passes or is forwarded" } }
         }
     }
 }
@@ -292,7 +276,7 @@ fn advice(v: &DomainView) -> Markup {
     let a = &v.advice;
     html! {
         section class="advice" {
-            h2 { "Advice: " (action_badge(&a.action)) }
+            h2 { "Advice: " (action_badge(a.action)) }
             p { "Published now: " code { (policy_text(v)) } ". Next: " strong { (next_text(v)) } "." }
             p { "Record to publish at " code { "_dmarc." (a.domain) } ":" }
             pre class="record" { (a.record) }
@@ -334,10 +318,10 @@ fn senders(v: &DomainView, view: &View, links: bool) -> Markup {
             h2 { "Senders" }
             (charts::class_bar(&v.totals))
             (charts::legend())
-            @for (c, name) in CLASS_NAMES.iter().enumerate() {
-                @let rows: Vec<_> = v.judged.senders.iter().filter(|s| class_index(s.summary.class) == c).collect();
+            @for class in SenderClass::ALL {
+                @let rows: Vec<_> = v.judged.senders.iter().filter(|s| s.summary.class == class).collect();
                 @if !rows.is_empty() {
-                    h3 { (charts::swatch(c)) " " (name) " (" (rows.len()) ")" }
+                    h3 { (charts::swatch(class.index())) " " (class.label()) " (" (rows.len()) ")" }
                     table class="cards senders" {
                         thead { tr { th { "Sender" } th class="num" { "Messages" } th class="num" { "Pass" } th class="num" { "IPs" } th { "Why, and what to fix" } } }
                         tbody {
@@ -377,10 +361,8 @@ pub fn domain(
     // Failure and TLS reports of the same window as the rest of the page.
     let listing = Filter {
         domain: Some(d.clone()),
-        since: scope
-            .since
-            .or_else(|| crate::judge::window_start(v.judged.last, scope.days)),
-        until: scope.until,
+        since: v.judged.window.0,
+        until: v.judged.window.1,
         limit: Some(50),
     };
     let failures = store.failures(&listing, None)?;
@@ -464,14 +446,14 @@ pub fn sender(
     else {
         return Ok(None);
     };
-    let Some(s) = v.judged.senders.iter().find(|s| s.summary.sender == name) else {
+    let Some(sender) = v.judged.senders.iter().find(|s| s.summary.sender == name) else {
         return Ok(None);
     };
-    let s = &s.summary;
-    let (sources, all) = data::sources(store, &v, name, &config.judgement)?;
+    let s = &sender.summary;
+    let (sources, all) = data::sources(store, &v, sender)?;
     let d = v.domain();
     let path = format!("/domain/{}/sender/{}", esc(d), esc(name));
-    let c = class_index(s.class);
+    let c = s.class.index();
     Ok(Some(page(
         name,
         html! {
@@ -480,7 +462,7 @@ pub fn sender(
         },
         html! {
             h1 { (name) }
-            p class="sub" { "Sending as " a href=(domain_href(d, view)) { (d) } " · " (charts::swatch(c)) " " strong class="class" { (CLASS_NAMES[c]) } }
+            p class="sub" { "Sending as " a href=(domain_href(d, view)) { (d) } " · " (charts::swatch(c)) " " strong class="class" { (s.class.label()) } }
             (filter_form(&path, view, scope, false))
             p class="scope" { (scope_text(view, scope)) }
             div class="figures" {
@@ -541,7 +523,7 @@ pub fn report(views: &[DomainView], scope: &str, generated: &str) -> String {
                             td class="num" data-label="Messages" { (thousands(v.messages)) }
                             td class="num" data-label="DMARC pass" { (format!("{:.1}", v.pass_pct())) "%" }
                             td data-label="Policy" { code { (policy_text(v)) } }
-                            td data-label="Advice" { (action_badge(&v.advice.action)) }
+                            td data-label="Advice" { (action_badge(v.advice.action)) }
                         } } }
                     }
                     @for v in views {

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use super::spf::{self, SpfResult};
+use super::spf::{self, CheckHostResult};
 use super::{Answer, Check, Facts, Finding, Hints, PolicyFetch, Severity};
 use crate::parse::records::{
     DMARC_REMOVED_TAGS, DMARC_TAGS, DkimKey, DmarcRecord, KeyBits, Mechanism, SpfTerm, StsPolicy,
@@ -373,7 +373,10 @@ fn spf_findings(facts: &Facts, hints: &Hints) -> Vec<Finding> {
         let result = evaluator.check_host(ip, d);
         if matches!(
             result,
-            SpfResult::Fail | SpfResult::SoftFail | SpfResult::Neutral | SpfResult::None
+            CheckHostResult::Fail
+                | CheckHostResult::SoftFail
+                | CheckHostResult::Neutral
+                | CheckHostResult::None
         ) {
             unauthorised.push(format!(
                 "{} ({}, {} messages: {})",

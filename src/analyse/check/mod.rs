@@ -224,7 +224,7 @@ pub struct Finding {
 
 /// The raw records found, as `check --format json` shows them under `published`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Published {
+pub struct PublishedRecords {
     pub dmarc: Vec<String>,
     pub spf: Vec<String>,
     pub mta_sts: Vec<String>,
@@ -234,8 +234,8 @@ pub struct Published {
     pub mx: Vec<String>,
 }
 
-impl Published {
-    pub fn from_facts(f: &Facts) -> Published {
+impl PublishedRecords {
+    pub fn from_facts(f: &Facts) -> PublishedRecords {
         let starts = |a: &Answer<String>, prefix: &str| -> Vec<String> {
             a.records()
                 .iter()
@@ -247,7 +247,7 @@ impl Published {
                 .cloned()
                 .collect()
         };
-        Published {
+        PublishedRecords {
             dmarc: starts(&f.dmarc, "v=DMARC1"),
             spf: f
                 .spf_dns
@@ -280,7 +280,7 @@ impl Published {
 pub struct DomainCheck {
     pub domain: String,
     pub checked_at: Timestamp,
-    pub published: Published,
+    pub published: PublishedRecords,
     pub findings: Vec<Finding>,
 }
 

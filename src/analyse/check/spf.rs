@@ -5,7 +5,7 @@
 //! Both run over [`SpfDns`]: the probe walks with a live resolver that records every answer
 //! ([`crate::fetch::probe`]), and the judge walks again over those recorded answers, without I/O.
 //! `ptr`, `exists` and macros need the receiver's view of a message; an IP whose answer depends on
-//! them is [`SpfResult::Unknown`].
+//! them is [`CheckHostResult::Unknown`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -169,7 +169,7 @@ fn count(dns: &mut impl SpfDns, key: &str, w: &mut Walk) -> Vec<String> {
 
 /// The result of `check_host` for one IP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpfResult {
+pub enum CheckHostResult {
     Pass,
     Fail,
     SoftFail,
@@ -181,28 +181,28 @@ pub enum SpfResult {
     Unknown,
 }
 
-impl SpfResult {
+impl CheckHostResult {
     pub fn as_str(self) -> &'static str {
         match self {
-            SpfResult::Pass => "pass",
-            SpfResult::Fail => "fail",
-            SpfResult::SoftFail => "softfail",
-            SpfResult::Neutral => "neutral",
-            SpfResult::None => "none",
-            SpfResult::PermError => "permerror",
-            SpfResult::TempError => "temperror",
-            SpfResult::Unknown => "unknown",
+            CheckHostResult::Pass => "pass",
+            CheckHostResult::Fail => "fail",
+            CheckHostResult::SoftFail => "softfail",
+            CheckHostResult::Neutral => "neutral",
+            CheckHostResult::None => "none",
+            CheckHostResult::PermError => "permerror",
+            CheckHostResult::TempError => "temperror",
+            CheckHostResult::Unknown => "unknown",
         }
     }
 }
 
 /// `check_host(ip, domain)` over the answers in `dns`.
-pub fn check_host(dns: &mut impl SpfDns, ip: IpAddr, domain: &str) -> SpfResult {
+pub fn check_host(dns: &mut impl SpfDns, ip: IpAddr, domain: &str) -> CheckHostResult {
     Evaluator::new(dns).check_host(ip, domain)
 }
 
 /// A domain's SPF record as evaluation needs it: its terms, or the result it stands for.
-type Terms = Rc<Result<Vec<SpfTerm>, SpfResult>>;
+type Terms = Rc<Result<Vec<SpfTerm>, CheckHostResult>>;
 
 /// `check_host` for many IPs against one set of answers: each record is parsed, and each name's
 /// addresses read, once.
@@ -221,7 +221,7 @@ impl<D: SpfDns> Evaluator<D> {
         }
     }
 
-    pub fn check_host(&mut self, ip: IpAddr, domain: &str) -> SpfResult {
+    pub fn check_host(&mut self, ip: IpAddr, domain: &str) -> CheckHostResult {
         self.check(ip, domain, 0)
     }
 
@@ -231,12 +231,12 @@ impl<D: SpfDns> Evaluator<D> {
         }
         let answer = self.dns.get(&format!("TXT {domain}"));
         let terms = if answer.failure().is_some() {
-            Err(SpfResult::TempError)
+            Err(CheckHostResult::TempError)
         } else {
             match spf_records(&answer).as_slice() {
-                [one] => parse_spf(one).map_err(|_| SpfResult::PermError),
-                [] => Err(SpfResult::None),
-                _ => Err(SpfResult::PermError),
+                [one] => parse_spf(one).map_err(|_| CheckHostResult::PermError),
+                [] => Err(CheckHostResult::None),
+                _ => Err(CheckHostResult::PermError),
             }
         };
         let terms = Rc::new(terms);
@@ -257,9 +257,9 @@ impl<D: SpfDns> Evaluator<D> {
         a
     }
 
-    fn check(&mut self, ip: IpAddr, domain: &str, depth: usize) -> SpfResult {
+    fn check(&mut self, ip: IpAddr, domain: &str, depth: usize) -> CheckHostResult {
         if depth > 10 {
-            return SpfResult::PermError;
+            return CheckHostResult::PermError;
         }
         let terms = self.terms(domain);
         let terms = match terms.as_ref() {
@@ -297,7 +297,7 @@ impl<D: SpfDns> Evaluator<D> {
                         None
                     } else {
                         match self.addrs(format!("A {name}")).as_ref() {
-                            Err(()) => return SpfResult::TempError,
+                            Err(()) => return CheckHostResult::TempError,
                             Ok(addrs) => Some(any_in(addrs, ip, *v4, *v6)),
                         }
                     }
@@ -308,7 +308,7 @@ impl<D: SpfDns> Evaluator<D> {
                         None
                     } else {
                         match self.dns.get(&format!("MX {name}")) {
-                            Answer::Failed(_) => return SpfResult::TempError,
+                            Answer::Failed(_) => return CheckHostResult::TempError,
                             Answer::Records(hosts) => {
                                 let mut found = false;
                                 for host in hosts.iter().take(10) {
@@ -328,13 +328,15 @@ impl<D: SpfDns> Evaluator<D> {
                         None
                     } else {
                         match self.check(ip, target, depth + 1) {
-                            SpfResult::Pass => Some(true),
-                            SpfResult::Fail | SpfResult::SoftFail | SpfResult::Neutral => {
-                                Some(false)
+                            CheckHostResult::Pass => Some(true),
+                            CheckHostResult::Fail
+                            | CheckHostResult::SoftFail
+                            | CheckHostResult::Neutral => Some(false),
+                            CheckHostResult::None | CheckHostResult::PermError => {
+                                return CheckHostResult::PermError;
                             }
-                            SpfResult::None | SpfResult::PermError => return SpfResult::PermError,
-                            SpfResult::TempError => return SpfResult::TempError,
-                            SpfResult::Unknown => None,
+                            CheckHostResult::TempError => return CheckHostResult::TempError,
+                            CheckHostResult::Unknown => None,
                         }
                     }
                 }
@@ -343,25 +345,25 @@ impl<D: SpfDns> Evaluator<D> {
             match matched {
                 Some(true) => {
                     return match qualifier {
-                        '-' => SpfResult::Fail,
-                        '~' => SpfResult::SoftFail,
-                        '?' => SpfResult::Neutral,
-                        _ => SpfResult::Pass,
+                        '-' => CheckHostResult::Fail,
+                        '~' => CheckHostResult::SoftFail,
+                        '?' => CheckHostResult::Neutral,
+                        _ => CheckHostResult::Pass,
                     };
                 }
                 Some(false) => {}
-                None => return SpfResult::Unknown,
+                None => return CheckHostResult::Unknown,
             }
         }
         match redirect {
             Some(target) if !has_macro(&target) => {
                 match self.check(ip, &target.to_ascii_lowercase(), depth + 1) {
-                    SpfResult::None => SpfResult::PermError,
+                    CheckHostResult::None => CheckHostResult::PermError,
                     other => other,
                 }
             }
-            Some(_) => SpfResult::Unknown,
-            None => SpfResult::Neutral,
+            Some(_) => CheckHostResult::Unknown,
+            None => CheckHostResult::Neutral,
         }
     }
 }
@@ -416,15 +418,15 @@ mod tests {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(
             check_host(&mut &d, ip("192.0.2.2"), "example.org"),
-            SpfResult::Pass
+            CheckHostResult::Pass
         );
         assert_eq!(
             check_host(&mut &d, ip("198.51.100.7"), "example.org"),
-            SpfResult::Pass
+            CheckHostResult::Pass
         );
         assert_eq!(
             check_host(&mut &d, ip("203.0.113.1"), "example.org"),
-            SpfResult::Fail
+            CheckHostResult::Fail
         );
     }
 }
