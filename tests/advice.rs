@@ -413,6 +413,42 @@ fn too_little_data_keeps_collecting_and_says_what_is_missing() {
     assert_eq!(advice["recommended"]["p"], "none");
 }
 
+/// Issue 18: a domain already at the target (subdomains included) stays "at target" with fewer
+/// days than the window, with a note; it still backs off when legitimate mail is hurt, and one at
+/// p=reject whose subdomains are not yet covered keeps collecting for that step.
+#[test]
+fn at_target_a_short_window_does_not_keep_collecting() {
+    let (advice, _) = judge("done.example", 3, pol("reject").sp("reject"), &[OWN], "");
+    assert_eq!(advice["action"], "at target", "{advice:#}");
+    assert_eq!(advice["ready"], false);
+    assert_eq!(advice["evidence"]["days"], 3);
+    assert_eq!(advice["recommended"]["p"], "reject");
+    assert_eq!(advice["recommended"]["sp"], "reject");
+    let notes = advice["notes"].to_string();
+    assert!(
+        notes.contains("at the target (p=reject), so a short window does not matter"),
+        "{notes}"
+    );
+    assert!(notes.contains("4 more days of reports"), "{notes}");
+    assert!(!notes.contains("keep collecting"), "{notes}");
+
+    let hurt = Rec {
+        disposition: "reject",
+        ..SENDGRID
+    };
+    let (advice, _) = judge(
+        "done-hurt.example",
+        3,
+        pol("reject").sp("reject"),
+        &[OWN, hurt],
+        "",
+    );
+    assert_eq!(advice["action"], "back off", "{advice:#}");
+
+    let (advice, _) = judge("no-sp.example", 3, pol("reject"), &[OWN], "");
+    assert_eq!(advice["action"], "keep collecting", "{advice:#}");
+}
+
 /// Issue 10: back-off names who is hurt, proposes a record that enforces nothing at either kind of
 /// receiver, and says what stepping back costs.
 #[test]

@@ -620,7 +620,7 @@ fn digest_is_printed_or_sent() {
     // 7 days of 2 reporters × (40 + 30 + 15), against 7 days of 2 × 40.
     assert!(
         text.starts_with(
-            "notify.example: 1190 messages in 7 days (before: 560), 47.1% pass DMARC \
+            "notify.example: 1,190 messages in 7 days (before: 560), 47.1% pass DMARC \
              (-52.9 points against the 7 days before)\n"
         ),
         "{text}"
@@ -660,7 +660,7 @@ fn digest_is_printed_or_sent() {
         bodies[0]["text"]
             .as_str()
             .unwrap()
-            .starts_with("dmarc-warden digest, last 7 days. notify.example: 1190 messages"),
+            .starts_with("dmarc-warden digest, last 7 days. notify.example: 1,190 messages"),
         "{:#}",
         bodies[0]
     );
@@ -685,9 +685,59 @@ fn digest_is_printed_or_sent() {
             parsed.headers.get_first_value("Subject").unwrap(),
             "dmarc-warden: digest of the last 7 days for notify.example"
         );
-        assert!(body(&parsed.subparts[0]).starts_with("notify.example: 1190 messages in 7 days"));
+        assert!(body(&parsed.subparts[0]).starts_with("notify.example: 1,190 messages in 7 days"));
         assert!(body(&parsed.subparts[1]).contains("<h2>notify.example</h2>"));
     }
+}
+
+/// Issue 18: on the sample database, the digest names the action and record `advise --offline`
+/// names for every domain, whatever its `--days` (which chooses only the period of its figures);
+/// its counts are written as every other output writes them.
+#[test]
+fn the_digest_gives_the_advice_advise_gives() {
+    let env = Env::new();
+    let out = env.run(&["ingest", "--quiet", s(&crate::cli::samples())]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let advice = env.run(&["advise", "--offline", "--format", "json"]).json();
+    assert!(advice.len() >= 2, "{advice:#?}");
+    for days in ["7", "3", "30"] {
+        let out = env.run(&["digest", "--days", days]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        for a in &advice {
+            let line = format!(
+                "  advice: {}; record: _dmarc.{} TXT \"{}\"\n",
+                a["action"].as_str().unwrap(),
+                a["domain"].as_str().unwrap(),
+                a["record"].as_str().unwrap()
+            );
+            assert!(
+                out.stdout.contains(&line),
+                "--days {days}: {line}in\n{}",
+                out.stdout
+            );
+        }
+    }
+    let out = env.run(&["digest", "--days", "7"]);
+    assert!(
+        out.stdout
+            .contains("example.net: 135 messages in 7 days (before: 185)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("example.net: 135 messages in 7 days")
+            && out
+                .stdout
+                .contains("  advice: at target; record: _dmarc.example.net TXT"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("example.org: 5,391 messages in 7 days (before: 5,861)"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
