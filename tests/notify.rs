@@ -738,6 +738,16 @@ fn the_digest_gives_the_advice_advise_gives() {
         "{}",
         out.stdout
     );
+    // The notice writes the policy as `advise` does, sp= included (it used to drop it).
+    let out = env.run(&["notify"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(
+            "example.net: advice is now \"at target\" (p=reject sp=reject → p=reject sp=reject)"
+        ),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

@@ -133,6 +133,23 @@ fn tables_show_days_percentages_and_free_text_on_its_own_line() {
         !reports.contains("T00:00:00Z") && !reports.contains(":59:59"),
         "{reports}"
     );
+    // The policy as every output writes it (`advise`, notices, the web): sp= whenever published.
+    let story = Env::new();
+    assert_eq!(
+        story
+            .run(&["ingest", s(&samples().join("story").join("example.net"))])
+            .code,
+        0
+    );
+    let domains = story.run(&["domains"]).stdout;
+    assert!(
+        domains
+            .lines()
+            .nth(1)
+            .unwrap()
+            .ends_with("p=reject sp=reject"),
+        "{domains}"
+    );
 
     // A sender's reason is the indented line under its row.
     let senders = env.run(&["senders", "--days", "0"]).stdout;

@@ -785,6 +785,36 @@ mod tests {
         assert_eq!(p.position("reject", false, 100), 5);
     }
 
+    /// The one way a policy is written: `pct` unless it is 100 (the default; a reporter's
+    /// out-of-range value is shown, not hidden), `sp` whenever given (an explicit `sp=reject` is
+    /// not the same record as none, and advise treats them apart), `np` only in the record.
+    #[test]
+    fn one_line_for_a_policy() {
+        let p = Policy {
+            p: "quarantine".into(),
+            t: Some("y".into()),
+            pct: 0,
+            sp: Some("reject".into()),
+            np: Some("reject".into()),
+        };
+        assert_eq!(p.to_string(), "p=quarantine t=y pct=0 sp=reject");
+        assert_eq!(
+            p.record_tags(),
+            "p=quarantine; t=y; pct=0; sp=reject; np=reject"
+        );
+        let reported = |p, sp, pct| Policy::reported(p, sp, pct).map(|p| p.to_string());
+        assert_eq!(
+            reported(Some("reject"), Some("reject"), Some(150)).as_deref(),
+            Some("p=reject pct=150 sp=reject")
+        );
+        assert_eq!(
+            reported(Some("none"), None, Some(100)).as_deref(),
+            Some("p=none")
+        );
+        assert_eq!(reported(None, Some("reject"), None), None);
+        assert_eq!(TESTING_LADDER[1].tags(), "p=quarantine; t=y; pct=0");
+    }
+
     #[test]
     fn the_default_ladder_never_publishes_a_partial_pct() {
         for r in TESTING_LADDER {
