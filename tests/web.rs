@@ -796,6 +796,63 @@ fn the_api_answers_what_format_json_prints() {
     }
 }
 
+/// Issue 18: whatever period a page or the report shows, its advice is the one `advise --offline`
+/// gives (over the advice window, with the same settings).
+#[test]
+fn pages_and_the_report_show_the_advice_advise_gives() {
+    let f = &*FIXTURE;
+    let advice = f
+        .env
+        .run(&["advise", "--offline", "--format", "json"])
+        .json();
+    assert!(advice.len() >= 2);
+    let between = |text: &str, from: &str, to: &str| -> String {
+        let start = text
+            .find(from)
+            .unwrap_or_else(|| panic!("no {from} in {text}"))
+            + from.len();
+        text[start..][..text[start..].find(to).unwrap()].to_owned()
+    };
+    let mut shown = 0;
+    for a in &advice {
+        let (d, action) = (a["domain"].as_str().unwrap(), a["action"].as_str().unwrap());
+        for query in ["", "?days=3", "?days=0", "?from=2026-10-12&to=2026-10-13"] {
+            let (status, _, body) = get(&f.base, &format!("/domain/{d}{query}"), None);
+            if status == 404 {
+                continue; // no report of the domain in that period
+            }
+            assert_eq!(status, 200, "{d}{query}: {body}");
+            assert_eq!(
+                between(&body, "<pre class=\"record\">", "</pre>"),
+                a["record"].as_str().unwrap(),
+                "{d}{query}"
+            );
+            let badge = between(&body, "<h2>Advice: ", "</h2>");
+            assert!(
+                badge.ends_with(&format!(">{action}</span>")),
+                "{d}{query}: {badge}"
+            );
+            shown += 1;
+        }
+    }
+    assert!(shown > advice.len() * 2, "{shown}");
+    let file = f.env.dir.path().join("advice.html");
+    for days in ["3", "0"] {
+        let out = f
+            .env
+            .run(&["report", "--html", file.to_str().unwrap(), "--days", days]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let html = std::fs::read_to_string(&file).unwrap();
+        for a in &advice {
+            let record = format!(
+                "<pre class=\"record\">{}</pre>",
+                a["record"].as_str().unwrap()
+            );
+            assert!(html.contains(&record), "--days {days}: {record}");
+        }
+    }
+}
+
 #[test]
 fn a_public_address_needs_a_password_or_the_loud_opt_out() {
     let f = &*FIXTURE;
