@@ -648,3 +648,31 @@ pub struct DayCount {
     pub day: i64,
     pub messages: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_values_read_in_any_case_and_write_as_sent() {
+        assert_eq!(SpfResult::parse("SoftFail"), SpfResult::SoftFail);
+        assert_eq!(SpfResult::SoftFail.as_str(), "softfail");
+        assert_eq!(DkimResult::parse("PermError"), DkimResult::PermError);
+        assert_eq!(Disposition::parse("pass"), Disposition::Pass);
+        assert!(Disposition::parse("Reject").enforced() && !Disposition::Pass.enforced());
+        // Outside the schema: kept, lower-cased, and still ordered and compared as its text.
+        let odd = SpfResult::parse("HardFail");
+        assert_eq!(odd, SpfResult::Other("hardfail".into()));
+        assert_eq!(odd.to_string(), "hardfail");
+        assert!(SpfResult::Fail < odd && odd < SpfResult::None);
+        assert_eq!(DmarcResult::default().as_str(), "");
+    }
+
+    #[test]
+    fn sender_classes_in_order() {
+        for (i, c) in SenderClass::ALL.iter().enumerate() {
+            assert_eq!(c.index(), i);
+        }
+        assert_eq!(SenderClass::NeedsFixing.label(), "needs fixing");
+    }
+}
