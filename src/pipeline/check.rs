@@ -49,8 +49,8 @@ pub fn run(store: &Store, options: &CheckOptions) -> Result<Vec<DomainCheck>, Ch
     }
     let now = super::unix_now();
     // What the reports say, domain by domain over the evidence window (as `advise` reads them):
-    // every reported domain, or those asked for.
-    let mut reported: BTreeMap<String, Reported> = BTreeMap::new();
+    // every reported domain, or those asked for. Only the hints are kept, not the evidence.
+    let mut reported: BTreeMap<String, Hints> = BTreeMap::new();
     let scopes: Vec<Scope> = if options.domains.is_empty() {
         vec![Scope::default()]
     } else {
@@ -69,7 +69,9 @@ pub fn run(store: &Store, options: &CheckOptions) -> Result<Vec<DomainCheck>, Ch
             ..scope
         };
         crate::judge::each_reported(store, &scope, |r| {
-            reported.insert(r.policy.domain.clone(), r);
+            let domain = r.policy.domain.clone();
+            let hints = hints(store, &domain, Some(r), now)?;
+            reported.insert(domain, hints);
             Ok::<_, StoreError>(())
         })?;
     }
@@ -82,7 +84,10 @@ pub fn run(store: &Store, options: &CheckOptions) -> Result<Vec<DomainCheck>, Ch
     };
     let mut work = Vec::new();
     for domain in &domains {
-        let hints = hints(store, domain, reported.remove(domain), now)?;
+        let hints = match reported.remove(domain) {
+            Some(hints) => hints,
+            None => hints(store, domain, None, now)?,
+        };
         let mut selectors: BTreeSet<String> =
             hints.selectors.iter().map(|s| s.selector.clone()).collect();
         if let Some(configured) = options.configured.get(domain) {
