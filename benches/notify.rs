@@ -7,9 +7,9 @@ mod corpus;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use dmarc_warden::fetch::Inputs;
-use dmarc_warden::fetch::imap::Secret;
 use dmarc_warden::notify::settings::{Channel, Settings, Target, Webhook};
 use dmarc_warden::pipeline::{Options, ingest};
+use dmarc_warden::secret::Secret;
 use dmarc_warden::store::Store;
 use dmarc_warden::unpack::Limits;
 

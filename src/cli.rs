@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::model::Filter;
 use crate::present::{Format, Output};
+use crate::secret::Secret;
 use crate::unpack::Limits;
 
 /// Collect DMARC reports (aggregate, failure, SMTP TLS) into SQLite, find who sends as you, and learn
@@ -328,12 +329,11 @@ pub struct OAuth2Args {
 
 impl OAuth2Args {
     /// Sets these (and the client secret from the environment, never a flag) on `entry`.
-    fn apply(self, entry: &mut crate::config::AccountEntry) {
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    fn apply(self, entry: &mut crate::config::AccountEntry) -> anyhow::Result<()> {
         entry.oauth2_provider = self.oauth2_provider;
         entry.oauth2_tenant = self.oauth2_tenant;
         entry.oauth2_client_id = self.oauth2_client_id;
-        entry.oauth2_client_secret = env("DMARC_WARDEN_OAUTH2_CLIENT_SECRET");
+        entry.oauth2_client_secret = Secret::from_env("DMARC_WARDEN_OAUTH2_CLIENT_SECRET")?;
         entry.oauth2_client_secret_file = self.oauth2_client_secret_file;
         entry.oauth2_scope = self.oauth2_scope;
         entry.oauth2_refresh_token_file = self.oauth2_refresh_token_file;
@@ -342,6 +342,7 @@ impl OAuth2Args {
         entry.oauth2_auth_url = self.oauth2_auth_url;
         entry.oauth2_device_url = self.oauth2_device_url;
         entry.oauth2_mechanism = self.oauth2_mechanism;
+        Ok(())
     }
 }
 
@@ -624,16 +625,9 @@ impl ServeArgs {
             .next()
             .with_context(|| format!("--listen {:?}: the name has no address", self.listen))?;
         let password = match &self.password_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| {
-                    format!("cannot read the web password file {}", path.display())
-                })?;
-                let password = text.lines().next().unwrap_or_default().to_owned();
-                if password.is_empty() {
-                    bail!("the web password file {} is empty", path.display());
-                }
-                Some(crate::fetch::imap::Secret::new(password))
-            }
+            Some(path) => Some(Secret::from_file(path).context(
+                "the web password file (--password-file / DMARC_WARDEN_WEB_PASSWORD_FILE)",
+            )?),
             None => None,
         };
         if !listen.ip().is_loopback()
@@ -914,7 +908,7 @@ impl FetchArgs {
             host: self.host,
             port: self.port,
             user: self.user,
-            password: env("DMARC_WARDEN_IMAP_PASSWORD"),
+            password: Secret::from_env("DMARC_WARDEN_IMAP_PASSWORD")?,
             password_file: env("DMARC_WARDEN_IMAP_PASSWORD_FILE").map(PathBuf::from),
             password_command: None,
             tls: self.tls,
@@ -928,7 +922,7 @@ impl FetchArgs {
             auth: self.auth,
             ..Default::default()
         };
-        self.oauth2.apply(&mut overrides);
+        self.oauth2.apply(&mut overrides)?;
         let accounts =
             crate::config::accounts(self.config.as_deref(), self.account.as_deref(), &overrides)?;
         if self.batch == 0 {
@@ -956,7 +950,7 @@ impl LoginArgs {
             user: self.user,
             ..Default::default()
         };
-        self.oauth2.apply(&mut overrides);
+        self.oauth2.apply(&mut overrides)?;
         let login =
             crate::config::login(self.config.as_deref(), self.account.as_deref(), &overrides)?;
         let options = crate::fetch::oauth2::login::Options {
@@ -1054,5 +1048,45 @@ mod tests {
             1_793_491_200
         );
         assert!(date("--since", "yesterday").is_err());
+    }
+
+    /// What every run holds, from flags, files and the config: `Debug` shows no password, client
+    /// secret or webhook token, however it was given.
+    #[test]
+    fn debug_of_the_config_never_shows_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let imap = file("imap-password", "hunter2-imap-file\n");
+        let smtp = file("smtp-password", "hunter2-smtp\n");
+        let web = file("web-password", "hunter2-web\n");
+        let config = file(
+            "config.toml",
+            &format!(
+                "[[account]]\nname = \"a\"\nhost = \"h\"\nuser = \"u\"\npassword = \"hunter2-inline\"\n\
+                 [[account]]\nname = \"b\"\nhost = \"h\"\nuser = \"u\"\npassword_file = {imap:?}\n\
+                 [[account]]\nname = \"c\"\nhost = \"h\"\nuser = \"u\"\nauth = \"oauth2\"\n\
+                 oauth2_provider = \"generic\"\noauth2_token_url = \"https://t.example/token\"\n\
+                 oauth2_client_id = \"id\"\noauth2_client_secret = \"hunter2-client\"\n\
+                 [[notify.channel]]\nkind = \"webhook\"\nurl = \"https://hooks.example.org/hunter2-hook\"\n\
+                 [[notify.channel]]\nkind = \"email\"\nsmtp_host = \"smtp.example.org\"\n\
+                 username = \"u\"\npassword_file = {smtp:?}\nfrom = \"a@example.org\"\n\
+                 to = [\"b@example.org\"]\n"
+            ),
+        );
+        let db = dir.path().join("db").display().to_string();
+        for args in [
+            vec!["fetch", "--config", &config, "--notify"],
+            vec!["serve", "--config", &config, "--password-file", &web],
+        ] {
+            let argv = ["dmarc-warden", "--db", &db].into_iter().chain(args);
+            let config = Config::from_cli(Cli::try_parse_from(argv).unwrap()).unwrap();
+            let shown = format!("{config:?}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("***"), "{shown}");
+        }
     }
 }

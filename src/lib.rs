@@ -16,6 +16,7 @@ pub mod notify;
 pub mod parse;
 pub mod pipeline;
 pub mod present;
+pub mod secret;
 pub mod store;
 pub mod unpack;
 pub mod web;

@@ -36,7 +36,7 @@ use serde::Deserialize;
 use sha2::Digest;
 
 use super::events::Thresholds;
-use crate::fetch::imap::Secret;
+use crate::secret::Secret;
 
 /// `[notify]` as written.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -57,7 +57,7 @@ pub struct NotifyEntry {
 struct ChannelEntry {
     kind: String,
     domains: Option<Vec<String>>,
-    url: Option<String>,
+    url: Option<Secret>,
     smtp_host: Option<String>,
     smtp_port: Option<u16>,
     tls: Option<String>,
@@ -186,10 +186,14 @@ fn channel(n: usize, c: ChannelEntry, shown: &str) -> anyhow::Result<Channel> {
                 ("from", c.from.is_some()),
                 ("to", c.to.is_some()),
             ])?;
-            let url = c.url.filter(|u| !u.trim().is_empty()).with_context(|| {
-                format!("{place}: kind = \"webhook\" needs url = \"https://…\"")
-            })?;
-            let url = url.trim().to_owned();
+            let url = c
+                .url
+                .as_ref()
+                .map(|u| u.expose().trim())
+                .filter(|u| !u.is_empty())
+                .with_context(|| {
+                    format!("{place}: kind = \"webhook\" needs url = \"https://…\"")
+                })?;
             let uri: ureq::http::Uri = url
                 .parse()
                 .map_err(|_| anyhow::anyhow!("{place}: url is not a URL"))?;
@@ -209,7 +213,7 @@ fn channel(n: usize, c: ChannelEntry, shown: &str) -> anyhow::Result<Channel> {
                 label: format!("#{n} (webhook to {host})"),
                 domains,
                 target: Target::Webhook(Webhook {
-                    url: Secret::new(url),
+                    url: Secret::new(url.to_owned()),
                     ca_file: c.ca_file,
                     timeout,
                 }),
@@ -261,16 +265,10 @@ fn channel(n: usize, c: ChannelEntry, shown: &str) -> anyhow::Result<Channel> {
                 None => None,
                 Some(user) => {
                     let password = if let Some(path) = &c.password_file {
-                        let text = std::fs::read_to_string(path).with_context(|| {
-                            format!(
-                                "{place}: cannot read the password file {} (password_file)",
-                                path.display()
-                            )
-                        })?;
-                        text.trim_end_matches(['\r', '\n']).to_owned()
-                    } else if let Some(p) =
-                        std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty())
-                    {
+                        Secret::from_file(path).with_context(|| {
+                            format!("{place}: the password file (password_file)")
+                        })?
+                    } else if let Some(p) = Secret::from_env(PASSWORD_ENV)? {
                         p
                     } else {
                         bail!(
@@ -278,7 +276,7 @@ fn channel(n: usize, c: ChannelEntry, shown: &str) -> anyhow::Result<Channel> {
                              {PASSWORD_ENV} in the environment"
                         );
                     };
-                    Some((user, Secret::new(password)))
+                    Some((user, password))
                 }
             };
             Ok(Channel {

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::Judgement;
-use crate::fetch::imap::Secret;
+use crate::secret::Secret;
 use crate::store::{Store, StoreError};
 
 /// Validated `serve` settings.
