@@ -1013,17 +1013,9 @@ fn size(option: &str, value: &str) -> anyhow::Result<u64> {
     }
 }
 
-/// `YYYY-MM-DD` (midnight UTC) or RFC 3339, as seconds since the epoch.
-pub fn date(option: &str, value: &str) -> anyhow::Result<i64> {
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d") {
-        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp());
-    }
-    match chrono::DateTime::parse_from_rfc3339(value.trim()) {
-        Ok(t) => Ok(t.timestamp()),
-        Err(_) => {
-            bail!("{option} {value:?}: expected a date such as 2026-11-01 or 2026-11-01T12:00:00Z")
-        }
-    }
+/// `YYYY-MM-DD` (midnight UTC) or RFC 3339 ([`crate::time::parse_date`]); errors name `option`.
+fn date(option: &str, value: &str) -> anyhow::Result<i64> {
+    crate::time::parse_date(value).map_err(|e| anyhow::anyhow!("{option} {e}"))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::analyse::{self, Advice, Names, Sender};
 use crate::config::{self, Judgement};
 use crate::model::{self, DayCount, Evidence, PolicyPublished};
 use crate::store::{Store, StoreError};
-use crate::{fetch, parse, pipeline};
+use crate::{fetch, parse};
 
 /// Which reports a judgement looks at.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -193,7 +193,7 @@ pub fn names(
         .collect();
     ips.sort_unstable();
     ips.dedup();
-    let now = pipeline::unix_now();
+    let now = crate::time::now();
     let mut names = store.rdns(&ips, now - FRESH)?;
     let missing: Vec<String> = ips
         .into_iter()

@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod present;
 pub mod secret;
 pub mod store;
+pub mod time;
 pub mod unpack;
 pub mod web;
 

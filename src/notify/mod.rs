@@ -71,7 +71,7 @@ pub fn lock(db: &std::path::Path) -> anyhow::Result<std::fs::File> {
 /// `notify`: judge, queue what is new, deliver every queue. Exit 0, or 1 when a channel failed.
 /// The caller holds [`lock`].
 pub fn notify(store: &Store, config: &Config) -> anyhow::Result<u8> {
-    let now = crate::pipeline::unix_now();
+    let now = crate::time::now();
     let conditions = conditions(store, config)?;
     let channels = &config.settings.channels;
     store.record_notices(now, |notified| -> anyhow::Result<_> {

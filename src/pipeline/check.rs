@@ -45,7 +45,7 @@ pub fn run(store: &Store, options: &CheckOptions) -> Result<Vec<DomainCheck>, Ch
         }
         return Ok(checks);
     }
-    let now = super::unix_now();
+    let now = crate::time::now();
     let policies = store.latest_policies(None)?;
     let domains: Vec<String> = if options.domains.is_empty() {
         let mut all: BTreeSet<String> = policies.iter().map(|(p, _)| p.domain.clone()).collect();

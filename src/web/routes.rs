@@ -196,7 +196,7 @@ impl View {
             .get("to")
             .map(day_start)
             .transpose()?
-            .map(|t| t.saturating_add(86_400));
+            .map(|t| t.saturating_add(crate::time::DAY));
         let days = match p.get("days") {
             Some(d) => Some(
                 d.parse::<u32>()
@@ -245,9 +245,7 @@ impl View {
 
 /// A date `YYYY-MM-DD` as the start of that day (UTC).
 fn day_start(s: &str) -> Result<i64, String> {
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp())
-        .map_err(|_| format!("date {s:?}: expected YYYY-MM-DD"))
+    crate::time::parse_day(s).ok_or_else(|| format!("date {s:?}: expected YYYY-MM-DD"))
 }
 
 /// A policy domain as stored (lower case); only characters a domain name has.
@@ -346,7 +344,7 @@ fn page(store: &Store, config: &ServeConfig, parts: &[&str], params: &Params) ->
 fn filter(p: &Params) -> Result<Filter, String> {
     let date = |name: &str| {
         p.get(name)
-            .map(|v| crate::cli::date(name, v).map_err(|e| e.to_string()))
+            .map(|v| crate::time::parse_date(v).map_err(|e| format!("{name} {e}")))
             .transpose()
     };
     let limit = match p.get("limit") {
