@@ -46,7 +46,7 @@ fn notify(c: &mut Criterion) {
             channels: vec![Channel {
                 id: "bench".into(),
                 label: "#1 (bench)".into(),
-                domains: Some(vec!["no-such-domain.example".into()]),
+                domains: Some(vec!["no-such-domain.example".parse().expect("a domain")]),
                 target: Target::Webhook(Webhook {
                     url: Secret::new("https://127.0.0.1:9/never".into()),
                     ca_file: None,

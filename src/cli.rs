@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::domain::Domain;
 use crate::model::Filter;
 use crate::present::{Format, Output};
 use crate::secret::Secret;
@@ -528,11 +529,8 @@ impl CheckArgs {
         let timeout = seconds(self.timeout, "--timeout")?;
         let judgement = crate::config::judgement(self.config.as_deref())?;
         let mut domains = Vec::new();
-        for d in self.domains {
-            let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
-            if d.is_empty() || d.contains(['/', ' ', '@']) || !d.contains('.') {
-                bail!("{d:?} is not a domain name");
-            }
+        for d in &self.domains {
+            let d = String::from(domain("DOMAIN", d)?);
             if !domains.contains(&d) {
                 domains.push(d);
             }
@@ -661,7 +659,7 @@ impl ReportArgs {
         let days = self.days.unwrap_or(judgement.thresholds.window_days);
         Ok(crate::web::ReportConfig {
             file: self.html,
-            domain: self.domain.map(|d| d.trim().to_ascii_lowercase()),
+            domain: optional_domain("--domain", self.domain.as_deref())?.map(String::from),
             days: (days > 0).then_some(days),
             judgement,
         })
@@ -764,7 +762,7 @@ pub enum Action {
     Digest {
         config: crate::notify::Config,
         days: u32,
-        domain: Option<String>,
+        domain: Option<Domain>,
     },
     Domains(Filter, Output),
     Sources(Filter, Output),
@@ -832,7 +830,7 @@ impl Config {
                 Action::Digest {
                     config: args.notify.config()?,
                     days: args.days,
-                    domain: args.domain.map(|d| d.trim().to_ascii_lowercase()),
+                    domain: optional_domain("--domain", args.domain.as_deref())?,
                 }
             }
             Command::Check(args) => args.action()?,
@@ -852,7 +850,7 @@ impl Config {
 /// Validated `senders` / `advise` settings.
 #[derive(Debug)]
 pub struct Judge {
-    pub domain: Option<String>,
+    pub domain: Option<Domain>,
     /// `None`: all reports.
     pub days: Option<u32>,
     pub resolve: bool,
@@ -866,7 +864,7 @@ impl JudgeArgs {
         let judgement = crate::config::judgement(self.config.as_deref())?;
         let days = self.days.unwrap_or(judgement.thresholds.window_days);
         Ok(Judge {
-            domain: self.domain.map(|d| d.trim().to_ascii_lowercase()),
+            domain: optional_domain("--domain", self.domain.as_deref())?,
             days: (days > 0).then_some(days),
             resolve: self.resolve,
             judgement,
@@ -990,7 +988,7 @@ impl FilterArgs {
 
     fn filter(&self) -> anyhow::Result<Filter> {
         Ok(Filter {
-            domain: self.domain.as_ref().map(|d| d.trim().to_ascii_lowercase()),
+            domain: optional_domain("--domain", self.domain.as_deref())?.map(String::from),
             since: self
                 .since
                 .as_deref()
@@ -1004,6 +1002,15 @@ impl FilterArgs {
             limit: self.limit,
         })
     }
+}
+
+/// A domain named by `option` ([`Domain`]'s normal form); the error names the option.
+fn domain(option: &str, text: &str) -> anyhow::Result<Domain> {
+    Domain::parse(text).map_err(|e| anyhow::anyhow!("{option}: {e}"))
+}
+
+fn optional_domain(option: &str, text: Option<&str>) -> anyhow::Result<Option<Domain>> {
+    text.map(|t| domain(option, t)).transpose()
 }
 
 fn size(option: &str, value: &str) -> anyhow::Result<u64> {

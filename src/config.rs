@@ -36,6 +36,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::analyse::{DeclaredSender, Knowledge, Published, Service, Thresholds, registrable};
+use crate::domain::Domain;
 use crate::fetch::imap::{Account, Tls};
 use crate::fetch::oauth2::{self, Grant, Mechanism, Provider};
 use crate::secret::Secret;
@@ -153,7 +154,15 @@ pub fn judgement(config: Option<&Path>) -> anyhow::Result<Judgement> {
     };
     let file = file.unwrap_or_default();
     let builtin: Services = toml::from_str(SERVICES).context("built-in data/services.toml")?;
-    let lower = |v: &[String]| -> Vec<String> { v.iter().map(|d| registrable(d)).collect() };
+    // Each domain named in its normal form, reduced to its registrable domain.
+    let registrables = |v: &[String], place: &dyn Fn() -> String| -> anyhow::Result<Vec<String>> {
+        v.iter()
+            .map(|d| match Domain::parse(d) {
+                Ok(d) => Ok(registrable(&d)),
+                Err(e) => Err(anyhow::anyhow!("{}: {e}", place())),
+            })
+            .collect()
+    };
     let mut declared = Vec::new();
     for s in &file.sender {
         let mut networks = Vec::new();
@@ -172,20 +181,29 @@ pub fn judgement(config: Option<&Path>) -> anyhow::Result<Judgement> {
         declared.push(DeclaredSender {
             name: s.name.clone(),
             networks,
-            dkim_domains: lower(&s.dkim_domains),
-            spf_domains: lower(&s.spf_domains),
+            dkim_domains: registrables(&s.dkim_domains, &|| {
+                format!("{shown}: sender {:?}: dkim_domains", s.name)
+            })?,
+            spf_domains: registrables(&s.spf_domains, &|| {
+                format!("{shown}: sender {:?}: spf_domains", s.name)
+            })?,
             legitimate: s.legitimate,
         });
     }
-    let services = file
-        .service
-        .iter()
-        .chain(&builtin.service)
-        .map(|s| Service {
+    let mut services = Vec::new();
+    for (s, origin) in (file.service.iter().map(|s| (s, shown.as_str()))).chain(
+        builtin
+            .service
+            .iter()
+            .map(|s| (s, "built-in data/services.toml")),
+    ) {
+        services.push(Service {
             name: s.name.clone(),
-            domains: lower(&s.domains),
-        })
-        .collect();
+            domains: registrables(&s.domains, &|| {
+                format!("{origin}: service {:?}: domains", s.name)
+            })?,
+        });
+    }
     let d = Thresholds::default();
     let a = &file.advice;
     let thresholds = Thresholds {
@@ -203,33 +221,28 @@ pub fn judgement(config: Option<&Path>) -> anyhow::Result<Judgement> {
             None => d.ladder,
         },
     };
-    let published = file
-        .domain
-        .iter()
-        .map(|d| {
-            (
-                d.name.trim().trim_end_matches('.').to_ascii_lowercase(),
-                Published {
-                    rua: d.rua.clone(),
-                    ruf: d.ruf.clone(),
-                },
-            )
-        })
-        .collect();
-    let selectors = file
-        .domain
-        .iter()
-        .map(|d| {
-            (
-                d.name.trim().trim_end_matches('.').to_ascii_lowercase(),
-                d.selectors
-                    .iter()
-                    .map(|s| s.trim().to_ascii_lowercase())
-                    .filter(|s| !s.is_empty())
-                    .collect(),
-            )
-        })
-        .collect();
+    let mut published = std::collections::BTreeMap::new();
+    let mut selectors = std::collections::BTreeMap::new();
+    for d in &file.domain {
+        let name = String::from(
+            Domain::parse(&d.name).map_err(|e| anyhow::anyhow!("{shown}: [[domain]] name: {e}"))?,
+        );
+        published.insert(
+            name.clone(),
+            Published {
+                rua: d.rua.clone(),
+                ruf: d.ruf.clone(),
+            },
+        );
+        selectors.insert(
+            name,
+            d.selectors
+                .iter()
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        );
+    }
     Ok(Judgement {
         knowledge: Knowledge { declared, services },
         thresholds,
@@ -760,6 +773,42 @@ mod tests {
             user: Some("u".into()),
             password: Some(Secret::new("p".into())),
             ..AccountEntry::default()
+        }
+    }
+
+    #[test]
+    fn domains_of_the_file_are_domains_in_their_normal_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[[domain]]\nname = \"Example.ORG.\"\nrua = \"mailto:d@example.org\"\n\
+             selectors = [\"S1\"]\n\
+             [[sender]]\nname = \"relay\"\ndkim_domains = [\"Mail.Relay.Example.\"]\n",
+        )
+        .unwrap();
+        let j = judgement(Some(&path)).unwrap();
+        assert!(j.published.contains_key("example.org"), "{:?}", j.published);
+        assert_eq!(j.selectors["example.org"], ["s1"]);
+        assert_eq!(j.knowledge.declared[0].dkim_domains, ["relay.example"]);
+        for (text, setting) in [
+            ("[[domain]]\nname = \"exa mple.org\"\n", "[[domain]] name"),
+            (
+                "[[sender]]\nname = \"x\"\nspf_domains = [\"a..b\"]\n",
+                "sender \"x\": spf_domains",
+            ),
+            (
+                "[[service]]\nname = \"x\"\ndomains = [\"\"]\n",
+                "service \"x\": domains",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = judgement(Some(&path)).unwrap_err().to_string();
+            let place = format!("config {}: {setting}: ", path.display());
+            assert!(
+                err.starts_with(&place) && err.contains("is not a domain name"),
+                "{err}"
+            );
         }
     }
 

@@ -9,6 +9,7 @@
 pub mod analyse;
 pub mod cli;
 pub mod config;
+pub mod domain;
 pub mod fetch;
 pub mod judge;
 pub mod model;
@@ -268,7 +269,7 @@ fn finish(command: &str, stats: &Stats, quiet: bool) -> anyhow::Result<u8> {
 /// What `senders` and `advise` judge: each domain over the window before its own latest report.
 fn cli_scope(judge: &cli::Judge) -> judge::Scope {
     judge::Scope {
-        domain: judge.domain.clone(),
+        domain: judge.domain.clone().map(String::from),
         days: judge.days,
         ..judge::Scope::default()
     }

@@ -36,6 +36,7 @@ use serde::Deserialize;
 use sha2::Digest;
 
 use super::events::Thresholds;
+use crate::domain::Domain;
 use crate::secret::Secret;
 
 /// `[notify]` as written.
@@ -85,7 +86,7 @@ pub struct Channel {
     /// Names the channel in messages: `#2 (webhook to hooks.example.org)`.
     pub label: String,
     /// Only these policy domains' events; `None`: all.
-    pub domains: Option<Vec<String>>,
+    pub domains: Option<Vec<Domain>>,
     pub target: Target,
 }
 
@@ -94,7 +95,7 @@ impl Channel {
     pub fn wants(&self, domain: &str) -> bool {
         self.domains
             .as_ref()
-            .is_none_or(|d| d.iter().any(|d| d == domain))
+            .is_none_or(|d| d.iter().any(|d| d.as_str() == domain))
     }
 }
 
@@ -163,11 +164,14 @@ pub fn validate(entry: NotifyEntry, shown: &str) -> anyhow::Result<Settings> {
 
 fn channel(n: usize, c: ChannelEntry, shown: &str) -> anyhow::Result<Channel> {
     let place = format!("{shown}: [[notify.channel]] #{n}");
-    let domains = c.domains.map(|v| {
-        v.iter()
-            .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
-            .collect()
-    });
+    let domains = match c.domains {
+        Some(v) => Some(
+            v.iter()
+                .map(|d| Domain::parse(d).map_err(|e| anyhow::anyhow!("{place}: domains: {e}")))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        ),
+        None => None,
+    };
     let timeout = Duration::from_secs(c.timeout_secs.unwrap_or(30).max(1));
     let unused = |fields: &[(&str, bool)]| -> anyhow::Result<()> {
         match fields.iter().find(|(_, set)| *set) {
@@ -341,6 +345,27 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("loopback"), "{err}");
+    }
+
+    #[test]
+    fn channel_domains_are_domains_in_their_normal_form() {
+        let s = parse(
+            "[[notify.channel]]\nkind = \"webhook\"\nurl = \"https://h.example/x\"\n\
+             domains = [\"Example.ORG.\"]\n",
+        )
+        .unwrap();
+        assert!(s.channels[0].wants("example.org"));
+        assert!(!s.channels[0].wants("example.net"));
+        let err = parse(
+            "[[notify.channel]]\nkind = \"webhook\"\nurl = \"https://h.example/x\"\n\
+             domains = [\"example org\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "test: [[notify.channel]] #1: domains: \"example org\" is not a domain name"
+        );
     }
 
     #[test]

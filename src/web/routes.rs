@@ -248,22 +248,11 @@ fn day_start(s: &str) -> Result<i64, String> {
     crate::time::parse_day(s).ok_or_else(|| format!("date {s:?}: expected YYYY-MM-DD"))
 }
 
-/// A policy domain as stored (lower case); only characters a domain name has.
+/// A policy domain in [`crate::domain::Domain`]'s normal form, as the CLI's `--domain` takes it.
 fn domain_name(s: &str) -> Result<String, String> {
-    let d = s.trim().trim_end_matches('.').to_ascii_lowercase();
-    let ok = !d.is_empty()
-        && d.len() <= 253
-        && d.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
-    if ok {
-        Ok(d)
-    } else {
-        Err(format!("{:?} is not a domain name", truncate(s, 80)))
-    }
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    s.chars().take(n).collect()
+    crate::domain::Domain::parse(s)
+        .map(String::from)
+        .map_err(|e| e.to_string())
 }
 
 /// A path segment, percent-decoded.
