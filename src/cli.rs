@@ -854,7 +854,7 @@ pub struct Judge {
     /// `None`: all reports.
     pub days: Option<u32>,
     pub resolve: bool,
-    pub judgement: crate::config::Judgement,
+    pub judgement: crate::judge::Judgement,
     pub format: Format,
     pub wide: bool,
 }

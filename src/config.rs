@@ -39,6 +39,7 @@ use crate::analyse::{DeclaredSender, Knowledge, Published, Service, Thresholds, 
 use crate::domain::Domain;
 use crate::fetch::imap::{Account, Tls};
 use crate::fetch::oauth2::{self, Grant, Mechanism, Provider};
+use crate::judge::Judgement;
 use crate::secret::Secret;
 
 /// How an account logs in.
@@ -132,17 +133,6 @@ struct AdviceEntry {
 
 /// The map of well-known sending services built into the binary.
 const SERVICES: &str = include_str!("../data/services.toml");
-
-/// What `senders` and `advise` know beyond the reports, from the config file.
-#[derive(Debug, Clone, Default)]
-pub struct Judgement {
-    pub knowledge: Knowledge,
-    pub thresholds: Thresholds,
-    /// Per domain: rua / ruf as published.
-    pub published: std::collections::BTreeMap<String, Published>,
-    /// Per `[[domain]]`: its DKIM selectors (possibly none), for `check`.
-    pub selectors: std::collections::BTreeMap<String, Vec<String>>,
-}
 
 /// Reads the `[[sender]]`, `[[service]]`, `[[domain]]` and `[advice]` parts of the config file (when
 /// there is one) and the built-in service map.

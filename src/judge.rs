@@ -7,10 +7,21 @@
 
 use crate::analyse::check::StartingPoint;
 use crate::analyse::{self, Advice, Names, Sender};
-use crate::config::{self, Judgement};
 use crate::model::{self, DayCount, Evidence, PolicyPublished};
 use crate::store::{Store, StoreError};
 use crate::{fetch, parse};
+
+/// What `senders` and `advise` know beyond the reports, from the config file
+/// ([`crate::config::judgement`]).
+#[derive(Debug, Clone, Default)]
+pub struct Judgement {
+    pub knowledge: analyse::Knowledge,
+    pub thresholds: analyse::Thresholds,
+    /// Per domain: rua / ruf as published.
+    pub published: std::collections::BTreeMap<String, analyse::Published>,
+    /// Per `[[domain]]`: its DKIM selectors (possibly none), for `check`.
+    pub selectors: std::collections::BTreeMap<String, Vec<String>>,
+}
 
 /// Which reports a judgement looks at.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -107,7 +118,7 @@ pub fn judge_domain(
     store: &Store,
     domain: &str,
     (since, until): (Option<i64>, Option<i64>),
-    j: &config::Judgement,
+    j: &Judgement,
     resolve: bool,
 ) -> anyhow::Result<Window> {
     let evidence = store.evidence_between(Some(domain), since, until)?;
@@ -127,7 +138,7 @@ pub fn advise_domain(
     policy: &model::PolicyPublished,
     evidence: &[model::Evidence],
     senders: &[analyse::Sender],
-    j: &config::Judgement,
+    j: &Judgement,
 ) -> analyse::Advice {
     let published = j.published.get(&policy.domain).cloned().unwrap_or_default();
     analyse::advise(start, policy, senders, evidence, &published, &j.thresholds)

@@ -30,7 +30,7 @@ use settings::{Channel, Settings, Target};
 pub struct Config {
     /// Name sources by reverse DNS, as `senders --resolve`.
     pub resolve: bool,
-    pub judgement: crate::config::Judgement,
+    pub judgement: crate::judge::Judgement,
     pub settings: Settings,
 }
 
@@ -143,7 +143,7 @@ fn deliver(store: &Store, channels: &[Channel]) -> anyhow::Result<u8> {
         let queue = queue_of(STDOUT);
         if !queue.is_empty() {
             let events: Vec<Event> = queue.iter().map(|(_, e)| e.clone()).collect();
-            crate::present::notices(&events)?;
+            crate::present::text(&render::text(&events))?;
             store.notices_delivered(&queue.iter().map(|(id, _)| *id).collect::<Vec<_>>())?;
         }
         return Ok(EXIT_OK);
@@ -292,7 +292,11 @@ pub fn digest(
     }
     let channels = &config.settings.channels;
     if channels.is_empty() {
-        crate::present::digest(&digests)?;
+        crate::present::text(&if digests.is_empty() {
+            "(nothing stored matches)\n".to_owned()
+        } else {
+            render::digest_text(&digests)
+        })?;
         return Ok(EXIT_OK);
     }
     let mut failed = 0;

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::analyse::{self, Advice, Names};
-use crate::config::Judgement;
+use crate::judge::Judgement;
 use crate::judge::{self, Judged, Scope};
 use crate::model::{Evidence, SenderClass};
 use crate::store::{Store, StoreError};

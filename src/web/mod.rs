@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::Judgement;
+use crate::judge::Judgement;
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
 
