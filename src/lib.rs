@@ -4,7 +4,9 @@
 //! (MIME, gzip, zip; size limits) → [`parse`] (report XML) → [`store`] (SQLite) → [`analyse`]
 //! (judgements) → [`present`] (stdout) and [`notify`] (webhooks, email). [`pipeline`] joins the
 //! stages with a rayon pool and one database writer; [`cli`] turns arguments into a validated
-//! [`cli::Config`]; [`model`] holds the plain data types. See ARCHITECTURE.md for the invariants.
+//! [`cli::Config`]; [`model`] holds the plain data types, and the leaves [`domain`], [`secret`] and
+//! [`time`] the normal form of a domain name, secrets and their reading, and dates. No top-level
+//! module imports one that imports it back (`tests/tidy.rs`). See ARCHITECTURE.md for the invariants.
 
 pub mod analyse;
 pub mod cli;
