@@ -1004,9 +1004,9 @@ impl FilterArgs {
     }
 }
 
-/// A domain named by `option` ([`Domain`]'s normal form); the error names the option.
+/// A policy domain named by `option` ([`Domain::parse_policy`]); the error names the option.
 fn domain(option: &str, text: &str) -> anyhow::Result<Domain> {
-    Domain::parse(text).map_err(|e| anyhow::anyhow!("{option}: {e}"))
+    Domain::parse_policy(text).map_err(|e| anyhow::anyhow!("{option}: {e}"))
 }
 
 fn optional_domain(option: &str, text: Option<&str>) -> anyhow::Result<Option<Domain>> {

@@ -215,7 +215,8 @@ pub fn judgement(config: Option<&Path>) -> anyhow::Result<Judgement> {
     let mut selectors = std::collections::BTreeMap::new();
     for d in &file.domain {
         let name = String::from(
-            Domain::parse(&d.name).map_err(|e| anyhow::anyhow!("{shown}: [[domain]] name: {e}"))?,
+            Domain::parse_policy(&d.name)
+                .map_err(|e| anyhow::anyhow!("{shown}: [[domain]] name: {e}"))?,
         );
         published.insert(
             name.clone(),

@@ -3,9 +3,12 @@
 //! `[[notify.channel]] domains`. Every such edge turns the text into a [`Domain`], the one
 //! normal form the database holds and compares: spaces around and one final dot (the DNS root)
 //! dropped, IDNA (UTS 46, the `idna` crate) mapping upper case to lower case and Unicode labels to
-//! their ASCII `xn--` form, at most 253 characters in labels of 1 to 63, at least two labels. So
-//! `Example.ORG.`, `example.org` and ` example.org ` are one domain, and `bücher.example` is
-//! `xn--bcher-kva.example`. Anything else is refused, with the text in the error.
+//! their ASCII `xn--` form, at most 253 characters in labels of 1 to 63. So `Example.ORG.`,
+//! `example.org` and ` example.org ` are one domain, and `bücher.example` is
+//! `xn--bcher-kva.example`. Anything else is refused, with the text in the error. A policy domain
+//! ([`Domain::parse_policy`]: `--domain`, `check`, the web, `[[domain]]`, channel `domains`) also has
+//! two labels or more, so that `check example` is refused as the typo it is; the domains of senders
+//! and services are any DNS name (a reverse DNS name may be `localhost`).
 //!
 //! Letters, digits, `-`, `_` (DNS names for DKIM and DMARC records carry it) and `.` are the only
 //! ASCII allowed. Names in stored reports are written by reporters and kept as they wrote them.
@@ -24,7 +27,19 @@ const DENY: AsciiDenyList = AsciiDenyList::new(true, "!\"#$%&'()*+,/:;<=>?@[\\]^
 const MAX_TEXT: usize = 1024;
 
 impl Domain {
-    /// The normal form of `text`, or why it is not a domain name.
+    /// The normal form of a policy domain: as [`Domain::parse`], with two labels or more.
+    pub fn parse_policy(text: &str) -> Result<Domain, DomainError> {
+        let domain = Domain::parse(text)?;
+        if !domain.0.contains('.') {
+            return Err(DomainError {
+                text: text.chars().take(80).collect(),
+                why: ": it has one label, and a policy domain has two or more (example.org)",
+            });
+        }
+        Ok(domain)
+    }
+
+    /// The normal form of `text`, any DNS name, or why it is not a domain name.
     pub fn parse(text: &str) -> Result<Domain, DomainError> {
         let refused = |why: &'static str| DomainError {
             text: text.chars().take(80).collect(),
@@ -41,11 +56,6 @@ impl Domain {
         let ascii = Uts46::new()
             .to_ascii(name.as_bytes(), DENY, Hyphens::Allow, DnsLength::Verify)
             .map_err(|_| refused(""))?;
-        if !ascii.contains('.') {
-            return Err(refused(
-                ": it has one label, and a policy domain has two or more (example.org)",
-            ));
-        }
         Ok(Domain(ascii.into_owned()))
     }
 
@@ -108,6 +118,12 @@ mod tests {
     use super::*;
 
     fn ok(text: &str) -> String {
+        Domain::parse_policy(text)
+            .unwrap_or_else(|e| panic!("{text:?}: {e}"))
+            .into()
+    }
+
+    fn ok_any(text: &str) -> String {
         Domain::parse(text)
             .unwrap_or_else(|e| panic!("{text:?}: {e}"))
             .into()
@@ -135,7 +151,6 @@ mod tests {
         for text in [
             "",
             ".",
-            "org",
             "example..org",
             "example.org..",
             ".example.org",
@@ -159,8 +174,9 @@ mod tests {
             Domain::parse("exa mple.org").unwrap_err().to_string(),
             "\"exa mple.org\" is not a domain name"
         );
+        assert_eq!(ok_any("LocalHost."), "localhost");
         assert_eq!(
-            Domain::parse("localhost").unwrap_err().to_string(),
+            Domain::parse_policy("localhost").unwrap_err().to_string(),
             "\"localhost\" is not a domain name: it has one label, and a policy domain has two or \
              more (example.org)"
         );

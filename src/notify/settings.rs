@@ -167,7 +167,9 @@ fn channel(n: usize, c: ChannelEntry, shown: &str) -> anyhow::Result<Channel> {
     let domains = match c.domains {
         Some(v) => Some(
             v.iter()
-                .map(|d| Domain::parse(d).map_err(|e| anyhow::anyhow!("{place}: domains: {e}")))
+                .map(|d| {
+                    Domain::parse_policy(d).map_err(|e| anyhow::anyhow!("{place}: domains: {e}"))
+                })
                 .collect::<anyhow::Result<Vec<_>>>()?,
         ),
         None => None,

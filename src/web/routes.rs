@@ -250,7 +250,7 @@ fn day_start(s: &str) -> Result<i64, String> {
 
 /// A policy domain in [`crate::domain::Domain`]'s normal form, as the CLI's `--domain` takes it.
 fn domain_name(s: &str) -> Result<String, String> {
-    crate::domain::Domain::parse(s)
+    crate::domain::Domain::parse_policy(s)
         .map(String::from)
         .map_err(|e| e.to_string())
 }
