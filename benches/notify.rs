@@ -7,9 +7,9 @@ mod corpus;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use dmarc_warden::fetch::Inputs;
-use dmarc_warden::fetch::imap::Secret;
 use dmarc_warden::notify::settings::{Channel, Settings, Target, Webhook};
 use dmarc_warden::pipeline::{Options, ingest};
+use dmarc_warden::secret::Secret;
 use dmarc_warden::store::Store;
 use dmarc_warden::unpack::Limits;
 
@@ -46,7 +46,7 @@ fn notify(c: &mut Criterion) {
             channels: vec![Channel {
                 id: "bench".into(),
                 label: "#1 (bench)".into(),
-                domains: Some(vec!["no-such-domain.example".into()]),
+                domains: Some(vec!["no-such-domain.example".parse().expect("a domain")]),
                 target: Target::Webhook(Webhook {
                     url: Secret::new("https://127.0.0.1:9/never".into()),
                     ca_file: None,

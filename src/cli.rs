@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::domain::Domain;
 use crate::model::Filter;
 use crate::present::{Format, Output};
+use crate::secret::Secret;
 use crate::unpack::Limits;
 
 /// Collect DMARC reports (aggregate, failure, SMTP TLS) into SQLite, find who sends as you, and learn
@@ -328,12 +330,11 @@ pub struct OAuth2Args {
 
 impl OAuth2Args {
     /// Sets these (and the client secret from the environment, never a flag) on `entry`.
-    fn apply(self, entry: &mut crate::config::AccountEntry) {
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    fn apply(self, entry: &mut crate::config::AccountEntry) -> anyhow::Result<()> {
         entry.oauth2_provider = self.oauth2_provider;
         entry.oauth2_tenant = self.oauth2_tenant;
         entry.oauth2_client_id = self.oauth2_client_id;
-        entry.oauth2_client_secret = env("DMARC_WARDEN_OAUTH2_CLIENT_SECRET");
+        entry.oauth2_client_secret = Secret::from_env("DMARC_WARDEN_OAUTH2_CLIENT_SECRET")?;
         entry.oauth2_client_secret_file = self.oauth2_client_secret_file;
         entry.oauth2_scope = self.oauth2_scope;
         entry.oauth2_refresh_token_file = self.oauth2_refresh_token_file;
@@ -342,6 +343,7 @@ impl OAuth2Args {
         entry.oauth2_auth_url = self.oauth2_auth_url;
         entry.oauth2_device_url = self.oauth2_device_url;
         entry.oauth2_mechanism = self.oauth2_mechanism;
+        Ok(())
     }
 }
 
@@ -527,11 +529,8 @@ impl CheckArgs {
         let timeout = seconds(self.timeout, "--timeout")?;
         let judgement = crate::config::judgement(self.config.as_deref())?;
         let mut domains = Vec::new();
-        for d in self.domains {
-            let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
-            if d.is_empty() || d.contains(['/', ' ', '@']) || !d.contains('.') {
-                bail!("{d:?} is not a domain name");
-            }
+        for d in &self.domains {
+            let d = String::from(domain("DOMAIN", d)?);
             if !domains.contains(&d) {
                 domains.push(d);
             }
@@ -624,16 +623,9 @@ impl ServeArgs {
             .next()
             .with_context(|| format!("--listen {:?}: the name has no address", self.listen))?;
         let password = match &self.password_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| {
-                    format!("cannot read the web password file {}", path.display())
-                })?;
-                let password = text.lines().next().unwrap_or_default().to_owned();
-                if password.is_empty() {
-                    bail!("the web password file {} is empty", path.display());
-                }
-                Some(crate::fetch::imap::Secret::new(password))
-            }
+            Some(path) => Some(Secret::from_file(path).context(
+                "the web password file (--password-file / DMARC_WARDEN_WEB_PASSWORD_FILE)",
+            )?),
             None => None,
         };
         if !listen.ip().is_loopback()
@@ -667,7 +659,7 @@ impl ReportArgs {
         let days = self.days.unwrap_or(judgement.thresholds.window_days);
         Ok(crate::web::ReportConfig {
             file: self.html,
-            domain: self.domain.map(|d| d.trim().to_ascii_lowercase()),
+            domain: optional_domain("--domain", self.domain.as_deref())?.map(String::from),
             days: (days > 0).then_some(days),
             judgement,
         })
@@ -770,7 +762,7 @@ pub enum Action {
     Digest {
         config: crate::notify::Config,
         days: u32,
-        domain: Option<String>,
+        domain: Option<Domain>,
     },
     Domains(Filter, Output),
     Sources(Filter, Output),
@@ -838,7 +830,7 @@ impl Config {
                 Action::Digest {
                     config: args.notify.config()?,
                     days: args.days,
-                    domain: args.domain.map(|d| d.trim().to_ascii_lowercase()),
+                    domain: optional_domain("--domain", args.domain.as_deref())?,
                 }
             }
             Command::Check(args) => args.action()?,
@@ -858,11 +850,11 @@ impl Config {
 /// Validated `senders` / `advise` settings.
 #[derive(Debug)]
 pub struct Judge {
-    pub domain: Option<String>,
+    pub domain: Option<Domain>,
     /// `None`: all reports.
     pub days: Option<u32>,
     pub resolve: bool,
-    pub judgement: crate::config::Judgement,
+    pub judgement: crate::judge::Judgement,
     pub format: Format,
     pub wide: bool,
 }
@@ -872,7 +864,7 @@ impl JudgeArgs {
         let judgement = crate::config::judgement(self.config.as_deref())?;
         let days = self.days.unwrap_or(judgement.thresholds.window_days);
         Ok(Judge {
-            domain: self.domain.map(|d| d.trim().to_ascii_lowercase()),
+            domain: optional_domain("--domain", self.domain.as_deref())?,
             days: (days > 0).then_some(days),
             resolve: self.resolve,
             judgement,
@@ -914,7 +906,7 @@ impl FetchArgs {
             host: self.host,
             port: self.port,
             user: self.user,
-            password: env("DMARC_WARDEN_IMAP_PASSWORD"),
+            password: Secret::from_env("DMARC_WARDEN_IMAP_PASSWORD")?,
             password_file: env("DMARC_WARDEN_IMAP_PASSWORD_FILE").map(PathBuf::from),
             password_command: None,
             tls: self.tls,
@@ -928,7 +920,7 @@ impl FetchArgs {
             auth: self.auth,
             ..Default::default()
         };
-        self.oauth2.apply(&mut overrides);
+        self.oauth2.apply(&mut overrides)?;
         let accounts =
             crate::config::accounts(self.config.as_deref(), self.account.as_deref(), &overrides)?;
         if self.batch == 0 {
@@ -956,7 +948,7 @@ impl LoginArgs {
             user: self.user,
             ..Default::default()
         };
-        self.oauth2.apply(&mut overrides);
+        self.oauth2.apply(&mut overrides)?;
         let login =
             crate::config::login(self.config.as_deref(), self.account.as_deref(), &overrides)?;
         let options = crate::fetch::oauth2::login::Options {
@@ -996,7 +988,7 @@ impl FilterArgs {
 
     fn filter(&self) -> anyhow::Result<Filter> {
         Ok(Filter {
-            domain: self.domain.as_ref().map(|d| d.trim().to_ascii_lowercase()),
+            domain: optional_domain("--domain", self.domain.as_deref())?.map(String::from),
             since: self
                 .since
                 .as_deref()
@@ -1012,6 +1004,15 @@ impl FilterArgs {
     }
 }
 
+/// A policy domain named by `option` ([`Domain::parse_policy`]); the error names the option.
+fn domain(option: &str, text: &str) -> anyhow::Result<Domain> {
+    Domain::parse_policy(text).map_err(|e| anyhow::anyhow!("{option}: {e}"))
+}
+
+fn optional_domain(option: &str, text: Option<&str>) -> anyhow::Result<Option<Domain>> {
+    text.map(|t| domain(option, t)).transpose()
+}
+
 fn size(option: &str, value: &str) -> anyhow::Result<u64> {
     match value.trim().parse::<bytesize::ByteSize>() {
         Ok(b) if b.as_u64() > 0 => Ok(b.as_u64()),
@@ -1019,17 +1020,9 @@ fn size(option: &str, value: &str) -> anyhow::Result<u64> {
     }
 }
 
-/// `YYYY-MM-DD` (midnight UTC) or RFC 3339, as seconds since the epoch.
-pub fn date(option: &str, value: &str) -> anyhow::Result<i64> {
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d") {
-        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp());
-    }
-    match chrono::DateTime::parse_from_rfc3339(value.trim()) {
-        Ok(t) => Ok(t.timestamp()),
-        Err(_) => {
-            bail!("{option} {value:?}: expected a date such as 2026-11-01 or 2026-11-01T12:00:00Z")
-        }
-    }
+/// `YYYY-MM-DD` (midnight UTC) or RFC 3339 ([`crate::time::parse_date`]); errors name `option`.
+fn date(option: &str, value: &str) -> anyhow::Result<i64> {
+    crate::time::parse_date(value).map_err(|e| anyhow::anyhow!("{option} {e}"))
 }
 
 #[cfg(test)]
@@ -1054,5 +1047,45 @@ mod tests {
             1_793_491_200
         );
         assert!(date("--since", "yesterday").is_err());
+    }
+
+    /// What every run holds, from flags, files and the config: `Debug` shows no password, client
+    /// secret or webhook token, however it was given.
+    #[test]
+    fn debug_of_the_config_never_shows_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let imap = file("imap-password", "hunter2-imap-file\n");
+        let smtp = file("smtp-password", "hunter2-smtp\n");
+        let web = file("web-password", "hunter2-web\n");
+        let config = file(
+            "config.toml",
+            &format!(
+                "[[account]]\nname = \"a\"\nhost = \"h\"\nuser = \"u\"\npassword = \"hunter2-inline\"\n\
+                 [[account]]\nname = \"b\"\nhost = \"h\"\nuser = \"u\"\npassword_file = {imap:?}\n\
+                 [[account]]\nname = \"c\"\nhost = \"h\"\nuser = \"u\"\nauth = \"oauth2\"\n\
+                 oauth2_provider = \"generic\"\noauth2_token_url = \"https://t.example/token\"\n\
+                 oauth2_client_id = \"id\"\noauth2_client_secret = \"hunter2-client\"\n\
+                 [[notify.channel]]\nkind = \"webhook\"\nurl = \"https://hooks.example.org/hunter2-hook\"\n\
+                 [[notify.channel]]\nkind = \"email\"\nsmtp_host = \"smtp.example.org\"\n\
+                 username = \"u\"\npassword_file = {smtp:?}\nfrom = \"a@example.org\"\n\
+                 to = [\"b@example.org\"]\n"
+            ),
+        );
+        let db = dir.path().join("db").display().to_string();
+        for args in [
+            vec!["fetch", "--config", &config, "--notify"],
+            vec!["serve", "--config", &config, "--password-file", &web],
+        ] {
+            let argv = ["dmarc-warden", "--db", &db].into_iter().chain(args);
+            let config = Config::from_cli(Cli::try_parse_from(argv).unwrap()).unwrap();
+            let shown = format!("{config:?}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("***"), "{shown}");
+        }
     }
 }

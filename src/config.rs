@@ -36,8 +36,11 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::analyse::{DeclaredSender, Knowledge, Published, Service, Thresholds, registrable};
-use crate::fetch::imap::{Account, Secret, Tls};
+use crate::domain::Domain;
+use crate::fetch::imap::{Account, Tls};
 use crate::fetch::oauth2::{self, Grant, Mechanism, Provider};
+use crate::judge::Judgement;
+use crate::secret::Secret;
 
 /// How an account logs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
@@ -131,17 +134,6 @@ struct AdviceEntry {
 /// The map of well-known sending services built into the binary.
 const SERVICES: &str = include_str!("../data/services.toml");
 
-/// What `senders` and `advise` know beyond the reports, from the config file.
-#[derive(Debug, Clone, Default)]
-pub struct Judgement {
-    pub knowledge: Knowledge,
-    pub thresholds: Thresholds,
-    /// Per domain: rua / ruf as published.
-    pub published: std::collections::BTreeMap<String, Published>,
-    /// Per `[[domain]]`: its DKIM selectors (possibly none), for `check`.
-    pub selectors: std::collections::BTreeMap<String, Vec<String>>,
-}
-
 /// Reads the `[[sender]]`, `[[service]]`, `[[domain]]` and `[advice]` parts of the config file (when
 /// there is one) and the built-in service map.
 pub fn judgement(config: Option<&Path>) -> anyhow::Result<Judgement> {
@@ -152,7 +144,15 @@ pub fn judgement(config: Option<&Path>) -> anyhow::Result<Judgement> {
     };
     let file = file.unwrap_or_default();
     let builtin: Services = toml::from_str(SERVICES).context("built-in data/services.toml")?;
-    let lower = |v: &[String]| -> Vec<String> { v.iter().map(|d| registrable(d)).collect() };
+    // Each domain named in its normal form, reduced to its registrable domain.
+    let registrables = |v: &[String], place: &dyn Fn() -> String| -> anyhow::Result<Vec<String>> {
+        v.iter()
+            .map(|d| match Domain::parse(d) {
+                Ok(d) => Ok(registrable(&d)),
+                Err(e) => Err(anyhow::anyhow!("{}: {e}", place())),
+            })
+            .collect()
+    };
     let mut declared = Vec::new();
     for s in &file.sender {
         let mut networks = Vec::new();
@@ -171,20 +171,29 @@ pub fn judgement(config: Option<&Path>) -> anyhow::Result<Judgement> {
         declared.push(DeclaredSender {
             name: s.name.clone(),
             networks,
-            dkim_domains: lower(&s.dkim_domains),
-            spf_domains: lower(&s.spf_domains),
+            dkim_domains: registrables(&s.dkim_domains, &|| {
+                format!("{shown}: sender {:?}: dkim_domains", s.name)
+            })?,
+            spf_domains: registrables(&s.spf_domains, &|| {
+                format!("{shown}: sender {:?}: spf_domains", s.name)
+            })?,
             legitimate: s.legitimate,
         });
     }
-    let services = file
-        .service
-        .iter()
-        .chain(&builtin.service)
-        .map(|s| Service {
+    let mut services = Vec::new();
+    for (s, origin) in (file.service.iter().map(|s| (s, shown.as_str()))).chain(
+        builtin
+            .service
+            .iter()
+            .map(|s| (s, "built-in data/services.toml")),
+    ) {
+        services.push(Service {
             name: s.name.clone(),
-            domains: lower(&s.domains),
-        })
-        .collect();
+            domains: registrables(&s.domains, &|| {
+                format!("{origin}: service {:?}: domains", s.name)
+            })?,
+        });
+    }
     let d = Thresholds::default();
     let a = &file.advice;
     let thresholds = Thresholds {
@@ -202,33 +211,29 @@ pub fn judgement(config: Option<&Path>) -> anyhow::Result<Judgement> {
             None => d.ladder,
         },
     };
-    let published = file
-        .domain
-        .iter()
-        .map(|d| {
-            (
-                d.name.trim().trim_end_matches('.').to_ascii_lowercase(),
-                Published {
-                    rua: d.rua.clone(),
-                    ruf: d.ruf.clone(),
-                },
-            )
-        })
-        .collect();
-    let selectors = file
-        .domain
-        .iter()
-        .map(|d| {
-            (
-                d.name.trim().trim_end_matches('.').to_ascii_lowercase(),
-                d.selectors
-                    .iter()
-                    .map(|s| s.trim().to_ascii_lowercase())
-                    .filter(|s| !s.is_empty())
-                    .collect(),
-            )
-        })
-        .collect();
+    let mut published = std::collections::BTreeMap::new();
+    let mut selectors = std::collections::BTreeMap::new();
+    for d in &file.domain {
+        let name = String::from(
+            Domain::parse_policy(&d.name)
+                .map_err(|e| anyhow::anyhow!("{shown}: [[domain]] name: {e}"))?,
+        );
+        published.insert(
+            name.clone(),
+            Published {
+                rua: d.rua.clone(),
+                ruf: d.ruf.clone(),
+            },
+        );
+        selectors.insert(
+            name,
+            d.selectors
+                .iter()
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        );
+    }
     Ok(Judgement {
         knowledge: Knowledge { declared, services },
         thresholds,
@@ -281,7 +286,7 @@ pub struct AccountEntry {
     pub host: Option<String>,
     pub port: Option<u16>,
     pub user: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     pub password_file: Option<PathBuf>,
     pub password_command: Option<String>,
     pub tls: Option<Tls>,
@@ -296,7 +301,7 @@ pub struct AccountEntry {
     pub oauth2_provider: Option<Provider>,
     pub oauth2_tenant: Option<String>,
     pub oauth2_client_id: Option<String>,
-    pub oauth2_client_secret: Option<String>,
+    pub oauth2_client_secret: Option<Secret>,
     pub oauth2_client_secret_file: Option<PathBuf>,
     /// Space-separated, as OAuth2 writes scopes.
     pub oauth2_scope: Option<String>,
@@ -550,17 +555,16 @@ fn oauth2_settings(
     let tenant = blank_is_none(&e.oauth2_tenant);
     let client_id = blank_is_none(&e.oauth2_client_id);
     let client_secret = if let Some(secret) = &e.oauth2_client_secret {
-        Some(secret.trim().to_owned())
+        Some(secret.clone())
     } else if let Some(path) = &e.oauth2_client_secret_file {
-        let text = std::fs::read_to_string(path).with_context(|| {
+        let secret = Secret::from_file(path).with_context(|| {
             format!(
-                "{place}: cannot read the client secret file {} (oauth2_client_secret_file / \
-                 DMARC_WARDEN_OAUTH2_CLIENT_SECRET_FILE)",
-                path.display()
+                "{place}: the client secret file (oauth2_client_secret_file / \
+                 DMARC_WARDEN_OAUTH2_CLIENT_SECRET_FILE)"
             )
         })?;
         warn_if_others_can_read(path, "the OAuth2 client secret file", warnings);
-        Some(text.trim().to_owned())
+        Some(secret)
     } else {
         None
     }
@@ -577,7 +581,7 @@ fn oauth2_settings(
         provider,
         tenant,
         client_id,
-        client_secret: client_secret.map(Secret::new),
+        client_secret,
         scopes: e
             .oauth2_scope
             .iter()
@@ -655,20 +659,15 @@ fn validate(
         Tls::Starttls => 143,
     });
     let password = if oauth2.is_some() {
-        String::new()
+        Secret::new(String::new())
     } else if let Some(p) = e.password {
         p
     } else if let Some(path) = &e.password_file {
-        let text = std::fs::read_to_string(path).with_context(|| {
-            format!(
-                "{place}: cannot read the password file {} (password_file / DMARC_WARDEN_IMAP_PASSWORD_FILE)",
-                path.display()
-            )
-        })?;
-        text.trim_end_matches(['\r', '\n']).to_owned()
+        Secret::from_file(path).with_context(|| {
+            format!("{place}: the password file (password_file / DMARC_WARDEN_IMAP_PASSWORD_FILE)")
+        })?
     } else if let Some(command) = &e.password_command {
-        run_secret_command(command, "password")
-            .with_context(|| format!("{place}: password_command"))?
+        Secret::from_command(command).with_context(|| format!("{place}: password_command"))?
     } else {
         bail!(
             "{place}: no password (set DMARC_WARDEN_IMAP_PASSWORD or DMARC_WARDEN_IMAP_PASSWORD_FILE, \
@@ -692,7 +691,7 @@ fn validate(
         host: host.trim().to_owned(),
         port,
         user,
-        password: Secret::new(password),
+        password,
         oauth2,
         tls,
         ca_file: e.ca_file,
@@ -703,27 +702,6 @@ fn validate(
         mark_seen: e.mark_seen.unwrap_or(false),
         timeout: Duration::from_secs(timeout),
     })
-}
-
-/// Runs `sh -c command` and takes its first line of output as the secret (a password, an access
-/// token). Its output is never shown, even on failure.
-pub(crate) fn run_secret_command(command: &str, what: &str) -> anyhow::Result<String> {
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .context("cannot run sh")?;
-    if !out.status.success() {
-        bail!("{command:?} failed ({})", out.status);
-    }
-    let text = String::from_utf8(out.stdout).context("output is not UTF-8")?;
-    let line = text.lines().next().unwrap_or_default().to_owned();
-    if line.is_empty() {
-        bail!("{command:?} printed no {what}");
-    }
-    Ok(line)
 }
 
 /// A config file holding a password or client secret that other users can read earns a warning.
@@ -784,9 +762,59 @@ mod tests {
         AccountEntry {
             host: Some(host.into()),
             user: Some("u".into()),
-            password: Some("p".into()),
+            password: Some(Secret::new("p".into())),
             ..AccountEntry::default()
         }
+    }
+
+    #[test]
+    fn domains_of_the_file_are_domains_in_their_normal_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[[domain]]\nname = \"Example.ORG.\"\nrua = \"mailto:d@example.org\"\n\
+             selectors = [\"S1\"]\n\
+             [[sender]]\nname = \"relay\"\ndkim_domains = [\"Mail.Relay.Example.\"]\n",
+        )
+        .unwrap();
+        let j = judgement(Some(&path)).unwrap();
+        assert!(j.published.contains_key("example.org"), "{:?}", j.published);
+        assert_eq!(j.selectors["example.org"], ["s1"]);
+        assert_eq!(j.knowledge.declared[0].dkim_domains, ["relay.example"]);
+        for (text, setting) in [
+            ("[[domain]]\nname = \"exa mple.org\"\n", "[[domain]] name"),
+            (
+                "[[sender]]\nname = \"x\"\nspf_domains = [\"a..b\"]\n",
+                "sender \"x\": spf_domains",
+            ),
+            (
+                "[[service]]\nname = \"x\"\ndomains = [\"\"]\n",
+                "service \"x\": domains",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = judgement(Some(&path)).unwrap_err().to_string();
+            let place = format!("config {}: {setting}: ", path.display());
+            assert!(
+                err.starts_with(&place) && err.contains("is not a domain name"),
+                "{err}"
+            );
+        }
+    }
+
+    /// The file as read, before validation: `Debug` shows no secret either.
+    #[test]
+    fn debug_of_the_raw_file_never_shows_a_secret() {
+        let file: File = toml::from_str(
+            "[[account]]\nhost = \"h\"\npassword = \"hunter2-a\"\n\
+             oauth2_client_secret = \"hunter2-b\"\n\
+             [[notify.channel]]\nkind = \"webhook\"\nurl = \"https://h.example/hunter2-c\"\n",
+        )
+        .unwrap();
+        let shown = format!("{file:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("password: Some(***)"), "{shown}");
     }
 
     #[test]
@@ -823,7 +851,7 @@ mod tests {
         e.password = None;
         e.auth = Some(Auth::Oauth2);
         e.oauth2_client_id = Some("app".into());
-        e.oauth2_client_secret = Some("s".into());
+        e.oauth2_client_secret = Some(Secret::new("s".into()));
         let err = |e: &AccountEntry| {
             validate("x", e.clone(), "test", &mut Vec::new())
                 .unwrap_err()
@@ -863,7 +891,7 @@ mod tests {
     fn oauth2_sources_from_outside_the_file_replace_the_file_s() {
         let mut file = entry("h");
         file.oauth2_token_command = Some("helper".into());
-        file.oauth2_client_secret = Some("in-file".into());
+        file.oauth2_client_secret = Some(Secret::new("in-file".into()));
         let over = AccountEntry {
             oauth2_refresh_token_file: Some("/r".into()),
             oauth2_client_secret_file: Some("/s".into()),
@@ -880,11 +908,11 @@ mod tests {
         file.password = None;
         file.password_command = Some("exit 1".into());
         let over = AccountEntry {
-            password: Some("env".into()),
+            password: Some(Secret::new("env".into())),
             ..AccountEntry::default()
         };
         let merged = file.overlay(&over);
-        assert_eq!(merged.password.as_deref(), Some("env"));
+        assert_eq!(merged.password.as_ref().map(Secret::expose), Some("env"));
         assert!(merged.password_command.is_none());
     }
 }

@@ -8,10 +8,21 @@
 
 use crate::analyse::check::StartingPoint;
 use crate::analyse::{self, Advice, Names, Sender, window_start};
-use crate::config::{self, Judgement};
 use crate::model::{self, DayCount, Evidence, PolicyPublished};
 use crate::store::{Store, StoreError};
-use crate::{fetch, parse, pipeline};
+use crate::{fetch, parse};
+
+/// What `senders` and `advise` know beyond the reports, from the config file
+/// ([`crate::config::judgement`]).
+#[derive(Debug, Clone, Default)]
+pub struct Judgement {
+    pub knowledge: analyse::Knowledge,
+    pub thresholds: analyse::Thresholds,
+    /// Per domain: rua / ruf as published.
+    pub published: std::collections::BTreeMap<String, analyse::Published>,
+    /// Per `[[domain]]`: its DKIM selectors (possibly none), for `check`.
+    pub selectors: std::collections::BTreeMap<String, Vec<String>>,
+}
 
 /// Which reports a judgement looks at.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -242,7 +253,7 @@ pub fn judge_domain(
     store: &Store,
     domain: &str,
     (since, until): (Option<i64>, Option<i64>),
-    j: &config::Judgement,
+    j: &Judgement,
     names: &mut impl FnMut(&[Evidence]) -> Result<Names, StoreError>,
 ) -> Result<Window, StoreError> {
     let evidence = store.evidence_between(Some(domain), since, until)?;
@@ -282,7 +293,7 @@ pub fn advise_domain(
     policy: &model::PolicyPublished,
     evidence: &[model::Evidence],
     senders: &[analyse::Sender],
-    j: &config::Judgement,
+    j: &Judgement,
 ) -> analyse::Advice {
     let published = j.published.get(&policy.domain).cloned().unwrap_or_default();
     analyse::advise(start, policy, senders, evidence, &published, &j.thresholds)
@@ -349,7 +360,7 @@ pub fn resolve_names(
     const FRESH: i64 = 30 * 86_400;
     const DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
     let ips = analyse::unauthenticated_sources(evidence);
-    let now = pipeline::unix_now();
+    let now = crate::time::now();
     let mut names = store.rdns(&ips, now - FRESH)?;
     let missing: Vec<String> = ips
         .into_iter()

@@ -413,8 +413,8 @@ pub struct Timestamp(pub i64);
 
 impl std::fmt::Display for Timestamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match chrono::DateTime::from_timestamp(self.0, 0) {
-            Some(t) => write!(f, "{}", t.format("%Y-%m-%dT%H:%M:%SZ")),
+        match crate::time::format_rfc3339(self.0) {
+            Some(t) => f.write_str(&t),
             None => write!(f, "{}", self.0),
         }
     }

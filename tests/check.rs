@@ -1201,3 +1201,19 @@ fn notify_tells_when_what_dns_publishes_changes() {
     );
     assert!(!notify().contains("dns_changed"));
 }
+
+/// `check` takes its domains as every option does: upper case and the root's final dot name the
+/// same domain, checked once, and `--last` finds it under either spelling.
+#[test]
+fn check_names_domains_in_their_normal_form() {
+    let env = Env::new();
+    let (_, json) = check(&env, &["CLEAN.Test.", "clean.test"]);
+    assert_eq!(json.len(), 1, "{json:?}");
+    assert_eq!(json[0]["domain"], "clean.test");
+    let last = env.run(&["check", "--last", "--format", "json", "Clean.TEST."]);
+    assert!(last.code == 0 || last.code == 1, "{}", last.stderr);
+    let last = last.json();
+    assert_eq!(last.len(), 1, "{last:?}");
+    assert_eq!(last[0]["domain"], "clean.test");
+    assert_eq!(last[0]["findings"], json[0]["findings"]);
+}

@@ -628,3 +628,76 @@ fn issue_2_more_complete_copy_of_a_report_wins_in_either_order() {
         assert_eq!(sources.len(), 2, "{sources:?}");
     }
 }
+
+/// A domain named with upper case and the final dot of the DNS root is the same domain: every
+/// listing, `senders`, `advise` and `digest` give the same rows. A name that is not a domain is
+/// refused with one line naming the option.
+#[test]
+fn domains_are_named_in_one_normal_form_at_every_option() {
+    let env = Env::new();
+    assert_eq!(env.run(&["ingest", s(&samples()), "-q"]).code, 0);
+    for command in [
+        &["domains", "--format", "json"][..],
+        &["sources", "--format", "json"],
+        &["reports", "--format", "json"],
+        &["failures", "--format", "json"],
+        &["tls", "--format", "json"],
+        &["senders", "--format", "json"],
+        &["advise", "--offline", "--format", "json"],
+        &["digest", "--days", "30"],
+    ] {
+        let run = |domain: &str| {
+            let mut args = command.to_vec();
+            args.extend(["--domain", domain]);
+            let out = env.run(&args);
+            assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+            out.stdout
+        };
+        let plain = run("example.org");
+        assert!(
+            plain.contains("example.org") || command[0] == "failures" || command[0] == "tls",
+            "{command:?}: {plain}"
+        );
+        assert_eq!(plain, run("EXAMPLE.Org."), "{command:?}");
+        assert_eq!(plain, run(" example.org "), "{command:?}");
+    }
+    let rows = env
+        .run(&["domains", "--domain", "Example.ORG.", "--format", "json"])
+        .json();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["domain"], "example.org");
+
+    for (args, option) in [
+        (&["sources", "--domain", "exa mple.org"][..], "--domain"),
+        (&["senders", "-d", "example..org"], "--domain"),
+        (
+            &["advise", "--offline", "--domain", "localhost"],
+            "--domain",
+        ),
+        (&["digest", "--domain", "a/b.org"], "--domain"),
+        (
+            &["report", "--html", "x.html", "--domain", "<b>.org"],
+            "--domain",
+        ),
+        (
+            &["check", "--last", "example.org", "exa mple.org"],
+            "DOMAIN",
+        ),
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        let bad = args.last().unwrap();
+        assert_eq!(
+            out.stderr.lines().collect::<Vec<_>>(),
+            [
+                format!("dmarc-warden: error: {option}: {bad:?} is not a domain name")
+                    + if *bad == "localhost" {
+                        ": it has one label, and a policy domain has two or more (example.org)"
+                    } else {
+                        ""
+                    }
+            ],
+            "{args:?}"
+        );
+    }
+}

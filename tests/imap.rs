@@ -219,7 +219,7 @@ fn every_account_of_the_config_file_is_read_and_env_settings_need_a_chosen_one()
     dovecot.append("INBOX", &messages[..2]);
     let mut other = dovecot.account();
     other.user = "other".into();
-    other.password = dmarc_warden::fetch::imap::Secret::new("other-pw".into());
+    other.password = dmarc_warden::secret::Secret::new("other-pw".into());
     let mut session = dmarc_warden::fetch::imap::Session::connect(&other).unwrap();
     for m in &messages[2..] {
         session.append("INBOX", m).unwrap();

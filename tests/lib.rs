@@ -12,4 +12,5 @@ mod imap;
 mod notify;
 mod oauth;
 mod tables;
+mod tidy;
 mod web;

@@ -972,3 +972,28 @@ fn serve_opens_the_database_read_only_and_never_creates_it() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(!env.db().exists(), "report created the database");
 }
+
+/// The web names domains as the CLI does: upper case and a final dot in a path or a query give
+/// the same page and the same rows; what is not a domain name is refused.
+#[test]
+fn domains_in_paths_and_queries_are_taken_in_their_normal_form() {
+    let f = &*FIXTURE;
+    let (status, _, plain) = get(&f.base, "/domain/example.com", None);
+    assert_eq!(status, 200, "{plain}");
+    let (status, _, spelled) = get(&f.base, "/domain/EXAMPLE.Com.", None);
+    assert_eq!((status, &spelled), (200, &plain));
+    let (_, _, api) = get(&f.base, "/api/sources?domain=example.com", None);
+    let (_, _, spelled) = get(&f.base, "/api/sources?domain=Example.COM.", None);
+    assert_eq!(spelled, api);
+    let cli = f
+        .env
+        .run(&["sources", "--domain", "EXAMPLE.com.", "--format", "json"]);
+    let api: Value = serde_json::from_str(&api).unwrap();
+    assert!(api.as_array().is_some_and(|a| !a.is_empty()));
+    assert_eq!(api, serde_json::from_str::<Value>(&cli.stdout).unwrap());
+    let (status, _, body) = get(&f.base, "/?domain=exa%20mple.com", None);
+    assert_eq!(status, 400);
+    assert!(body.contains("is not a domain name"), "{body}");
+    assert_eq!(get(&f.base, "/domain/localhost", None).0, 404);
+    assert_eq!(get(&f.base, "/api/sources?domain=a..b", None).0, 400);
+}

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
-use dmarc_warden::fetch::imap::{Account, Secret, Session, Tls};
+use dmarc_warden::fetch::imap::{Account, Session, Tls};
+use dmarc_warden::secret::Secret;
 use tempfile::TempDir;
 
 pub const USER: &str = "dmarc";

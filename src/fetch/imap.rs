@@ -19,6 +19,7 @@ use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 use crate::fetch::oauth2::{OAuthError, Tokens, sasl};
+use crate::secret::Secret;
 
 /// How the connection is secured. Plain-text IMAP is not offered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
@@ -29,26 +30,6 @@ pub enum Tls {
     Implicit,
     /// Plain connection upgraded with STARTTLS before login (port 143).
     Starttls,
-}
-
-/// A password: shown as `***` by `Debug`, so it cannot leak into logs or errors.
-#[derive(Clone, Default)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: String) -> Secret {
-        Secret(s)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
-    }
 }
 
 /// One mailbox account, validated.
@@ -753,11 +734,5 @@ mod tests {
         assert_eq!(uid_set(&[1, 2, 3, 5, 9, 8, 7]), "1:3,5,7:9");
         assert_eq!(uid_set(&[4]), "4");
         assert_eq!(uid_set(&[]), "");
-    }
-
-    #[test]
-    fn secrets_do_not_print() {
-        let s = Secret::new("hunter2".into());
-        assert_eq!(format!("{s:?}"), "***");
     }
 }

@@ -32,7 +32,7 @@ use settings::{Channel, Settings, Target};
 pub struct Config {
     /// Name sources by reverse DNS, as `senders --resolve`.
     pub resolve: bool,
-    pub judgement: crate::config::Judgement,
+    pub judgement: crate::judge::Judgement,
     pub settings: Settings,
 }
 
@@ -73,7 +73,7 @@ pub fn lock(db: &std::path::Path) -> anyhow::Result<std::fs::File> {
 /// `notify`: judge, queue what is new, deliver every queue. Exit 0, or 1 when a channel failed.
 /// The caller holds [`lock`].
 pub fn notify(store: &Store, config: &Config) -> anyhow::Result<u8> {
-    let now = crate::pipeline::unix_now();
+    let now = crate::time::now();
     let conditions = conditions(store, config)?;
     let channels = &config.settings.channels;
     store.record_notices(now, |notified| -> anyhow::Result<_> {
@@ -145,7 +145,7 @@ fn deliver(store: &Store, channels: &[Channel]) -> anyhow::Result<u8> {
         let queue = queue_of(STDOUT);
         if !queue.is_empty() {
             let events: Vec<Event> = queue.iter().map(|(_, e)| e.clone()).collect();
-            crate::present::notices(&events)?;
+            crate::present::text(&render::text(&events))?;
             store.notices_delivered(&queue.iter().map(|(id, _)| *id).collect::<Vec<_>>())?;
         }
         return Ok(EXIT_OK);
@@ -302,7 +302,11 @@ pub fn digest(
     })?;
     let channels = &config.settings.channels;
     if channels.is_empty() {
-        crate::present::digest(&digests)?;
+        crate::present::text(&if digests.is_empty() {
+            "(nothing stored matches)\n".to_owned()
+        } else {
+            render::digest_text(&digests)
+        })?;
         return Ok(EXIT_OK);
     }
     let mut failed = 0;

@@ -36,7 +36,8 @@ use serde::Deserialize;
 use sha2::Digest;
 
 use super::events::NoticeThresholds;
-use crate::fetch::imap::Secret;
+use crate::domain::Domain;
+use crate::secret::Secret;
 
 /// `[notify]` as written.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -57,7 +58,7 @@ pub struct NotifyEntry {
 struct ChannelEntry {
     kind: String,
     domains: Option<Vec<String>>,
-    url: Option<String>,
+    url: Option<Secret>,
     smtp_host: Option<String>,
     smtp_port: Option<u16>,
     tls: Option<String>,
@@ -85,7 +86,7 @@ pub struct Channel {
     /// Names the channel in messages: `#2 (webhook to hooks.example.org)`.
     pub label: String,
     /// Only these policy domains' events; `None`: all.
-    pub domains: Option<Vec<String>>,
+    pub domains: Option<Vec<Domain>>,
     pub target: Target,
 }
 
@@ -94,7 +95,7 @@ impl Channel {
     pub fn wants(&self, domain: &str) -> bool {
         self.domains
             .as_ref()
-            .is_none_or(|d| d.iter().any(|d| d == domain))
+            .is_none_or(|d| d.iter().any(|d| d.as_str() == domain))
     }
 }
 
@@ -163,11 +164,16 @@ pub fn validate(entry: NotifyEntry, shown: &str) -> anyhow::Result<Settings> {
 
 fn channel(n: usize, c: ChannelEntry, shown: &str) -> anyhow::Result<Channel> {
     let place = format!("{shown}: [[notify.channel]] #{n}");
-    let domains = c.domains.map(|v| {
-        v.iter()
-            .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
-            .collect()
-    });
+    let domains = match c.domains {
+        Some(v) => Some(
+            v.iter()
+                .map(|d| {
+                    Domain::parse_policy(d).map_err(|e| anyhow::anyhow!("{place}: domains: {e}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        ),
+        None => None,
+    };
     let timeout = Duration::from_secs(c.timeout_secs.unwrap_or(30).max(1));
     let unused = |fields: &[(&str, bool)]| -> anyhow::Result<()> {
         match fields.iter().find(|(_, set)| *set) {
@@ -186,10 +192,14 @@ fn channel(n: usize, c: ChannelEntry, shown: &str) -> anyhow::Result<Channel> {
                 ("from", c.from.is_some()),
                 ("to", c.to.is_some()),
             ])?;
-            let url = c.url.filter(|u| !u.trim().is_empty()).with_context(|| {
-                format!("{place}: kind = \"webhook\" needs url = \"https://…\"")
-            })?;
-            let url = url.trim().to_owned();
+            let url = c
+                .url
+                .as_ref()
+                .map(|u| u.expose().trim())
+                .filter(|u| !u.is_empty())
+                .with_context(|| {
+                    format!("{place}: kind = \"webhook\" needs url = \"https://…\"")
+                })?;
             let uri: ureq::http::Uri = url
                 .parse()
                 .map_err(|_| anyhow::anyhow!("{place}: url is not a URL"))?;
@@ -209,7 +219,7 @@ fn channel(n: usize, c: ChannelEntry, shown: &str) -> anyhow::Result<Channel> {
                 label: format!("#{n} (webhook to {host})"),
                 domains,
                 target: Target::Webhook(Webhook {
-                    url: Secret::new(url),
+                    url: Secret::new(url.to_owned()),
                     ca_file: c.ca_file,
                     timeout,
                 }),
@@ -261,16 +271,10 @@ fn channel(n: usize, c: ChannelEntry, shown: &str) -> anyhow::Result<Channel> {
                 None => None,
                 Some(user) => {
                     let password = if let Some(path) = &c.password_file {
-                        let text = std::fs::read_to_string(path).with_context(|| {
-                            format!(
-                                "{place}: cannot read the password file {} (password_file)",
-                                path.display()
-                            )
-                        })?;
-                        text.trim_end_matches(['\r', '\n']).to_owned()
-                    } else if let Some(p) =
-                        std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty())
-                    {
+                        Secret::from_file(path).with_context(|| {
+                            format!("{place}: the password file (password_file)")
+                        })?
+                    } else if let Some(p) = Secret::from_env(PASSWORD_ENV)? {
                         p
                     } else {
                         bail!(
@@ -278,7 +282,7 @@ fn channel(n: usize, c: ChannelEntry, shown: &str) -> anyhow::Result<Channel> {
                              {PASSWORD_ENV} in the environment"
                         );
                     };
-                    Some((user, Secret::new(password)))
+                    Some((user, password))
                 }
             };
             Ok(Channel {
@@ -343,6 +347,27 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("loopback"), "{err}");
+    }
+
+    #[test]
+    fn channel_domains_are_domains_in_their_normal_form() {
+        let s = parse(
+            "[[notify.channel]]\nkind = \"webhook\"\nurl = \"https://h.example/x\"\n\
+             domains = [\"Example.ORG.\"]\n",
+        )
+        .unwrap();
+        assert!(s.channels[0].wants("example.org"));
+        assert!(!s.channels[0].wants("example.net"));
+        let err = parse(
+            "[[notify.channel]]\nkind = \"webhook\"\nurl = \"https://h.example/x\"\n\
+             domains = [\"example org\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "test: [[notify.channel]] #1: domains: \"example org\" is not a domain name"
+        );
     }
 
     #[test]

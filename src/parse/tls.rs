@@ -42,8 +42,7 @@ pub fn parse_tls(text: &str) -> Result<TlsReport, TlsError> {
     let time = |key| {
         range
             .and_then(|r| string(r, key))
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-            .map(|t| t.timestamp())
+            .and_then(|t| crate::time::parse_rfc3339(&t))
     };
     Ok(TlsReport {
         org_name,

@@ -47,7 +47,7 @@ pub fn run(store: &Store, options: &CheckOptions) -> Result<Vec<DomainCheck>, Ch
         }
         return Ok(checks);
     }
-    let now = super::unix_now();
+    let now = crate::time::now();
     // What the reports say, domain by domain over the evidence window (as `advise` reads them):
     // every reported domain, or those asked for. Only the hints are kept, not the evidence.
     let mut reported: BTreeMap<String, Hints> = BTreeMap::new();

@@ -241,7 +241,7 @@ impl<'s> Writer<'s> {
             store,
             stats,
             in_batch: 0,
-            now: unix_now(),
+            now: crate::time::now(),
         })
     }
 
@@ -315,7 +315,7 @@ impl<'s> Writer<'s> {
             self.store.commit()?;
             self.store.begin()?;
             self.in_batch = 0;
-            self.now = unix_now();
+            self.now = crate::time::now();
         }
         on_event(Event::Done);
         Ok(())
@@ -378,11 +378,4 @@ pub fn reprocess(
     }
     stats.elapsed = started.elapsed();
     Ok(stats)
-}
-
-/// Seconds since the Unix epoch, now.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

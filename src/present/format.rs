@@ -40,20 +40,16 @@ pub fn percent(p: f64) -> String {
     }
 }
 
-fn utc(t: Timestamp) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::from_timestamp(t.0, 0)
-}
-
 /// A moment, to the minute: `2026-11-09 06:06`.
 pub fn moment(t: Option<Timestamp>) -> String {
-    t.and_then(utc)
-        .map_or(String::new(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+    t.and_then(|t| crate::time::format_minute(t.0))
+        .unwrap_or_default()
 }
 
 /// The day a moment falls on: `2026-11-01`.
 pub fn day(t: Option<Timestamp>) -> String {
-    t.and_then(utc)
-        .map_or(String::new(), |t| t.format("%Y-%m-%d").to_string())
+    t.and_then(|t| crate::time::format_day(t.0))
+        .unwrap_or_default()
 }
 
 /// The last day a period ending at `t` covers: a period ending exactly at midnight (as many

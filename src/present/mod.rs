@@ -279,25 +279,11 @@ pub fn unanswered_lookups(u: &crate::judge::Unanswered) {
     );
 }
 
-/// `notify` without channels: the notices, as plain text. Nothing is printed when there are none,
-/// so cron mails only news.
-pub fn notices(events: &[crate::notify::events::Event]) -> io::Result<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
+/// Text another output rendered, as it is: `notify` and `digest` without channels (their text is
+/// `notify::render`'s, shared with the email they send).
+pub fn text(text: &str) -> io::Result<()> {
     let mut out = io::stdout().lock();
-    write!(out, "{}", crate::notify::render::text(events))?;
-    out.flush()
-}
-
-/// `digest` without channels: a block per domain.
-pub fn digest(digests: &[crate::notify::digest::DomainDigest]) -> io::Result<()> {
-    let mut out = io::stdout().lock();
-    if digests.is_empty() {
-        writeln!(out, "(nothing stored matches)")?;
-    } else {
-        write!(out, "{}", crate::notify::render::digest_text(digests))?;
-    }
+    out.write_all(text.as_bytes())?;
     out.flush()
 }
 

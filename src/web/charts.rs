@@ -93,15 +93,11 @@ pub fn thousands(n: u64) -> String {
 
 /// A day number (since the epoch) as `2026-11-01`.
 pub fn date(day: i64) -> String {
-    chrono::DateTime::from_timestamp(day.saturating_mul(86_400), 0)
-        .map(|t| t.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
+    crate::time::format_day(day.saturating_mul(crate::time::DAY)).unwrap_or_default()
 }
 
 fn short_date(day: i64) -> String {
-    chrono::DateTime::from_timestamp(day.saturating_mul(86_400), 0)
-        .map(|t| t.format("%b %d").to_string())
-        .unwrap_or_default()
+    crate::time::format_short_day(day.saturating_mul(crate::time::DAY)).unwrap_or_default()
 }
 
 /// Indices of at most `n` evenly spaced x labels.

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::analyse::{self, Advice};
-use crate::config::Judgement;
+use crate::judge::Judgement;
 use crate::judge::{self, Judged, Scope};
 use crate::model::Evidence;
 use crate::store::{Store, StoreError};

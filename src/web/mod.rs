@@ -23,8 +23,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::Judgement;
-use crate::fetch::imap::Secret;
+use crate::judge::Judgement;
+use crate::secret::Secret;
 use crate::store::{Store, StoreError};
 
 /// Validated `serve` settings.

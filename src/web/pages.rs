@@ -150,13 +150,13 @@ fn trend(v: &DomainView) -> Markup {
 
 /// A time as `2026-11-01 14:05 UTC`.
 fn when(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+    crate::time::format_minute(t)
+        .map(|t| format!("{t} UTC"))
         .unwrap_or_default()
 }
 
 fn date_of(t: Option<i64>) -> String {
-    t.map(|t| charts::date(t.div_euclid(86_400)))
+    t.map(|t| charts::date(crate::time::day_of(t)))
         .unwrap_or_default()
 }
 

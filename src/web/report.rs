@@ -18,7 +18,9 @@ pub fn write(store: &Store, config: &ReportConfig) -> Result<(), WebError> {
         Some(d) => format!("The {d} days before each domain's latest report"),
         None => "All stored reports".to_owned(),
     };
-    let generated = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+    let generated = crate::time::format_minute(crate::time::now())
+        .map(|t| format!("{t} UTC"))
+        .unwrap_or_default();
     let html = pages::report(&views, &text, &generated);
     std::fs::write(&config.file, html).map_err(|source| WebError::Write {
         path: config.file.clone(),

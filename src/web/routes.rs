@@ -196,7 +196,7 @@ impl View {
             .get("to")
             .map(day_start)
             .transpose()?
-            .map(|t| t.saturating_add(86_400));
+            .map(|t| t.saturating_add(crate::time::DAY));
         let days = match p.get("days") {
             Some(d) => Some(
                 d.parse::<u32>()
@@ -245,27 +245,14 @@ impl View {
 
 /// A date `YYYY-MM-DD` as the start of that day (UTC).
 fn day_start(s: &str) -> Result<i64, String> {
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp())
-        .map_err(|_| format!("date {s:?}: expected YYYY-MM-DD"))
+    crate::time::parse_day(s).ok_or_else(|| format!("date {s:?}: expected YYYY-MM-DD"))
 }
 
-/// A policy domain as stored (lower case); only characters a domain name has.
+/// A policy domain in [`crate::domain::Domain`]'s normal form, as the CLI's `--domain` takes it.
 fn domain_name(s: &str) -> Result<String, String> {
-    let d = s.trim().trim_end_matches('.').to_ascii_lowercase();
-    let ok = !d.is_empty()
-        && d.len() <= 253
-        && d.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
-    if ok {
-        Ok(d)
-    } else {
-        Err(format!("{:?} is not a domain name", truncate(s, 80)))
-    }
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    s.chars().take(n).collect()
+    crate::domain::Domain::parse_policy(s)
+        .map(String::from)
+        .map_err(|e| e.to_string())
 }
 
 /// A path segment, percent-decoded.
@@ -346,7 +333,7 @@ fn page(store: &Store, config: &ServeConfig, parts: &[&str], params: &Params) ->
 fn filter(p: &Params) -> Result<Filter, String> {
     let date = |name: &str| {
         p.get(name)
-            .map(|v| crate::cli::date(name, v).map_err(|e| e.to_string()))
+            .map(|v| crate::time::parse_date(v).map_err(|e| format!("{name} {e}")))
             .transpose()
     };
     let limit = match p.get("limit") {

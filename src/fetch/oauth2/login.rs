@@ -16,7 +16,8 @@ use oauth2::{AuthUrl, AuthorizationCode, CsrfToken, PkceCodeChallenge, RedirectU
 use oauth2::{DeviceAuthorizationUrl, StandardDeviceAuthorizationResponse};
 use oauth2::{TokenResponse, url::Url};
 
-use super::{OAuthError, Provider, Settings, token_error, write_secret_file};
+use super::{OAuthError, Provider, Settings, token_error};
+use crate::secret::{self, Secret};
 
 /// What `login` needs beyond the account's OAuth2 settings.
 #[derive(Debug, Clone)]
@@ -50,7 +51,8 @@ pub fn login(
              offline_access; check DMARC_WARDEN_OAUTH2_SCOPE)"
         ))
     })?;
-    write_secret_file(file, refresh.secret()).map_err(|e| OAuthError::RefreshTokenFile {
+    let refresh = Secret::new(refresh.secret().to_owned());
+    secret::write_file(file, &refresh).map_err(|e| OAuthError::RefreshTokenFile {
         path: file.to_owned(),
         reason: format!("cannot write it: {e}"),
     })

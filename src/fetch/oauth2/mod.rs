@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use oauth2::basic::{BasicClient, BasicErrorResponse, BasicTokenResponse};
 use oauth2::{ClientId, ClientSecret, RefreshToken, RequestTokenError, Scope, TokenResponse};
 
-use crate::fetch::imap::Secret;
+use crate::secret::{self, Secret};
 
 /// Who issues the tokens: fills in the token and authorisation URLs and the default scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
@@ -274,14 +274,11 @@ impl Tokens {
         let obtained = Instant::now();
         let cached = match &self.settings.grant {
             Grant::Command(command) => {
-                let token =
-                    crate::config::run_secret_command(command, "access token").map_err(|e| {
-                        OAuthError::Command {
-                            reason: format!("{e:#}"),
-                        }
-                    })?;
+                let token = Secret::from_command(command).map_err(|e| OAuthError::Command {
+                    reason: e.to_string(),
+                })?;
                 Cached {
-                    token: Secret::new(token),
+                    token,
                     obtained,
                     lifetime: None,
                 }
@@ -321,12 +318,12 @@ impl Tokens {
                 if let Some(new) = response.refresh_token()
                     && new.secret() != refresh.expose()
                 {
-                    write_secret_file(path, new.secret()).map_err(|e| {
-                        OAuthError::RefreshTokenFile {
+                    secret::write_file(path, &Secret::new(new.secret().to_owned())).map_err(
+                        |e| OAuthError::RefreshTokenFile {
                             path: path.clone(),
                             reason: format!("cannot store the new refresh token: {e}"),
-                        }
-                    })?;
+                        },
+                    )?;
                 }
                 cached(&response, obtained)
             }
@@ -464,63 +461,18 @@ pub enum OAuthError {
     Command { reason: String },
 }
 
+/// The refresh token in `path`, by [`Secret::from_file`]'s rule.
 fn read_refresh_token(path: &Path) -> Result<Secret, OAuthError> {
-    let fail = |reason: String| OAuthError::RefreshTokenFile {
+    use crate::secret::SecretError;
+    Secret::from_file(path).map_err(|e| OAuthError::RefreshTokenFile {
         path: path.to_owned(),
-        reason,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        fail(format!(
-            "cannot read it ({e}); `dmarc-warden login --account NAME` writes it"
-        ))
-    })?;
-    let token = text.trim();
-    if token.is_empty() {
-        return Err(fail(
-            "it is empty; `dmarc-warden login --account NAME` writes it".to_owned(),
-        ));
-    }
-    Ok(Secret::new(token.to_owned()))
-}
-
-/// Replaces `path` with `secret` (and a newline) atomically: written to a new file of mode 0600
-/// in the same directory, synced, then renamed over the old one. A crash leaves the old file or
-/// the new one, never half of either.
-pub fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "refresh-token".to_owned());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let _ = std::fs::remove_file(&tmp);
-    let result = (|| {
-        let mut file = options.open(&tmp)?;
-        file.write_all(secret.as_bytes())?;
-        file.write_all(b"\n")?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+        reason: match e {
+            SecretError::Read { source, .. } => {
+                format!("cannot read it ({source}); `dmarc-warden login --account NAME` writes it")
+            }
+            _ => "it is empty; `dmarc-warden login --account NAME` writes it".to_owned(),
+        },
+    })
 }
 
 #[cfg(test)]
@@ -589,21 +541,5 @@ mod tests {
         );
         assert_eq!(line, "AADSTS7000215: bad secret *** given trace");
         assert_eq!(one_line(&"x".repeat(400), &[]).chars().count(), 301);
-    }
-
-    #[test]
-    fn secret_files_are_replaced_whole_with_mode_0600() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("refresh");
-        std::fs::write(&path, "old\n").unwrap();
-        write_secret_file(&path, "new").unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600);
-        }
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -4,7 +4,7 @@
 use std::cell::Cell;
 
 use super::Mechanism;
-use crate::fetch::imap::Secret;
+use crate::secret::Secret;
 
 /// The mechanism to use: the one configured, else OAUTHBEARER when offered (the standard), else
 /// XOAUTH2 when offered. `None` when the server offers neither.
