@@ -210,11 +210,11 @@ impl Bounds {
 
 /// Why the stream refused to read on: carried inside the `std::io::Error` the imap crate returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Refused {
+struct Refused {
     /// The budget of the response.
-    pub budget: u64,
+    budget: u64,
     /// The literal announced, when it was the announcement that was refused.
-    pub announced: Option<u64>,
+    announced: Option<u64>,
 }
 
 impl Refused {

@@ -2,8 +2,8 @@
 //!
 //! Per folder, in batches of UIDs: sizes first (`RFC822.SIZE`; an oversized message is recorded as a
 //! reject and never downloaded), then the bodies (`BODY.PEEK[]<0.N>`, so nothing is marked `\Seen`;
-//! read with a bound the server cannot exceed, so a message longer than listed is a reject too, and
-//! is not kept), parsed on the rayon pool. One transaction then stores the batch's reports and rejects, the folder's new
+//! bounded, so that one longer than listed is a reject too, without its bytes), parsed
+//! on the rayon pool. One transaction then stores the batch's reports and rejects, the folder's new
 //! highest UID, and the moves still to do. Only after that commit are messages flagged or moved, and a
 //! move's record is deleted once the server confirmed it. So a run killed at any moment leaves either
 //! an uncommitted batch (fetched again next time) or committed moves (finished first thing next time):
