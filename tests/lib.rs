@@ -9,6 +9,7 @@ mod cli;
 mod corpus;
 mod golden;
 mod imap;
+mod imap_bound;
 mod notify;
 mod oauth;
 mod tables;

@@ -8,11 +8,20 @@
 //!
 //! Every network operation has a timeout (the socket's read and write timeouts), so a silent server
 //! ends in an error rather than a hang. Passwords and tokens live in [`Secret`], which never prints.
+//!
+//! Every read is bounded, whatever the server says. The imap crate keeps a command's whole response in
+//! memory (a literal is read line by line until it is complete), so the bound is kept below it, on
+//! the stream ([`Stream`]): what the server sends between two of our writes may not exceed a budget,
+//! and a literal the budget cannot hold is refused as soon as it is announced, before any of it is
+//! read. A message body is asked for as `BODY.PEEK[]<0.N>` with N = `--max-message-size` + 1, and the
+//! budget of one such command is what the listed sizes allow (each at most N); a server that lies
+//! about sizes, or a message that grew, costs a reconnection and single fetches, never memory.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
@@ -132,39 +141,255 @@ pub enum ImapError {
         what: String,
         error: Box<imap::Error>,
     },
+    #[error("{addr}: the UIDVALIDITY of {folder} changed while it was read")]
+    Renumbered { addr: String, folder: String },
 }
 
 impl ImapError {
     /// A dropped connection or a timeout after login, worth reconnecting for; a refused login or
-    /// certificate is not.
+    /// certificate is not, nor a response refused for its size (it would only come again).
     pub fn is_transient(&self) -> bool {
         match self {
-            ImapError::Protocol { error, .. } => matches!(
-                **error,
-                imap::Error::Io(_) | imap::Error::ConnectionLost | imap::Error::Bye(_)
-            ),
+            ImapError::Protocol { error, .. } => match &**error {
+                imap::Error::Io(e) => Refused::of(e).is_none(),
+                imap::Error::ConnectionLost | imap::Error::Bye(_) => true,
+                _ => false,
+            },
+            ImapError::Renumbered { .. } => true,
             _ => false,
         }
     }
 }
 
-/// The TLS stream, wrapped so that IDLE can adjust its read timeout, and the account's timeout comes
-/// back afterwards.
-pub struct Stream(StreamOwned<ClientConnection, TcpStream>, Duration);
+/// The most bytes the server may send in answer to one command other than a body fetch (whose
+/// budget [`Session::bodies`] sets): room for the sizes of about five million messages.
+const RESPONSE_BUDGET: u64 = 256 << 20;
+/// What a body fetch may hold per message beyond the message itself (the `FETCH (UID …)` framing),
+/// and per command (untagged `EXISTS`, `FLAGS` and the like).
+const PER_MESSAGE_SLACK: u64 = 1 << 10;
+const PER_COMMAND_SLACK: u64 = 64 << 10;
+
+/// The bound the stream keeps, set by the [`Session`] around a body fetch.
+#[derive(Debug)]
+struct Bounds {
+    /// Most bytes the server may send between two writes of ours.
+    budget: AtomicU64,
+    /// Largest literal the server may announce.
+    literal: AtomicU64,
+}
+
+impl Bounds {
+    fn set(&self, budget: u64, literal: u64) {
+        self.budget.store(budget, Ordering::Relaxed);
+        self.literal.store(literal, Ordering::Relaxed);
+    }
+
+    fn reset(&self) {
+        self.set(RESPONSE_BUDGET, u64::MAX);
+    }
+}
+
+/// Why the stream refused to read on: carried inside the `std::io::Error` the imap crate returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Refused {
+    /// The budget of the response.
+    budget: u64,
+    /// The literal announced, when it was the announcement that was refused.
+    announced: Option<u64>,
+}
+
+impl Refused {
+    /// The refusal inside an I/O error, if that is what it is.
+    fn of(e: &std::io::Error) -> Option<Refused> {
+        e.get_ref()?.downcast_ref::<Refused>().copied()
+    }
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.announced {
+            Some(n) => write!(
+                f,
+                "the server announced a literal of {n} bytes, above the bound of {} bytes of this \
+                 response: refused unread",
+                self.budget
+            ),
+            None => write!(
+                f,
+                "the server's response exceeds the bound of {} bytes: refused",
+                self.budget
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Follows the server's side of the protocol just far enough to see literals announced: `{n}`
+/// closing a line announces n bytes that follow it, which are skipped. A server that hides an
+/// announcement gains nothing by it: the byte budget holds all the same.
+#[derive(Debug, Default)]
+struct Literals {
+    /// Bytes still to come of the literal being read.
+    pending: u64,
+    /// Where the current line is in a possible announcement.
+    at: Announcing,
+}
+
+/// How far the end of the current line looks like `{n}\r\n` (`{n+}`, which only clients send,
+/// counts too).
+#[derive(Debug, Default, Clone, Copy)]
+enum Announcing {
+    #[default]
+    No,
+    /// `{` and these digits so far (`None` before the first).
+    Open(Option<u64>),
+    /// `{n+`
+    Plus(u64),
+    /// `{n}`
+    Closed(u64),
+    /// `{n}\r`
+    Cr(u64),
+}
+
+impl Literals {
+    /// Reads `bytes` on; at each literal announced, asks `allowed(offset just past the
+    /// announcement, length)`, and stops with the length of the first one it refuses.
+    fn feed(&mut self, bytes: &[u8], mut allowed: impl FnMut(usize, u64) -> bool) -> Option<u64> {
+        use Announcing::*;
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.pending > 0 {
+                let skip = usize::try_from(self.pending)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len() - i);
+                self.pending -= skip as u64;
+                i += skip;
+                continue;
+            }
+            let b = bytes[i];
+            i += 1;
+            self.at = match (self.at, b) {
+                (_, b'{') => Open(None),
+                (Open(n), b'0'..=b'9') => Open(Some(
+                    n.unwrap_or(0)
+                        .saturating_mul(10)
+                        .saturating_add(u64::from(b - b'0')),
+                )),
+                (Open(Some(n)), b'+') => Plus(n),
+                (Open(Some(n)) | Plus(n), b'}') => Closed(n),
+                (Closed(n), b'\r') => Cr(n),
+                (Cr(n), b'\n') => {
+                    if !allowed(i, n) {
+                        return Some(n);
+                    }
+                    self.pending = n;
+                    No
+                }
+                _ => No,
+            };
+        }
+        None
+    }
+}
+
+/// The bound on what the server sends: a byte budget per response (what comes between two writes
+/// of ours) and a largest literal, refused as soon as it is announced.
+#[derive(Debug)]
+struct Bounded {
+    bounds: Arc<Bounds>,
+    /// Bytes read since our last write: the response so far.
+    used: u64,
+    literals: Literals,
+    /// Once refused, the connection is out of step with the protocol: every later read fails too.
+    refused: Option<Refused>,
+}
+
+impl Bounded {
+    fn new() -> Bounded {
+        let bounds = Bounds {
+            budget: AtomicU64::new(0),
+            literal: AtomicU64::new(0),
+        };
+        bounds.reset();
+        Bounded {
+            bounds: Arc::new(bounds),
+            used: 0,
+            literals: Literals::default(),
+            refused: None,
+        }
+    }
+
+    /// Reads into `buf` with `read`, no further than the budget allows.
+    fn read(
+        &mut self,
+        buf: &mut [u8],
+        read: impl FnOnce(&mut [u8]) -> std::io::Result<usize>,
+    ) -> std::io::Result<usize> {
+        if let Some(refused) = self.refused {
+            return Err(std::io::Error::other(refused));
+        }
+        let budget = self.bounds.budget.load(Ordering::Relaxed);
+        let largest = self.bounds.literal.load(Ordering::Relaxed);
+        let remaining = budget.saturating_sub(self.used);
+        if remaining == 0 {
+            return Err(self.refuse(Refused {
+                budget,
+                announced: None,
+            }));
+        }
+        let cap = buf
+            .len()
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        let n = read(&mut buf[..cap])?;
+        let start = self.used;
+        self.used += n as u64;
+        let refused = self.literals.feed(&buf[..n], |at, len| {
+            len <= largest && (start + at as u64).saturating_add(len) <= budget
+        });
+        match refused {
+            Some(len) => Err(self.refuse(Refused {
+                budget: budget.min(largest),
+                announced: Some(len),
+            })),
+            None => Ok(n),
+        }
+    }
+
+    /// A write of ours starts a command (or goes on with one): the server's answer starts afresh.
+    fn wrote(&mut self) {
+        self.used = 0;
+    }
+
+    fn refuse(&mut self, refused: Refused) -> std::io::Error {
+        self.refused = Some(refused);
+        std::io::Error::other(refused)
+    }
+}
+
+/// The TLS stream, wrapped so that every read is bounded (see the module's documentation) and
+/// IDLE can adjust its read timeout, with the account's timeout back afterwards.
+pub struct Stream {
+    tls: StreamOwned<ClientConnection, TcpStream>,
+    timeout: Duration,
+    bounded: Bounded,
+}
 
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0.read(buf)
+        let tls = &mut self.tls;
+        self.bounded.read(buf, |buf| tls.read(buf))
     }
 }
 
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write(buf)
+        self.bounded.wrote();
+        self.tls.write(buf)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
+        self.tls.flush()
     }
 }
 
@@ -172,11 +397,21 @@ impl imap::extensions::idle::SetReadTimeout for Stream {
     /// The imap crate clears the read timeout (`None`) when IDLE ends; every operation after that
     /// must still time out, so `None` means the account's timeout here.
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> imap::Result<()> {
-        self.0
+        self.tls
             .sock
-            .set_read_timeout(Some(timeout.unwrap_or(self.1)))
+            .set_read_timeout(Some(timeout.unwrap_or(self.timeout)))
             .map_err(imap::Error::Io)
     }
+}
+
+/// A message's text, fetched with a bound the server cannot exceed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// The whole message, at most the limit.
+    Whole(Vec<u8>),
+    /// Longer than the limit, whatever size was listed: nothing of it is kept. `announced` is the
+    /// length the server announced, when it was refused unread.
+    TooLarge { announced: Option<u64> },
 }
 
 /// What SELECT says of a folder.
@@ -189,6 +424,14 @@ pub struct FolderStatus {
 /// A logged-in connection.
 pub struct Session {
     inner: imap::Session<Stream>,
+    /// The stream's bounds, set around a body fetch.
+    bounds: Arc<Bounds>,
+    /// To connect again after a refused response, which leaves the connection out of step.
+    account: Account,
+    /// The folder selected, and its UIDVALIDITY: selected again after reconnecting.
+    selected: Option<(String, u32)>,
+    /// A response was refused: the next command first reconnects.
+    broken: bool,
     addr: String,
     can_move: bool,
     uidplus: bool,
@@ -224,7 +467,13 @@ impl Session {
                     reason: e.to_string(),
                 })?;
         }
-        let mut client = imap::Client::new(Stream(stream, account.timeout));
+        let stream = Stream {
+            tls: stream,
+            timeout: account.timeout,
+            bounded: Bounded::new(),
+        };
+        let bounds = stream.bounded.bounds.clone();
+        let mut client = imap::Client::new(stream);
         if account.tls == Tls::Implicit {
             client
                 .read_greeting()
@@ -248,10 +497,33 @@ impl Session {
         drop(caps);
         Ok(Session {
             inner,
+            bounds,
+            account: account.clone(),
+            selected: None,
+            broken: false,
             addr,
             can_move,
             uidplus,
         })
+    }
+
+    /// After a refused response: a new connection, with the folder selected again (the UIDs stand
+    /// only while its UIDVALIDITY does).
+    fn ready(&mut self) -> Result<(), ImapError> {
+        if !self.broken {
+            return Ok(());
+        }
+        let selected = self.selected.take();
+        *self = Session::connect(&self.account)?;
+        if let Some((folder, uidvalidity)) = selected
+            && self.select(&folder)?.uidvalidity != uidvalidity
+        {
+            return Err(ImapError::Renumbered {
+                addr: self.addr.clone(),
+                folder,
+            });
+        }
+        Ok(())
     }
 
     fn err<W: Into<String>>(&self, what: W) -> impl FnOnce(imap::Error) -> ImapError + use<W> {
@@ -260,18 +532,23 @@ impl Session {
 
     /// Opens `folder` read-write.
     pub fn select(&mut self, folder: &str) -> Result<FolderStatus, ImapError> {
+        self.ready()?;
+        self.selected = None;
         let mailbox = self
             .inner
             .select(folder)
             .map_err(protocol(&self.addr, format!("SELECT {folder}")))?;
+        let uidvalidity = mailbox.uid_validity.unwrap_or(0);
+        self.selected = Some((folder.to_owned(), uidvalidity));
         Ok(FolderStatus {
-            uidvalidity: mailbox.uid_validity.unwrap_or(0),
+            uidvalidity,
             exists: mailbox.exists,
         })
     }
 
     /// UIDs above `after` in the selected folder, with their sizes, in UID order.
     pub fn sizes_after(&mut self, after: u32) -> Result<Vec<(u32, u64)>, ImapError> {
+        self.ready()?;
         let Some(from) = after.checked_add(1) else {
             return Ok(Vec::new());
         };
@@ -294,28 +571,109 @@ impl Session {
         Ok(out)
     }
 
-    /// The full text of these messages, without setting `\Seen`. A message that vanished meanwhile
-    /// (expunged by another client) is simply absent.
-    pub fn bodies(&mut self, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
-        if uids.is_empty() {
+    /// The text of these listed messages (`(uid, size listed)`), without setting `\Seen`, each
+    /// at most `limit` bytes: one longer than that, whatever its listed size, is [`Body::TooLarge`]
+    /// and nothing of it is kept. A message that vanished meanwhile (expunged by another client) is
+    /// simply absent.
+    ///
+    /// One command fetches them all, bounded by what their listed sizes allow. When the server sends
+    /// more than that (a size it lied about, or a message that grew), the connection is given up and
+    /// the messages are fetched again one by one, each bounded by the limit; one that exceeds it
+    /// costs another reconnection.
+    pub fn bodies(
+        &mut self,
+        listed: &[(u32, u64)],
+        limit: u64,
+    ) -> Result<Vec<(u32, Body)>, ImapError> {
+        self.ready()?;
+        if listed.is_empty() {
             return Ok(Vec::new());
         }
-        let set = uid_set(uids);
-        let fetches = self
-            .inner
-            .uid_fetch(&set, "(UID BODY.PEEK[])")
-            .map_err(self.err("UID FETCH (BODY.PEEK[])"))?;
-        let mut out: Vec<(u32, Vec<u8>)> = fetches
+        let uids: Vec<u32> = listed.iter().map(|(uid, _)| *uid).collect();
+        let budget = listed
             .iter()
-            .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
-            .collect();
+            .map(|(_, size)| size.saturating_add(size / 8).min(limit.saturating_add(1)))
+            .fold(PER_COMMAND_SLACK, |sum, size| {
+                sum.saturating_add(size).saturating_add(PER_MESSAGE_SLACK)
+            });
+        let mut out = match self.bounded_fetch(&uids, limit, budget)? {
+            Ok(bodies) => bodies,
+            Err(_) => {
+                let single = limit
+                    .saturating_add(1)
+                    .saturating_add(PER_MESSAGE_SLACK + PER_COMMAND_SLACK);
+                let mut bodies = Vec::with_capacity(uids.len());
+                for &uid in &uids {
+                    self.ready()?;
+                    match self.bounded_fetch(&[uid], limit, single)? {
+                        Ok(mut body) => bodies.append(&mut body),
+                        Err(refused) => bodies.push((
+                            uid,
+                            Body::TooLarge {
+                                announced: refused.announced,
+                            },
+                        )),
+                    }
+                }
+                bodies
+            }
+        };
         out.sort_unstable_by_key(|(uid, _)| *uid);
         Ok(out)
+    }
+
+    /// One `UID FETCH` of these messages' first `limit + 1` bytes, the response bounded by `budget`.
+    /// The inner error is the refusal of a response that exceeded it; the connection is then
+    /// marked for reconnecting.
+    fn bounded_fetch(
+        &mut self,
+        uids: &[u32],
+        limit: u64,
+        budget: u64,
+    ) -> Result<Result<Vec<(u32, Body)>, Refused>, ImapError> {
+        let set = uid_set(uids);
+        let want = limit.saturating_add(1);
+        // A partial fetch's length is a 32-bit number; above that, the stream's bound alone holds.
+        let query = if want <= u64::from(u32::MAX) {
+            format!("(UID BODY.PEEK[]<0.{want}>)")
+        } else {
+            "(UID BODY.PEEK[])".to_owned()
+        };
+        self.bounds.set(budget, want);
+        let fetched = self.inner.uid_fetch(&set, &query);
+        self.bounds.reset();
+        let fetches = match fetched {
+            Ok(fetches) => fetches,
+            Err(e) => {
+                if let imap::Error::Io(io) = &e
+                    && let Some(refused) = Refused::of(io)
+                {
+                    self.broken = true;
+                    return Ok(Err(refused));
+                }
+                return Err(self.err(format!("UID FETCH {query}"))(e));
+            }
+        };
+        Ok(Ok(fetches
+            .iter()
+            .filter_map(|f| Some((f.uid?, f.body()?)))
+            // Only what was asked for: a server's extra is no message of ours.
+            .filter(|(uid, _)| uids.contains(uid))
+            .map(|(uid, body)| {
+                let body = if body.len() as u64 > limit {
+                    Body::TooLarge { announced: None }
+                } else {
+                    Body::Whole(body.to_vec())
+                };
+                (uid, body)
+            })
+            .collect()))
     }
 
     /// Creates `folder` unless it exists. CREATE first: a server says NO to an existing folder
     /// (RFC 5530 `ALREADYEXISTS`, or plain words), which STATUS then confirms.
     pub fn ensure_folder(&mut self, folder: &str) -> Result<(), ImapError> {
+        self.ready()?;
         match self.inner.create(folder) {
             Ok(()) => Ok(()),
             Err(create) => match self.inner.status(folder, "(MESSAGES)") {
@@ -329,6 +687,7 @@ impl Session {
     /// COPY, `\Deleted` and UID EXPUNGE (which touches only these UIDs). Without UIDPLUS the
     /// originals are left flagged `\Deleted`, never expunged with anything else.
     pub fn move_to(&mut self, uids: &[u32], folder: &str) -> Result<(), ImapError> {
+        self.ready()?;
         if uids.is_empty() {
             return Ok(());
         }
@@ -355,6 +714,7 @@ impl Session {
 
     /// Sets `\Seen` on these messages.
     pub fn mark_seen(&mut self, uids: &[u32]) -> Result<(), ImapError> {
+        self.ready()?;
         if uids.is_empty() {
             return Ok(());
         }
@@ -366,6 +726,7 @@ impl Session {
 
     /// Waits (IMAP IDLE) until the selected folder changes or `timeout` passes.
     pub fn idle(&mut self, timeout: Duration) -> Result<(), ImapError> {
+        self.ready()?;
         let addr = self.addr.clone();
         let mut handle = self.inner.idle();
         handle.timeout(timeout).keepalive(false);
@@ -377,6 +738,7 @@ impl Session {
 
     /// Appends a message to `folder` (used by tests and benchmarks to fill a mailbox).
     pub fn append(&mut self, folder: &str, message: &[u8]) -> Result<(), ImapError> {
+        self.ready()?;
         let addr = self.addr.clone();
         self.inner
             .append(folder, message)
@@ -385,9 +747,11 @@ impl Session {
             .map_err(protocol(&addr, format!("APPEND to {folder}")))
     }
 
-    /// Says goodbye; errors are of no interest by then.
+    /// Says goodbye; errors are of no interest by then (nor is a connection out of step).
     pub fn logout(mut self) {
-        let _ = self.inner.logout();
+        if !self.broken {
+            let _ = self.inner.logout();
+        }
     }
 }
 
@@ -734,5 +1098,90 @@ mod tests {
         assert_eq!(uid_set(&[1, 2, 3, 5, 9, 8, 7]), "1:3,5,7:9");
         assert_eq!(uid_set(&[4]), "4");
         assert_eq!(uid_set(&[]), "");
+    }
+
+    /// Reads `data` through `bounded` in reads of at most `chunk` bytes: the bytes read, or the
+    /// refusal.
+    fn read_through(bounded: &mut Bounded, mut data: &[u8], chunk: usize) -> Result<u64, Refused> {
+        let mut buf = vec![0; chunk];
+        let mut total = 0;
+        loop {
+            match bounded.read(&mut buf, |b| data.read(b)) {
+                Ok(0) => return Ok(total),
+                Ok(n) => total += n as u64,
+                Err(e) => return Err(Refused::of(&e).expect("a refusal, not another error")),
+            }
+        }
+    }
+
+    #[test]
+    fn literals_are_seen_across_reads_and_their_content_is_skipped() {
+        let response = b"* 1 FETCH (UID 1 BODY[]<0> {16}\r\nab {999}\r\n{77}\r\n)\r\n\
+                         * 2 FETCH (UID 2 BODY[] {0}\r\n)\r\n* OK {3+}\r\nxyz\r\na1 OK {x}\r\n";
+        for chunk in 1..=response.len() {
+            let mut literals = Literals::default();
+            let mut seen = Vec::new();
+            for part in response.chunks(chunk) {
+                literals.feed(part, |_, n| {
+                    seen.push(n);
+                    true
+                });
+            }
+            assert_eq!(seen, [16, 0, 3], "in reads of {chunk} bytes");
+        }
+    }
+
+    #[test]
+    fn a_literal_above_the_bound_is_refused_when_announced() {
+        let mut bounded = Bounded::new();
+        bounded.bounds.set(1 << 20, 1000);
+        let response = b"* 1 FETCH (UID 1 BODY[]<0> {4000000000}\r\nxx";
+        let refused = read_through(&mut bounded, response, 8192).unwrap_err();
+        assert_eq!(refused.announced, Some(4_000_000_000));
+        assert!(
+            refused.to_string().contains("4000000000 bytes"),
+            "{refused}"
+        );
+        // Out of step with the protocol now: nothing more is read.
+        assert!(read_through(&mut bounded, b"a1 OK\r\n", 8192).is_err());
+        // A literal the largest allows, but the response's budget cannot hold: refused too.
+        let mut bounded = Bounded::new();
+        bounded.bounds.set(100, 1000);
+        let refused = read_through(&mut bounded, b"* 1 FETCH (BODY[] {500}\r\n", 8192);
+        assert_eq!(refused.unwrap_err().announced, Some(500));
+    }
+
+    #[test]
+    fn the_byte_budget_holds_when_an_announcement_is_hidden() {
+        // `* OK {40}` is text to a parser, but a reader that takes it for a literal skips the real
+        // announcement that follows; the budget does not care.
+        let mut response = b"* OK {40}\r\n* 2 FETCH (UID 2 BODY[]<0> {1073741824}\r\n".to_vec();
+        response.extend(std::iter::repeat_n(b'x', 100_000));
+        let mut bounded = Bounded::new();
+        bounded.bounds.set(2000, 1000);
+        let refused = read_through(&mut bounded, &response, 300).unwrap_err();
+        assert_eq!(refused.announced, None);
+        assert_eq!(bounded.used, 2000, "not a byte beyond the budget");
+    }
+
+    #[test]
+    fn each_write_starts_a_new_response_and_the_default_budget_is_generous() {
+        let mut bounded = Bounded::new();
+        bounded.bounds.set(50, 50);
+        assert_eq!(read_through(&mut bounded, &[b'a'; 40], 16), Ok(40));
+        bounded.wrote();
+        assert_eq!(read_through(&mut bounded, &[b'a'; 40], 16), Ok(40));
+        assert!(read_through(&mut bounded, &[b'a'; 40], 16).is_err());
+        let mut bounded = Bounded::new();
+        assert_eq!(
+            read_through(&mut bounded, &[b'a'; 1 << 20], 8192),
+            Ok(1 << 20)
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2".into());
+        assert_eq!(format!("{s:?}"), "***");
     }
 }

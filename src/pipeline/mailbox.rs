@@ -1,7 +1,8 @@
 //! `dmarc-warden fetch`: drains IMAP folders through the same unpack → parse → store path as files.
 //!
 //! Per folder, in batches of UIDs: sizes first (`RFC822.SIZE`; an oversized message is recorded as a
-//! reject and never downloaded), then the bodies (`BODY.PEEK[]`, so nothing is marked `\Seen`), parsed
+//! reject and never downloaded), then the bodies (`BODY.PEEK[]<0.N>`, so nothing is marked `\Seen`;
+//! bounded, so that one longer than listed is a reject too, without its bytes), parsed
 //! on the rayon pool. One transaction then stores the batch's reports and rejects, the folder's new
 //! highest UID, and the moves still to do. Only after that commit are messages flagged or moved, and a
 //! move's record is deleted once the server confirmed it. So a run killed at any moment leaves either
@@ -16,12 +17,12 @@ use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
 use super::{Event, IngestError, Options, Processed, Stats, Writer, process};
 use crate::fetch::Input;
-use crate::fetch::imap::{Account, ImapError, Session};
+use crate::fetch::imap::{Account, Body, ImapError, Session};
 use crate::store::{Store, StoreError};
 
 /// One batch as the network thread hands it over: the listed `(uid, size)` pairs and the bodies
 /// downloaded.
-type Downloaded<'b> = (&'b [(u32, u64)], Vec<(u32, Vec<u8>)>);
+type Downloaded<'b> = (&'b [(u32, u64)], Vec<(u32, Body)>);
 
 /// Settings of one `fetch` run beyond the account's own.
 #[derive(Debug, Clone)]
@@ -229,12 +230,12 @@ impl Run<'_> {
             let (net_session, net_batches) = (&mut *session, &batches);
             let network = scope.spawn(move || -> Result<(), ImapError> {
                 for batch in net_batches {
-                    let wanted: Vec<u32> = batch
+                    let wanted: Vec<(u32, u64)> = batch
                         .iter()
                         .filter(|(_, size)| *size <= limit)
-                        .map(|(uid, _)| *uid)
+                        .copied()
                         .collect();
-                    let bodies = net_session.bodies(&wanted)?;
+                    let bodies = net_session.bodies(&wanted, limit)?;
                     if tx.send((batch, bodies)).is_err() {
                         break; // storing failed; its error is the one reported
                     }
@@ -275,20 +276,41 @@ impl Run<'_> {
     }
 
     /// A batch's messages as inputs: those downloaded, and one that says why for each that was too
-    /// large to download.
+    /// large to download, or turned out longer than the limit while downloading it.
     fn inputs(
         &self,
         batch: &[(u32, u64)],
-        bodies: Vec<(u32, Vec<u8>)>,
+        bodies: Vec<(u32, Body)>,
         folder: &str,
         uidvalidity: u32,
     ) -> Vec<(u32, Input)> {
         let limit = self.options.work.limits.max_message_size;
         let mut inputs: Vec<(u32, Input)> = bodies
             .into_iter()
-            .map(|(uid, data)| {
+            .map(|(uid, body)| {
                 let origin = self.account.message_url(folder, uidvalidity, uid);
-                (uid, Input::Bytes { origin, data })
+                let input = match body {
+                    Body::Whole(data) => Input::Bytes { origin, data },
+                    Body::TooLarge { announced } => {
+                        let listed = batch
+                            .iter()
+                            .find(|(listed, _)| *listed == uid)
+                            .map_or(0, |(_, size)| *size);
+                        let sent = match announced {
+                            Some(n) => format!("the server announced {n} bytes"),
+                            None => "the server sent more".to_owned(),
+                        };
+                        Input::Unreadable {
+                            origin,
+                            reason: format!(
+                                "message exceeds the limit of {limit} bytes (listed as {listed} \
+                                 bytes, {sent}), not kept (raise --max-message-size / \
+                                 DMARC_WARDEN_MAX_MESSAGE_SIZE, then run `dmarc-warden fetch --full`)"
+                            ),
+                        }
+                    }
+                };
+                (uid, input)
             })
             .collect();
         for (uid, size) in batch.iter().filter(|(_, size)| *size > limit) {
