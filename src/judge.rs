@@ -209,7 +209,7 @@ pub fn names(
                 DEADLINE.as_secs()
             );
         }
-        store.set_rdns(&answers, now)?;
+        store.write(|tx| tx.set_rdns(&answers, now))?;
         names.extend(answers);
     }
     Ok(names)

@@ -95,7 +95,7 @@ pub struct Record {
 impl Record {
     /// DMARC passes when either aligned identifier passed.
     pub fn dmarc_pass(&self) -> bool {
-        self.dkim.as_deref() == Some("pass") || self.spf.as_deref() == Some("pass")
+        dmarc_pass(self.dkim.as_deref(), self.spf.as_deref())
     }
 
     /// The DKIM result that says most about the sender: the first passing signature, else the first.
@@ -124,6 +124,17 @@ impl Record {
             )
         })
     }
+}
+
+/// `policy_evaluated` says the aligned identifier (its `dkim` or `spf`) passed.
+pub fn aligned_pass(result: Option<&str>) -> bool {
+    result == Some("pass")
+}
+
+/// DMARC passes when either aligned identifier passed: the rule behind [`Record::dmarc_pass`], for
+/// records as stored.
+pub fn dmarc_pass(dkim: Option<&str>, spf: Option<&str>) -> bool {
+    aligned_pass(dkim) || aligned_pass(spf)
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -340,6 +351,26 @@ pub struct SourceSummary {
     pub failure_reports: u64,
 }
 
+impl SourceSummary {
+    /// Counts `messages` messages of records whose `policy_evaluated` says `dkim`, `spf` and
+    /// `disposition` (as stored).
+    pub fn count(
+        &mut self,
+        dkim: Option<&str>,
+        spf: Option<&str>,
+        disposition: Option<&str>,
+        messages: u64,
+    ) {
+        let add = |n: &mut u64, yes: bool| *n = n.saturating_add(if yes { messages } else { 0 });
+        add(&mut self.messages, true);
+        add(&mut self.dmarc_pass, dmarc_pass(dkim, spf));
+        add(&mut self.dkim_aligned, aligned_pass(dkim));
+        add(&mut self.spf_aligned, aligned_pass(spf));
+        add(&mut self.quarantined, disposition == Some("quarantine"));
+        add(&mut self.rejected, disposition == Some("reject"));
+    }
+}
+
 /// `failures`: one row per stored failure (ARF) report, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FailureSummary {
@@ -370,6 +401,24 @@ pub struct TlsSummary {
     /// Reporting organisations, comma-separated.
     pub reporters: String,
     pub reports: u64,
+}
+
+impl TlsSummary {
+    /// A list as the listing shows it: `a, b, c`.
+    pub fn list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+        items.into_iter().collect::<Vec<_>>().join(", ")
+    }
+
+    /// [`TlsSummary::top_failures`] from failure result types and their session counts, most first:
+    /// the first three, `certificate-expired: 12, validation-failure: 4`.
+    pub fn top(failures: &[(String, u64)]) -> String {
+        failures
+            .iter()
+            .take(3)
+            .map(|(kind, n)| format!("{kind}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// `reports`: one row per stored report.
