@@ -392,6 +392,7 @@ pub struct TlsSummary {
     pub domain: String,
     /// The policy's MX host patterns, comma-separated (empty for `no-policy-found`).
     pub mx_hosts: String,
+    /// The policy types reported, `sts,tlsa` (without spaces).
     pub policy_types: String,
     pub successful_sessions: u64,
     pub failed_sessions: u64,
@@ -404,9 +405,14 @@ pub struct TlsSummary {
 }
 
 impl TlsSummary {
-    /// A list as the listing shows it: `a, b, c`.
+    /// A list of names as the listing shows it: `a, b, c`.
     pub fn list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
         items.into_iter().collect::<Vec<_>>().join(", ")
+    }
+
+    /// [`TlsSummary::policy_types`] from the types reported.
+    pub fn types<'a>(types: impl IntoIterator<Item = &'a str>) -> String {
+        types.into_iter().collect::<Vec<_>>().join(",")
     }
 
     /// [`TlsSummary::top_failures`] from failure result types and their session counts, most first:

@@ -1,6 +1,6 @@
 //! The listing commands' queries (`domains`, `sources`, `reports`, `failures`, `tls`, `rejects`),
 //! also behind the web's JSON API. SQL sums and counts what is stored; what passes and how a row
-//! reads are the model's ([`SourceSummary::count`], [`TlsSummary::list`]).
+//! reads are the model's ([`SourceSummary::count`], [`TlsSummary::list`] and its kin).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -250,7 +250,7 @@ impl Db {
             Ok(TlsSummary {
                 domain: group.0,
                 mx_hosts: TlsSummary::list(mx.iter().map(String::as_str)),
-                policy_types: TlsSummary::list(kinds.iter().map(String::as_str)),
+                policy_types: TlsSummary::types(kinds.iter().map(String::as_str)),
                 successful_sessions: successful,
                 failed_sessions: failed,
                 failure_pct: crate::analyse::percent(failed, successful.saturating_add(failed)),
