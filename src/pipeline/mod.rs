@@ -222,19 +222,19 @@ where
             more = store.write(|tx| -> Result<bool, StoreError> {
                 written.start_batch();
                 loop {
-                    if next == chunk.len() {
-                        let _ = done.send(std::mem::take(&mut chunk));
-                        next = 0;
-                        match rx.recv() {
-                            Ok(received) => chunk = received,
-                            Err(_) => return Ok(false),
+                    while next < chunk.len() {
+                        written.write(tx, &chunk[next], on_event)?;
+                        next += 1;
+                        if written.batch_full() {
+                            return Ok(true);
                         }
-                        continue;
                     }
-                    written.write(tx, &chunk[next], on_event)?;
-                    next += 1;
-                    if written.batch_full() {
-                        return Ok(true);
+                    // This chunk is written (and freed on the other thread); on to the next.
+                    let _ = done.send(std::mem::take(&mut chunk));
+                    next = 0;
+                    match rx.recv() {
+                        Ok(received) => chunk = received,
+                        Err(_) => return Ok(false),
                     }
                 }
             })?;

@@ -1,10 +1,10 @@
 //! The database: what is stored, and every question asked of it. SQL, transactions and database
 //! drivers live only under `src/store/`; the rest of the program sees one concrete [`Store`].
 //!
-//! [`Store`] is an enum over backends (today one, SQLite, in [`sqlite`]); each backend keeps its
+//! [`Store`] is an enum over backends (today one, SQLite, in `sqlite/`); each backend keeps its
 //! queries in one file per concern (`ingest`, `rejects`, `imap`, `listings`, `evidence`, `rdns`,
 //! `checks`, `notify`), and this module only dispatches to them. A second backend is a twin folder
-//! beside `sqlite/` and one more arm in [`backend!`] and [`tx_backend!`].
+//! beside `sqlite/` and one more arm in the `backend!` and `tx_backend!` dispatch.
 //!
 //! Reading is a plain method on `&Store`. Writing is a unit of work: the caller hands
 //! [`Store::write`] a closure, which gets a [`Tx`] to write through; the store commits when the
