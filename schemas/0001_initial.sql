@@ -1,4 +1,4 @@
--- dmarc-warden schema, version 1. Applied by src/store.rs when PRAGMA user_version < 1.
+-- dmarc-warden schema, version 1. Applied by src/store/sqlite/mod.rs when PRAGMA user_version < 1.
 -- Times are seconds since the Unix epoch, UTC. Enumerated values are lower-cased strings as reported.
 
 -- One row per aggregate report; (org_name, report_id, domain) identifies it, which makes ingest

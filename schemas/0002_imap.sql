@@ -1,5 +1,5 @@
 -- dmarc-warden schema, version 2: what `dmarc-warden fetch` remembers of each IMAP folder.
--- Applied by src/store.rs when PRAGMA user_version < 2.
+-- Applied by src/store/sqlite/mod.rs when PRAGMA user_version < 2.
 
 -- Per account ('user@host:port') and folder: the UIDVALIDITY seen, and the highest UID whose outcome
 -- (reports stored, or the message kept as a reject) is committed. The next fetch asks only for newer

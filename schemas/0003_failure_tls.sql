@@ -1,5 +1,5 @@
 -- dmarc-warden schema, version 3: failure (forensic) reports and SMTP TLS reports.
--- Applied by src/store.rs when PRAGMA user_version < 3. Lists are JSON arrays of strings.
+-- Applied by src/store/sqlite/mod.rs when PRAGMA user_version < 3. Lists are JSON arrays of strings.
 
 -- One row per ARF report (RFC 5965; DMARC failure reports RFC 6591 / RFC 9991, and other feedback
 -- types, told apart by feedback_type). `key` (SHA-256 of the feedback fields and the reported

@@ -1,5 +1,5 @@
 -- dmarc-warden schema, version 7: notifications (`notify`, `fetch --notify`).
--- Applied by src/store.rs when PRAGMA user_version < 7.
+-- Applied by src/store/sqlite/mod.rs when PRAGMA user_version < 7.
 
 -- The conditions last notified, one row per (kind, domain, subject): an event is sent when its
 -- condition is not here with the same fingerprint. A condition that no longer holds is deleted, so

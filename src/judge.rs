@@ -376,7 +376,7 @@ pub fn resolve_names(
                 deadline: DEADLINE,
             });
         }
-        store.set_rdns(&answers, now)?;
+        store.write(|tx| tx.set_rdns(&answers, now))?;
         names.extend(answers);
     }
     Ok((names, unanswered))

@@ -107,7 +107,7 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             for warning in &accounts.warnings {
                 eprintln!("dmarc-warden: {warning}");
             }
-            let _lock = lock_fetch(&config.db)?;
+            let _lock = lock_fetch(&store, &config.db)?;
             let mut total = Stats::default();
             let mut failed = 0;
             for account in &accounts.accounts {
@@ -129,14 +129,14 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             let code = if failed > 0 { EXIT_FATAL } else { code };
             match notify {
                 Some(n) => {
-                    let _lock = notify::lock(&config.db)?;
+                    let _lock = notify::lock(&store, &config.db)?;
                     Ok(code.max(notify::notify(&store, &n)?))
                 }
                 None => Ok(code),
             }
         }
         Action::Notify(n) => {
-            let _lock = notify::lock(&config.db)?;
+            let _lock = notify::lock(&store, &config.db)?;
             notify::notify(&store, &n)
         }
         Action::Digest {
@@ -277,38 +277,28 @@ fn cli_scope(judge: &cli::Judge) -> judge::Scope {
     }
 }
 
-/// Holds `<db>.fetch-lock` for the run: two fetches into one database would fetch and move the same
-/// messages, so the second stops with a clear message instead.
-fn lock_fetch(db: &std::path::Path) -> anyhow::Result<std::fs::File> {
-    hold_lock(db, "fetch", |path| {
+/// Holds the store's `fetch` lock (`<db>.fetch-lock`) for the run: two fetches into one database
+/// would fetch and move the same messages, so the second stops with a clear message instead.
+fn lock_fetch(store: &Store, db: &std::path::Path) -> anyhow::Result<store::StoreLock> {
+    hold_lock(store, "fetch", |lock| {
         format!(
-            "another `dmarc-warden fetch` is running on {} (it holds {}); this run did nothing",
+            "another `dmarc-warden fetch` is running on {} (it holds {lock}); this run did nothing",
             db.display(),
-            path.display()
         )
     })
 }
 
-/// Opens and locks `<db>.<name>-lock` for as long as the returned file lives; `busy` says what to
-/// tell the user when another process holds it.
+/// Takes the store's lock `name` ([`Store::try_lock`]) for as long as the returned guard lives;
+/// `busy` says what to tell the user when another process holds it (given what it holds).
 pub(crate) fn hold_lock(
-    db: &std::path::Path,
+    store: &Store,
     name: &str,
-    busy: impl FnOnce(&std::path::Path) -> String,
-) -> anyhow::Result<std::fs::File> {
-    let path = std::path::PathBuf::from(format!("{}.{name}-lock", db.display()));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(busy(&path))),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("cannot lock {}", path.display()))
-        }
+    busy: impl FnOnce(&str) -> String,
+) -> anyhow::Result<store::StoreLock> {
+    match store.try_lock(name) {
+        Ok(lock) => Ok(lock),
+        Err(store::StoreError::Busy { lock }) => Err(anyhow::anyhow!(busy(&lock))),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -473,6 +473,30 @@ pub struct SourceSummary {
     pub failure_reports: u64,
 }
 
+impl SourceSummary {
+    /// Counts `messages` messages of records whose `policy_evaluated` says `dkim`, `spf` and
+    /// `disposition`.
+    pub fn count(
+        &mut self,
+        dkim: Option<DmarcResult>,
+        spf: Option<DmarcResult>,
+        disposition: Option<Disposition>,
+        messages: u64,
+    ) {
+        let pass = |r: &Option<DmarcResult>| *r == Some(DmarcResult::Pass);
+        let add = |n: &mut u64, yes: bool| *n = n.saturating_add(if yes { messages } else { 0 });
+        add(&mut self.messages, true);
+        add(&mut self.dmarc_pass, pass(&dkim) || pass(&spf));
+        add(&mut self.dkim_aligned, pass(&dkim));
+        add(&mut self.spf_aligned, pass(&spf));
+        add(
+            &mut self.quarantined,
+            disposition == Some(Disposition::Quarantine),
+        );
+        add(&mut self.rejected, disposition == Some(Disposition::Reject));
+    }
+}
+
 /// `failures`: one row per stored failure (ARF) report, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FailureSummary {
@@ -494,6 +518,7 @@ pub struct TlsSummary {
     pub domain: String,
     /// The policy's MX host patterns, comma-separated (empty for `no-policy-found`).
     pub mx_hosts: String,
+    /// The policy types reported, `sts,tlsa` (without spaces).
     pub policy_types: String,
     pub successful_sessions: u64,
     pub failed_sessions: u64,
@@ -503,6 +528,29 @@ pub struct TlsSummary {
     /// Reporting organisations, comma-separated.
     pub reporters: String,
     pub reports: u64,
+}
+
+impl TlsSummary {
+    /// A list of names as the listing shows it: `a, b, c`.
+    pub fn list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+        items.into_iter().collect::<Vec<_>>().join(", ")
+    }
+
+    /// [`TlsSummary::policy_types`] from the types reported.
+    pub fn types<'a>(types: impl IntoIterator<Item = &'a str>) -> String {
+        types.into_iter().collect::<Vec<_>>().join(",")
+    }
+
+    /// [`TlsSummary::top_failures`] from failure result types and their session counts, most first:
+    /// the first three, `certificate-expired: 12, validation-failure: 4`.
+    pub fn top(failures: &[(String, u64)]) -> String {
+        failures
+            .iter()
+            .take(3)
+            .map(|(kind, n)| format!("{kind}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// `reports`: one row per stored report.

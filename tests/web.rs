@@ -255,24 +255,26 @@ impl Fixture {
             use dmarc_warden::analyse::check::{Check, DomainCheck, Finding, Severity};
             let store = dmarc_warden::store::Store::open(&env.db()).unwrap();
             store
-                .save_check(&DomainCheck {
-                    domain: "example.com".into(),
-                    checked_at: dmarc_warden::model::Timestamp(DAY0 + DAYS * 86_400),
-                    published: Default::default(),
-                    findings: vec![
-                        Finding {
-                            check: Check::Dmarc,
-                            severity: Severity::Ok,
-                            message: "v=DMARC1; p=none published".into(),
-                            fix: None,
-                        },
-                        Finding {
-                            check: Check::Spf,
-                            severity: Severity::Warning,
-                            message: "SPF ends with ~all".into(),
-                            fix: Some("end it with -all once every sender is listed".into()),
-                        },
-                    ],
+                .write(|tx| {
+                    tx.save_check(&DomainCheck {
+                        domain: "example.com".into(),
+                        checked_at: dmarc_warden::model::Timestamp(DAY0 + DAYS * 86_400),
+                        published: Default::default(),
+                        findings: vec![
+                            Finding {
+                                check: Check::Dmarc,
+                                severity: Severity::Ok,
+                                message: "v=DMARC1; p=none published".into(),
+                                fix: None,
+                            },
+                            Finding {
+                                check: Check::Spf,
+                                severity: Severity::Warning,
+                                message: "SPF ends with ~all".into(),
+                                fix: Some("end it with -all once every sender is listed".into()),
+                            },
+                        ],
+                    })
                 })
                 .unwrap();
         }

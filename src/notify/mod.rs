@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use crate::analyse::{window_before, window_start};
 use crate::judge::{self, Scope};
 use crate::model::Filter;
-use crate::store::Store;
+use crate::store::{Store, StoreLock};
 use crate::{EXIT_OK, EXIT_REJECTED};
 use events::{Condition, DomainState, Event};
 use settings::{Channel, Settings, Target};
@@ -59,13 +59,12 @@ const STDOUT: &str = "stdout";
 
 /// Holds `<db>.notify-lock` while notices are judged and delivered: two runs at once would send
 /// the same queued notices twice, so the second stops with a clear message instead.
-pub fn lock(db: &std::path::Path) -> anyhow::Result<std::fs::File> {
-    crate::hold_lock(db, "notify", |path| {
+pub fn lock(store: &Store, db: &std::path::Path) -> anyhow::Result<StoreLock> {
+    crate::hold_lock(store, "notify", |lock| {
         format!(
             "another `dmarc-warden notify` (or `fetch --notify`) is sending notices for {} (it \
-             holds {}); this run sent nothing, what it would have sent goes next time",
+             holds {lock}); this run sent nothing, what it would have sent goes next time",
             db.display(),
-            path.display()
         )
     })
 }
@@ -76,8 +75,10 @@ pub fn notify(store: &Store, config: &Config) -> anyhow::Result<u8> {
     let now = crate::time::now();
     let conditions = conditions(store, config)?;
     let channels = &config.settings.channels;
-    store.record_notices(now, |notified| -> anyhow::Result<_> {
-        let (send, state) = events::select(conditions, notified, now);
+    // The notices are queued in the unit of work that records them as notified: a notice is never
+    // marked as sent without being queued, and a run that fails queues nothing.
+    store.write(|tx| -> anyhow::Result<_> {
+        let (send, state) = events::select(conditions, &tx.notified()?, now);
         let mut queued = Vec::new();
         for e in &send {
             let json = serde_json::to_string(e)?;
@@ -89,7 +90,9 @@ pub fn notify(store: &Store, config: &Config) -> anyhow::Result<u8> {
                 }
             }
         }
-        Ok((state, queued))
+        tx.set_notified(&state)?;
+        tx.queue_notices(&queued, now)?;
+        Ok(())
     })?;
     deliver(store, channels)
 }
@@ -123,7 +126,7 @@ fn deliver(store: &Store, channels: &[Channel]) -> anyhow::Result<u8> {
         })
         .collect();
     if !moves.is_empty() {
-        store.requeue_notices(&moves)?;
+        store.write(|tx| tx.requeue_notices(&moves))?;
     }
     let pending = store.pending_notices(None)?;
     let orphans = pending.iter().filter(|p| !ours(&p.channel)).count();
@@ -146,7 +149,8 @@ fn deliver(store: &Store, channels: &[Channel]) -> anyhow::Result<u8> {
         if !queue.is_empty() {
             let events: Vec<Event> = queue.iter().map(|(_, e)| e.clone()).collect();
             crate::present::text(&render::text(&events))?;
-            store.notices_delivered(&queue.iter().map(|(id, _)| *id).collect::<Vec<_>>())?;
+            let ids: Vec<i64> = queue.iter().map(|(id, _)| *id).collect();
+            store.write(|tx| tx.notices_delivered(&ids))?;
         }
         return Ok(EXIT_OK);
     }
@@ -157,7 +161,7 @@ fn deliver(store: &Store, channels: &[Channel]) -> anyhow::Result<u8> {
             let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
             let events: Vec<Event> = chunk.iter().map(|(_, e)| e.clone()).collect();
             match send(channel, &render::notices(&events)) {
-                Ok(()) => store.notices_delivered(&ids)?,
+                Ok(()) => store.write(|tx| tx.notices_delivered(&ids))?,
                 Err(e) => {
                     let kept = queue.len() - n * MAX_EVENTS;
                     eprintln!(
@@ -167,7 +171,7 @@ fn deliver(store: &Store, channels: &[Channel]) -> anyhow::Result<u8> {
                     );
                     let rest: Vec<i64> =
                         queue[n * MAX_EVENTS..].iter().map(|(id, _)| *id).collect();
-                    store.notices_failed(&rest, &e.to_string())?;
+                    store.write(|tx| tx.notices_failed(&rest, &e.to_string()))?;
                     failed += 1;
                     break;
                 }

@@ -128,11 +128,7 @@ pub fn run(store: &Store, options: &CheckOptions) -> Result<Vec<DomainCheck>, Ch
     let mut results = results.into_inner().unwrap_or_default();
     results.sort_by_key(|(i, _)| *i);
     let checks: Vec<DomainCheck> = results.into_iter().map(|(_, c)| c).collect();
-    store.begin()?;
-    for check in &checks {
-        store.save_check(check)?;
-    }
-    store.commit()?;
+    store.write(|tx| checks.iter().try_for_each(|check| tx.save_check(check)))?;
     Ok(checks)
 }
 

@@ -199,9 +199,10 @@ impl Run<'_> {
             _ => 0,
         };
         // Moves a killed run committed but did not get to.
-        self.store.begin()?;
-        let pending = self.store.pending_moves(&key, folder, uidvalidity)?;
-        self.store.commit()?;
+        let pending = self.store.write(|tx| {
+            tx.drop_stale_moves(&key, folder, uidvalidity)?;
+            tx.pending_moves(&key, folder, uidvalidity)
+        })?;
         self.apply_moves(session, folder, uidvalidity, pending)?;
         let listed = if status.exists == 0 {
             Vec::new()
@@ -340,29 +341,29 @@ impl Run<'_> {
         notify: &mut dyn FnMut(Notice<'_>),
     ) -> Result<Vec<(u32, String)>, FetchError> {
         let key = self.account.key();
-        let mut moves = Vec::new();
-        let mut writer = Writer::new(self.store, stats)?;
-        for (uid, p) in processed {
-            if self.full && p.extracted.failures.is_empty() {
-                // Read again in whole (`--full`, say after raising --max-message-size): a reject
-                // kept of this message without its bytes is void now.
-                self.store.forget_reject(&Store::origin_key(&p.origin))?;
+        let moves = self.store.write(|tx| -> Result<_, StoreError> {
+            let mut moves = Vec::new();
+            let mut writer = Writer::new(stats);
+            for (uid, p) in processed {
+                if self.full && p.extracted.failures.is_empty() {
+                    // Read again in whole (`--full`, say after raising --max-message-size): a
+                    // reject kept of this message without its bytes is void now.
+                    tx.forget_reject(&Store::origin_key(&p.origin))?;
+                }
+                let destination = if p.extracted.failures.is_empty() {
+                    &self.account.archive
+                } else {
+                    &self.account.invalid
+                };
+                writer.write(tx, &p, &mut |e| notify(Notice::Input(e)))?;
+                if let Some(destination) = destination {
+                    tx.add_pending_move(&key, folder, uidvalidity, uid, destination)?;
+                    moves.push((uid, destination.clone()));
+                }
             }
-            let destination = if p.extracted.failures.is_empty() {
-                &self.account.archive
-            } else {
-                &self.account.invalid
-            };
-            writer.write(&p, &mut |e| notify(Notice::Input(e)))?;
-            if let Some(destination) = destination {
-                self.store
-                    .add_pending_move(&key, folder, uidvalidity, uid, destination)?;
-                moves.push((uid, destination.clone()));
-            }
-        }
-        self.store
-            .set_imap_folder(&key, folder, uidvalidity, last_uid)?;
-        writer.finish()?;
+            tx.set_imap_folder(&key, folder, uidvalidity, last_uid)?;
+            Ok(moves)
+        })?;
         Ok(moves)
     }
 
@@ -387,10 +388,8 @@ impl Run<'_> {
                 session.ensure_folder(&destination)?;
             }
             session.move_to(&uids, &destination)?;
-            self.store.begin()?;
             self.store
-                .clear_pending_moves(&key, folder, uidvalidity, &uids)?;
-            self.store.commit()?;
+                .write(|tx| tx.clear_pending_moves(&key, folder, uidvalidity, &uids))?;
         }
         Ok(())
     }

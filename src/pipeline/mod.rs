@@ -16,7 +16,7 @@ use rayon::iter::{ParallelBridge, ParallelIterator};
 use crate::fetch::{Input, read_file};
 use crate::model::{Extracted, Failure, Located};
 use crate::parse::{FailureOptions, decode_xml, parse_aggregate, parse_failure, parse_tls};
-use crate::store::{Inserted, RejectedInput, Store, StoreError};
+use crate::store::{Inserted, RejectedInput, Store, StoreError, Tx};
 use crate::unpack::{Leaf, Limits, walk};
 
 /// Unpacks and parses one input held in memory, with the default [`FailureOptions`]. Never fails as
@@ -213,40 +213,69 @@ where
         // its own: the writer is the pipeline's narrowest stage.
         let (done, written_chunks) = std::sync::mpsc::channel::<Vec<Processed>>();
         scope.spawn(move || written_chunks.into_iter().for_each(drop));
-        let mut written = Writer::new(store, &mut stats)?;
-        for chunk in rx.iter() {
-            for processed in &chunk {
-                written.write(processed, on_event)?;
-            }
-            let _ = done.send(chunk);
+        let mut written = Writer::new(&mut stats);
+        // The chunk being written and the next input in it.
+        let (mut chunk, mut next) = (Vec::new(), 0);
+        // One unit of work per batch of about BATCH_REPORTS reports, until the inputs run out.
+        let mut more = true;
+        while more {
+            more = store.write(|tx| -> Result<bool, StoreError> {
+                written.start_batch();
+                loop {
+                    while next < chunk.len() {
+                        written.write(tx, &chunk[next], on_event)?;
+                        next += 1;
+                        if written.batch_full() {
+                            return Ok(true);
+                        }
+                    }
+                    // This chunk is written (and freed on the other thread); on to the next.
+                    let _ = done.send(std::mem::take(&mut chunk));
+                    next = 0;
+                    match rx.recv() {
+                        Ok(received) => chunk = received,
+                        Err(_) => return Ok(false),
+                    }
+                }
+            })?;
         }
-        written.finish()
+        Ok::<_, IngestError>(())
     })?;
     stats.elapsed = started.elapsed();
     Ok(stats)
 }
 
-/// The single writer: groups inputs into transactions of about [`BATCH_REPORTS`] reports.
+/// The single writer: what one input's outcome adds to the database and to the counts, inside the
+/// caller's unit of work, which [`ingest`] ends after about [`BATCH_REPORTS`] reports.
 struct Writer<'s> {
-    store: &'s Store,
     stats: &'s mut Stats,
     in_batch: usize,
     now: i64,
 }
 
 impl<'s> Writer<'s> {
-    fn new(store: &'s Store, stats: &'s mut Stats) -> Result<Self, StoreError> {
-        store.begin()?;
-        Ok(Writer {
-            store,
+    fn new(stats: &'s mut Stats) -> Self {
+        Writer {
             stats,
             in_batch: 0,
             now: crate::time::now(),
-        })
+        }
+    }
+
+    /// A new unit of work begins: count its reports from 0, and stamp them with the time now.
+    fn start_batch(&mut self) {
+        self.in_batch = 0;
+        self.now = crate::time::now();
+    }
+
+    /// The unit of work holds [`BATCH_REPORTS`] reports or more: time to commit.
+    fn batch_full(&self) -> bool {
+        self.in_batch >= BATCH_REPORTS
     }
 
     fn write(
         &mut self,
+        tx: &mut Tx<'_>,
         p: &Processed,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<(), StoreError> {
@@ -268,7 +297,7 @@ impl<'s> Writer<'s> {
         };
         let (mut failure_new, mut tls_new, mut records) = (0, 0, 0);
         for report in &p.extracted.reports {
-            let inserted = self.store.insert_report(&p.origin, report, self.now)?;
+            let inserted = tx.insert_report(&p.origin, report, self.now)?;
             if let Inserted::New { records: n } | Inserted::Replaced { records: n } = inserted {
                 records += n as u64;
             }
@@ -276,13 +305,13 @@ impl<'s> Writer<'s> {
         }
         for report in &p.extracted.failure_reports {
             tally(
-                self.store.insert_failure(&p.origin, report, self.now)?,
+                tx.insert_failure(&p.origin, report, self.now)?,
                 Some(&mut failure_new),
             );
         }
         for report in &p.extracted.tls_reports {
             tally(
-                self.store.insert_tls(&p.origin, report, self.now)?,
+                tx.insert_tls(&p.origin, report, self.now)?,
                 Some(&mut tls_new),
             );
         }
@@ -295,7 +324,7 @@ impl<'s> Writer<'s> {
             + 1;
         if !p.extracted.failures.is_empty() {
             self.stats.rejected += 1;
-            self.store.keep_reject(
+            tx.keep_reject(
                 &RejectedInput {
                     origin: &p.origin,
                     data: p.data.as_deref(),
@@ -311,18 +340,8 @@ impl<'s> Writer<'s> {
                 });
             }
         }
-        if self.in_batch >= BATCH_REPORTS {
-            self.store.commit()?;
-            self.store.begin()?;
-            self.in_batch = 0;
-            self.now = crate::time::now();
-        }
         on_event(Event::Done);
         Ok(())
-    }
-
-    fn finish(self) -> Result<(), StoreError> {
-        self.store.commit()
     }
 }
 
@@ -366,12 +385,13 @@ pub fn reprocess(
         // first_seen kept). Recovered, or readable now and so kept under its content key: the old row
         // goes.
         let rekeyed = !had_bytes && processed.data.is_some();
-        let mut writer = Writer::new(store, &mut stats)?;
-        writer.write(&processed, on_event)?;
-        if recovered || rekeyed {
-            store.forget_reject(&kept.key)?;
-        }
-        writer.finish()?;
+        store.write(|tx| {
+            Writer::new(&mut stats).write(tx, &processed, on_event)?;
+            if recovered || rekeyed {
+                tx.forget_reject(&kept.key)?;
+            }
+            Ok::<_, StoreError>(())
+        })?;
         if recovered {
             stats.recovered += 1;
         }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use crate::judge::Judgement;
 use crate::secret::Secret;
-use crate::store::{Store, StoreError};
+use crate::store::{ChangeToken, Store, StoreError};
 
 /// Validated `serve` settings.
 #[derive(Debug)]
@@ -71,8 +71,8 @@ const CACHE_PAGES: usize = 256;
 pub struct Shared {
     pub config: ServeConfig,
     /// Read-only connections, one per request being served; the semaphore hands out the right to
-    /// take one. Each with the `data_version` it last saw.
-    stores: std::sync::Mutex<Vec<(Store, i64)>>,
+    /// take one. Each with the [`ChangeToken`] of what it last saw.
+    stores: std::sync::Mutex<Vec<(Store, ChangeToken)>>,
     permits: tokio::sync::Semaphore,
     /// Pages as rendered, by address, with the generation they were rendered in. The generation
     /// goes up whenever a connection sees that the database changed (a `fetch` committed), which
@@ -100,10 +100,9 @@ impl Shared {
 
     fn render(&self, url: &str) -> Option<Arc<routes::Answer>> {
         use std::sync::atomic::Ordering;
-        let (store, seen) = lock(&self.stores).pop()?;
+        let (store, mut seen) = lock(&self.stores).pop()?;
         // A connection that cannot tell is taken to have seen a change.
-        let now = store.data_version().unwrap_or(seen.wrapping_add(1));
-        if now != seen {
+        if store.changed_since(&mut seen).unwrap_or(true) {
             self.generation.fetch_add(1, Ordering::SeqCst);
         }
         let generation = self.generation.load(Ordering::SeqCst);
@@ -122,7 +121,7 @@ impl Shared {
             }
             answer
         });
-        lock(&self.stores).push((store, now));
+        lock(&self.stores).push((store, seen));
         Some(answer)
     }
 }
@@ -133,8 +132,8 @@ pub fn serve(db: &Path, config: ServeConfig) -> Result<(), WebError> {
     let mut stores = Vec::new();
     for _ in 0..config.threads {
         let store = Store::open_read_only(db)?;
-        let version = store.data_version()?;
-        stores.push((store, version));
+        let seen = store.change_token()?;
+        stores.push((store, seen));
     }
     let addr = config.listen;
     let listen_err = move |e: std::io::Error| WebError::Listen {

@@ -1,0 +1,621 @@
+//! The database: what is stored, and every question asked of it. SQL, transactions and database
+//! drivers live only under `src/store/`; the rest of the program sees one concrete [`Store`].
+//!
+//! [`Store`] is an enum over backends (today one, SQLite, in `sqlite/`); each backend keeps its
+//! queries in one file per concern (`ingest`, `rejects`, `imap`, `listings`, `evidence`, `rdns`,
+//! `checks`, `notify`), and this module only dispatches to them. A second backend is a twin folder
+//! beside `sqlite/` and one more arm in the `backend!` and `tx_backend!` dispatch.
+//!
+//! Reading is a plain method on `&Store`. Writing is a unit of work: the caller hands
+//! [`Store::write`] a closure, which gets a [`Tx`] to write through; the store commits when the
+//! closure returns `Ok` and rolls back when it returns `Err` or panics. Callers never begin or commit
+//! themselves, and writes that belong together (a batch of reports with its rejects, the IMAP folder's
+//! last UID and the moves to make; a `check`'s results; notify state with its outbox) go through one
+//! such call.
+//!
+//! Rules about the data (what counts as a DMARC pass, how a listing's text reads) have one owner in
+//! [`crate::model`] or [`crate::analyse`]; the queries aggregate the facts as stored and hand them
+//! to those owners.
+
+mod sqlite;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::analyse::check::{DomainCheck, SelectorSeen};
+use crate::model::{
+    AggregateReport, DayCount, DomainSummary, Evidence, EvidenceKey, Failure, FailureReport,
+    FailureSummary, Filter, Located, PolicyPublished, RejectSummary, ReportSummary, SourceSummary,
+    TlsReport, TlsSummary,
+};
+
+/// `match` over the store's backends, binding the backend's handle to `$db`.
+macro_rules! backend {
+    ($store:expr, $db:ident => $body:expr) => {
+        match &$store.backend {
+            Backend::Sqlite($db) => $body,
+        }
+    };
+}
+
+/// `match` over a unit of work's backends, binding the backend's transaction to `$tx`.
+macro_rules! tx_backend {
+    ($tx:expr, $t:ident => $body:expr) => {
+        match &mut $tx.backend {
+            TxBackend::Sqlite($t) => $body,
+        }
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the database directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "database {path} has schema version {found}, newer than this dmarc-warden knows ({known}); upgrade dmarc-warden"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: usize,
+    },
+    #[error(
+        "database {path} has schema version {found}, older than this dmarc-warden ({known}); run a command that writes (e.g. `dmarc-warden reprocess`) once to upgrade it"
+    )]
+    TooOld {
+        path: PathBuf,
+        found: i64,
+        known: usize,
+    },
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// [`Store::try_lock`]: another process holds the lock; `lock` names it (the lock file).
+    #[error("{lock} is held by another process")]
+    Busy { lock: String },
+    #[error("cannot open the lock file {path}")]
+    LockFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot lock {path}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What inserting a report did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    New {
+        records: usize,
+    },
+    /// A copy of a stored report with more records (or as many, and more messages) took its place;
+    /// `records` is how many more records that made.
+    Replaced {
+        records: usize,
+    },
+    Duplicate,
+}
+
+/// An input that failed, in whole or in part, as it is kept.
+pub struct RejectedInput<'a> {
+    pub origin: &'a str,
+    /// The input's bytes; `None` when they could not be read.
+    pub data: Option<&'a [u8]>,
+    pub failures: &'a [Located<Failure>],
+}
+
+/// A kept input, loaded for reprocessing.
+pub struct KeptInput {
+    pub key: String,
+    pub origin: String,
+    pub data: Option<Vec<u8>>,
+}
+
+/// A condition as last notified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notified {
+    pub kind: String,
+    pub domain: String,
+    pub subject: String,
+    pub fingerprint: String,
+    pub notified_at: i64,
+}
+
+/// A notice waiting in the outbox for its channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub id: i64,
+    pub channel: String,
+    /// The event, as JSON.
+    pub event: String,
+    pub attempts: i64,
+}
+
+/// One aggregate report's reporter and period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportSpan {
+    pub domain: String,
+    pub org_name: String,
+    pub begin: i64,
+    pub end: i64,
+}
+
+/// What one connection has seen committed, for [`Store::changed_since`]. Meaningful only to the
+/// [`Store`] that gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeToken(i64);
+
+/// A named lock between processes on one database ([`Store::try_lock`]), held until dropped.
+pub struct StoreLock {
+    _held: HeldLock,
+}
+
+/// Unlocks when dropped.
+enum HeldLock {
+    Sqlite { _file: sqlite::LockFile },
+}
+
+/// The database, whichever backend holds it.
+pub struct Store {
+    backend: Backend,
+}
+
+enum Backend {
+    Sqlite(sqlite::Db),
+}
+
+/// One unit of work in progress ([`Store::write`]): every write goes through it, and all of them are
+/// committed together or not at all.
+pub struct Tx<'s> {
+    backend: TxBackend<'s>,
+}
+
+enum TxBackend<'s> {
+    Sqlite(sqlite::Tx<'s>),
+}
+
+/// Opening, the unit of work, and what the web and the lock files need.
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Ok(Store {
+            backend: Backend::Sqlite(sqlite::Db::open(path)?),
+        })
+    }
+
+    /// Opens an existing database for reading only (`dmarc-warden serve`): nothing is created or
+    /// migrated, and the connection refuses writes, so it can run beside a `fetch`.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        Ok(Store {
+            backend: Backend::Sqlite(sqlite::Db::open_read_only(path)?),
+        })
+    }
+
+    /// Another read-only connection to the same database (for work split over threads).
+    pub fn reopen_read_only(&self) -> Result<Store, StoreError> {
+        backend!(self, db => Ok(Store {
+            backend: Backend::Sqlite(db.reopen_read_only()?),
+        }))
+    }
+
+    /// Runs `work` as one unit of work: everything it writes through its [`Tx`] is committed when it
+    /// returns `Ok`, and nothing when it returns `Err` or panics. Waits for another writer (another
+    /// process) up to a minute. Not nested: inside `work`, read and write through the `Tx`.
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        backend!(self, db => {
+            let mut tx = Tx {
+                backend: TxBackend::Sqlite(db.begin()?),
+            };
+            // On `Err` or a panic `tx` is dropped uncommitted, which rolls it back.
+            let out = work(&mut tx)?;
+            match tx.backend {
+                TxBackend::Sqlite(t) => t.commit()?,
+            }
+            Ok(out)
+        })
+    }
+
+    /// Where this connection stands now: compare later with [`Store::changed_since`].
+    pub fn change_token(&self) -> Result<ChangeToken, StoreError> {
+        backend!(self, db => db.change_token())
+    }
+
+    /// Whether another connection committed since `seen` was taken (the dashboard's page cache is
+    /// dropped then); `seen` is moved on to now.
+    pub fn changed_since(&self, seen: &mut ChangeToken) -> Result<bool, StoreError> {
+        let now = self.change_token()?;
+        Ok(std::mem::replace(seen, now) != now)
+    }
+
+    /// Takes the lock `name` for as long as the returned guard lives, or fails with
+    /// [`StoreError::Busy`] at once when another process holds it (two `fetch` runs would move the
+    /// same messages; two `notify` runs would send the same notices).
+    pub fn try_lock(&self, name: &str) -> Result<StoreLock, StoreError> {
+        backend!(self, db => Ok(StoreLock {
+            _held: HeldLock::Sqlite {
+                _file: db.try_lock(name)?,
+            },
+        }))
+    }
+
+    /// The key of a reject kept without its bytes (too large, or unreadable), by its origin.
+    pub fn origin_key(origin: &str) -> String {
+        format!("origin:{origin}")
+    }
+}
+
+/// One stored aggregate record's columns as a backend reads them back, before the rules apply:
+/// [`StoredRecord::evidence_key`] is the one conversion of those columns into what they say about
+/// the sender, whichever backend read them.
+struct StoredRecord<'a> {
+    domain: &'a str,
+    source_ip: &'a str,
+    header_from: Option<&'a str>,
+    /// The deciding DKIM result's domain and result (written by `insert_report`).
+    auth_dkim_domain: Option<&'a str>,
+    auth_dkim_result: Option<&'a str>,
+    /// The deciding SPF result's domain and result.
+    auth_spf_domain: Option<&'a str>,
+    auth_spf_result: Option<&'a str>,
+    envelope_from: Option<&'a str>,
+    /// `policy_evaluated`.
+    dkim: Option<&'a str>,
+    spf: Option<&'a str>,
+    disposition: Option<&'a str>,
+    forwarded: bool,
+}
+
+impl StoredRecord<'_> {
+    fn evidence_key(&self) -> EvidenceKey {
+        let lower = |s: Option<&str>| s.unwrap_or_default().to_ascii_lowercase();
+        EvidenceKey {
+            domain: self.domain.to_owned(),
+            source_ip: self.source_ip.to_owned(),
+            header_from: lower(self.header_from),
+            dkim_domain: lower(self.auth_dkim_domain),
+            dkim_result: crate::model::DkimResult::parse(self.auth_dkim_result.unwrap_or_default()),
+            // Without an SPF result, the envelope sender is the domain SPF would have checked.
+            spf_domain: lower(self.auth_spf_domain.or(self.envelope_from)),
+            spf_result: crate::model::SpfResult::parse(self.auth_spf_result.unwrap_or_default()),
+            dkim_aligned: self.dkim.map(crate::model::DmarcResult::parse)
+                == Some(crate::model::DmarcResult::Pass),
+            spf_aligned: self.spf.map(crate::model::DmarcResult::parse)
+                == Some(crate::model::DmarcResult::Pass),
+            disposition: crate::model::Disposition::parse(self.disposition.unwrap_or("none")),
+            forwarded: self.forwarded,
+        }
+    }
+}
+
+/// The key a rejected input is kept under: the SHA-256 of its bytes in hex, or
+/// [`Store::origin_key`] when it has none.
+fn reject_key(input: &RejectedInput<'_>) -> String {
+    use sha2::Digest;
+    match input.data {
+        Some(data) => sha2::Sha256::digest(data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        None => Store::origin_key(input.origin),
+    }
+}
+
+/// Reading: kept rejects, IMAP state, listings, evidence, the rDNS cache, checks, notifications.
+impl Store {
+    /// Keys of all kept inputs, oldest first.
+    pub fn kept_keys(&self) -> Result<Vec<String>, StoreError> {
+        backend!(self, db => db.kept_keys())
+    }
+
+    pub fn kept_input(&self, key: &str) -> Result<Option<KeptInput>, StoreError> {
+        backend!(self, db => db.kept_input(key))
+    }
+
+    /// The remembered `(uidvalidity, last_uid)` of an IMAP folder.
+    pub fn imap_folder(
+        &self,
+        account: &str,
+        folder: &str,
+    ) -> Result<Option<(u32, u32)>, StoreError> {
+        backend!(self, db => db.imap_folder(account, folder))
+    }
+
+    /// `domains`: per policy domain, most messages first.
+    pub fn domains(&self, f: &Filter) -> Result<Vec<DomainSummary>, StoreError> {
+        backend!(self, db => db.domains(f))
+    }
+
+    /// `sources`: per policy domain, source IP and header From, most messages first.
+    pub fn sources(&self, f: &Filter) -> Result<Vec<SourceSummary>, StoreError> {
+        backend!(self, db => db.sources(f))
+    }
+
+    /// `reports`: the stored aggregate reports, oldest first.
+    pub fn reports(&self, f: &Filter) -> Result<Vec<ReportSummary>, StoreError> {
+        backend!(self, db => db.reports(f))
+    }
+
+    /// Failure reports, newest arrival first; `source_ip` narrows to one sender.
+    pub fn failures(
+        &self,
+        f: &Filter,
+        source_ip: Option<&str>,
+    ) -> Result<Vec<FailureSummary>, StoreError> {
+        backend!(self, db => db.failures(f, source_ip))
+    }
+
+    /// SMTP TLS results per policy domain and MX host pattern, most failed sessions first.
+    pub fn tls(&self, f: &Filter) -> Result<Vec<TlsSummary>, StoreError> {
+        backend!(self, db => db.tls(f))
+    }
+
+    /// `rejects`: every failed part of every kept input, oldest input first.
+    pub fn rejects(&self) -> Result<Vec<RejectSummary>, StoreError> {
+        backend!(self, db => db.rejects())
+    }
+
+    /// Per policy domain, the policy of its latest report and that report's end.
+    pub fn latest_policies(
+        &self,
+        domain: Option<&str>,
+    ) -> Result<Vec<(PolicyPublished, Option<i64>)>, StoreError> {
+        backend!(self, db => db.latest_policies(domain))
+    }
+
+    /// Aggregate records summed by what they say about the sender ([`crate::model::EvidenceKey`]),
+    /// for reports ending on or after `since`.
+    pub fn evidence(
+        &self,
+        domain: Option<&str>,
+        since: Option<i64>,
+    ) -> Result<Vec<Evidence>, StoreError> {
+        self.evidence_between(domain, since, None)
+    }
+
+    /// [`Store::evidence`] for reports ending on or after `since` and before `until`.
+    pub fn evidence_between(
+        &self,
+        domain: Option<&str>,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> Result<Vec<Evidence>, StoreError> {
+        Ok(self.evidence_in(domain, since, until, false)?.0)
+    }
+
+    /// [`Store::evidence_between`]; with `by_day`, also how many messages of each evidence row came
+    /// in reports beginning on each day (the web's charts).
+    pub fn evidence_in(
+        &self,
+        domain: Option<&str>,
+        since: Option<i64>,
+        until: Option<i64>,
+        by_day: bool,
+    ) -> Result<(Vec<Evidence>, Vec<DayCount>), StoreError> {
+        backend!(self, db => db.evidence_in(domain, since, until, by_day))
+    }
+
+    /// Cached reverse DNS names of `ips` looked up since `fresh_since`: `Some(None)` for a cached
+    /// "no name"; absent when not cached or stale.
+    pub fn rdns(
+        &self,
+        ips: &[String],
+        fresh_since: i64,
+    ) -> Result<HashMap<String, Option<String>>, StoreError> {
+        backend!(self, db => db.rdns(ips, fresh_since))
+    }
+
+    /// DKIM selectors that reports show signing with `domain` itself (d= equal to it), with the
+    /// first and last report periods they appear in.
+    pub fn dkim_selectors(&self, domain: &str) -> Result<Vec<SelectorSeen>, StoreError> {
+        backend!(self, db => db.dkim_selectors(domain))
+    }
+
+    /// SMTP TLS reports stored for `domain`, and the end of the latest.
+    pub fn tls_report_count(&self, domain: &str) -> Result<(u64, Option<i64>), StoreError> {
+        backend!(self, db => db.tls_report_count(domain))
+    }
+
+    /// The latest check of each domain (or of `domain`), by domain.
+    pub fn last_checks(&self, domain: Option<&str>) -> Result<Vec<DomainCheck>, StoreError> {
+        backend!(self, db => db.last_checks(domain))
+    }
+
+    /// The conditions last notified.
+    pub fn notified(&self) -> Result<Vec<Notified>, StoreError> {
+        backend!(self, db => db.notified())
+    }
+
+    /// Notices waiting in the outbox, oldest first; all channels when `channel` is `None`.
+    pub fn pending_notices(&self, channel: Option<&str>) -> Result<Vec<Pending>, StoreError> {
+        backend!(self, db => db.pending_notices(channel))
+    }
+
+    /// Every aggregate report ending on or after `since`: who sent it, for which domain, when.
+    pub fn report_spans(&self, since: i64) -> Result<Vec<ReportSpan>, StoreError> {
+        backend!(self, db => db.report_spans(since))
+    }
+
+    /// The source IPs of `domain`'s aggregate reports ending on or after `since` and before `until`.
+    pub fn source_ips_between(
+        &self,
+        domain: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<BTreeSet<String>, StoreError> {
+        backend!(self, db => db.source_ips_between(domain, since, until))
+    }
+
+    /// The end of the latest aggregate report and of the latest SMTP TLS report.
+    pub fn latest_ends(&self) -> Result<(Option<i64>, Option<i64>), StoreError> {
+        backend!(self, db => db.latest_ends())
+    }
+}
+
+/// Writing, inside [`Store::write`]: reports and rejects, IMAP state, the rDNS cache, checks,
+/// notifications. Nothing is visible to other connections before the unit of work commits.
+impl Tx<'_> {
+    /// Stores a report with all its records, unless a report with the same org, id and policy domain is
+    /// already stored. Of two different copies of one report (a reporter's corrected re-send, or
+    /// sample reports that reuse an id), the one with more records, then more messages, is kept,
+    /// whatever the order they arrive in: the database does not depend on thread timing or on the
+    /// order of inputs. Copies that tie keep the one stored first.
+    pub fn insert_report(
+        &mut self,
+        origin: &str,
+        report: &Located<AggregateReport>,
+        now: i64,
+    ) -> Result<Inserted, StoreError> {
+        tx_backend!(self, tx => tx.insert_report(origin, report, now))
+    }
+
+    /// Stores one failure report unless one with the same key is stored.
+    pub fn insert_failure(
+        &mut self,
+        origin: &str,
+        report: &Located<FailureReport>,
+        now: i64,
+    ) -> Result<Inserted, StoreError> {
+        tx_backend!(self, tx => tx.insert_failure(origin, report, now))
+    }
+
+    /// Stores one SMTP TLS report, its policies and failure details, unless (organisation, report
+    /// id) is stored.
+    pub fn insert_tls(
+        &mut self,
+        origin: &str,
+        report: &Located<TlsReport>,
+        now: i64,
+    ) -> Result<Inserted, StoreError> {
+        tx_backend!(self, tx => tx.insert_tls(origin, report, now))
+    }
+
+    /// Keeps a failed input and why it failed. Keeping the same bytes again only updates `last_seen`,
+    /// the attempt count and the reasons.
+    pub fn keep_reject(&mut self, input: &RejectedInput<'_>, now: i64) -> Result<(), StoreError> {
+        tx_backend!(self, tx => tx.keep_reject(input, now))
+    }
+
+    /// Forgets a kept input (it was reprocessed successfully, or re-kept under a new key).
+    pub fn forget_reject(&mut self, key: &str) -> Result<(), StoreError> {
+        tx_backend!(self, tx => tx.forget_reject(key))
+    }
+
+    /// Remembers an IMAP folder's state.
+    pub fn set_imap_folder(
+        &mut self,
+        account: &str,
+        folder: &str,
+        uidvalidity: u32,
+        last_uid: u32,
+    ) -> Result<(), StoreError> {
+        tx_backend!(self, tx => tx.set_imap_folder(account, folder, uidvalidity, last_uid))
+    }
+
+    /// Records that a message is to be moved once this unit of work commits.
+    pub fn add_pending_move(
+        &mut self,
+        account: &str,
+        folder: &str,
+        uidvalidity: u32,
+        uid: u32,
+        destination: &str,
+    ) -> Result<(), StoreError> {
+        tx_backend!(self, tx => tx.add_pending_move(account, folder, uidvalidity, uid, destination))
+    }
+
+    /// Forgets the moves recorded for the folder under another UIDVALIDITY: their UIDs no longer
+    /// name the same messages. Returns how many.
+    pub fn drop_stale_moves(
+        &mut self,
+        account: &str,
+        folder: &str,
+        uidvalidity: u32,
+    ) -> Result<usize, StoreError> {
+        tx_backend!(self, tx => tx.drop_stale_moves(account, folder, uidvalidity))
+    }
+
+    /// Moves recorded but not yet confirmed, as `(uid, destination)` in UID order.
+    pub fn pending_moves(
+        &mut self,
+        account: &str,
+        folder: &str,
+        uidvalidity: u32,
+    ) -> Result<Vec<(u32, String)>, StoreError> {
+        tx_backend!(self, tx => tx.pending_moves(account, folder, uidvalidity))
+    }
+
+    /// Forgets pending moves the server has confirmed.
+    pub fn clear_pending_moves(
+        &mut self,
+        account: &str,
+        folder: &str,
+        uidvalidity: u32,
+        uids: &[u32],
+    ) -> Result<(), StoreError> {
+        tx_backend!(self, tx => tx.clear_pending_moves(account, folder, uidvalidity, uids))
+    }
+
+    /// Caches reverse DNS answers.
+    pub fn set_rdns(
+        &mut self,
+        answers: &HashMap<String, Option<String>>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        tx_backend!(self, tx => tx.set_rdns(answers, now))
+    }
+
+    /// Keeps the result of checking one domain.
+    pub fn save_check(&mut self, check: &DomainCheck) -> Result<(), StoreError> {
+        tx_backend!(self, tx => tx.save_check(check))
+    }
+
+    /// The conditions last notified, as this unit of work sees them.
+    pub fn notified(&mut self) -> Result<Vec<Notified>, StoreError> {
+        tx_backend!(self, tx => tx.notified())
+    }
+
+    /// Replaces the conditions last notified with `state` (those not in it are forgotten).
+    pub fn set_notified(&mut self, state: &[Notified]) -> Result<(), StoreError> {
+        tx_backend!(self, tx => tx.set_notified(state))
+    }
+
+    /// Queues notices — `(channel, event JSON)` — in the outbox.
+    pub fn queue_notices(
+        &mut self,
+        notices: &[(String, String)],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        tx_backend!(self, tx => tx.queue_notices(notices, now))
+    }
+
+    /// Moves queued notices to other channels: each `(id, channels)` is replaced by a copy for each
+    /// of `channels` (none: it stays where it is).
+    pub fn requeue_notices(&mut self, moves: &[(i64, Vec<String>)]) -> Result<(), StoreError> {
+        tx_backend!(self, tx => tx.requeue_notices(moves))
+    }
+
+    /// The channel took these notices: they leave the outbox.
+    pub fn notices_delivered(&mut self, ids: &[i64]) -> Result<(), StoreError> {
+        tx_backend!(self, tx => tx.notices_delivered(ids))
+    }
+
+    /// The channel did not take these notices: they stay, with the attempt counted.
+    pub fn notices_failed(&mut self, ids: &[i64], error: &str) -> Result<(), StoreError> {
+        tx_backend!(self, tx => tx.notices_failed(ids, error))
+    }
+}

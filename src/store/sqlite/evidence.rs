@@ -1,0 +1,166 @@
+//! What `judge` reads: each domain's latest policy, and the aggregate records summed by what they say
+//! about the sender ([`EvidenceKey`]), optionally by day.
+
+use std::collections::HashMap;
+
+use super::Db;
+use super::listings::key_bytes;
+use crate::model::{DayCount, Evidence, EvidenceKey, PolicyPublished};
+use crate::store::{StoreError, StoredRecord};
+
+impl Db {
+    pub fn latest_policies(
+        &self,
+        domain: Option<&str>,
+    ) -> Result<Vec<(PolicyPublished, Option<i64>)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            // One lookup per domain (not per report) on the (domain, date_end) index.
+            "SELECT r.domain, r.adkim, r.aspf, r.p, r.sp, r.np, r.pct, r.fo, r.testing,
+                r.discovery_method, r.date_end
+             FROM (SELECT DISTINCT domain FROM reports WHERE (?1 IS NULL OR domain = ?1)) d
+             JOIN reports r ON r.id = (SELECT id FROM reports r2 WHERE r2.domain = d.domain
+                                      ORDER BY date_end DESC, id DESC LIMIT 1)
+             ORDER BY d.domain",
+        )?;
+        let rows = stmt.query_map([domain], |r| {
+            Ok((
+                PolicyPublished {
+                    domain: r.get(0)?,
+                    adkim: r.get(1)?,
+                    aspf: r.get(2)?,
+                    p: r.get(3)?,
+                    sp: r.get(4)?,
+                    np: r.get(5)?,
+                    pct: r.get(6)?,
+                    fo: r.get(7)?,
+                    testing: r.get(8)?,
+                    discovery_method: r.get(9)?,
+                },
+                r.get(10)?,
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every record of the reports asked for, with its report; rows whose stored columns are equal
+    /// are summed at once, and each new one is turned into its [`EvidenceKey`] by
+    /// [`StoredRecord::evidence_key`] (different columns can say the same: they are summed too).
+    pub fn evidence_in(
+        &self,
+        domain: Option<&str>,
+        since: Option<i64>,
+        until: Option<i64>,
+        by_day: bool,
+    ) -> Result<(Vec<Evidence>, Vec<DayCount>), StoreError> {
+        // Conditions are spelled out only when given: `?1 IS NULL OR …` would keep SQLite from the
+        // (domain, date_end) index and scan every record. CROSS JOIN keeps reports first.
+        let conditions = [
+            if domain.is_some() {
+                "r.domain = ?1"
+            } else {
+                "?1 IS NULL"
+            },
+            if since.is_some() {
+                "r.date_end >= ?2"
+            } else {
+                "?2 IS NULL"
+            },
+            if until.is_some() {
+                "r.date_end < ?3"
+            } else {
+                "?3 IS NULL"
+            },
+        ];
+        /// The columns [`StoredRecord`] is read from, in its order.
+        const KEY_COLUMNS: usize = 12;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT r.domain, c.source_ip, c.header_from, c.auth_dkim_domain, c.auth_dkim_result,
+                c.auth_spf_domain, c.auth_spf_result, c.envelope_from, c.dkim, c.spf,
+                c.disposition, c.forwarded,
+                r.org_name, r.date_begin, r.date_end, c.count
+             FROM reports r CROSS JOIN records c ON c.report = r.id
+             WHERE {}",
+            conditions.join(" AND ")
+        ))?;
+        let mut rows = stmt.query((domain, since, until))?;
+        let mut daily: HashMap<(usize, i64), u64> = HashMap::new();
+        // Rows are summed by their key columns. The lookup key is those columns' bytes in a reused
+        // buffer, so a row like one seen before allocates nothing.
+        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut by_key: HashMap<EvidenceKey, usize> = HashMap::new();
+        let mut out: Vec<Evidence> = Vec::new();
+        let mut buf = Vec::new();
+        while let Some(r) = rows.next()? {
+            buf.clear();
+            for i in 0..KEY_COLUMNS {
+                key_bytes(&mut buf, r.get_ref(i)?);
+            }
+            let at = match index.get(buf.as_slice()) {
+                Some(at) => *at,
+                None => {
+                    let text = |i| r.get_ref(i).map(|v| v.as_str_or_null().ok().flatten());
+                    let key = StoredRecord {
+                        domain: text(0)?.unwrap_or_default(),
+                        source_ip: text(1)?.unwrap_or_default(),
+                        header_from: text(2)?,
+                        auth_dkim_domain: text(3)?,
+                        auth_dkim_result: text(4)?,
+                        auth_spf_domain: text(5)?,
+                        auth_spf_result: text(6)?,
+                        envelope_from: text(7)?,
+                        dkim: text(8)?,
+                        spf: text(9)?,
+                        disposition: text(10)?,
+                        forwarded: r.get(11)?,
+                    }
+                    .evidence_key();
+                    let at = *by_key.entry(key).or_insert_with_key(|key| {
+                        out.push(Evidence {
+                            key: key.clone(),
+                            ..Evidence::default()
+                        });
+                        out.len() - 1
+                    });
+                    index.insert(buf.clone(), at);
+                    at
+                }
+            };
+            let e = &mut out[at];
+            let reporter = r.get_ref(12)?.as_str().unwrap_or_default();
+            if !e.reporters.contains(reporter) {
+                e.reporters.insert(reporter.to_owned());
+            }
+            let begin: Option<i64> = r.get(13)?;
+            let end: Option<i64> = r.get(14)?;
+            let count: u64 = r.get(15)?;
+            e.messages = e.messages.saturating_add(count);
+            e.first = crate::analyse::min_opt(e.first, begin);
+            e.last = e.last.max(end);
+            if let Some(b) = begin {
+                e.days.insert(b.div_euclid(86_400));
+                if by_day {
+                    *daily.entry((at, b.div_euclid(86_400))).or_default() += count;
+                }
+            }
+        }
+        // Sorted by key; the day counts follow their rows to their new places.
+        let mut order: Vec<usize> = (0..out.len()).collect();
+        order.sort_by(|&a, &b| out[a].key.cmp(&out[b].key));
+        let mut place = vec![0; out.len()];
+        for (new, &old) in order.iter().enumerate() {
+            place[old] = new;
+        }
+        let mut slots: Vec<Option<Evidence>> = out.into_iter().map(Some).collect();
+        let out: Vec<Evidence> = order.iter().filter_map(|&i| slots[i].take()).collect();
+        let mut days: Vec<DayCount> = daily
+            .into_iter()
+            .map(|((at, day), messages)| DayCount {
+                evidence: place[at],
+                day,
+                messages,
+            })
+            .collect();
+        days.sort_unstable_by_key(|d| (d.day, d.evidence));
+        Ok((out, days))
+    }
+}

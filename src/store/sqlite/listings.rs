@@ -1,0 +1,307 @@
+//! The listing commands' queries (`domains`, `sources`, `reports`, `failures`, `tls`, `rejects`),
+//! also behind the web's JSON API. SQL sums and counts what is stored; what passes and how a row
+//! reads are the model's ([`SourceSummary::count`], [`TlsSummary::list`] and its kin).
+
+use std::collections::{BTreeSet, HashMap};
+
+use rusqlite::params;
+use rusqlite::types::ValueRef;
+
+use super::{Db, filter_params};
+use crate::model::{
+    DomainSummary, FailureSummary, Filter, RejectSummary, ReportSummary, SourceSummary, Timestamp,
+    TlsSummary,
+};
+use crate::store::StoreError;
+
+impl Db {
+    pub fn domains(&self, f: &Filter) -> Result<Vec<DomainSummary>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            // Totals in one pass; then each domain's latest report in the filter by one lookup
+            // on the (domain, date_end) index (not by ranking every report).
+            "WITH g AS (SELECT domain, COUNT(*) AS n, SUM(message_count) AS m, SUM(pass_count) AS pc,
+                    MIN(date_begin) AS b, MAX(date_end) AS e
+                  FROM reports WHERE (?1 IS NULL OR domain = ?1)
+                    AND (?2 IS NULL OR date_end >= ?2) AND (?3 IS NULL OR date_begin < ?3)
+                  GROUP BY domain)
+             SELECT g.domain, g.n, g.m, g.pc, g.b, g.e, l.p, l.sp, l.pct
+             FROM g JOIN reports l ON l.id =
+                (SELECT id FROM reports r2 WHERE r2.domain = g.domain
+                    AND (?2 IS NULL OR r2.date_end >= ?2) AND (?3 IS NULL OR r2.date_begin < ?3)
+                 ORDER BY date_end DESC, id DESC LIMIT 1)
+             ORDER BY g.m DESC, g.domain LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(filter_params(f), |r| {
+            let messages: u64 = r.get(2)?;
+            let pass: u64 = r.get(3)?;
+            Ok(DomainSummary {
+                domain: r.get(0)?,
+                reports: r.get(1)?,
+                messages,
+                dmarc_pass: pass,
+                dmarc_pass_pct: crate::analyse::percent(pass, messages),
+                first: r.get::<_, Option<i64>>(4)?.map(Timestamp),
+                last: r.get::<_, Option<i64>>(5)?.map(Timestamp),
+                p: r.get(6)?,
+                sp: r.get(7)?,
+                pct: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every record in the filter, with its report, summed here by (domain, source IP, header
+    /// From): each group's counts by [`SourceSummary::count`], its reports counted once each.
+    pub fn sources(&self, f: &Filter) -> Result<Vec<SourceSummary>, StoreError> {
+        let (domain, since, until, limit) = filter_params(f);
+        let mut out: Vec<SourceSummary> = Vec::new();
+        {
+            // CROSS JOIN keeps reports the outer loop: one report's records come together, which
+            // is what lets `last_report` count each group's reports once.
+            let mut stmt = self.conn.prepare(
+                "SELECT r.id, r.domain, c.source_ip, c.header_from, c.dkim, c.spf, c.disposition,
+                    c.count
+                 FROM reports r CROSS JOIN records c ON c.report = r.id
+                 WHERE (?1 IS NULL OR r.domain = ?1) AND (?2 IS NULL OR r.date_end >= ?2)
+                    AND (?3 IS NULL OR r.date_begin < ?3)",
+            )?;
+            let mut rows = stmt.query(params![domain, since, until])?;
+            // Groups by their key columns' bytes in a reused buffer: a group seen before
+            // allocates nothing.
+            let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+            let mut last_report: Vec<i64> = Vec::new();
+            let mut buf = Vec::new();
+            while let Some(r) = rows.next()? {
+                buf.clear();
+                for i in 1..=3 {
+                    key_bytes(&mut buf, r.get_ref(i)?);
+                }
+                let at = match index.get(buf.as_slice()) {
+                    Some(at) => *at,
+                    None => {
+                        out.push(SourceSummary {
+                            domain: r.get(1)?,
+                            source_ip: r.get(2)?,
+                            header_from: r.get(3)?,
+                            messages: 0,
+                            dmarc_pass: 0,
+                            dkim_aligned: 0,
+                            spf_aligned: 0,
+                            quarantined: 0,
+                            rejected: 0,
+                            reports: 0,
+                            failure_reports: 0,
+                        });
+                        last_report.push(i64::MIN);
+                        index.insert(buf.clone(), out.len() - 1);
+                        out.len() - 1
+                    }
+                };
+                let report: i64 = r.get(0)?;
+                out[at].count(r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
+                if last_report[at] != report {
+                    last_report[at] = report;
+                    out[at].reports += 1;
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            (b.messages, &a.domain, &a.source_ip, &a.header_from).cmp(&(
+                a.messages,
+                &b.domain,
+                &b.source_ip,
+                &b.header_from,
+            ))
+        });
+        if let Ok(limit) = usize::try_from(limit) {
+            out.truncate(limit);
+        }
+        // Failure reports about each source for its domain, whenever they arrived.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT COUNT(*) FROM failure_reports WHERE source_ip = ?1 AND reported_domain = ?2",
+        )?;
+        for s in &mut out {
+            s.failure_reports = stmt.query_row((&s.source_ip, &s.domain), |r| r.get(0))?;
+        }
+        Ok(out)
+    }
+
+    pub fn reports(&self, f: &Filter) -> Result<Vec<ReportSummary>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT org_name, report_id, domain, date_begin, date_end, record_count, message_count,
+                pass_count, p, origin
+             FROM reports WHERE (?1 IS NULL OR domain = ?1) AND (?2 IS NULL OR date_end >= ?2)
+                AND (?3 IS NULL OR date_begin < ?3)
+             ORDER BY date_begin, org_name, report_id LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(filter_params(f), |r| {
+            Ok(ReportSummary {
+                org_name: r.get(0)?,
+                report_id: r.get(1)?,
+                domain: r.get(2)?,
+                begin: r.get::<_, Option<i64>>(3)?.map(Timestamp),
+                end: r.get::<_, Option<i64>>(4)?.map(Timestamp),
+                records: r.get(5)?,
+                messages: r.get(6)?,
+                dmarc_pass: r.get(7)?,
+                p: r.get(8)?,
+                origin: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn failures(
+        &self,
+        f: &Filter,
+        source_ip: Option<&str>,
+    ) -> Result<Vec<FailureSummary>, StoreError> {
+        let (domain, since, until, limit) = filter_params(f);
+        let mut stmt = self.conn.prepare(
+            "SELECT arrival_date, feedback_type, reported_domain, source_ip, auth_failure,
+                delivery_result, original_mail_from, original_from, original_subject, reporter
+             FROM failure_reports
+             WHERE (?1 IS NULL OR reported_domain = ?1) AND (?2 IS NULL OR arrival_date >= ?2)
+                AND (?3 IS NULL OR arrival_date < ?3) AND (?5 IS NULL OR source_ip = ?5)
+             ORDER BY arrival_date DESC, id DESC LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(params![domain, since, until, limit, source_ip], |r| {
+            Ok(FailureSummary {
+                arrival_date: r.get::<_, Option<i64>>(0)?.map(Timestamp),
+                feedback_type: r.get(1)?,
+                reported_domain: r.get(2)?,
+                source_ip: r.get(3)?,
+                auth_failure: r.get(4)?,
+                delivery_result: r.get(5)?,
+                original_mail_from: r.get(6)?,
+                original_from: r.get(7)?,
+                original_subject: r.get(8)?,
+                reporter: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Sums per (policy domain, MX host patterns) in SQL; the names seen in each (policy types,
+    /// reporters) and its failure types by a query each, put together by [`TlsSummary`]'s rules.
+    pub fn tls(&self, f: &Filter) -> Result<Vec<TlsSummary>, StoreError> {
+        const WHERE: &str =
+            "(?1 IS NULL OR p.policy_domain = ?1) AND (?2 IS NULL OR t.date_end >= ?2)
+                AND (?3 IS NULL OR t.date_begin < ?3)";
+        type Group = (String, String);
+        let (domain, since, until, limit) = filter_params(f);
+        let mut failures: HashMap<Group, Vec<(String, u64)>> = HashMap::new();
+        {
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT p.policy_domain, p.mx_hosts, x.result_type, SUM(x.failed_sessions)
+                 FROM tls_failures x
+                 JOIN tls_policies p ON p.report = x.report AND p.n = x.policy
+                 JOIN tls_reports t ON t.id = p.report
+                 WHERE {WHERE}
+                 GROUP BY p.policy_domain, p.mx_hosts, x.result_type
+                 ORDER BY SUM(x.failed_sessions) DESC, x.result_type"
+            ))?;
+            let rows = stmt.query_map(params![domain, since, until], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            for row in rows {
+                let (d, mx, kind, n): (String, String, String, u64) = row?;
+                failures.entry((d, mx)).or_default().push((kind, n));
+            }
+        }
+        let mut names: HashMap<Group, (BTreeSet<String>, BTreeSet<String>)> = HashMap::new();
+        {
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT DISTINCT p.policy_domain, p.mx_hosts, p.policy_type, t.org_name
+                 FROM tls_policies p JOIN tls_reports t ON t.id = p.report
+                 WHERE {WHERE}"
+            ))?;
+            let rows = stmt.query_map(params![domain, since, until], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            for row in rows {
+                let (d, mx, kind, org): (String, String, Option<String>, Option<String>) = row?;
+                let (kinds, orgs) = names.entry((d, mx)).or_default();
+                kinds.extend(kind);
+                orgs.extend(org);
+            }
+        }
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT p.policy_domain, p.mx_hosts, SUM(p.successful), SUM(p.failed),
+                COUNT(DISTINCT t.id)
+             FROM tls_policies p JOIN tls_reports t ON t.id = p.report
+             WHERE {WHERE}
+             GROUP BY p.policy_domain, p.mx_hosts
+             ORDER BY SUM(p.failed) DESC, p.policy_domain, p.mx_hosts LIMIT ?4"
+        ))?;
+        let rows = stmt.query_map(params![domain, since, until, limit], |r| {
+            let domain: String = r.get(0)?;
+            let mx_json: String = r.get(1)?;
+            let successful: u64 = r.get(2)?;
+            let failed: u64 = r.get(3)?;
+            let group = (domain, mx_json);
+            let (kinds, orgs) = names.remove(&group).unwrap_or_default();
+            let top = failures
+                .get(&group)
+                .map(|kinds| TlsSummary::top(kinds))
+                .unwrap_or_default();
+            let mx: Vec<String> = serde_json::from_str(&group.1).unwrap_or_default();
+            Ok(TlsSummary {
+                domain: group.0,
+                mx_hosts: TlsSummary::list(mx.iter().map(String::as_str)),
+                policy_types: TlsSummary::types(kinds.iter().map(String::as_str)),
+                successful_sessions: successful,
+                failed_sessions: failed,
+                failure_pct: crate::analyse::percent(failed, successful.saturating_add(failed)),
+                top_failures: top,
+                reporters: TlsSummary::list(orgs.iter().map(String::as_str)),
+                reports: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn rejects(&self) -> Result<Vec<RejectSummary>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT r.id, i.origin, r.location, r.reason, i.size, i.first_seen, i.last_seen, i.attempts
+             FROM rejects r JOIN reject_inputs i ON i.key = r.input
+             ORDER BY i.first_seen, r.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(RejectSummary {
+                id: r.get(0)?,
+                origin: r.get(1)?,
+                location: r.get(2)?,
+                reason: r.get(3)?,
+                size: r.get(4)?,
+                first_seen: Timestamp(r.get(5)?),
+                last_seen: Timestamp(r.get(6)?),
+                attempts: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// Appends a column's value to a grouping key: a type tag, then its length and bytes, so that no
+/// two different rows make the same key (NULL, `''` and `0` are three).
+pub(super) fn key_bytes(buf: &mut Vec<u8>, value: ValueRef<'_>) {
+    let (tag, bytes): (u8, &[u8]) = match value {
+        ValueRef::Null => (0, &[]),
+        ValueRef::Integer(n) => {
+            buf.push(1);
+            buf.extend_from_slice(&n.to_le_bytes());
+            return;
+        }
+        ValueRef::Real(x) => {
+            buf.push(2);
+            buf.extend_from_slice(&x.to_le_bytes());
+            return;
+        }
+        ValueRef::Text(t) => (3, t),
+        ValueRef::Blob(b) => (4, b),
+    };
+    buf.push(tag);
+    buf.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    buf.extend_from_slice(bytes);
+}

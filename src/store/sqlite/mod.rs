@@ -1,0 +1,315 @@
+//! The SQLite backend: the connection and its pragmas, migrations from `schemas/`, the unit of work
+//! (`BEGIN IMMEDIATE` … `COMMIT`), the change token behind the web's page cache, and lock files
+//! beside the database. The queries are in one file per concern; only this folder names rusqlite.
+//!
+//! One writer: the pipeline hands everything to one store on one thread. WAL mode lets readers (a
+//! `sources` query in another terminal, `serve`) run beside it; a second writer waits up to
+//! [`BUSY_TIMEOUT`].
+
+mod checks;
+mod evidence;
+mod imap;
+mod ingest;
+mod listings;
+mod notify;
+mod rdns;
+mod rejects;
+mod text;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::{ChangeToken, StoreError};
+use crate::model::Filter;
+
+/// Numbered migrations; `PRAGMA user_version` records how many were applied.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../schemas/0001_initial.sql"),
+    include_str!("../../../schemas/0002_imap.sql"),
+    include_str!("../../../schemas/0003_failure_tls.sql"),
+    include_str!("../../../schemas/0004_record_auth.sql"),
+    include_str!("../../../schemas/0005_rdns.sql"),
+    include_str!("../../../schemas/0006_dns_checks.sql"),
+    include_str!("../../../schemas/0007_notify.sql"),
+];
+
+/// Rows per multi-row INSERT: 64 rows of at most 15 columns stay far below SQLite's variable limit.
+const ROWS_PER_INSERT: usize = 64;
+
+/// How long a write waits for another process holding the database.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An open SQLite database.
+pub struct Db {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// A write transaction on a [`Db`], rolled back when dropped uncommitted.
+pub struct Tx<'c> {
+    tx: rusqlite::Transaction<'c>,
+}
+
+/// `<db>.<name>-lock`, locked while this lives.
+pub struct LockFile {
+    _file: std::fs::File,
+}
+
+impl Db {
+    pub fn open(path: &Path) -> Result<Db, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // Multi-row inserts prepare one statement per (table, row count): room for all of them.
+        conn.set_prepared_statement_cache_capacity(4 * ROWS_PER_INSERT + 32);
+        set_wal(&conn).map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        // Checkpoint the WAL every 16 MiB rather than every 4 MiB: fewer, larger copies into the
+        // database while a big ingest runs.
+        conn.pragma_update(None, "wal_autocheckpoint", 4096)
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        let mut db = Db {
+            conn,
+            path: path.to_owned(),
+        };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    pub fn open_read_only(path: &Path) -> Result<Db, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        conn.pragma_update(None, "query_only", "ON")
+            .map_err(open_err)?;
+        let version = schema_version(&conn, path)?;
+        if version < MIGRATIONS.len() as i64 {
+            return Err(StoreError::TooOld {
+                path: path.to_owned(),
+                found: version,
+                known: MIGRATIONS.len(),
+            });
+        }
+        Ok(Db {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn reopen_read_only(&self) -> Result<Db, StoreError> {
+        Db::open_read_only(&self.path)
+    }
+
+    /// Applies the migrations this database lacks. Two processes may open a new database at once
+    /// (a `fetch` and a listing): the version is read again under the write lock, so only one of
+    /// them migrates.
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        if schema_version(&self.conn, &self.path)? == MIGRATIONS.len() as i64 {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version = schema_version(&tx, &self.path)?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Starts a write transaction, taking the write lock at once (`BEGIN IMMEDIATE`): the ids
+    /// `insert_report` assigns cannot be taken by another writer in between.
+    pub fn begin(&self) -> Result<Tx<'_>, StoreError> {
+        Ok(Tx {
+            tx: rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?,
+        })
+    }
+
+    /// SQLite's `data_version`: changes when another connection has committed since this
+    /// connection last asked.
+    pub fn change_token(&self) -> Result<ChangeToken, StoreError> {
+        Ok(ChangeToken(self.conn.pragma_query_value(
+            None,
+            "data_version",
+            |r| r.get(0),
+        )?))
+    }
+
+    /// Opens and locks `<db>.<name>-lock`.
+    pub fn try_lock(&self, name: &str) -> Result<LockFile, StoreError> {
+        let path = PathBuf::from(format!("{}.{name}-lock", self.path.display()));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| StoreError::LockFile {
+                path: path.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(LockFile { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Busy {
+                lock: path.display().to_string(),
+            }),
+            Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Lock { path, source }),
+        }
+    }
+}
+
+impl Tx<'_> {
+    pub fn commit(self) -> Result<(), StoreError> {
+        Ok(self.tx.commit()?)
+    }
+}
+
+/// Switches to WAL (a setting stored in the file). Turning it on needs the database to itself, and
+/// SQLite answers BUSY at once rather than calling the busy handler, so when another process is
+/// opening the same new file at this moment, try again for up to [`BUSY_TIMEOUT`].
+fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        let mode: rusqlite::Result<String> =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0));
+        match mode {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `PRAGMA user_version`, refusing a database from a newer dmarc-warden.
+fn schema_version(conn: &Connection, path: &Path) -> Result<i64, StoreError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > MIGRATIONS.len() as i64 {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found: version,
+            known: MIGRATIONS.len(),
+        });
+    }
+    Ok(version)
+}
+
+/// SQLite integers are signed 64-bit; counts beyond that are clamped rather than wrapped.
+fn sat(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn filter_params(f: &Filter) -> (Option<&str>, Option<i64>, Option<i64>, i64) {
+    (
+        f.domain.as_deref(),
+        f.since,
+        f.until,
+        f.limit.map_or(-1, sat),
+    )
+}
+
+/// A list as the JSON text stored in list columns.
+fn json<T: serde::Serialize>(items: &[T]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{Store, StoreError};
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = Store::open(&dir.path().join("t.db")).expect("database");
+        (dir, store)
+    }
+
+    fn folder(store: &Store) -> Option<(u32, u32)> {
+        store.imap_folder("a", "INBOX").expect("read")
+    }
+
+    #[test]
+    fn write_commits_on_ok_and_rolls_back_on_err_or_panic() {
+        let (_dir, store) = store();
+        store
+            .write(|tx| tx.set_imap_folder("a", "INBOX", 7, 10))
+            .expect("write");
+        assert_eq!(folder(&store), Some((7, 10)));
+        let failed: Result<(), StoreError> = store.write(|tx| {
+            tx.set_imap_folder("a", "INBOX", 7, 20)?;
+            Err(StoreError::Busy { lock: "x".into() })
+        });
+        assert!(failed.is_err());
+        assert_eq!(folder(&store), Some((7, 10)), "rolled back on Err");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = store.write(|tx| -> Result<(), StoreError> {
+                tx.set_imap_folder("a", "INBOX", 7, 30)?;
+                panic!("in the middle of a unit of work");
+            });
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(folder(&store), Some((7, 10)), "rolled back on panic");
+        // The connection is usable again afterwards.
+        store
+            .write(|tx| tx.set_imap_folder("a", "INBOX", 7, 40))
+            .expect("write after a rollback");
+        assert_eq!(folder(&store), Some((7, 40)));
+    }
+
+    #[test]
+    fn changes_by_another_connection_are_seen() {
+        let (dir, store) = store();
+        let reader = Store::open_read_only(&dir.path().join("t.db")).expect("read-only");
+        let mut seen = reader.change_token().expect("token");
+        assert!(!reader.changed_since(&mut seen).expect("changed"));
+        store
+            .write(|tx| tx.set_imap_folder("a", "INBOX", 1, 1))
+            .expect("write");
+        assert!(reader.changed_since(&mut seen).expect("changed"));
+        assert!(
+            !reader.changed_since(&mut seen).expect("changed"),
+            "moved on"
+        );
+    }
+
+    #[test]
+    fn a_lock_is_held_until_dropped() {
+        let (dir, store) = store();
+        let other = Store::open(&dir.path().join("t.db")).expect("second connection");
+        let held = store.try_lock("fetch").expect("lock");
+        match other.try_lock("fetch") {
+            Err(StoreError::Busy { lock }) => assert!(lock.ends_with("t.db.fetch-lock"), "{lock}"),
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("taken twice"),
+        }
+        other
+            .try_lock("notify")
+            .expect("another name is another lock");
+        drop(held);
+        other.try_lock("fetch").expect("free again");
+    }
+}
