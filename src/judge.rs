@@ -25,6 +25,8 @@ pub struct Scope {
     pub until: Option<i64>,
     /// Also count each evidence row's messages per day ([`Judged::daily`]).
     pub by_day: bool,
+    /// Only the domains a dashboard user may see; the default sees all.
+    pub visible: crate::access::Visible,
 }
 
 /// One domain, judged.
@@ -68,6 +70,9 @@ pub fn each_domain<E: From<StoreError>>(
     mut visit: impl FnMut(Judged) -> Result<(), E>,
 ) -> Result<(), E> {
     for (policy, last) in store.latest_policies(scope.domain.as_deref())? {
+        if !scope.visible.allows(&policy.domain) {
+            continue;
+        }
         let since = scope.since.or_else(|| window_start(last, scope.days));
         let (evidence, daily) =
             store.evidence_in(Some(&policy.domain), since, scope.until, scope.by_day)?;

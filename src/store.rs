@@ -12,8 +12,10 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use sha2::Digest;
 
+mod metrics;
 mod notify;
 
+pub use metrics::{Kept, LatestReport, TlsCounts};
 pub use notify::{Notified, Pending, ReportSpan};
 
 use crate::model::{

@@ -285,6 +285,13 @@ pub fn advice(advice: &[Advice], format: Format) -> io::Result<()> {
     out.flush()
 }
 
+/// Text made elsewhere, as it is (`completions`' script).
+pub fn bytes(text: &[u8]) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(text)?;
+    out.flush()
+}
+
 /// `notify` without channels: the notices, as plain text. Nothing is printed when there are none,
 /// so cron mails only news.
 pub fn notices(events: &[crate::notify::events::Event]) -> io::Result<()> {

@@ -129,6 +129,7 @@ fn in_parallel(
         .latest_policies(None)?
         .into_iter()
         .map(|(p, _)| p.domain)
+        .filter(|d| scope.visible.allows(d))
         .collect();
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
