@@ -117,7 +117,8 @@ fn number(v: f64) -> String {
     } else if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{}", v as i64)
     } else {
-        format!("{v}")
+        // Nine decimals: no float noise (0.796, not 0.7959999999999999).
+        format!("{}", (v * 1e9).round() / 1e9)
     }
 }
 

@@ -77,9 +77,9 @@ fn per_domain(
         let domain = v.domain();
         let l = [("domain", domain)];
         m.family(
-            "dmarc_warden_window_days",
+            "dmarc_warden_window_reported_dates",
             Kind::Gauge,
-            "Days of reports the window judged (the advice window, back from the latest report).",
+            "Dates with reports in the window judged (the advice window, back from the latest report).",
         )
         .sample(&l, v.advice.evidence.days as f64);
         if v.messages > 0 {
