@@ -624,7 +624,7 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub threads: usize,
-    /// Config file with [[sender]], [[service]], [[domain]] and [advice] tables
+    /// Config file with [[sender]], [[service]], [[domain]], [advice] and [web.scopes] tables
     /// [default: $XDG_CONFIG_HOME/dmarc-warden/config.toml, if present].
     #[arg(long, env = "DMARC_WARDEN_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
