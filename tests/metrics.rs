@@ -206,6 +206,40 @@ fn the_figures_follow_the_judge_and_the_store() {
             format!("dmarc_warden_window_messages{{domain=\"{domain}\",class=\"{class}\"}}");
         assert_eq!(sample(&text, &series), Some(*messages), "{series}");
     }
+    // The last check's findings by severity.
+    for (severity, n) in [("ok", 1.0), ("info", 0.0), ("warning", 2.0), ("error", 0.0)] {
+        let series = format!(
+            "dmarc_warden_check_findings{{domain=\"example.com\",severity=\"{severity}\"}}"
+        );
+        assert_eq!(sample(&text, &series), Some(n), "{series}");
+    }
+    assert_eq!(
+        sample(
+            &text,
+            "dmarc_warden_check_timestamp_seconds{domain=\"example.com\"}"
+        ),
+        Some(1_793_491_200.0)
+    );
+    // Each reporter's latest report, as `reports` lists them.
+    let mut latest: BTreeMap<(String, String), f64> = BTreeMap::new();
+    for r in t.env.run(&["reports", "--format", "json"]).json() {
+        let end = chrono::DateTime::parse_from_rfc3339(r["end"].as_str().unwrap())
+            .unwrap()
+            .timestamp() as f64;
+        let key = (
+            r["domain"].as_str().unwrap().to_owned(),
+            r["org_name"].as_str().unwrap().to_owned(),
+        );
+        let slot = latest.entry(key).or_insert(end);
+        *slot = slot.max(end);
+    }
+    for ((domain, reporter), end) in &latest {
+        let series = format!(
+            "dmarc_warden_reporter_last_report_end_timestamp_seconds{{domain=\"{domain}\",reporter=\"{}\"}}",
+            reporter.replace('\\', "\\\\").replace('"', "\\\"")
+        );
+        assert_eq!(sample(&text, &series), Some(*end), "{series}");
+    }
     // The store's counts.
     let reports = t.env.run(&["reports", "--format", "json"]).json().len();
     assert_eq!(

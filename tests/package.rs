@@ -112,7 +112,8 @@ fn the_debian_package_installs_upgrades_and_purges() {
     }
     assert!(
         !installed(),
-        "{PACKAGE} is installed on this machine already; this test would remove it"
+        "{PACKAGE} is installed on this machine already and this test would remove it: purge it \
+         first (`dpkg --purge {PACKAGE}`) if an interrupted test run left it"
     );
     let dir = tempfile::tempdir().unwrap();
     let first = build(dir.path(), "1");
@@ -165,6 +166,10 @@ fn the_debian_package_installs_upgrades_and_purges() {
     ] {
         assert!(Path::new(f).exists(), "{f} missing");
     }
+    ok(
+        "bash",
+        &["-n", "/usr/share/bash-completion/completions/dmarc-warden"],
+    );
 
     // The units: systemd accepts them (binary, man pages of Documentation=, every setting) and
     // they are hardened.

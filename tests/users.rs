@@ -50,6 +50,29 @@ pub(crate) static TEAM: LazyLock<Team> = LazyLock::new(|| {
         "-q",
     ]);
     assert_eq!(out.code, 0, "ingest: {}", out.stderr);
+    // What a `check` run would have stored (its own tests run it against real DNS servers).
+    {
+        use dmarc_warden::analyse::check::{Check, DomainCheck, Finding, Severity};
+        let finding = |check, severity, message: &str| Finding {
+            check,
+            severity,
+            message: message.into(),
+            fix: None,
+        };
+        dmarc_warden::store::Store::open(&env.db())
+            .unwrap()
+            .save_check(&DomainCheck {
+                domain: "example.com".into(),
+                checked_at: dmarc_warden::model::Timestamp(1_793_491_200),
+                published: Default::default(),
+                findings: vec![
+                    finding(Check::Dmarc, Severity::Ok, "p=none published"),
+                    finding(Check::Spf, Severity::Warning, "SPF ends with ~all"),
+                    finding(Check::MxTls, Severity::Warning, "an MX without STARTTLS"),
+                ],
+            })
+            .unwrap();
+    }
     let config = env.dir.path().join("config.toml");
     std::fs::write(&config, SCOPES).unwrap();
     let htpasswd = env.dir.path().join("htpasswd");
