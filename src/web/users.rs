@@ -274,6 +274,7 @@ impl Users {
             return;
         }
         state.checked = Instant::now();
+        let before = (state.users.len(), state.scopes.clone(), state.htpasswd_stamp.clone());
         let now = stamp(&self.htpasswd);
         if now != state.htpasswd_stamp {
             state.htpasswd_stamp = now;
@@ -324,6 +325,16 @@ impl Users {
                         "dmarc-warden: error: {e:#}; the scopes read before stay in force"
                     ),
                 }
+            }
+        }
+        let after = (state.users.len(), state.scopes.clone(), state.htpasswd_stamp.clone());
+        if after != before {
+            let shown = self
+                .config
+                .as_ref()
+                .map_or("the config file".to_owned(), |p| p.display().to_string());
+            for warning in nothing_seen(&state.users, &state.scopes, &shown) {
+                eprintln!("dmarc-warden: {warning}");
             }
         }
     }
