@@ -72,7 +72,8 @@ fn build(out: &Path, revision: &str) -> PathBuf {
         .current_dir(root)
         .args(["--binary", env!("CARGO_BIN_EXE_dmarc-warden"), "--"])
         // Stripped (the debug binary's symbols are 200 MB) and quickly compressed.
-        .args(["--strip", "--fast", "--quiet", "--deb-revision", revision])
+        .args(["--strip", "--no-dbgsym", "--fast", "--quiet"])
+        .args(["--deb-revision", revision])
         .arg("--output")
         .arg(&out)
         .status()

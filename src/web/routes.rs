@@ -90,7 +90,8 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
     if url.len() > MAX_URL {
         return respond(Answer::error(414, "the address is too long"));
     }
-    let metrics = url == "/metrics" || url.starts_with("/metrics?");
+    let path = url.split_once('?').map_or(url.as_str(), |(p, _)| p);
+    let metrics = path.trim_end_matches('/') == "/metrics";
     let mut response = match shared.answer(url, visible).await {
         // The process's figures are the moment's, never cached.
         Some(answer) if metrics && answer.status == 200 => {

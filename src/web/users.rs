@@ -274,7 +274,11 @@ impl Users {
             return;
         }
         state.checked = Instant::now();
-        let before = (state.users.len(), state.scopes.clone(), state.htpasswd_stamp.clone());
+        let before = (
+            state.users.len(),
+            state.scopes.clone(),
+            state.htpasswd_stamp.clone(),
+        );
         let now = stamp(&self.htpasswd);
         if now != state.htpasswd_stamp {
             state.htpasswd_stamp = now;
@@ -327,7 +331,11 @@ impl Users {
                 }
             }
         }
-        let after = (state.users.len(), state.scopes.clone(), state.htpasswd_stamp.clone());
+        let after = (
+            state.users.len(),
+            state.scopes.clone(),
+            state.htpasswd_stamp.clone(),
+        );
         if after != before {
             let shown = self
                 .config
