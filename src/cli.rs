@@ -182,14 +182,32 @@ pub enum Command {
     /// Pages: an overview of every domain, a page per domain (daily chart, senders, advice, failure
     /// and TLS reports) and per sender (source IPs, results, the fix); `?from=`/`?to=` dates and
     /// `?domain=` stay in the URL. `/api/…` serves the same JSON as the listing commands'
-    /// `--format json`. Nothing is loaded from the network. Listening on an address other than
-    /// loopback needs a password (DMARC_WARDEN_WEB_PASSWORD_FILE; HTTP Basic, any user name).
+    /// `--format json`; `/metrics` the figures for Prometheus. Nothing is loaded from the network.
+    /// Listening on an address other than loopback needs a password (DMARC_WARDEN_WEB_PASSWORD_FILE;
+    /// HTTP Basic, any user name) or users (DMARC_WARDEN_WEB_HTPASSWD, each seeing the domains of
+    /// their [web.scopes]).
     Serve(ServeArgs),
     /// Write a report to read or print: one self-contained HTML file (inline CSS and SVG charts).
     ///
     /// Per domain: the DMARC pass rate and daily volume by sender class, the senders, the blockers
     /// and the DMARC record to publish next, over the advice window.
     Report(ReportArgs),
+    /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell).
+    ///
+    /// E.g. `dmarc-warden completions bash > ~/.local/share/bash-completion/completions/dmarc-warden`;
+    /// the Debian package installs them for bash, zsh and fish.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: crate::manual::Shell,
+    },
+    /// Write the man pages (dmarc-warden.1 and one per subcommand) into DIR; for packaging.
+    #[command(hide = true)]
+    ManPages {
+        /// Directory to write them into (made if missing).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Inputs that could not be stored, with the reason; `reprocess` retries them.
     Rejects {
         /// Output format.
@@ -272,6 +290,16 @@ pub struct FetchArgs {
     /// with --watch, which does not end: run `notify` from a timer instead).
     #[arg(long, env = "DMARC_WARDEN_NOTIFY", conflicts_with = "watch")]
     pub notify: bool,
+    /// Write the run's figures here when it ends (last success per account, messages fetched,
+    /// reports stored, rejects, duration), in the Prometheus text format for node_exporter's
+    /// textfile collector; written to a temporary file and renamed, so never half written.
+    #[arg(
+        long,
+        env = "DMARC_WARDEN_METRICS_FILE",
+        value_name = "PATH",
+        conflicts_with = "watch"
+    )]
+    pub metrics_file: Option<PathBuf>,
     #[command(flatten)]
     pub work: WorkArgs,
 }
@@ -568,6 +596,17 @@ pub struct ServeArgs {
     /// listen on an address other than loopback.
     #[arg(long, env = "DMARC_WARDEN_WEB_PASSWORD_FILE", value_name = "PATH")]
     pub password_file: Option<PathBuf>,
+    /// Users instead of one password: an htpasswd file of bcrypt entries (`htpasswd -B`), read
+    /// again when it changes. Each user sees the domains the config's [web.scopes] table gives
+    /// them (`alice = ["example.org", "*.example.org"]`, `"*"` for all); a user without one sees
+    /// nothing.
+    #[arg(
+        long,
+        env = "DMARC_WARDEN_WEB_HTPASSWD",
+        value_name = "FILE",
+        conflicts_with = "password_file"
+    )]
+    pub htpasswd: Option<PathBuf>,
     /// DANGEROUS: listen on a non-loopback address without a password. Anyone who can reach the
     /// address can read every report; put an authenticating proxy in front instead.
     #[arg(long, env = "DMARC_WARDEN_WEB_DANGER_NO_AUTH")]
@@ -584,7 +623,7 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub threads: usize,
-    /// Config file with [[sender]], [[service]], [[domain]] and [advice] tables
+    /// Config file with [[sender]], [[service]], [[domain]], [advice] and [web.scopes] tables
     /// [default: $XDG_CONFIG_HOME/dmarc-warden/config.toml, if present].
     #[arg(long, env = "DMARC_WARDEN_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -602,7 +641,10 @@ pub struct ReportArgs {
     /// advice.window_days, 14]; 0 for all.
     #[arg(long, value_name = "N")]
     pub days: Option<u32>,
-    /// Config file with [[sender]], [[service]], [[domain]] and [advice] tables
+    /// Only the domains this dashboard user sees (the config's [web.scopes]).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Config file with [[sender]], [[service]], [[domain]], [advice] and [web.scopes] tables
     /// [default: $XDG_CONFIG_HOME/dmarc-warden/config.toml, if present].
     #[arg(long, env = "DMARC_WARDEN_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -628,13 +670,23 @@ impl ServeArgs {
             )?),
             None => None,
         };
+        let users = match &self.htpasswd {
+            Some(file) => {
+                let (config, scopes) = crate::config::web(self.config.as_deref())?;
+                let users = crate::web::users::Users::open(file, config, scopes)?;
+                Some(std::sync::Arc::new(users))
+            }
+            None => None,
+        };
         if !listen.ip().is_loopback()
             && password.is_none()
+            && users.is_none()
             && !self.danger_no_auth_on_public_address
         {
             bail!(
                 "--listen {listen} is not a loopback address: set DMARC_WARDEN_WEB_PASSWORD_FILE \
-                 (or --password-file) so that the dashboard asks for a password, or pass \
+                 (or --password-file) so that the dashboard asks for a password, or \
+                 DMARC_WARDEN_WEB_HTPASSWD (--htpasswd) for users, or pass \
                  --danger-no-auth-on-public-address to serve every report to anyone who can reach it"
             );
         }
@@ -646,6 +698,7 @@ impl ServeArgs {
         Ok(crate::web::ServeConfig {
             listen,
             password,
+            users,
             judgement,
             days: (days > 0).then_some(days),
             threads: self.threads,
@@ -657,11 +710,26 @@ impl ReportArgs {
     fn report(self) -> anyhow::Result<crate::web::ReportConfig> {
         let judgement = crate::config::judgement(self.config.as_deref())?;
         let days = self.days.unwrap_or(judgement.thresholds.window_days);
+        let visible = match &self.user {
+            Some(user) => {
+                let (path, scopes) = crate::config::web(self.config.as_deref())?;
+                let visible = scopes.of(user);
+                if visible.is_nothing() {
+                    bail!(
+                        "--user {user}: [web.scopes] of {} gives {user} no domain",
+                        path.map_or("the config file".to_owned(), |p| p.display().to_string())
+                    );
+                }
+                visible
+            }
+            None => crate::access::Visible::All,
+        };
         Ok(crate::web::ReportConfig {
             file: self.html,
             domain: optional_domain("--domain", self.domain.as_deref())?.map(String::from),
             days: (days > 0).then_some(days),
             judgement,
+            visible,
         })
     }
 }
@@ -757,6 +825,8 @@ pub enum Action {
         options: crate::pipeline::mailbox::FetchOptions,
         /// With `--notify`.
         notify: Option<crate::notify::Config>,
+        /// `--metrics-file`.
+        metrics_file: Option<PathBuf>,
     },
     Notify(crate::notify::Config),
     Digest {
@@ -780,6 +850,8 @@ pub enum Action {
     ),
     Serve(crate::web::ServeConfig),
     Report(crate::web::ReportConfig),
+    Completions(crate::manual::Shell),
+    ManPages(PathBuf),
 }
 
 impl Config {
@@ -837,6 +909,8 @@ impl Config {
             Command::Rejects { format, wide } => Action::Rejects(Output { format, wide }),
             Command::Serve(args) => Action::Serve(args.serve()?),
             Command::Report(args) => Action::Report(args.report()?),
+            Command::Completions { shell } => Action::Completions(shell),
+            Command::ManPages { dir } => Action::ManPages(dir),
         };
         Ok(Config {
             db,
@@ -929,6 +1003,7 @@ impl FetchArgs {
         let work = self.work.options()?;
         Ok(Action::Fetch {
             notify,
+            metrics_file: self.metrics_file,
             accounts,
             options: crate::pipeline::mailbox::FetchOptions {
                 // A batch holds about this many bytes of mail in memory at once.

@@ -69,6 +69,8 @@ struct File {
     advice: AdviceEntry,
     #[serde(default)]
     notify: crate::notify::settings::NotifyEntry,
+    #[serde(default)]
+    web: crate::web::users::WebEntry,
 }
 
 /// `[[sender]]`: a sender of yours (or, with `legitimate = false`, one that is not).
@@ -251,6 +253,18 @@ pub fn notify(config: Option<&Path>) -> anyhow::Result<crate::notify::settings::
         _ => "config".to_owned(),
     };
     crate::notify::settings::validate(file.map(|f| f.notify).unwrap_or_default(), &shown)
+}
+
+/// The `[web]` table: each dashboard user's domains ([`crate::web::users`]); and the file read,
+/// which `serve` reads again when it changes.
+pub fn web(config: Option<&Path>) -> anyhow::Result<(Option<PathBuf>, crate::web::users::Scopes)> {
+    let (path, file) = load(config)?;
+    let shown = match (&path, &file) {
+        (Some(p), Some(_)) => format!("config {}", p.display()),
+        _ => "config".to_owned(),
+    };
+    let scopes = crate::web::users::validate(file.map(|f| f.web).unwrap_or_default(), &shown)?;
+    Ok((path, scopes))
 }
 
 /// Reads the config file named, or the default one. Returns the path tried and the file, `None`

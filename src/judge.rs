@@ -38,9 +38,19 @@ pub struct Scope {
     pub until: Option<i64>,
     /// Also count each evidence row's messages per day ([`Judged::daily`]).
     pub by_day: bool,
+    /// Only the domains a dashboard user may see; the default sees all.
+    pub visible: crate::access::Visible,
 }
 
 impl Scope {
+    /// The domains this scope covers, with the policy and end of each one's latest report: those
+    /// reported, less any a dashboard user may not see.
+    fn domains(&self, store: &Store) -> Result<Vec<(PolicyPublished, Option<i64>)>, StoreError> {
+        let mut all = store.latest_policies(self.domain.as_deref())?;
+        all.retain(|(p, _)| self.visible.allows(&p.domain));
+        Ok(all)
+    }
+
     /// What `advise` judges without `--days`: each domain's advice window (`[advice]
     /// window_days` back from its latest report).
     pub fn advice_window(judgement: &Judgement) -> Scope {
@@ -120,7 +130,7 @@ pub fn each_reported<E: From<StoreError>>(
     scope: &Scope,
     mut visit: impl FnMut(Reported) -> Result<(), E>,
 ) -> Result<(), E> {
-    for (policy, last) in store.latest_policies(scope.domain.as_deref())? {
+    for (policy, last) in scope.domains(store)? {
         visit(reported(store, policy, last, scope)?)?;
     }
     Ok(())
@@ -193,7 +203,7 @@ pub fn each_domain_in_parallel<T: Send>(
     judgement: &Judgement,
     each: impl Fn(&Store, Judged) -> Result<Option<T>, StoreError> + Sync,
 ) -> Result<Vec<T>, StoreError> {
-    let domains = store.latest_policies(scope.domain.as_deref())?;
+    let domains = scope.domains(store)?;
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .clamp(1, 8)

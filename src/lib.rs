@@ -8,12 +8,15 @@
 //! [`time`] the normal form of a domain name, secrets and their reading, and dates. No top-level
 //! module imports one that imports it back (`tests/tidy.rs`). See ARCHITECTURE.md for the invariants.
 
+pub mod access;
 pub mod analyse;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod fetch;
 pub mod judge;
+pub mod manual;
+pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod parse;
@@ -79,6 +82,24 @@ fn execute(config: Config) -> anyhow::Result<u8> {
         // The web outputs open the database read-only: they run beside a `fetch`.
         Action::Serve(serve) => return web_serve(&config.db, serve),
         Action::Report(report) => return web_report(&config.db, &report),
+        // Documentation, from the clap definitions: no database.
+        Action::Completions(shell) => {
+            present::bytes(&manual::completions(shell))
+                .context("cannot write to standard output")?;
+            return Ok(EXIT_OK);
+        }
+        Action::ManPages(dir) => {
+            let pages = manual::man_pages(&dir)
+                .with_context(|| format!("cannot write the man pages into {}", dir.display()))?;
+            if !config.quiet {
+                eprintln!(
+                    "dmarc-warden: {} man pages written to {}",
+                    pages.len(),
+                    dir.display()
+                );
+            }
+            return Ok(EXIT_OK);
+        }
         other => other,
     };
     let store = Store::open(&config.db)?;
@@ -103,11 +124,15 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             accounts,
             options,
             notify,
+            metrics_file,
         } => {
             for warning in &accounts.warnings {
                 eprintln!("dmarc-warden: {warning}");
             }
             let _lock = lock_fetch(&store, &config.db)?;
+            // Written when the accounts are done, or on the way out of a run that stopped early.
+            let names = accounts.accounts.iter().map(|a| a.name.clone()).collect();
+            let mut run = metrics::FetchRun::start(metrics_file, names);
             let mut total = Stats::default();
             let mut failed = 0;
             for account in &accounts.accounts {
@@ -115,6 +140,7 @@ fn execute(config: Config) -> anyhow::Result<u8> {
                     pipeline::mailbox::fetch_account(&store, account, &options, notify)
                         .map_err(Into::into)
                 });
+                run.account(&account.name, stats.as_ref().ok());
                 match stats {
                     Ok(stats) => total.add(&stats),
                     // One account failing does not keep the others from being read.
@@ -125,6 +151,7 @@ fn execute(config: Config) -> anyhow::Result<u8> {
                     Err(e) => return Err(e),
                 }
             }
+            run.finish();
             let code = finish("fetch", &total, config.quiet)?;
             let code = if failed > 0 { EXIT_FATAL } else { code };
             match notify {
@@ -215,6 +242,7 @@ fn execute(config: Config) -> anyhow::Result<u8> {
         Action::Login(login, options) => oauth2_login(&login, &options),
         Action::Serve(serve) => web_serve(&config.db, serve),
         Action::Report(report) => web_report(&config.db, &report),
+        Action::Completions(_) | Action::ManPages(_) => Ok(EXIT_OK),
     }
 }
 

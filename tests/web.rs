@@ -22,8 +22,8 @@ use serde_json::Value;
 use crate::cli::{Env, samples};
 
 /// The first day of the generated reports: 2026-10-10.
-const DAY0: i64 = 1_791_590_400;
-const DAYS: i64 = 21;
+pub(crate) const DAY0: i64 = 1_791_590_400;
+pub(crate) const DAYS: i64 = 21;
 
 /// One record: (source IP, count, DKIM (domain, result), SPF (domain, result), aligned
 /// (dkim, spf), forwarded).
@@ -74,7 +74,7 @@ fn report_xml(org: &str, domain: &str, day: i64, p: &str, recs: &[Rec<'_>]) -> S
 
 /// Three weeks of reports from two reporters for three domains: example.com (own servers, an
 /// unaligned ESP that improves, a forwarder, a spoofer), example.edu (clean, quarantine).
-fn write_reports(dir: &Path) {
+pub(crate) fn write_reports(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     for day in 0..DAYS {
         let esp_unaligned = 60 - 2 * day as u64;
@@ -153,14 +153,14 @@ fn write_reports(dir: &Path) {
 
 /// A process that ends when the test binary does: run under `sh`, which kills it once its
 /// standard input (held by this process) closes.
-struct Tied {
+pub(crate) struct Tied {
     _stdin: ChildStdin,
     _child: Child,
 }
 
 /// Starts `dmarc-warden serve` on `db`, listening on `listen` (port 0: any), tied to this process;
 /// returns it and its base URL (`http://IP:PORT`).
-fn serve(db: &Path, listen: &str, envs: &[(&str, &str)]) -> (Tied, String) {
+pub(crate) fn serve(db: &Path, listen: &str, envs: &[(&str, &str)]) -> (Tied, String) {
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_dmarc-warden"));
     let (server, line) = start_tied(
         &exe,
@@ -179,12 +179,23 @@ fn serve(db: &Path, listen: &str, envs: &[(&str, &str)]) -> (Tied, String) {
 
 /// Starts `program args`, tied to this process; returns it and the first line of its standard
 /// error that contains `marker`.
-fn start_tied(
+pub(crate) fn start_tied(
     program: &Path,
     args: &[&str],
     envs: &[(&str, &str)],
     marker: &str,
 ) -> (Tied, String) {
+    let (tied, line, _) = start_tied_saying(program, args, envs, marker);
+    (tied, line)
+}
+
+/// [`start_tied`], also returning what it said on standard error before that line.
+pub(crate) fn start_tied_saying(
+    program: &Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    marker: &str,
+) -> (Tied, String, String) {
     let mut child = Command::new("sh")
         .arg("-c")
         .arg("\"$@\" & pid=$!; read _ignored; kill $pid")
@@ -224,6 +235,7 @@ fn start_tied(
             _child: child,
         },
         line,
+        seen,
     )
 }
 
@@ -672,7 +684,7 @@ fn the_html_report_renders_its_charts_from_file_with_the_network_off() {
 }
 
 /// A plain HTTP/1.1 GET; returns (status, headers in lower case, body).
-fn get(base: &str, path: &str, auth: Option<&str>) -> (u16, String, String) {
+pub(crate) fn get(base: &str, path: &str, auth: Option<&str>) -> (u16, String, String) {
     let host = base.trim_start_matches("http://");
     let mut s = TcpStream::connect(host).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();

@@ -279,12 +279,17 @@ pub fn unanswered_lookups(u: &crate::judge::Unanswered) {
     );
 }
 
+/// Text made elsewhere, as it is: `completions`' script.
+pub fn bytes(text: &[u8]) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(text)?;
+    out.flush()
+}
+
 /// Text another output rendered, as it is: `notify` and `digest` without channels (their text is
 /// `notify::render`'s, shared with the email they send).
 pub fn text(text: &str) -> io::Result<()> {
-    let mut out = io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()
+    bytes(text.as_bytes())
 }
 
 #[cfg(test)]

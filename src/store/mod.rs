@@ -152,6 +152,38 @@ pub struct ReportSpan {
     pub end: i64,
 }
 
+/// How much the database keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Kept {
+    pub aggregate_reports: u64,
+    pub records: u64,
+    pub failure_reports: u64,
+    pub tls_reports: u64,
+    /// Inputs kept because they failed, and the failures in them.
+    pub reject_inputs: u64,
+    pub rejects: u64,
+    /// Notices judged but not yet delivered, and when the oldest was queued.
+    pub outbox: u64,
+    pub outbox_oldest: Option<i64>,
+}
+
+/// Per policy domain and reporter: the end of its latest aggregate report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestReport {
+    pub domain: String,
+    pub org_name: String,
+    pub end: i64,
+}
+
+/// Per policy domain: SMTP TLS reports and their sessions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsCounts {
+    pub domain: String,
+    pub reports: u64,
+    pub successful: u64,
+    pub failed: u64,
+}
+
 /// What one connection has seen committed, for [`Store::changed_since`]. Meaningful only to the
 /// [`Store`] that gave it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -433,6 +465,32 @@ impl Store {
     /// The latest check of each domain (or of `domain`), by domain.
     pub fn last_checks(&self, domain: Option<&str>) -> Result<Vec<DomainCheck>, StoreError> {
         backend!(self, db => db.last_checks(domain))
+    }
+
+    /// How much the database keeps (`/metrics`).
+    pub fn kept(&self) -> Result<Kept, StoreError> {
+        backend!(self, db => db.kept())
+    }
+
+    /// Per domain and reporter, the latest aggregate report's end; by domain, then reporter.
+    pub fn latest_reports(&self) -> Result<Vec<LatestReport>, StoreError> {
+        backend!(self, db => db.latest_reports())
+    }
+
+    /// Failure (ARF) reports per reported domain; by domain.
+    pub fn failure_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        backend!(self, db => db.failure_counts())
+    }
+
+    /// SMTP TLS reports and sessions per policy domain; by domain.
+    pub fn tls_counts(&self) -> Result<Vec<TlsCounts>, StoreError> {
+        backend!(self, db => db.tls_counts())
+    }
+
+    /// Every domain something is stored for: aggregate reports' policy domains, failure reports'
+    /// reported domains and TLS reports' policy domains; sorted, once each.
+    pub fn stored_domains(&self) -> Result<Vec<String>, StoreError> {
+        backend!(self, db => db.stored_domains())
     }
 
     /// The conditions last notified.

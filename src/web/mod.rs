@@ -3,6 +3,8 @@
 //! and judge through [`crate::judge`] / `analyse`; nothing here re-implements a judgement.
 //!
 //! - `routes.rs` — HTTP: authentication, bounded request parsing, dispatch, security headers.
+//! - `users.rs` — users from an htpasswd file and the domains each sees (`[web.scopes]`).
+//! - `metrics.rs` — `/metrics` for Prometheus, within the user's scope.
 //! - `data.rs` — view models: each domain judged, daily volume by sender class, a sender's IPs.
 //! - `pages.rs` — the HTML pages (maud templates).
 //! - `charts.rs` — SVG charts drawn on the server.
@@ -15,14 +17,17 @@
 
 pub mod charts;
 pub mod data;
+pub mod metrics;
 pub mod pages;
 pub mod report;
 pub mod routes;
+pub mod users;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::access::Visible;
 use crate::judge::Judgement;
 use crate::secret::Secret;
 use crate::store::{ChangeToken, Store, StoreError};
@@ -33,6 +38,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// HTTP Basic password; `None` only on loopback or with the explicit opt-out.
     pub password: Option<Secret>,
+    /// `--htpasswd`: users, each seeing the domains of their scope (instead of `password`).
+    pub users: Option<Arc<users::Users>>,
     pub judgement: Judgement,
     /// Days judged by default, back from each domain's latest report; `None` for all.
     pub days: Option<u32>,
@@ -46,6 +53,8 @@ pub struct ReportConfig {
     pub domain: Option<String>,
     pub days: Option<u32>,
     pub judgement: Judgement,
+    /// `--user`: only what that dashboard user sees.
+    pub visible: Visible,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +83,8 @@ pub struct Shared {
     /// take one. Each with the [`ChangeToken`] of what it last saw.
     stores: std::sync::Mutex<Vec<(Store, ChangeToken)>>,
     permits: tokio::sync::Semaphore,
+    /// Rights to run a bcrypt check (costly: a few at a time).
+    pub(crate) verifying: tokio::sync::Semaphore,
     /// Pages as rendered, by address, with the generation they were rendered in. The generation
     /// goes up whenever a connection sees that the database changed (a `fetch` committed), which
     /// makes every cached page stale.
@@ -86,19 +97,23 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Shared {
-    /// The answer for `url`: from the cache when the database has not changed since it was
-    /// rendered, else rendered by `route` on a blocking thread with a connection, once one is
-    /// free.
-    pub async fn answer(self: &Arc<Self>, url: String) -> Option<Arc<routes::Answer>> {
+    /// The answer for `url` as a user who sees `visible` gets it: from the cache when the
+    /// database has not changed since it was rendered, else rendered by `route` on a blocking
+    /// thread with a connection, once one is free.
+    pub async fn answer(
+        self: &Arc<Self>,
+        url: String,
+        visible: Visible,
+    ) -> Option<Arc<routes::Answer>> {
         let _permit = self.permits.acquire().await.ok()?;
         let shared = Arc::clone(self);
-        tokio::task::spawn_blocking(move || shared.render(&url))
+        tokio::task::spawn_blocking(move || shared.render(&url, &visible))
             .await
             .ok()
             .flatten()
     }
 
-    fn render(&self, url: &str) -> Option<Arc<routes::Answer>> {
+    fn render(&self, url: &str, visible: &Visible) -> Option<Arc<routes::Answer>> {
         use std::sync::atomic::Ordering;
         let (store, mut seen) = lock(&self.stores).pop()?;
         // A connection that cannot tell is taken to have seen a change.
@@ -106,18 +121,20 @@ impl Shared {
             self.generation.fetch_add(1, Ordering::SeqCst);
         }
         let generation = self.generation.load(Ordering::SeqCst);
+        // Users who see the same domains share pages.
+        let key = format!("{}\n{url}", visible.key());
         let cached = lock(&self.cache)
-            .get(url)
+            .get(&key)
             .filter(|(g, _)| *g == generation)
             .map(|(_, a)| Arc::clone(a));
         let answer = cached.unwrap_or_else(|| {
-            let answer = Arc::new(routes::route(&store, &self.config, url));
+            let answer = Arc::new(routes::route(&store, &self.config, visible, url));
             let mut cache = lock(&self.cache);
             if answer.status == 200 && self.generation.load(Ordering::SeqCst) == generation {
                 if cache.len() >= CACHE_PAGES {
                     cache.clear();
                 }
-                cache.insert(url.to_owned(), (generation, Arc::clone(&answer)));
+                cache.insert(key, (generation, Arc::clone(&answer)));
             }
             answer
         });
@@ -149,17 +166,27 @@ pub fn serve(db: &Path, config: ServeConfig) -> Result<(), WebError> {
         .enable_all()
         .build()
         .map_err(listen_err)?;
-    eprintln!(
-        "dmarc-warden: serving http://{bound}/ (read-only over {}{})",
-        db.display(),
-        if config.password.is_some() {
-            "; password required"
-        } else {
-            ""
+    let auth = match (&config.users, &config.password) {
+        (Some(users), _) => {
+            for warning in users.warnings() {
+                eprintln!("dmarc-warden: {warning}");
+            }
+            format!(
+                "; {} user(s) of {}, each seeing their [web.scopes]",
+                users.count(),
+                users.file().display()
+            )
         }
+        (None, Some(_)) => "; password required".to_owned(),
+        (None, None) => String::new(),
+    };
+    eprintln!(
+        "dmarc-warden: serving http://{bound}/ (read-only over {}{auth})",
+        db.display(),
     );
     let shared = Arc::new(Shared {
         permits: tokio::sync::Semaphore::new(config.threads),
+        verifying: tokio::sync::Semaphore::new(2),
         config,
         stores: std::sync::Mutex::new(stores),
         cache: std::sync::Mutex::new(std::collections::HashMap::new()),
@@ -173,7 +200,7 @@ pub fn serve(db: &Path, config: ServeConfig) -> Result<(), WebError> {
             let mut every = tokio::time::interval(WARM_EVERY);
             loop {
                 every.tick().await;
-                warm.answer("/".to_owned()).await;
+                warm.answer("/".to_owned(), Visible::All).await;
             }
         });
         let listener = tokio::net::TcpListener::from_std(listener).map_err(listen_err)?;

@@ -1,5 +1,6 @@
-//! `report --html FILE`: every domain (or one) judged over its window, written as one
-//! self-contained HTML file with the dashboard's charts and style inline.
+//! `report --html FILE`: every domain (or one; with `--user`, those that dashboard user sees)
+//! judged over its window, written as one self-contained HTML file with the dashboard's charts and
+//! style inline.
 
 use crate::judge::Scope;
 use crate::store::Store;
@@ -11,6 +12,7 @@ pub fn write(store: &Store, config: &ReportConfig) -> Result<(), WebError> {
     let scope = Scope {
         domain: config.domain.clone(),
         days: config.days,
+        visible: config.visible.clone(),
         ..Scope::default()
     };
     let views = data::domains(store, &scope, &config.judgement)?;

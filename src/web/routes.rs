@@ -1,6 +1,7 @@
-//! HTTP: every request is authenticated (when a password is set), parsed within bounds, dispatched
-//! to a page or the JSON API, and answered with security headers. Untrusted input never panics:
-//! bad paths, queries and dates are 4xx answers.
+//! HTTP: every request is authenticated (when a password or users are set), parsed within bounds,
+//! dispatched to a page, the JSON API or `/metrics` within what the user may see, and answered with
+//! security headers. Untrusted input never panics: bad paths, queries and dates are 4xx answers. A
+//! domain outside the user's scope is answered as one that is not stored (404, empty listings).
 
 use std::sync::Arc;
 
@@ -13,9 +14,13 @@ use sha2::Digest;
 
 use super::pages;
 use super::{ServeConfig, Shared};
+use crate::access::Visible;
 use crate::judge::Scope;
 use crate::model::Filter;
 use crate::store::Store;
+
+/// What a page of a domain that is not stored, or not the user's, says.
+const NOTHING: &str = "nothing stored matches";
 
 /// Longest request target accepted.
 const MAX_URL: usize = 4096;
@@ -69,14 +74,14 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
     if method != Method::GET && method != Method::HEAD {
         return respond(Answer::error(405, "only GET and HEAD are served"));
     }
-    if !authorised(request.headers(), &shared.config) {
+    let Some(visible) = login(&shared, request.headers()).await else {
         let mut response = respond(Answer::error(401, "a password is needed"));
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Basic realm=\"dmarc-warden\", charset=\"UTF-8\""),
         );
         return response;
-    }
+    };
     let url = request
         .uri()
         .path_and_query()
@@ -85,7 +90,17 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
     if url.len() > MAX_URL {
         return respond(Answer::error(414, "the address is too long"));
     }
-    let mut response = match shared.answer(url).await {
+    let path = url.split_once('?').map_or(url.as_str(), |(p, _)| p);
+    let metrics = path.trim_end_matches('/') == "/metrics";
+    let mut response = match shared.answer(url, visible).await {
+        // The process's figures are the moment's, never cached.
+        Some(answer) if metrics && answer.status == 200 => {
+            let mut m = crate::metrics::Exposition::default();
+            crate::metrics::process(&mut m);
+            let mut body = answer.body.clone();
+            body.extend_from_slice(m.render().as_bytes());
+            respond(Answer { body, ..*answer })
+        }
         Some(answer) => respond_with(&answer),
         None => respond(Answer::error(503, "the server is shutting down")),
     };
@@ -129,29 +144,45 @@ fn respond_with(answer: &Answer) -> Response {
     r
 }
 
+/// Who may see what: with `--htpasswd`, the scope of the user whose bcrypt password the HTTP Basic
+/// credentials carry (checked on a blocking thread, a few at a time); with a password, every
+/// domain for that password (any user name); without either, every domain. `None`: refused.
+async fn login(shared: &Arc<Shared>, headers: &axum::http::HeaderMap) -> Option<Visible> {
+    let config = &shared.config;
+    if let Some(users) = &config.users {
+        let (user, password) = basic(headers)?;
+        let _permit = shared.verifying.acquire().await.ok()?;
+        let users = Arc::clone(users);
+        return tokio::task::spawn_blocking(move || users.check(&user, &password))
+            .await
+            .ok()
+            .flatten();
+    }
+    authorised(headers, config).then_some(Visible::All)
+}
+
+/// HTTP Basic credentials: user name and password.
+fn basic(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, b64) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") || b64.len() > 1024 {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, pass) = text.split_once(':')?;
+    Some((user.to_owned(), pass.to_owned()))
+}
+
 /// With a password set: HTTP Basic credentials with that password (any user name). Compared as
 /// SHA-256 digests, so the time taken does not tell how much of a guess was right.
 fn authorised(headers: &axum::http::HeaderMap, config: &ServeConfig) -> bool {
     let Some(password) = &config.password else {
         return true;
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|value| {
-            let value = value.trim();
-            let (scheme, b64) = value.split_once(' ')?;
-            if !scheme.eq_ignore_ascii_case("basic") || b64.len() > 1024 {
-                return None;
-            }
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .ok()?;
-            let text = String::from_utf8(decoded).ok()?;
-            let (_, pass) = text.split_once(':')?;
-            Some(pass.to_owned())
-        });
-    given.is_some_and(|g| {
+    basic(headers).is_some_and(|(_, g)| {
         sha2::Sha256::digest(g.as_bytes()) == sha2::Sha256::digest(password.expose().as_bytes())
     })
 }
@@ -221,6 +252,7 @@ impl View {
                 since,
                 until,
                 by_day: false,
+                visible: Visible::All,
             },
         ))
     }
@@ -262,7 +294,8 @@ fn segment(s: &str) -> String {
         .into_owned()
 }
 
-pub fn route(store: &Store, config: &ServeConfig, url: &str) -> Answer {
+/// The answer to `url` for a user who sees `visible`.
+pub fn route(store: &Store, config: &ServeConfig, visible: &Visible, url: &str) -> Answer {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let params = Params::parse(query);
     let parts: Vec<String> = path
@@ -283,16 +316,42 @@ pub fn route(store: &Store, config: &ServeConfig, url: &str) -> Answer {
             content_type: "image/svg+xml",
             body: pages::ICON.as_bytes().to_vec(),
         },
-        ["api", rest @ ..] => api(store, config, rest, &params),
-        _ => page(store, config, &parts, &params),
+        ["api", rest @ ..] => api(store, config, visible, rest, &params),
+        ["metrics"] => match super::metrics::render(store, config, visible) {
+            Ok(text) => Answer {
+                status: 200,
+                content_type: super::metrics::CONTENT_TYPE,
+                body: text.into_bytes(),
+            },
+            Err(e) => Answer::error(500, &e.to_string()),
+        },
+        _ => page(store, config, visible, &parts, &params),
     }
 }
 
-fn page(store: &Store, config: &ServeConfig, parts: &[&str], params: &Params) -> Answer {
+fn page(
+    store: &Store,
+    config: &ServeConfig,
+    visible: &Visible,
+    parts: &[&str],
+    params: &Params,
+) -> Answer {
     let (view, scope) = match View::parse(params, config.days) {
-        Ok(v) => v,
+        Ok((view, scope)) => (
+            view,
+            Scope {
+                visible: visible.clone(),
+                ..scope
+            },
+        ),
         Err(e) => return Answer::error(400, &e),
     };
+    // Another user's domain is answered as one that is not stored.
+    if let ["domain", d, ..] = parts
+        && domain_name(d).is_ok_and(|d| !visible.allows(&d))
+    {
+        return Answer::error(404, NOTHING);
+    }
     let result = match parts {
         [] => pages::overview(store, config, &view, &scope),
         ["domain", d] => match domain_name(d) {
@@ -324,7 +383,7 @@ fn page(store: &Store, config: &ServeConfig, parts: &[&str], params: &Params) ->
     };
     match result {
         Ok(Some(html)) => Answer::html(200, html),
-        Ok(None) => Answer::error(404, "nothing stored matches"),
+        Ok(None) => Answer::error(404, NOTHING),
         Err(e) => Answer::error(500, &e.to_string()),
     }
 }
@@ -350,7 +409,13 @@ fn filter(p: &Params) -> Result<Filter, String> {
     })
 }
 
-fn api(store: &Store, config: &ServeConfig, parts: &[&str], p: &Params) -> Answer {
+fn api(
+    store: &Store,
+    config: &ServeConfig,
+    visible: &Visible,
+    parts: &[&str],
+    p: &Params,
+) -> Answer {
     let result = match parts {
         [] => {
             return Answer::json(&serde_json::json!({
@@ -358,20 +423,29 @@ fn api(store: &Store, config: &ServeConfig, parts: &[&str], p: &Params) -> Answe
                               "/api/tls", "/api/senders", "/api/advise"],
             }));
         }
-        ["domains"] => with_filter(p, |f| store.domains(&f).map(|r| Answer::json(&r))),
-        ["sources"] => with_filter(p, |f| store.sources(&f).map(|r| Answer::json(&r))),
-        ["reports"] => with_filter(p, |f| store.reports(&f).map(|r| Answer::json(&r))),
-        ["tls"] => with_filter(p, |f| store.tls(&f).map(|r| Answer::json(&r))),
+        ["domains"] => with_filter(p, |f| {
+            scoped(store, visible, f, |f| store.domains(f)).map(|r| Answer::json(&r))
+        }),
+        ["sources"] => with_filter(p, |f| {
+            scoped(store, visible, f, |f| store.sources(f)).map(|r| Answer::json(&r))
+        }),
+        ["reports"] => with_filter(p, |f| {
+            scoped(store, visible, f, |f| store.reports(f)).map(|r| Answer::json(&r))
+        }),
+        ["tls"] => with_filter(p, |f| {
+            scoped(store, visible, f, |f| store.tls(f)).map(|r| Answer::json(&r))
+        }),
         ["failures"] => {
             let ip = p
                 .get("source_ip")
                 .map(crate::parse::aggregate::normalise_ip);
             with_filter(p, |f| {
-                store.failures(&f, ip.as_deref()).map(|r| Answer::json(&r))
+                scoped(store, visible, f, |f| store.failures(f, ip.as_deref()))
+                    .map(|r| Answer::json(&r))
             })
         }
         ["senders"] | ["advise"] => {
-            let scope = match judge_scope(p, config) {
+            let scope = match judge_scope(p, config, visible) {
                 Ok(s) => s,
                 Err(e) => return Answer::error(400, &e),
             };
@@ -405,6 +479,38 @@ fn api(store: &Store, config: &ServeConfig, parts: &[&str], p: &Params) -> Answe
     result.unwrap_or_else(|e| Answer::error(500, &e.to_string()))
 }
 
+/// A listing as a user who sees `visible` gets it: all of it, or the rows of their domains only,
+/// domain by domain (each in the listing's order), at most the filter's `limit` in all.
+fn scoped<T>(
+    store: &Store,
+    visible: &Visible,
+    f: Filter,
+    query: impl Fn(&Filter) -> Result<Vec<T>, crate::store::StoreError>,
+) -> Result<Vec<T>, crate::store::StoreError> {
+    if *visible == Visible::All {
+        return query(&f);
+    }
+    let domains = match &f.domain {
+        Some(d) => vec![d.clone()],
+        None => store.stored_domains()?,
+    };
+    let mut left = f.limit.unwrap_or(MAX_ROWS);
+    let mut out = Vec::new();
+    for d in domains.into_iter().filter(|d| visible.allows(d)) {
+        if left == 0 {
+            break;
+        }
+        let rows = query(&Filter {
+            domain: Some(d),
+            limit: Some(left),
+            ..f.clone()
+        })?;
+        left = left.saturating_sub(rows.len() as u64);
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
 fn with_filter(
     p: &Params,
     query: impl FnOnce(Filter) -> Result<Answer, crate::store::StoreError>,
@@ -416,7 +522,7 @@ fn with_filter(
 }
 
 /// `senders` / `advise`: `domain` and `days` as on the command line.
-fn judge_scope(p: &Params, config: &ServeConfig) -> Result<Scope, String> {
+fn judge_scope(p: &Params, config: &ServeConfig, visible: &Visible) -> Result<Scope, String> {
     let days = match p.get("days") {
         Some(d) => {
             let d: u32 = d
@@ -429,6 +535,7 @@ fn judge_scope(p: &Params, config: &ServeConfig) -> Result<Scope, String> {
     Ok(Scope {
         domain: p.get("domain").map(domain_name).transpose()?,
         days,
+        visible: visible.clone(),
         ..Scope::default()
     })
 }

@@ -11,6 +11,7 @@ mod evidence;
 mod imap;
 mod ingest;
 mod listings;
+mod metrics;
 mod notify;
 mod rdns;
 mod rejects;
