@@ -199,7 +199,7 @@ pub enum Command {
     Completions {
         /// The shell.
         #[arg(value_enum)]
-        shell: crate::manual::Shell,
+        shell: clap_complete::Shell,
     },
     /// Write the man pages (dmarc-warden.1 and one per subcommand) into DIR; for packaging.
     #[command(hide = true)]
@@ -673,7 +673,8 @@ impl ServeArgs {
         let users = match &self.htpasswd {
             Some(file) => {
                 let (config, scopes) = crate::config::web(self.config.as_deref())?;
-                let users = crate::web::users::Users::open(file, config, scopes)?;
+                let users =
+                    crate::web::users::Users::open(file, config, scopes, crate::config::web)?;
                 Some(std::sync::Arc::new(users))
             }
             None => None,
@@ -850,7 +851,7 @@ pub enum Action {
     ),
     Serve(crate::web::ServeConfig),
     Report(crate::web::ReportConfig),
-    Completions(crate::manual::Shell),
+    Completions(clap_complete::Shell),
     ManPages(PathBuf),
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;
 
-pub use clap_complete::Shell;
+use clap_complete::Shell;
 
 /// Writes the man pages into `dir` (made if missing); returns the files written.
 pub fn man_pages(dir: &Path) -> std::io::Result<Vec<PathBuf>> {

@@ -134,12 +134,18 @@ pub struct Users {
     htpasswd: PathBuf,
     /// The config file `[web.scopes]` came from, read again when it changes.
     config: Option<PathBuf>,
+    /// How that file's `[web.scopes]` is read again (the config module's reader, handed in, so
+    /// that the web does not import the config edge).
+    reread: RereadScopes,
     /// Key of the digests of passwords that passed.
     key: [u8; 32],
     /// What to say at start: skipped entries, users who see nothing.
     warnings: Vec<String>,
     state: Mutex<State>,
 }
+
+/// Reads `[web.scopes]` from the config file named: the path read and the scopes.
+pub type RereadScopes = fn(Option<&Path>) -> anyhow::Result<(Option<PathBuf>, Scopes)>;
 
 impl std::fmt::Debug for Users {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -163,8 +169,14 @@ struct State {
 }
 
 impl Users {
-    /// Reads the htpasswd file (which must be readable) and takes `scopes`, read from `config`.
-    pub fn open(htpasswd: &Path, config: Option<PathBuf>, scopes: Scopes) -> anyhow::Result<Users> {
+    /// Reads the htpasswd file (which must be readable) and takes `scopes`, read from `config`
+    /// (and read again by `reread` when it changes).
+    pub fn open(
+        htpasswd: &Path,
+        config: Option<PathBuf>,
+        scopes: Scopes,
+        reread: RereadScopes,
+    ) -> anyhow::Result<Users> {
         let htpasswd_stamp = stamp(htpasswd);
         let text = std::fs::read_to_string(htpasswd).with_context(|| {
             format!(
@@ -195,6 +207,7 @@ impl Users {
         Ok(Users {
             htpasswd: htpasswd.to_owned(),
             config,
+            reread,
             key,
             warnings,
             state: Mutex::new(State {
@@ -317,7 +330,7 @@ impl Users {
             if now != state.config_stamp {
                 state.config_stamp = now;
                 state.passed.clear();
-                match crate::config::web(Some(config)) {
+                match (self.reread)(Some(config)) {
                     Ok((_, scopes)) => {
                         eprintln!(
                             "dmarc-warden: read [web.scopes] of {} again",
@@ -407,7 +420,7 @@ mod tests {
             "test",
         )
         .unwrap();
-        let users = Users::open(&file, None, scopes).unwrap();
+        let users = Users::open(&file, None, scopes, |_| Ok((None, Scopes::default()))).unwrap();
         let warnings = users.warnings();
         assert!(
             warnings
