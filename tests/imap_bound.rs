@@ -553,9 +553,22 @@ fn failed_with_one_line(out: &Out, server: &FakeImap, what: &str, said: &str) {
     assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
     let lines: Vec<&str> = out.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "one line: {}", out.stderr);
-    let expected = format!("127.0.0.1:{}: {what}: the server sent {said}", server.addr.port());
-    assert!(lines[0].contains(&expected), "{expected:?} in {}", out.stderr);
-    for panic in ["panicked", "backtrace", "unreachable", "RUST_BACKTRACE", ".rs:"] {
+    let expected = format!(
+        "127.0.0.1:{}: {what}: the server sent {said}",
+        server.addr.port()
+    );
+    assert!(
+        lines[0].contains(&expected),
+        "{expected:?} in {}",
+        out.stderr
+    );
+    for panic in [
+        "panicked",
+        "backtrace",
+        "unreachable",
+        "RUST_BACKTRACE",
+        ".rs:",
+    ] {
         assert!(!out.stderr.contains(panic), "{panic:?} in {}", out.stderr);
     }
 }
@@ -593,7 +606,10 @@ fn untagged_no_bad_or_bye_and_garbage_end_that_account_with_one_line_and_the_nex
     // The imap crate panics (`unreachable!`) on an untagged NO, BAD or BYE in SELECT's response.
     let crashes = "a response the imap crate cannot handle there";
     let cases = [
-        (Hostile::Select("* NO [ALERT] mailbox is being repaired"), crashes),
+        (
+            Hostile::Select("* NO [ALERT] mailbox is being repaired"),
+            crashes,
+        ),
         (Hostile::Select("* BAD internal server error"), crashes),
         (Hostile::Select("* BYE going away"), crashes),
         (Hostile::Garbage, "a line that is not IMAP"),
@@ -621,7 +637,8 @@ fn untagged_no_bad_or_bye_and_garbage_end_that_account_with_one_line_and_the_nex
         );
         assert_eq!(out.code, 2, "{hostile:?}: {}{}", out.stdout, out.stderr);
         assert!(
-            out.stderr.starts_with("dmarc-warden: error: account hostile: 127.0.0.1:")
+            out.stderr
+                .starts_with("dmarc-warden: error: account hostile: 127.0.0.1:")
                 && out.stderr.lines().count() == 1
                 && out.stderr.contains(said),
             "{hostile:?}: {}",

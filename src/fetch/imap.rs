@@ -497,9 +497,11 @@ impl Session {
         }
         let mut inner = match &account.oauth2 {
             None => unwound(&addr, "LOGIN", || {
-                client.login(&account.user, account.password.expose())
+                client
+                    .login(&account.user, account.password.expose())
+                    .map_err(|(e, _)| Box::new(e))
             })?
-            .map_err(|(e, _)| match protocol(&addr, "LOGIN")(e) {
+            .map_err(|e| match protocol(&addr, "LOGIN")(*e) {
                 ImapError::Protocol { error, .. } => ImapError::Login {
                     user: account.user.clone(),
                     addr: addr.clone(),
@@ -740,7 +742,9 @@ impl Session {
         if self.can_move {
             return self.call(format!("UID MOVE to {folder}"), |s| s.uid_mv(&set, folder));
         }
-        self.call(format!("UID COPY to {folder}"), |s| s.uid_copy(&set, folder))?;
+        self.call(format!("UID COPY to {folder}"), |s| {
+            s.uid_copy(&set, folder)
+        })?;
         self.call("UID STORE \\Deleted", |s| {
             s.uid_store(&set, "+FLAGS.SILENT (\\Deleted)").map(drop)
         })?;
@@ -825,9 +829,11 @@ fn authenticate(
     };
     let what = format!("AUTHENTICATE {}", mechanism.name());
     let first = unwound(addr, &what, || {
-        client.authenticate(mechanism.name(), &sasl(&token))
+        client
+            .authenticate(mechanism.name(), &sasl(&token))
+            .map_err(Box::new)
     })?;
-    let client = match first {
+    let client = match first.map_err(|e| *e) {
         Ok(session) => return Ok(session),
         // A NO is the token refused (expired, revoked); anything else is no token matter.
         Err((imap::Error::No(_), client)) => client,
@@ -835,9 +841,11 @@ fn authenticate(
     };
     let token = tokens.refresh(&token).map_err(token_err)?;
     unwound(addr, &what, || {
-        client.authenticate(mechanism.name(), &sasl(&token))
+        client
+            .authenticate(mechanism.name(), &sasl(&token))
+            .map_err(|(e, _)| Box::new(e))
     })?
-    .map_err(|(e, _)| match protocol(addr, what)(e) {
+    .map_err(|e| match protocol(addr, what)(*e) {
         ImapError::Protocol { error, .. } => ImapError::TokenRefused {
             user: account.user.clone(),
             addr: addr.to_owned(),
@@ -869,7 +877,9 @@ fn protocol<W: Into<String>>(
 /// comes back as this error), a response it could not parse, or one it did not expect.
 fn unreadable(e: &imap::Error) -> Option<String> {
     match e {
-        imap::Error::Bye(bye) if bye.code.is_none() && bye.information == "no explanation given" => {
+        imap::Error::Bye(bye)
+            if bye.code.is_none() && bye.information == "no explanation given" =>
+        {
             Some("a line that is not IMAP".into())
         }
         imap::Error::Parse(imap::error::ParseError::Invalid(_)) => {
@@ -1282,6 +1292,25 @@ mod tests {
             read_through(&mut bounded, &[b'a'; 1 << 20], 8192),
             Ok(1 << 20)
         );
+    }
+
+    #[test]
+    fn a_panic_in_the_crate_is_an_error_and_the_server_text_shown_is_cut() {
+        let e = unwound("host:993", "SELECT INBOX", || -> u8 {
+            unreachable!("as the imap crate does")
+        })
+        .unwrap_err();
+        assert!(!e.is_transient());
+        assert_eq!(
+            e.to_string(),
+            "host:993: SELECT INBOX: the server sent a response the imap crate cannot handle there \
+             (such as an untagged NO or BAD); the connection was dropped"
+        );
+        // Panics elsewhere, and after, are no concern of it.
+        assert!(!IN_CRATE.get());
+        assert_eq!(unwound("host:993", "NOOP", || 7).unwrap(), 7);
+        assert_eq!(shortened("é".repeat(1000)).chars().count(), 201);
+        assert_eq!(shortened("short".into()), "short");
     }
 
     #[test]
