@@ -2,8 +2,10 @@
 //! openssl, that lies: it lists messages as small and then sends far more (or announces a huge
 //! literal and sends nothing). Every read must stay bounded by `--max-message-size`: the liar's
 //! message becomes a reject naming it, the honest messages land, the run ends promptly, and the
-//! server can tell how little of its flood was read. A test fails, never skips, when the server
-//! cannot start.
+//! server can tell how little of its flood was read. It also answers SELECT with untagged `NO`,
+//! `BAD` or `BYE` lines (on which the imap crate panics), with a line that is not IMAP, or IDLE
+//! with a tagged OK: `fetch` ends that account with one line, no panic text, and reads the next.
+//! A test fails, never skips, when the server cannot start.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -50,9 +52,24 @@ impl Message {
     }
 }
 
+/// How the server misbehaves beyond the sizes of messages.
+#[derive(Debug, Default, Clone, Copy)]
+enum Hostile {
+    #[default]
+    No,
+    /// This untagged line (`* NO …`, `* BAD …`, `* BYE …`) in SELECT's response, which then ends
+    /// as usual, in OK.
+    Select(&'static str),
+    /// A line that is not IMAP in answer to SELECT.
+    Garbage,
+    /// A tagged OK in answer to IDLE, where a continuation request is due.
+    IdleOk,
+}
+
 #[derive(Default)]
 struct State {
     messages: Vec<Message>,
+    hostile: Hostile,
     /// Filler bytes of [`Sent::Flood`] written to clients, over every connection.
     flood_written: AtomicU64,
     connections: AtomicU64,
@@ -151,6 +168,10 @@ fn certificates(dir: &Path) -> Arc<ServerConfig> {
 
 impl FakeImap {
     fn start(messages: Vec<Message>) -> FakeImap {
+        FakeImap::start_hostile(messages, Hostile::No)
+    }
+
+    fn start_hostile(messages: Vec<Message>, hostile: Hostile) -> FakeImap {
         let dir = tempfile::tempdir().unwrap();
         let tls = certificates(dir.path());
         std::fs::write(dir.path().join("empty.toml"), "").unwrap();
@@ -158,6 +179,7 @@ impl FakeImap {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State {
             messages,
+            hostile,
             ..State::default()
         });
         let shared = state.clone();
@@ -196,6 +218,8 @@ impl FakeImap {
             // Far longer than the test may take: a run that waits for the server to send what it
             // announced fails the time check instead of ending in a timeout.
             ("DMARC_WARDEN_IMAP_TIMEOUT", "120".to_owned()),
+            // A panic would print a backtrace too.
+            ("RUST_BACKTRACE", "1".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -247,12 +271,19 @@ fn serve(tcp: TcpStream, tls: Arc<ServerConfig>, state: &State) -> std::io::Resu
             format!("{tag} OK done\r\n")
         } else if upper.starts_with("SELECT") {
             let n = state.messages.len();
+            let extra = match state.hostile {
+                Hostile::Select(line) => format!("{line}\r\n"),
+                Hostile::Garbage => "this is not IMAP\r\n".to_owned(),
+                Hostile::No | Hostile::IdleOk => String::new(),
+            };
             format!(
-                "* FLAGS (\\Seen \\Deleted)\r\n* {n} EXISTS\r\n* 0 RECENT\r\n\
+                "* FLAGS (\\Seen \\Deleted)\r\n* {n} EXISTS\r\n{extra}* 0 RECENT\r\n\
                  * OK [UIDVALIDITY {UIDVALIDITY}] UIDs valid\r\n* OK [UIDNEXT {}] next\r\n\
                  {tag} OK [READ-WRITE] selected\r\n",
                 n + 1
             )
+        } else if upper.starts_with("IDLE") && matches!(state.hostile, Hostile::IdleOk) {
+            format!("{tag} OK idle done\r\n")
         } else if upper.starts_with("UID FETCH") && upper.contains("RFC822.SIZE") {
             let mut reply = String::new();
             for uid in uids(words[2], state.messages.len()) {
@@ -514,4 +545,127 @@ fn a_huge_literal_announced_and_never_sent_is_refused_unread() {
         "{reject}"
     );
     assert!(size.is_null(), "{reject}");
+}
+
+/// Asserts that `out` is the end of a run that failed on `server` with one line saying `said`,
+/// and nothing of a panic.
+fn failed_with_one_line(out: &Out, server: &FakeImap, what: &str, said: &str) {
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {}", out.stderr);
+    let expected = format!(
+        "127.0.0.1:{}: {what}: the server sent {said}",
+        server.addr.port()
+    );
+    assert!(
+        lines[0].contains(&expected),
+        "{expected:?} in {}",
+        out.stderr
+    );
+    for panic in [
+        "panicked",
+        "backtrace",
+        "unreachable",
+        "RUST_BACKTRACE",
+        ".rs:",
+    ] {
+        assert!(!out.stderr.contains(panic), "{panic:?} in {}", out.stderr);
+    }
+}
+
+/// A config file of two accounts, each on its fake server (and trusting its CA).
+fn two_accounts(dir: &Path, servers: [(&str, &FakeImap); 2]) -> std::path::PathBuf {
+    let config = dir.join("two.toml");
+    let text: String = servers
+        .iter()
+        .map(|(name, server)| {
+            format!(
+                "[[account]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {}\nuser = \"dmarc\"\n\
+                 password = \"fake-pw\"\nca_file = \"{}\"\ntimeout_secs = 120\n",
+                server.addr.port(),
+                s(&server.dir.path().join("ca.pem"))
+            )
+        })
+        .collect();
+    std::fs::write(&config, text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    config
+}
+
+#[test]
+fn untagged_no_bad_or_bye_and_garbage_end_that_account_with_one_line_and_the_next_is_read() {
+    let (reports, _) = generated(3, 47);
+    let honest = FakeImap::start(vec![
+        Message::honest(reports[1].clone()),
+        Message::honest(reports[2].clone()),
+    ]);
+    // The imap crate panics (`unreachable!`) on an untagged NO, BAD or BYE in SELECT's response.
+    let crashes = "a response the imap crate cannot handle there";
+    let cases = [
+        (
+            Hostile::Select("* NO [ALERT] mailbox is being repaired"),
+            crashes,
+        ),
+        (Hostile::Select("* BAD internal server error"), crashes),
+        (Hostile::Select("* BYE going away"), crashes),
+        (Hostile::Garbage, "a line that is not IMAP"),
+    ];
+    for (hostile, said) in cases {
+        let server = FakeImap::start_hostile(vec![Message::honest(reports[0].clone())], hostile);
+        let env = Env::new();
+        let (out, took) = server.fetch(&env, &[]);
+        failed_with_one_line(&out, &server, "SELECT INBOX", said);
+        // Not retried: the server would only say it again.
+        assert_eq!(
+            server.state.connections.load(Ordering::SeqCst),
+            1,
+            "{hostile:?}"
+        );
+        assert!(took < Duration::from_secs(10), "{hostile:?}: {took:?}");
+        // The database is as usable as before.
+        assert_eq!(report_keys(&env).len(), 0);
+
+        // One bad server does not keep the next account from being read.
+        let config = two_accounts(env.dir.path(), [("hostile", &server), ("honest", &honest)]);
+        let out = env.run_with_env(
+            &["fetch"],
+            &[("DMARC_WARDEN_CONFIG", s(&config)), ("RUST_BACKTRACE", "1")],
+        );
+        assert_eq!(out.code, 2, "{hostile:?}: {}{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr
+                .starts_with("dmarc-warden: error: account hostile: 127.0.0.1:")
+                && out.stderr.lines().count() == 1
+                && out.stderr.contains(said),
+            "{hostile:?}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+        assert_eq!(summary(&out)[..2], [2, 2], "{hostile:?}: {}", out.stdout);
+        assert_eq!(report_keys(&env).len(), 2, "{hostile:?}");
+    }
+}
+
+#[test]
+fn a_tagged_ok_to_idle_ends_watch_with_one_line_after_the_mail_is_stored() {
+    let (reports, _) = generated(2, 53);
+    let server = FakeImap::start_hostile(
+        reports.iter().cloned().map(Message::honest).collect(),
+        Hostile::IdleOk,
+    );
+    let env = Env::new();
+    let (out, took) = server.fetch(&env, &["--watch"]);
+    // The imap crate panics (`unreachable!`) when IDLE is answered without a continuation.
+    failed_with_one_line(
+        &out,
+        &server,
+        "IDLE",
+        "a response the imap crate cannot handle there",
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(report_keys(&env).len(), 2);
 }

@@ -2,11 +2,15 @@
 //! 127.0.0.1 or another loopback address (implicit TLS and STARTTLS) with its own CA, users and
 //! Maildirs; dropping stops it. A server shared by a whole test binary (a `static`, never dropped)
 //! is stopped by a watchdog when the process ends: [`Dovecot::stop_at_exit`].
+//!
+//! A port found free may be taken by another process before Dovecot binds it (tests run in
+//! parallel, and other programs connect out): the script then says so (exit 75), and the server
+//! is started again on new ports; a restart, which must keep its ports, waits for them instead.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dmarc_warden::fetch::imap::{Account, Session, Tls};
 use dmarc_warden::secret::Secret;
@@ -44,6 +48,15 @@ pub fn free_port_on(host: &str) -> u16 {
         .port()
 }
 
+/// How often a start on new ports is tried when the ports found free were taken before Dovecot
+/// bound them.
+const START_ATTEMPTS: u32 = 5;
+/// `scripts/dovecot-test start`'s exit status when a port is in use.
+const PORT_IN_USE: i32 = 75;
+
+/// A port was in use; what the script said.
+struct PortInUse(String);
+
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dovecot-test")
 }
@@ -67,15 +80,28 @@ impl Dovecot {
         if !env.iter().any(|(k, _)| *k == "DOVECOT_TEST_ADDRESS") {
             all.push(("DOVECOT_TEST_ADDRESS".into(), host.into()));
         }
-        let dovecot = Dovecot {
+        let mut dovecot = Dovecot {
             dir: tempfile::tempdir().expect("a temporary directory"),
             host: host.to_owned(),
-            imaps: free_port_on(host),
-            imap: free_port_on(host),
+            imaps: 0,
+            imap: 0,
             env: all,
             watchdog: None,
         };
-        dovecot.run_script();
+        for attempt in 1.. {
+            dovecot.imaps = free_port_on(host);
+            dovecot.imap = free_port_on(host);
+            while dovecot.imap == dovecot.imaps {
+                dovecot.imap = free_port_on(host);
+            }
+            match dovecot.try_script() {
+                Ok(()) => break,
+                Err(PortInUse(_)) if attempt < START_ATTEMPTS => continue,
+                Err(PortInUse(log)) => {
+                    panic!("Dovecot found its ports taken {START_ATTEMPTS} times in a row:\n{log}")
+                }
+            }
+        }
         // An empty config file, so that no config of the user running the tests leaks in.
         std::fs::write(dovecot.dir.path().join("empty.toml"), "").expect("write empty.toml");
         dovecot
@@ -101,7 +127,9 @@ impl Dovecot {
         self
     }
 
-    fn run_script(&self) {
+    /// Starts the server on its ports; `Err` when one of them is in use. Any other failure panics:
+    /// a test fails, never skips, when its server cannot start.
+    fn try_script(&self) -> Result<(), PortInUse> {
         let out = Command::new(script())
             .args([
                 "start",
@@ -112,18 +140,27 @@ impl Dovecot {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("run scripts/dovecot-test");
-        assert!(
-            out.status.success(),
-            "Dovecot did not start (scripts/test installs dovecot-imapd):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        match out.status.code() {
+            Some(0) => Ok(()),
+            Some(PORT_IN_USE) => Err(PortInUse(log)),
+            _ => panic!("Dovecot did not start (scripts/test installs dovecot-imapd):\n{log}"),
+        }
     }
 
-    /// Stops the server, waits `down`, and starts it again on the same ports and mailboxes.
+    /// Stops the server, waits `down`, and starts it again on the same ports and mailboxes. A
+    /// port taken meanwhile (by a client's connection, most likely) is waited for, up to 10 s.
     pub fn restart(&self, down: Duration) {
         self.stop();
         std::thread::sleep(down);
-        self.run_script();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Err(PortInUse(log)) = self.try_script() {
+            assert!(
+                Instant::now() < deadline,
+                "Dovecot's ports stayed taken for 10 s after a restart:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     fn stop(&self) {

@@ -16,12 +16,20 @@
 //! read. A message body is asked for as `BODY.PEEK[]<0.N>` with N = `--max-message-size` + 1, and the
 //! budget of one such command is what the listed sizes allow (each at most N); a server that lies
 //! about sizes, or a message that grew, costs a reconnection and single fetches, never memory.
+//!
+//! Nothing the server sends may crash the run. The imap crate panics on some responses it does not
+//! expect (an untagged `NO`, `BAD`, `BYE` or `PREAUTH` during SELECT, a tagged `OK` to IDLE), so
+//! every call into it goes through [`unwound`], which turns such a panic into
+//! [`ImapError::Unreadable`] without printing it; the connection it happened on is given up. A line
+//! that is not IMAP at all ends the same way (the crate reports it as a `BYE` without text).
 
+use std::cell::Cell;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
@@ -135,7 +143,7 @@ pub enum ImapError {
     /// No token to log in with (the token endpoint said no, or could not be reached).
     #[error(transparent)]
     Token(Box<OAuthError>),
-    #[error("{addr}: {what}: {error}")]
+    #[error("{addr}: {what}: {}", shortened(error.to_string()))]
     Protocol {
         addr: String,
         what: String,
@@ -143,6 +151,15 @@ pub enum ImapError {
     },
     #[error("{addr}: the UIDVALIDITY of {folder} changed while it was read")]
     Renumbered { addr: String, folder: String },
+    /// The server sent what the imap crate cannot read where it came: a line that is not IMAP, or
+    /// a response it does not expect there (on some it panics; [`unwound`] catches that). Reading
+    /// it again would read the same: not transient.
+    #[error("{addr}: {what}: the server sent {detail}; the connection was dropped")]
+    Unreadable {
+        addr: String,
+        what: String,
+        detail: String,
+    },
 }
 
 impl ImapError {
@@ -475,22 +492,26 @@ impl Session {
         let bounds = stream.bounded.bounds.clone();
         let mut client = imap::Client::new(stream);
         if account.tls == Tls::Implicit {
-            client
-                .read_greeting()
+            unwound(&addr, "reading the greeting", || client.read_greeting())?
                 .map_err(protocol(&addr, "reading the greeting"))?;
         }
         let mut inner = match &account.oauth2 {
-            None => client
-                .login(&account.user, account.password.expose())
-                .map_err(|(e, _)| ImapError::Login {
+            None => unwound(&addr, "LOGIN", || {
+                client
+                    .login(&account.user, account.password.expose())
+                    .map_err(|(e, _)| Box::new(e))
+            })?
+            .map_err(|e| match protocol(&addr, "LOGIN")(*e) {
+                ImapError::Protocol { error, .. } => ImapError::Login {
                     user: account.user.clone(),
                     addr: addr.clone(),
-                    reason: refusal(e),
-                })?,
+                    reason: refusal(*error),
+                },
+                unreadable => unreadable,
+            })?,
             Some(tokens) => authenticate(client, account, tokens, &addr)?,
         };
-        let caps = inner
-            .capabilities()
+        let caps = unwound(&addr, "CAPABILITY", || inner.capabilities())?
             .map_err(protocol(&addr, "CAPABILITY"))?;
         let can_move = caps.has_str("MOVE");
         let uidplus = caps.has_str("UIDPLUS");
@@ -526,18 +547,44 @@ impl Session {
         Ok(())
     }
 
-    fn err<W: Into<String>>(&self, what: W) -> impl FnOnce(imap::Error) -> ImapError + use<W> {
-        protocol(&self.addr, what)
+    /// Runs `f` on the imap crate's session: the one place where a logged-in connection talks to
+    /// the crate. A panic in the crate becomes [`ImapError::Unreadable`] ([`unwound`]), and so does
+    /// a response it could not read; either way the connection is out of step, and given up: the
+    /// next command connects anew, and [`Session::logout`] says nothing on it. The crate's error,
+    /// when it returned one, is `f`'s to interpret.
+    fn run<R>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut imap::Session<Stream>) -> imap::Result<R>,
+    ) -> Result<imap::Result<R>, ImapError> {
+        let inner = &mut self.inner;
+        let result = unwound(&self.addr, what, || f(inner));
+        // Unsolicited responses (EXISTS, EXPUNGE, …) tell this client nothing it uses; left in
+        // the crate's queue, they would pile up over a long `--watch`.
+        drop(self.inner.take_all_unsolicited());
+        self.broken |= match &result {
+            Err(_) => true,
+            Ok(Err(e)) => unreadable(e).is_some(),
+            Ok(Ok(_)) => false,
+        };
+        result
+    }
+
+    /// [`Session::run`], with the crate's error named by the server and `what`.
+    fn call<R>(
+        &mut self,
+        what: impl Into<String>,
+        f: impl FnOnce(&mut imap::Session<Stream>) -> imap::Result<R>,
+    ) -> Result<R, ImapError> {
+        let what = what.into();
+        self.run(&what, f)?.map_err(protocol(&self.addr, what))
     }
 
     /// Opens `folder` read-write.
     pub fn select(&mut self, folder: &str) -> Result<FolderStatus, ImapError> {
         self.ready()?;
         self.selected = None;
-        let mailbox = self
-            .inner
-            .select(folder)
-            .map_err(protocol(&self.addr, format!("SELECT {folder}")))?;
+        let mailbox = self.call(format!("SELECT {folder}"), |s| s.select(folder))?;
         let uidvalidity = mailbox.uid_validity.unwrap_or(0);
         self.selected = Some((folder.to_owned(), uidvalidity));
         Ok(FolderStatus {
@@ -553,13 +600,9 @@ impl Session {
             return Ok(Vec::new());
         };
         let query = format!("{from}:*");
-        let fetches = self
-            .inner
-            .uid_fetch(&query, "(UID RFC822.SIZE)")
-            .map_err(protocol(
-                &self.addr,
-                format!("UID FETCH {query} (RFC822.SIZE)"),
-            ))?;
+        let fetches = self.call(format!("UID FETCH {query} (RFC822.SIZE)"), |s| {
+            s.uid_fetch(&query, "(UID RFC822.SIZE)")
+        })?;
         // `n:*` includes the highest UID even when it is below n: filter.
         let mut out: Vec<(u32, u64)> = fetches
             .iter()
@@ -639,10 +682,11 @@ impl Session {
         } else {
             "(UID BODY.PEEK[])".to_owned()
         };
+        let what = format!("UID FETCH {query}");
         self.bounds.set(budget, want);
-        let fetched = self.inner.uid_fetch(&set, &query);
+        let fetched = self.run(&what, |s| s.uid_fetch(&set, &query));
         self.bounds.reset();
-        let fetches = match fetched {
+        let fetches = match fetched? {
             Ok(fetches) => fetches,
             Err(e) => {
                 if let imap::Error::Io(io) = &e
@@ -651,7 +695,7 @@ impl Session {
                     self.broken = true;
                     return Ok(Err(refused));
                 }
-                return Err(self.err(format!("UID FETCH {query}"))(e));
+                return Err(protocol(&self.addr, what)(e));
             }
         };
         Ok(Ok(fetches
@@ -674,11 +718,14 @@ impl Session {
     /// (RFC 5530 `ALREADYEXISTS`, or plain words), which STATUS then confirms.
     pub fn ensure_folder(&mut self, folder: &str) -> Result<(), ImapError> {
         self.ready()?;
-        match self.inner.create(folder) {
+        let what = format!("CREATE {folder}");
+        match self.run(&what, |s| s.create(folder))? {
             Ok(()) => Ok(()),
-            Err(create) => match self.inner.status(folder, "(MESSAGES)") {
+            Err(create) => match self.run(&format!("STATUS {folder}"), |s| {
+                s.status(folder, "(MESSAGES)")
+            })? {
                 Ok(_) => Ok(()),
-                Err(_) => Err(protocol(&self.addr, format!("CREATE {folder}"))(create)),
+                Err(_) => Err(protocol(&self.addr, what)(create)),
             },
         }
     }
@@ -693,21 +740,16 @@ impl Session {
         }
         let set = uid_set(uids);
         if self.can_move {
-            return self
-                .inner
-                .uid_mv(&set, folder)
-                .map_err(self.err(format!("UID MOVE to {folder}")));
+            return self.call(format!("UID MOVE to {folder}"), |s| s.uid_mv(&set, folder));
         }
-        self.inner
-            .uid_copy(&set, folder)
-            .map_err(self.err(format!("UID COPY to {folder}")))?;
-        self.inner
-            .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
-            .map_err(self.err("UID STORE \\Deleted"))?;
+        self.call(format!("UID COPY to {folder}"), |s| {
+            s.uid_copy(&set, folder)
+        })?;
+        self.call("UID STORE \\Deleted", |s| {
+            s.uid_store(&set, "+FLAGS.SILENT (\\Deleted)").map(drop)
+        })?;
         if self.uidplus {
-            self.inner
-                .uid_expunge(&set)
-                .map_err(self.err("UID EXPUNGE"))?;
+            self.call("UID EXPUNGE", |s| s.uid_expunge(&set).map(drop))?;
         }
         Ok(())
     }
@@ -718,49 +760,46 @@ impl Session {
         if uids.is_empty() {
             return Ok(());
         }
-        self.inner
-            .uid_store(uid_set(uids), "+FLAGS.SILENT (\\Seen)")
-            .map(drop)
-            .map_err(self.err("UID STORE \\Seen"))
+        self.call("UID STORE \\Seen", |s| {
+            s.uid_store(uid_set(uids), "+FLAGS.SILENT (\\Seen)")
+                .map(drop)
+        })
     }
 
     /// Waits (IMAP IDLE) until the selected folder changes or `timeout` passes.
     pub fn idle(&mut self, timeout: Duration) -> Result<(), ImapError> {
         self.ready()?;
-        let addr = self.addr.clone();
-        let mut handle = self.inner.idle();
-        handle.timeout(timeout).keepalive(false);
-        handle
-            .wait_while(imap::extensions::idle::stop_on_any)
-            .map(drop)
-            .map_err(protocol(&addr, "IDLE"))
+        self.call("IDLE", |s| {
+            let mut handle = s.idle();
+            handle.timeout(timeout).keepalive(false);
+            handle
+                .wait_while(imap::extensions::idle::stop_on_any)
+                .map(drop)
+        })
     }
 
     /// Appends a message to `folder` (used by tests and benchmarks to fill a mailbox).
     pub fn append(&mut self, folder: &str, message: &[u8]) -> Result<(), ImapError> {
         self.ready()?;
-        let addr = self.addr.clone();
-        self.inner
-            .append(folder, message)
-            .finish()
-            .map(drop)
-            .map_err(protocol(&addr, format!("APPEND to {folder}")))
+        self.call(format!("APPEND to {folder}"), |s| {
+            s.append(folder, message).finish().map(drop)
+        })
     }
 
     /// Says goodbye; errors are of no interest by then (nor is a connection out of step).
     pub fn logout(mut self) {
         if !self.broken {
-            let _ = self.inner.logout();
+            let _ = self.run("LOGOUT", |s| s.logout());
         }
     }
 }
 
 /// What the server said when it refused a login.
 fn refusal(e: imap::Error) -> String {
-    match e {
+    shortened(match e {
         imap::Error::No(no) => no.information,
         other => other.to_string(),
-    }
+    })
 }
 
 /// Logs in with an access token: the mechanism from CAPABILITY unless configured, the cached token
@@ -775,8 +814,7 @@ fn authenticate(
     let mechanism = match configured {
         Some(m) => m,
         None => {
-            let caps = client
-                .capabilities()
+            let caps = unwound(addr, "CAPABILITY", || client.capabilities())?
                 .map_err(protocol(addr, "CAPABILITY"))?;
             let offered = |c: &str| caps.has_str(c);
             sasl::choose(None, &offered).ok_or_else(|| ImapError::NoOAuthMechanism {
@@ -789,23 +827,33 @@ fn authenticate(
     let sasl = |token| {
         sasl::Authenticator::new(mechanism, &account.user, &account.host, account.port, token)
     };
-    let client = match client.authenticate(mechanism.name(), &sasl(&token)) {
+    let what = format!("AUTHENTICATE {}", mechanism.name());
+    let first = unwound(addr, &what, || {
+        client
+            .authenticate(mechanism.name(), &sasl(&token))
+            .map_err(Box::new)
+    })?;
+    let client = match first.map_err(|e| *e) {
         Ok(session) => return Ok(session),
         // A NO is the token refused (expired, revoked); anything else is no token matter.
         Err((imap::Error::No(_), client)) => client,
-        Err((e, _)) => {
-            return Err(protocol(addr, format!("AUTHENTICATE {}", mechanism.name()))(e));
-        }
+        Err((e, _)) => return Err(protocol(addr, what)(e)),
     };
     let token = tokens.refresh(&token).map_err(token_err)?;
-    client
-        .authenticate(mechanism.name(), &sasl(&token))
-        .map_err(|(e, _)| ImapError::TokenRefused {
+    unwound(addr, &what, || {
+        client
+            .authenticate(mechanism.name(), &sasl(&token))
+            .map_err(|(e, _)| Box::new(e))
+    })?
+    .map_err(|e| match protocol(addr, what)(*e) {
+        ImapError::Protocol { error, .. } => ImapError::TokenRefused {
             user: account.user.clone(),
             addr: addr.to_owned(),
             mechanism: mechanism.name(),
-            reason: refusal(e),
-        })
+            reason: refusal(*error),
+        },
+        unreadable => unreadable,
+    })
 }
 
 /// Turns an error of the imap crate into one that names the server and the command.
@@ -814,11 +862,78 @@ fn protocol<W: Into<String>>(
     what: W,
 ) -> impl FnOnce(imap::Error) -> ImapError + use<W> {
     let (addr, what) = (addr.to_owned(), what.into());
-    move |source| ImapError::Protocol {
-        addr,
-        what,
-        error: Box::new(source),
+    move |source| match unreadable(&source) {
+        Some(detail) => ImapError::Unreadable { addr, what, detail },
+        None => ImapError::Protocol {
+            addr,
+            what,
+            error: Box::new(source),
+        },
     }
+}
+
+/// What the server sent, when the crate's error says it could not read it: a line no IMAP parser
+/// takes (which the crate reports as a `BYE` without text: a real BYE is untagged, and never
+/// comes back as this error), a response it could not parse, or one it did not expect.
+fn unreadable(e: &imap::Error) -> Option<String> {
+    match e {
+        imap::Error::Bye(bye)
+            if bye.code.is_none() && bye.information == "no explanation given" =>
+        {
+            Some("a line that is not IMAP".into())
+        }
+        imap::Error::Parse(imap::error::ParseError::Invalid(_)) => {
+            Some("a response that is not IMAP".into())
+        }
+        imap::Error::Unexpected(response) => Some(format!(
+            "a response not expected there: {}",
+            shortened(format!("{response:?}"))
+        )),
+        _ => None,
+    }
+}
+
+/// The server's words in a message: at most 200 characters of them (a response may be megabytes).
+fn shortened(text: String) -> String {
+    const MOST: usize = 200;
+    match text.char_indices().nth(MOST) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text,
+    }
+}
+
+thread_local! {
+    /// Set while this thread runs the imap crate under [`unwound`]: its panics are not printed.
+    static IN_CRATE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f`, a call into the imap crate, and turns a panic in it into [`ImapError::Unreadable`].
+/// The crate panics on some responses it does not expect (see the module's documentation): what
+/// the server sent, untrusted, which must end in an error for this account, never in a crash. A
+/// panic hook, installed once in front of the one there was, keeps such panics off stderr (the
+/// error says what happened); every other panic is printed as before. Whoever holds the crate's
+/// connection must give it up after a panic: it is out of step, its state half updated.
+///
+/// This needs panics to unwind, which is the default of every profile in Cargo.toml.
+fn unwound<R>(addr: &str, what: &str, f: impl FnOnce() -> R) -> Result<R, ImapError> {
+    static QUIET: Once = Once::new();
+    QUIET.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_CRATE.get() {
+                previous(info);
+            }
+        }));
+    });
+    let outer = IN_CRATE.replace(true);
+    let result = catch_unwind(AssertUnwindSafe(f));
+    IN_CRATE.set(outer);
+    result.map_err(|_| ImapError::Unreadable {
+        addr: addr.to_owned(),
+        what: what.to_owned(),
+        detail: "a response the imap crate cannot handle there (such as an untagged NO or BAD)"
+            .into(),
+    })
 }
 
 /// `1:3,5,7:9` for UIDs 1, 2, 3, 5, 7, 8, 9 (sorted or not).
@@ -1177,6 +1292,25 @@ mod tests {
             read_through(&mut bounded, &[b'a'; 1 << 20], 8192),
             Ok(1 << 20)
         );
+    }
+
+    #[test]
+    fn a_panic_in_the_crate_is_an_error_and_the_server_text_shown_is_cut() {
+        let e = unwound("host:993", "SELECT INBOX", || -> u8 {
+            unreachable!("as the imap crate does")
+        })
+        .unwrap_err();
+        assert!(!e.is_transient());
+        assert_eq!(
+            e.to_string(),
+            "host:993: SELECT INBOX: the server sent a response the imap crate cannot handle there \
+             (such as an untagged NO or BAD); the connection was dropped"
+        );
+        // Panics elsewhere, and after, are no concern of it.
+        assert!(!IN_CRATE.get());
+        assert_eq!(unwound("host:993", "NOOP", || 7).unwrap(), 7);
+        assert_eq!(shortened("é".repeat(1000)).chars().count(), 201);
+        assert_eq!(shortened("short".into()), "short");
     }
 
     #[test]
