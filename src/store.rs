@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use sha2::Digest;
 
 mod notify;
+pub mod postgres;
 
 pub use notify::{Notified, Pending, ReportSpan};
 
