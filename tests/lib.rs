@@ -11,5 +11,6 @@ mod golden;
 mod imap;
 mod notify;
 mod oauth;
+mod postgres;
 mod tables;
 mod web;

@@ -14,8 +14,8 @@
 -- the program.
 --
 -- Distribution by policy domain (Citus), later: the large tables (reports, records and the
--- records' lists) lead every key with `domain`, the report's policy domain, and their foreign keys
--- include it, so that they can be made distributed tables co-located on `domain`
+-- records' lists) lead every key with `domain`, the report's policy domain, so that they can be
+-- made distributed tables co-located on `domain`
 -- (SELECT create_distributed_table('reports', 'domain'); then records, record_reasons,
 -- record_dkim, record_spf with colocate_with => 'reports') without a change to their keys or to the
 -- queries, which all join on (domain, report). What that needs besides: the small tables become
@@ -68,6 +68,11 @@ CREATE INDEX reports_end ON reports (date_end);
 -- A report's records. `n` is the record's position in its report, from 0: records are named by
 -- (domain, report, n), so a writer needs no id from a shared sequence and COPYs a report's records
 -- and their lists in one go. (SQLite numbers records globally; `migrate` maps one to the other.)
+--
+-- The record tables have no foreign keys: a report's rows are written with it and deleted with it
+-- (when a more complete copy replaces it) by the one transaction that holds the report's row, in
+-- src/store/postgres/ingest.rs, and nothing else writes them. A foreign-key check per row tripled
+-- the cost of bulk loading (measured: 50,000 records and 50,000 DKIM rows, 2.6 s against 0.8 s).
 CREATE TABLE records (
     domain           TEXT COLLATE "C" NOT NULL,
     report           BIGINT NOT NULL,
@@ -85,8 +90,7 @@ CREATE TABLE records (
     auth_dkim_result TEXT COLLATE "C",
     auth_spf_domain  TEXT COLLATE "C",                     -- the deciding SPF result
     auth_spf_result  TEXT COLLATE "C",
-    PRIMARY KEY (domain, report, n),
-    FOREIGN KEY (domain, report) REFERENCES reports (domain, id) ON DELETE CASCADE
+    PRIMARY KEY (domain, report, n)
 );
 
 -- Per-record lists; `n` is the position within the record, from 0.
@@ -97,8 +101,7 @@ CREATE TABLE record_reasons (
     n       INTEGER NOT NULL,
     type    TEXT COLLATE "C" NOT NULL,
     comment TEXT COLLATE "C",
-    PRIMARY KEY (domain, report, record, n),
-    FOREIGN KEY (domain, report, record) REFERENCES records (domain, report, n) ON DELETE CASCADE
+    PRIMARY KEY (domain, report, record, n)
 );
 
 CREATE TABLE record_dkim (
@@ -110,8 +113,7 @@ CREATE TABLE record_dkim (
     selector     TEXT COLLATE "C",
     result       TEXT COLLATE "C" NOT NULL,
     human_result TEXT COLLATE "C",
-    PRIMARY KEY (domain, report, record, n),
-    FOREIGN KEY (domain, report, record) REFERENCES records (domain, report, n) ON DELETE CASCADE
+    PRIMARY KEY (domain, report, record, n)
 );
 
 CREATE TABLE record_spf (
@@ -122,8 +124,7 @@ CREATE TABLE record_spf (
     spf_domain TEXT COLLATE "C" NOT NULL,                  -- SQLite's record_spf.domain
     scope  TEXT COLLATE "C",
     result TEXT COLLATE "C" NOT NULL,
-    PRIMARY KEY (domain, report, record, n),
-    FOREIGN KEY (domain, report, record) REFERENCES records (domain, report, n) ON DELETE CASCADE
+    PRIMARY KEY (domain, report, record, n)
 );
 
 -- Inputs that failed in whole or in part, kept so `dmarc-warden reprocess` can try them again.

@@ -26,12 +26,12 @@ INSERT INTO reports AS r (domain, org_name, report_id, date_begin, date_end, rec
     version, namespace, adkim, aspf, p, sp, np, fo, testing, discovery_method, extensions, origin,
     location)
 SELECT domain, org_name, report_id, date_begin, date_end, record_count, message_count, pass_count,
-    pct, $28, email, extra_contact_info, errors, generator, version, namespace, adkim, aspf, p, sp,
+    pct, $27, email, extra_contact_info, errors, generator, version, namespace, adkim, aspf, p, sp,
     np, fo, testing, discovery_method, extensions, origin, location
 FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[],
     $8::int8[], $9::int8[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
     $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[],
-    $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[])
+    $22::text[], $23::text[], $24::text[], $25::text[], $26::text[])
     WITH ORDINALITY AS n(domain, org_name, report_id, date_begin, date_end, record_count,
         message_count, pass_count, pct, email, extra_contact_info, errors, generator, version,
         namespace, adkim, aspf, p, sp, np, fo, testing, discovery_method, extensions, origin,
@@ -184,15 +184,21 @@ fn upsert_round(
         }
         stored.push((i, id));
     }
-    // The replaced copies' records go (their lists with them, ON DELETE CASCADE); how many there
-    // were is what the new copy adds to.
+    // The replaced copies' records and their lists go; how many records there were is what the
+    // new copy adds to.
     let mut before: HashMap<i64, usize> = HashMap::new();
     if !replaced.is_empty() {
-        let domains: Vec<&str> = replaced
-            .iter()
-            .map(|&(i, _)| keys[i].domain.as_str())
-            .collect();
+        let domains: Vec<&str> = replaced.iter().map(|&(i, _)| keys[i].domain.as_str()).collect();
         let ids: Vec<i64> = replaced.iter().map(|&(_, id)| id).collect();
+        for table in ["record_reasons", "record_dkim", "record_spf"] {
+            tx.execute(
+                &format!(
+                    "DELETE FROM {table} c USING unnest($1::text[], $2::int8[]) AS d(domain, report)
+                     WHERE c.domain = d.domain AND c.report = d.report"
+                ),
+                &[&domains, &ids],
+            )?;
+        }
         for row in tx.query(
             "DELETE FROM records c USING unnest($1::text[], $2::int8[]) AS d(domain, report)
              WHERE c.domain = d.domain AND c.report = d.report RETURNING c.report",

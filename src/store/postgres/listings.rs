@@ -100,7 +100,7 @@ pub fn reports(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Report
             pass_count, p, origin
          FROM reports WHERE ($1::text IS NULL OR domain = $1)
             AND ($2::int8 IS NULL OR date_end >= $2) AND ($3::int8 IS NULL OR date_begin < $3)
-         ORDER BY date_begin NULLS FIRST, org_name, report_id LIMIT $4",
+         ORDER BY date_begin NULLS FIRST, org_name, report_id, id LIMIT $4",
         &[&domain, &since, &until, &limit],
     )?;
     Ok(rows
@@ -178,15 +178,23 @@ pub fn tls(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<TlsSummary
     }
     let rows = client.query(
         &format!(
-            // The lists of names are sorted, so that they read the same every time.
-            "SELECT p.policy_domain, p.mx_hosts,
-                string_agg(DISTINCT p.policy_type, ',' ORDER BY p.policy_type),
-                sum(p.successful)::int8, sum(p.failed)::int8,
-                string_agg(DISTINCT t.org_name, ',' ORDER BY t.org_name), count(DISTINCT t.id)
-             FROM tls_policies p JOIN tls_reports t ON t.id = p.report
-             WHERE {WHERE}
-             GROUP BY p.policy_domain, p.mx_hosts
-             ORDER BY sum(p.failed) DESC, p.policy_domain LIMIT $4"
+            // The policy types and the reporters in the order they first appear (by report, then
+            // policy), as SQLite's group_concat(DISTINCT …) lists them.
+            "SELECT policy_domain, mx_hosts,
+                string_agg(policy_type, ',' ORDER BY report, n) FILTER (WHERE type_first),
+                sum(successful)::int8, sum(failed)::int8,
+                string_agg(org_name, ',' ORDER BY report, n) FILTER (WHERE org_first),
+                count(DISTINCT report)
+             FROM (SELECT p.policy_domain, p.mx_hosts, p.policy_type, p.successful, p.failed,
+                    p.report, p.n, t.org_name,
+                    row_number() OVER (PARTITION BY p.policy_domain, p.mx_hosts, p.policy_type
+                                       ORDER BY p.report, p.n) = 1 AS type_first,
+                    row_number() OVER (PARTITION BY p.policy_domain, p.mx_hosts, t.org_name
+                                       ORDER BY p.report, p.n) = 1 AS org_first
+                   FROM tls_policies p JOIN tls_reports t ON t.id = p.report
+                   WHERE {WHERE}) x
+             GROUP BY policy_domain, mx_hosts
+             ORDER BY sum(failed) DESC, policy_domain, mx_hosts LIMIT $4"
         ),
         &[&domain, &since, &until, &limit],
     )?;
