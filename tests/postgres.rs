@@ -83,7 +83,11 @@ fn migrations_run_once_when_many_start_at_once() {
         })
         .collect();
     let applied: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
-    assert_eq!(applied, pg::MIGRATIONS.len(), "exactly one starter migrates");
+    assert_eq!(
+        applied,
+        pg::MIGRATIONS.len(),
+        "exactly one starter migrates"
+    );
 
     let mut client = connect(&db);
     let rows = client
@@ -99,7 +103,11 @@ fn migrations_run_once_when_many_start_at_once() {
         .map(|(i, (name, _))| (i as i32 + 1, (*name).to_owned()))
         .collect();
     assert_eq!(recorded, expected);
-    assert_eq!(pg::migrate(&mut client).unwrap(), 0, "an upgraded database is left alone");
+    assert_eq!(
+        pg::migrate(&mut client).unwrap(),
+        0,
+        "an upgraded database is left alone"
+    );
     pg::check_schema(&mut client).unwrap();
 
     // A database from a newer dmarc-warden is refused, not migrated.
@@ -137,7 +145,10 @@ fn the_password_comes_from_a_file_and_a_wrong_one_fails_in_one_line() {
     let (c, warnings) = connector_with(&db.url(), &[(pg::PASSWORD_FILE_VAR, &good)]).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     let mut client = c.connect().unwrap();
-    let user: String = client.query_one("SELECT current_user::text", &[]).unwrap().get(0);
+    let user: String = client
+        .query_one("SELECT current_user::text", &[])
+        .unwrap()
+        .get(0);
     assert_eq!(user, ROLE);
 
     let wrong = file("wrong", "not-the-password\n", 0o600);
@@ -154,16 +165,21 @@ fn the_password_comes_from_a_file_and_a_wrong_one_fails_in_one_line() {
     assert!(!e.contains("not-the-password") && !e.contains('\n'));
 
     let readable = file("readable", &format!("{PASSWORD}\n"), 0o644);
-    let (c, warnings) =
-        connector_with(&db.url(), &[(pg::PASSWORD_FILE_VAR, &readable)]).unwrap();
-    assert!(warnings[0].contains("can be read by others (mode 644)"), "{warnings:?}");
+    let (c, warnings) = connector_with(&db.url(), &[(pg::PASSWORD_FILE_VAR, &readable)]).unwrap();
+    assert!(
+        warnings[0].contains("can be read by others (mode 644)"),
+        "{warnings:?}"
+    );
     c.connect().unwrap();
 
     let missing = dir.path().join("missing");
     let e = connector_with(&db.url(), &[(pg::PASSWORD_FILE_VAR, &missing)])
         .unwrap_err()
         .to_string();
-    assert!(e.starts_with(&format!("database password file {}: ", missing.display())), "{e}");
+    assert!(
+        e.starts_with(&format!("database password file {}: ", missing.display())),
+        "{e}"
+    );
 
     // PGPASSFILE, in libpq's format: the first matching line wins.
     let pgpass = file(
@@ -179,9 +195,16 @@ fn the_password_comes_from_a_file_and_a_wrong_one_fails_in_one_line() {
     let (c, _) = connector_with(&db.url(), &[("PGPASSFILE", &pgpass)]).unwrap();
     c.connect().unwrap();
     // A password file others can read is not used, as libpq does not use it.
-    let open = file("open-pgpass", &std::fs::read_to_string(&pgpass).unwrap(), 0o644);
+    let open = file(
+        "open-pgpass",
+        &std::fs::read_to_string(&pgpass).unwrap(),
+        0o644,
+    );
     let (c, warnings) = connector_with(&db.url(), &[("PGPASSFILE", &open)]).unwrap();
-    assert!(warnings[0].contains("has group or world access"), "{warnings:?}");
+    assert!(
+        warnings[0].contains("has group or world access"),
+        "{warnings:?}"
+    );
     let e = refused(&c);
     assert_eq!(
         e,
@@ -231,9 +254,11 @@ fn verify_full_accepts_the_servers_ca_and_refuses_another_in_one_line() {
     }
     // verify-ca checks the chain, not the name.
     let ca = server().ca.display().to_string();
-    let (c, _) =
-        connector_with(&db.url_with(&format!("sslmode=verify-ca&sslrootcert={ca}")), &password)
-            .unwrap();
+    let (c, _) = connector_with(
+        &db.url_with(&format!("sslmode=verify-ca&sslrootcert={ca}")),
+        &password,
+    )
+    .unwrap();
     c.connect().unwrap();
     // `require` encrypts without checking; `disable` does not encrypt.
     for (mode, encrypted) in [("require", true), ("prefer", true), ("disable", false)] {
@@ -253,7 +278,10 @@ fn verify_full_accepts_the_servers_ca_and_refuses_another_in_one_line() {
     let e = connector_with(&db.url_with("sslmode=verify-full"), &password)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("sslmode=verify-full needs sslrootcert=FILE"), "{e}");
+    assert!(
+        e.contains("sslmode=verify-full needs sslrootcert=FILE"),
+        "{e}"
+    );
 }
 
 /// Every input under `dir` (sorted), extracted as `ingest` does.
@@ -427,9 +455,18 @@ fn concurrent_writers_store_each_report_once_and_keep_the_most_complete_copy() {
     }
     sqlite.commit().unwrap();
     let f = Filter::default();
-    assert_eq!(pg::domains(&mut client, &f).unwrap(), sqlite.domains(&f).unwrap());
-    assert_eq!(pg::reports(&mut client, &f).unwrap(), sqlite.reports(&f).unwrap());
-    assert_eq!(pg::sources(&mut client, &f).unwrap(), sqlite.sources(&f).unwrap());
+    assert_eq!(
+        pg::domains(&mut client, &f).unwrap(),
+        sqlite.domains(&f).unwrap()
+    );
+    assert_eq!(
+        pg::reports(&mut client, &f).unwrap(),
+        sqlite.reports(&f).unwrap()
+    );
+    assert_eq!(
+        pg::sources(&mut client, &f).unwrap(),
+        sqlite.sources(&f).unwrap()
+    );
 }
 
 /// Two listings are equal; else the first row that differs, not the whole listings.
@@ -446,7 +483,11 @@ fn same<T: PartialEq + std::fmt::Debug>(pg: Vec<T>, sqlite: Vec<T>, what: &str) 
             pg[i],
             sqlite[i]
         ),
-        None => panic!("{what}: {} rows from postgres, {} from sqlite", pg.len(), sqlite.len()),
+        None => panic!(
+            "{what}: {} rows from postgres, {} from sqlite",
+            pg.len(),
+            sqlite.len()
+        ),
     }
 }
 
@@ -519,15 +560,31 @@ fn listings_answer_as_sqlite_over_the_samples_and_the_corpus() {
     }
     for f in &filters {
         let w = |what: &str| format!("{what} {f:?}");
-        same(pg::domains(&mut client, f).unwrap(), sqlite.domains(f).unwrap(), &w("domains"));
-        same(pg::sources(&mut client, f).unwrap(), sqlite.sources(f).unwrap(), &w("sources"));
-        same(pg::reports(&mut client, f).unwrap(), sqlite.reports(f).unwrap(), &w("reports"));
+        same(
+            pg::domains(&mut client, f).unwrap(),
+            sqlite.domains(f).unwrap(),
+            &w("domains"),
+        );
+        same(
+            pg::sources(&mut client, f).unwrap(),
+            sqlite.sources(f).unwrap(),
+            &w("sources"),
+        );
+        same(
+            pg::reports(&mut client, f).unwrap(),
+            sqlite.reports(f).unwrap(),
+            &w("reports"),
+        );
         same(
             pg::failures(&mut client, f, None).unwrap(),
             sqlite.failures(f, None).unwrap(),
             &w("failures"),
         );
-        same(pg::tls(&mut client, f).unwrap(), sqlite.tls(f).unwrap(), &w("tls"));
+        same(
+            pg::tls(&mut client, f).unwrap(),
+            sqlite.tls(f).unwrap(),
+            &w("tls"),
+        );
         let (domain, since, until) = (f.domain.as_deref(), f.since, f.until);
         let (e1, d1) = pg::evidence_in(&mut client, domain, since, until, true).unwrap();
         let (e2, d2) = sqlite.evidence_in(domain, since, until, true).unwrap();
@@ -535,13 +592,22 @@ fn listings_answer_as_sqlite_over_the_samples_and_the_corpus() {
         same(d1, d2, &w("evidence by day"));
     }
     assert_eq!(pg::rejects(&mut client).unwrap(), sqlite.rejects().unwrap());
-    assert_eq!(pg::kept_keys(&mut client).unwrap(), sqlite.kept_keys().unwrap());
+    assert_eq!(
+        pg::kept_keys(&mut client).unwrap(),
+        sqlite.kept_keys().unwrap()
+    );
     assert_eq!(
         pg::latest_policies(&mut client, None).unwrap(),
         sqlite.latest_policies(None).unwrap()
     );
-    assert_eq!(pg::report_spans(&mut client, 0).unwrap(), sqlite.report_spans(0).unwrap());
-    assert_eq!(pg::latest_ends(&mut client).unwrap(), sqlite.latest_ends().unwrap());
+    assert_eq!(
+        pg::report_spans(&mut client, 0).unwrap(),
+        sqlite.report_spans(0).unwrap()
+    );
+    assert_eq!(
+        pg::latest_ends(&mut client).unwrap(),
+        sqlite.latest_ends().unwrap()
+    );
     // The busiest domains, and a spread of the others.
     for d in domains.iter().take(20).chain(domains.iter().step_by(50)) {
         assert_eq!(
@@ -605,9 +671,17 @@ fn rejects_imap_rdns_checks_and_notifications_round_trip() {
     let keys = pg::kept_keys(&mut client).unwrap();
     assert_eq!(keys[1], Store::origin_key("/in/huge.eml"));
     let kept = pg::kept_input(&mut client, &keys[0]).unwrap().unwrap();
-    assert_eq!(kept.data.as_deref(), Some(&b"\0bytes\xff"[..]), "bytes kept as they were");
+    assert_eq!(
+        kept.data.as_deref(),
+        Some(&b"\0bytes\xff"[..]),
+        "bytes kept as they were"
+    );
     pg::forget_reject(&mut client, &keys[0]).unwrap();
-    assert_eq!(pg::rejects(&mut client).unwrap().len(), 1, "its reasons go with it");
+    assert_eq!(
+        pg::rejects(&mut client).unwrap().len(),
+        1,
+        "its reasons go with it"
+    );
 
     // IMAP state, pending moves, and the lease per account.
     let (acct, folder) = ("dmarc@imap.example:993", "INBOX");
@@ -631,7 +705,10 @@ fn rejects_imap_rdns_checks_and_notifications_round_trip() {
     );
     let mut other = connect(&db);
     assert!(pg::try_lock_account(&mut client, acct).unwrap());
-    assert!(!pg::try_lock_account(&mut other, acct).unwrap(), "one fetch per mailbox");
+    assert!(
+        !pg::try_lock_account(&mut other, acct).unwrap(),
+        "one fetch per mailbox"
+    );
     assert!(pg::try_lock_account(&mut other, "someone@else:993").unwrap());
     drop(client);
     // A connection that ends gives its leases back.
@@ -670,7 +747,11 @@ fn rejects_imap_rdns_checks_and_notifications_round_trip() {
         ]
         .into()
     );
-    assert_eq!(pg::rdns(&mut client, &ips, 1500).unwrap().len(), 1, "stale ones absent");
+    assert_eq!(
+        pg::rdns(&mut client, &ips, 1500).unwrap().len(),
+        1,
+        "stale ones absent"
+    );
 
     // Checks: the latest per domain.
     let check = |domain: &str, at: i64, severity: Severity| DomainCheck {
@@ -732,7 +813,10 @@ fn rejects_imap_rdns_checks_and_notifications_round_trip() {
     assert_eq!(pg::notified(&mut client).unwrap().len(), 2);
     let pending = pg::pending_notices(&mut client, None).unwrap();
     assert_eq!(
-        pending.iter().map(|p| p.channel.as_str()).collect::<Vec<_>>(),
+        pending
+            .iter()
+            .map(|p| p.channel.as_str())
+            .collect::<Vec<_>>(),
         ["mail", "hook"]
     );
     pg::requeue_notices(
@@ -749,7 +833,10 @@ fn rejects_imap_rdns_checks_and_notifications_round_trip() {
     pg::notices_delivered(&mut client, &[moved[0].id, moved[2].id]).unwrap();
     let left = pg::pending_notices(&mut client, Some("m1")).unwrap();
     assert_eq!((left.len(), left[0].attempts), (1, 1));
-    assert_eq!(pg::pending_notices(&mut client, Some("hook")).unwrap(), vec![]);
+    assert_eq!(
+        pg::pending_notices(&mut client, Some("hook")).unwrap(),
+        vec![]
+    );
 
     // Another connection's commit changes the data version; reading does not.
     let before = pg::data_version(&mut other).unwrap();
@@ -794,4 +881,61 @@ fn bulk_insert_rate() {
         took.as_secs_f64(),
         records as f64 / took.as_secs_f64()
     );
+}
+
+#[test]
+fn a_lost_connection_fails_in_one_line_and_leaves_nothing_half_done() {
+    let db = server().fresh_db();
+    let mut client = migrated(&db);
+    let (full, _) = copies();
+    let items: Vec<(&str, &Located<AggregateReport>)> =
+        full.iter().map(|(o, r)| (o.as_str(), r)).collect();
+    let (first, rest) = items.split_at(items.len() / 2);
+    let pid: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    let mut tx = client.transaction().unwrap();
+    pg::insert_reports(&mut tx, first, 1).unwrap();
+    // The server ends the session mid-transaction, as a restart or a network failure would.
+    server()
+        .admin()
+        .execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .unwrap();
+    let e = pg::insert_reports(&mut tx, rest, 1).unwrap_err();
+    assert!(e.is_disconnect(), "{e:?}");
+    let line = e.to_string();
+    assert!(
+        !line.contains('\n') && line.starts_with("database: "),
+        "{line}"
+    );
+    drop(tx);
+    drop(client);
+
+    // Nothing of the lost transaction is stored; the next run stores everything, once.
+    let mut client = connect(&db);
+    let count = |c: &mut Client, table: &str| -> i64 {
+        c.query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(count(&mut client, "reports"), 0);
+    assert_eq!(count(&mut client, "records"), 0);
+    let out = pg::insert_reports(&mut client, &items, 2).unwrap();
+    let again = pg::insert_reports(&mut client, &items, 3).unwrap();
+    assert!(again.iter().all(|o| *o == Inserted::Duplicate));
+    let stored = count(&mut client, "reports");
+    let new = out
+        .iter()
+        .filter(|o| matches!(o, Inserted::New { .. }))
+        .count();
+    assert_eq!(stored as usize, new);
+    let records: usize = out
+        .iter()
+        .map(|o| match o {
+            Inserted::New { records } | Inserted::Replaced { records } => *records,
+            Inserted::Duplicate => 0,
+        })
+        .sum();
+    assert_eq!(count(&mut client, "records") as usize, records);
 }

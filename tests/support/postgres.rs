@@ -55,7 +55,10 @@ pub struct TestDb {
 impl TestDb {
     /// `postgres://warden@127.0.14.1:PORT/NAME?sslmode=verify-full&sslrootcert=CA`.
     pub fn url(&self) -> String {
-        self.url_with(&format!("sslmode=verify-full&sslrootcert={}", self.ca.display()))
+        self.url_with(&format!(
+            "sslmode=verify-full&sslrootcert={}",
+            self.ca.display()
+        ))
     }
 
     /// The URL with other parameters.
@@ -264,7 +267,9 @@ impl Server {
         .unwrap();
         drop(conf);
         if root {
-            run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&data));
+            run(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&data));
         }
 
         // The watchdog first, so that a server that started is stopped whatever happens next.
@@ -314,9 +319,7 @@ impl Server {
         };
         server
             .admin()
-            .batch_execute(&format!(
-                "CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'"
-            ))
+            .batch_execute(&format!("CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'"))
             .expect("create the test role");
         server
     }

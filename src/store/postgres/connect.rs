@@ -18,7 +18,7 @@ pub struct Connector {
     url: PgUrl,
     config: postgres::Config,
     tls: Option<MakeRustlsConnect>,
-    /// The CA file in force, for messages.
+    /// The certificates in force ("CA file …"), for messages.
     root_cert: Option<String>,
     /// The file the password came from, for messages.
     password_source: Option<String>,
@@ -113,9 +113,9 @@ impl Connector {
         let url = self.url.to_string();
         let server = self.url.server();
         if let Some(tls) = rustls_error(e) {
-            let against = match (&self.root_cert, self.url.sslmode) {
-                (Some(file), _) => format!(" (CA file {file})"),
-                (None, _) => String::new(),
+            let against = match &self.root_cert {
+                Some(roots) => format!(" ({roots})"),
+                None => String::new(),
             };
             return PgError::Certificate {
                 server,
@@ -154,7 +154,7 @@ impl Connector {
     }
 }
 
-/// The CA file in force (for messages) and its certificates, when the mode checks certificates or a
+/// The certificates in force (named for messages) and the store of them, when the mode checks certificates or a
 /// CA file makes `require` check them (`~/.postgresql/root.crt` as libpq, when the URL names none).
 fn roots(url: &PgUrl) -> Result<(Option<String>, Option<RootCertStore>), PgError> {
     let checks = matches!(url.sslmode, SslMode::VerifyCa | SslMode::VerifyFull);
@@ -164,7 +164,7 @@ fn roots(url: &PgUrl) -> Result<(Option<String>, Option<RootCertStore>), PgError
             for cert in rustls_native_certs::load_native_certs().certs {
                 let _ = roots.add(cert);
             }
-            return Ok((Some("of the system".into()), Some(roots)));
+            return Ok((Some("the system's trust store".into()), Some(roots)));
         }
         Some(RootCert::File(path)) => Some(path.clone()),
         None => dirs::home_dir()
@@ -199,7 +199,7 @@ fn roots(url: &PgUrl) -> Result<(Option<String>, Option<RootCertStore>), PgError
     if roots.is_empty() {
         return Err(ca_err("no PEM certificate in it".into()));
     }
-    Ok((Some(file.display().to_string()), Some(roots)))
+    Ok((Some(format!("CA file {}", file.display())), Some(roots)))
 }
 
 fn tls_config(url: &PgUrl, roots: Option<RootCertStore>) -> Result<ClientConfig, PgError> {

@@ -188,7 +188,10 @@ fn upsert_round(
     // new copy adds to.
     let mut before: HashMap<i64, usize> = HashMap::new();
     if !replaced.is_empty() {
-        let domains: Vec<&str> = replaced.iter().map(|&(i, _)| keys[i].domain.as_str()).collect();
+        let domains: Vec<&str> = replaced
+            .iter()
+            .map(|&(i, _)| keys[i].domain.as_str())
+            .collect();
         let ids: Vec<i64> = replaced.iter().map(|&(_, id)| id).collect();
         for table in ["record_reasons", "record_dkim", "record_spf"] {
             tx.execute(

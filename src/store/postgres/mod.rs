@@ -49,7 +49,9 @@ pub use notify::{
     latest_ends, notices_delivered, notices_failed, notified, pending_notices, record_notices,
     report_spans, requeue_notices, source_ips_between,
 };
-pub use password::{PASSWORD_FILE_VAR, Password, lookup as pgpass_lookup, resolve as resolve_password};
+pub use password::{
+    PASSWORD_FILE_VAR, Password, lookup as pgpass_lookup, resolve as resolve_password,
+};
 pub use postgres::{Client, GenericClient, Transaction};
 pub use rdns::{rdns, set_rdns};
 pub use rejects::{forget_reject, keep_reject, kept_input, kept_keys, reject_key};
