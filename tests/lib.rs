@@ -12,6 +12,7 @@ mod imap;
 mod imap_bound;
 mod notify;
 mod oauth;
+mod postgres;
 mod tables;
 mod tidy;
 mod web;

@@ -17,6 +17,7 @@
 //! [`crate::model`] or [`crate::analyse`]; the queries aggregate the facts as stored and hand them
 //! to those owners.
 
+pub mod postgres;
 mod sqlite;
 
 use std::collections::{BTreeSet, HashMap};
