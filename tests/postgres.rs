@@ -20,7 +20,7 @@ use dmarc_warden::model::{AggregateReport, Extracted, Filter, Located};
 use dmarc_warden::store::postgres::{
     self as pg, Client, Connector, Location, PgError, PgUrl, resolve_password,
 };
-use dmarc_warden::store::{Inserted, RejectedInput, Store};
+use dmarc_warden::store::{Inserted, RejectedInput, Store, StoreError};
 use dmarc_warden::unpack::Limits;
 use support::{PASSWORD, ROLE, TestDb, server};
 
@@ -449,11 +449,14 @@ fn concurrent_writers_store_each_report_once_and_keep_the_most_complete_copy() {
     // What SQLite stores of the same reports, listed, is what PostgreSQL lists.
     let dir = tempfile::tempdir().unwrap();
     let sqlite = Store::open(&dir.path().join("warden.db")).unwrap();
-    sqlite.begin().unwrap();
-    for (origin, r) in all.iter() {
-        sqlite.insert_report(origin, r, 1_800_000_000).unwrap();
-    }
-    sqlite.commit().unwrap();
+    sqlite
+        .write(|tx| {
+            for (origin, r) in all.iter() {
+                tx.insert_report(origin, r, 1_800_000_000)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
     let f = Filter::default();
     assert_eq!(
         pg::domains(&mut client, &f).unwrap(),
@@ -494,36 +497,39 @@ fn same<T: PartialEq + std::fmt::Debug>(pg: Vec<T>, sqlite: Vec<T>, what: &str) 
 /// The same inputs stored in both backends, one report at a time and in order, as `ingest` does.
 fn load_both(inputs: &[(String, Extracted)], client: &mut Client, sqlite: &Store) {
     let now = 1_800_000_000;
-    sqlite.begin().unwrap();
     let mut tx = client.transaction().unwrap();
-    for (origin, x) in inputs {
-        for r in &x.reports {
-            let a = sqlite.insert_report(origin, r, now).unwrap();
-            let b = pg::insert_report(&mut tx, origin, r, now).unwrap();
-            assert_eq!(a, b, "{origin} {}", r.location);
-        }
-        for r in &x.failure_reports {
-            let a = sqlite.insert_failure(origin, r, now).unwrap();
-            let b = pg::insert_failure(&mut tx, origin, r, now).unwrap();
-            assert_eq!(a, b, "{origin} {}", r.location);
-        }
-        for r in &x.tls_reports {
-            let a = sqlite.insert_tls(origin, r, now).unwrap();
-            let b = pg::insert_tls(&mut tx, origin, r, now).unwrap();
-            assert_eq!(a, b, "{origin} {}", r.location);
-        }
-        if !x.failures.is_empty() {
-            let input = RejectedInput {
-                origin,
-                data: Some(origin.as_bytes()),
-                failures: &x.failures,
-            };
-            sqlite.keep_reject(&input, now).unwrap();
-            pg::keep_reject(&mut tx, &input, now).unwrap();
-        }
-    }
+    sqlite
+        .write(|stx| {
+            for (origin, x) in inputs {
+                for r in &x.reports {
+                    let a = stx.insert_report(origin, r, now)?;
+                    let b = pg::insert_report(&mut tx, origin, r, now).unwrap();
+                    assert_eq!(a, b, "{origin} {}", r.location);
+                }
+                for r in &x.failure_reports {
+                    let a = stx.insert_failure(origin, r, now)?;
+                    let b = pg::insert_failure(&mut tx, origin, r, now).unwrap();
+                    assert_eq!(a, b, "{origin} {}", r.location);
+                }
+                for r in &x.tls_reports {
+                    let a = stx.insert_tls(origin, r, now)?;
+                    let b = pg::insert_tls(&mut tx, origin, r, now).unwrap();
+                    assert_eq!(a, b, "{origin} {}", r.location);
+                }
+                if !x.failures.is_empty() {
+                    let input = RejectedInput {
+                        origin,
+                        data: Some(origin.as_bytes()),
+                        failures: &x.failures,
+                    };
+                    stx.keep_reject(&input, now)?;
+                    pg::keep_reject(&mut tx, &input, now).unwrap();
+                }
+            }
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
     tx.commit().unwrap();
-    sqlite.commit().unwrap();
 }
 
 #[test]
@@ -600,9 +606,10 @@ fn listings_answer_as_sqlite_over_the_samples_and_the_corpus() {
         pg::latest_policies(&mut client, None).unwrap(),
         sqlite.latest_policies(None).unwrap()
     );
-    assert_eq!(
+    same(
         pg::report_spans(&mut client, 0).unwrap(),
-        sqlite.report_spans(0).unwrap()
+        sqlite.report_spans(0).unwrap(),
+        "report spans",
     );
     assert_eq!(
         pg::latest_ends(&mut client).unwrap(),
@@ -633,7 +640,7 @@ fn listings_answer_as_sqlite_over_the_samples_and_the_corpus() {
 
 #[test]
 fn rejects_imap_rdns_checks_and_notifications_round_trip() {
-    use dmarc_warden::analyse::check::{Check, DomainCheck, Finding, Published, Severity};
+    use dmarc_warden::analyse::check::{Check, DomainCheck, Finding, PublishedRecords, Severity};
     use dmarc_warden::model::{Failure, Timestamp};
     use dmarc_warden::store::Notified;
 
@@ -757,9 +764,9 @@ fn rejects_imap_rdns_checks_and_notifications_round_trip() {
     let check = |domain: &str, at: i64, severity: Severity| DomainCheck {
         domain: domain.into(),
         checked_at: Timestamp(at),
-        published: Published {
+        published: PublishedRecords {
             dmarc: vec!["v=DMARC1; p=none".into()],
-            ..Published::default()
+            ..PublishedRecords::default()
         },
         findings: vec![Finding {
             check: Check::Dmarc,

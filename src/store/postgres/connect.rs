@@ -12,6 +12,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::PgError;
 use super::password::{self, Password};
 use super::url::{Host, PgUrl, RootCert, SslMode};
+use crate::fetch::imap::AcceptAnyCertificate;
 
 /// How to open connections to one database; cheap to use again (`serve` opens several).
 pub struct Connector {
@@ -213,7 +214,9 @@ fn tls_config(url: &PgUrl, roots: Option<RootCertStore>) -> Result<ClientConfig,
         .map_err(|e| tls_err(e.to_string()))?
         .dangerous();
     let config = match roots {
-        None => builder.with_custom_certificate_verifier(Arc::new(Unchecked(provider))),
+        // `prefer` and `require` without a CA file, as libpq: encrypted, the certificate not
+        // checked (the handshake's signatures are).
+        None => builder.with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider))),
         Some(roots) => {
             let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
                 Arc::new(roots),
@@ -284,56 +287,6 @@ impl rustls::client::danger::ServerCertVerifier for Chain {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.webpki.supported_verify_schemes()
-    }
-}
-
-/// `prefer` and `require` without a CA file, as libpq: encrypted, the certificate not checked
-/// (the handshake's signatures are).
-#[derive(Debug)]
-struct Unchecked(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The evidence behind `senders`, `advise`, notifications and the dashboard: aggregate records summed
 //! by what they say about the sender ([`EvidenceKey`]). The server sums them (by the stored values
-//! and by the day the report began), so only the sums cross the network; the rows are then folded
+//! and by the day the report began), so only the sums cross the network; each sum's columns are
+//! then turned into their key by [`StoredRecord::evidence_key`], the one conversion, and folded
 //! and ordered as the SQLite store does.
 
 use std::collections::HashMap;
@@ -9,6 +10,7 @@ use postgres::GenericClient;
 
 use super::{PgError, count};
 use crate::model::{DayCount, Evidence, EvidenceKey};
+use crate::store::StoredRecord;
 
 /// Records of reports ending on or after `since` and before `until` (of `domain`, when given), summed
 /// by [`EvidenceKey`], sorted by it; with `by_day`, also how many messages of each evidence row came
@@ -39,86 +41,56 @@ pub fn evidence_in(
             "$3::int8 IS NULL"
         },
     ];
+    // Grouped by the stored columns [`StoredRecord`] reads, in its order, and by day.
     let rows = client.query(
         &format!(
-            "SELECT r.domain, c.source_ip, coalesce(c.header_from, ''),
-                coalesce(c.auth_dkim_domain, ''), coalesce(c.auth_dkim_result, ''),
-                coalesce(c.auth_spf_domain, c.envelope_from, ''), coalesce(c.auth_spf_result, ''),
-                coalesce(c.dkim = 'pass', false), coalesce(c.spf = 'pass', false),
-                coalesce(c.disposition, 'none'), c.forwarded,
+            "SELECT r.domain, c.source_ip, c.header_from, c.auth_dkim_domain, c.auth_dkim_result,
+                c.auth_spf_domain, c.auth_spf_result, c.envelope_from, c.dkim, c.spf,
+                c.disposition, c.forwarded,
                 floor(r.date_begin / 86400.0)::int8 AS day,
                 sum(c.count)::int8, min(r.date_begin), max(r.date_end),
                 array_agg(DISTINCT r.org_name)
              FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
              WHERE {}
-             GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
-             ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12",
+             GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13",
             conditions.join(" AND ")
         ),
         &[&domain, &since, &until],
     )?;
-    // Rows are folded by their stored values (the first 11 columns); the key lower-cases some of
-    // them, so two rows may share a key and stay apart, as in the SQLite store.
-    type Raw = (
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        bool,
-        bool,
-        String,
-        bool,
-    );
-    let mut index: HashMap<Raw, usize> = HashMap::new();
+    // Each group's columns say what [`StoredRecord::evidence_key`] makes of them; different
+    // columns can say the same (case), and are summed into one row, as in the SQLite store.
+    let mut by_key: HashMap<EvidenceKey, usize> = HashMap::new();
     let mut out: Vec<Evidence> = Vec::new();
     let mut daily: HashMap<(usize, i64), u64> = HashMap::new();
     for r in &rows {
-        let raw: Raw = (
-            r.get(0),
-            r.get(1),
-            r.get(2),
-            r.get(3),
-            r.get(4),
-            r.get(5),
-            r.get(6),
-            r.get(7),
-            r.get(8),
-            r.get(9),
-            r.get(10),
-        );
-        let at = match index.get(&raw) {
-            Some(&at) => at,
-            None => {
-                let key = EvidenceKey {
-                    domain: raw.0.clone(),
-                    source_ip: raw.1.clone(),
-                    header_from: raw.2.to_ascii_lowercase(),
-                    dkim_domain: raw.3.to_ascii_lowercase(),
-                    dkim_result: raw.4.clone(),
-                    spf_domain: raw.5.to_ascii_lowercase(),
-                    spf_result: raw.6.clone(),
-                    dkim_aligned: raw.7,
-                    spf_aligned: raw.8,
-                    disposition: raw.9.clone(),
-                    forwarded: raw.10,
-                };
-                out.push(Evidence {
-                    key,
-                    ..Evidence::default()
-                });
-                index.insert(raw, out.len() - 1);
-                out.len() - 1
-            }
-        };
+        let key = StoredRecord {
+            domain: r.get(0),
+            source_ip: r.get(1),
+            header_from: r.get(2),
+            auth_dkim_domain: r.get(3),
+            auth_dkim_result: r.get(4),
+            auth_spf_domain: r.get(5),
+            auth_spf_result: r.get(6),
+            envelope_from: r.get(7),
+            dkim: r.get(8),
+            spf: r.get(9),
+            disposition: r.get(10),
+            forwarded: r.get(11),
+        }
+        .evidence_key();
+        let at = *by_key.entry(key).or_insert_with_key(|key| {
+            out.push(Evidence {
+                key: key.clone(),
+                ..Evidence::default()
+            });
+            out.len() - 1
+        });
         let e = &mut out[at];
-        let day: Option<i64> = r.get(11);
-        let messages = count(r.get(12));
-        let begin: Option<i64> = r.get(13);
-        let end: Option<i64> = r.get(14);
-        let reporters: Vec<String> = r.get(15);
+        let day: Option<i64> = r.get(12);
+        let messages = count(r.get(13));
+        let begin: Option<i64> = r.get(14);
+        let end: Option<i64> = r.get(15);
+        let reporters: Vec<String> = r.get(16);
         e.messages = e.messages.saturating_add(messages);
         e.first = crate::analyse::min_opt(e.first, begin);
         e.last = e.last.max(end);

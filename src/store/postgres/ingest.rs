@@ -290,16 +290,16 @@ fn copy_records(
                 &sat(rec.count),
                 &rec.forwarded(),
                 &text(&rec.source_ip),
-                &opt_text(&rec.disposition),
-                &opt_text(&rec.dkim),
-                &opt_text(&rec.spf),
+                &rec.disposition.as_ref().map(|v| text(v.as_str())),
+                &rec.dkim.as_ref().map(|v| text(v.as_str())),
+                &rec.spf.as_ref().map(|v| text(v.as_str())),
                 &opt_text(&rec.header_from),
                 &opt_text(&rec.envelope_from),
                 &opt_text(&rec.envelope_to),
                 &d.map(|d| text(&d.domain)),
-                &d.map(|d| text(&d.result)),
+                &d.map(|d| text(d.result.as_str())),
                 &s.map(|s| text(&s.domain)),
-                &s.map(|s| text(&s.result)),
+                &s.map(|s| text(s.result.as_str())),
             ])?;
         }
     }
@@ -366,7 +366,7 @@ fn copy_records(
                         &(m as i32),
                         &text(&d.domain),
                         &opt_text(&d.selector),
-                        &text(&d.result),
+                        &text(d.result.as_str()),
                         &opt_text(&d.human_result),
                     ])?;
                 }
@@ -402,7 +402,7 @@ fn copy_records(
                         &(m as i32),
                         &text(&s.domain),
                         &opt_text(&s.scope),
-                        &text(&s.result),
+                        &text(s.result.as_str()),
                     ])?;
                 }
             }

@@ -3,14 +3,14 @@
 //! in the same order (NULLs sort as SQLite sorts them: first ascending, last descending; text in
 //! byte order, the columns being COLLATE "C").
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use postgres::GenericClient;
 
 use super::{PgError, count, filter_params};
 use crate::model::{
-    DomainSummary, FailureSummary, Filter, PolicyPublished, RejectSummary, ReportSummary,
-    SourceSummary, Timestamp, TlsSummary,
+    Disposition, DmarcResult, DomainSummary, FailureSummary, Filter, PolicyPublished,
+    RejectSummary, ReportSummary, SourceSummary, Timestamp, TlsSummary,
 };
 
 fn pct(v: Option<i64>) -> Option<u32> {
@@ -56,41 +56,83 @@ pub fn domains(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Domain
         .collect())
 }
 
+/// Per (domain, source IP, header From) and the `policy_evaluated` results, the messages summed by
+/// the server; each group's counts then by [`SourceSummary::count`], the one owner of what they
+/// mean; its reports counted once each (the grouping set without the results).
 pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<SourceSummary>, PgError> {
     let (domain, since, until, limit) = filter_params(f);
     let rows = client.query(
-        "SELECT r.domain, c.source_ip, c.header_from, sum(c.count)::int8,
-            sum(CASE WHEN c.dkim = 'pass' OR c.spf = 'pass' THEN c.count ELSE 0 END)::int8,
-            sum(CASE WHEN c.dkim = 'pass' THEN c.count ELSE 0 END)::int8,
-            sum(CASE WHEN c.spf = 'pass' THEN c.count ELSE 0 END)::int8,
-            sum(CASE WHEN c.disposition = 'quarantine' THEN c.count ELSE 0 END)::int8,
-            sum(CASE WHEN c.disposition = 'reject' THEN c.count ELSE 0 END)::int8,
-            count(DISTINCT r.id),
-            (SELECT count(*) FROM failure_reports f
-             WHERE f.source_ip = c.source_ip AND f.reported_domain = r.domain)
-         FROM records c JOIN reports r ON r.domain = c.domain AND r.id = c.report
+        "SELECT r.domain, c.source_ip, c.header_from, c.dkim, c.spf, c.disposition,
+            sum(c.count)::int8, count(DISTINCT r.id), grouping(c.dkim, c.spf, c.disposition) <> 0
+         FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
          WHERE ($1::text IS NULL OR r.domain = $1) AND ($2::int8 IS NULL OR r.date_end >= $2)
             AND ($3::int8 IS NULL OR r.date_begin < $3)
-         GROUP BY r.domain, c.source_ip, c.header_from
-         ORDER BY sum(c.count) DESC, r.domain, c.source_ip, c.header_from NULLS FIRST LIMIT $4",
-        &[&domain, &since, &until, &limit],
+         GROUP BY GROUPING SETS ((r.domain, c.source_ip, c.header_from, c.dkim, c.spf,
+            c.disposition), (r.domain, c.source_ip, c.header_from))",
+        &[&domain, &since, &until],
     )?;
-    Ok(rows
+    let mut index: HashMap<(&str, &str, Option<&str>), usize> = HashMap::new();
+    let mut out: Vec<SourceSummary> = Vec::new();
+    for r in &rows {
+        let group: (&str, &str, Option<&str>) = (r.get(0), r.get(1), r.get(2));
+        let at = *index.entry(group).or_insert_with(|| {
+            out.push(SourceSummary {
+                domain: group.0.to_owned(),
+                source_ip: group.1.to_owned(),
+                header_from: group.2.map(str::to_owned),
+                messages: 0,
+                dmarc_pass: 0,
+                dkim_aligned: 0,
+                spf_aligned: 0,
+                quarantined: 0,
+                rejected: 0,
+                reports: 0,
+                failure_reports: 0,
+            });
+            out.len() - 1
+        });
+        if r.get::<_, bool>(8) {
+            out[at].reports = count(r.get(7));
+        } else {
+            let result = |i| r.get::<_, Option<&str>>(i).map(DmarcResult::parse);
+            out[at].count(
+                result(3),
+                result(4),
+                r.get::<_, Option<&str>>(5).map(Disposition::parse),
+                count(r.get(6)),
+            );
+        }
+    }
+    out.sort_by(|a, b| {
+        (b.messages, &a.domain, &a.source_ip, &a.header_from).cmp(&(
+            a.messages,
+            &b.domain,
+            &b.source_ip,
+            &b.header_from,
+        ))
+    });
+    if let Some(limit) = limit.and_then(|l| usize::try_from(l).ok()) {
+        out.truncate(limit);
+    }
+    // Failure reports about each source for its domain, whenever they arrived: one query for all.
+    let ips: Vec<&str> = out.iter().map(|s| s.source_ip.as_str()).collect();
+    let domains: Vec<&str> = out.iter().map(|s| s.domain.as_str()).collect();
+    let counts: HashMap<(String, String), i64> = client
+        .query(
+            "SELECT f.source_ip, f.reported_domain, count(*)
+             FROM failure_reports f JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[]))
+                AS s(ip, domain) ON f.source_ip = s.ip AND f.reported_domain = s.domain
+             GROUP BY 1, 2",
+            &[&ips, &domains],
+        )?
         .iter()
-        .map(|r| SourceSummary {
-            domain: r.get(0),
-            source_ip: r.get(1),
-            header_from: r.get(2),
-            messages: count(r.get(3)),
-            dmarc_pass: count(r.get(4)),
-            dkim_aligned: count(r.get(5)),
-            spf_aligned: count(r.get(6)),
-            quarantined: count(r.get(7)),
-            rejected: count(r.get(8)),
-            reports: count(r.get(9)),
-            failure_reports: count(r.get(10)),
-        })
-        .collect())
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect();
+    for s in &mut out {
+        let key = (s.source_ip.clone(), s.domain.clone());
+        s.failure_reports = counts.get(&key).copied().map_or(0, count);
+    }
+    Ok(out)
 }
 
 pub fn reports(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<ReportSummary>, PgError> {
@@ -153,12 +195,15 @@ pub fn failures(
         .collect())
 }
 
-/// SMTP TLS results per policy domain and MX host pattern, most failed sessions first.
+/// SMTP TLS results per policy domain and MX host pattern, most failed sessions first: sums per
+/// (policy domain, MX host patterns) in SQL; the names seen in each (policy types, reporters) and
+/// its failure types by a query each, put together by [`TlsSummary`]'s rules.
 pub fn tls(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<TlsSummary>, PgError> {
     const WHERE: &str = "($1::text IS NULL OR p.policy_domain = $1)
         AND ($2::int8 IS NULL OR t.date_end >= $2) AND ($3::int8 IS NULL OR t.date_begin < $3)";
+    type Group = (String, String);
     let (domain, since, until, limit) = filter_params(f);
-    let mut failures: HashMap<(String, String), Vec<(String, i64)>> = HashMap::new();
+    let mut failures: HashMap<Group, Vec<(String, u64)>> = HashMap::new();
     for r in client.query(
         &format!(
             "SELECT p.policy_domain, p.mx_hosts, x.result_type, sum(x.failed_sessions)::int8
@@ -174,62 +219,54 @@ pub fn tls(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<TlsSummary
         failures
             .entry((r.get(0), r.get(1)))
             .or_default()
-            .push((r.get(2), r.get(3)));
+            .push((r.get(2), count(r.get(3))));
+    }
+    let mut names: HashMap<Group, (BTreeSet<String>, BTreeSet<String>)> = HashMap::new();
+    for r in client.query(
+        &format!(
+            "SELECT DISTINCT p.policy_domain, p.mx_hosts, p.policy_type, t.org_name
+             FROM tls_policies p JOIN tls_reports t ON t.id = p.report
+             WHERE {WHERE}"
+        ),
+        &[&domain, &since, &until],
+    )? {
+        let (kinds, orgs) = names.entry((r.get(0), r.get(1))).or_default();
+        kinds.insert(r.get(2));
+        orgs.insert(r.get(3));
     }
     let rows = client.query(
         &format!(
-            // The policy types and the reporters in the order they first appear (by report, then
-            // policy), as SQLite's group_concat(DISTINCT …) lists them.
-            "SELECT policy_domain, mx_hosts,
-                string_agg(policy_type, ',' ORDER BY report, n) FILTER (WHERE type_first),
-                sum(successful)::int8, sum(failed)::int8,
-                string_agg(org_name, ',' ORDER BY report, n) FILTER (WHERE org_first),
-                count(DISTINCT report)
-             FROM (SELECT p.policy_domain, p.mx_hosts, p.policy_type, p.successful, p.failed,
-                    p.report, p.n, t.org_name,
-                    row_number() OVER (PARTITION BY p.policy_domain, p.mx_hosts, p.policy_type
-                                       ORDER BY p.report, p.n) = 1 AS type_first,
-                    row_number() OVER (PARTITION BY p.policy_domain, p.mx_hosts, t.org_name
-                                       ORDER BY p.report, p.n) = 1 AS org_first
-                   FROM tls_policies p JOIN tls_reports t ON t.id = p.report
-                   WHERE {WHERE}) x
-             GROUP BY policy_domain, mx_hosts
-             ORDER BY sum(failed) DESC, policy_domain, mx_hosts LIMIT $4"
+            "SELECT p.policy_domain, p.mx_hosts, sum(p.successful)::int8, sum(p.failed)::int8,
+                count(DISTINCT t.id)
+             FROM tls_policies p JOIN tls_reports t ON t.id = p.report
+             WHERE {WHERE}
+             GROUP BY p.policy_domain, p.mx_hosts
+             ORDER BY sum(p.failed) DESC, p.policy_domain, p.mx_hosts LIMIT $4"
         ),
         &[&domain, &since, &until, &limit],
     )?;
     Ok(rows
         .iter()
         .map(|r| {
-            let domain: String = r.get(0);
-            let mx_json: String = r.get(1);
-            let successful = count(r.get(3));
-            let failed = count(r.get(4));
+            let group: Group = (r.get(0), r.get(1));
+            let successful = count(r.get(2));
+            let failed = count(r.get(3));
+            let (kinds, orgs) = names.remove(&group).unwrap_or_default();
             let top = failures
-                .get(&(domain.clone(), mx_json.clone()))
-                .map(|kinds| {
-                    kinds
-                        .iter()
-                        .take(3)
-                        .map(|(k, n)| format!("{k}: {n}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
+                .get(&group)
+                .map(|kinds| TlsSummary::top(kinds))
                 .unwrap_or_default();
-            let mx: Vec<String> = serde_json::from_str(&mx_json).unwrap_or_default();
+            let mx: Vec<String> = serde_json::from_str(&group.1).unwrap_or_default();
             TlsSummary {
-                domain,
-                mx_hosts: mx.join(", "),
-                policy_types: r.get::<_, Option<String>>(2).unwrap_or_default(),
+                domain: group.0,
+                mx_hosts: TlsSummary::list(mx.iter().map(String::as_str)),
+                policy_types: TlsSummary::types(kinds.iter().map(String::as_str)),
                 successful_sessions: successful,
                 failed_sessions: failed,
                 failure_pct: crate::analyse::percent(failed, successful.saturating_add(failed)),
                 top_failures: top,
-                reporters: r
-                    .get::<_, Option<String>>(5)
-                    .unwrap_or_default()
-                    .replace(',', ", "),
-                reports: count(r.get(6)),
+                reporters: TlsSummary::list(orgs.iter().map(String::as_str)),
+                reports: count(r.get(4)),
             }
         })
         .collect())

@@ -54,7 +54,7 @@ pub use password::{
 };
 pub use postgres::{Client, GenericClient, Transaction};
 pub use rdns::{rdns, set_rdns};
-pub use rejects::{forget_reject, keep_reject, kept_input, kept_keys, reject_key};
+pub use rejects::{forget_reject, keep_reject, kept_input, kept_keys};
 pub use url::{Host, Location, PgUrl, RootCert, SslMode};
 
 /// What went wrong with a PostgreSQL database. Every message is one line, names the server or

@@ -150,7 +150,7 @@ pub fn report_spans(
         .query(
             "SELECT domain, org_name, date_begin, date_end FROM reports
              WHERE date_end >= $1 AND date_begin IS NOT NULL
-             ORDER BY domain, org_name, date_begin",
+             ORDER BY domain, org_name, date_begin, date_end, report_id",
             &[&since],
         )?
         .iter()

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::PgError;
 use super::url::PgUrl;
-use crate::fetch::imap::Secret;
+use crate::secret::Secret;
 
 /// The variable naming a file that holds the database password.
 pub const PASSWORD_FILE_VAR: &str = "DMARC_WARDEN_DB_PASSWORD_FILE";
@@ -36,14 +36,16 @@ pub fn resolve(
     let mut found = Password::default();
     if let Some(path) = env(PASSWORD_FILE_VAR).filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
-        let text = std::fs::read_to_string(&path).map_err(|source| PgError::PasswordFile {
-            path: path.clone(),
-            source,
-        })?;
-        let line = text.lines().next().unwrap_or_default();
-        if line.is_empty() {
+        // The one rule for secrets in files: the first line, without its line ending.
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|source| {
+            PgError::PasswordFile {
+                path: path.clone(),
+                source,
+            }
+        })?);
+        let Some(secret) = Secret::first_line(&text) else {
             return Err(PgError::EmptyPasswordFile { path });
-        }
+        };
         if let Some(mode) = readable_by_others(&path) {
             found.warnings.push(format!(
                 "warning: database password file {} can be read by others (mode {mode:o}); run \
@@ -52,7 +54,7 @@ pub fn resolve(
                 path.display()
             ));
         }
-        found.secret = Some(Secret::new(line.to_owned()));
+        found.secret = Some(secret);
         found.source = Some(path);
         return Ok(found);
     }

@@ -2,22 +2,9 @@
 //! `reprocess`. Keeping the same bytes again is an upsert on their key.
 
 use postgres::GenericClient;
-use sha2::Digest;
 
 use super::{PgError, text};
-use crate::store::{KeptInput, RejectedInput, Store};
-
-/// The key a rejected input is kept under: the SHA-256 of its bytes (hex), or `origin:ORIGIN`
-/// when they could not be read ([`Store::origin_key`]). The same on both backends.
-pub fn reject_key(input: &RejectedInput<'_>) -> String {
-    match input.data {
-        Some(data) => sha2::Sha256::digest(data)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-        None => Store::origin_key(input.origin),
-    }
-}
+use crate::store::{KeptInput, RejectedInput, reject_key};
 
 /// Keeps a failed input and why it failed. Keeping the same bytes again only updates `last_seen`,
 /// the attempt count, the origin and the reasons. One transaction.
