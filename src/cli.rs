@@ -25,8 +25,11 @@ use crate::unpack::Limits;
 #[derive(Debug, Parser)]
 #[command(name = "dmarc-warden", version, max_term_width = 100)]
 pub struct Cli {
-    /// SQLite database file [default: $XDG_DATA_HOME/dmarc-warden/dmarc-warden.db].
-    #[arg(long, global = true, env = "DMARC_WARDEN_DB", value_name = "PATH")]
+    /// SQLite database file [default: $XDG_DATA_HOME/dmarc-warden/dmarc-warden.db], or a
+    /// PostgreSQL database: postgres://USER@HOST[:PORT]/DB[?sslmode=verify-full&sslrootcert=CA].
+    /// Its password is never in the URL: DMARC_WARDEN_DB_PASSWORD_FILE names a file holding
+    /// it, else ~/.pgpass (or PGPASSFILE) is read.
+    #[arg(long, global = true, env = "DMARC_WARDEN_DB", value_name = "PATH|URL")]
     pub db: Option<PathBuf>,
 
     /// No summary line and no progress bar; failures are still reported on stderr.
@@ -737,7 +740,7 @@ pub struct FilterArgs {
 /// Validated settings: what [`crate::run`] acts on.
 #[derive(Debug)]
 pub struct Config {
-    pub db: PathBuf,
+    pub db: crate::store::Location,
     pub quiet: bool,
     pub verbose: bool,
     pub action: Action,
@@ -785,11 +788,13 @@ pub enum Action {
 impl Config {
     pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
         let db = match cli.db {
-            Some(db) => db,
-            None => dirs::data_dir()
-                .context("no data directory known for this user: set --db or DMARC_WARDEN_DB")?
-                .join("dmarc-warden")
-                .join("dmarc-warden.db"),
+            Some(db) => crate::store::Location::parse(db.as_os_str())?,
+            None => crate::store::Location::Sqlite(
+                dirs::data_dir()
+                    .context("no data directory known for this user: set --db or DMARC_WARDEN_DB")?
+                    .join("dmarc-warden")
+                    .join("dmarc-warden.db"),
+            ),
         };
         let action = match cli.command {
             Command::Ingest { paths, work } => Action::Ingest {

@@ -329,9 +329,19 @@ fn stdin_mbox_and_global_db_option_after_subcommand() {
     let out = env.run_with_stdin(&["ingest", "-", "--quiet"], Some(&mbox));
     assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{}", out.stderr);
 
+    // `--db` after the subcommand names another database; a listing does not create it.
     let other = env.dir.path().join("other.db");
     let out = env.run(&["reports", "--format", "json", "--db", s(&other)]);
-    assert_eq!(out.json().len(), 0);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "dmarc-warden: error: database {} does not exist (`dmarc-warden ingest` or \
+             `dmarc-warden fetch` creates it)\n",
+            other.display()
+        )
+    );
+    assert!(!other.exists());
     let ids: Vec<Value> = env
         .run(&["reports", "--format", "json"])
         .json()

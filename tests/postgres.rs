@@ -706,6 +706,10 @@ fn rejects_imap_rdns_checks_and_notifications_round_trip() {
     pg::add_pending_move(&mut client, acct, folder, 7, 9, "Invalid").unwrap();
     pg::clear_pending_moves(&mut client, acct, folder, 7, &[5]).unwrap();
     assert_eq!(
+        pg::drop_stale_moves(&mut client, acct, folder, 7).unwrap(),
+        1
+    );
+    assert_eq!(
         pg::pending_moves(&mut client, acct, folder, 7).unwrap(),
         vec![(3, "Archive".to_owned()), (9, "Invalid".to_owned())],
         "in UID order; another UIDVALIDITY's moves dropped"

@@ -188,6 +188,8 @@ fn tables_show_days_percentages_and_free_text_on_its_own_line() {
 #[test]
 fn an_empty_listing_says_so() {
     let env = Env::new();
+    // `reprocess` creates the database, and finds nothing to do.
+    assert_eq!(env.run(&["reprocess"]).code, 0);
     let out = env.run(&["sources"]);
     assert_eq!(
         (out.code, out.stdout.as_str()),

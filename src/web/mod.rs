@@ -20,12 +20,12 @@ pub mod report;
 pub mod routes;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::judge::Judgement;
 use crate::secret::Secret;
-use crate::store::{ChangeToken, Store, StoreError};
+use crate::store::{ChangeToken, Location, Open, Store, StoreError};
 
 /// Validated `serve` settings.
 #[derive(Debug)]
@@ -127,11 +127,14 @@ impl Shared {
 }
 
 /// Serves the dashboard until the process is stopped.
-pub fn serve(db: &Path, config: ServeConfig) -> Result<(), WebError> {
+pub fn serve(db: &Location, config: ServeConfig) -> Result<(), WebError> {
     // Opened here, so that a missing or unusable database is reported before listening.
     let mut stores = Vec::new();
     for _ in 0..config.threads {
-        let store = Store::open_read_only(db)?;
+        let store = Store::open_at(db, Open::ReadOnly)?;
+        if stores.is_empty() {
+            crate::warn(store.warnings());
+        }
         let seen = store.change_token()?;
         stores.push((store, seen));
     }
@@ -150,8 +153,7 @@ pub fn serve(db: &Path, config: ServeConfig) -> Result<(), WebError> {
         .build()
         .map_err(listen_err)?;
     eprintln!(
-        "dmarc-warden: serving http://{bound}/ (read-only over {}{})",
-        db.display(),
+        "dmarc-warden: serving http://{bound}/ (read-only over {db}{})",
         if config.password.is_some() {
             "; password required"
         } else {

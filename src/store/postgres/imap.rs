@@ -71,8 +71,22 @@ pub fn add_pending_move(
     Ok(())
 }
 
-/// Moves recorded but not yet confirmed, as `(uid, destination)` in UID order. Those of another
-/// UIDVALIDITY are dropped: their UIDs no longer name the same messages.
+/// Forgets the moves recorded for the folder under another UIDVALIDITY: their UIDs no longer
+/// name the same messages. Returns how many.
+pub fn drop_stale_moves(
+    client: &mut impl GenericClient,
+    account: &str,
+    folder: &str,
+    uidvalidity: u32,
+) -> Result<usize, PgError> {
+    let dropped = client.execute(
+        "DELETE FROM imap_pending_moves WHERE account = $1 AND folder = $2 AND uidvalidity <> $3",
+        &[&account, &folder, &i64::from(uidvalidity)],
+    )?;
+    Ok(usize::try_from(dropped).unwrap_or(usize::MAX))
+}
+
+/// Moves recorded but not yet confirmed, as `(uid, destination)` in UID order.
 pub fn pending_moves(
     client: &mut impl GenericClient,
     account: &str,
@@ -80,10 +94,6 @@ pub fn pending_moves(
     uidvalidity: u32,
 ) -> Result<Vec<(u32, String)>, PgError> {
     let v = i64::from(uidvalidity);
-    client.execute(
-        "DELETE FROM imap_pending_moves WHERE account = $1 AND folder = $2 AND uidvalidity <> $3",
-        &[&account, &folder, &v],
-    )?;
     Ok(client
         .query(
             "SELECT uid, destination FROM imap_pending_moves

@@ -412,6 +412,39 @@ fn copy_records(
     Ok(())
 }
 
+/// Stores failure reports ([`insert_failure`]) in the order of their keys, so that two writers
+/// lock in one order; returns what became of each, in the order given.
+pub fn insert_failures(
+    client: &mut impl GenericClient,
+    reports: &[(&str, &Located<FailureReport>)],
+    now: i64,
+) -> Result<Vec<Inserted>, PgError> {
+    let mut order: Vec<usize> = (0..reports.len()).collect();
+    order.sort_by(|&a, &b| reports[a].1.item.key.cmp(&reports[b].1.item.key));
+    let mut out = vec![Inserted::Duplicate; reports.len()];
+    for i in order {
+        out[i] = insert_failure(client, reports[i].0, reports[i].1, now)?;
+    }
+    Ok(out)
+}
+
+/// Stores SMTP TLS reports ([`insert_tls`]) in the order of their keys (organisation, report
+/// id); returns what became of each, in the order given.
+pub fn insert_tls_reports(
+    client: &mut impl GenericClient,
+    reports: &[(&str, &Located<TlsReport>)],
+    now: i64,
+) -> Result<Vec<Inserted>, PgError> {
+    let key = |i: usize| (&reports[i].1.item.org_name, &reports[i].1.item.report_id);
+    let mut order: Vec<usize> = (0..reports.len()).collect();
+    order.sort_by(|&a, &b| key(a).cmp(&key(b)));
+    let mut out = vec![Inserted::Duplicate; reports.len()];
+    for i in order {
+        out[i] = insert_tls(client, reports[i].0, reports[i].1, now)?;
+    }
+    Ok(out)
+}
+
 /// Stores one failure report unless one with the same key is stored.
 pub fn insert_failure(
     client: &mut impl GenericClient,

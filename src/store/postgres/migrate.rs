@@ -66,7 +66,7 @@ pub fn migrate(client: &mut impl GenericClient) -> Result<usize, PgError> {
     let mut applied = 0;
     for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
         tx.batch_execute(sql)
-            .map_err(|source| PgError::Migration { name, source })?;
+            .map_err(|error| PgError::Migration { name, error })?;
         let number = i as i32 + 1;
         tx.execute(
             "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use postgres::GenericClient;
 
-use super::PgError;
+use super::{PgError, text};
 use crate::store::{Notified, Pending, ReportSpan};
 
 /// The advisory lock key that serialises notification runs ("dmarcwn" + 1).
@@ -34,48 +34,69 @@ pub fn notified(client: &mut impl GenericClient) -> Result<Vec<Notified>, PgErro
         .collect())
 }
 
-/// In one transaction, alone: `decide` is given the conditions last notified and returns the new
-/// set (those not in it are forgotten) and the notices — `(channel, event JSON)` — to queue. Both
-/// are written or neither.
+/// Waits for, and holds until the transaction ends, the right to decide what is notified: two
+/// runs (on two machines) decide one after the other, the second from the first's state.
+pub fn lock_notify(client: &mut impl GenericClient) -> Result<(), PgError> {
+    client.execute("SELECT pg_advisory_xact_lock($1)", &[&NOTIFY_LOCK])?;
+    Ok(())
+}
+
+/// Replaces the conditions last notified with `state` (those not in it are forgotten).
+pub fn set_notified(client: &mut impl GenericClient, state: &[Notified]) -> Result<(), PgError> {
+    client.execute("DELETE FROM notify_state", &[])?;
+    if state.is_empty() {
+        return Ok(());
+    }
+    let col = |f: fn(&Notified) -> &str| state.iter().map(|n| text(f(n))).collect::<Vec<_>>();
+    let at: Vec<i64> = state.iter().map(|n| n.notified_at).collect();
+    client.execute(
+        "INSERT INTO notify_state (kind, domain, subject, fingerprint, notified_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[])",
+        &[
+            &col(|n| &n.kind),
+            &col(|n| &n.domain),
+            &col(|n| &n.subject),
+            &col(|n| &n.fingerprint),
+            &at,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Queues notices — `(channel, event JSON)` — in the outbox, with ids in the order given, so that
+/// they are delivered in that order.
+pub fn queue_notices(
+    client: &mut impl GenericClient,
+    notices: &[(String, String)],
+    now: i64,
+) -> Result<(), PgError> {
+    if notices.is_empty() {
+        return Ok(());
+    }
+    let channels: Vec<_> = notices.iter().map(|(c, _)| text(c)).collect();
+    let events: Vec<_> = notices.iter().map(|(_, e)| text(e)).collect();
+    client.execute(
+        "INSERT INTO notify_outbox (channel, event, created_at)
+         SELECT c, e, $3 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(c, e, o)
+         ORDER BY o",
+        &[&channels, &events, &now],
+    )?;
+    Ok(())
+}
+
+/// In one transaction, alone ([`lock_notify`]): `decide` is given the conditions last notified
+/// and returns the new set (those not in it are forgotten) and the notices — `(channel, event
+/// JSON)` — to queue. Both are written or neither.
 pub fn record_notices<E: From<PgError>>(
     client: &mut impl GenericClient,
     now: i64,
     decide: impl FnOnce(&[Notified]) -> Result<(Vec<Notified>, Vec<(String, String)>), E>,
 ) -> Result<(), E> {
     let mut tx = client.transaction().map_err(PgError::from)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&NOTIFY_LOCK])
-        .map_err(PgError::from)?;
+    lock_notify(&mut tx)?;
     let (state, notices) = decide(&notified(&mut tx)?)?;
-    tx.execute("DELETE FROM notify_state", &[])
-        .map_err(PgError::from)?;
-    if !state.is_empty() {
-        let col = |f: fn(&Notified) -> &str| state.iter().map(f).collect::<Vec<_>>();
-        let at: Vec<i64> = state.iter().map(|n| n.notified_at).collect();
-        tx.execute(
-            "INSERT INTO notify_state (kind, domain, subject, fingerprint, notified_at)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[])",
-            &[
-                &col(|n| &n.kind),
-                &col(|n| &n.domain),
-                &col(|n| &n.subject),
-                &col(|n| &n.fingerprint),
-                &at,
-            ],
-        )
-        .map_err(PgError::from)?;
-    }
-    if !notices.is_empty() {
-        let channels: Vec<&str> = notices.iter().map(|(c, _)| c.as_str()).collect();
-        let events: Vec<&str> = notices.iter().map(|(_, e)| e.as_str()).collect();
-        // Ids in the order given, so that the outbox is delivered in that order.
-        tx.execute(
-            "INSERT INTO notify_outbox (channel, event, created_at)
-             SELECT c, e, $3 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(c, e, o)
-             ORDER BY o",
-            &[&channels, &events, &now],
-        )
-        .map_err(PgError::from)?;
-    }
+    set_notified(&mut tx, &state)?;
+    queue_notices(&mut tx, &notices, now)?;
     tx.commit().map_err(PgError::from)?;
     Ok(())
 }

@@ -40,7 +40,7 @@ pub fn resolve(
         let text = zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|source| {
             PgError::PasswordFile {
                 path: path.clone(),
-                source,
+                error: source,
             }
         })?);
         let Some(secret) = Secret::first_line(&text) else {

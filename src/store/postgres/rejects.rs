@@ -47,6 +47,22 @@ pub fn keep_reject(
     Ok(())
 }
 
+/// Keeps several failed inputs ([`keep_reject`]), in the order of their keys, so that two
+/// writers keeping the same inputs lock their rows in one order.
+pub fn keep_rejects(
+    client: &mut impl GenericClient,
+    inputs: &[RejectedInput<'_>],
+    now: i64,
+) -> Result<(), PgError> {
+    let mut sorted: Vec<(String, &RejectedInput<'_>)> =
+        inputs.iter().map(|i| (reject_key(i), i)).collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    for (_, input) in sorted {
+        keep_reject(client, input, now)?;
+    }
+    Ok(())
+}
+
 /// Keys of all kept inputs, oldest first.
 pub fn kept_keys(client: &mut impl GenericClient) -> Result<Vec<String>, PgError> {
     Ok(client

@@ -43,6 +43,16 @@ impl Location {
     }
 }
 
+/// The file's path, or the URL without a password: safe to show.
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "{}", path.display()),
+            Location::Postgres(url) => write!(f, "{url}"),
+        }
+    }
+}
+
 /// The scheme of `text` when it starts like a URL (`scheme://`).
 fn url_scheme(text: &str) -> Option<&str> {
     let (scheme, _) = text.split_once("://")?;
