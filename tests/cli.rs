@@ -43,6 +43,11 @@ impl Env {
         self.dir.path().join("warden.db")
     }
 
+    /// Whether a run has created the database.
+    pub(crate) fn exists(&self) -> bool {
+        self.db().exists()
+    }
+
     pub(crate) fn run(&self, args: &[&str]) -> Out {
         self.run_with_stdin(args, None)
     }

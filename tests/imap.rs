@@ -337,6 +337,10 @@ pub(crate) fn generated(count: usize, seed: u64) -> (Vec<Vec<u8>>, usize) {
 }
 
 pub(crate) fn stored(env: &Env) -> (usize, u64) {
+    // Before the first run has created the database, nothing is stored.
+    if !env.exists() {
+        return (0, 0);
+    }
     let keys = report_keys(env);
     (keys.len(), keys.iter().map(|k| k.3).sum())
 }
