@@ -639,7 +639,15 @@ impl Tx<'_> {
         now: i64,
     ) -> Result<(), StoreError> {
         match &mut self.backend {
-            TxBackend::Sqlite(t) => inputs.iter().try_for_each(|i| t.keep_reject(i, now)),
+            // In key order, as PostgreSQL's: their rows are numbered alike on both.
+            TxBackend::Sqlite(t) => {
+                let mut sorted: Vec<(String, &RejectedInput<'_>)> =
+                    inputs.iter().map(|i| (reject_key(i), i)).collect();
+                sorted.sort_by(|a, b| a.0.cmp(&b.0));
+                sorted
+                    .into_iter()
+                    .try_for_each(|(_, i)| t.keep_reject(i, now))
+            }
             TxBackend::Postgres(t) => t.keep_rejects(inputs, now),
         }
     }

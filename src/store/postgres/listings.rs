@@ -31,7 +31,8 @@ pub fn domains(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Domain
          FROM g CROSS JOIN LATERAL
             (SELECT p, sp, pct FROM reports r2 WHERE r2.domain = g.domain
                 AND ($2::int8 IS NULL OR r2.date_end >= $2) AND ($3::int8 IS NULL OR r2.date_begin < $3)
-             ORDER BY date_end DESC NULLS LAST, id DESC LIMIT 1) l
+             ORDER BY date_end DESC NULLS LAST, date_begin DESC NULLS LAST, org_name, report_id
+             LIMIT 1) l
          ORDER BY g.m DESC, g.domain LIMIT $4",
         &[&domain, &since, &until, &limit],
     )?;
@@ -142,7 +143,7 @@ pub fn reports(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Report
             pass_count, p, origin
          FROM reports WHERE ($1::text IS NULL OR domain = $1)
             AND ($2::int8 IS NULL OR date_end >= $2) AND ($3::int8 IS NULL OR date_begin < $3)
-         ORDER BY date_begin NULLS FIRST, org_name, report_id, id LIMIT $4",
+         ORDER BY date_begin NULLS FIRST, org_name, report_id, domain LIMIT $4",
         &[&domain, &since, &until, &limit],
     )?;
     Ok(rows
@@ -175,7 +176,7 @@ pub fn failures(
          FROM failure_reports
          WHERE ($1::text IS NULL OR reported_domain = $1) AND ($2::int8 IS NULL OR arrival_date >= $2)
             AND ($3::int8 IS NULL OR arrival_date < $3) AND ($5::text IS NULL OR source_ip = $5)
-         ORDER BY arrival_date DESC NULLS LAST, id DESC LIMIT $4",
+         ORDER BY arrival_date DESC NULLS LAST, key DESC LIMIT $4",
         &[&domain, &since, &until, &limit, &source_ip],
     )?;
     Ok(rows
@@ -304,7 +305,7 @@ pub fn latest_policies(
         "SELECT DISTINCT ON (domain) domain, adkim, aspf, p, sp, np, pct, fo, testing,
             discovery_method, date_end
          FROM reports WHERE ($1::text IS NULL OR domain = $1)
-         ORDER BY domain, date_end DESC NULLS LAST, id DESC",
+         ORDER BY domain, date_end DESC NULLS LAST, date_begin DESC NULLS LAST, org_name, report_id",
         &[&domain],
     )?;
     Ok(rows
