@@ -224,6 +224,15 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             Ok(if errors { EXIT_REJECTED } else { EXIT_OK })
         }
         Action::Rejects(format) => list(&store.rejects()?, format),
+        Action::Migrate(to) => {
+            let started = std::time::Instant::now();
+            let target = Store::open_at(&to, store::Open::Create)?;
+            warn(target.warnings());
+            let counts = store.copy_to(&target)?;
+            present::copied(&config.db, &to, &counts, started.elapsed())
+                .context("cannot write to standard output")?;
+            Ok(EXIT_OK)
+        }
         Action::Login(login, options) => oauth2_login(&login, &options),
         Action::Serve(serve) => web_serve(&config.db, serve),
         Action::Report(report) => web_report(&config.db, &report),

@@ -18,6 +18,7 @@
 //! [`crate::model`] or [`crate::analyse`]; the queries aggregate the facts as stored and hand them
 //! to those owners.
 
+pub mod copy;
 pub mod postgres;
 mod sqlite;
 
@@ -90,6 +91,9 @@ pub enum StoreError {
         "database {path} does not exist (`dmarc-warden ingest` or `dmarc-warden fetch` creates it)"
     )]
     Missing { path: PathBuf },
+    /// `migrate --to`: the target cannot take the copy, or the copy did not come out whole.
+    #[error("cannot copy into the target database: {reason}")]
+    CopyTarget { reason: String },
     /// A read through the [`Store`] while a unit of work holds its connection: inside
     /// [`Store::write`], read through the [`Tx`].
     #[error("database: read outside the unit of work that holds the connection")]

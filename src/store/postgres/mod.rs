@@ -21,6 +21,7 @@
 
 mod checks;
 mod connect;
+mod copy;
 mod evidence;
 mod imap;
 mod ingest;
