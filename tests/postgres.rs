@@ -10,7 +10,7 @@
 #[allow(dead_code)]
 pub(crate) mod support;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
@@ -23,6 +23,8 @@ use dmarc_warden::store::postgres::{
 use dmarc_warden::store::{Inserted, RejectedInput, Store, StoreError};
 use dmarc_warden::unpack::Limits;
 use support::{PASSWORD, ROLE, TestDb, server};
+
+use crate::cli::{Backend, Env, Out, s};
 
 fn url(text: &str) -> PgUrl {
     match Location::parse(OsStr::new(text)).unwrap() {
@@ -949,4 +951,313 @@ fn a_lost_connection_fails_in_one_line_and_leaves_nothing_half_done() {
         })
         .sum();
     assert_eq!(count(&mut client, "records") as usize, records);
+}
+
+// The executable on PostgreSQL, as a team runs it: several writers at once, a writer killed,
+// `migrate --to`, a role with a password from a file, and every listing as SQLite answers it.
+
+/// Every file under the inputs of `tables::inputs` (the samples, the bad fixtures, the corpus
+/// when present), sorted.
+fn input_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = crate::tables::inputs()
+        .iter()
+        .flat_map(|dir| crate::golden::files_under(dir))
+        .collect();
+    files.sort();
+    files
+}
+
+/// A superuser connection to a test's database.
+fn admin(env: &Env) -> Client {
+    server().admin_to(&env.pg().unwrap().name)
+}
+
+fn count(c: &mut Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).unwrap().get(0)
+}
+
+/// Rows stored by kind, and records whose report is gone (none may be); all 0 before the first
+/// run has made the schema.
+fn totals(env: &Env) -> [i64; 5] {
+    let mut c = admin(env);
+    if count(
+        &mut c,
+        "SELECT count(*) FROM pg_tables WHERE tablename = 'reports'",
+    ) == 0
+    {
+        return [0; 5];
+    }
+    [
+        count(&mut c, "SELECT count(*) FROM reports"),
+        count(&mut c, "SELECT count(*) FROM failure_reports"),
+        count(&mut c, "SELECT count(*) FROM tls_reports"),
+        count(&mut c, "SELECT count(*) FROM records"),
+        count(
+            &mut c,
+            "SELECT count(*) FROM records c LEFT JOIN reports r
+             ON r.domain = c.domain AND r.id = c.report WHERE r.id IS NULL",
+        ),
+    ]
+}
+
+/// What the reference SQLite database (all inputs, one `ingest`) stores: reports by key with
+/// their records and messages, and the records in all.
+fn reference() -> (BTreeSet<(String, String, String, u64, u64)>, i64) {
+    let keys = crate::imap::report_keys(&crate::tables::DB);
+    let records = keys.iter().map(|k| k.3 as i64).sum();
+    (keys, records)
+}
+
+/// The number before `word` in a summary line (`… 208 reports new, … 615 records …`).
+fn summary_count(line: &str, word: &str) -> i64 {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    words
+        .windows(2)
+        .find(|w| w[1].trim_end_matches(',') == word)
+        .and_then(|w| w[0].parse().ok())
+        .unwrap_or_else(|| panic!("no count of {word} in {line}"))
+}
+
+#[test]
+fn four_ingests_at_once_over_overlapping_inputs_store_every_report_once() {
+    let files = input_files();
+    let env = Env::on(Backend::Postgres);
+    // Each process reads 60% of the inputs, starting at its own quarter and going round: every
+    // input is read by two or three processes, each in its own order.
+    let n = files.len();
+    let children: Vec<_> = (0..4)
+        .map(|k| {
+            let mine: Vec<&str> = (0..n * 3 / 5)
+                .map(|i| s(&files[(k * n / 4 + i) % n]))
+                .collect();
+            let mut args = vec!["ingest", "--threads", "1"];
+            args.extend(mine);
+            env.command(&args)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<Out> = children.into_iter().map(crate::cli::finish).collect();
+    let mut new = 0;
+    let mut records = 0;
+    for out in &outs {
+        assert!(out.code <= 1, "{}", out.stderr);
+        let line = out.stdout.lines().last().unwrap();
+        new += summary_count(line, "reports");
+        records += summary_count(line, "records");
+    }
+    let [reports, failures, tls, stored_records, orphans] = totals(&env);
+    let (keys, want_records) = reference();
+    assert_eq!(
+        crate::imap::report_keys(&env),
+        keys,
+        "every report stored once, whole"
+    );
+    assert_eq!((stored_records, orphans), (want_records, 0));
+    assert_eq!(
+        new,
+        reports + failures + tls,
+        "each report counted new by exactly one process"
+    );
+    assert_eq!(
+        records, stored_records,
+        "the records the processes added add up"
+    );
+    println!(
+        "postgres: 4 ingests at once over {n} inputs: {reports} aggregate, {failures} failure, \
+         {tls} TLS reports and {stored_records} records stored once"
+    );
+}
+
+#[test]
+fn an_ingest_killed_part_way_and_run_again_leaves_exact_counts() {
+    let files = input_files();
+    let env = Env::on(Backend::Postgres);
+    let mut args = vec!["ingest", "--quiet", "--threads", "1"];
+    args.extend(files.iter().map(|p| s(p)));
+    let mut child = crate::imap::KillOnDrop(Some(
+        env.command(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
+    // Killed (SIGKILL) once some units of work are committed, and before the last.
+    let started = Instant::now();
+    while totals(&env)[0] == 0 {
+        assert!(started.elapsed().as_secs() < 60, "nothing stored in 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.0.as_mut().unwrap().kill().unwrap();
+    let status = child.0.take().unwrap().wait().unwrap();
+    assert!(!status.success(), "the ingest ended before it was killed");
+    let part = totals(&env);
+    assert_eq!(part[4], 0, "no record without its report");
+
+    let again = env.run(&args);
+    assert!(again.code <= 1, "{}", again.stderr);
+    let [reports, _, _, records, orphans] = totals(&env);
+    let (keys, want_records) = reference();
+    assert_eq!(crate::imap::report_keys(&env), keys);
+    assert_eq!((records, orphans), (want_records, 0));
+    println!(
+        "postgres: ingest killed with {} of {reports} reports stored; the next run stored the rest once",
+        part[0]
+    );
+}
+
+/// Every listing's JSON, as a user asks for it.
+const LISTINGS: &[&[&str]] = &[
+    &["domains"],
+    &["sources"],
+    &["reports"],
+    &["failures"],
+    &["tls"],
+    &["rejects"],
+    &["senders", "--days", "0"],
+    &["advise", "--offline", "--days", "0"],
+];
+
+/// The JSON of every listing; of `rejects`, without when each run saw the input (the runs being
+/// compared ran at different times).
+fn listings(env: &Env) -> Vec<String> {
+    LISTINGS
+        .iter()
+        .map(|args| {
+            let mut args = args.to_vec();
+            args.extend(["--format", "json"]);
+            let out = env.run(&args);
+            assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+            if args[0] != "rejects" {
+                return out.stdout;
+            }
+            let mut rows = out.json();
+            for row in &mut rows {
+                let row = row.as_object_mut().unwrap();
+                row.remove("first_seen");
+                row.remove("last_seen");
+            }
+            serde_json::to_string(&rows).unwrap()
+        })
+        .collect()
+}
+
+#[track_caller]
+fn same_listings(a: &[String], b: &[String], what: &str) {
+    for ((x, y), args) in a.iter().zip(b).zip(LISTINGS) {
+        if x != y {
+            let (x, y): (serde_json::Value, serde_json::Value) = (
+                serde_json::from_str(x).unwrap(),
+                serde_json::from_str(y).unwrap(),
+            );
+            let (x, y) = (x.as_array().unwrap(), y.as_array().unwrap());
+            let at = x.iter().zip(y).position(|(p, q)| p != q);
+            panic!(
+                "{what}: {args:?} differs ({} and {} rows), first at row {at:?}: {:?} / {:?}",
+                x.len(),
+                y.len(),
+                at.map(|i| &x[i]),
+                at.map(|i| &y[i])
+            );
+        }
+    }
+}
+
+#[test]
+fn every_listing_answers_alike_on_both_and_migrate_copies_between_them() {
+    let files = input_files();
+    let mut args = vec!["ingest", "--quiet", "--threads", "1"];
+    args.extend(files.iter().map(|p| s(p)));
+    let sqlite = Env::new();
+    let postgres = Env::on(Backend::Postgres);
+    for env in [&sqlite, &postgres] {
+        let out = env.run(&args);
+        assert!(out.code <= 1, "{}", out.stderr);
+    }
+    let want = listings(&sqlite);
+    same_listings(&want, &listings(&postgres), "SQLite / PostgreSQL");
+
+    // SQLite to PostgreSQL, and that back to a new SQLite file: the same listings, and each
+    // table's count printed and equal.
+    let copy = Env::on(Backend::Postgres);
+    let password = [(pg::PASSWORD_FILE_VAR, s(&server().password_file))];
+    let out = sqlite.run_with_env(&["migrate", "--to", &copy.location()], &password);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.starts_with("TABLE "), "{}", out.stdout);
+    let reports = crate::imap::report_keys(&sqlite).len();
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["reports", &crate::cli::thousands(reports as u64)]),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("each table's count the same in both"),
+        "{}",
+        out.stdout
+    );
+    same_listings(&want, &listings(&copy), "copied to PostgreSQL");
+    let back = Env::new();
+    let out = copy.run(&["migrate", "--to", &back.location()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    same_listings(&want, &listings(&back), "copied back to SQLite");
+
+    // Only into an empty database.
+    let out = sqlite.run_with_env(&["migrate", "--to", &copy.location()], &password);
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr.lines().collect::<Vec<_>>(),
+        [format!(
+            "dmarc-warden: error: cannot copy into the target database: it is not empty \
+             (reports: {reports} rows)"
+        )]
+    );
+}
+
+#[test]
+fn a_role_with_a_password_from_a_file_and_one_without_it() {
+    let env = Env::on(Backend::Postgres);
+    let out = env.run(&["ingest", s(&crate::cli::samples())]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Without the password file: one line that says where the password goes.
+    let mut command = env.command(&["domains"]);
+    command.env_remove("DMARC_WARDEN_DB_PASSWORD_FILE");
+    command.env("HOME", env.dir.path());
+    let out = crate::cli::output_of(&mut command);
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "dmarc-warden: error: database {}: the server asks for a password; name a file \
+             holding it in DMARC_WARDEN_DB_PASSWORD_FILE, or add a line to ~/.pgpass\n",
+            url(&env.location())
+        )
+    );
+    // A password in the URL is refused before anything else, and not shown.
+    let with_password = env
+        .location()
+        .replace(&format!("{ROLE}@"), &format!("{ROLE}:{PASSWORD}@"));
+    let out = env.run(&["--db", &with_password, "domains"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("the URL holds a password") && !out.stderr.contains(PASSWORD),
+        "{}",
+        out.stderr
+    );
+    // A URL that is not a database.
+    let out = env.run(&["--db", "mysql://warden@localhost/dmarc", "domains"]);
+    assert_eq!(
+        (out.code, out.stderr.as_str()),
+        (
+            2,
+            "dmarc-warden: error: --db mysql://…: not a database dmarc-warden can use (a file \
+             path for SQLite, or postgres://USER@HOST[:PORT]/DB)\n"
+        )
+    );
 }
