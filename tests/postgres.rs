@@ -1000,9 +1000,12 @@ fn totals(env: &Env) -> [i64; 5] {
     ]
 }
 
+/// A stored report: org, report id, domain, records, messages.
+type ReportKey = (String, String, String, u64, u64);
+
 /// What the reference SQLite database (all inputs, one `ingest`) stores: reports by key with
 /// their records and messages, and the records in all.
-fn reference() -> (BTreeSet<(String, String, String, u64, u64)>, i64) {
+fn reference() -> (BTreeSet<ReportKey>, i64) {
     let keys = crate::imap::report_keys(&crate::tables::DB);
     let records = keys.iter().map(|k| k.3 as i64).sum();
     (keys, records)
