@@ -25,8 +25,11 @@ use crate::unpack::Limits;
 #[derive(Debug, Parser)]
 #[command(name = "dmarc-warden", version, max_term_width = 100)]
 pub struct Cli {
-    /// SQLite database file [default: $XDG_DATA_HOME/dmarc-warden/dmarc-warden.db].
-    #[arg(long, global = true, env = "DMARC_WARDEN_DB", value_name = "PATH")]
+    /// SQLite database file [default: $XDG_DATA_HOME/dmarc-warden/dmarc-warden.db], or a
+    /// PostgreSQL database: postgres://USER@HOST[:PORT]/DB[?sslmode=verify-full&sslrootcert=CA].
+    /// Its password is never in the URL: DMARC_WARDEN_DB_PASSWORD_FILE names a file holding
+    /// it, else ~/.pgpass (or PGPASSFILE) is read.
+    #[arg(long, global = true, env = "DMARC_WARDEN_DB", value_name = "PATH|URL")]
     pub db: Option<PathBuf>,
 
     /// No summary line and no progress bar; failures are still reported on stderr.
@@ -216,6 +219,17 @@ pub enum Command {
         /// Every column, nothing cut (the table is then wider than the terminal).
         #[arg(long)]
         wide: bool,
+    },
+    /// Copy the whole database (--db) into another, of either kind: SQLite to PostgreSQL and back.
+    ///
+    /// The target must be empty (it is created, and its schema made, when missing). Everything is
+    /// copied in one transaction; each table's rows are then counted in both databases, and any
+    /// difference undoes the copy. Prints each table's count. Exit status: 0 copied; 2 nothing
+    /// copied (the target is not empty, or a database failed).
+    Migrate {
+        /// The target: a file path or a postgres:// URL, as --db.
+        #[arg(long, value_name = "PATH|URL")]
+        to: PathBuf,
     },
 }
 
@@ -806,7 +820,7 @@ pub struct FilterArgs {
 /// Validated settings: what [`crate::run`] acts on.
 #[derive(Debug)]
 pub struct Config {
-    pub db: PathBuf,
+    pub db: crate::store::Location,
     pub quiet: bool,
     pub verbose: bool,
     pub action: Action,
@@ -845,6 +859,8 @@ pub enum Action {
     Tls(Filter, Output),
     Check(crate::pipeline::check::CheckOptions, crate::present::Format),
     Rejects(Output),
+    /// `migrate --to`: the target.
+    Migrate(crate::store::Location),
     Login(
         Box<crate::config::Login>,
         crate::fetch::oauth2::login::Options,
@@ -858,11 +874,13 @@ pub enum Action {
 impl Config {
     pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
         let db = match cli.db {
-            Some(db) => db,
-            None => dirs::data_dir()
-                .context("no data directory known for this user: set --db or DMARC_WARDEN_DB")?
-                .join("dmarc-warden")
-                .join("dmarc-warden.db"),
+            Some(db) => crate::store::Location::parse(db.as_os_str())?,
+            None => crate::store::Location::Sqlite(
+                dirs::data_dir()
+                    .context("no data directory known for this user: set --db or DMARC_WARDEN_DB")?
+                    .join("dmarc-warden")
+                    .join("dmarc-warden.db"),
+            ),
         };
         let action = match cli.command {
             Command::Ingest { paths, work } => Action::Ingest {
@@ -908,6 +926,12 @@ impl Config {
             }
             Command::Check(args) => args.action()?,
             Command::Rejects { format, wide } => Action::Rejects(Output { format, wide }),
+            Command::Migrate { to } => {
+                Action::Migrate(crate::store::Location::parse(to.as_os_str()).map_err(|e| {
+                    // The message names --db; here it is --to.
+                    anyhow::anyhow!(e.to_string().replacen("--db ", "--to ", 1))
+                })?)
+            }
             Command::Serve(args) => Action::Serve(args.serve()?),
             Command::Report(args) => Action::Report(args.report()?),
             Command::Completions { shell } => Action::Completions(shell),

@@ -102,7 +102,18 @@ fn execute(config: Config) -> anyhow::Result<u8> {
         }
         other => other,
     };
-    let store = Store::open(&config.db)?;
+    // Listings and the judgements read a database that exists; writers create one.
+    let how = match &action {
+        Action::Ingest { .. }
+        | Action::Reprocess { .. }
+        | Action::Fetch { .. }
+        | Action::Notify(_)
+        | Action::Digest { .. }
+        | Action::Check(..) => store::Open::Create,
+        _ => store::Open::Existing,
+    };
+    let store = Store::open_at(&config.db, how)?;
+    warn(store.warnings());
     let output = (config.quiet, config.verbose);
     match action {
         Action::Ingest { paths, options } => {
@@ -129,7 +140,8 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             for warning in &accounts.warnings {
                 eprintln!("dmarc-warden: {warning}");
             }
-            let _lock = lock_fetch(&store, &config.db)?;
+            let keys: Vec<String> = accounts.accounts.iter().map(|a| a.key()).collect();
+            let _lock = lock_fetch(&store, &keys, &config.db)?;
             // Written when the accounts are done, or on the way out of a run that stopped early.
             let names = accounts.accounts.iter().map(|a| a.name.clone()).collect();
             let mut run = metrics::FetchRun::start(metrics_file, names);
@@ -239,6 +251,15 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             Ok(if errors { EXIT_REJECTED } else { EXIT_OK })
         }
         Action::Rejects(format) => list(&store.rejects()?, format),
+        Action::Migrate(to) => {
+            let started = std::time::Instant::now();
+            let target = Store::open_at(&to, store::Open::Create)?;
+            warn(target.warnings());
+            let counts = store.copy_to(&target)?;
+            present::copied(&config.db, &to, &counts, started.elapsed())
+                .context("cannot write to standard output")?;
+            Ok(EXIT_OK)
+        }
         Action::Login(login, options) => oauth2_login(&login, &options),
         Action::Serve(serve) => web_serve(&config.db, serve),
         Action::Report(report) => web_report(&config.db, &report),
@@ -247,15 +268,24 @@ fn execute(config: Config) -> anyhow::Result<u8> {
 }
 
 /// `serve`: until stopped.
-fn web_serve(db: &std::path::Path, serve: web::ServeConfig) -> anyhow::Result<u8> {
+fn web_serve(db: &store::Location, serve: web::ServeConfig) -> anyhow::Result<u8> {
     web::serve(db, serve)?;
     Ok(EXIT_OK)
 }
 
 /// `report --html`.
-fn web_report(db: &std::path::Path, report: &web::ReportConfig) -> anyhow::Result<u8> {
-    web::report::write(&Store::open_read_only(db)?, report)?;
+fn web_report(db: &store::Location, report: &web::ReportConfig) -> anyhow::Result<u8> {
+    let store = Store::open_at(db, store::Open::ReadOnly)?;
+    warn(store.warnings());
+    web::report::write(&store, report)?;
     Ok(EXIT_OK)
+}
+
+/// Warnings about the database's settings (a password file others can read), on stderr.
+pub(crate) fn warn(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("dmarc-warden: {w}");
+    }
 }
 
 /// `login`: what to do on stderr, the refresh token into its file.
@@ -305,13 +335,17 @@ fn cli_scope(judge: &cli::Judge) -> judge::Scope {
     }
 }
 
-/// Holds the store's `fetch` lock (`<db>.fetch-lock`) for the run: two fetches into one database
-/// would fetch and move the same messages, so the second stops with a clear message instead.
-fn lock_fetch(store: &Store, db: &std::path::Path) -> anyhow::Result<store::StoreLock> {
-    hold_lock(store, "fetch", |lock| {
+/// Holds the store's lock on the mailboxes `accounts` for the run ([`Store::lock_mailboxes`]: the
+/// SQLite database's `<db>.fetch-lock`, PostgreSQL's lease per mailbox): two fetches of one
+/// mailbox would fetch and move the same messages, so the second stops with a clear message.
+fn lock_fetch(
+    store: &Store,
+    accounts: &[String],
+    db: &store::Location,
+) -> anyhow::Result<store::StoreLock> {
+    busy(store.lock_mailboxes(accounts), |lock| {
         format!(
-            "another `dmarc-warden fetch` is running on {} (it holds {lock}); this run did nothing",
-            db.display(),
+            "another `dmarc-warden fetch` is running on {db} (it holds {lock}); this run did nothing"
         )
     })
 }
@@ -321,9 +355,16 @@ fn lock_fetch(store: &Store, db: &std::path::Path) -> anyhow::Result<store::Stor
 pub(crate) fn hold_lock(
     store: &Store,
     name: &str,
+    busy_text: impl FnOnce(&str) -> String,
+) -> anyhow::Result<store::StoreLock> {
+    busy(store.try_lock(name), busy_text)
+}
+
+fn busy(
+    taken: Result<store::StoreLock, store::StoreError>,
     busy: impl FnOnce(&str) -> String,
 ) -> anyhow::Result<store::StoreLock> {
-    match store.try_lock(name) {
+    match taken {
         Ok(lock) => Ok(lock),
         Err(store::StoreError::Busy { lock }) => Err(anyhow::anyhow!(busy(&lock))),
         Err(e) => Err(e.into()),

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::cli::{Env, s};
+use crate::cli::{Backend, Env, s};
 
 /// One `<record>`.
 #[derive(Clone, Copy)]
@@ -172,7 +172,8 @@ fn reports(dir: &Path, domain: &str, days: i64, policy: Pol, recs: &[Rec<'_>]) {
     }
 }
 
-/// Ingests `recs` for `domain` and returns (`advise --format json`[0], `senders --format json`).
+/// Ingests `recs` for `domain` and returns (`advise --format json`[0], `senders --format json`),
+/// after checking that both backends answer the same.
 fn judge(
     domain: &str,
     days: i64,
@@ -180,7 +181,21 @@ fn judge(
     recs: &[Rec<'_>],
     config: &str,
 ) -> (Value, Vec<Value>) {
-    let env = Env::new();
+    let sqlite = judge_on(Backend::Sqlite, domain, days, policy, recs, config);
+    let postgres = judge_on(Backend::Postgres, domain, days, policy, recs, config);
+    assert_eq!(sqlite, postgres, "SQLite and PostgreSQL answer alike");
+    sqlite
+}
+
+fn judge_on(
+    backend: Backend,
+    domain: &str,
+    days: i64,
+    policy: Pol,
+    recs: &[Rec<'_>],
+    config: &str,
+) -> (Value, Vec<Value>) {
+    let env = Env::on(backend);
     let dir = env.dir.path().join("reports");
     reports(&dir, domain, days, policy, recs);
     let config_path = env.dir.path().join("config.toml");

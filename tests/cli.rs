@@ -11,9 +11,46 @@ pub(crate) fn samples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-reports")
 }
 
-/// A throwaway database directory; each `run` executes the binary against it.
+/// Which database a test's commands use: the tests that matter for a command run on both
+/// ([`on_both_backends!`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Sqlite,
+    /// A fresh database of the test's own on the server of `postgres::support`, reached over TLS
+    /// as the password-protected role, the password from a file.
+    Postgres,
+}
+
+/// A test written once, run on each backend: `NAME::sqlite` and `NAME::postgres`.
+macro_rules! on_both_backends {
+    ($(#[$meta:meta])* fn $name:ident($backend:ident: Backend) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            use crate::cli::Backend;
+
+            fn run($backend: Backend) $body
+
+            #[test]
+            fn sqlite() {
+                run(Backend::Sqlite)
+            }
+
+            #[test]
+            fn postgres() {
+                run(Backend::Postgres)
+            }
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
+/// A throwaway database (an SQLite file in a temporary directory, or a PostgreSQL database of its
+/// own); each `run` executes the binary against it.
 pub(crate) struct Env {
     pub(crate) dir: TempDir,
+    pg: Option<crate::postgres::support::TestDb>,
 }
 
 pub(crate) struct Out {
@@ -34,13 +71,45 @@ impl Out {
 
 impl Env {
     pub(crate) fn new() -> Env {
+        Env::on(Backend::Sqlite)
+    }
+
+    pub(crate) fn on(backend: Backend) -> Env {
         Env {
             dir: tempfile::tempdir().unwrap(),
+            pg: (backend == Backend::Postgres)
+                .then(|| crate::postgres::support::server().fresh_db()),
         }
     }
 
+    /// The PostgreSQL database, on that backend.
+    pub(crate) fn pg(&self) -> Option<&crate::postgres::support::TestDb> {
+        self.pg.as_ref()
+    }
+
+    pub(crate) fn backend(&self) -> Backend {
+        match self.pg {
+            Some(_) => Backend::Postgres,
+            None => Backend::Sqlite,
+        }
+    }
+
+    /// The SQLite file (the tests on PostgreSQL do not use it).
     pub(crate) fn db(&self) -> PathBuf {
         self.dir.path().join("warden.db")
+    }
+
+    /// What `--db` / `DMARC_WARDEN_DB` names: the file, or the database's URL.
+    pub(crate) fn location(&self) -> String {
+        match &self.pg {
+            Some(pg) => pg.url(),
+            None => s(&self.db()).to_owned(),
+        }
+    }
+
+    /// Whether a run has created the database (a PostgreSQL database is made by the test).
+    pub(crate) fn exists(&self) -> bool {
+        self.pg.is_some() || self.db().exists()
     }
 
     pub(crate) fn run(&self, args: &[&str]) -> Out {
@@ -51,11 +120,17 @@ impl Env {
     /// might hold are removed.
     pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_dmarc-warden"));
-        command.args(args).env("DMARC_WARDEN_DB", self.db());
+        command.args(args).env("DMARC_WARDEN_DB", self.location());
         for (name, _) in std::env::vars() {
             if name.starts_with("DMARC_WARDEN_") && name != "DMARC_WARDEN_DB" {
                 command.env_remove(name);
             }
+        }
+        if self.pg.is_some() {
+            command.env(
+                "DMARC_WARDEN_DB_PASSWORD_FILE",
+                &crate::postgres::support::server().password_file,
+            );
         }
         command
     }
@@ -83,6 +158,24 @@ impl Env {
         }
         finish(child)
     }
+}
+
+/// Runs `command` (from [`Env::command`]) to the end.
+pub(crate) fn output_of(command: &mut Command) -> Out {
+    output(command.stdin(Stdio::null()))
+}
+
+/// A count as the tables write it: `12,345`.
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn output(command: &mut Command) -> Out {
@@ -329,9 +422,19 @@ fn stdin_mbox_and_global_db_option_after_subcommand() {
     let out = env.run_with_stdin(&["ingest", "-", "--quiet"], Some(&mbox));
     assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{}", out.stderr);
 
+    // `--db` after the subcommand names another database; a listing does not create it.
     let other = env.dir.path().join("other.db");
     let out = env.run(&["reports", "--format", "json", "--db", s(&other)]);
-    assert_eq!(out.json().len(), 0);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "dmarc-warden: error: database {} does not exist (`dmarc-warden ingest` or \
+             `dmarc-warden fetch` creates it)\n",
+            other.display()
+        )
+    );
+    assert!(!other.exists());
     let ids: Vec<Value> = env
         .run(&["reports", "--format", "json"])
         .json()

@@ -14,6 +14,7 @@ mod metrics;
 mod notify;
 mod oauth;
 mod package;
+mod postgres;
 mod tables;
 mod tidy;
 mod users;

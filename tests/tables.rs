@@ -10,14 +10,24 @@ use unicode_width::UnicodeWidthStr;
 
 use crate::cli::{Env, Out, bad_fixtures, finish, s, samples};
 
-/// The samples, the bad fixtures and, where it is present, the corpus, in one database.
-static DB: LazyLock<Env> = LazyLock::new(|| {
+/// The samples, the bad fixtures and, where it is present, the corpus ([`inputs`]), in one
+/// database.
+pub(crate) static DB: LazyLock<Env> = LazyLock::new(|| {
     let env = Env::new();
-    let (samples, bad) = (samples(), bad_fixtures());
-    let mut args = vec!["ingest", "--quiet", "--threads", "2", s(&samples), s(&bad)];
+    let mut args = vec!["ingest", "--quiet", "--threads", "2"];
+    let inputs = inputs();
+    args.extend(inputs.iter().map(|p| s(p)));
+    let out = env.run(&args);
+    assert!(out.code <= 1, "{}", out.stderr);
+    env
+});
+
+/// The samples, the bad fixtures and, where it is present, the corpus.
+pub(crate) fn inputs() -> Vec<std::path::PathBuf> {
+    let mut inputs = vec![samples(), bad_fixtures()];
     let corpus = crate::corpus::corpus_dir();
     if corpus.is_dir() {
-        args.push(s(&corpus));
+        inputs.push(corpus);
     } else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -29,10 +39,8 @@ static DB: LazyLock<Env> = LazyLock::new(|| {
             corpus.display()
         );
     }
-    let out = env.run(&args);
-    assert!(out.code <= 1, "{}", out.stderr);
-    env
-});
+    inputs
+}
 
 /// Every listing, as a user types it (`senders` and `advise` over all days, to cover every domain).
 const LISTINGS: &[&[&str]] = &[
@@ -188,6 +196,8 @@ fn tables_show_days_percentages_and_free_text_on_its_own_line() {
 #[test]
 fn an_empty_listing_says_so() {
     let env = Env::new();
+    // `reprocess` creates the database, and finds nothing to do.
+    assert_eq!(env.run(&["reprocess"]).code, 0);
     let out = env.run(&["sources"]);
     assert_eq!(
         (out.code, out.stdout.as_str()),

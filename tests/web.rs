@@ -19,7 +19,7 @@ use headless_chrome::protocol::cdp::{Emulation, Network};
 use headless_chrome::{Browser, Tab};
 use serde_json::Value;
 
-use crate::cli::{Env, samples};
+use crate::cli::{Backend, Env, on_both_backends, samples};
 
 /// The first day of the generated reports: 2026-10-10.
 pub(crate) const DAY0: i64 = 1_791_590_400;
@@ -160,11 +160,24 @@ pub(crate) struct Tied {
 
 /// Starts `dmarc-warden serve` on `db`, listening on `listen` (port 0: any), tied to this process;
 /// returns it and its base URL (`http://IP:PORT`).
-pub(crate) fn serve(db: &Path, listen: &str, envs: &[(&str, &str)]) -> (Tied, String) {
+pub(crate) fn serve(env: &Env, listen: &str, envs: &[(&str, &str)]) -> (Tied, String) {
+    let password = crate::postgres::support::server()
+        .password_file
+        .display()
+        .to_string();
+    let mut envs = envs.to_vec();
+    if env.backend() == Backend::Postgres {
+        envs.push(("DMARC_WARDEN_DB_PASSWORD_FILE", &password));
+    }
+    serve_at(&env.location(), listen, &envs)
+}
+
+/// `serve` over the database `db` names (a path or a URL).
+fn serve_at(db: &str, listen: &str, envs: &[(&str, &str)]) -> (Tied, String) {
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_dmarc-warden"));
     let (server, line) = start_tied(
         &exe,
-        &["--db", db.to_str().unwrap(), "serve", "--listen", listen],
+        &["--db", db, "serve", "--listen", listen],
         envs,
         "serving http://",
     );
@@ -290,7 +303,7 @@ impl Fixture {
                 })
                 .unwrap();
         }
-        let (server, base) = serve(&env.db(), "127.0.13.1:0", &[]);
+        let (server, base) = serve(&env, "127.0.13.1:0", &[]);
         let profile = tempfile::tempdir().unwrap();
         let chromium = Path::new("/usr/bin/chromium");
         assert!(
@@ -900,7 +913,7 @@ fn with_a_password_requests_without_it_are_refused() {
     let pw = f.env.dir.path().join("web-password");
     std::fs::write(&pw, "correct horse\n").unwrap();
     let (_server, base) = serve(
-        &f.env.db(),
+        &f.env,
         "127.0.13.2:0",
         &[("DMARC_WARDEN_WEB_PASSWORD_FILE", pw.to_str().unwrap())],
     );
@@ -925,9 +938,11 @@ fn with_a_password_requests_without_it_are_refused() {
     assert_eq!(get(&base, "/", Some("Basic !!!not-base64")).0, 401);
 }
 
-#[test]
-fn pages_follow_a_fetch_that_commits_while_serving() {
-    let env = Env::new();
+on_both_backends! {
+/// The page cache learns of another process's commit (SQLite's `data_version`, PostgreSQL's
+/// snapshot).
+fn pages_follow_a_fetch_that_commits_while_serving(backend: Backend) {
+    let env = Env::on(backend);
     let dir = env.dir.path().join("first");
     std::fs::create_dir_all(&dir).unwrap();
     let rec: Rec<'_> = (
@@ -944,7 +959,11 @@ fn pages_follow_a_fetch_that_commits_while_serving() {
     )
     .unwrap();
     assert_eq!(env.run(&["ingest", dir.to_str().unwrap()]).code, 0);
-    let (_server, base) = serve(&env.db(), "127.0.13.3:0", &[]);
+    let listen = match backend {
+        Backend::Sqlite => "127.0.13.3:0",
+        Backend::Postgres => "127.0.13.5:0",
+    };
+    let (_server, base) = serve(&env, listen, &[]);
     let domains = |base: &str| {
         let (status, _, body) = get(base, "/api/domains", None);
         assert_eq!(status, 200);
@@ -969,6 +988,65 @@ fn pages_follow_a_fetch_that_commits_while_serving() {
     assert_eq!(domains(&base), ["example.com", "example.net"]);
     let (_, _, page) = get(&base, "/", None);
     assert!(page.contains("example.net"), "the overview is stale");
+}
+}
+
+/// `serve` on PostgreSQL as a role that may only read (`GRANT SELECT`), as the README sets it up:
+/// the API answers what the listings print, and the role can write nothing.
+#[test]
+fn serve_on_postgres_needs_only_a_role_that_reads() {
+    use crate::postgres::support::{self, server};
+    let env = Env::on(Backend::Postgres);
+    let out = env.run(&["ingest", "--quiet", samples().to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let db = env.pg().unwrap();
+    let reader = format!("reader_{}", db.name);
+    server()
+        .admin()
+        .batch_execute(&format!(
+            "CREATE ROLE {reader} LOGIN PASSWORD 'pw-{reader}';
+             GRANT CONNECT ON DATABASE {0} TO {reader}",
+            db.name
+        ))
+        .unwrap();
+    server()
+        .admin_to(&db.name)
+        .batch_execute(&format!(
+            "GRANT USAGE ON SCHEMA public TO {reader};
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader}"
+        ))
+        .unwrap();
+    let password = env.dir.path().join("reader-password");
+    std::fs::write(&password, format!("pw-{reader}\n")).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let url = format!(
+        "postgres://{reader}@{}:{}/{}?sslmode=verify-full&sslrootcert={}",
+        support::HOST,
+        db.port,
+        db.name,
+        db.ca.display()
+    );
+    let envs = [("DMARC_WARDEN_DB_PASSWORD_FILE", password.to_str().unwrap())];
+    let (_server, base) = serve_at(&url, "127.0.13.6:0", &envs);
+    let (status, _, body) = get(&base, "/api/domains", None);
+    assert_eq!(status, 200, "{body}");
+    let listed: Value =
+        serde_json::from_str(&env.run(&["domains", "--format", "json"]).stdout).unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), listed);
+    let (status, _, page) = get(&base, "/", None);
+    assert_eq!(status, 200);
+    assert!(page.contains("example.org"));
+    // The role reads; it cannot write.
+    let out = env.run_with_env(
+        &["--db", &url, "ingest", samples().to_str().unwrap()],
+        &envs,
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(out.stderr.contains("permission denied"), "{}", out.stderr);
 }
 
 #[test]

@@ -1156,8 +1156,9 @@ impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
 }
 
 /// `danger_accept_invalid_certs`: checks the handshake signatures but not who signed the certificate.
+/// The one such verifier: the database's `sslmode=prefer`/`require` use it too.
 #[derive(Debug)]
-struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+pub struct AcceptAnyCertificate(pub Arc<rustls::crypto::CryptoProvider>);
 
 impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
     fn verify_server_cert(

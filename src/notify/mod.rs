@@ -59,12 +59,11 @@ const STDOUT: &str = "stdout";
 
 /// Holds `<db>.notify-lock` while notices are judged and delivered: two runs at once would send
 /// the same queued notices twice, so the second stops with a clear message instead.
-pub fn lock(store: &Store, db: &std::path::Path) -> anyhow::Result<StoreLock> {
+pub fn lock(store: &Store, db: &crate::store::Location) -> anyhow::Result<StoreLock> {
     crate::hold_lock(store, "notify", |lock| {
         format!(
-            "another `dmarc-warden notify` (or `fetch --notify`) is sending notices for {} (it \
+            "another `dmarc-warden notify` (or `fetch --notify`) is sending notices for {db} (it \
              holds {lock}); this run sent nothing, what it would have sent goes next time",
-            db.display(),
         )
     })
 }

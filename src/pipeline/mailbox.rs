@@ -343,8 +343,7 @@ impl Run<'_> {
         let key = self.account.key();
         let moves = self.store.write(|tx| -> Result<_, StoreError> {
             let mut moves = Vec::new();
-            let mut writer = Writer::new(stats);
-            for (uid, p) in processed {
+            for (uid, p) in &processed {
                 if self.full && p.extracted.failures.is_empty() {
                     // Read again in whole (`--full`, say after raising --max-message-size): a
                     // reject kept of this message without its bytes is void now.
@@ -355,12 +354,14 @@ impl Run<'_> {
                 } else {
                     &self.account.invalid
                 };
-                writer.write(tx, &p, &mut |e| notify(Notice::Input(e)))?;
                 if let Some(destination) = destination {
-                    tx.add_pending_move(&key, folder, uidvalidity, uid, destination)?;
-                    moves.push((uid, destination.clone()));
+                    tx.add_pending_move(&key, folder, uidvalidity, *uid, destination)?;
+                    moves.push((*uid, destination.clone()));
                 }
             }
+            // The batch's messages written at once (see `ingest`).
+            let inputs: Vec<&Processed> = processed.iter().map(|(_, p)| p).collect();
+            Writer::new(stats).write_all(tx, &inputs, &mut |e| notify(Notice::Input(e)))?;
             tx.set_imap_folder(&key, folder, uidvalidity, last_uid)?;
             Ok(moves)
         })?;

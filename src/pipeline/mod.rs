@@ -211,33 +211,37 @@ where
         let rx = rx;
         // Freeing what was written (thousands of small strings per chunk) is left to a thread of
         // its own: the writer is the pipeline's narrowest stage.
-        let (done, written_chunks) = std::sync::mpsc::channel::<Vec<Processed>>();
+        let (done, written_chunks) = std::sync::mpsc::channel::<Vec<Vec<Processed>>>();
         scope.spawn(move || written_chunks.into_iter().for_each(drop));
         let mut written = Writer::new(&mut stats);
-        // The chunk being written and the next input in it.
-        let (mut chunk, mut next) = (Vec::new(), 0);
         // One unit of work per batch of about BATCH_REPORTS reports, until the inputs run out.
+        // The batch is gathered before the unit of work begins, which then writes it at once
+        // (PostgreSQL: one upsert of its reports in key order, then COPY, so that concurrent
+        // writers lock reports in one order) and holds the database only while writing.
         let mut more = true;
         while more {
-            more = store.write(|tx| -> Result<bool, StoreError> {
-                written.start_batch();
-                loop {
-                    while next < chunk.len() {
-                        written.write(tx, &chunk[next], on_event)?;
-                        next += 1;
-                        if written.batch_full() {
-                            return Ok(true);
-                        }
+            let (mut batch, mut size) = (Vec::new(), 0);
+            while size < BATCH_REPORTS {
+                match rx.recv() {
+                    Ok(chunk) => {
+                        size += chunk.iter().map(Processed::size).sum::<usize>();
+                        batch.push(chunk);
                     }
-                    // This chunk is written (and freed on the other thread); on to the next.
-                    let _ = done.send(std::mem::take(&mut chunk));
-                    next = 0;
-                    match rx.recv() {
-                        Ok(received) => chunk = received,
-                        Err(_) => return Ok(false),
+                    Err(_) => {
+                        more = false;
+                        break;
                     }
                 }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            let inputs: Vec<&Processed> = batch.iter().flatten().collect();
+            store.write(|tx| {
+                written.start_batch();
+                written.write_all(tx, &inputs, on_event)
             })?;
+            let _ = done.send(batch);
         }
         Ok::<_, IngestError>(())
     })?;
@@ -245,32 +249,32 @@ where
     Ok(stats)
 }
 
-/// The single writer: what one input's outcome adds to the database and to the counts, inside the
+/// The single writer: what inputs' outcomes add to the database and to the counts, inside the
 /// caller's unit of work, which [`ingest`] ends after about [`BATCH_REPORTS`] reports.
 struct Writer<'s> {
     stats: &'s mut Stats,
-    in_batch: usize,
     now: i64,
+}
+
+impl Processed {
+    /// What the input weighs in a batch: its reports, and one for the input itself.
+    fn size(&self) -> usize {
+        let x = &self.extracted;
+        x.reports.len() + x.failure_reports.len() + x.tls_reports.len() + 1
+    }
 }
 
 impl<'s> Writer<'s> {
     fn new(stats: &'s mut Stats) -> Self {
         Writer {
             stats,
-            in_batch: 0,
             now: crate::time::now(),
         }
     }
 
-    /// A new unit of work begins: count its reports from 0, and stamp them with the time now.
+    /// A new unit of work begins: stamp its reports with the time now.
     fn start_batch(&mut self) {
-        self.in_batch = 0;
         self.now = crate::time::now();
-    }
-
-    /// The unit of work holds [`BATCH_REPORTS`] reports or more: time to commit.
-    fn batch_full(&self) -> bool {
-        self.in_batch >= BATCH_REPORTS
     }
 
     fn write(
@@ -279,7 +283,17 @@ impl<'s> Writer<'s> {
         p: &Processed,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<(), StoreError> {
-        self.stats.inputs += 1;
+        self.write_all(tx, &[p], on_event)
+    }
+
+    /// Writes the inputs' reports of each kind with one call (the store writes a batch at once),
+    /// then keeps the inputs that failed, and tells `on_event` of each input in order.
+    fn write_all(
+        &mut self,
+        tx: &mut Tx<'_>,
+        inputs: &[&Processed],
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), StoreError> {
         let stats = &mut *self.stats;
         // Counts one report's outcome; `kind` is the per-kind counter of new reports, if any.
         let mut tally = |inserted: Inserted, kind: Option<&mut u64>| match inserted {
@@ -295,43 +309,46 @@ impl<'s> Writer<'s> {
             }
             Inserted::Duplicate => stats.duplicates += 1,
         };
+        fn each<'p, T>(
+            inputs: &[&'p Processed],
+            of: impl Fn(&'p Extracted) -> &'p [Located<T>],
+        ) -> Vec<(&'p str, &'p Located<T>)> {
+            inputs
+                .iter()
+                .flat_map(|p| of(&p.extracted).iter().map(|r| (p.origin.as_str(), r)))
+                .collect()
+        }
         let (mut failure_new, mut tls_new, mut records) = (0, 0, 0);
-        for report in &p.extracted.reports {
-            let inserted = tx.insert_report(&p.origin, report, self.now)?;
+        for inserted in tx.insert_reports(&each(inputs, |x| &x.reports), self.now)? {
             if let Inserted::New { records: n } | Inserted::Replaced { records: n } = inserted {
                 records += n as u64;
             }
             tally(inserted, None);
         }
-        for report in &p.extracted.failure_reports {
-            tally(
-                tx.insert_failure(&p.origin, report, self.now)?,
-                Some(&mut failure_new),
-            );
+        for inserted in tx.insert_failures(&each(inputs, |x| &x.failure_reports), self.now)? {
+            tally(inserted, Some(&mut failure_new));
         }
-        for report in &p.extracted.tls_reports {
-            tally(
-                tx.insert_tls(&p.origin, report, self.now)?,
-                Some(&mut tls_new),
-            );
+        for inserted in tx.insert_tls_reports(&each(inputs, |x| &x.tls_reports), self.now)? {
+            tally(inserted, Some(&mut tls_new));
         }
+        let rejected: Vec<RejectedInput<'_>> = inputs
+            .iter()
+            .filter(|p| !p.extracted.failures.is_empty())
+            .map(|p| RejectedInput {
+                origin: &p.origin,
+                data: p.data.as_deref(),
+                failures: &p.extracted.failures,
+            })
+            .collect();
+        if !rejected.is_empty() {
+            tx.keep_rejects(&rejected, self.now)?;
+        }
+        self.stats.inputs += inputs.len() as u64;
         self.stats.records += records;
         self.stats.failure_reports_new += failure_new;
         self.stats.tls_reports_new += tls_new;
-        self.in_batch += p.extracted.reports.len()
-            + p.extracted.failure_reports.len()
-            + p.extracted.tls_reports.len()
-            + 1;
-        if !p.extracted.failures.is_empty() {
-            self.stats.rejected += 1;
-            tx.keep_reject(
-                &RejectedInput {
-                    origin: &p.origin,
-                    data: p.data.as_deref(),
-                    failures: &p.extracted.failures,
-                },
-                self.now,
-            )?;
+        self.stats.rejected += rejected.len() as u64;
+        for p in inputs {
             for f in &p.extracted.failures {
                 on_event(Event::Rejected {
                     origin: &p.origin,
@@ -339,8 +356,8 @@ impl<'s> Writer<'s> {
                     reason: &f.item.reason,
                 });
             }
+            on_event(Event::Done);
         }
-        on_event(Event::Done);
         Ok(())
     }
 }

@@ -149,6 +149,33 @@ pub fn write_rows_within<T: Tabular>(
 }
 
 /// The one line `ingest` and `reprocess` end with (unless `--quiet`).
+/// `migrate --to`: each table's rows, as counted in both databases, and a summary line.
+pub fn copied(
+    from: &impl std::fmt::Display,
+    to: &impl std::fmt::Display,
+    counts: &[(&str, u64)],
+    took: std::time::Duration,
+) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    let width = counts
+        .iter()
+        .map(|(t, _)| t.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    writeln!(out, "{:width$}  {:>12}", "TABLE", "ROWS")?;
+    for (table, n) in counts {
+        writeln!(out, "{table:width$}  {:>12}", format::count(*n))?;
+    }
+    let rows: u64 = counts.iter().map(|(_, n)| n).sum();
+    writeln!(
+        out,
+        "migrate: {} rows copied from {from} to {to}, each table's count the same in both, in {:.2}s",
+        format::count(rows),
+        took.as_secs_f64()
+    )
+}
+
 pub fn summary(command: &str, stats: &Stats) -> io::Result<()> {
     let secs = stats.elapsed.as_secs_f64();
     // Copies of a stored report with more records replace it (see `Store::insert_report`).

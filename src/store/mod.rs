@@ -1,10 +1,11 @@
 //! The database: what is stored, and every question asked of it. SQL, transactions and database
 //! drivers live only under `src/store/`; the rest of the program sees one concrete [`Store`].
 //!
-//! [`Store`] is an enum over backends (today one, SQLite, in `sqlite/`); each backend keeps its
-//! queries in one file per concern (`ingest`, `rejects`, `imap`, `listings`, `evidence`, `rdns`,
-//! `checks`, `notify`), and this module only dispatches to them. A second backend is a twin folder
-//! beside `sqlite/` and one more arm in the `backend!` and `tx_backend!` dispatch.
+//! [`Store`] is an enum over backends: SQLite (`sqlite/`, the default, one file) and PostgreSQL
+//! (`postgres/`, for teams: several writers on several machines). Each backend keeps its queries
+//! in one file per concern (`ingest`, `rejects`, `imap`, `listings`, `evidence`, `rdns`,
+//! `checks`, `notify`), and this module only dispatches to them (`backend!`, `tx_backend!`).
+//! Where the database is, `--db`, is a [`Location`]: a file path or a `postgres://` URL.
 //!
 //! Reading is a plain method on `&Store`. Writing is a unit of work: the caller hands
 //! [`Store::write`] a closure, which gets a [`Tx`] to write through; the store commits when the
@@ -17,6 +18,8 @@
 //! [`crate::model`] or [`crate::analyse`]; the queries aggregate the facts as stored and hand them
 //! to those owners.
 
+pub mod copy;
+pub mod postgres;
 mod sqlite;
 
 use std::collections::{BTreeSet, HashMap};
@@ -29,11 +32,14 @@ use crate::model::{
     TlsReport, TlsSummary,
 };
 
+pub use postgres::Location;
+
 /// `match` over the store's backends, binding the backend's handle to `$db`.
 macro_rules! backend {
     ($store:expr, $db:ident => $body:expr) => {
         match &$store.backend {
             Backend::Sqlite($db) => $body,
+            Backend::Postgres($db) => $body,
         }
     };
 }
@@ -43,6 +49,7 @@ macro_rules! tx_backend {
     ($tx:expr, $t:ident => $body:expr) => {
         match &mut $tx.backend {
             TxBackend::Sqlite($t) => $body,
+            TxBackend::Postgres($t) => $body,
         }
     };
 }
@@ -77,6 +84,20 @@ pub enum StoreError {
     },
     #[error("database: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// A PostgreSQL database: every message one line, naming the server or database.
+    #[error(transparent)]
+    Postgres(#[from] postgres::PgError),
+    #[error(
+        "database {path} does not exist (`dmarc-warden ingest` or `dmarc-warden fetch` creates it)"
+    )]
+    Missing { path: PathBuf },
+    /// `migrate --to`: the target cannot take the copy, or the copy did not come out whole.
+    #[error("cannot copy into the target database: {reason}")]
+    CopyTarget { reason: String },
+    /// A read through the [`Store`] while a unit of work holds its connection: inside
+    /// [`Store::write`], read through the [`Tx`].
+    #[error("database: read outside the unit of work that holds the connection")]
+    InUnitOfWork,
     /// [`Store::try_lock`]: another process holds the lock; `lock` names it (the lock file).
     #[error("{lock} is held by another process")]
     Busy { lock: String },
@@ -196,16 +217,37 @@ pub struct StoreLock {
 
 /// Unlocks when dropped.
 enum HeldLock {
-    Sqlite { _file: sqlite::LockFile },
+    Sqlite {
+        _file: sqlite::LockFile,
+    },
+    /// A connection holding session advisory locks, which end with it.
+    Postgres {
+        _session: Box<::postgres::Client>,
+    },
 }
 
 /// The database, whichever backend holds it.
 pub struct Store {
     backend: Backend,
+    warnings: Vec<String>,
 }
 
 enum Backend {
     Sqlite(sqlite::Db),
+    Postgres(postgres::Db),
+}
+
+/// How a command opens the database ([`Store::open_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Open {
+    /// Writers (`ingest`, `fetch`, …): an SQLite file is created when missing; the schema is
+    /// brought up to date.
+    Create,
+    /// Readers that may write a cache (listings, `senders`, `advise`): the database must exist;
+    /// the schema is brought up to date.
+    Existing,
+    /// `serve`, `report --html`: nothing is created, migrated or written.
+    ReadOnly,
 }
 
 /// One unit of work in progress ([`Store::write`]): every write goes through it, and all of them are
@@ -216,30 +258,59 @@ pub struct Tx<'s> {
 
 enum TxBackend<'s> {
     Sqlite(sqlite::Tx<'s>),
+    Postgres(postgres::Tx<'s>),
 }
 
 /// Opening, the unit of work, and what the web and the lock files need.
 impl Store {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the SQLite database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Ok(Store {
-            backend: Backend::Sqlite(sqlite::Db::open(path)?),
-        })
+        Store::open_at(&Location::Sqlite(path.to_owned()), Open::Create)
     }
 
-    /// Opens an existing database for reading only (`dmarc-warden serve`): nothing is created or
-    /// migrated, and the connection refuses writes, so it can run beside a `fetch`.
+    /// Opens an existing SQLite database for reading only ([`Open::ReadOnly`]).
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
-        Ok(Store {
-            backend: Backend::Sqlite(sqlite::Db::open_read_only(path)?),
-        })
+        Store::open_at(&Location::Sqlite(path.to_owned()), Open::ReadOnly)
+    }
+
+    /// Opens the database `--db` names as `how` says. Read-only, nothing is created or migrated,
+    /// and the connection refuses writes, so it can run beside a `fetch`.
+    pub fn open_at(db: &Location, how: Open) -> Result<Store, StoreError> {
+        let (backend, warnings) = match (db, how) {
+            (Location::Sqlite(path), Open::ReadOnly) => {
+                (Backend::Sqlite(sqlite::Db::open_read_only(path)?), vec![])
+            }
+            (Location::Sqlite(path), Open::Existing) if !path.exists() => {
+                return Err(StoreError::Missing { path: path.clone() });
+            }
+            (Location::Sqlite(path), _) => (Backend::Sqlite(sqlite::Db::open(path)?), vec![]),
+            (Location::Postgres(url), Open::ReadOnly) => {
+                let (db, warnings) = postgres::Db::open_read_only(url)?;
+                (Backend::Postgres(db), warnings)
+            }
+            (Location::Postgres(url), _) => {
+                let (db, warnings) = postgres::Db::open(url)?;
+                (Backend::Postgres(db), warnings)
+            }
+        };
+        Ok(Store { backend, warnings })
+    }
+
+    /// What opening found worth a warning on stderr (a password file others can read).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Another read-only connection to the same database (for work split over threads).
     pub fn reopen_read_only(&self) -> Result<Store, StoreError> {
-        backend!(self, db => Ok(Store {
-            backend: Backend::Sqlite(db.reopen_read_only()?),
-        }))
+        let backend = match &self.backend {
+            Backend::Sqlite(db) => Backend::Sqlite(db.reopen_read_only()?),
+            Backend::Postgres(db) => Backend::Postgres(db.reopen_read_only()?),
+        };
+        Ok(Store {
+            backend,
+            warnings: vec![],
+        })
     }
 
     /// Runs `work` as one unit of work: everything it writes through its [`Tx`] is committed when it
@@ -249,17 +320,32 @@ impl Store {
         &self,
         work: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        backend!(self, db => {
-            let mut tx = Tx {
-                backend: TxBackend::Sqlite(db.begin()?),
-            };
-            // On `Err` or a panic `tx` is dropped uncommitted, which rolls it back.
-            let out = work(&mut tx)?;
-            match tx.backend {
-                TxBackend::Sqlite(t) => t.commit()?,
+        // On `Err` or a panic `tx` is dropped uncommitted, which rolls it back.
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let mut tx = Tx {
+                    backend: TxBackend::Sqlite(db.begin()?),
+                };
+                let out = work(&mut tx)?;
+                match tx.backend {
+                    TxBackend::Sqlite(t) => t.commit()?,
+                    TxBackend::Postgres(_) => unreachable!("an SQLite unit of work"),
+                }
+                Ok(out)
             }
-            Ok(out)
-        })
+            Backend::Postgres(db) => {
+                let mut client = db.client()?;
+                let mut tx = Tx {
+                    backend: TxBackend::Postgres(db.begin(&mut client)?),
+                };
+                let out = work(&mut tx)?;
+                match tx.backend {
+                    TxBackend::Postgres(t) => t.commit()?,
+                    TxBackend::Sqlite(_) => unreachable!("a PostgreSQL unit of work"),
+                }
+                Ok(out)
+            }
+        }
     }
 
     /// Where this connection stands now: compare later with [`Store::changed_since`].
@@ -278,11 +364,30 @@ impl Store {
     /// [`StoreError::Busy`] at once when another process holds it (two `fetch` runs would move the
     /// same messages; two `notify` runs would send the same notices).
     pub fn try_lock(&self, name: &str) -> Result<StoreLock, StoreError> {
-        backend!(self, db => Ok(StoreLock {
-            _held: HeldLock::Sqlite {
+        let held = match &self.backend {
+            Backend::Sqlite(db) => HeldLock::Sqlite {
                 _file: db.try_lock(name)?,
             },
-        }))
+            Backend::Postgres(db) => HeldLock::Postgres {
+                _session: Box::new(db.try_lock(name)?),
+            },
+        };
+        Ok(StoreLock { _held: held })
+    }
+
+    /// Keeps other `fetch` runs off the mailboxes `accounts` (`user@host:port`) while the guard
+    /// lives, or fails with [`StoreError::Busy`] at once. SQLite has one writer at a time, so one
+    /// `fetch` per database (the lock `fetch`); PostgreSQL takes a lease per mailbox, so that
+    /// fetchers of other mailboxes, on other machines, write beside this one.
+    pub fn lock_mailboxes(&self, accounts: &[String]) -> Result<StoreLock, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => self.try_lock("fetch"),
+            Backend::Postgres(db) => Ok(StoreLock {
+                _held: HeldLock::Postgres {
+                    _session: Box::new(db.lock_mailboxes(accounts)?),
+                },
+            }),
+        }
     }
 
     /// The key of a reject kept without its bytes (too large, or unreadable), by its origin.
@@ -539,6 +644,74 @@ impl Tx<'_> {
         now: i64,
     ) -> Result<Inserted, StoreError> {
         tx_backend!(self, tx => tx.insert_report(origin, report, now))
+    }
+
+    /// [`Tx::insert_report`] for several reports (`(origin, report)`), returning what became of
+    /// each in order: the same as one call each in that order. PostgreSQL writes them with one
+    /// upsert in key order and their records by `COPY`, so call it once per unit of work where
+    /// there are many: concurrent writers then lock reports in one order and never deadlock.
+    pub fn insert_reports(
+        &mut self,
+        reports: &[(&str, &Located<AggregateReport>)],
+        now: i64,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        match &mut self.backend {
+            TxBackend::Sqlite(t) => reports
+                .iter()
+                .map(|(origin, r)| t.insert_report(origin, r, now))
+                .collect(),
+            TxBackend::Postgres(t) => t.insert_reports(reports, now),
+        }
+    }
+
+    /// [`Tx::insert_failure`] for several reports, in order (PostgreSQL: in key order).
+    pub fn insert_failures(
+        &mut self,
+        reports: &[(&str, &Located<FailureReport>)],
+        now: i64,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        match &mut self.backend {
+            TxBackend::Sqlite(t) => reports
+                .iter()
+                .map(|(origin, r)| t.insert_failure(origin, r, now))
+                .collect(),
+            TxBackend::Postgres(t) => t.insert_failures(reports, now),
+        }
+    }
+
+    /// [`Tx::insert_tls`] for several reports, in order (PostgreSQL: in key order).
+    pub fn insert_tls_reports(
+        &mut self,
+        reports: &[(&str, &Located<TlsReport>)],
+        now: i64,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        match &mut self.backend {
+            TxBackend::Sqlite(t) => reports
+                .iter()
+                .map(|(origin, r)| t.insert_tls(origin, r, now))
+                .collect(),
+            TxBackend::Postgres(t) => t.insert_tls_reports(reports, now),
+        }
+    }
+
+    /// [`Tx::keep_reject`] for several inputs (PostgreSQL: in key order).
+    pub fn keep_rejects(
+        &mut self,
+        inputs: &[RejectedInput<'_>],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        match &mut self.backend {
+            // In key order, as PostgreSQL's: their rows are numbered alike on both.
+            TxBackend::Sqlite(t) => {
+                let mut sorted: Vec<(String, &RejectedInput<'_>)> =
+                    inputs.iter().map(|i| (reject_key(i), i)).collect();
+                sorted.sort_by(|a, b| a.0.cmp(&b.0));
+                sorted
+                    .into_iter()
+                    .try_for_each(|(_, i)| t.keep_reject(i, now))
+            }
+            TxBackend::Postgres(t) => t.keep_rejects(inputs, now),
+        }
     }
 
     /// Stores one failure report unless one with the same key is stored.

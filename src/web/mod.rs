@@ -24,13 +24,13 @@ pub mod routes;
 pub mod users;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::access::Visible;
 use crate::judge::Judgement;
 use crate::secret::Secret;
-use crate::store::{ChangeToken, Store, StoreError};
+use crate::store::{ChangeToken, Location, Open, Store, StoreError};
 
 /// Validated `serve` settings.
 #[derive(Debug)]
@@ -144,11 +144,14 @@ impl Shared {
 }
 
 /// Serves the dashboard until the process is stopped.
-pub fn serve(db: &Path, config: ServeConfig) -> Result<(), WebError> {
+pub fn serve(db: &Location, config: ServeConfig) -> Result<(), WebError> {
     // Opened here, so that a missing or unusable database is reported before listening.
     let mut stores = Vec::new();
     for _ in 0..config.threads {
-        let store = Store::open_read_only(db)?;
+        let store = Store::open_at(db, Open::ReadOnly)?;
+        if stores.is_empty() {
+            crate::warn(store.warnings());
+        }
         let seen = store.change_token()?;
         stores.push((store, seen));
     }
@@ -180,10 +183,7 @@ pub fn serve(db: &Path, config: ServeConfig) -> Result<(), WebError> {
         (None, Some(_)) => "; password required".to_owned(),
         (None, None) => String::new(),
     };
-    eprintln!(
-        "dmarc-warden: serving http://{bound}/ (read-only over {}{auth})",
-        db.display(),
-    );
+    eprintln!("dmarc-warden: serving http://{bound}/ (read-only over {db}{auth})",);
     let shared = Arc::new(Shared {
         permits: tokio::sync::Semaphore::new(config.threads),
         verifying: tokio::sync::Semaphore::new(2),

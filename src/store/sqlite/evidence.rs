@@ -19,7 +19,8 @@ impl Db {
                 r.discovery_method, r.date_end
              FROM (SELECT DISTINCT domain FROM reports WHERE (?1 IS NULL OR domain = ?1)) d
              JOIN reports r ON r.id = (SELECT id FROM reports r2 WHERE r2.domain = d.domain
-                                      ORDER BY date_end DESC, id DESC LIMIT 1)
+                                      ORDER BY date_end DESC, date_begin DESC, org_name,
+                                         report_id LIMIT 1)
              ORDER BY d.domain",
         )?;
         let rows = stmt.query_map([domain], |r| {

@@ -28,7 +28,7 @@ impl Db {
              FROM g JOIN reports l ON l.id =
                 (SELECT id FROM reports r2 WHERE r2.domain = g.domain
                     AND (?2 IS NULL OR r2.date_end >= ?2) AND (?3 IS NULL OR r2.date_begin < ?3)
-                 ORDER BY date_end DESC, id DESC LIMIT 1)
+                 ORDER BY date_end DESC, date_begin DESC, org_name, report_id LIMIT 1)
              ORDER BY g.m DESC, g.domain LIMIT ?4",
         )?;
         let rows = stmt.query_map(filter_params(f), |r| {
@@ -132,7 +132,7 @@ impl Db {
                 pass_count, p, origin
              FROM reports WHERE (?1 IS NULL OR domain = ?1) AND (?2 IS NULL OR date_end >= ?2)
                 AND (?3 IS NULL OR date_begin < ?3)
-             ORDER BY date_begin, org_name, report_id LIMIT ?4",
+             ORDER BY date_begin, org_name, report_id, domain LIMIT ?4",
         )?;
         let rows = stmt.query_map(filter_params(f), |r| {
             Ok(ReportSummary {
@@ -163,7 +163,7 @@ impl Db {
              FROM failure_reports
              WHERE (?1 IS NULL OR reported_domain = ?1) AND (?2 IS NULL OR arrival_date >= ?2)
                 AND (?3 IS NULL OR arrival_date < ?3) AND (?5 IS NULL OR source_ip = ?5)
-             ORDER BY arrival_date DESC, id DESC LIMIT ?4",
+             ORDER BY arrival_date DESC, key DESC LIMIT ?4",
         )?;
         let rows = stmt.query_map(params![domain, since, until, limit, source_ip], |r| {
             Ok(FailureSummary {

@@ -7,6 +7,7 @@
 //! [`BUSY_TIMEOUT`].
 
 mod checks;
+mod copy;
 mod evidence;
 mod imap;
 mod ingest;

@@ -50,7 +50,7 @@ impl Db {
         let mut stmt = self.conn.prepare(
             "SELECT domain, org_name, date_begin, date_end FROM reports
              WHERE date_end >= ?1 AND date_begin IS NOT NULL
-             ORDER BY domain, org_name, date_begin",
+             ORDER BY domain, org_name, date_begin, date_end, report_id",
         )?;
         let rows = stmt.query_map([since], |r| {
             Ok(ReportSpan {

@@ -1,0 +1,331 @@
+//! The queries behind the listing commands (`domains`, `sources`, `reports`, `failures`, `tls`,
+//! `rejects`) and each domain's latest policy, answering as the SQLite store does: the same rows
+//! in the same order (NULLs sort as SQLite sorts them: first ascending, last descending; text in
+//! byte order, the columns being COLLATE "C").
+
+use std::collections::{BTreeSet, HashMap};
+
+use postgres::GenericClient;
+
+use super::{PgError, count, filter_params};
+use crate::model::{
+    Disposition, DmarcResult, DomainSummary, FailureSummary, Filter, PolicyPublished,
+    RejectSummary, ReportSummary, SourceSummary, Timestamp, TlsSummary,
+};
+
+fn pct(v: Option<i64>) -> Option<u32> {
+    v.and_then(|v| u32::try_from(v).ok())
+}
+
+pub fn domains(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<DomainSummary>, PgError> {
+    let (domain, since, until, limit) = filter_params(f);
+    let rows = client.query(
+        // Totals in one pass; then each domain's latest report in the filter by one lookup on
+        // the (domain, date_end DESC NULLS LAST, id DESC) index.
+        "WITH g AS (SELECT domain, count(*) AS n, sum(message_count)::int8 AS m,
+                sum(pass_count)::int8 AS pc, min(date_begin) AS b, max(date_end) AS e
+              FROM reports WHERE ($1::text IS NULL OR domain = $1)
+                AND ($2::int8 IS NULL OR date_end >= $2) AND ($3::int8 IS NULL OR date_begin < $3)
+              GROUP BY domain)
+         SELECT g.domain, g.n, g.m, g.pc, g.b, g.e, l.p, l.sp, l.pct
+         FROM g CROSS JOIN LATERAL
+            (SELECT p, sp, pct FROM reports r2 WHERE r2.domain = g.domain
+                AND ($2::int8 IS NULL OR r2.date_end >= $2) AND ($3::int8 IS NULL OR r2.date_begin < $3)
+             ORDER BY date_end DESC NULLS LAST, date_begin DESC NULLS LAST, org_name, report_id
+             LIMIT 1) l
+         ORDER BY g.m DESC, g.domain LIMIT $4",
+        &[&domain, &since, &until, &limit],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let messages = count(r.get(2));
+            let pass = count(r.get(3));
+            DomainSummary {
+                domain: r.get(0),
+                reports: count(r.get(1)),
+                messages,
+                dmarc_pass: pass,
+                dmarc_pass_pct: crate::analyse::percent(pass, messages),
+                first: r.get::<_, Option<i64>>(4).map(Timestamp),
+                last: r.get::<_, Option<i64>>(5).map(Timestamp),
+                p: r.get(6),
+                sp: r.get(7),
+                pct: pct(r.get(8)),
+            }
+        })
+        .collect())
+}
+
+/// Per (domain, source IP, header From) and the `policy_evaluated` results, the messages summed by
+/// the server; each group's counts then by [`SourceSummary::count`], the one owner of what they
+/// mean; its reports counted once each (the grouping set without the results).
+pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<SourceSummary>, PgError> {
+    let (domain, since, until, limit) = filter_params(f);
+    let rows = client.query(
+        "SELECT r.domain, c.source_ip, c.header_from, c.dkim, c.spf, c.disposition,
+            sum(c.count)::int8, count(DISTINCT r.id), grouping(c.dkim, c.spf, c.disposition) <> 0
+         FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
+         WHERE ($1::text IS NULL OR r.domain = $1) AND ($2::int8 IS NULL OR r.date_end >= $2)
+            AND ($3::int8 IS NULL OR r.date_begin < $3)
+         GROUP BY GROUPING SETS ((r.domain, c.source_ip, c.header_from, c.dkim, c.spf,
+            c.disposition), (r.domain, c.source_ip, c.header_from))",
+        &[&domain, &since, &until],
+    )?;
+    let mut index: HashMap<(&str, &str, Option<&str>), usize> = HashMap::new();
+    let mut out: Vec<SourceSummary> = Vec::new();
+    for r in &rows {
+        let group: (&str, &str, Option<&str>) = (r.get(0), r.get(1), r.get(2));
+        let at = *index.entry(group).or_insert_with(|| {
+            out.push(SourceSummary {
+                domain: group.0.to_owned(),
+                source_ip: group.1.to_owned(),
+                header_from: group.2.map(str::to_owned),
+                messages: 0,
+                dmarc_pass: 0,
+                dkim_aligned: 0,
+                spf_aligned: 0,
+                quarantined: 0,
+                rejected: 0,
+                reports: 0,
+                failure_reports: 0,
+            });
+            out.len() - 1
+        });
+        if r.get::<_, bool>(8) {
+            out[at].reports = count(r.get(7));
+        } else {
+            let result = |i| r.get::<_, Option<&str>>(i).map(DmarcResult::parse);
+            out[at].count(
+                result(3),
+                result(4),
+                r.get::<_, Option<&str>>(5).map(Disposition::parse),
+                count(r.get(6)),
+            );
+        }
+    }
+    out.sort_by(|a, b| {
+        (b.messages, &a.domain, &a.source_ip, &a.header_from).cmp(&(
+            a.messages,
+            &b.domain,
+            &b.source_ip,
+            &b.header_from,
+        ))
+    });
+    if let Some(limit) = limit.and_then(|l| usize::try_from(l).ok()) {
+        out.truncate(limit);
+    }
+    // Failure reports about each source for its domain, whenever they arrived: one query for all.
+    let ips: Vec<&str> = out.iter().map(|s| s.source_ip.as_str()).collect();
+    let domains: Vec<&str> = out.iter().map(|s| s.domain.as_str()).collect();
+    let counts: HashMap<(String, String), i64> = client
+        .query(
+            "SELECT f.source_ip, f.reported_domain, count(*)
+             FROM failure_reports f JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[]))
+                AS s(ip, domain) ON f.source_ip = s.ip AND f.reported_domain = s.domain
+             GROUP BY 1, 2",
+            &[&ips, &domains],
+        )?
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect();
+    for s in &mut out {
+        let key = (s.source_ip.clone(), s.domain.clone());
+        s.failure_reports = counts.get(&key).copied().map_or(0, count);
+    }
+    Ok(out)
+}
+
+pub fn reports(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<ReportSummary>, PgError> {
+    let (domain, since, until, limit) = filter_params(f);
+    let rows = client.query(
+        "SELECT org_name, report_id, domain, date_begin, date_end, record_count, message_count,
+            pass_count, p, origin
+         FROM reports WHERE ($1::text IS NULL OR domain = $1)
+            AND ($2::int8 IS NULL OR date_end >= $2) AND ($3::int8 IS NULL OR date_begin < $3)
+         ORDER BY date_begin NULLS FIRST, org_name, report_id, domain LIMIT $4",
+        &[&domain, &since, &until, &limit],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| ReportSummary {
+            org_name: r.get(0),
+            report_id: r.get(1),
+            domain: r.get(2),
+            begin: r.get::<_, Option<i64>>(3).map(Timestamp),
+            end: r.get::<_, Option<i64>>(4).map(Timestamp),
+            records: count(r.get(5)),
+            messages: count(r.get(6)),
+            dmarc_pass: count(r.get(7)),
+            p: r.get(8),
+            origin: r.get(9),
+        })
+        .collect())
+}
+
+/// Failure reports, newest arrival first; `source_ip` narrows to one sender.
+pub fn failures(
+    client: &mut impl GenericClient,
+    f: &Filter,
+    source_ip: Option<&str>,
+) -> Result<Vec<FailureSummary>, PgError> {
+    let (domain, since, until, limit) = filter_params(f);
+    let rows = client.query(
+        "SELECT arrival_date, feedback_type, reported_domain, source_ip, auth_failure,
+            delivery_result, original_mail_from, original_from, original_subject, reporter
+         FROM failure_reports
+         WHERE ($1::text IS NULL OR reported_domain = $1) AND ($2::int8 IS NULL OR arrival_date >= $2)
+            AND ($3::int8 IS NULL OR arrival_date < $3) AND ($5::text IS NULL OR source_ip = $5)
+         ORDER BY arrival_date DESC NULLS LAST, key DESC LIMIT $4",
+        &[&domain, &since, &until, &limit, &source_ip],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| FailureSummary {
+            arrival_date: r.get::<_, Option<i64>>(0).map(Timestamp),
+            feedback_type: r.get(1),
+            reported_domain: r.get(2),
+            source_ip: r.get(3),
+            auth_failure: r.get(4),
+            delivery_result: r.get(5),
+            original_mail_from: r.get(6),
+            original_from: r.get(7),
+            original_subject: r.get(8),
+            reporter: r.get(9),
+        })
+        .collect())
+}
+
+/// SMTP TLS results per policy domain and MX host pattern, most failed sessions first: sums per
+/// (policy domain, MX host patterns) in SQL; the names seen in each (policy types, reporters) and
+/// its failure types by a query each, put together by [`TlsSummary`]'s rules.
+pub fn tls(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<TlsSummary>, PgError> {
+    const WHERE: &str = "($1::text IS NULL OR p.policy_domain = $1)
+        AND ($2::int8 IS NULL OR t.date_end >= $2) AND ($3::int8 IS NULL OR t.date_begin < $3)";
+    type Group = (String, String);
+    let (domain, since, until, limit) = filter_params(f);
+    let mut failures: HashMap<Group, Vec<(String, u64)>> = HashMap::new();
+    for r in client.query(
+        &format!(
+            "SELECT p.policy_domain, p.mx_hosts, x.result_type, sum(x.failed_sessions)::int8
+             FROM tls_failures x
+             JOIN tls_policies p ON p.report = x.report AND p.n = x.policy
+             JOIN tls_reports t ON t.id = p.report
+             WHERE {WHERE}
+             GROUP BY p.policy_domain, p.mx_hosts, x.result_type
+             ORDER BY sum(x.failed_sessions) DESC, x.result_type"
+        ),
+        &[&domain, &since, &until],
+    )? {
+        failures
+            .entry((r.get(0), r.get(1)))
+            .or_default()
+            .push((r.get(2), count(r.get(3))));
+    }
+    let mut names: HashMap<Group, (BTreeSet<String>, BTreeSet<String>)> = HashMap::new();
+    for r in client.query(
+        &format!(
+            "SELECT DISTINCT p.policy_domain, p.mx_hosts, p.policy_type, t.org_name
+             FROM tls_policies p JOIN tls_reports t ON t.id = p.report
+             WHERE {WHERE}"
+        ),
+        &[&domain, &since, &until],
+    )? {
+        let (kinds, orgs) = names.entry((r.get(0), r.get(1))).or_default();
+        kinds.insert(r.get(2));
+        orgs.insert(r.get(3));
+    }
+    let rows = client.query(
+        &format!(
+            "SELECT p.policy_domain, p.mx_hosts, sum(p.successful)::int8, sum(p.failed)::int8,
+                count(DISTINCT t.id)
+             FROM tls_policies p JOIN tls_reports t ON t.id = p.report
+             WHERE {WHERE}
+             GROUP BY p.policy_domain, p.mx_hosts
+             ORDER BY sum(p.failed) DESC, p.policy_domain, p.mx_hosts LIMIT $4"
+        ),
+        &[&domain, &since, &until, &limit],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let group: Group = (r.get(0), r.get(1));
+            let successful = count(r.get(2));
+            let failed = count(r.get(3));
+            let (kinds, orgs) = names.remove(&group).unwrap_or_default();
+            let top = failures
+                .get(&group)
+                .map(|kinds| TlsSummary::top(kinds))
+                .unwrap_or_default();
+            let mx: Vec<String> = serde_json::from_str(&group.1).unwrap_or_default();
+            TlsSummary {
+                domain: group.0,
+                mx_hosts: TlsSummary::list(mx.iter().map(String::as_str)),
+                policy_types: TlsSummary::types(kinds.iter().map(String::as_str)),
+                successful_sessions: successful,
+                failed_sessions: failed,
+                failure_pct: crate::analyse::percent(failed, successful.saturating_add(failed)),
+                top_failures: top,
+                reporters: TlsSummary::list(orgs.iter().map(String::as_str)),
+                reports: count(r.get(4)),
+            }
+        })
+        .collect())
+}
+
+pub fn rejects(client: &mut impl GenericClient) -> Result<Vec<RejectSummary>, PgError> {
+    let rows = client.query(
+        "SELECT r.id, i.origin, r.location, r.reason, i.size, i.first_seen, i.last_seen, i.attempts
+         FROM rejects r JOIN reject_inputs i ON i.key = r.input
+         ORDER BY i.first_seen, r.id",
+        &[],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| RejectSummary {
+            id: r.get(0),
+            origin: r.get(1),
+            location: r.get(2),
+            reason: r.get(3),
+            size: r.get::<_, Option<i64>>(4).map(count),
+            first_seen: Timestamp(r.get(5)),
+            last_seen: Timestamp(r.get(6)),
+            attempts: count(r.get(7)),
+        })
+        .collect())
+}
+
+/// Per policy domain, the policy of its latest report and that report's end.
+pub fn latest_policies(
+    client: &mut impl GenericClient,
+    domain: Option<&str>,
+) -> Result<Vec<(PolicyPublished, Option<i64>)>, PgError> {
+    let rows = client.query(
+        // One lookup per domain (not per report) on the (domain, date_end) index.
+        "SELECT DISTINCT ON (domain) domain, adkim, aspf, p, sp, np, pct, fo, testing,
+            discovery_method, date_end
+         FROM reports WHERE ($1::text IS NULL OR domain = $1)
+         ORDER BY domain, date_end DESC NULLS LAST, date_begin DESC NULLS LAST, org_name, report_id",
+        &[&domain],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                PolicyPublished {
+                    domain: r.get(0),
+                    adkim: r.get(1),
+                    aspf: r.get(2),
+                    p: r.get(3),
+                    sp: r.get(4),
+                    np: r.get(5),
+                    pct: pct(r.get(6)),
+                    fo: r.get(7),
+                    testing: r.get(8),
+                    discovery_method: r.get(9),
+                },
+                r.get(10),
+            )
+        })
+        .collect())
+}

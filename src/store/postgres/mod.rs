@@ -1,0 +1,492 @@
+//! PostgreSQL, the store's second backend, for teams: several fetchers on several machines writing
+//! at once, a dashboard and analysts reading. SQLite stays the default and the embedded choice.
+//!
+//! What is here does not depend on how `Store` dispatches between backends:
+//! - [`Location`]: what `--db` names (an SQLite path, or `postgres://USER@HOST[:PORT]/DB`);
+//! - [`Connector`]: the password from a file (never argv or the URL), TLS through rustls as
+//!   `sslmode` asks (`disable`, `prefer` — libpq's default —, `require`, `verify-ca`,
+//!   `verify-full`), failures in one line;
+//! - [`migrate`]: `schemas/postgres/NNNN_*.sql`, applied once under an advisory lock;
+//! - the SQL of each concern, over any [`GenericClient`] (a client, a transaction): `ingest`
+//!   (aggregate reports with "the more complete copy wins" in the upsert itself, records by binary
+//!   COPY; failure and TLS reports), `rejects`, `imap` (folder state, pending moves, a lease per
+//!   account), `listings`, `evidence`, `rdns`, `checks`, `notify`.
+//!
+//! Every function that writes more than one statement runs in its own transaction (a savepoint
+//! when given one), so none leaves half its work behind. Several writers at once may deadlock on
+//! reports they both hold (40P01) or fail a serialisation (40001): such an error is
+//! [`PgError::is_retryable`], and the whole transaction can be run again.
+//!
+//! Only `store` names the driver.
+
+mod checks;
+mod connect;
+mod copy;
+mod evidence;
+mod imap;
+mod ingest;
+mod listings;
+mod metrics;
+mod migrate;
+mod notify;
+mod password;
+mod rdns;
+mod rejects;
+mod url;
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::analyse::check::{DomainCheck, SelectorSeen};
+use crate::model::{
+    AggregateReport, DayCount, DomainSummary, Evidence, FailureReport, FailureSummary, Filter,
+    Located, PolicyPublished, RejectSummary, ReportSummary, SourceSummary, TlsReport, TlsSummary,
+};
+use crate::store::{
+    ChangeToken, Inserted, Kept, KeptInput, LatestReport, Notified, Pending, RejectedInput,
+    ReportSpan, StoreError, TlsCounts,
+};
+
+pub use checks::{dkim_selectors, last_checks, save_check, tls_report_count};
+pub use connect::Connector;
+pub use evidence::evidence_in;
+pub use imap::{
+    add_pending_move, clear_pending_moves, drop_stale_moves, imap_folder, pending_moves,
+    set_imap_folder, try_lock_account, unlock_account,
+};
+pub use ingest::{
+    insert_failure, insert_failures, insert_report, insert_reports, insert_tls, insert_tls_reports,
+};
+pub use listings::{domains, failures, latest_policies, rejects, reports, sources, tls};
+pub use migrate::{MIGRATIONS, check_schema, migrate, schema_version};
+pub use notify::{
+    latest_ends, lock_notify, notices_delivered, notices_failed, notified, pending_notices,
+    queue_notices, record_notices, report_spans, requeue_notices, set_notified, source_ips_between,
+};
+pub use password::{
+    PASSWORD_FILE_VAR, Password, lookup as pgpass_lookup, resolve as resolve_password,
+};
+pub use postgres::{Client, GenericClient, Transaction};
+pub use rdns::{rdns, set_rdns};
+pub use rejects::{forget_reject, keep_reject, keep_rejects, kept_input, kept_keys};
+pub use url::{Host, Location, PgUrl, RootCert, SslMode};
+
+/// What went wrong with a PostgreSQL database. Every message is one line, names the server or
+/// database, and never holds a password.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    #[error(
+        "--db {scheme}://…: not a database dmarc-warden can use (a file path for SQLite, or \
+         postgres://USER@HOST[:PORT]/DB)"
+    )]
+    Scheme { scheme: String },
+    #[error(
+        "--db postgres://…: the URL holds a password; put it in a file named by \
+         DMARC_WARDEN_DB_PASSWORD_FILE, or in ~/.pgpass (a URL shows in ps and in logs)"
+    )]
+    PasswordInUrl,
+    #[error("--db postgres://…: {reason}")]
+    Url { reason: String },
+    #[error("database password file {path}: {error}")]
+    PasswordFile {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("database password file {path} is empty")]
+    EmptyPasswordFile { path: PathBuf },
+    #[error("sslrootcert {path}: {reason}")]
+    CaFile { path: PathBuf, reason: String },
+    #[error("database server {server}: certificate refused: {reason}")]
+    Certificate { server: String, reason: String },
+    #[error("database server {server}: {reason}")]
+    Connect { server: String, reason: String },
+    #[error("database {url}: {reason}")]
+    Refused { url: String, reason: String },
+    #[error(
+        "database {url}: the server asks for a password; name a file holding it in \
+         DMARC_WARDEN_DB_PASSWORD_FILE, or add a line to ~/.pgpass"
+    )]
+    NeedsPassword { url: String },
+    #[error("database {url} does not exist")]
+    NoDatabase { url: String },
+    #[error(
+        "database has schema version {found}, newer than this dmarc-warden knows ({known}); upgrade dmarc-warden"
+    )]
+    TooNew { found: i64, known: i64 },
+    #[error(
+        "database has schema version {found}, older than this dmarc-warden ({known}); run a command that writes (e.g. `dmarc-warden reprocess`) once to upgrade it"
+    )]
+    TooOld { found: i64, known: i64 },
+    #[error("database migration {name}: {}", connect::error_text(.error))]
+    Migration {
+        name: &'static str,
+        error: postgres::Error,
+    },
+    /// A statement failed, or the connection was lost; `at` names the database when known
+    /// ([`PgError::at`]).
+    #[error(
+        "database{}: {}",
+        .at.as_ref().map(|at| format!(" {at}")).unwrap_or_default(),
+        connect::error_text(.error)
+    )]
+    Sql {
+        at: Option<String>,
+        error: postgres::Error,
+    },
+}
+
+impl From<postgres::Error> for PgError {
+    fn from(error: postgres::Error) -> PgError {
+        PgError::Sql { at: None, error }
+    }
+}
+
+impl PgError {
+    /// A deadlock or serialisation failure between concurrent writers: running the transaction
+    /// again is safe (everything in it is idempotent) and will succeed.
+    pub fn is_retryable(&self) -> bool {
+        use postgres::error::SqlState;
+        match self {
+            PgError::Sql { error: e, .. } => matches!(
+                e.code(),
+                Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED
+                    || *c == SqlState::T_R_SERIALIZATION_FAILURE
+            ),
+            _ => false,
+        }
+    }
+
+    /// The error as it names the database `url` (a lost connection says which server it lost).
+    pub fn at(self, url: &PgUrl) -> PgError {
+        match self {
+            PgError::Sql { at: None, error } => PgError::Sql {
+                at: Some(url.to_string()),
+                error,
+            },
+            other => other,
+        }
+    }
+
+    /// The connection is gone (the server stopped, the network failed): the run ends with this
+    /// error, and the next one finds every transaction either committed or not.
+    pub fn is_disconnect(&self) -> bool {
+        match self {
+            PgError::Sql { error: e, .. } | PgError::Migration { error: e, .. } => {
+                e.is_closed()
+                    || e.code().is_some_and(|c| {
+                        c.code().starts_with("08")
+                            || *c == postgres::error::SqlState::ADMIN_SHUTDOWN
+                    })
+                    || connect::error_text(e).starts_with("error communicating with the server")
+            }
+            PgError::Connect { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// A change marker for caches (`serve`'s pages): the server's current snapshot, which changes
+/// whenever any transaction has committed since it was last read (SQLite's `data_version`). It
+/// changes for other databases' commits too, which only costs a cache refill.
+pub fn data_version(client: &mut impl GenericClient) -> Result<String, PgError> {
+    Ok(client
+        .query_one("SELECT pg_current_snapshot()::text", &[])?
+        .get(0))
+}
+
+/// Text as PostgreSQL can store it: it refuses NUL characters, which SQLite keeps. A NUL (which
+/// XML forbids, so only a broken report carries one) becomes U+FFFD rather than failing the batch.
+fn text(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') {
+        Cow::Owned(s.replace('\0', "\u{fffd}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+fn opt_text(s: &Option<String>) -> Option<Cow<'_, str>> {
+    s.as_deref().map(text)
+}
+
+/// Counts are unsigned; PostgreSQL's integers are signed 64-bit, so counts beyond are clamped.
+fn sat(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A stored count, never negative.
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// A list as the JSON text stored in list columns.
+fn json<T: serde::Serialize>(items: &[T]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// A filter's domain, since, until and limit as parameters (`None` where not given).
+fn filter_params(
+    f: &crate::model::Filter,
+) -> (Option<&str>, Option<i64>, Option<i64>, Option<i64>) {
+    (f.domain.as_deref(), f.since, f.until, f.limit.map(sat))
+}
+
+/// An open PostgreSQL database, behind [`crate::store::Store`]: one connection (the store is
+/// used from one thread at a time), and the settings to open more (`serve`'s, locks).
+pub struct Db {
+    client: RefCell<Client>,
+    connector: Arc<Connector>,
+}
+
+/// A transaction on a [`Db`] ([`crate::store::Store::write`]), rolled back when dropped
+/// uncommitted.
+pub struct Tx<'c> {
+    tx: Transaction<'c>,
+    url: &'c PgUrl,
+}
+
+impl Db {
+    /// Connects, and brings the schema up to date ([`migrate`]). Returns warnings for stderr too
+    /// (a password file others can read).
+    pub fn open(url: &PgUrl) -> Result<(Db, Vec<String>), StoreError> {
+        let (connector, warnings) = Connector::from_env(url)?;
+        let mut client = connector.connect()?;
+        migrate::migrate(&mut client).map_err(|e| e.at(url))?;
+        Ok((
+            Db {
+                client: RefCell::new(client),
+                connector: Arc::new(connector),
+            },
+            warnings,
+        ))
+    }
+
+    /// Connects for reading only (`serve`, `report --html`): the schema must be the one this
+    /// dmarc-warden knows, nothing is migrated, and the session's transactions are read-only, so
+    /// a role that may only read (`GRANT SELECT`) is enough.
+    pub fn open_read_only(url: &PgUrl) -> Result<(Db, Vec<String>), StoreError> {
+        let (connector, warnings) = Connector::from_env(url)?;
+        Ok((Db::read_only(Arc::new(connector))?, warnings))
+    }
+
+    fn read_only(connector: Arc<Connector>) -> Result<Db, StoreError> {
+        let mut client = connector.connect()?;
+        let url = connector.url();
+        client
+            .batch_execute("SET default_transaction_read_only = on")
+            .map_err(|e| PgError::from(e).at(url))?;
+        migrate::check_schema(&mut client).map_err(|e| e.at(url))?;
+        Ok(Db {
+            client: RefCell::new(client),
+            connector,
+        })
+    }
+
+    pub fn reopen_read_only(&self) -> Result<Db, StoreError> {
+        Db::read_only(Arc::clone(&self.connector))
+    }
+
+    pub fn url(&self) -> &PgUrl {
+        self.connector.url()
+    }
+
+    /// The connection, for one read or one unit of work. Refused while a unit of work holds it:
+    /// inside [`crate::store::Store::write`], reads go through the `Tx`.
+    pub fn client(&self) -> Result<std::cell::RefMut<'_, Client>, StoreError> {
+        self.client
+            .try_borrow_mut()
+            .map_err(|_| StoreError::InUnitOfWork)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, PgError>) -> Result<T, StoreError> {
+        Ok(f(&mut *self.client()?).map_err(|e| e.at(self.url()))?)
+    }
+
+    /// Begins a unit of work on `client` (this database's, from [`Db::client`]).
+    pub fn begin<'c>(&'c self, client: &'c mut Client) -> Result<Tx<'c>, StoreError> {
+        let url = self.url();
+        let tx = client.transaction().map_err(|e| PgError::from(e).at(url))?;
+        Ok(Tx { tx, url })
+    }
+
+    /// The server's snapshot ([`data_version`]), as a token.
+    pub fn change_token(&self) -> Result<ChangeToken, StoreError> {
+        use std::hash::{Hash, Hasher};
+        let version = self.read(data_version)?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        version.hash(&mut hasher);
+        Ok(ChangeToken(hasher.finish() as i64))
+    }
+
+    /// A session advisory lock named `name`, on a connection of its own that holds it until it
+    /// is dropped (or the process dies, or the network fails: nothing stale is left behind).
+    pub fn try_lock(&self, name: &str) -> Result<Client, StoreError> {
+        let mut client = self.connector.connect()?;
+        let taken: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtextextended('dmarc-warden ' || $1, 0))",
+                &[&name],
+            )
+            .map_err(|e| PgError::from(e).at(self.url()))?
+            .get(0);
+        if !taken {
+            return Err(StoreError::Busy {
+                lock: format!("the lock \"{name}\" on {}", self.url()),
+            });
+        }
+        Ok(client)
+    }
+
+    /// The lease on each of `accounts` ([`try_lock_account`]), on a connection of its own that
+    /// holds them until it is dropped: another `fetch` of one of these mailboxes, on this machine
+    /// or another, is refused meanwhile; `fetch` runs of other mailboxes go on beside it.
+    pub fn lock_mailboxes(&self, accounts: &[String]) -> Result<Client, StoreError> {
+        let mut client = self.connector.connect()?;
+        let mut sorted: Vec<&String> = accounts.iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        for account in sorted {
+            if !try_lock_account(&mut client, account).map_err(|e| e.at(self.url()))? {
+                return Err(StoreError::Busy {
+                    lock: format!("the lease on mailbox {account}"),
+                });
+            }
+        }
+        Ok(client)
+    }
+}
+
+impl Tx<'_> {
+    pub fn commit(self) -> Result<(), StoreError> {
+        let url = self.url;
+        Ok(self.tx.commit().map_err(|e| PgError::from(e).at(url))?)
+    }
+
+    fn run<T>(
+        &mut self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, PgError>,
+    ) -> Result<T, StoreError> {
+        Ok(f(&mut self.tx).map_err(|e| e.at(self.url))?)
+    }
+
+    /// [`insert_reports`], in a savepoint that is run again when a concurrent writer made it
+    /// fail in a way that asks for that ([`PgError::is_retryable`]). Writers upsert a unit of
+    /// work's reports in one statement, in key order, so this should not happen; a deadlock
+    /// with a writer that does otherwise costs a retry, not the run.
+    pub fn insert_reports(
+        &mut self,
+        reports: &[(&str, &Located<AggregateReport>)],
+        now: i64,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        let mut attempt = 0;
+        loop {
+            match insert_reports(&mut self.tx, reports, now) {
+                Err(e) if e.is_retryable() && attempt < RETRIES => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20 * attempt));
+                }
+                done => return Ok(done.map_err(|e| e.at(self.url))?),
+            }
+        }
+    }
+
+    /// The conditions last notified, read under the lock that makes notification runs decide
+    /// one after the other ([`lock_notify`]), held until this unit of work ends.
+    pub fn notified(&mut self) -> Result<Vec<Notified>, StoreError> {
+        self.run(|c| {
+            lock_notify(c)?;
+            notified(c)
+        })
+    }
+}
+
+/// How often a batch of reports is tried again after a deadlock.
+const RETRIES: u64 = 5;
+
+/// Each read of [`crate::store::Store`], as its concern file's query over the connection.
+macro_rules! reads {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $f:path;)*) => {
+        impl Db {
+            $(pub fn $name(&self, $($arg: $ty),*) -> Result<$ret, StoreError> {
+                self.read(|c| $f(c, $($arg),*))
+            })*
+        }
+    };
+}
+
+reads! {
+    kept_keys() -> Vec<String> = rejects::kept_keys;
+    kept_input(key: &str) -> Option<KeptInput> = rejects::kept_input;
+    imap_folder(account: &str, folder: &str) -> Option<(u32, u32)> = imap::imap_folder;
+    domains(f: &Filter) -> Vec<DomainSummary> = listings::domains;
+    sources(f: &Filter) -> Vec<SourceSummary> = listings::sources;
+    reports(f: &Filter) -> Vec<ReportSummary> = listings::reports;
+    failures(f: &Filter, source_ip: Option<&str>) -> Vec<FailureSummary> = listings::failures;
+    tls(f: &Filter) -> Vec<TlsSummary> = listings::tls;
+    rejects() -> Vec<RejectSummary> = listings::rejects;
+    latest_policies(domain: Option<&str>) -> Vec<(PolicyPublished, Option<i64>)> =
+        listings::latest_policies;
+    evidence_in(domain: Option<&str>, since: Option<i64>, until: Option<i64>, by_day: bool)
+        -> (Vec<Evidence>, Vec<DayCount>) = evidence::evidence_in;
+    rdns(ips: &[String], fresh_since: i64) -> HashMap<String, Option<String>> = rdns::rdns;
+    dkim_selectors(domain: &str) -> Vec<SelectorSeen> = checks::dkim_selectors;
+    tls_report_count(domain: &str) -> (u64, Option<i64>) = checks::tls_report_count;
+    last_checks(domain: Option<&str>) -> Vec<DomainCheck> = checks::last_checks;
+    notified() -> Vec<Notified> = notify::notified;
+    pending_notices(channel: Option<&str>) -> Vec<Pending> = notify::pending_notices;
+    report_spans(since: i64) -> Vec<ReportSpan> = notify::report_spans;
+    source_ips_between(domain: &str, since: i64, until: i64) -> BTreeSet<String> =
+        notify::source_ips_between;
+    latest_ends() -> (Option<i64>, Option<i64>) = notify::latest_ends;
+    kept() -> Kept = metrics::kept;
+    latest_reports() -> Vec<LatestReport> = metrics::latest_reports;
+    failure_counts() -> Vec<(String, u64)> = metrics::failure_counts;
+    tls_counts() -> Vec<TlsCounts> = metrics::tls_counts;
+    stored_domains() -> Vec<String> = metrics::stored_domains;
+}
+
+/// Each write of [`crate::store::Tx`], as its concern file's statements in the transaction.
+macro_rules! writes {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $f:path;)*) => {
+        impl Tx<'_> {
+            $(pub fn $name(&mut self, $($arg: $ty),*) -> Result<$ret, StoreError> {
+                self.run(|c| $f(c, $($arg),*))
+            })*
+        }
+    };
+}
+
+writes! {
+    insert_report(origin: &str, report: &Located<AggregateReport>, now: i64) -> Inserted =
+        ingest::insert_report;
+    insert_failure(origin: &str, report: &Located<FailureReport>, now: i64) -> Inserted =
+        ingest::insert_failure;
+    insert_failures(reports: &[(&str, &Located<FailureReport>)], now: i64) -> Vec<Inserted> =
+        ingest::insert_failures;
+    insert_tls(origin: &str, report: &Located<TlsReport>, now: i64) -> Inserted =
+        ingest::insert_tls;
+    insert_tls_reports(reports: &[(&str, &Located<TlsReport>)], now: i64) -> Vec<Inserted> =
+        ingest::insert_tls_reports;
+    keep_reject(input: &RejectedInput<'_>, now: i64) -> () = rejects::keep_reject;
+    keep_rejects(inputs: &[RejectedInput<'_>], now: i64) -> () = rejects::keep_rejects;
+    forget_reject(key: &str) -> () = rejects::forget_reject;
+    set_imap_folder(account: &str, folder: &str, uidvalidity: u32, last_uid: u32) -> () =
+        imap::set_imap_folder;
+    add_pending_move(account: &str, folder: &str, uidvalidity: u32, uid: u32, destination: &str)
+        -> () = imap::add_pending_move;
+    drop_stale_moves(account: &str, folder: &str, uidvalidity: u32) -> usize =
+        imap::drop_stale_moves;
+    pending_moves(account: &str, folder: &str, uidvalidity: u32) -> Vec<(u32, String)> =
+        imap::pending_moves;
+    clear_pending_moves(account: &str, folder: &str, uidvalidity: u32, uids: &[u32]) -> () =
+        imap::clear_pending_moves;
+    set_rdns(answers: &HashMap<String, Option<String>>, now: i64) -> () = rdns::set_rdns;
+    save_check(check: &DomainCheck) -> () = checks::save_check;
+    set_notified(state: &[Notified]) -> () = notify::set_notified;
+    queue_notices(notices: &[(String, String)], now: i64) -> () = notify::queue_notices;
+    requeue_notices(moves: &[(i64, Vec<String>)]) -> () = notify::requeue_notices;
+    notices_delivered(ids: &[i64]) -> () = notify::notices_delivered;
+    notices_failed(ids: &[i64], error: &str) -> () = notify::notices_failed;
+}
