@@ -182,7 +182,9 @@ impl Walker<'_> {
                 // `GzDecoder` reads exactly one member and ignores what follows, which is what we want.
                 // The member's last four bytes (ISIZE) give the size it unpacks to, modulo 2^32: a
                 // hint for the buffer, wrong only when bytes follow (then the buffer grows).
-                let size = bytes.last_chunk::<4>().map_or(0, |b| u32::from_le_bytes(*b));
+                let size = bytes
+                    .last_chunk::<4>()
+                    .map_or(0, |b| u32::from_le_bytes(*b));
                 let size = u64::from(size).min(deflated_at_most(bytes.len() as u64));
                 let decoded = self.inflate(GzDecoder::new(bytes), size, UnpackError::Gzip);
                 self.walk_decoded(decoded, location, depth)
