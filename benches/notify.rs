@@ -2,6 +2,7 @@
 //! to change): the nightly cost of judging every domain and finding nothing new to send, and of a
 //! digest. The channel configured takes no domain, so nothing is written or sent.
 
+#[allow(dead_code)] // the other corpora are for other benches
 #[path = "support/corpus.rs"]
 mod corpus;
 

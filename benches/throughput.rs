@@ -1,6 +1,7 @@
 //! Throughput: parsing one large report (MB/s of XML, records/s), and end-to-end `ingest` of a
 //! generated corpus of 10,000 reports in mixed containers into a fresh SQLite database.
 
+#[allow(dead_code)] // the other corpora are for other benches
 #[path = "support/corpus.rs"]
 mod corpus;
 

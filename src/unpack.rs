@@ -10,7 +10,7 @@
 
 use std::io::{Cursor, Read};
 
-use flate2::read::{GzDecoder, ZlibDecoder};
+use flate2::bufread::{GzDecoder, ZlibDecoder};
 use mailparse::{DispositionType, ParsedMail};
 
 /// Size and count limits for one input. Defaults follow issue 2.
@@ -180,11 +180,17 @@ impl Walker<'_> {
             Content::Gzip => {
                 // Quirk: some senders append bytes (a CRLF, a mail footer) after the gzip member.
                 // `GzDecoder` reads exactly one member and ignores what follows, which is what we want.
-                let decoded = self.inflate(GzDecoder::new(bytes), UnpackError::Gzip);
+                // The member's last four bytes (ISIZE) give the size it unpacks to, modulo 2^32: a
+                // hint for the buffer, wrong only when bytes follow (then the buffer grows).
+                let size = bytes
+                    .last_chunk::<4>()
+                    .map_or(0, |b| u32::from_le_bytes(*b));
+                let size = u64::from(size).min(deflated_at_most(bytes.len() as u64));
+                let decoded = self.inflate(GzDecoder::new(bytes), size, UnpackError::Gzip);
                 self.walk_decoded(decoded, location, depth)
             }
             Content::Zlib => {
-                let decoded = self.inflate(ZlibDecoder::new(bytes), UnpackError::Zlib);
+                let decoded = self.inflate(ZlibDecoder::new(bytes), 0, UnpackError::Zlib);
                 self.walk_decoded(decoded, location, depth)
             }
             Content::Zip => self.walk_zip(bytes, location, depth),
@@ -205,12 +211,15 @@ impl Walker<'_> {
         }
     }
 
+    /// Decompresses into a buffer of `size` bytes (as the container says; bounded by the limit),
+    /// growing it if the data is larger.
     fn inflate<R: Read>(
         &self,
         decoder: R,
+        size: u64,
         wrap: fn(std::io::Error) -> UnpackError,
     ) -> Result<Vec<u8>, UnpackError> {
-        read_bounded(decoder, self.limits.max_payload_size).map_err(|e| match e {
+        read_bounded(decoder, size, self.limits.max_payload_size).map_err(|e| match e {
             Bounded::TooLarge => UnpackError::PayloadTooLarge {
                 limit: self.limits.max_payload_size,
             },
@@ -286,7 +295,8 @@ impl Walker<'_> {
                 found += 1;
                 continue;
             }
-            let data = self.inflate(&mut entry, |e| UnpackError::Zip(e.to_string()));
+            let size = entry.size().min(deflated_at_most(entry.compressed_size()));
+            let data = self.inflate(&mut entry, size, |e| UnpackError::Zip(e.to_string()));
             drop(entry);
             found += self.walk_decoded(data, &here, depth);
         }
@@ -521,14 +531,21 @@ fn contains_feedback(body: &[u8]) -> bool {
     body.windows(9).any(|w| w == b"<feedback")
 }
 
+/// The most `compressed` bytes of deflate can unpack to (about 1,032 to 1), so that a size a
+/// container claims reserves no more memory than its data could fill.
+fn deflated_at_most(compressed: u64) -> u64 {
+    compressed.saturating_mul(1032).saturating_add(1024)
+}
+
 enum Bounded {
     TooLarge,
     Io(std::io::Error),
 }
 
-/// Reads at most `limit` bytes; one more means the data is too large.
-fn read_bounded(reader: impl Read, limit: u64) -> Result<Vec<u8>, Bounded> {
-    let mut out = Vec::new();
+/// Reads at most `limit` bytes; one more means the data is too large. `size` is the size expected,
+/// for the first allocation (one more byte, so that reading to the end needs no second one).
+fn read_bounded(reader: impl Read, size: u64, limit: u64) -> Result<Vec<u8>, Bounded> {
+    let mut out = Vec::with_capacity(size.min(limit).saturating_add(1) as usize);
     reader
         .take(limit.saturating_add(1))
         .read_to_end(&mut out)

@@ -136,8 +136,29 @@ pub fn corpus_file(rng: &mut Rng, n: usize) -> (String, Vec<u8>, usize) {
     }
 }
 
+/// The `n`-th file of a corpus of large reports, as the big receivers send: one gzip file of 250 to
+/// 349 records.
+pub fn large_gzip_file(rng: &mut Rng, n: usize) -> (String, Vec<u8>, usize) {
+    let records = 250 + rng.below(100) as usize;
+    let xml = report_xml(rng, n, records);
+    (format!("report-{n}.xml.gz"), gzip(xml.as_bytes()), records)
+}
+
 /// Writes `count` files into `dir` (in subdirectories of 1,000); returns the total number of records.
 pub fn write_corpus(dir: &std::path::Path, count: usize) -> std::io::Result<usize> {
+    write_files(dir, count, corpus_file)
+}
+
+/// [`write_corpus`] with large gzip reports ([`large_gzip_file`]).
+pub fn write_large_corpus(dir: &std::path::Path, count: usize) -> std::io::Result<usize> {
+    write_files(dir, count, large_gzip_file)
+}
+
+fn write_files(
+    dir: &std::path::Path,
+    count: usize,
+    file: fn(&mut Rng, usize) -> (String, Vec<u8>, usize),
+) -> std::io::Result<usize> {
     let mut rng = Rng::new(0x5eed);
     let mut total = 0;
     for n in 0..count {
@@ -145,7 +166,7 @@ pub fn write_corpus(dir: &std::path::Path, count: usize) -> std::io::Result<usiz
         if n % 1000 == 0 {
             std::fs::create_dir_all(&sub)?;
         }
-        let (name, data, records) = corpus_file(&mut rng, n);
+        let (name, data, records) = file(&mut rng, n);
         std::fs::write(sub.join(name), data)?;
         total += records;
     }

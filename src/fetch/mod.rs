@@ -49,11 +49,15 @@ pub enum ReadError {
 
 /// Reads a whole file, refusing one larger than `limit` without reading past `limit + 1` bytes.
 pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
-    read_bounded(File::open(path)?, limit)
+    let file = File::open(path)?;
+    // The size now is a hint for the buffer (one byte more, to see the end without growing it).
+    let size = file
+        .metadata()
+        .map_or(0, |m| m.len().min(limit).saturating_add(1));
+    read_bounded(file, Vec::with_capacity(size as usize), limit)
 }
 
-fn read_bounded(reader: impl Read, limit: u64) -> Result<Vec<u8>, ReadError> {
-    let mut data = Vec::new();
+fn read_bounded(reader: impl Read, mut data: Vec<u8>, limit: u64) -> Result<Vec<u8>, ReadError> {
     reader
         .take(limit.saturating_add(1))
         .read_to_end(&mut data)?;
@@ -122,7 +126,7 @@ impl Inputs {
                 self.mbox = Some(Mbox::new(Box::new(reader), "-".into(), self.limit));
                 None
             }
-            Ok(_) => Some(match read_bounded(reader, self.limit) {
+            Ok(_) => Some(match read_bounded(reader, Vec::new(), self.limit) {
                 Ok(data) => Input::Bytes {
                     origin: "-".into(),
                     data,

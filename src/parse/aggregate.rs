@@ -19,11 +19,12 @@
 //! - a `pct` that is not a number: dropped (it is advisory), the report kept;
 //! - `::ffff:`-mapped IPv4 source addresses: stored as plain IPv4.
 
-use std::net::IpAddr;
+use std::borrow::Cow;
+use std::net::{IpAddr, Ipv4Addr};
 
 use quick_xml::Reader;
 use quick_xml::escape::resolve_predefined_entity;
-use quick_xml::events::Event;
+use quick_xml::events::{BytesText, Event};
 
 use crate::model::{
     AggregateReport, DkimAuthResult, DkimResult, DmarcResult, PolicyOverride, Record,
@@ -186,11 +187,75 @@ struct Builder {
     spf: SpfAuthResult,
 }
 
+/// The text content of the element being read. Borrowed from the document while it is one piece
+/// (the usual case: no copy at all); copied into a buffer, reused from element to element, only
+/// when pieces (text around an entity or CDATA) must be joined.
+struct Text<'a> {
+    piece: &'a str,
+    joined: bool,
+    buffer: String,
+}
+
+impl<'a> Text<'a> {
+    fn clear(&mut self) {
+        self.piece = "";
+        self.joined = false;
+    }
+
+    fn push(&mut self, text: &'a str) {
+        if !self.joined && self.piece.is_empty() {
+            self.piece = text;
+        } else {
+            self.push_copy(text);
+        }
+    }
+
+    fn push_copy(&mut self, text: &str) {
+        if !self.joined {
+            self.buffer.clear();
+            self.buffer.push_str(self.piece);
+            self.joined = true;
+        }
+        self.buffer.push_str(text);
+    }
+
+    /// The content with surrounding whitespace (as [`str::trim`] has it) removed.
+    fn trimmed(&self) -> &str {
+        let text = if self.joined {
+            &self.buffer
+        } else {
+            self.piece
+        };
+        // ASCII first; `str::trim` only when what is left starts or ends with a byte that may be
+        // other whitespace (vertical tab, or a character beyond ASCII).
+        let ascii = text.trim_ascii();
+        let other = |b: Option<&u8>| b.is_some_and(|&b| b == 0x0b || b >= 0x80);
+        if other(ascii.as_bytes().first()) || other(ascii.as_bytes().last()) {
+            text.trim()
+        } else {
+            ascii
+        }
+    }
+}
+
+/// The part of an element name after the first `:` (its namespace prefix), as
+/// `quick_xml::name::QName::local_name` has it.
+fn local_name(name: &str) -> &str {
+    match name.bytes().position(|b| b == b':') {
+        Some(i) => &name[i + 1..],
+        None => name,
+    }
+}
+
 /// Parses one aggregate report from XML already decoded to UTF-8 (see [`super::decode_xml`]).
 pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
     let mut reader = Reader::from_str(xml);
     let mut stack: Vec<Tag> = Vec::with_capacity(8);
-    let mut text = String::new();
+    let mut text = Text {
+        piece: "",
+        joined: false,
+        buffer: String::new(),
+    };
     let mut b = Builder::default();
     let mut root_seen = false;
 
@@ -201,11 +266,12 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
         })?;
         match event {
             Event::Start(e) => {
-                let name = e.local_name();
-                let tag = Tag::of(name.as_ref());
+                let qname = e.name();
+                let name = local_name(qname.as_ref());
+                let tag = Tag::of(name);
                 if !root_seen {
                     root_seen = true;
-                    check_root(tag, name.as_ref())?;
+                    check_root(tag, name)?;
                     b.report.namespace = namespace_of(&e);
                 } else if tag == Tag::Extensions && stack.as_slice() == [Tag::Feedback] {
                     // RFC 9990 report-level extensions: kept verbatim, not interpreted.
@@ -230,10 +296,11 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                 b.start(&stack);
             }
             Event::Empty(e) => {
-                let name = e.local_name();
-                let tag = Tag::of(name.as_ref());
+                let qname = e.name();
+                let name = local_name(qname.as_ref());
+                let tag = Tag::of(name);
                 if !root_seen {
-                    check_root(tag, name.as_ref())?;
+                    check_root(tag, name)?;
                     return Err(ParseError::Missing("report_metadata"));
                 }
                 stack.push(tag);
@@ -242,7 +309,7 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                 stack.pop();
             }
             Event::End(_) => {
-                b.end(&stack, text.trim())?;
+                b.end(&stack, text.trimmed())?;
                 text.clear();
                 stack.pop();
                 if stack.is_empty() {
@@ -251,17 +318,22 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                     break;
                 }
             }
-            Event::Text(t) => text.push_str(&t.xml10_content()),
-            Event::CData(t) => text.push_str(&t.xml10_content()),
+            // XML 1.0 line ends (`\r\n`, `\r`) become `\n`: the text is borrowed as it is when it
+            // has no `\r`.
+            Event::Text(t) => match t.into_inner() {
+                Cow::Borrowed(s) if !s.as_bytes().contains(&b'\r') => text.push(s),
+                other => text.push_copy(&BytesText::from_escaped(other).xml10_content()),
+            },
+            Event::CData(t) => text.push_copy(&t.xml10_content()),
             Event::GeneralRef(r) => match r.resolve_char_ref() {
-                Ok(Some(c)) => text.push(c),
+                Ok(Some(c)) => text.push_copy(c.encode_utf8(&mut [0; 4])),
                 _ => match resolve_predefined_entity(&r) {
-                    Some(s) => text.push_str(s),
+                    Some(s) => text.push_copy(s),
                     // An undeclared entity: keep it as written rather than fail the report.
                     None => {
-                        text.push('&');
-                        text.push_str(&r);
-                        text.push(';');
+                        text.push_copy("&");
+                        text.push_copy(&r);
+                        text.push_copy(";");
                     }
                 },
             },
@@ -450,6 +522,11 @@ fn timestamp(field: &'static str, text: &str) -> Result<Option<i64>, ParseError>
 /// Canonical text of an IP address; IPv4-mapped IPv6 becomes IPv4. Kept as sent when unparseable, so a
 /// record is never lost over a malformed address.
 pub fn normalise_ip(text: &str) -> String {
+    // The usual case: an IPv4 address that parses is written as it is (the parser takes no leading
+    // zeros, so the text is already canonical).
+    if text.parse::<Ipv4Addr>().is_ok() {
+        return text.to_owned();
+    }
     match text.parse::<IpAddr>() {
         Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
             Some(v4) => v4.to_string(),
@@ -514,6 +591,27 @@ mod tests {
         assert_eq!(json["spf_results"][0]["result"], "hardfail");
         assert_eq!(json["disposition"], "deliver");
         assert_eq!(json["dkim"], "pass");
+    }
+
+    #[test]
+    fn text_in_pieces_line_ends_whitespace_and_prefixes() {
+        // Text around references and CDATA is joined; CR LF inside becomes LF; a vertical tab and a
+        // no-break space at the ends are trimmed as `str::trim` does; prefixes are not names.
+        let xml = MINIMAL
+            .replace(
+                "<org_name>x</org_name>",
+                "<org_name>\u{b} A&amp;B <![CDATA[C]]>&#x44;\r\nE\u{a0}</org_name>",
+            )
+            .replace("<record>", "<x:record>")
+            .replace("</record>", "</x:record>")
+            .replace("<count>3</count>", "<count>\r\n 3\r\n</count>");
+        let r = parse_aggregate(&xml).unwrap();
+        assert_eq!(r.metadata.org_name, "A&B CD\nE");
+        assert_eq!(r.records.len(), 1);
+        assert_eq!(r.records[0].count, 3);
+        assert_eq!(normalise_ip("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(normalise_ip("2001:DB8:0::1"), "2001:db8::1");
+        assert_eq!(normalise_ip("192.0.2.01"), "192.0.2.01");
     }
 
     #[test]

@@ -1,11 +1,71 @@
 //! Storing parsed reports: aggregate reports with their records (multi-row inserts, the more
 //! complete copy wins), failure reports and SMTP TLS reports.
 
-use rusqlite::{ToSql, params};
+use std::sync::OnceLock;
+
+use rusqlite::{Statement, params};
 
 use super::{ROWS_PER_INSERT, Tx, json, sat};
-use crate::model::{AggregateReport, FailureReport, Located, TlsReport};
+use crate::model::{AggregateReport, FailureReport, Located, Record, TlsReport};
 use crate::store::{Inserted, StoreError};
+
+/// A multi-row `INSERT INTO {into} VALUES (…), (…), …` of `columns` values a row; its SQL for
+/// each number of rows up to [`ROWS_PER_INSERT`] (a power of two) is built once.
+struct Rows {
+    into: &'static str,
+    columns: usize,
+    sql: OnceLock<Vec<String>>,
+}
+
+impl Rows {
+    const fn new(into: &'static str, columns: usize) -> Rows {
+        Rows {
+            into,
+            columns,
+            sql: OnceLock::new(),
+        }
+    }
+
+    /// The statement for `rows` rows, a power of two up to [`ROWS_PER_INSERT`].
+    fn sql(&self, rows: usize) -> &str {
+        let all = self.sql.get_or_init(|| {
+            let row = format!("({})", vec!["?"; self.columns].join(", "));
+            (0..=ROWS_PER_INSERT.ilog2())
+                .map(|k| {
+                    let rows = vec![row.as_str(); 1 << k].join(", ");
+                    format!("INSERT INTO {} VALUES {rows}", self.into)
+                })
+                .collect()
+        });
+        &all[rows.ilog2() as usize]
+    }
+}
+
+const _: () = assert!(ROWS_PER_INSERT.is_power_of_two());
+
+static RECORDS: Rows = Rows::new(
+    "records (id, report, source_ip, count, disposition, dkim, spf, header_from, envelope_from, \
+     envelope_to, auth_dkim_domain, auth_dkim_result, auth_spf_domain, auth_spf_result, forwarded)",
+    15,
+);
+static REASONS: Rows = Rows::new("record_reasons (record, n, type, comment)", 4);
+static DKIM: Rows = Rows::new(
+    "record_dkim (record, n, domain, selector, result, human_result)",
+    6,
+);
+static SPF: Rows = Rows::new("record_spf (record, n, domain, scope, result)", 5);
+
+/// Binds the values one after the other to the parameters of `$statement` from `$at` on.
+macro_rules! bind {
+    ($statement:expr, $at:expr; $($value:expr),+ $(,)?) => {{
+        let mut at = $at;
+        $(
+            $statement.raw_bind_parameter(at, &$value)?;
+            at += 1;
+        )+
+        let _ = at;
+    }};
+}
 
 impl Tx<'_> {
     /// [`crate::store::Tx::insert_report`]: `INSERT … ON CONFLICT DO NOTHING`; when a copy is stored
@@ -89,88 +149,61 @@ impl Tx<'_> {
             .tx
             .prepare_cached("SELECT ifnull(max(id), 0) + 1 FROM records")?
             .query_row([], |row| row.get(0))?;
-        let ids: Vec<i64> = (first_id..).take(r.records.len()).collect();
-        // Positions within a record's lists, as SQL values; as many as the longest list needs.
-        let longest = r
-            .records
-            .iter()
-            .map(|c| {
-                c.reasons
-                    .len()
-                    .max(c.dkim_results.len())
-                    .max(c.spf_results.len())
-            })
-            .max()
-            .unwrap_or(0);
-        let positions: Vec<i64> = (0..longest as i64).collect();
-        // Each record's deciding DKIM and SPF results and forwarded flag (schema 0004).
-        let auth: Vec<_> = r
-            .records
-            .iter()
-            .map(|rec| {
-                let (d, s) = (rec.deciding_dkim(), rec.deciding_spf());
-                (
-                    d.map(|d| d.domain.as_str()),
-                    d.map(|d| d.result.as_str()),
-                    s.map(|s| s.domain.as_str()),
-                    s.map(|s| s.result.as_str()),
-                    rec.forwarded(),
-                )
-            })
-            .collect();
-        let mut records: Vec<&dyn ToSql> = Vec::with_capacity(r.records.len() * 15);
-        let mut reasons: Vec<&dyn ToSql> = Vec::new();
-        let mut dkims: Vec<&dyn ToSql> = Vec::with_capacity(r.records.len() * 6);
-        let mut spfs: Vec<&dyn ToSql> = Vec::with_capacity(r.records.len() * 5);
-        for ((rec, id), a) in r.records.iter().zip(&ids).zip(&auth) {
-            records.extend([
-                id as &dyn ToSql,
-                &report_row,
-                &rec.source_ip,
-                &rec.count,
-                &rec.disposition,
-                &rec.dkim,
-                &rec.spf,
-                &rec.header_from,
-                &rec.envelope_from,
-                &rec.envelope_to,
-                &a.0,
-                &a.1,
-                &a.2,
-                &a.3,
-                &a.4,
-            ]);
-            for (reason, n) in rec.reasons.iter().zip(&positions) {
-                reasons.extend([id as &dyn ToSql, n, &reason.kind, &reason.comment]);
-            }
-            for (d, n) in rec.dkim_results.iter().zip(&positions) {
-                dkims.extend([
-                    id as &dyn ToSql,
-                    n,
-                    &d.domain,
-                    &d.selector,
-                    &d.result,
-                    &d.human_result,
-                ]);
-            }
-            for (sp, n) in rec.spf_results.iter().zip(&positions) {
-                spfs.extend([id as &dyn ToSql, n, &sp.domain, &sp.scope, &sp.result]);
-            }
-        }
-        self.insert_rows(
-            "records (id, report, source_ip, count, disposition, dkim, spf, header_from, \
-             envelope_from, envelope_to, auth_dkim_domain, auth_dkim_result, auth_spf_domain, \
-             auth_spf_result, forwarded)",
-            15,
-            &records,
+        let ids = first_id..;
+        self.insert_each(&RECORDS, ids.clone().zip(&r.records), |s, at, (id, rec)| {
+            let (d, sp) = (rec.deciding_dkim(), rec.deciding_spf());
+            bind!(s, at;
+                id,
+                report_row,
+                rec.source_ip,
+                rec.count,
+                rec.disposition,
+                rec.dkim,
+                rec.spf,
+                rec.header_from,
+                rec.envelope_from,
+                rec.envelope_to,
+                d.map(|d| d.domain.as_str()),
+                d.map(|d| d.result.as_str()),
+                sp.map(|s| s.domain.as_str()),
+                sp.map(|s| s.result.as_str()),
+                rec.forwarded(),
+            );
+            Ok(())
+        })?;
+        // Each record's lists, as (record id, position, item).
+        let listed = |list: fn(&Record) -> usize| {
+            ids.clone()
+                .zip(&r.records)
+                .flat_map(move |(id, rec)| (0..list(rec) as i64).map(move |n| (id, n, rec)))
+        };
+        self.insert_each(
+            &REASONS,
+            listed(|c| c.reasons.len()),
+            |s, at, (id, n, rec)| {
+                let reason = &rec.reasons[n as usize];
+                bind!(s, at; id, n, reason.kind, reason.comment);
+                Ok(())
+            },
         )?;
-        self.insert_rows("record_reasons (record, n, type, comment)", 4, &reasons)?;
-        self.insert_rows(
-            "record_dkim (record, n, domain, selector, result, human_result)",
-            6,
-            &dkims,
+        self.insert_each(
+            &DKIM,
+            listed(|c| c.dkim_results.len()),
+            |s, at, (id, n, rec)| {
+                let d = &rec.dkim_results[n as usize];
+                bind!(s, at; id, n, d.domain, d.selector, d.result, d.human_result);
+                Ok(())
+            },
         )?;
-        self.insert_rows("record_spf (record, n, domain, scope, result)", 5, &spfs)?;
+        self.insert_each(
+            &SPF,
+            listed(|c| c.spf_results.len()),
+            |s, at, (id, n, rec)| {
+                let sp = &rec.spf_results[n as usize];
+                bind!(s, at; id, n, sp.domain, sp.scope, sp.result);
+                Ok(())
+            },
+        )?;
         Ok(match replaced {
             Some(before) => Inserted::Replaced {
                 records: usize::try_from(record_count - before).unwrap_or(0),
@@ -181,21 +214,25 @@ impl Tx<'_> {
         })
     }
 
-    /// `INSERT INTO {into} VALUES (…), (…), …` over `values`, `columns` per row, at most [`ROWS_PER_INSERT`]
-    /// rows a statement.
-    fn insert_rows(
+    /// Inserts `items`, [`ROWS_PER_INSERT`] rows a statement: `bind(statement, at, item)` binds one
+    /// item's columns from parameter `at` on.
+    fn insert_each<T>(
         &self,
-        into: &str,
-        columns: usize,
-        values: &[&dyn ToSql],
+        rows: &Rows,
+        items: impl Iterator<Item = T>,
+        bind: impl Fn(&mut Statement<'_>, usize, T) -> rusqlite::Result<()>,
     ) -> Result<(), StoreError> {
-        let row = format!("({})", vec!["?"; columns].join(", "));
-        for chunk in values.chunks(columns * ROWS_PER_INSERT) {
-            let rows = vec![row.as_str(); chunk.len() / columns].join(", ");
-            let sql = format!("INSERT INTO {into} VALUES {rows}");
-            self.tx
-                .prepare_cached(&sql)?
-                .execute(rusqlite::params_from_iter(chunk))?;
+        let items: Vec<T> = items.collect();
+        let mut items = items.into_iter();
+        while items.len() > 0 {
+            // Statements of a power of two rows only (a tail of 37 goes as 32 + 4 + 1): each
+            // statement compiled is one of a few, not one for every length a report may have.
+            let n = 1 << items.len().min(ROWS_PER_INSERT).ilog2();
+            let mut statement = self.tx.prepare_cached(rows.sql(n))?;
+            for (i, item) in items.by_ref().take(n).enumerate() {
+                bind(&mut statement, i * rows.columns + 1, item)?;
+            }
+            statement.raw_execute()?;
         }
         Ok(())
     }

@@ -1,0 +1,399 @@
+//! The floor, and how far `ingest` is above it (issue 21).
+//!
+//! The floor is what the crates we use need just to read every file, unpack it (MIME, gzip, zip)
+//! and tokenise its XML with quick-xml, in parallel, building nothing and storing nothing: the
+//! crates called directly (mailparse, flate2, zip, quick-xml), not through our `unpack`. Beside
+//! it, in the same run and alternating with it round by round (so that the load of a shared
+//! machine falls on both alike):
+//!
+//! - `extract`: the same, parsed into the model (`pipeline::extract`), still storing nothing;
+//! - `ingest`: `pipeline::ingest` end to end into a fresh SQLite database.
+//!
+//! Two generated corpora: mixed containers (XML, gzip, zip, email; 1 to 39 records a report, as
+//! `examples/gen-corpus.rs` writes) and large gzip reports (250 to 349 records). Prints the median
+//! and the best wall time and process CPU time of each, and the ratio ingest / floor.
+//!
+//! `cargo bench --bench floor` runs everything; arguments narrow it:
+//! `cargo bench --bench floor -- [mixed|large] [floor|extract|ingest] [rounds=N] [nowarm]`. Sizes:
+//! `FLOOR_MIXED` (reports, default 5,000) and `FLOOR_LARGE` (default 400); `FLOOR_DIR` keeps the
+//! generated corpora there between runs. One stage, `rounds=1 nowarm` (no untimed first read to
+//! fill the page cache) is what a profiler should run: `valgrind --tool=callgrind` counts the
+//! instructions of exactly that stage.
+
+#[allow(dead_code)] // the IMAP helpers are for the tests
+#[path = "support/corpus.rs"]
+mod corpus;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use dmarc_warden::fetch::{Input, Inputs, read_file};
+use dmarc_warden::pipeline::{Options, extract, ingest};
+use dmarc_warden::store::Store;
+use dmarc_warden::unpack::{Content, Limits, sniff};
+use flate2::read::{GzDecoder, ZlibDecoder};
+use rayon::iter::{ParallelBridge, ParallelIterator};
+use std::io::Read;
+
+/// The allocator the executable uses (`src/main.rs`), so that these figures are the tool's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stage {
+    Floor,
+    Extract,
+    Ingest,
+}
+
+const STAGES: [Stage; 3] = [Stage::Floor, Stage::Extract, Stage::Ingest];
+
+struct Corpus {
+    name: &'static str,
+    dir: PathBuf,
+    reports: usize,
+    records: usize,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let has = |s: &str| args.iter().any(|a| a == s);
+    let rounds: usize = args
+        .iter()
+        .find_map(|a| a.strip_prefix("rounds=")?.parse().ok())
+        .unwrap_or(5);
+    let corpora: Vec<&str> = ["mixed", "large"].into_iter().filter(|c| has(c)).collect();
+    let corpora = if corpora.is_empty() {
+        vec!["mixed", "large"]
+    } else {
+        corpora
+    };
+    let stages: Vec<Stage> = STAGES
+        .into_iter()
+        .filter(|s| has(&format!("{s:?}").to_lowercase()))
+        .collect();
+    let stages = if stages.is_empty() {
+        STAGES.to_vec()
+    } else {
+        stages
+    };
+
+    let temp = tempfile::tempdir().expect("temp dir");
+    let base = std::env::var_os("FLOOR_DIR").map_or_else(|| temp.path().to_owned(), PathBuf::from);
+    let size = |var: &str, default: usize| {
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    for name in corpora {
+        let corpus = match name {
+            "mixed" => prepare(
+                &base,
+                "mixed",
+                size("FLOOR_MIXED", 5_000),
+                corpus::write_corpus,
+            ),
+            _ => prepare(
+                &base,
+                "large",
+                size("FLOOR_LARGE", 400),
+                corpus::write_large_corpus,
+            ),
+        };
+        run(&corpus, &stages, rounds, !has("nowarm"), temp.path());
+    }
+}
+
+/// Generates the corpus under `base/NAME-REPORTS` unless it is there already.
+fn prepare(
+    base: &Path,
+    name: &'static str,
+    reports: usize,
+    write: fn(&Path, usize) -> std::io::Result<usize>,
+) -> Corpus {
+    let dir = base.join(format!("{name}-{reports}"));
+    let stamp = dir.join("records");
+    let records = match std::fs::read_to_string(&stamp)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+    {
+        Some(n) => n,
+        None => {
+            let _ = std::fs::remove_dir_all(&dir);
+            let files = dir.join("files");
+            let n = write(&files, reports).expect("corpus written");
+            std::fs::write(&stamp, n.to_string()).expect("stamp written");
+            n
+        }
+    };
+    Corpus {
+        name,
+        dir: dir.join("files"),
+        reports,
+        records,
+    }
+}
+
+fn run(corpus: &Corpus, stages: &[Stage], rounds: usize, warm: bool, scratch: &Path) {
+    let bytes: u64 = walkdir::WalkDir::new(&corpus.dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    println!(
+        "\n{} corpus: {} reports, {} records, {:.1} MB on disk, {} rounds",
+        corpus.name,
+        corpus.reports,
+        corpus.records,
+        bytes as f64 / 1e6,
+        rounds
+    );
+    // Once untimed, so that every stage finds the files in the page cache.
+    if warm {
+        floor(&corpus.dir);
+    }
+    let mut times: Vec<(Stage, Vec<(Duration, Duration)>)> =
+        stages.iter().map(|s| (*s, Vec::new())).collect();
+    for round in 0..rounds {
+        // Each round starts with another stage, so none is always first after a pause.
+        for i in 0..times.len() {
+            let k = (i + round) % times.len();
+            let stage = times[k].0;
+            let (cpu0, t0) = (cpu_time(), Instant::now());
+            match stage {
+                Stage::Floor => {
+                    floor(&corpus.dir);
+                }
+                Stage::Extract => {
+                    assert_eq!(extract_all(&corpus.dir), corpus.records);
+                }
+                Stage::Ingest => {
+                    let db = scratch.join(format!("{}-{round}.db", corpus.name));
+                    let store = Store::open(&db).expect("database");
+                    let options = options();
+                    let inputs =
+                        Inputs::new(vec![corpus.dir.clone()], options.limits.max_message_size);
+                    let stats = ingest(&store, inputs, &options, &mut |_| {}).expect("ingest");
+                    assert_eq!(stats.records as usize, corpus.records);
+                    assert_eq!(stats.rejected, 0);
+                }
+            }
+            times[k]
+                .1
+                .push((t0.elapsed(), cpu_time().saturating_sub(cpu0)));
+            if stage == Stage::Ingest {
+                drop_database(&scratch.join(format!("{}-{round}.db", corpus.name)));
+            }
+        }
+    }
+    let median = |v: &[(Duration, Duration)], f: fn(&(Duration, Duration)) -> Duration| {
+        let mut v: Vec<Duration> = v.iter().map(f).collect();
+        v.sort();
+        (v[v.len() / 2], v[0])
+    };
+    let mut floor_wall = None;
+    println!("  stage      wall median   wall best   CPU median   records/s (median)   x floor");
+    for (stage, t) in &times {
+        let (wall, best) = median(t, |x| x.0);
+        let (cpu, _) = median(t, |x| x.1);
+        if *stage == Stage::Floor {
+            floor_wall = Some(wall);
+        }
+        let ratio = floor_wall.map_or(String::new(), |f| {
+            format!("{:.2}", wall.as_secs_f64() / f.as_secs_f64())
+        });
+        println!(
+            "  {:<9} {:>9.3} s   {:>7.3} s   {:>8.3} s   {:>16.0}   {:>7}",
+            format!("{stage:?}").to_lowercase(),
+            wall.as_secs_f64(),
+            best.as_secs_f64(),
+            cpu.as_secs_f64(),
+            corpus.records as f64 / wall.as_secs_f64(),
+            ratio
+        );
+    }
+}
+
+fn options() -> Options {
+    Options {
+        failure: Default::default(),
+        limits: Limits::default(),
+        threads: 0,
+    }
+}
+
+/// Inputs handed to a worker at a time, as `pipeline::ingest` does.
+const CHUNK: usize = 16;
+
+/// Reads and parses (with `parse`) every input on a rayon pool of one thread per core, fed by the
+/// same lazy input iterator and in the same chunks as `ingest`; sums what `parse` says.
+fn parallel(dir: &Path, parse: impl Fn(&[u8]) -> usize + Sync) -> usize {
+    let limit = Limits::default().max_message_size;
+    parallel_inputs(dir, |path| parse(&read_file(path, limit).expect("read")))
+}
+
+/// Hands every file of `dir` to `each` on a rayon pool of one thread per core, fed by the same lazy
+/// input iterator and in the same chunks as `ingest`; sums what `each` says.
+fn parallel_inputs(dir: &Path, each: impl Fn(&Path) -> usize + Sync) -> usize {
+    let limits = Limits::default();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .build()
+        .expect("thread pool");
+    let mut inputs = Inputs::new(vec![dir.to_owned()], limits.max_message_size);
+    let chunks = std::iter::from_fn(move || {
+        let chunk: Vec<Input> = inputs.by_ref().take(CHUNK).collect();
+        (!chunk.is_empty()).then_some(chunk)
+    });
+    pool.install(|| {
+        chunks
+            .par_bridge()
+            .map(|chunk| {
+                chunk
+                    .into_iter()
+                    .map(|input| match input {
+                        Input::File(path) => each(&path),
+                        other => panic!("unexpected input {other:?}"),
+                    })
+                    .sum::<usize>()
+            })
+            .sum()
+    })
+}
+
+/// The floor: read, unpack, tokenise. Returns the number of XML events seen.
+///
+/// Written here with the crates alone rather than with `unpack::walk`, so that it costs what they
+/// need and no more: what `ingest` spends beyond it is ours to remove, in `unpack` as elsewhere.
+fn floor(dir: &Path) -> usize {
+    parallel_files(dir, |data| {
+        let mut events = 0;
+        unpack(data, 0, &mut |xml| events += tokenise(xml));
+        events
+    })
+}
+
+/// Every XML document inside `data`: gzip, zlib and zip decompressed into buffers of the size
+/// they announce (bounded), MIME parts decoded by mailparse, to the depth `unpack` allows.
+fn unpack(data: &[u8], depth: usize, xml: &mut dyn FnMut(&[u8])) {
+    let limit = Limits::default().max_payload_size;
+    if depth > dmarc_warden::unpack::MAX_NESTING {
+        return;
+    }
+    let inflate = |reader: &mut dyn Read, hint: u64| {
+        let mut out = Vec::with_capacity(hint.min(limit) as usize);
+        reader
+            .take(limit + 1)
+            .read_to_end(&mut out)
+            .ok()
+            .map(|_| out)
+    };
+    match sniff(data) {
+        Content::Gzip => {
+            // ISIZE, the last four bytes: the size of the uncompressed data (modulo 2^32).
+            let hint = data.last_chunk::<4>().map_or(0, |b| u32::from_le_bytes(*b));
+            if let Some(inner) = inflate(&mut GzDecoder::new(data), hint.into()) {
+                unpack(&inner, depth + 1, xml);
+            }
+        }
+        Content::Zlib => {
+            if let Some(inner) = inflate(&mut ZlibDecoder::new(data), 0) {
+                unpack(&inner, depth + 1, xml);
+            }
+        }
+        Content::Zip => {
+            let Ok(mut archive) = zip::ZipArchive::new(std::io::Cursor::new(data)) else {
+                return;
+            };
+            for i in 0..archive.len() {
+                let Ok(mut entry) = archive.by_index(i) else {
+                    continue;
+                };
+                let size = entry.size();
+                if let Some(inner) = inflate(&mut entry, size) {
+                    unpack(&inner, depth + 1, xml);
+                }
+            }
+        }
+        Content::Email => {
+            if let Ok(mail) = mailparse::parse_mail(data) {
+                parts(&mail, depth, xml);
+            }
+        }
+        Content::Xml => xml(data),
+        Content::Json | Content::Unknown => {}
+    }
+}
+
+fn parts(part: &mailparse::ParsedMail<'_>, depth: usize, xml: &mut dyn FnMut(&[u8])) {
+    if part.subparts.is_empty() {
+        if let Ok(body) = part.get_body_raw() {
+            unpack(&body, depth + 1, xml);
+        }
+    }
+    for p in &part.subparts {
+        parts(p, depth, xml);
+    }
+}
+
+/// Every event of one XML document, as quick-xml reads it from the bytes (no UTF-8 check).
+fn tokenise(xml: &[u8]) -> usize {
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut events = 0;
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Eof) | Err(_) => return events,
+            Ok(e) => {
+                events += 1;
+                std::hint::black_box(e);
+            }
+        }
+    }
+}
+
+/// [`parallel`], but each file read into a buffer of its size (bounded), as the floor may.
+fn parallel_files(dir: &Path, parse: impl Fn(&[u8]) -> usize + Sync) -> usize {
+    let limit = Limits::default().max_message_size;
+    parallel_inputs(dir, |path| {
+        let file = std::fs::File::open(path).expect("open");
+        let size = file.metadata().map_or(0, |m| m.len());
+        let mut data = Vec::with_capacity(size.min(limit) as usize + 1);
+        file.take(limit + 1).read_to_end(&mut data).expect("read");
+        parse(&data)
+    })
+}
+
+/// Read, unpack and parse into the model: the parsing side of `ingest`. Returns the records.
+fn extract_all(dir: &Path) -> usize {
+    parallel(dir, |data| {
+        let extracted = extract(data, &Limits::default());
+        assert!(extracted.failures.is_empty(), "{:?}", extracted.failures);
+        extracted.reports.iter().map(|r| r.item.records.len()).sum()
+    })
+}
+
+fn drop_database(db: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+}
+
+/// User and system CPU time of this process so far, all threads (Linux: `/proc/self/stat`).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // Clock ticks of 10 ms (USER_HZ is 100 on Linux).
+    Duration::from_millis(fields.iter().sum::<u64>() * 10)
+}
