@@ -331,10 +331,10 @@ fn unpack(data: &[u8], depth: usize, xml: &mut dyn FnMut(&[u8])) {
 }
 
 fn parts(part: &mailparse::ParsedMail<'_>, depth: usize, xml: &mut dyn FnMut(&[u8])) {
-    if part.subparts.is_empty() {
-        if let Ok(body) = part.get_body_raw() {
-            unpack(&body, depth + 1, xml);
-        }
+    if part.subparts.is_empty()
+        && let Ok(body) = part.get_body_raw()
+    {
+        unpack(&body, depth + 1, xml);
     }
     for p in &part.subparts {
         parts(p, depth, xml);

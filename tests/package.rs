@@ -227,6 +227,14 @@ fn the_debian_package_installs_upgrades_and_purges() {
         all.extend(args);
         run("runuser", &all)
     };
+    // A listing needs a database; `reprocess` (nothing kept yet) makes one, as the user, in the
+    // state directory.
+    let out = as_user(&["reprocess"]);
+    assert!(
+        out.status.success(),
+        "as dmarc-warden: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = as_user(&["domains", "--format", "json"]);
     assert!(
         out.status.success(),
