@@ -192,7 +192,8 @@ where
         .build()
         .map_err(|e| IngestError::Threads(e.to_string()))?;
     let threads = pool.current_num_threads();
-    let (tx, rx) = sync_channel::<Vec<Processed>>(threads * 2);
+    // Room for a batch, so that the workers parse the next one while the writer writes this one.
+    let (tx, rx) = sync_channel::<Vec<Processed>>((threads * 2).max(BATCH_REPORTS / CHUNK_INPUTS));
     let mut stats = Stats::default();
 
     std::thread::scope(|scope| {

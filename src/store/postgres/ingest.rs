@@ -13,8 +13,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use postgres::GenericClient;
-use postgres::binary_copy::BinaryCopyInWriter;
-use postgres::types::{ToSql, Type};
+use postgres::types::ToSql;
 
 use super::{PgError, json, opt_text, sat, text};
 use crate::model::{AggregateReport, FailureReport, Located, TlsReport};
@@ -240,176 +239,183 @@ struct Columns<'a> {
 }
 
 /// Writes the records of the stored reports and the records' lists, one binary COPY per table.
+/// The rows are encoded here ([`CopyRows`]) and sent in large writes: the driver's row writer
+/// costs a round through its runtime per row, which was most of the client's time.
 fn copy_records(
     tx: &mut postgres::Transaction<'_>,
     reports: &[(&str, &Located<AggregateReport>)],
     keys: &[Key],
     stored: &[(usize, i64)],
 ) -> Result<(), PgError> {
-    let any = |f: &dyn Fn(&crate::model::Record) -> bool| {
-        stored
-            .iter()
-            .any(|&(i, _)| reports[i].1.item.records.iter().any(f))
+    let records = || {
+        stored.iter().flat_map(|&(i, id)| {
+            let domain = keys[i].domain.as_str();
+            reports[i]
+                .1
+                .item
+                .records
+                .iter()
+                .enumerate()
+                .map(move |(n, rec)| (domain, id, n as i32, rec))
+        })
     };
-    if !any(&|_| true) {
-        return Ok(());
+    let mut rows = CopyRows::default();
+    for (domain, id, n, rec) in records() {
+        let (d, s) = (rec.deciding_dkim(), rec.deciding_spf());
+        rows.row(16);
+        rows.text(Some(domain));
+        rows.int8(id);
+        rows.int4(n);
+        rows.int8(sat(rec.count));
+        rows.bool(rec.forwarded());
+        rows.text(Some(&rec.source_ip));
+        rows.text(rec.disposition.as_ref().map(|v| v.as_str()));
+        rows.text(rec.dkim.as_ref().map(|v| v.as_str()));
+        rows.text(rec.spf.as_ref().map(|v| v.as_str()));
+        rows.text(rec.header_from.as_deref());
+        rows.text(rec.envelope_from.as_deref());
+        rows.text(rec.envelope_to.as_deref());
+        rows.text(d.map(|d| d.domain.as_str()));
+        rows.text(d.map(|d| d.result.as_str()));
+        rows.text(s.map(|s| s.domain.as_str()));
+        rows.text(s.map(|s| s.result.as_str()));
     }
-    let mut w = BinaryCopyInWriter::new(
-        tx.copy_in(
-            "COPY records (domain, report, n, count, forwarded, source_ip, disposition, dkim, spf,
-                header_from, envelope_from, envelope_to, auth_dkim_domain, auth_dkim_result,
-                auth_spf_domain, auth_spf_result) FROM STDIN (FORMAT binary)",
-        )?,
-        &[
-            Type::TEXT,
-            Type::INT8,
-            Type::INT4,
-            Type::INT8,
-            Type::BOOL,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-        ],
-    );
-    for &(i, id) in stored {
-        let domain = keys[i].domain.as_str();
-        for (n, rec) in reports[i].1.item.records.iter().enumerate() {
-            let (d, s) = (rec.deciding_dkim(), rec.deciding_spf());
-            w.write(&[
-                &domain,
-                &id,
-                &(n as i32),
-                &sat(rec.count),
-                &rec.forwarded(),
-                &text(&rec.source_ip),
-                &rec.disposition.as_ref().map(|v| text(v.as_str())),
-                &rec.dkim.as_ref().map(|v| text(v.as_str())),
-                &rec.spf.as_ref().map(|v| text(v.as_str())),
-                &opt_text(&rec.header_from),
-                &opt_text(&rec.envelope_from),
-                &opt_text(&rec.envelope_to),
-                &d.map(|d| text(&d.domain)),
-                &d.map(|d| text(d.result.as_str())),
-                &s.map(|s| text(&s.domain)),
-                &s.map(|s| text(s.result.as_str())),
-            ])?;
-        }
-    }
-    w.finish()?;
+    rows.send(
+        tx,
+        "records (domain, report, n, count, forwarded, source_ip, disposition, dkim, spf, \
+         header_from, envelope_from, envelope_to, auth_dkim_domain, auth_dkim_result, \
+         auth_spf_domain, auth_spf_result)",
+    )?;
 
-    if any(&|r| !r.reasons.is_empty()) {
-        let mut w = BinaryCopyInWriter::new(
-            tx.copy_in(
-                "COPY record_reasons (domain, report, record, n, type, comment)
-                 FROM STDIN (FORMAT binary)",
-            )?,
-            &[
-                Type::TEXT,
-                Type::INT8,
-                Type::INT4,
-                Type::INT4,
-                Type::TEXT,
-                Type::TEXT,
-            ],
-        );
-        for &(i, id) in stored {
-            let domain = keys[i].domain.as_str();
-            for (n, rec) in reports[i].1.item.records.iter().enumerate() {
-                for (m, x) in rec.reasons.iter().enumerate() {
-                    w.write(&[
-                        &domain,
-                        &id,
-                        &(n as i32),
-                        &(m as i32),
-                        &text(&x.kind),
-                        &opt_text(&x.comment),
-                    ])?;
-                }
-            }
+    let mut rows = CopyRows::default();
+    for (domain, id, n, rec) in records() {
+        for (m, x) in rec.reasons.iter().enumerate() {
+            rows.row(6);
+            rows.text(Some(domain));
+            rows.int8(id);
+            rows.int4(n);
+            rows.int4(m as i32);
+            rows.text(Some(&x.kind));
+            rows.text(x.comment.as_deref());
         }
-        w.finish()?;
     }
+    rows.send(
+        tx,
+        "record_reasons (domain, report, record, n, type, comment)",
+    )?;
 
-    if any(&|r| !r.dkim_results.is_empty()) {
-        let mut w = BinaryCopyInWriter::new(
-            tx.copy_in(
-                "COPY record_dkim (domain, report, record, n, dkim_domain, selector, result,
-                    human_result) FROM STDIN (FORMAT binary)",
-            )?,
-            &[
-                Type::TEXT,
-                Type::INT8,
-                Type::INT4,
-                Type::INT4,
-                Type::TEXT,
-                Type::TEXT,
-                Type::TEXT,
-                Type::TEXT,
-            ],
-        );
-        for &(i, id) in stored {
-            let domain = keys[i].domain.as_str();
-            for (n, rec) in reports[i].1.item.records.iter().enumerate() {
-                for (m, d) in rec.dkim_results.iter().enumerate() {
-                    w.write(&[
-                        &domain,
-                        &id,
-                        &(n as i32),
-                        &(m as i32),
-                        &text(&d.domain),
-                        &opt_text(&d.selector),
-                        &text(d.result.as_str()),
-                        &opt_text(&d.human_result),
-                    ])?;
-                }
-            }
+    let mut rows = CopyRows::default();
+    for (domain, id, n, rec) in records() {
+        for (m, d) in rec.dkim_results.iter().enumerate() {
+            rows.row(8);
+            rows.text(Some(domain));
+            rows.int8(id);
+            rows.int4(n);
+            rows.int4(m as i32);
+            rows.text(Some(&d.domain));
+            rows.text(d.selector.as_deref());
+            rows.text(Some(d.result.as_str()));
+            rows.text(d.human_result.as_deref());
         }
-        w.finish()?;
+    }
+    rows.send(
+        tx,
+        "record_dkim (domain, report, record, n, dkim_domain, selector, result, human_result)",
+    )?;
+
+    let mut rows = CopyRows::default();
+    for (domain, id, n, rec) in records() {
+        for (m, x) in rec.spf_results.iter().enumerate() {
+            rows.row(7);
+            rows.text(Some(domain));
+            rows.int8(id);
+            rows.int4(n);
+            rows.int4(m as i32);
+            rows.text(Some(&x.domain));
+            rows.text(x.scope.as_deref());
+            rows.text(Some(x.result.as_str()));
+        }
+    }
+    rows.send(
+        tx,
+        "record_spf (domain, report, record, n, spf_domain, scope, result)",
+    )
+}
+
+/// Rows in PostgreSQL's binary `COPY` format: a header, then per row its number of fields and
+/// each field as its length (-1 for NULL) and bytes (text as UTF-8, integers big-endian).
+#[derive(Default)]
+struct CopyRows {
+    buf: Vec<u8>,
+    rows: usize,
+}
+
+impl CopyRows {
+    /// Bytes handed to the driver at a time.
+    const CHUNK: usize = 1 << 20;
+
+    fn row(&mut self, fields: i16) {
+        if self.buf.is_empty() {
+            self.buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+            self.buf.extend_from_slice(&0i32.to_be_bytes()); // flags
+            self.buf.extend_from_slice(&0i32.to_be_bytes()); // header extension
+        }
+        self.rows += 1;
+        self.buf.extend_from_slice(&fields.to_be_bytes());
     }
 
-    if any(&|r| !r.spf_results.is_empty()) {
-        let mut w = BinaryCopyInWriter::new(
-            tx.copy_in(
-                "COPY record_spf (domain, report, record, n, spf_domain, scope, result)
-                 FROM STDIN (FORMAT binary)",
-            )?,
-            &[
-                Type::TEXT,
-                Type::INT8,
-                Type::INT4,
-                Type::INT4,
-                Type::TEXT,
-                Type::TEXT,
-                Type::TEXT,
-            ],
-        );
-        for &(i, id) in stored {
-            let domain = keys[i].domain.as_str();
-            for (n, rec) in reports[i].1.item.records.iter().enumerate() {
-                for (m, s) in rec.spf_results.iter().enumerate() {
-                    w.write(&[
-                        &domain,
-                        &id,
-                        &(n as i32),
-                        &(m as i32),
-                        &text(&s.domain),
-                        &opt_text(&s.scope),
-                        &text(s.result.as_str()),
-                    ])?;
-                }
+    fn field(&mut self, bytes: &[u8]) {
+        self.buf
+            .extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Text as PostgreSQL can store it ([`text`]: a NUL becomes U+FFFD).
+    fn text(&mut self, value: Option<&str>) {
+        match value {
+            Some(t) => self.field(text(t).as_bytes()),
+            None => self.buf.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+    }
+
+    fn int8(&mut self, n: i64) {
+        self.field(&n.to_be_bytes());
+    }
+
+    fn int4(&mut self, n: i32) {
+        self.field(&n.to_be_bytes());
+    }
+
+    fn bool(&mut self, b: bool) {
+        self.field(&[u8::from(b)]);
+    }
+
+    /// `COPY into FROM STDIN (FORMAT binary)` with these rows; nothing when there are none.
+    fn send(mut self, tx: &mut postgres::Transaction<'_>, into: &str) -> Result<(), PgError> {
+        use std::io::Write;
+        if self.rows == 0 {
+            return Ok(());
+        }
+        self.buf.extend_from_slice(&(-1i16).to_be_bytes()); // trailer
+        let mut writer = tx.copy_in(&format!("COPY {into} FROM STDIN (FORMAT binary)"))?;
+        for chunk in self.buf.chunks(Self::CHUNK) {
+            if let Err(e) = writer.write_all(chunk) {
+                // The driver's own error (the server's, or the connection's) is inside.
+                let text = e.to_string();
+                return Err(
+                    match e
+                        .into_inner()
+                        .map(|inner| inner.downcast::<postgres::Error>())
+                    {
+                        Some(Ok(pg)) => PgError::from(*pg),
+                        _ => PgError::Copy { reason: text },
+                    },
+                );
             }
         }
-        w.finish()?;
+        writer.finish()?;
+        Ok(())
     }
-    Ok(())
 }
 
 /// Stores failure reports ([`insert_failure`]) in the order of their keys, so that two writers

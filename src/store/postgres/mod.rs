@@ -125,6 +125,8 @@ pub enum PgError {
         name: &'static str,
         error: postgres::Error,
     },
+    #[error("database: COPY: {reason}")]
+    Copy { reason: String },
     /// A statement failed, or the connection was lost; `at` names the database when known
     /// ([`PgError::at`]).
     #[error(
