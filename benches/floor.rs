@@ -56,6 +56,8 @@ struct Corpus {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; `cargo test` (CI) runs this once, small, as a smoke test.
+    let benching = std::env::args().any(|a| a == "--bench");
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
@@ -64,7 +66,7 @@ fn main() {
     let rounds: usize = args
         .iter()
         .find_map(|a| a.strip_prefix("rounds=")?.parse().ok())
-        .unwrap_or(5);
+        .unwrap_or(if benching { 5 } else { 1 });
     let corpora: Vec<&str> = ["mixed", "large"].into_iter().filter(|c| has(c)).collect();
     let corpora = if corpora.is_empty() {
         vec!["mixed", "large"]
@@ -94,13 +96,13 @@ fn main() {
             "mixed" => prepare(
                 &base,
                 "mixed",
-                size("FLOOR_MIXED", 5_000),
+                size("FLOOR_MIXED", if benching { 5_000 } else { 50 }),
                 corpus::write_corpus,
             ),
             _ => prepare(
                 &base,
                 "large",
-                size("FLOOR_LARGE", 400),
+                size("FLOOR_LARGE", if benching { 400 } else { 4 }),
                 corpus::write_large_corpus,
             ),
         };
