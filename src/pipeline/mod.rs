@@ -192,8 +192,7 @@ where
         .build()
         .map_err(|e| IngestError::Threads(e.to_string()))?;
     let threads = pool.current_num_threads();
-    // Room for a batch, so that the workers parse the next one while the writer writes this one.
-    let (tx, rx) = sync_channel::<Vec<Processed>>((threads * 2).max(BATCH_REPORTS / CHUNK_INPUTS));
+    let (tx, rx) = sync_channel::<Vec<Processed>>(threads * 2);
     let mut stats = Stats::default();
 
     std::thread::scope(|scope| {
