@@ -4,7 +4,11 @@
 //! wrong one refused in one line; `verify-full` with the right CA and the wrong one; reports stored
 //! once, the most complete copy kept, under concurrent writers; the listings answering as SQLite's
 //! over the sample reports and the shared corpus; every other concern round-tripped; and the bulk
-//! insert's rate.
+//! insert's rate. Then the executable on PostgreSQL (`cli::Env::on(Backend::Postgres)`): four
+//! `ingest`s at once over overlapping parts of the samples and the corpus store every report once
+//! with exact counts; an `ingest` killed with SIGKILL and run again leaves exact counts; every
+//! listing's JSON is SQLite's, also after `migrate --to` PostgreSQL and back; a role's password
+//! comes from a file, and a URL that is not a database is refused.
 
 #[path = "support/postgres.rs"]
 #[allow(dead_code)]
