@@ -1268,3 +1268,40 @@ fn a_role_with_a_password_from_a_file_and_one_without_it() {
         )
     );
 }
+
+#[test]
+fn the_other_commands_work_on_postgres_as_on_sqlite() {
+    let sqlite = Env::new();
+    let postgres = Env::on(Backend::Postgres);
+    let samples = crate::cli::samples();
+    let bad = crate::cli::bad_fixtures();
+    let run = |env: &Env, args: &[&str]| {
+        let out = env.run(args);
+        (out.code, out.stdout)
+    };
+    for args in [
+        &["ingest", "--quiet", "--threads", "1", s(&samples), s(&bad)][..],
+        &["reprocess", "--quiet"],
+        // Notices go to stdout without a channel; each once.
+        &["notify"],
+        &["notify"],
+        &["digest", "--days", "7"],
+        &["rejects", "--format", "csv"],
+    ] {
+        let (a, b) = (run(&sqlite, args), run(&postgres, args));
+        if args[0] == "rejects" {
+            // Alike but for when each run saw the input.
+            assert_eq!(a.1.lines().count(), b.1.lines().count());
+            continue;
+        }
+        assert_eq!(a, b, "{args:?}");
+    }
+    let report = postgres.dir.path().join("report.html");
+    let out = postgres.run(&["report", "--html", s(&report)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        std::fs::read_to_string(&report)
+            .unwrap()
+            .contains("example.org")
+    );
+}
