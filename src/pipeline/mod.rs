@@ -1,8 +1,9 @@
 //! Joins the stages: inputs from [`fetch`](crate::fetch) are read, unpacked and parsed on a rayon pool,
-//! and the results flow through a bounded channel to the one thread that writes SQLite.
+//! and the results flow through a bounded channel to the one thread that writes the database, a
+//! batch of about [`BATCH_REPORTS`] reports per unit of work.
 //!
-//! The channel bound is what keeps memory flat: when the writer falls behind, workers wait, and the
-//! lazy input iterator is not advanced. Each input is handled on its own: a failure becomes a kept
+//! The channel bound and the batch are what keep memory flat: when the writer falls behind, workers
+//! wait, and the lazy input iterator is not advanced. Each input is handled on its own: a failure becomes a kept
 //! reject and the run goes on.
 
 pub mod check;
