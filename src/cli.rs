@@ -12,8 +12,8 @@ use crate::present::{Format, Output};
 use crate::secret::Secret;
 use crate::unpack::Limits;
 
-/// Collect DMARC reports (aggregate, failure, SMTP TLS) into SQLite, find who sends as you, and learn
-/// when it is safe to tighten your DMARC policy.
+/// Collect DMARC reports (aggregate, failure, SMTP TLS) into SQLite (or a shared PostgreSQL), find who
+/// sends as you, and learn when it is safe to tighten your DMARC policy.
 ///
 /// Typical use: `dmarc-warden fetch` every night from the dmarc@ mailbox over IMAP, or
 /// `dmarc-warden ingest ~/reports/` (files, directories, Maildir, mbox, or `-` for standard input;

@@ -1,8 +1,8 @@
 //! dmarc-warden: DMARC report processing, from mailbox to policy advice.
 //!
 //! Data flows one way through one module per stage: [`fetch`] (where inputs come from) → [`unpack`]
-//! (MIME, gzip, zip; size limits) → [`parse`] (report XML) → [`store`] (SQLite) → [`analyse`]
-//! (judgements) → [`present`] (stdout) and [`notify`] (webhooks, email). [`pipeline`] joins the
+//! (MIME, gzip, zip; size limits) → [`parse`] (report XML) → [`store`] (SQLite or PostgreSQL) →
+//! [`analyse`] (judgements) → [`present`] (stdout) and [`notify`] (webhooks, email). [`pipeline`] joins the
 //! stages with a rayon pool and one database writer; [`cli`] turns arguments into a validated
 //! [`cli::Config`]; [`model`] holds the plain data types, and the leaves [`domain`], [`secret`] and
 //! [`time`] the normal form of a domain name, secrets and their reading, and dates. No top-level

@@ -1,8 +1,9 @@
 //! Joins the stages: inputs from [`fetch`](crate::fetch) are read, unpacked and parsed on a rayon pool,
-//! and the results flow through a bounded channel to the one thread that writes SQLite.
+//! and the results flow through a bounded channel to the one thread that writes the database, a
+//! batch of about [`BATCH_REPORTS`] reports per unit of work.
 //!
-//! The channel bound is what keeps memory flat: when the writer falls behind, workers wait, and the
-//! lazy input iterator is not advanced. Each input is handled on its own: a failure becomes a kept
+//! The channel bound and the batch are what keep memory flat: when the writer falls behind, workers
+//! wait, and the lazy input iterator is not advanced. Each input is handled on its own: a failure becomes a kept
 //! reject and the run goes on.
 
 pub mod check;
@@ -192,8 +193,7 @@ where
         .build()
         .map_err(|e| IngestError::Threads(e.to_string()))?;
     let threads = pool.current_num_threads();
-    // Room for a batch, so that the workers parse the next one while the writer writes this one.
-    let (tx, rx) = sync_channel::<Vec<Processed>>((threads * 2).max(BATCH_REPORTS / CHUNK_INPUTS));
+    let (tx, rx) = sync_channel::<Vec<Processed>>(threads * 2);
     let mut stats = Stats::default();
 
     std::thread::scope(|scope| {

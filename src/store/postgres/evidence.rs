@@ -41,64 +41,85 @@ pub fn evidence_in(
             "$3::int8 IS NULL"
         },
     ];
-    // Grouped by the stored columns [`StoredRecord`] reads, in its order, and by day.
+    // Every record with its report, as the SQLite store reads them: grouping them on the server
+    // (by these columns and the day) saved nothing, as a day's records rarely repeat, and cost a
+    // sort.
     let rows = client.query(
         &format!(
             "SELECT r.domain, c.source_ip, c.header_from, c.auth_dkim_domain, c.auth_dkim_result,
                 c.auth_spf_domain, c.auth_spf_result, c.envelope_from, c.dkim, c.spf,
-                c.disposition, c.forwarded,
-                floor(r.date_begin / 86400.0)::int8 AS day,
-                sum(c.count)::int8, min(r.date_begin), max(r.date_end),
-                array_agg(DISTINCT r.org_name)
+                c.disposition, c.forwarded, r.org_name, r.date_begin, r.date_end, c.count
              FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
-             WHERE {}
-             GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13",
+             WHERE {}",
             conditions.join(" AND ")
         ),
         &[&domain, &since, &until],
     )?;
-    // Each group's columns say what [`StoredRecord::evidence_key`] makes of them; different
-    // columns can say the same (case), and are summed into one row, as in the SQLite store.
+    // Rows are summed by their stored columns ([`StoredRecord`]'s), looked up by those columns'
+    // bytes in a reused buffer; each new set is turned into its key by
+    // [`StoredRecord::evidence_key`] (different columns can say the same: they are summed too).
+    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
     let mut by_key: HashMap<EvidenceKey, usize> = HashMap::new();
     let mut out: Vec<Evidence> = Vec::new();
     let mut daily: HashMap<(usize, i64), u64> = HashMap::new();
+    let mut buf = Vec::new();
     for r in &rows {
-        let key = StoredRecord {
-            domain: r.get(0),
-            source_ip: r.get(1),
-            header_from: r.get(2),
-            auth_dkim_domain: r.get(3),
-            auth_dkim_result: r.get(4),
-            auth_spf_domain: r.get(5),
-            auth_spf_result: r.get(6),
-            envelope_from: r.get(7),
-            dkim: r.get(8),
-            spf: r.get(9),
-            disposition: r.get(10),
-            forwarded: r.get(11),
+        buf.clear();
+        for i in 0..11 {
+            match r.get::<_, Option<&str>>(i) {
+                Some(t) => {
+                    buf.push(1);
+                    buf.extend_from_slice(&(t.len() as u64).to_le_bytes());
+                    buf.extend_from_slice(t.as_bytes());
+                }
+                None => buf.push(0),
+            }
         }
-        .evidence_key();
-        let at = *by_key.entry(key).or_insert_with_key(|key| {
-            out.push(Evidence {
-                key: key.clone(),
-                ..Evidence::default()
-            });
-            out.len() - 1
-        });
+        buf.push(u8::from(r.get::<_, bool>(11)));
+        let at = match index.get(buf.as_slice()) {
+            Some(&at) => at,
+            None => {
+                let key = StoredRecord {
+                    domain: r.get(0),
+                    source_ip: r.get(1),
+                    header_from: r.get(2),
+                    auth_dkim_domain: r.get(3),
+                    auth_dkim_result: r.get(4),
+                    auth_spf_domain: r.get(5),
+                    auth_spf_result: r.get(6),
+                    envelope_from: r.get(7),
+                    dkim: r.get(8),
+                    spf: r.get(9),
+                    disposition: r.get(10),
+                    forwarded: r.get(11),
+                }
+                .evidence_key();
+                let at = *by_key.entry(key).or_insert_with_key(|key| {
+                    out.push(Evidence {
+                        key: key.clone(),
+                        ..Evidence::default()
+                    });
+                    out.len() - 1
+                });
+                index.insert(buf.clone(), at);
+                at
+            }
+        };
         let e = &mut out[at];
-        let day: Option<i64> = r.get(12);
-        let messages = count(r.get(13));
-        let begin: Option<i64> = r.get(14);
-        let end: Option<i64> = r.get(15);
-        let reporters: Vec<String> = r.get(16);
+        let reporter: &str = r.get(12);
+        if !e.reporters.contains(reporter) {
+            e.reporters.insert(reporter.to_owned());
+        }
+        let begin: Option<i64> = r.get(13);
+        let end: Option<i64> = r.get(14);
+        let messages = count(r.get(15));
         e.messages = e.messages.saturating_add(messages);
         e.first = crate::analyse::min_opt(e.first, begin);
         e.last = e.last.max(end);
-        e.reporters.extend(reporters);
-        if let Some(day) = day {
-            e.days.insert(day);
+        if let Some(b) = begin {
+            e.days.insert(b.div_euclid(86_400));
             if by_day {
-                *daily.entry((at, day)).or_default() += messages;
+                *daily.entry((at, b.div_euclid(86_400))).or_default() += messages;
             }
         }
     }

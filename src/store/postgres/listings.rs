@@ -57,25 +57,25 @@ pub fn domains(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Domain
         .collect())
 }
 
-/// Per (domain, source IP, header From) and the `policy_evaluated` results, the messages summed by
-/// the server; each group's counts then by [`SourceSummary::count`], the one owner of what they
-/// mean; its reports counted once each (the grouping set without the results).
+/// Every record in the filter, with its report, summed here by (domain, source IP, header From),
+/// as the SQLite store does: each group's counts by [`SourceSummary::count`], the one owner of
+/// what they mean, its reports counted once each (rows come report by report).
 pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<SourceSummary>, PgError> {
     let (domain, since, until, limit) = filter_params(f);
     let rows = client.query(
-        "SELECT r.domain, c.source_ip, c.header_from, c.dkim, c.spf, c.disposition,
-            sum(c.count)::int8, count(DISTINCT r.id), grouping(c.dkim, c.spf, c.disposition) <> 0
+        "SELECT r.id, r.domain, c.source_ip, c.header_from, c.dkim, c.spf, c.disposition,
+            c.count
          FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
          WHERE ($1::text IS NULL OR r.domain = $1) AND ($2::int8 IS NULL OR r.date_end >= $2)
             AND ($3::int8 IS NULL OR r.date_begin < $3)
-         GROUP BY GROUPING SETS ((r.domain, c.source_ip, c.header_from, c.dkim, c.spf,
-            c.disposition), (r.domain, c.source_ip, c.header_from))",
+         ORDER BY c.domain, c.report",
         &[&domain, &since, &until],
     )?;
     let mut index: HashMap<(&str, &str, Option<&str>), usize> = HashMap::new();
+    let mut last_report: Vec<i64> = Vec::new();
     let mut out: Vec<SourceSummary> = Vec::new();
     for r in &rows {
-        let group: (&str, &str, Option<&str>) = (r.get(0), r.get(1), r.get(2));
+        let group: (&str, &str, Option<&str>) = (r.get(1), r.get(2), r.get(3));
         let at = *index.entry(group).or_insert_with(|| {
             out.push(SourceSummary {
                 domain: group.0.to_owned(),
@@ -90,18 +90,20 @@ pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Source
                 reports: 0,
                 failure_reports: 0,
             });
+            last_report.push(i64::MIN);
             out.len() - 1
         });
-        if r.get::<_, bool>(8) {
-            out[at].reports = count(r.get(7));
-        } else {
-            let result = |i| r.get::<_, Option<&str>>(i).map(DmarcResult::parse);
-            out[at].count(
-                result(3),
-                result(4),
-                r.get::<_, Option<&str>>(5).map(Disposition::parse),
-                count(r.get(6)),
-            );
+        let result = |i| r.get::<_, Option<&str>>(i).map(DmarcResult::parse);
+        out[at].count(
+            result(4),
+            result(5),
+            r.get::<_, Option<&str>>(6).map(Disposition::parse),
+            count(r.get(7)),
+        );
+        let report: i64 = r.get(0);
+        if last_report[at] != report {
+            last_report[at] = report;
+            out[at].reports += 1;
         }
     }
     out.sort_by(|a, b| {
