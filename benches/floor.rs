@@ -10,8 +10,10 @@
 //! - `ingest`: `pipeline::ingest` end to end into a fresh SQLite database.
 //!
 //! Two generated corpora: mixed containers (XML, gzip, zip, email; 1 to 39 records a report, as
-//! `examples/gen-corpus.rs` writes) and large gzip reports (250 to 349 records). Prints the median
-//! and the best wall time and process CPU time of each, and the ratio ingest / floor.
+//! `examples/gen-corpus.rs` writes) and large gzip reports (250 to 349 records). Prints for each
+//! the median and best wall time, the CPU time of the process and of the calling thread (in
+//! `ingest`, the single writer's), and the ratios to the floor: on a machine shared with other
+//! work, the CPU ratio is the steadier figure.
 //!
 //! `cargo bench --bench floor` runs everything; arguments narrow it:
 //! `cargo bench --bench floor -- [mixed|large] [floor|extract|ingest] [rounds=N] [nowarm]`. Sizes:
@@ -160,14 +162,13 @@ fn run(corpus: &Corpus, stages: &[Stage], rounds: usize, warm: bool, scratch: &P
     if warm {
         floor(&corpus.dir);
     }
-    let mut times: Vec<(Stage, Vec<(Duration, Duration)>)> =
-        stages.iter().map(|s| (*s, Vec::new())).collect();
+    let mut times: Vec<(Stage, Vec<Times>)> = stages.iter().map(|s| (*s, Vec::new())).collect();
     for round in 0..rounds {
         // Each round starts with another stage, so none is always first after a pause.
         for i in 0..times.len() {
             let k = (i + round) % times.len();
             let stage = times[k].0;
-            let (cpu0, t0) = (cpu_time(), Instant::now());
+            let (cpu0, thread0, t0) = (cpu_time(), thread_time(), Instant::now());
             match stage {
                 Stage::Floor => {
                     floor(&corpus.dir);
@@ -186,40 +187,60 @@ fn run(corpus: &Corpus, stages: &[Stage], rounds: usize, warm: bool, scratch: &P
                     assert_eq!(stats.rejected, 0);
                 }
             }
-            times[k]
-                .1
-                .push((t0.elapsed(), cpu_time().saturating_sub(cpu0)));
+            times[k].1.push(Times {
+                wall: t0.elapsed(),
+                cpu: cpu_time().saturating_sub(cpu0),
+                this_thread: thread_time().saturating_sub(thread0),
+            });
             if stage == Stage::Ingest {
                 drop_database(&scratch.join(format!("{}-{round}.db", corpus.name)));
             }
         }
     }
-    let median = |v: &[(Duration, Duration)], f: fn(&(Duration, Duration)) -> Duration| {
+    // (median, best) of one measure over the rounds.
+    let stat = |v: &[Times], f: fn(&Times) -> Duration| {
         let mut v: Vec<Duration> = v.iter().map(f).collect();
         v.sort();
         (v[v.len() / 2], v[0])
     };
-    let mut floor_wall = None;
-    println!("  stage      wall median   wall best   CPU median   records/s (median)   x floor");
+    let floor = times
+        .iter()
+        .find(|(s, _)| *s == Stage::Floor)
+        .map(|(_, t)| (stat(t, |x| x.wall), stat(t, |x| x.cpu)));
+    println!(
+        "  stage      wall: median    best    CPU: all  this thread   records/s   x floor: wall (best)    CPU"
+    );
     for (stage, t) in &times {
-        let (wall, best) = median(t, |x| x.0);
-        let (cpu, _) = median(t, |x| x.1);
-        if *stage == Stage::Floor {
-            floor_wall = Some(wall);
-        }
-        let ratio = floor_wall.map_or(String::new(), |f| {
-            format!("{:.2}", wall.as_secs_f64() / f.as_secs_f64())
+        let (wall, best) = stat(t, |x| x.wall);
+        let (cpu, _) = stat(t, |x| x.cpu);
+        let (thread, _) = stat(t, |x| x.this_thread);
+        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+        let versus = floor.map_or(String::new(), |((fw, fb), (fc, _))| {
+            format!(
+                "{:>5.2} ({:>4.2})  {:>5.2}",
+                ratio(wall, fw),
+                ratio(best, fb),
+                ratio(cpu, fc)
+            )
         });
         println!(
-            "  {:<9} {:>9.3} s   {:>7.3} s   {:>8.3} s   {:>16.0}   {:>7}",
+            "  {:<9} {:>8.3} s {:>7.3} s {:>8.3} s {:>9.3} s {:>11.0}   {versus}",
             format!("{stage:?}").to_lowercase(),
             wall.as_secs_f64(),
             best.as_secs_f64(),
             cpu.as_secs_f64(),
+            thread.as_secs_f64(),
             corpus.records as f64 / wall.as_secs_f64(),
-            ratio
         );
     }
+}
+
+/// One stage's run: wall time, CPU time of the process, and CPU time of the calling thread (in
+/// `ingest`, the writer's).
+struct Times {
+    wall: Duration,
+    cpu: Duration,
+    this_thread: Duration,
 }
 
 fn options() -> Options {
@@ -383,6 +404,13 @@ fn drop_database(db: &Path) {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
+}
+
+/// CPU time of the calling thread so far, to the nanosecond (Linux: `/proc/thread-self/schedstat`).
+fn thread_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let ns = stat.split_whitespace().next().and_then(|n| n.parse().ok());
+    Duration::from_nanos(ns.unwrap_or(0))
 }
 
 /// User and system CPU time of this process so far, all threads (Linux: `/proc/self/stat`).

@@ -24,7 +24,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use quick_xml::Reader;
 use quick_xml::escape::resolve_predefined_entity;
-use quick_xml::events::{BytesText, Event};
+use quick_xml::events::Event;
 
 use crate::model::{
     AggregateReport, DkimAuthResult, DkimResult, DmarcResult, PolicyOverride, Record,
@@ -190,9 +190,14 @@ struct Builder {
 /// The text content of the element being read. Borrowed from the document while it is one piece
 /// (the usual case: no copy at all); copied into a buffer, reused from element to element, only
 /// when pieces (text around an entity or CDATA) must be joined.
+///
+/// XML 1.0 line ends (`\r\n`, `\r`) in the document's text become `\n` (a character reference
+/// such as `&#13;` stays what it says): when pieces are joined, and in the value of one piece.
 struct Text<'a> {
+    /// Text as it is in the document, not yet normalised.
     piece: &'a str,
     joined: bool,
+    /// Normalised text, when `joined`.
     buffer: String,
 }
 
@@ -202,39 +207,66 @@ impl<'a> Text<'a> {
         self.joined = false;
     }
 
+    /// Text of the document.
     fn push(&mut self, text: &'a str) {
         if !self.joined && self.piece.is_empty() {
             self.piece = text;
         } else {
-            self.push_copy(text);
+            self.join();
+            push_normalised(&mut self.buffer, text);
         }
     }
 
-    fn push_copy(&mut self, text: &str) {
-        if !self.joined {
-            self.buffer.clear();
-            self.buffer.push_str(self.piece);
-            self.joined = true;
-        }
+    /// Text a reference stands for, added as it is.
+    fn push_resolved(&mut self, text: &str) {
+        self.join();
         self.buffer.push_str(text);
     }
 
-    /// The content with surrounding whitespace (as [`str::trim`] has it) removed.
-    fn trimmed(&self) -> &str {
-        let text = if self.joined {
-            &self.buffer
-        } else {
-            self.piece
-        };
-        // ASCII first; `str::trim` only when what is left starts or ends with a byte that may be
-        // other whitespace (vertical tab, or a character beyond ASCII).
-        let ascii = text.trim_ascii();
-        let other = |b: Option<&u8>| b.is_some_and(|&b| b == 0x0b || b >= 0x80);
-        if other(ascii.as_bytes().first()) || other(ascii.as_bytes().last()) {
-            text.trim()
-        } else {
-            ascii
+    fn join(&mut self) {
+        if !self.joined {
+            self.buffer.clear();
+            push_normalised(&mut self.buffer, self.piece);
+            self.joined = true;
         }
+    }
+
+    /// The content with surrounding whitespace (as [`str::trim`] has it) removed.
+    fn value(&self) -> Cow<'_, str> {
+        if self.joined {
+            return Cow::Borrowed(trim(&self.buffer));
+        }
+        // Line ends are whitespace: trimming first leaves the same value, and most values are
+        // short and have none.
+        let value = trim(self.piece);
+        if value.as_bytes().contains(&b'\r') {
+            let mut normalised = String::with_capacity(value.len());
+            push_normalised(&mut normalised, value);
+            Cow::Owned(normalised)
+        } else {
+            Cow::Borrowed(value)
+        }
+    }
+}
+
+/// Appends `text` with its XML 1.0 line ends (`\r\n`, `\r`) made `\n`.
+fn push_normalised(buffer: &mut String, text: &str) {
+    if text.as_bytes().contains(&b'\r') {
+        buffer.push_str(&text.replace("\r\n", "\n").replace('\r', "\n"));
+    } else {
+        buffer.push_str(text);
+    }
+}
+
+/// [`str::trim`], by ASCII first: `str::trim` only when what is left starts or ends with a byte
+/// that may be other whitespace (vertical tab, or a character beyond ASCII).
+fn trim(text: &str) -> &str {
+    let ascii = text.trim_ascii();
+    let other = |b: Option<&u8>| b.is_some_and(|&b| b == 0x0b || b >= 0x80);
+    if other(ascii.as_bytes().first()) || other(ascii.as_bytes().last()) {
+        text.trim()
+    } else {
+        ascii
     }
 }
 
@@ -309,7 +341,7 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                 stack.pop();
             }
             Event::End(_) => {
-                b.end(&stack, text.trimmed())?;
+                b.end(&stack, &text.value())?;
                 text.clear();
                 stack.pop();
                 if stack.is_empty() {
@@ -318,22 +350,26 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                     break;
                 }
             }
-            // XML 1.0 line ends (`\r\n`, `\r`) become `\n`: the text is borrowed as it is when it
-            // has no `\r`.
             Event::Text(t) => match t.into_inner() {
-                Cow::Borrowed(s) if !s.as_bytes().contains(&b'\r') => text.push(s),
-                other => text.push_copy(&BytesText::from_escaped(other).xml10_content()),
+                Cow::Borrowed(s) => text.push(s),
+                Cow::Owned(s) => {
+                    text.join();
+                    push_normalised(&mut text.buffer, &s);
+                }
             },
-            Event::CData(t) => text.push_copy(&t.xml10_content()),
+            Event::CData(t) => {
+                text.join();
+                push_normalised(&mut text.buffer, &t);
+            }
             Event::GeneralRef(r) => match r.resolve_char_ref() {
-                Ok(Some(c)) => text.push_copy(c.encode_utf8(&mut [0; 4])),
+                Ok(Some(c)) => text.push_resolved(c.encode_utf8(&mut [0; 4])),
                 _ => match resolve_predefined_entity(&r) {
-                    Some(s) => text.push_copy(s),
+                    Some(s) => text.push_resolved(s),
                     // An undeclared entity: keep it as written rather than fail the report.
                     None => {
-                        text.push_copy("&");
-                        text.push_copy(&r);
-                        text.push_copy(";");
+                        text.push_resolved("&");
+                        text.push_resolved(&r);
+                        text.push_resolved(";");
                     }
                 },
             },
@@ -607,6 +643,9 @@ mod tests {
             .replace("<count>3</count>", "<count>\r\n 3\r\n</count>");
         let r = parse_aggregate(&xml).unwrap();
         assert_eq!(r.metadata.org_name, "A&B CD\nE");
+        // A character reference is what it says; line ends of the document become LF.
+        let cr = MINIMAL.replace("<org_name>x<", "<org_name>a&#13;\r\nb\rc\r\n<");
+        assert_eq!(parse_aggregate(&cr).unwrap().metadata.org_name, "a\r\nb\nc");
         assert_eq!(r.records.len(), 1);
         assert_eq!(r.records[0].count, 3);
         assert_eq!(normalise_ip("::ffff:192.0.2.1"), "192.0.2.1");

