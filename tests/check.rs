@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::cli::{Env, Out, s};
+use crate::cli::{Env, Out, on_both_backends, s};
 
 /// The DNS server's address.
 const DNS_IP: &str = "127.0.12.1";
@@ -738,74 +738,76 @@ fn report(id: &str, begin: i64, ip: &str, selector: &str) -> String {
     )
 }
 
-#[test]
-fn dns_is_joined_with_the_reports() {
-    let env = Env::new();
-    let dir = tempfile::tempdir().unwrap();
-    let now = chrono::Utc::now().timestamp();
-    let day = 86_400;
-    std::fs::write(
-        dir.path().join("a.xml"),
-        report("a", now - 400 * day, "198.51.100.7", "old"),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("b.xml"),
-        report("b", now - 2 * day, "198.51.100.7", "old"),
-    )
-    .unwrap();
-    let ingest = env.run(&["ingest", dir.path().to_str().unwrap()]);
-    assert_eq!(ingest.code, 0, "{}", ingest.stderr);
-    let (_, json) = check(&env, &["joined.test"]);
-    has(
-        &json,
-        "joined.test",
-        "dmarc",
-        "warning",
-        "published p=reject, but the latest report",
-    );
-    has(
-        &json,
-        "joined.test",
-        "spf",
-        "warning",
-        "198.51.100.7 (DKIM d=joined.test, 7 messages",
-    );
-    has(
-        &json,
-        "joined.test",
-        "dkim",
-        "warning",
-        "selector old: RSA key of 1024 bits",
-    );
-    has(
-        &json,
-        "joined.test",
-        "dkim",
-        "info",
-        "selector old has been signing since",
-    );
-    has(
-        &json,
-        "joined.test",
-        "dkim",
-        "warning",
-        "selector gone: the key is revoked",
-    );
-    has(
-        &json,
-        "joined.test",
-        "dkim",
-        "info",
-        "selector tst: t=y (testing)",
-    );
-    has(
-        &json,
-        "joined.test",
-        "dkim",
-        "ok",
-        "selector tst: RSA 2048-bit key",
-    );
+on_both_backends! {
+    /// On both backends: `check` reads the reports' evidence from the database it is given.
+    fn dns_is_joined_with_the_reports(backend: Backend) {
+        let env = Env::on(backend);
+        let dir = tempfile::tempdir().unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let day = 86_400;
+        std::fs::write(
+            dir.path().join("a.xml"),
+            report("a", now - 400 * day, "198.51.100.7", "old"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("b.xml"),
+            report("b", now - 2 * day, "198.51.100.7", "old"),
+        )
+        .unwrap();
+        let ingest = env.run(&["ingest", dir.path().to_str().unwrap()]);
+        assert_eq!(ingest.code, 0, "{}", ingest.stderr);
+        let (_, json) = check(&env, &["joined.test"]);
+        has(
+            &json,
+            "joined.test",
+            "dmarc",
+            "warning",
+            "published p=reject, but the latest report",
+        );
+        has(
+            &json,
+            "joined.test",
+            "spf",
+            "warning",
+            "198.51.100.7 (DKIM d=joined.test, 7 messages",
+        );
+        has(
+            &json,
+            "joined.test",
+            "dkim",
+            "warning",
+            "selector old: RSA key of 1024 bits",
+        );
+        has(
+            &json,
+            "joined.test",
+            "dkim",
+            "info",
+            "selector old has been signing since",
+        );
+        has(
+            &json,
+            "joined.test",
+            "dkim",
+            "warning",
+            "selector gone: the key is revoked",
+        );
+        has(
+            &json,
+            "joined.test",
+            "dkim",
+            "info",
+            "selector tst: t=y (testing)",
+        );
+        has(
+            &json,
+            "joined.test",
+            "dkim",
+            "ok",
+            "selector tst: RSA 2048-bit key",
+        );
+    }
 }
 
 #[test]

@@ -732,6 +732,51 @@ fn issue_2_more_complete_copy_of_a_report_wins_in_either_order() {
     }
 }
 
+on_both_backends! {
+    /// Two copies of one report as large as each other (records, messages) but not alike: which one
+    /// stays does not depend on which arrived first (racing writers, the order of files), and it is
+    /// the same one on both backends: more passing messages, then the later period.
+    fn equally_large_copies_leave_the_same_one_in_either_order(backend: Backend) {
+        let report = |end: i64, dkim: &str| {
+            format!(
+                "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>tie.example</org_name>\
+                 <report_id>t-1</report_id><date_range><begin>{}</begin><end>{end}</end>\
+                 </date_range></report_metadata><policy_published><domain>example.org</domain>\
+                 <p>none</p></policy_published><record><row><source_ip>192.0.2.1</source_ip>\
+                 <count>4</count><policy_evaluated><disposition>none</disposition><dkim>{dkim}</dkim>\
+                 <spf>fail</spf></policy_evaluated></row><identifiers><header_from>example.org\
+                 </header_from></identifiers><auth_results><spf><domain>example.org</domain>\
+                 <result>fail</result></spf></auth_results></record></feedback>",
+                end - 86_399
+            )
+        };
+        let inputs = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: String| {
+            let path = inputs.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        // The same size and the same passes: the later period stays.
+        let early = write("early.xml", report(1_793_577_599, "fail"));
+        let late = write("late.xml", report(1_793_663_999, "fail"));
+        // The same size: more passing messages stay, whatever the period.
+        let passing = write("passing.xml", report(1_793_577_599, "pass"));
+        for (a, b, winner) in [
+            (&early, &late, &late),
+            (&late, &early, &late),
+            (&late, &passing, &passing),
+            (&passing, &late, &passing),
+        ] {
+            let env = Env::on(backend);
+            assert_eq!(env.run(&["ingest", s(a)]).code, 0);
+            assert_eq!(env.run(&["ingest", s(b)]).code, 0);
+            let reports = env.run(&["reports", "--format", "json"]).json();
+            assert_eq!(reports.len(), 1, "{reports:?}");
+            assert_eq!(reports[0]["origin"].as_str(), Some(s(winner)), "{a:?} then {b:?}");
+        }
+    }
+}
+
 /// A domain named with upper case and the final dot of the DNS root is the same domain: every
 /// listing, `senders`, `advise` and `digest` give the same rows. A name that is not a domain is
 /// refused with one line naming the option.

@@ -509,6 +509,37 @@ fn watch_ingests_new_mail_and_a_second_fetch_is_refused(backend: Backend) {
 }
 }
 
+/// A team's set-up: two `dmarc@` mailboxes fetched at the same moment (as from two machines) into
+/// one PostgreSQL database. Each holds the lease on its own mailbox only, so neither waits for or
+/// refuses the other; every message of both lands once and is moved after its commit, and the next
+/// runs find nothing.
+#[test]
+fn two_mailboxes_fetched_at_once_into_one_postgres_database() {
+    let dovecot = Dovecot::start_with(&[("DOVECOT_TEST_USERS", "second")]);
+    let (messages, _) = generated(48, 31);
+    dovecot.append("INBOX", &messages[..24]);
+    dovecot.append_as("second", "INBOX", &messages[24..]);
+    let env = Env::on(crate::cli::Backend::Postgres);
+    let as_second = [("DMARC_WARDEN_IMAP_USER", "second")];
+    let runs = std::thread::scope(|scope| {
+        let args = &["--batch", "5", "--archive", "Done"];
+        let a = scope.spawn(|| fetch(&dovecot, &env, args, &[]));
+        let b = scope.spawn(|| fetch(&dovecot, &env, args, &as_second));
+        [a.join().unwrap(), b.join().unwrap()]
+    });
+    for out in &runs {
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(counts(&out.stdout)[..2], [24, 24], "{}", out.stdout);
+    }
+    assert_eq!(stored(&env).0, 48);
+    assert_eq!((dovecot.count("INBOX"), dovecot.count("Done")), (0, 24));
+    for extra in [&[][..], &as_second[..]] {
+        let again = fetch(&dovecot, &env, &[], extra);
+        assert_eq!(again.code, 0, "{}", again.stderr);
+        assert_eq!(counts(&again.stdout)[..2], [0, 0], "{}", again.stdout);
+    }
+}
+
 pub(crate) struct KillOnDrop(pub Option<std::process::Child>);
 
 impl KillOnDrop {

@@ -115,13 +115,28 @@ pub enum StoreError {
     },
 }
 
+/// How complete a copy of a report is, compared field by field in this order: the copy that
+/// compares greater takes the stored copy's place, an equal or lesser one is a duplicate. More
+/// records, then more messages; past those, more passing messages and the later period decide, so
+/// that which of two equally large copies stays does not depend on which arrived first (racing
+/// writers, the order of files). An unknown date sorts before every known one. Both backends
+/// compare these columns in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Completeness {
+    pub records: i64,
+    pub messages: i64,
+    pub passed: i64,
+    pub end: Option<i64>,
+    pub begin: Option<i64>,
+}
+
 /// What inserting a report did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
     New {
         records: usize,
     },
-    /// A copy of a stored report with more records (or as many, and more messages) took its place;
+    /// A more complete copy of a stored report ([`Completeness`]) took its place;
     /// `records` is how many more records that made.
     Replaced {
         records: usize,

@@ -46,7 +46,13 @@ ON CONFLICT (domain, org_name, report_id) DO UPDATE SET
     sp = EXCLUDED.sp, np = EXCLUDED.np, fo = EXCLUDED.fo, testing = EXCLUDED.testing,
     discovery_method = EXCLUDED.discovery_method, extensions = EXCLUDED.extensions,
     origin = EXCLUDED.origin, location = EXCLUDED.location
-WHERE (EXCLUDED.record_count, EXCLUDED.message_count) > (r.record_count, r.message_count)
+-- The more complete copy wins: `store::Completeness`, in the same order.
+-- (an unknown date before every known one).
+WHERE (EXCLUDED.record_count, EXCLUDED.message_count, EXCLUDED.pass_count,
+        coalesce(EXCLUDED.date_end, -9223372036854775808),
+        coalesce(EXCLUDED.date_begin, -9223372036854775808))
+    > (r.record_count, r.message_count, r.pass_count, coalesce(r.date_end, -9223372036854775808),
+        coalesce(r.date_begin, -9223372036854775808))
 RETURNING r.id, r.domain, r.org_name, r.report_id, r.xmax = 0";
 
 /// Stores one report; see [`insert_reports`].

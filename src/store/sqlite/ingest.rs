@@ -7,7 +7,7 @@ use rusqlite::{Statement, params};
 
 use super::{ROWS_PER_INSERT, Tx, json, sat};
 use crate::model::{AggregateReport, FailureReport, Located, Record, TlsReport};
-use crate::store::{Inserted, StoreError};
+use crate::store::{Completeness, Inserted, StoreError};
 
 /// A multi-row `INSERT INTO {into} VALUES (…), (…), …` of `columns` values a row; its SQL for
 /// each number of rows up to [`ROWS_PER_INSERT`] (a power of two) is built once.
@@ -69,7 +69,7 @@ macro_rules! bind {
 
 impl Tx<'_> {
     /// [`crate::store::Tx::insert_report`]: `INSERT … ON CONFLICT DO NOTHING`; when a copy is stored
-    /// already, the larger of the two (records, then messages) stays.
+    /// already, the more complete of the two stays ([`Completeness`]).
     pub fn insert_report(
         &mut self,
         origin: &str,
@@ -122,18 +122,35 @@ impl Tx<'_> {
         // The stored copy's record count, when this copy took its place.
         let mut replaced = None;
         if insert.execute(values)? == 0 {
-            let (stored_id, stored_records, stored_messages): (i64, i64, i64) = self
+            let (stored_id, stored): (i64, Completeness) = self
                 .tx
                 .prepare_cached(
-                    "SELECT id, record_count, message_count FROM reports
-                     WHERE org_name = ?1 AND report_id = ?2 AND domain = ?3",
+                    "SELECT id, record_count, message_count, pass_count, date_end, date_begin
+                     FROM reports WHERE org_name = ?1 AND report_id = ?2 AND domain = ?3",
                 )?
                 .query_row(params![m.org_name, m.report_id, p.domain], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                    Ok((
+                        row.get(0)?,
+                        Completeness {
+                            records: row.get(1)?,
+                            messages: row.get(2)?,
+                            passed: row.get(3)?,
+                            end: row.get(4)?,
+                            begin: row.get(5)?,
+                        },
+                    ))
                 })?;
-            if (record_count, message_count) <= (stored_records, stored_messages) {
+            let this = Completeness {
+                records: record_count,
+                messages: message_count,
+                passed: sat(r.pass_count()),
+                end: m.end,
+                begin: m.begin,
+            };
+            if this <= stored {
                 return Ok(Inserted::Duplicate);
             }
+            let stored_records = stored.records;
             // Records, their DKIM, SPF and reason rows go with it (ON DELETE CASCADE).
             self.tx
                 .prepare_cached("DELETE FROM reports WHERE id = ?1")?
