@@ -200,10 +200,40 @@ pub struct Cutoffs {
 }
 
 impl Cutoffs {
+    /// No limit: nothing ended before it.
+    pub const NONE: i64 = i64::MIN;
+
     /// Kept rejects go by when they were first kept, under the stricter of the two limits: a
     /// rejected input may be a failure report, with the personal data of one.
     pub fn rejects(&self) -> i64 {
         self.reports.max(self.failures)
+    }
+}
+
+/// How long reports are kept, in days (`prune --older-than` / `--failures-older-than`, the config's
+/// `[retention]`); `None`: no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub older_than: Option<u32>,
+    /// Failure reports; without it, `older_than`.
+    pub failures_older_than: Option<u32>,
+}
+
+impl Retention {
+    /// Whether any limit is set.
+    pub fn is_set(&self) -> bool {
+        self.older_than.is_some() || self.failures_older_than.is_some()
+    }
+
+    /// The cutoffs at `now` ([`crate::time::retention_cutoff`]).
+    pub fn cutoffs(&self, now: i64) -> Cutoffs {
+        let cut = |days: Option<u32>| {
+            days.map_or(Cutoffs::NONE, |d| crate::time::retention_cutoff(now, d))
+        };
+        Cutoffs {
+            reports: cut(self.older_than),
+            failures: cut(self.failures_older_than.or(self.older_than)),
+        }
     }
 }
 

@@ -142,7 +142,10 @@ pub fn prune(
     pruned.records = super::count(records);
     for ((table, old, cutoff), n) in others.iter().zip(gone.iter_mut()) {
         *n = if dry_run {
-            let row = tx.query_one(&format!("SELECT count(*) FROM {table} WHERE {old}"), &[cutoff])?;
+            let row = tx.query_one(
+                &format!("SELECT count(*) FROM {table} WHERE {old}"),
+                &[cutoff],
+            )?;
             super::count(row.get(0))
         } else {
             tx.execute(&format!("DELETE FROM {table} WHERE {old}"), &[cutoff])?
@@ -160,7 +163,11 @@ pub fn prune(
         pruned.partitions = Some((months_before(&mut tx, cutoffs.reports)?.len() * 4) as u64);
         return Ok(pruned);
     }
-    ensure_months(&mut tx, upcoming(crate::time::now()))?;
+    // The months ahead, but none that would be dropped at once.
+    let ahead = upcoming(crate::time::now())
+        .into_iter()
+        .filter(|&t| crate::time::month_of(t).is_some_and(|(_, next)| next > cutoffs.reports));
+    ensure_months(&mut tx, ahead)?;
     tx.commit()?;
 
     // The months wholly before the cutoff, dropped in one short transaction.

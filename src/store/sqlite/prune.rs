@@ -37,7 +37,9 @@ impl Db {
         let at = [cutoffs.failures, cutoffs.reports, cutoffs.rejects()];
         if dry_run {
             let (reports, records): (i64, i64) = self.conn.query_row(
-                &format!("SELECT count(*), ifnull(sum(record_count), 0) FROM reports WHERE {OLD_REPORT}"),
+                &format!(
+                    "SELECT count(*), ifnull(sum(record_count), 0) FROM reports WHERE {OLD_REPORT}"
+                ),
                 [cutoffs.reports],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
