@@ -13,8 +13,9 @@
 //! Prune runs in three short transactions, each leaving the database consistent (queries reach
 //! records only through their report): (1) the reports that ended before the cutoff are deleted,
 //! with failure and TLS reports and kept rejects; their records are then unreachable; (2) the
-//! month partitions wholly before the cutoff are dropped (a brief exclusive lock on the parents);
-//! (3) the boundary month's records before the cutoff are deleted. An interrupted prune is
+//! month partitions wholly before the cutoff are dropped (a brief exclusive lock on the parents;
+//! when other users hold them too long, their rows are deleted instead); (3) the boundary month's
+//! records before the cutoff are deleted. An interrupted prune is
 //! finished by the next, which deletes by `report_end`, whatever became of the reports.
 
 use std::collections::BTreeSet;
@@ -29,6 +30,10 @@ pub const PARTITIONED: [&str; 4] = ["records", "record_reasons", "record_dkim", 
 
 /// The advisory lock key under which partitions are made and dropped ("dmarcwm" + 2).
 const PARTITION_LOCK: i64 = 0x646d_6172_6377_6d02;
+
+/// How long dropping partitions waits for the tables' other users before prune deletes rows
+/// instead.
+const LOCK_WAIT: &str = "10s";
 
 /// Aggregate reports that ended before $1 (when stored, without a period).
 const OLD_REPORT: &str = "(date_end < $1 OR (date_end IS NULL AND ingested_at < $1))";
@@ -170,18 +175,36 @@ pub fn prune(
     ensure_months(&mut tx, ahead)?;
     tx.commit()?;
 
-    // The months wholly before the cutoff, dropped in one short transaction.
+    // The months wholly before the cutoff, dropped in one short transaction. Dropping waits for
+    // the parents' readers and writers to finish, and those who come after wait for it: when
+    // that takes longer than LOCK_WAIT (a long ingest), the rows are deleted below instead, and
+    // the next prune drops the emptied months.
     let mut tx = client.transaction()?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PARTITION_LOCK])?;
-    let mut dropped = 0;
-    for month in months_before(&mut tx, cutoffs.reports)? {
-        for table in PARTITIONED {
-            tx.batch_execute(&format!("DROP TABLE {table}_{month}"))?;
-            dropped += 1;
+    tx.batch_execute(&format!("SET LOCAL lock_timeout = '{LOCK_WAIT}'"))?;
+    let dropped = (|| {
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PARTITION_LOCK])?;
+        let mut dropped = 0;
+        for month in months_before(&mut tx, cutoffs.reports)? {
+            for table in PARTITIONED {
+                tx.batch_execute(&format!("DROP TABLE {table}_{month}"))?;
+                dropped += 1;
+            }
         }
-    }
-    tx.commit()?;
-    pruned.partitions = Some(dropped);
+        Ok::<u64, PgError>(dropped)
+    })();
+    pruned.partitions = Some(match dropped {
+        Ok(n) => {
+            tx.commit()?;
+            n
+        }
+        Err(PgError::Sql { error, .. })
+            if error.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) =>
+        {
+            drop(tx);
+            0
+        }
+        Err(e) => return Err(e),
+    });
 
     // The boundary month's rows before the cutoff, and the catch-all before 1970's.
     let mut tx = client.transaction()?;
