@@ -110,8 +110,6 @@ fn execute(config: Config) -> anyhow::Result<u8> {
         | Action::Notify(_)
         | Action::Digest { .. }
         | Action::Check(..) => store::Open::Create,
-        // Nothing to prune in a database that does not exist.
-        Action::Prune { .. } => store::Open::Existing,
         _ => store::Open::Existing,
     };
     let store = Store::open_at(&config.db, how)?;
@@ -149,12 +147,12 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             for warning in &accounts.warnings {
                 eprintln!("dmarc-warden: {warning}");
             }
+            let keys: Vec<String> = accounts.accounts.iter().map(|a| a.key()).collect();
+            let _lock = lock_fetch(&store, &keys, &config.db)?;
             // --watch does not end: its retention is applied when it starts.
             if options.watch {
                 apply_retention(&store, &retention, &config.db, config.quiet)?;
             }
-            let keys: Vec<String> = accounts.accounts.iter().map(|a| a.key()).collect();
-            let _lock = lock_fetch(&store, &keys, &config.db)?;
             // Written when the accounts are done, or on the way out of a run that stopped early.
             let names = accounts.accounts.iter().map(|a| a.name.clone()).collect();
             let mut run = metrics::FetchRun::start(metrics_file, names);
