@@ -4,7 +4,8 @@
 //! their records), failure reports, TLS reports and kept rejects remain; `senders --days 365`
 //! counts exactly the remaining messages; on PostgreSQL the month partitions wholly before the
 //! cutoff are gone (`pg_inherits`); a second prune removes nothing. The config's `[retention]` is
-//! applied by the nightly `ingest`. And PostgreSQL's migration to month partitions converts a
+//! applied by the nightly `ingest`. On PostgreSQL, a reader holding the partitions makes prune
+//! delete rows instead of dropping them; and the migration to month partitions converts a
 //! database made by schema 0001, its records landing in their months' partitions.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -469,4 +470,50 @@ fn the_migration_partitions_a_database_of_schema_0001() {
         .unwrap()
         .get(0);
     assert_eq!(left, 0);
+}
+
+/// On PostgreSQL, a reader holding the record tables longer than prune waits to drop partitions
+/// does not stop prune: the old months' rows are deleted instead, the answers are the same, and
+/// the next prune drops the emptied months.
+#[test]
+fn prune_deletes_rows_when_a_reader_holds_the_partitions() {
+    let env = Env::on(crate::cli::Backend::Postgres);
+    let inputs = tempfile::tempdir().unwrap();
+    let now = now();
+    let estate = write_estate(inputs.path(), now);
+    assert_eq!(env.run(&["ingest", crate::cli::s(inputs.path())]).code, 1);
+    let before = partitions(&env);
+    let db = env.pg().unwrap();
+    let mut reader = crate::postgres::support::server().admin_to(&db.name);
+    let mut held = reader.transaction().unwrap();
+    held.query("SELECT count(*) FROM records", &[]).unwrap();
+
+    let args = ["prune", "--older-than", "180", "--format", "json"];
+    let first = counts(&env.run(&args));
+    assert_eq!(first["partitions"].0, 0, "{first:?}");
+    let gone = estate.reports.iter().filter(|r| !r.3).count() as u64;
+    assert_eq!(first["aggregate_reports"].0, gone);
+    assert_eq!(first["records"].0, 2 * gone);
+    let kept: u64 = estate.reports.iter().filter(|r| r.3).map(|r| r.2 + 2).sum();
+    let sources = json(&env, &["sources", "--format", "json"]);
+    let messages: u64 = sources
+        .iter()
+        .map(|r| r["messages"].as_u64().unwrap())
+        .sum();
+    assert_eq!(messages, kept);
+    held.rollback().unwrap();
+    assert_eq!(partitions(&env), before, "nothing dropped while held");
+    let cut = cutoff(now, 180);
+    let old_rows: i64 = reader
+        .query_one(
+            "SELECT count(*) FROM records WHERE report_end < $1",
+            &[&cut],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(old_rows, 0, "the old months' rows are deleted instead");
+
+    let second = counts(&env.run(&args));
+    assert!(second["partitions"].0 >= 12, "{second:?}");
+    assert_eq!(second["aggregate_reports"].0, 0);
 }
