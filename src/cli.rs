@@ -66,6 +66,10 @@ pub enum Command {
         paths: Vec<PathBuf>,
         #[command(flatten)]
         work: WorkArgs,
+        /// Config file whose [retention] table, when it has one, is applied after ingesting, as
+        /// `prune` does [default: $XDG_CONFIG_HOME/dmarc-warden/config.toml, if present].
+        #[arg(long, env = "DMARC_WARDEN_CONFIG", value_name = "PATH")]
+        config: Option<PathBuf>,
     },
     /// Read the DMARC mailbox over IMAP (TLS) and store what its messages carry.
     ///
@@ -220,6 +224,17 @@ pub enum Command {
         #[arg(long)]
         wide: bool,
     },
+    /// Remove reports older than a number of days, with their records, rollups and kept rejects.
+    ///
+    /// Aggregate and SMTP TLS reports whose period ended before the first UTC midnight at or after
+    /// DAYS days ago go (so only reports ending in the last DAYS days remain), with their records
+    /// and rollups; failure reports (personal data: addresses, subjects, headers) by their arrival
+    /// date under --failures-older-than; kept rejects by when they were first kept, under the
+    /// shorter of the two. Prints what went, per kind, and the day it ended before. The config's
+    /// [retention] table gives the limits when the flags do not, and the nightly `fetch` and
+    /// `ingest` apply it. SQLite deletes in small batches, so `serve` and `fetch` go on beside it;
+    /// PostgreSQL drops whole month partitions of records. Exit status: 0 done; 2 failed.
+    Prune(PruneArgs),
     /// Copy the whole database (--db) into another, of either kind: SQLite to PostgreSQL and back.
     ///
     /// The target must be empty (it is created, and its schema made, when missing). Everything is
@@ -231,6 +246,57 @@ pub enum Command {
         #[arg(long, value_name = "PATH|URL")]
         to: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove aggregate and TLS reports that ended more than DAYS days ago [default: the config's
+    /// retention.older_than_days; none: no limit].
+    #[arg(long, value_name = "DAYS")]
+    pub older_than: Option<u32>,
+    /// Remove failure reports that arrived more than DAYS days ago [default: the config's
+    /// retention.failures_older_than_days, else --older-than].
+    #[arg(long, value_name = "DAYS")]
+    pub failures_older_than: Option<u32>,
+    /// Count what would go, and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Config file with a [retention] table [default: $XDG_CONFIG_HOME/dmarc-warden/config.toml,
+    /// if present].
+    #[arg(long, env = "DMARC_WARDEN_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t, env = "DMARC_WARDEN_FORMAT")]
+    pub format: Format,
+}
+
+impl PruneArgs {
+    fn action(self) -> anyhow::Result<Action> {
+        for (flag, days) in [
+            ("--older-than", self.older_than),
+            ("--failures-older-than", self.failures_older_than),
+        ] {
+            if days == Some(0) {
+                bail!("{flag} must be at least 1 day");
+            }
+        }
+        let config = crate::config::retention(self.config.as_deref())?;
+        let retention = crate::store::Retention {
+            older_than: self.older_than.or(config.older_than),
+            failures_older_than: self.failures_older_than.or(config.failures_older_than),
+        };
+        if !retention.is_set() {
+            bail!(
+                "prune needs a limit: --older-than DAYS or --failures-older-than DAYS, or \
+                 older_than_days in the config's [retention] table"
+            );
+        }
+        Ok(Action::Prune {
+            retention,
+            dry_run: self.dry_run,
+            format: self.format,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -831,6 +897,8 @@ pub enum Action {
     Ingest {
         paths: Vec<PathBuf>,
         options: crate::pipeline::Options,
+        /// The config's [retention], applied afterwards when set.
+        retention: crate::store::Retention,
     },
     Reprocess {
         options: crate::pipeline::Options,
@@ -842,6 +910,13 @@ pub enum Action {
         notify: Option<crate::notify::Config>,
         /// `--metrics-file`.
         metrics_file: Option<PathBuf>,
+        /// The config's [retention], applied after fetching (with --watch, when it starts).
+        retention: crate::store::Retention,
+    },
+    Prune {
+        retention: crate::store::Retention,
+        dry_run: bool,
+        format: Format,
     },
     Notify(crate::notify::Config),
     Digest {
@@ -883,10 +958,16 @@ impl Config {
             ),
         };
         let action = match cli.command {
-            Command::Ingest { paths, work } => Action::Ingest {
+            Command::Ingest {
+                paths,
+                work,
+                config,
+            } => Action::Ingest {
                 paths,
                 options: work.options()?,
+                retention: crate::config::retention(config.as_deref())?,
             },
+            Command::Prune(args) => args.action()?,
             Command::Fetch(args) => args.action()?,
             Command::Login(args) => args.action()?,
             Command::Reprocess { work } => Action::Reprocess {
@@ -1027,6 +1108,7 @@ impl FetchArgs {
         }
         let work = self.work.options()?;
         Ok(Action::Fetch {
+            retention: crate::config::retention(self.config.as_deref())?,
             notify,
             metrics_file: self.metrics_file,
             accounts,

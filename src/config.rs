@@ -1,7 +1,8 @@
 //! The config file (TOML; `~/.config/dmarc-warden/config.toml` by default): `[[account]]` tables for
 //! `fetch`, merged with the `DMARC_WARDEN_IMAP_*` environment and flags into validated [`Account`]s;
 //! `[[sender]]`, `[[service]]`, `[[domain]]` and `[advice]` for `senders` and `advise`
-//! ([`judgement`]); `[notify]` for `notify` and `digest` ([`notify`]). The CLI edge: it reads files
+//! ([`judgement`]); `[notify]` for `notify` and `digest` ([`notify`]); `[retention]` for `prune`
+//! and the nightly `fetch` / `ingest` ([`retention`]). The CLI edge: it reads files
 //! and runs `password_command`, and its errors name the file, the account and the setting.
 //!
 //! ```toml
@@ -71,6 +72,17 @@ struct File {
     notify: crate::notify::settings::NotifyEntry,
     #[serde(default)]
     web: crate::web::users::WebEntry,
+    #[serde(default)]
+    retention: RetentionEntry,
+}
+
+/// `[retention]`: how many days reports are kept; `prune` and the nightly `fetch` / `ingest`
+/// apply it.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionEntry {
+    older_than_days: Option<u32>,
+    failures_older_than_days: Option<u32>,
 }
 
 /// `[[sender]]`: a sender of yours (or, with `legitimate = false`, one that is not).
@@ -265,6 +277,27 @@ pub fn web(config: Option<&Path>) -> anyhow::Result<(Option<PathBuf>, crate::web
     };
     let scopes = crate::web::users::validate(file.map(|f| f.web).unwrap_or_default(), &shown)?;
     Ok((path, scopes))
+}
+
+/// The `[retention]` table ([`crate::store::Retention`]); no limit where it sets none.
+pub fn retention(config: Option<&Path>) -> anyhow::Result<crate::store::Retention> {
+    let (path, file) = load(config)?;
+    let entry = file.map(|f| f.retention).unwrap_or_default();
+    for (name, days) in [
+        ("older_than_days", entry.older_than_days),
+        ("failures_older_than_days", entry.failures_older_than_days),
+    ] {
+        if days == Some(0) {
+            bail!(
+                "config {}: retention.{name} must be at least 1",
+                path.map_or("file".to_owned(), |p| p.display().to_string())
+            );
+        }
+    }
+    Ok(crate::store::Retention {
+        older_than: entry.older_than_days,
+        failures_older_than: entry.failures_older_than_days,
+    })
 }
 
 /// Reads the config file named, or the default one. Returns the path tried and the file, `None`

@@ -116,13 +116,19 @@ fn execute(config: Config) -> anyhow::Result<u8> {
     warn(store.warnings());
     let output = (config.quiet, config.verbose);
     match action {
-        Action::Ingest { paths, options } => {
+        Action::Ingest {
+            paths,
+            options,
+            retention,
+        } => {
             let inputs = fetch::Inputs::new(paths, options.limits.max_message_size);
             let stats = with_progress(output, |notify| {
                 pipeline::ingest(&store, inputs, &options, &mut |e| notify(Notice::Input(e)))
                     .map_err(Into::into)
             })?;
-            finish("ingest", &stats, config.quiet)
+            let code = finish("ingest", &stats, config.quiet)?;
+            apply_retention(&store, &retention, &config.db, config.quiet)?;
+            Ok(code)
         }
         Action::Reprocess { options } => {
             let stats = with_progress(output, |notify| {
@@ -136,12 +142,17 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             options,
             notify,
             metrics_file,
+            retention,
         } => {
             for warning in &accounts.warnings {
                 eprintln!("dmarc-warden: {warning}");
             }
             let keys: Vec<String> = accounts.accounts.iter().map(|a| a.key()).collect();
             let _lock = lock_fetch(&store, &keys, &config.db)?;
+            // --watch does not end: its retention is applied when it starts.
+            if options.watch {
+                apply_retention(&store, &retention, &config.db, config.quiet)?;
+            }
             // Written when the accounts are done, or on the way out of a run that stopped early.
             let names = accounts.accounts.iter().map(|a| a.name.clone()).collect();
             let mut run = metrics::FetchRun::start(metrics_file, names);
@@ -166,13 +177,18 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             run.finish();
             let code = finish("fetch", &total, config.quiet)?;
             let code = if failed > 0 { EXIT_FATAL } else { code };
-            match notify {
+            let code = match notify {
                 Some(n) => {
                     let _lock = notify::lock(&store, &config.db)?;
-                    Ok(code.max(notify::notify(&store, &n)?))
+                    code.max(notify::notify(&store, &n)?)
                 }
-                None => Ok(code),
+                None => code,
+            };
+            // After the notices, which judge what is stored now.
+            if !options.watch {
+                apply_retention(&store, &retention, &config.db, config.quiet)?;
             }
+            Ok(code)
         }
         Action::Notify(n) => {
             let _lock = notify::lock(&store, &config.db)?;
@@ -251,6 +267,18 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             Ok(if errors { EXIT_REJECTED } else { EXIT_OK })
         }
         Action::Rejects(format) => list(&store.rejects()?, format),
+        Action::Prune {
+            retention,
+            dry_run,
+            format,
+        } => {
+            let _lock = lock_prune(&store, &config.db)?;
+            let cutoffs = retention.cutoffs(time::now());
+            let pruned = store.prune(cutoffs, dry_run)?;
+            present::pruned(&pruned, &cutoffs, dry_run, format)
+                .context("cannot write to standard output")?;
+            Ok(EXIT_OK)
+        }
         Action::Migrate(to) => {
             let started = std::time::Instant::now();
             let target = Store::open_at(&to, store::Open::Create)?;
@@ -348,6 +376,41 @@ fn lock_fetch(
             "another `dmarc-warden fetch` is running on {db} (it holds {lock}); this run did nothing"
         )
     })
+}
+
+/// Holds the store's lock `prune` while prune runs: two at once would only get in each other's way.
+fn lock_prune(store: &Store, db: &store::Location) -> anyhow::Result<store::StoreLock> {
+    hold_lock(store, "prune", |lock| {
+        format!(
+            "another `dmarc-warden prune` is running on {db} (it holds {lock}); this run did nothing"
+        )
+    })
+}
+
+/// The nightly run's retention (the config's `[retention]`), when set: prune, and one line on
+/// stdout (unless `--quiet`). Another prune running meanwhile does the work; this one says so.
+fn apply_retention(
+    store: &Store,
+    retention: &store::Retention,
+    db: &store::Location,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    if !retention.is_set() {
+        return Ok(());
+    }
+    let _lock = match lock_prune(store, db) {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("dmarc-warden: retention not applied: {e:#}");
+            return Ok(());
+        }
+    };
+    let cutoffs = retention.cutoffs(time::now());
+    let pruned = store.prune(cutoffs, false)?;
+    if !quiet {
+        present::pruned_line(&pruned, &cutoffs).context("cannot write to standard output")?;
+    }
+    Ok(())
 }
 
 /// Takes the store's lock `name` ([`Store::try_lock`]) for as long as the returned guard lives;

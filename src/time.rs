@@ -49,6 +49,47 @@ pub struct DateError {
     text: String,
 }
 
+/// Where retention cuts: the first UTC midnight at or after `now` − `days` days. What ended before it
+/// is older than `days` days and goes; what ended at or after it stays. Whole days, and never
+/// more than `days` days kept (failure reports carry personal data: a retention is a maximum).
+pub fn retention_cutoff(now: i64, days: u32) -> i64 {
+    let at = now.saturating_sub(i64::from(days).saturating_mul(DAY));
+    // The first midnight at or after `at`: `at` itself when it is one.
+    day_of(at.saturating_add(DAY - 1)).saturating_mul(DAY)
+}
+
+/// The first moment of the UTC calendar month `t` falls in, and of the next month; `None` outside
+/// the years 1970 to 9999 (PostgreSQL's month partitions cover those).
+pub fn month_of(t: i64) -> Option<(i64, i64)> {
+    use chrono::Datelike;
+    if !(0..MONTHS_END).contains(&t) {
+        return None;
+    }
+    let d = utc(t)?.date_naive();
+    let start = chrono::NaiveDate::from_ymd_opt(d.year(), d.month(), 1)?;
+    let next = start.checked_add_months(chrono::Months::new(1))?;
+    let at = |d: chrono::NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
+    Some((at(start), at(next)))
+}
+
+/// 10000-01-01T00:00:00Z: where [`month_of`]'s months end.
+pub const MONTHS_END: i64 = 253_402_300_800;
+
+/// A month (its first moment, from [`month_of`]) as a name: `y2026m01`.
+pub fn month_name(start: i64) -> Option<String> {
+    utc(start).map(|t| t.format("y%Ym%m").to_string())
+}
+
+/// The month a name of [`month_name`] names: its first moment.
+pub fn parse_month_name(name: &str) -> Option<i64> {
+    let (year, month) = name.strip_prefix('y')?.split_once('m')?;
+    if year.len() != 4 || month.len() != 2 {
+        return None;
+    }
+    let d = chrono::NaiveDate::from_ymd_opt(year.parse().ok()?, month.parse().ok()?, 1)?;
+    Some(d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp())
+}
+
 fn utc(t: i64) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp(t, 0)
 }
@@ -96,5 +137,54 @@ mod tests {
         assert_eq!(day_of(-1), -1);
         assert_eq!(day_of(DAY), 1);
         assert!(now() > 1_700_000_000);
+    }
+
+    #[test]
+    fn the_retention_cutoff_is_the_first_midnight_at_or_after_n_days_ago() {
+        let midnight = parse_day("2026-11-01").unwrap();
+        // Noon: 180 days back is noon on 2026-05-05; the next midnight is 2026-05-06.
+        assert_eq!(
+            format_day(retention_cutoff(midnight + 12 * 3600, 180)).as_deref(),
+            Some("2026-05-06")
+        );
+        // At midnight exactly, that midnight.
+        assert_eq!(
+            retention_cutoff(midnight, 180),
+            parse_day("2026-05-05").unwrap()
+        );
+        // One second past midnight: the next one.
+        assert_eq!(
+            retention_cutoff(midnight + 1, 1),
+            parse_day("2026-11-01").unwrap()
+        );
+        // Nothing older than N days survives: the cutoff is never before now − N days.
+        for t in [midnight - 1, midnight, midnight + 1, midnight + DAY - 1] {
+            for days in [0, 1, 7, 180, 365] {
+                let cut = retention_cutoff(t, days);
+                assert!(cut >= t - i64::from(days) * DAY, "{t} {days}");
+                assert!(cut < t - i64::from(days) * DAY + DAY, "{t} {days}");
+                assert_eq!(cut % DAY, 0);
+            }
+        }
+        // 0 days: everything that ended before the next midnight goes.
+        assert_eq!(retention_cutoff(midnight + 1, 0), midnight + DAY);
+        assert_eq!(retention_cutoff(i64::MIN, u32::MAX) % DAY, 0);
+    }
+
+    #[test]
+    fn months() {
+        let t = parse_date("2026-12-31T23:59:59Z").unwrap();
+        let (start, next) = month_of(t).unwrap();
+        assert_eq!(start, parse_day("2026-12-01").unwrap());
+        assert_eq!(next, parse_day("2027-01-01").unwrap());
+        assert_eq!(month_of(next).unwrap().0, next);
+        assert_eq!(month_name(start).as_deref(), Some("y2026m12"));
+        assert_eq!(parse_month_name("y2026m12"), Some(start));
+        assert_eq!(parse_month_name("y2026m13"), None);
+        assert_eq!(parse_month_name("before"), None);
+        assert_eq!(month_of(0).unwrap().0, 0);
+        assert_eq!(month_of(-1), None);
+        assert_eq!(month_of(MONTHS_END), None);
+        assert_eq!(month_of(MONTHS_END - 1).unwrap().1, MONTHS_END);
     }
 }

@@ -15,6 +15,7 @@ mod notify;
 mod oauth;
 mod package;
 mod postgres;
+mod prune;
 mod tables;
 mod tidy;
 mod users;

@@ -3,13 +3,14 @@
 //! Keys of JSON objects and CSV headers are the serde field names of the model types; they are part of
 //! the interface and listed in the README. `--format json` prints one JSON array. Tables show the
 //! columns that answer the command's question and fit the width (`table`); each listing's columns
-//! are in the file of its group (`aggregate`, `senders`, `failure`, `tls`, `rejects`); how cells are
+//! are in the file of its group (`aggregate`, `senders`, `failure`, `tls`, `rejects`, `prune`); how cells are
 //! written, in `format`.
 
 mod aggregate;
 mod check;
 mod failure;
 pub(crate) mod format;
+mod prune;
 mod rejects;
 mod senders;
 pub mod table;
@@ -20,6 +21,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 pub use check::check;
+pub use prune::{PruneKind, PruneRow, prune_rows, pruned, pruned_line};
 pub use table::{Column, Row};
 
 use crate::analyse::Advice;

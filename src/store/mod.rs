@@ -203,6 +203,71 @@ pub struct Kept {
     pub outbox_oldest: Option<i64>,
 }
 
+/// `prune`: what goes is what ended before these moments (each a UTC midnight,
+/// [`crate::time::retention_cutoff`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cutoffs {
+    /// Aggregate reports (with their records and rollups) and SMTP TLS reports, by the end of
+    /// their period (when stored, for a report without one).
+    pub reports: i64,
+    /// Failure reports, by their arrival date (when stored, without one).
+    pub failures: i64,
+}
+
+impl Cutoffs {
+    /// No limit: nothing ended before it.
+    pub const NONE: i64 = i64::MIN;
+
+    /// Kept rejects go by when they were first kept, under the stricter of the two limits: a
+    /// rejected input may be a failure report, with the personal data of one.
+    pub fn rejects(&self) -> i64 {
+        self.reports.max(self.failures)
+    }
+}
+
+/// How long reports are kept, in days (`prune --older-than` / `--failures-older-than`, the config's
+/// `[retention]`); `None`: no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub older_than: Option<u32>,
+    /// Failure reports; without it, `older_than`.
+    pub failures_older_than: Option<u32>,
+}
+
+impl Retention {
+    /// Whether any limit is set.
+    pub fn is_set(&self) -> bool {
+        self.older_than.is_some() || self.failures_older_than.is_some()
+    }
+
+    /// The cutoffs at `now` ([`crate::time::retention_cutoff`]).
+    pub fn cutoffs(&self, now: i64) -> Cutoffs {
+        let cut = |days: Option<u32>| {
+            days.map_or(Cutoffs::NONE, |d| crate::time::retention_cutoff(now, d))
+        };
+        Cutoffs {
+            reports: cut(self.older_than),
+            failures: cut(self.failures_older_than.or(self.older_than)),
+        }
+    }
+}
+
+/// What `prune` removed (or, dry, would remove).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub aggregate_reports: u64,
+    /// The aggregate reports' records (their DKIM, SPF and reason rows with them).
+    pub records: u64,
+    pub failure_reports: u64,
+    pub tls_reports: u64,
+    /// Kept rejected inputs (with the failures noted in them).
+    pub reject_inputs: u64,
+    /// Rollup rows of days before the cutoff's day.
+    pub rollups: u64,
+    /// PostgreSQL: month partitions dropped whole (one per table and month); `None` on SQLite.
+    pub partitions: Option<u64>,
+}
+
 /// Per policy domain and reporter: the end of its latest aggregate report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LatestReport {
@@ -403,6 +468,16 @@ impl Store {
                 },
             }),
         }
+    }
+
+    /// `prune`: removes what ended before `cutoffs` (see [`Cutoffs`]), and says what went; with
+    /// `dry_run`, only counts it. Not one unit of work: SQLite deletes in bounded batches, each
+    /// its own short unit of work, so that readers and other writers get their turn; PostgreSQL
+    /// deletes the reports, then drops the month partitions of records wholly before the cutoff
+    /// and deletes the rest of the boundary month. An interrupted prune leaves nothing visible
+    /// half removed, and the next one finishes it.
+    pub fn prune(&self, cutoffs: Cutoffs, dry_run: bool) -> Result<Pruned, StoreError> {
+        backend!(self, db => db.prune(cutoffs, dry_run))
     }
 
     /// The key of a reject kept without its bytes (too large, or unreadable), by its origin.

@@ -159,9 +159,25 @@ impl Tx<'_> {
     pub fn sink<'t>(&'t mut self, table: &'static Table) -> Result<Box<dyn Sink + 't>, StoreError> {
         let url = self.url.clone();
         let types: Vec<Type> = table.columns.iter().map(|(_, k)| pg_type(*k)).collect();
+        // The record tables' rows lack their partition key, `report_end`, which is their
+        // report's: they wait in a table of their own until `copied` moves them in.
+        let into = match super::prune::PARTITIONED.contains(&table.name) {
+            true => {
+                let staging = format!("copy_{}", table.name);
+                self.run(|c| {
+                    c.batch_execute(&format!(
+                        "CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS
+                         SELECT * FROM {} WITH NO DATA",
+                        table.name
+                    ))?;
+                    Ok(())
+                })?;
+                staging
+            }
+            false => table.name.to_owned(),
+        };
         let sql = format!(
-            "COPY {} ({}) FROM STDIN (FORMAT binary)",
-            table.name,
+            "COPY {into} ({}) FROM STDIN (FORMAT binary)",
             table.names().join(", ")
         );
         let copy = self
@@ -177,6 +193,30 @@ impl Tx<'_> {
 
     /// After a table with an identity (`id`), the identity goes on from the highest id copied.
     pub fn copied(&mut self, table: &Table) -> Result<(), StoreError> {
+        if super::prune::PARTITIONED.contains(&table.name) {
+            let name = table.name;
+            let columns = table.names().join(", ");
+            let from = table
+                .names()
+                .iter()
+                .map(|c| format!("s.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return self.run(|c| {
+                let ends = c.query(
+                    "SELECT DISTINCT coalesce(date_end, ingested_at) FROM reports",
+                    &[],
+                )?;
+                super::prune::ensure_months(c, ends.iter().map(|r| r.get::<_, i64>(0)))?;
+                c.batch_execute(&format!(
+                    "INSERT INTO {name} ({columns}, report_end)
+                     SELECT {from}, coalesce(r.date_end, r.ingested_at)
+                     FROM copy_{name} s JOIN reports r ON r.domain = s.domain AND r.id = s.report;
+                     DROP TABLE copy_{name}"
+                ))?;
+                Ok(())
+            });
+        }
         if !table.columns.iter().any(|(name, _)| *name == "id") {
             return Ok(());
         }

@@ -82,6 +82,14 @@ pub fn insert_reports(
     }
     let keys: Vec<Key> = reports.iter().map(|(_, r)| Key::of(&r.item)).collect();
     let mut tx = client.transaction()?;
+    // The month partitions the records go to (super::prune), before anything is locked here.
+    super::prune::ensure_months(
+        &mut tx,
+        reports
+            .iter()
+            .map(|(_, r)| report_end(&r.item, now))
+            .chain(super::prune::upcoming(now)),
+    )?;
     // One upsert may not touch a row twice: a key repeated in the batch waits for the next round.
     let mut pending: Vec<usize> = (0..reports.len()).collect();
     while !pending.is_empty() {
@@ -94,6 +102,12 @@ pub fn insert_reports(
     }
     tx.commit()?;
     Ok(out)
+}
+
+/// The records' partition key, `report_end`: the end of the report's period, else when it is
+/// stored (`reports.ingested_at`).
+fn report_end(r: &AggregateReport, now: i64) -> i64 {
+    r.metadata.end.unwrap_or(now)
 }
 
 /// A report's identity, as stored.
@@ -225,7 +239,7 @@ fn upsert_round(
         };
     }
     stored.sort_unstable_by_key(|&(i, _)| i);
-    copy_records(tx, reports, keys, &stored)
+    copy_records(tx, reports, keys, &stored, now)
 }
 
 /// The upsert's columns, as arrays.
@@ -252,23 +266,25 @@ fn copy_records(
     reports: &[(&str, &Located<AggregateReport>)],
     keys: &[Key],
     stored: &[(usize, i64)],
+    now: i64,
 ) -> Result<(), PgError> {
     let records = || {
         stored.iter().flat_map(|&(i, id)| {
             let domain = keys[i].domain.as_str();
+            let end = report_end(&reports[i].1.item, now);
             reports[i]
                 .1
                 .item
                 .records
                 .iter()
                 .enumerate()
-                .map(move |(n, rec)| (domain, id, n as i32, rec))
+                .map(move |(n, rec)| (domain, id, n as i32, rec, end))
         })
     };
     let mut rows = CopyRows::default();
-    for (domain, id, n, rec) in records() {
+    for (domain, id, n, rec, end) in records() {
         let (d, s) = (rec.deciding_dkim(), rec.deciding_spf());
-        rows.row(16);
+        rows.row(17);
         rows.text(Some(domain));
         rows.int8(id);
         rows.int4(n);
@@ -285,35 +301,37 @@ fn copy_records(
         rows.text(d.map(|d| d.result.as_str()));
         rows.text(s.map(|s| s.domain.as_str()));
         rows.text(s.map(|s| s.result.as_str()));
+        rows.int8(end);
     }
     rows.send(
         tx,
         "records (domain, report, n, count, forwarded, source_ip, disposition, dkim, spf, \
          header_from, envelope_from, envelope_to, auth_dkim_domain, auth_dkim_result, \
-         auth_spf_domain, auth_spf_result)",
+         auth_spf_domain, auth_spf_result, report_end)",
     )?;
 
     let mut rows = CopyRows::default();
-    for (domain, id, n, rec) in records() {
+    for (domain, id, n, rec, end) in records() {
         for (m, x) in rec.reasons.iter().enumerate() {
-            rows.row(6);
+            rows.row(7);
             rows.text(Some(domain));
             rows.int8(id);
             rows.int4(n);
             rows.int4(m as i32);
             rows.text(Some(&x.kind));
             rows.text(x.comment.as_deref());
+            rows.int8(end);
         }
     }
     rows.send(
         tx,
-        "record_reasons (domain, report, record, n, type, comment)",
+        "record_reasons (domain, report, record, n, type, comment, report_end)",
     )?;
 
     let mut rows = CopyRows::default();
-    for (domain, id, n, rec) in records() {
+    for (domain, id, n, rec, end) in records() {
         for (m, d) in rec.dkim_results.iter().enumerate() {
-            rows.row(8);
+            rows.row(9);
             rows.text(Some(domain));
             rows.int8(id);
             rows.int4(n);
@@ -322,17 +340,19 @@ fn copy_records(
             rows.text(d.selector.as_deref());
             rows.text(Some(d.result.as_str()));
             rows.text(d.human_result.as_deref());
+            rows.int8(end);
         }
     }
     rows.send(
         tx,
-        "record_dkim (domain, report, record, n, dkim_domain, selector, result, human_result)",
+        "record_dkim (domain, report, record, n, dkim_domain, selector, result, human_result, \
+         report_end)",
     )?;
 
     let mut rows = CopyRows::default();
-    for (domain, id, n, rec) in records() {
+    for (domain, id, n, rec, end) in records() {
         for (m, x) in rec.spf_results.iter().enumerate() {
-            rows.row(7);
+            rows.row(8);
             rows.text(Some(domain));
             rows.int8(id);
             rows.int4(n);
@@ -340,11 +360,12 @@ fn copy_records(
             rows.text(Some(&x.domain));
             rows.text(x.scope.as_deref());
             rows.text(Some(x.result.as_str()));
+            rows.int8(end);
         }
     }
     rows.send(
         tx,
-        "record_spf (domain, report, record, n, spf_domain, scope, result)",
+        "record_spf (domain, report, record, n, spf_domain, scope, result, report_end)",
     )
 }
 

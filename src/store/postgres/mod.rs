@@ -30,6 +30,7 @@ mod metrics;
 mod migrate;
 mod notify;
 mod password;
+mod prune;
 mod rdns;
 mod rejects;
 mod url;
@@ -357,6 +358,17 @@ impl Db {
             }
         }
         Ok(client)
+    }
+}
+
+impl Db {
+    /// `prune` ([`prune::prune`]): in transactions of its own, on this connection.
+    pub fn prune(
+        &self,
+        cutoffs: crate::store::Cutoffs,
+        dry_run: bool,
+    ) -> Result<crate::store::Pruned, StoreError> {
+        self.read(|c| prune::prune(c, cutoffs, dry_run))
     }
 }
 

@@ -14,6 +14,7 @@ mod ingest;
 mod listings;
 mod metrics;
 mod notify;
+mod prune;
 mod rdns;
 mod rejects;
 mod text;
@@ -35,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../schemas/0005_rdns.sql"),
     include_str!("../../../schemas/0006_dns_checks.sql"),
     include_str!("../../../schemas/0007_notify.sql"),
+    include_str!("../../../schemas/0009_retention.sql"),
 ];
 
 /// Rows per multi-row INSERT (a power of two): 16 rows of at most 15 columns stay far below SQLite's
