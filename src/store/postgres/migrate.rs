@@ -11,10 +11,16 @@ use postgres::GenericClient;
 use super::PgError;
 
 /// The migrations, numbered from 1 in this order; their names are recorded with them.
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_initial",
-    include_str!("../../../schemas/postgres/0001_initial.sql"),
-)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_initial",
+        include_str!("../../../schemas/postgres/0001_initial.sql"),
+    ),
+    (
+        "0002_rollups",
+        include_str!("../../../schemas/postgres/0002_rollups.sql"),
+    ),
+];
 
 /// The advisory lock key that serialises migrations ("dmarcwm" + 1).
 const MIGRATION_LOCK: i64 = 0x646d_6172_6377_6d01;

@@ -16,6 +16,7 @@ mod metrics;
 mod notify;
 mod rdns;
 mod rejects;
+mod rollups;
 mod text;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../schemas/0005_rdns.sql"),
     include_str!("../../../schemas/0006_dns_checks.sql"),
     include_str!("../../../schemas/0007_notify.sql"),
+    include_str!("../../../schemas/0008_rollups.sql"),
 ];
 
 /// Rows per multi-row INSERT (a power of two): 16 rows of at most 15 columns stay far below SQLite's
@@ -54,6 +56,9 @@ pub struct Db {
 /// A write transaction on a [`Db`], rolled back when dropped uncommitted.
 pub struct Tx<'c> {
     tx: rusqlite::Transaction<'c>,
+    /// The largest report id before this unit of work stored its first report: the reports above
+    /// it are added to the rollups when it commits (`rollups.rs`).
+    rollups_from: Option<i64>,
 }
 
 /// `<db>.<name>-lock`, locked while this lives.
@@ -148,6 +153,7 @@ impl Db {
     pub fn begin(&self) -> Result<Tx<'_>, StoreError> {
         Ok(Tx {
             tx: rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?,
+            rollups_from: None,
         })
     }
 
@@ -184,7 +190,8 @@ impl Db {
 }
 
 impl Tx<'_> {
-    pub fn commit(self) -> Result<(), StoreError> {
+    pub fn commit(mut self) -> Result<(), StoreError> {
+        self.keep_rollups()?;
         Ok(self.tx.commit()?)
     }
 }
