@@ -15,6 +15,7 @@ mod notify;
 mod oauth;
 mod package;
 mod postgres;
+mod rollups;
 mod tables;
 mod tidy;
 mod users;

@@ -451,6 +451,16 @@ fn concurrent_writers_store_each_report_once_and_keep_the_most_complete_copy() {
         .get(0);
     let want: i64 = stored.values().map(|v| v.0).sum();
     assert_eq!(records, want, "no record of a replaced copy is left behind");
+    // The rollups the racing writers kept are the sums of the records they left.
+    let kept = pg::rollups::contents(&mut client).unwrap();
+    assert!(!kept.is_empty());
+    pg::rollups::rebuild_rollups(&mut client).unwrap();
+    let summed = pg::rollups::contents(&mut client).unwrap();
+    assert_eq!(kept.len(), summed.len(), "rollup rows");
+    assert!(
+        kept == summed,
+        "the rollups kept differ from the records summed"
+    );
 
     // What SQLite stores of the same reports, listed, is what PostgreSQL lists.
     let dir = tempfile::tempdir().unwrap();

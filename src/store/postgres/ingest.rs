@@ -172,7 +172,13 @@ fn upsert_round(
                 let r = &reports[i].1.item;
                 let k = &keys[i];
                 let size = (r.records.len() as i64, sat(r.message_count()));
-                (k.domain.as_str(), k.org_name.as_str(), k.report_id.as_str(), size.0, size.1)
+                (
+                    k.domain.as_str(),
+                    k.org_name.as_str(),
+                    k.report_id.as_str(),
+                    size.0,
+                    size.1,
+                )
             })
             .collect();
         let replacing = super::rollups::replacing(tx, &sizes)?;

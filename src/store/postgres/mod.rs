@@ -32,7 +32,7 @@ mod notify;
 mod password;
 mod rdns;
 mod rejects;
-mod rollups;
+pub mod rollups;
 mod url;
 
 use std::borrow::Cow;

@@ -44,9 +44,7 @@ const TABLES: [(&str, &str, &[&str]); 3] = [
 /// The statements that add (`+`) or take out (`-`) the reports `WHERE {filter}` selects, one per
 /// table in [`TABLES`]' order: the migration's back-fill as an upsert.
 fn statements(filter: &str, sign: char) -> Vec<String> {
-    let backfill = MIGRATION
-        .split_once("-- Back-fill")
-        .map_or("", |(_, b)| b);
+    let backfill = MIGRATION.split_once("-- Back-fill").map_or("", |(_, b)| b);
     backfill
         .split(';')
         .filter_map(|s| s.find("INSERT INTO").map(|at| &s[at..]))
@@ -58,7 +56,9 @@ fn statements(filter: &str, sign: char) -> Vec<String> {
                 .collect();
             format!(
                 "{} ON CONFLICT ({key}) DO UPDATE SET {}",
-                insert.trim().replace("WHERE true", &format!("WHERE {filter}")),
+                insert
+                    .trim()
+                    .replace("WHERE true", &format!("WHERE {filter}")),
                 set.join(", ")
             )
         })
@@ -205,8 +205,7 @@ impl Db {
                     CASE WHEN x.nulls & 128 = 0 THEN x.spf END,
                     CASE WHEN x.nulls & 256 = 0 THEN x.disposition END, SUM(x.messages)
                  FROM rollup_evidence x WHERE {OVERLAP}
-                 GROUP BY x.domain, x.source_ip, x.header_from, x.dkim, x.spf, x.disposition,
-                    x.nulls & (1 | 64 | 128 | 256)"
+                 GROUP BY 1, 2, 3, 4, 5, 6"
             ))?;
             let mut rows = stmt.query(params![domain, since, until])?;
             while let Some(r) = rows.next()? {
@@ -235,7 +234,7 @@ impl Db {
                 "SELECT x.domain, x.source_ip, CASE WHEN x.nulls & 1 = 0 THEN x.header_from END,
                     SUM(x.reports)
                  FROM rollup_sources x WHERE {OVERLAP}
-                 GROUP BY x.domain, x.source_ip, x.header_from, x.nulls & 1"
+                 GROUP BY 1, 2, 3"
             ))?;
             let mut rows = stmt.query(params![domain, since, until])?;
             while let Some(r) = rows.next()? {
