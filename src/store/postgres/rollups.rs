@@ -50,10 +50,7 @@ fn statements(sign: char) -> &'static [String] {
     static ADD: OnceLock<Vec<String>> = OnceLock::new();
     static FORGET: OnceLock<Vec<String>> = OnceLock::new();
     let build = || {
-        let backfill = MIGRATION.split_once("-- Back-fill").map_or("", |(_, b)| b);
-        backfill
-            .split(';')
-            .filter_map(|s| s.find("INSERT INTO").map(|at| &s[at..]))
+        backfill()
             .zip(TABLES)
             .map(|(insert, (table, key, sums))| {
                 let set: Vec<String> = sums
@@ -78,6 +75,15 @@ fn statements(sign: char) -> &'static [String] {
         '+' => ADD.get_or_init(build),
         _ => FORGET.get_or_init(build),
     }
+}
+
+/// The migration's back-fill statements, one per table in [`TABLES`]' order.
+fn backfill() -> impl Iterator<Item = &'static str> {
+    MIGRATION
+        .split_once("-- Back-fill")
+        .map_or("", |(_, b)| b)
+        .split(';')
+        .filter_map(|s| s.find("INSERT INTO").map(|at| &s[at..]))
 }
 
 fn split<'a>(reports: &[(&'a str, i64)]) -> (Vec<&'a str>, Vec<i64>) {
@@ -168,8 +174,9 @@ pub fn rebuild_rollups(client: &mut impl GenericClient) -> Result<(), PgError> {
     for (table, _, _) in TABLES {
         client.execute(&format!("DELETE FROM {table}"), &[])?;
     }
-    let backfill = MIGRATION.split_once("-- Back-fill").map_or("", |(_, b)| b);
-    client.batch_execute(backfill)?;
+    for insert in backfill() {
+        client.execute(insert, &[])?;
+    }
     Ok(())
 }
 
