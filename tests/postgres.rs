@@ -1083,6 +1083,14 @@ fn four_ingests_at_once_over_overlapping_inputs_store_every_report_once() {
         records, stored_records,
         "the records the processes added add up"
     );
+    // The rollups the racing processes kept are the sums of what they stored.
+    let mut c = admin(&env);
+    let kept = pg::rollups::contents(&mut c).unwrap();
+    pg::rollups::rebuild_rollups(&mut c).unwrap();
+    assert!(
+        kept == pg::rollups::contents(&mut c).unwrap(),
+        "the rollups kept by racing ingests differ from the records summed"
+    );
     println!(
         "postgres: 4 ingests at once over {n} inputs: {reports} aggregate, {failures} failure, \
          {tls} TLS reports and {stored_records} records stored once"
