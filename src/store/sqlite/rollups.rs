@@ -13,6 +13,9 @@ use std::sync::OnceLock;
 
 use rusqlite::params;
 
+use std::collections::HashMap;
+
+use super::listings::key_bytes;
 use super::{Db, Tx, filter_params};
 use crate::model::{DomainSummary, Filter, SourceSummary, Timestamp};
 use crate::store::StoreError;
@@ -149,9 +152,24 @@ impl Tx<'_> {
 
 /// The conditions of a filter on a rollup's period, `?2` since and `?3` until as the listings
 /// read them (a report overlapping the span); with no `since`, reports without an end count.
-const OVERLAP: &str = "(?1 IS NULL OR x.domain = ?1)
-    AND (?2 IS NULL OR (x.date_end >= ?2 AND x.nulls & 1024 = 0))
-    AND (?3 IS NULL OR (x.date_begin < ?3 AND x.nulls & 512 = 0))";
+/// Spelled out only when given: `IS NULL OR …` would keep the planner from the key's index.
+fn overlap(f: &Filter) -> String {
+    [
+        match f.domain {
+            Some(_) => "x.domain = ?1",
+            None => "?1 IS NULL",
+        },
+        match f.since {
+            Some(_) => "x.date_end >= ?2 AND x.nulls & 1024 = 0",
+            None => "?2 IS NULL",
+        },
+        match f.until {
+            Some(_) => "x.date_begin < ?3 AND x.nulls & 512 = 0",
+            None => "?3 IS NULL",
+        },
+    ]
+    .join(" AND ")
+}
 
 impl Db {
     /// [`Db::domains`] from `rollup_domains`; each domain's latest report from `reports`, by
@@ -162,14 +180,15 @@ impl Db {
                     SUM(x.pass) AS pc,
                     MIN(CASE WHEN x.nulls & 512 = 0 THEN x.date_begin END) AS b,
                     MAX(CASE WHEN x.nulls & 1024 = 0 THEN x.date_end END) AS e
-                  FROM rollup_domains x WHERE {OVERLAP}
+                  FROM rollup_domains x WHERE {}
                   GROUP BY x.domain)
              SELECT g.domain, g.n, g.m, g.pc, g.b, g.e, l.p, l.sp, l.pct
              FROM g JOIN reports l ON l.id =
                 (SELECT id FROM reports r2 WHERE r2.domain = g.domain
                     AND (?2 IS NULL OR r2.date_end >= ?2) AND (?3 IS NULL OR r2.date_begin < ?3)
                  ORDER BY date_end DESC, date_begin DESC, org_name, report_id LIMIT 1)
-             ORDER BY g.m DESC, g.domain LIMIT ?4"
+             ORDER BY g.m DESC, g.domain LIMIT ?4",
+            overlap(f)
         ))?;
         let rows = stmt.query_map(filter_params(f), |r| {
             let messages: u64 = r.get(2)?;
@@ -196,51 +215,64 @@ impl Db {
     pub fn sources_rolled(&self, f: &Filter) -> Result<Vec<SourceSummary>, StoreError> {
         let (domain, since, until, limit) = filter_params(f);
         let mut out: Vec<SourceSummary> = Vec::new();
-        let mut index: std::collections::HashMap<(String, String, Option<String>), usize> =
-            std::collections::HashMap::new();
+        // Summed here rather than by GROUP BY (a sort of every row): groups by their key
+        // columns' bytes in a reused buffer, as the records' reader does.
+        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut buf = Vec::new();
         {
             let mut stmt = self.conn.prepare(&format!(
                 "SELECT x.domain, x.source_ip, CASE WHEN x.nulls & 1 = 0 THEN x.header_from END,
                     CASE WHEN x.nulls & 64 = 0 THEN x.dkim END,
                     CASE WHEN x.nulls & 128 = 0 THEN x.spf END,
-                    CASE WHEN x.nulls & 256 = 0 THEN x.disposition END, SUM(x.messages)
-                 FROM rollup_evidence x WHERE {OVERLAP}
-                 GROUP BY 1, 2, 3, 4, 5, 6"
+                    CASE WHEN x.nulls & 256 = 0 THEN x.disposition END, x.messages
+                 FROM rollup_evidence x WHERE {}",
+                overlap(f)
             ))?;
             let mut rows = stmt.query(params![domain, since, until])?;
             while let Some(r) = rows.next()? {
-                let group: (String, String, Option<String>) = (r.get(0)?, r.get(1)?, r.get(2)?);
-                let at = *index.entry(group).or_insert_with_key(|(d, ip, hf)| {
-                    out.push(SourceSummary {
-                        domain: d.clone(),
-                        source_ip: ip.clone(),
-                        header_from: hf.clone(),
-                        messages: 0,
-                        dmarc_pass: 0,
-                        dkim_aligned: 0,
-                        spf_aligned: 0,
-                        quarantined: 0,
-                        rejected: 0,
-                        reports: 0,
-                        failure_reports: 0,
-                    });
-                    out.len() - 1
-                });
+                buf.clear();
+                for i in 0..3 {
+                    key_bytes(&mut buf, r.get_ref(i)?);
+                }
+                let at = match index.get(buf.as_slice()) {
+                    Some(&at) => at,
+                    None => {
+                        out.push(SourceSummary {
+                            domain: r.get(0)?,
+                            source_ip: r.get(1)?,
+                            header_from: r.get(2)?,
+                            messages: 0,
+                            dmarc_pass: 0,
+                            dkim_aligned: 0,
+                            spf_aligned: 0,
+                            quarantined: 0,
+                            rejected: 0,
+                            reports: 0,
+                            failure_reports: 0,
+                        });
+                        index.insert(buf.clone(), out.len() - 1);
+                        out.len() - 1
+                    }
+                };
                 out[at].count(r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
             }
         }
         {
             let mut stmt = self.conn.prepare(&format!(
                 "SELECT x.domain, x.source_ip, CASE WHEN x.nulls & 1 = 0 THEN x.header_from END,
-                    SUM(x.reports)
-                 FROM rollup_sources x WHERE {OVERLAP}
-                 GROUP BY 1, 2, 3"
+                    x.reports
+                 FROM rollup_sources x WHERE {}",
+                overlap(f)
             ))?;
             let mut rows = stmt.query(params![domain, since, until])?;
             while let Some(r) = rows.next()? {
-                let group: (String, String, Option<String>) = (r.get(0)?, r.get(1)?, r.get(2)?);
-                if let Some(&at) = index.get(&group) {
-                    out[at].reports = r.get(3)?;
+                buf.clear();
+                for i in 0..3 {
+                    key_bytes(&mut buf, r.get_ref(i)?);
+                }
+                if let Some(&at) = index.get(buf.as_slice()) {
+                    let reports: u64 = r.get(3)?;
+                    out[at].reports += reports;
                 }
             }
         }
