@@ -81,10 +81,11 @@ fn difference(env: &Env) -> Option<String> {
     for ((a, b), name) in rolled.iter().zip(&recorded).zip(names) {
         if a != b {
             let at = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
-            let near = |t: &str| {
-                let from = t.floor_char_boundary(at.saturating_sub(150));
-                let to = t.floor_char_boundary((at + 150).min(t.len()));
-                t[from..to].to_owned()
+            let near = |t: &str| -> String {
+                let bytes = t.as_bytes();
+                let part =
+                    &bytes[at.saturating_sub(150).min(bytes.len())..(at + 150).min(bytes.len())];
+                String::from_utf8_lossy(part).into_owned()
             };
             return Some(format!(
                 "{name}: from rollups and from records differ at byte {at}:\n{}\n{}",
