@@ -16,7 +16,6 @@ mod oauth;
 mod package;
 mod postgres;
 mod prune;
-mod rollups;
 mod tables;
 mod tidy;
 mod users;

@@ -235,9 +235,7 @@ on_both_backends! {
         expect("failure_reports", 1, &failures_day);
         expect("tls_reports", 1, &cut_day);
         expect("reject_inputs", 1, &failures_day);
-        // The rollup rows of the days before the cutoff's: some, as many as the real run removes.
-        assert!(dry["rollups"].0 > 0, "{dry:?}");
-        assert_eq!(dry["rollups"].1.as_deref(), Some(cut_day.as_str()));
+        expect("rollups", 0, &cut_day);
         match backend {
             Backend::Postgres => {
                 // Months wholly before the cutoff: at least those of 400, 330 and 250 days ago.
@@ -271,11 +269,6 @@ on_both_backends! {
         // `senders` over a year counts exactly the remaining messages.
         let senders = json(&env, &["senders", "--days", "365", "--format", "json"]);
         assert_eq!(sum(&senders), messages);
-        // And the rollups it read are the remaining records' sums.
-        for args in [&["senders", "--days", "365", "--format", "json"][..], &["domains", "--format", "json"]] {
-            let from_records = env.run_with_env(args, &[("DMARC_WARDEN_FROM_RECORDS", "1")]);
-            assert_eq!(env.run(args).stdout, from_records.stdout, "{args:?}");
-        }
 
         // The failure report that arrived 20 days ago stays; the one of 40 days ago is gone.
         let failures = json(&env, &["failures", "--format", "json"]);

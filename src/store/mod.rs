@@ -542,13 +542,6 @@ fn reject_key(input: &RejectedInput<'_>) -> String {
     }
 }
 
-/// Whether readers answer from the records rather than the rollups: only when the environment
-/// variable `DMARC_WARDEN_FROM_RECORDS` is set (not empty), which the tests use to compare the
-/// two. Not documented for users.
-pub(crate) fn from_records() -> bool {
-    std::env::var_os("DMARC_WARDEN_FROM_RECORDS").is_some_and(|v| !v.is_empty())
-}
-
 /// Reading: kept rejects, IMAP state, listings, evidence, the rDNS cache, checks, notifications.
 impl Store {
     /// Keys of all kept inputs, oldest first.
@@ -571,18 +564,12 @@ impl Store {
 
     /// `domains`: per policy domain, most messages first.
     pub fn domains(&self, f: &Filter) -> Result<Vec<DomainSummary>, StoreError> {
-        match from_records() {
-            true => backend!(self, db => db.domains(f)),
-            false => backend!(self, db => db.domains_rolled(f)),
-        }
+        backend!(self, db => db.domains(f))
     }
 
     /// `sources`: per policy domain, source IP and header From, most messages first.
     pub fn sources(&self, f: &Filter) -> Result<Vec<SourceSummary>, StoreError> {
-        match from_records() {
-            true => backend!(self, db => db.sources(f)),
-            false => backend!(self, db => db.sources_rolled(f)),
-        }
+        backend!(self, db => db.sources(f))
     }
 
     /// `reports`: the stored aggregate reports, oldest first.
@@ -723,10 +710,7 @@ impl Store {
         since: i64,
         until: i64,
     ) -> Result<BTreeSet<String>, StoreError> {
-        match from_records() {
-            true => backend!(self, db => db.source_ips_between(domain, since, until)),
-            false => backend!(self, db => db.source_ips_rolled(domain, since, until)),
-        }
+        backend!(self, db => db.source_ips_between(domain, since, until))
     }
 
     /// The end of the latest aggregate report and of the latest SMTP TLS report.
@@ -750,22 +734,6 @@ impl Tx<'_> {
         now: i64,
     ) -> Result<Inserted, StoreError> {
         tx_backend!(self, tx => tx.insert_report(origin, report, now))
-    }
-
-    /// Takes the aggregate reports `ids` (still stored, about to be deleted) out of the rollups,
-    /// so that they stay the sums of what is stored. Every path that deletes reports calls it
-    /// first (a replaced copy; `prune`); ids of reports not stored are ignored. PostgreSQL's ids
-    /// are per domain: `(domain, id)`.
-    pub fn forget_reports(&mut self, ids: &[(&str, i64)]) -> Result<(), StoreError> {
-        match &mut self.backend {
-            TxBackend::Sqlite(t) => t.forget_reports(&ids.iter().map(|r| r.1).collect::<Vec<_>>()),
-            TxBackend::Postgres(t) => t.forget_reports(ids),
-        }
-    }
-
-    /// Deletes the rollups and sums every stored report again.
-    pub fn rebuild_rollups(&mut self) -> Result<(), StoreError> {
-        tx_backend!(self, tx => tx.rebuild_rollups())
     }
 
     /// [`Tx::insert_report`] for several reports (`(origin, report)`), returning what became of

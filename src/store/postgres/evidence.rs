@@ -24,57 +24,37 @@ pub fn evidence_in(
 ) -> Result<(Vec<Evidence>, Vec<DayCount>), PgError> {
     // Conditions are spelled out only when given, so that the plan uses the (domain, date_end)
     // index when it can.
-    // From the rollups (rows summed per report period and reporter, `rollups.rs`) unless asked
-    // for the records ([`crate::store::from_records`]); the same columns either way.
-    let rolled = !crate::store::from_records();
     let conditions = [
-        match (domain.is_some(), rolled) {
-            (false, _) => "$1::text IS NULL",
-            (true, false) => "r.domain = $1",
-            (true, true) => "x.domain = $1",
+        if domain.is_some() {
+            "r.domain = $1"
+        } else {
+            "$1::text IS NULL"
         },
-        match (since.is_some(), rolled) {
-            (false, _) => "$2::int8 IS NULL",
-            (true, false) => "r.date_end >= $2",
-            (true, true) => "x.date_end >= $2 AND x.nulls & 1024 = 0",
+        if since.is_some() {
+            "r.date_end >= $2"
+        } else {
+            "$2::int8 IS NULL"
         },
-        match (until.is_some(), rolled) {
-            (false, _) => "$3::int8 IS NULL",
-            (true, false) => "r.date_end < $3",
-            (true, true) => "x.date_end < $3 AND x.nulls & 1024 = 0",
+        if until.is_some() {
+            "r.date_end < $3"
+        } else {
+            "$3::int8 IS NULL"
         },
     ];
     // Every record with its report, as the SQLite store reads them: grouping them on the server
     // (by these columns and the day) saved nothing, as a day's records rarely repeat, and cost a
     // sort.
-    let sql = if rolled {
-        format!(
-            "SELECT x.domain, x.source_ip, CASE WHEN x.nulls & 1 = 0 THEN x.header_from END,
-                CASE WHEN x.nulls & 2 = 0 THEN x.auth_dkim_domain END,
-                CASE WHEN x.nulls & 4 = 0 THEN x.auth_dkim_result END,
-                CASE WHEN x.nulls & 8 = 0 THEN x.auth_spf_domain END,
-                CASE WHEN x.nulls & 16 = 0 THEN x.auth_spf_result END,
-                CASE WHEN x.nulls & 32 = 0 THEN x.envelope_from END,
-                CASE WHEN x.nulls & 64 = 0 THEN x.dkim END,
-                CASE WHEN x.nulls & 128 = 0 THEN x.spf END,
-                CASE WHEN x.nulls & 256 = 0 THEN x.disposition END, x.forwarded, x.org_name,
-                CASE WHEN x.nulls & 512 = 0 THEN x.date_begin END,
-                CASE WHEN x.nulls & 1024 = 0 THEN x.date_end END, x.messages
-             FROM rollup_evidence x
-             WHERE {}",
-            conditions.join(" AND ")
-        )
-    } else {
-        format!(
+    let rows = client.query(
+        &format!(
             "SELECT r.domain, c.source_ip, c.header_from, c.auth_dkim_domain, c.auth_dkim_result,
                 c.auth_spf_domain, c.auth_spf_result, c.envelope_from, c.dkim, c.spf,
                 c.disposition, c.forwarded, r.org_name, r.date_begin, r.date_end, c.count
              FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
              WHERE {}",
             conditions.join(" AND ")
-        )
-    };
-    let rows = client.query(&sql, &[&domain, &since, &until])?;
+        ),
+        &[&domain, &since, &until],
+    )?;
     // Rows are summed by their stored columns ([`StoredRecord`]'s), looked up by those columns'
     // bytes in a reused buffer; each new set is turned into its key by
     // [`StoredRecord::evidence_key`] (different columns can say the same: they are summed too).

@@ -17,7 +17,7 @@ use postgres::types::ToSql;
 
 use super::{PgError, json, opt_text, sat, text};
 use crate::model::{AggregateReport, FailureReport, Located, TlsReport};
-use crate::store::{Completeness, Inserted};
+use crate::store::Inserted;
 
 const UPSERT_REPORTS: &str = "
 INSERT INTO reports AS r (domain, org_name, report_id, date_begin, date_end, record_count,
@@ -184,33 +184,6 @@ fn upsert_round(
     ];
     params.extend(c.texts.iter().map(|t| t as &(dyn ToSql + Sync)));
     params.push(&now);
-    // The stored copies this upsert will replace leave the rollups while their period is known.
-    let forgotten = {
-        let sizes: Vec<(&str, &str, &str, Completeness)> = round
-            .iter()
-            .map(|&i| {
-                let r = &reports[i].1.item;
-                let k = &keys[i];
-                let size = Completeness {
-                    records: r.records.len() as i64,
-                    messages: sat(r.message_count()),
-                    passed: sat(r.pass_count()),
-                    end: r.metadata.end,
-                    begin: r.metadata.begin,
-                };
-                (
-                    k.domain.as_str(),
-                    k.org_name.as_str(),
-                    k.report_id.as_str(),
-                    size,
-                )
-            })
-            .collect();
-        let replacing = super::rollups::replacing(tx, &sizes)?;
-        let ids: Vec<(&str, i64)> = replacing.iter().map(|(d, id)| (d.as_str(), *id)).collect();
-        super::rollups::forget_reports(tx, &ids)?;
-        replacing
-    };
     let rows = tx.query(UPSERT_REPORTS, &params)?;
 
     // Which report each returned row is, and whether it replaced a stored copy.
@@ -229,14 +202,6 @@ fn upsert_round(
             replaced.push((i, id));
         }
         stored.push((i, id));
-    }
-    // A copy replaced that was not read before the upsert was stored by another writer since:
-    // its part of the rollups is unknown here, so the batch runs again.
-    if replaced
-        .iter()
-        .any(|&(i, id)| !forgotten.contains(&(keys[i].domain.clone(), id)))
-    {
-        return Err(PgError::Raced);
     }
     // The replaced copies' records and their lists go; how many records there were is what the
     // new copy adds to.
@@ -274,12 +239,7 @@ fn upsert_round(
         };
     }
     stored.sort_unstable_by_key(|&(i, _)| i);
-    copy_records(tx, reports, keys, &stored, now)?;
-    let added: Vec<(&str, i64)> = stored
-        .iter()
-        .map(|&(i, id)| (keys[i].domain.as_str(), id))
-        .collect();
-    super::rollups::add_reports(tx, &added)
+    copy_records(tx, reports, keys, &stored, now)
 }
 
 /// The upsert's columns, as arrays.

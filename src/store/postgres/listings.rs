@@ -106,16 +106,6 @@ pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Source
             out[at].reports += 1;
         }
     }
-    finish_sources(client, out, limit)
-}
-
-/// The sources summed: most messages first, the first `limit` (none: all), each with the failure
-/// reports about it.
-pub(super) fn finish_sources(
-    client: &mut impl GenericClient,
-    mut out: Vec<SourceSummary>,
-    limit: Option<i64>,
-) -> Result<Vec<SourceSummary>, PgError> {
     out.sort_by(|a, b| {
         (b.messages, &a.domain, &a.source_ip, &a.header_from).cmp(&(
             a.messages,

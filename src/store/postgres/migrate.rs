@@ -17,10 +17,6 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../schemas/postgres/0001_initial.sql"),
     ),
     (
-        "0002_rollups",
-        include_str!("../../../schemas/postgres/0002_rollups.sql"),
-    ),
-    (
         "0003_partitions",
         include_str!("../../../schemas/postgres/0003_partitions.sql"),
     ),

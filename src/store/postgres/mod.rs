@@ -33,7 +33,6 @@ mod password;
 mod prune;
 mod rdns;
 mod rejects;
-pub mod rollups;
 mod url;
 
 use std::borrow::Cow;
@@ -129,10 +128,6 @@ pub enum PgError {
     },
     #[error("database: COPY: {reason}")]
     Copy { reason: String },
-    /// Another writer stored a copy of a report of this batch between the batch's reading of the
-    /// stored copies and its upsert: the batch is run again.
-    #[error("database: another writer stored the same report at the same moment")]
-    Raced,
     /// A statement failed, or the connection was lost; `at` names the database when known
     /// ([`PgError::at`]).
     #[error(
@@ -163,7 +158,6 @@ impl PgError {
                 Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED
                     || *c == SqlState::T_R_SERIALIZATION_FAILURE
             ),
-            PgError::Raced => true,
             _ => false,
         }
     }
@@ -442,10 +436,6 @@ reads! {
     imap_folder(account: &str, folder: &str) -> Option<(u32, u32)> = imap::imap_folder;
     domains(f: &Filter) -> Vec<DomainSummary> = listings::domains;
     sources(f: &Filter) -> Vec<SourceSummary> = listings::sources;
-    domains_rolled(f: &Filter) -> Vec<DomainSummary> = rollups::domains;
-    sources_rolled(f: &Filter) -> Vec<SourceSummary> = rollups::sources;
-    source_ips_rolled(domain: &str, since: i64, until: i64) -> BTreeSet<String> =
-        rollups::source_ips;
     reports(f: &Filter) -> Vec<ReportSummary> = listings::reports;
     failures(f: &Filter, source_ip: Option<&str>) -> Vec<FailureSummary> = listings::failures;
     tls(f: &Filter) -> Vec<TlsSummary> = listings::tls;
@@ -513,6 +503,4 @@ writes! {
     requeue_notices(moves: &[(i64, Vec<String>)]) -> () = notify::requeue_notices;
     notices_delivered(ids: &[i64]) -> () = notify::notices_delivered;
     notices_failed(ids: &[i64], error: &str) -> () = notify::notices_failed;
-    forget_reports(reports: &[(&str, i64)]) -> () = rollups::forget_reports;
-    rebuild_rollups() -> () = rollups::rebuild_rollups;
 }

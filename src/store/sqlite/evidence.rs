@@ -55,56 +55,34 @@ impl Db {
     ) -> Result<(Vec<Evidence>, Vec<DayCount>), StoreError> {
         // Conditions are spelled out only when given: `?1 IS NULL OR …` would keep SQLite from the
         // (domain, date_end) index and scan every record. CROSS JOIN keeps reports first.
-        // From the rollups (rows summed per report period and reporter, `rollups.rs`) unless
-        // asked for the records ([`crate::store::from_records`]); the same columns either way.
-        let rolled = !crate::store::from_records();
         let conditions = [
-            match (domain.is_some(), rolled) {
-                (false, _) => "?1 IS NULL",
-                (true, false) => "r.domain = ?1",
-                (true, true) => "x.domain = ?1",
+            if domain.is_some() {
+                "r.domain = ?1"
+            } else {
+                "?1 IS NULL"
             },
-            match (since.is_some(), rolled) {
-                (false, _) => "?2 IS NULL",
-                (true, false) => "r.date_end >= ?2",
-                (true, true) => "x.date_end >= ?2 AND x.nulls & 1024 = 0",
+            if since.is_some() {
+                "r.date_end >= ?2"
+            } else {
+                "?2 IS NULL"
             },
-            match (until.is_some(), rolled) {
-                (false, _) => "?3 IS NULL",
-                (true, false) => "r.date_end < ?3",
-                (true, true) => "x.date_end < ?3 AND x.nulls & 1024 = 0",
+            if until.is_some() {
+                "r.date_end < ?3"
+            } else {
+                "?3 IS NULL"
             },
         ];
         /// The columns [`StoredRecord`] is read from, in its order.
         const KEY_COLUMNS: usize = 12;
-        let mut stmt = self.conn.prepare(&if rolled {
-            format!(
-                "SELECT x.domain, x.source_ip, CASE WHEN x.nulls & 1 = 0 THEN x.header_from END,
-                    CASE WHEN x.nulls & 2 = 0 THEN x.auth_dkim_domain END,
-                    CASE WHEN x.nulls & 4 = 0 THEN x.auth_dkim_result END,
-                    CASE WHEN x.nulls & 8 = 0 THEN x.auth_spf_domain END,
-                    CASE WHEN x.nulls & 16 = 0 THEN x.auth_spf_result END,
-                    CASE WHEN x.nulls & 32 = 0 THEN x.envelope_from END,
-                    CASE WHEN x.nulls & 64 = 0 THEN x.dkim END,
-                    CASE WHEN x.nulls & 128 = 0 THEN x.spf END,
-                    CASE WHEN x.nulls & 256 = 0 THEN x.disposition END, x.forwarded,
-                    x.org_name, CASE WHEN x.nulls & 512 = 0 THEN x.date_begin END,
-                    CASE WHEN x.nulls & 1024 = 0 THEN x.date_end END, x.messages
-                 FROM rollup_evidence x
-                 WHERE {}",
-                conditions.join(" AND ")
-            )
-        } else {
-            format!(
-                "SELECT r.domain, c.source_ip, c.header_from, c.auth_dkim_domain, c.auth_dkim_result,
-                    c.auth_spf_domain, c.auth_spf_result, c.envelope_from, c.dkim, c.spf,
-                    c.disposition, c.forwarded,
-                    r.org_name, r.date_begin, r.date_end, c.count
-                 FROM reports r CROSS JOIN records c ON c.report = r.id
-                 WHERE {}",
-                conditions.join(" AND ")
-            )
-        })?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT r.domain, c.source_ip, c.header_from, c.auth_dkim_domain, c.auth_dkim_result,
+                c.auth_spf_domain, c.auth_spf_result, c.envelope_from, c.dkim, c.spf,
+                c.disposition, c.forwarded,
+                r.org_name, r.date_begin, r.date_end, c.count
+             FROM reports r CROSS JOIN records c ON c.report = r.id
+             WHERE {}",
+            conditions.join(" AND ")
+        ))?;
         let mut rows = stmt.query((domain, since, until))?;
         let mut daily: HashMap<(usize, i64), u64> = HashMap::new();
         // Rows are summed by their key columns. The lookup key is those columns' bytes in a reused

@@ -79,7 +79,6 @@ impl Tx<'_> {
         let (r, m, p) = (&report.item, &report.item.metadata, &report.item.policy);
         let errors =
             (!m.errors.is_empty()).then(|| serde_json::to_string(&m.errors).unwrap_or_default());
-        self.rollups_from()?;
         let mut insert = self.tx.prepare_cached(
             "INSERT INTO reports (org_name, report_id, domain, email, extra_contact_info, date_begin,
                 date_end, errors, generator, version, namespace, adkim, aspf, p, sp, np, pct, fo,
@@ -153,7 +152,6 @@ impl Tx<'_> {
             }
             let stored_records = stored.records;
             // Records, their DKIM, SPF and reason rows go with it (ON DELETE CASCADE).
-            self.forget_reports(&[stored_id])?;
             self.tx
                 .prepare_cached("DELETE FROM reports WHERE id = ?1")?
                 .execute([stored_id])?;

@@ -105,16 +105,6 @@ impl Db {
                 }
             }
         }
-        self.finish_sources(out, limit)
-    }
-
-    /// The sources summed: most messages first, the first `limit` (none: all), each with the
-    /// failure reports about it.
-    pub(super) fn finish_sources(
-        &self,
-        mut out: Vec<SourceSummary>,
-        limit: i64,
-    ) -> Result<Vec<SourceSummary>, StoreError> {
         out.sort_by(|a, b| {
             (b.messages, &a.domain, &a.source_ip, &a.header_from).cmp(&(
                 a.messages,

@@ -17,7 +17,6 @@ mod notify;
 mod prune;
 mod rdns;
 mod rejects;
-mod rollups;
 mod text;
 
 use std::path::{Path, PathBuf};
@@ -37,7 +36,6 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../schemas/0005_rdns.sql"),
     include_str!("../../../schemas/0006_dns_checks.sql"),
     include_str!("../../../schemas/0007_notify.sql"),
-    include_str!("../../../schemas/0008_rollups.sql"),
     include_str!("../../../schemas/0009_retention.sql"),
 ];
 
@@ -58,9 +56,6 @@ pub struct Db {
 /// A write transaction on a [`Db`], rolled back when dropped uncommitted.
 pub struct Tx<'c> {
     tx: rusqlite::Transaction<'c>,
-    /// The largest report id before this unit of work stored its first report: the reports above
-    /// it are added to the rollups when it commits (`rollups.rs`).
-    rollups_from: Option<i64>,
 }
 
 /// `<db>.<name>-lock`, locked while this lives.
@@ -155,7 +150,6 @@ impl Db {
     pub fn begin(&self) -> Result<Tx<'_>, StoreError> {
         Ok(Tx {
             tx: rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?,
-            rollups_from: None,
         })
     }
 
@@ -192,8 +186,7 @@ impl Db {
 }
 
 impl Tx<'_> {
-    pub fn commit(mut self) -> Result<(), StoreError> {
-        self.keep_rollups()?;
+    pub fn commit(self) -> Result<(), StoreError> {
         Ok(self.tx.commit()?)
     }
 }
