@@ -188,16 +188,19 @@ struct Builder {
 }
 
 /// The text content of the element being read. Borrowed from the document while it is one piece
-/// (the usual case: no copy at all); copied into a buffer, reused from element to element, only
-/// when pieces (text around an entity or CDATA) must be joined.
+/// without references (the usual case: no copy at all); copied into a buffer, reused from element
+/// to element, only when pieces (text around CDATA) must be joined or references resolved.
 ///
 /// XML 1.0 line ends (`\r\n`, `\r`) in the document's text become `\n` (a character reference
 /// such as `&#13;` stays what it says): when pieces are joined, and in the value of one piece.
+/// A piece is looked at only when it is a value (text before a child element is dropped unread).
 struct Text<'a> {
-    /// Text as it is in the document, not yet normalised.
+    /// The document, which every piece is part of (for the place of an error).
+    xml: &'a str,
+    /// Text as it is in the document: not yet normalised, references not yet resolved.
     piece: &'a str,
     joined: bool,
-    /// Normalised text, when `joined`.
+    /// Normalised text with references resolved, when `joined`.
     buffer: String,
 }
 
@@ -207,38 +210,57 @@ impl<'a> Text<'a> {
         self.joined = false;
     }
 
-    /// Text of the document.
-    fn push(&mut self, text: &'a str) {
+    /// Text of the document, as it is there.
+    fn push(&mut self, text: &'a str) -> Result<(), ParseError> {
         if !self.joined && self.piece.is_empty() {
             self.piece = text;
+            Ok(())
         } else {
-            self.join();
-            push_normalised(&mut self.buffer, text);
+            self.join()?;
+            resolve_into(&mut self.buffer, text, offset(self.xml, text))
         }
     }
 
-    fn join(&mut self) {
+    /// Text as it stands (CDATA), normalised.
+    fn push_literal(&mut self, text: &str) -> Result<(), ParseError> {
+        self.join()?;
+        push_normalised(&mut self.buffer, text);
+        Ok(())
+    }
+
+    fn join(&mut self) -> Result<(), ParseError> {
         if !self.joined {
             self.buffer.clear();
-            push_normalised(&mut self.buffer, self.piece);
+            resolve_into(&mut self.buffer, self.piece, offset(self.xml, self.piece))?;
             self.joined = true;
         }
+        Ok(())
     }
 
     /// The content with surrounding whitespace (as [`str::trim`] has it) removed.
-    fn value(&self) -> Cow<'_, str> {
+    fn value(&mut self) -> Result<Cow<'_, str>, ParseError> {
         if self.joined {
-            return Cow::Borrowed(trim(&self.buffer));
+            return Ok(Cow::Borrowed(trim(&self.buffer)));
         }
-        // Line ends are whitespace: trimming first leaves the same value, and most values are
-        // short and have none.
+        // Line ends are whitespace, and `&` is not: the trimmed value says whether the piece has
+        // references or line ends inside, and most values are short and have neither. One pass
+        // for both, without the set-up of a search.
         let value = trim(self.piece);
-        if value.as_bytes().contains(&b'\r') {
+        let (mut amp, mut cr) = (false, false);
+        for &b in value.as_bytes() {
+            amp |= b == b'&';
+            cr |= b == b'\r';
+        }
+        if amp {
+            // Trimmed once resolved: a reference may stand for whitespace.
+            self.join()?;
+            Ok(Cow::Borrowed(trim(&self.buffer)))
+        } else if cr {
             let mut normalised = String::with_capacity(value.len());
             push_normalised(&mut normalised, value);
-            Cow::Owned(normalised)
+            Ok(Cow::Owned(normalised))
         } else {
-            Cow::Borrowed(value)
+            Ok(Cow::Borrowed(value))
         }
     }
 }
@@ -278,6 +300,7 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
     let mut reader = Reader::from_str(xml);
     let mut stack: Vec<Tag> = Vec::with_capacity(8);
     let mut text = Text {
+        xml,
         piece: "",
         joined: false,
         buffer: String::new(),
@@ -335,7 +358,7 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                 stack.pop();
             }
             Event::End(_) => {
-                b.end(&stack, &text.value())?;
+                b.end(&stack, &text.value()?)?;
                 text.clear();
                 stack.pop();
                 if stack.is_empty() {
@@ -349,21 +372,13 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                 let raw = match t.into_inner() {
                     Cow::Borrowed(bytes) => within(xml, bytes),
                     Cow::Owned(bytes) => {
-                        text.join();
-                        push_normalised(&mut text.buffer, &String::from_utf8_lossy(&bytes));
+                        text.push_literal(&String::from_utf8_lossy(&bytes))?;
                         continue;
                     }
                 };
-                if raw.as_bytes().contains(&b'&') {
-                    push_with_references(&mut text, raw, offset(xml, raw))?;
-                } else {
-                    text.push(raw);
-                }
+                text.push(raw)?;
             }
-            Event::CData(t) => {
-                text.join();
-                push_normalised(&mut text.buffer, &String::from_utf8_lossy(&t));
-            }
+            Event::CData(t) => text.push_literal(&String::from_utf8_lossy(&t))?,
             Event::Eof => {
                 if !root_seen {
                     return Err(ParseError::Empty);
@@ -393,16 +408,15 @@ fn offset(xml: &str, part: &str) -> u64 {
     (part.as_ptr() as usize).saturating_sub(xml.as_ptr() as usize) as u64
 }
 
-/// Adds text that holds references (`&amp;`, `&#x44;`, …), starting at byte `at` of the document,
-/// to `text`: the text between them normalised as the document's, each reference as the text it
-/// stands for (a character reference, one of the five predefined entities), or as written when it
-/// is neither (an undeclared entity is kept rather than failing the report). A `&` without its `;`
-/// is not well-formed XML.
-fn push_with_references(text: &mut Text<'_>, raw: &str, at: u64) -> Result<(), ParseError> {
-    text.join();
+/// Appends `raw`, text of the document starting at its byte `at`, to `buffer`: the text between
+/// references normalised as the document's, each reference as the text it stands for (a
+/// character reference, one of the five predefined entities), or as written when it is neither
+/// (an undeclared entity is kept rather than failing the report). A `&` without its `;` is not
+/// well-formed XML.
+fn resolve_into(buffer: &mut String, raw: &str, at: u64) -> Result<(), ParseError> {
     let mut rest = raw;
     while let Some(amp) = rest.find('&') {
-        push_normalised(&mut text.buffer, &rest[..amp]);
+        push_normalised(buffer, &rest[..amp]);
         let after = &rest[amp + 1..];
         let name = match after.find([';', '&']) {
             Some(end) if after.as_bytes()[end] == b';' => &after[..end],
@@ -416,19 +430,19 @@ fn push_with_references(text: &mut Text<'_>, raw: &str, at: u64) -> Result<(), P
             }
         };
         match char_reference(name) {
-            Some(c) => text.buffer.push(c),
+            Some(c) => buffer.push(c),
             None => match resolve_predefined_entity(name) {
-                Some(s) => text.buffer.push_str(s),
+                Some(s) => buffer.push_str(s),
                 None => {
-                    text.buffer.push('&');
-                    text.buffer.push_str(name);
-                    text.buffer.push(';');
+                    buffer.push('&');
+                    buffer.push_str(name);
+                    buffer.push(';');
                 }
             },
         }
         rest = &after[name.len() + 1..];
     }
-    push_normalised(&mut text.buffer, rest);
+    push_normalised(buffer, rest);
     Ok(())
 }
 
