@@ -729,6 +729,23 @@ fn issue_2_more_complete_copy_of_a_report_wins_in_either_order() {
         let messages: u64 = sources.iter().filter_map(|r| r["messages"].as_u64()).sum();
         assert_eq!(messages, 8, "{sources:?}");
         assert_eq!(sources.len(), 2, "{sources:?}");
+
+        // Both copies in one run, so in one unit of work: the same outcome.
+        let env = Env::new();
+        let out = env.run(&["ingest", s(first), s(second)]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(
+            out.stdout
+                .starts_with("ingest: 2 inputs, 1 reports new, 1 duplicates"),
+            "{}",
+            out.stdout
+        );
+        let reports = env.run(&["reports", "--format", "json"]).json();
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0]["origin"].as_str(), Some(s(&full)));
+        let sources = env.run(&["sources", "--format", "json"]).json();
+        let messages: u64 = sources.iter().filter_map(|r| r["messages"].as_u64()).sum();
+        assert_eq!((messages, sources.len()), (8, 2), "{sources:?}");
     }
 }
 

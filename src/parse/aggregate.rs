@@ -188,16 +188,19 @@ struct Builder {
 }
 
 /// The text content of the element being read. Borrowed from the document while it is one piece
-/// (the usual case: no copy at all); copied into a buffer, reused from element to element, only
-/// when pieces (text around an entity or CDATA) must be joined.
+/// without references (the usual case: no copy at all); copied into a buffer, reused from element
+/// to element, only when pieces (text around CDATA) must be joined or references resolved.
 ///
 /// XML 1.0 line ends (`\r\n`, `\r`) in the document's text become `\n` (a character reference
 /// such as `&#13;` stays what it says): when pieces are joined, and in the value of one piece.
+/// A piece is looked at only when it is a value (text before a child element is dropped unread).
 struct Text<'a> {
-    /// Text as it is in the document, not yet normalised.
+    /// The document, which every piece is part of (for the place of an error).
+    xml: &'a str,
+    /// Text as it is in the document: not yet normalised, references not yet resolved.
     piece: &'a str,
     joined: bool,
-    /// Normalised text, when `joined`.
+    /// Normalised text with references resolved, when `joined`.
     buffer: String,
 }
 
@@ -207,44 +210,57 @@ impl<'a> Text<'a> {
         self.joined = false;
     }
 
-    /// Text of the document.
-    fn push(&mut self, text: &'a str) {
+    /// Text of the document, as it is there.
+    fn push(&mut self, text: &'a str) -> Result<(), ParseError> {
         if !self.joined && self.piece.is_empty() {
             self.piece = text;
+            Ok(())
         } else {
-            self.join();
-            push_normalised(&mut self.buffer, text);
+            self.join()?;
+            resolve_into(&mut self.buffer, text, offset(self.xml, text))
         }
     }
 
-    /// Text a reference stands for, added as it is.
-    fn push_resolved(&mut self, text: &str) {
-        self.join();
-        self.buffer.push_str(text);
+    /// Text as it stands (CDATA), normalised.
+    fn push_literal(&mut self, text: &str) -> Result<(), ParseError> {
+        self.join()?;
+        push_normalised(&mut self.buffer, text);
+        Ok(())
     }
 
-    fn join(&mut self) {
+    fn join(&mut self) -> Result<(), ParseError> {
         if !self.joined {
             self.buffer.clear();
-            push_normalised(&mut self.buffer, self.piece);
+            resolve_into(&mut self.buffer, self.piece, offset(self.xml, self.piece))?;
             self.joined = true;
         }
+        Ok(())
     }
 
     /// The content with surrounding whitespace (as [`str::trim`] has it) removed.
-    fn value(&self) -> Cow<'_, str> {
+    fn value(&mut self) -> Result<Cow<'_, str>, ParseError> {
         if self.joined {
-            return Cow::Borrowed(trim(&self.buffer));
+            return Ok(Cow::Borrowed(trim(&self.buffer)));
         }
-        // Line ends are whitespace: trimming first leaves the same value, and most values are
-        // short and have none.
+        // Line ends are whitespace, and `&` is not: the trimmed value says whether the piece has
+        // references or line ends inside, and most values are short and have neither. One pass
+        // for both, without the set-up of a search.
         let value = trim(self.piece);
-        if value.as_bytes().contains(&b'\r') {
+        let (mut amp, mut cr) = (false, false);
+        for &b in value.as_bytes() {
+            amp |= b == b'&';
+            cr |= b == b'\r';
+        }
+        if amp {
+            // Trimmed once resolved: a reference may stand for whitespace.
+            self.join()?;
+            Ok(Cow::Borrowed(trim(&self.buffer)))
+        } else if cr {
             let mut normalised = String::with_capacity(value.len());
             push_normalised(&mut normalised, value);
-            Cow::Owned(normalised)
+            Ok(Cow::Owned(normalised))
         } else {
-            Cow::Borrowed(value)
+            Ok(Cow::Borrowed(value))
         }
     }
 }
@@ -284,22 +300,26 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
     let mut reader = Reader::from_str(xml);
     let mut stack: Vec<Tag> = Vec::with_capacity(8);
     let mut text = Text {
+        xml,
         piece: "",
         joined: false,
         buffer: String::new(),
     };
     let mut b = Builder::default();
     let mut root_seen = false;
+    let not_well_formed = |reader: &Reader<&[u8]>, e: quick_xml::Error| ParseError::Xml {
+        position: reader.error_position(),
+        message: e.to_string(),
+    };
 
     loop {
-        let event = reader.read_event().map_err(|e| ParseError::Xml {
-            position: reader.error_position(),
-            message: e.to_string(),
-        })?;
+        let event = reader
+            .read_event()
+            .map_err(|e| not_well_formed(&reader, e))?;
         match event {
             Event::Start(e) => {
                 let qname = e.name();
-                let name = local_name(qname.as_ref());
+                let name = local_name(within(xml, qname.as_ref()));
                 let tag = Tag::of(name);
                 if !root_seen {
                     root_seen = true;
@@ -309,10 +329,7 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                     // RFC 9990 report-level extensions: kept verbatim, not interpreted.
                     let span = reader
                         .read_to_end(e.name())
-                        .map_err(|err| ParseError::Xml {
-                            position: reader.error_position(),
-                            message: err.to_string(),
-                        })?;
+                        .map_err(|err| not_well_formed(&reader, err))?;
                     let inner = xml
                         .get(span.start as usize..span.end as usize)
                         .unwrap_or_default()
@@ -329,7 +346,7 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
             }
             Event::Empty(e) => {
                 let qname = e.name();
-                let name = local_name(qname.as_ref());
+                let name = local_name(within(xml, qname.as_ref()));
                 let tag = Tag::of(name);
                 if !root_seen {
                     check_root(tag, name)?;
@@ -341,7 +358,7 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                 stack.pop();
             }
             Event::End(_) => {
-                b.end(&stack, &text.value())?;
+                b.end(&stack, &text.value()?)?;
                 text.clear();
                 stack.pop();
                 if stack.is_empty() {
@@ -350,29 +367,18 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                     break;
                 }
             }
-            Event::Text(t) => match t.into_inner() {
-                Cow::Borrowed(s) => text.push(s),
-                Cow::Owned(s) => {
-                    text.join();
-                    push_normalised(&mut text.buffer, &s);
-                }
-            },
-            Event::CData(t) => {
-                text.join();
-                push_normalised(&mut text.buffer, &t);
-            }
-            Event::GeneralRef(r) => match r.resolve_char_ref() {
-                Ok(Some(c)) => text.push_resolved(c.encode_utf8(&mut [0; 4])),
-                _ => match resolve_predefined_entity(&r) {
-                    Some(s) => text.push_resolved(s),
-                    // An undeclared entity: keep it as written rather than fail the report.
-                    None => {
-                        text.push_resolved("&");
-                        text.push_resolved(&r);
-                        text.push_resolved(";");
+            Event::Text(t) => {
+                // Always borrowed from `xml`: quick-xml reads a slice without copying.
+                let raw = match t.into_inner() {
+                    Cow::Borrowed(bytes) => within(xml, bytes),
+                    Cow::Owned(bytes) => {
+                        text.push_literal(&String::from_utf8_lossy(&bytes))?;
+                        continue;
                     }
-                },
-            },
+                };
+                text.push(raw)?;
+            }
+            Event::CData(t) => text.push_literal(&String::from_utf8_lossy(&t))?,
             Event::Eof => {
                 if !root_seen {
                     return Err(ParseError::Empty);
@@ -385,6 +391,76 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
     b.finish()
 }
 
+/// `part` (bytes quick-xml borrowed from `xml`) as the text it is in `xml`: found by its place,
+/// so that it is not checked as UTF-8 again (`xml` is a `str`, and quick-xml cuts only at ASCII
+/// delimiters, so the place is on character boundaries).
+fn within<'a>(xml: &'a str, part: &'a [u8]) -> &'a str {
+    let start = (part.as_ptr() as usize).wrapping_sub(xml.as_ptr() as usize);
+    match xml.get(start..start.wrapping_add(part.len())) {
+        Some(text) if text.as_bytes().as_ptr() == part.as_ptr() => text,
+        // Not a part of `xml` (quick-xml copied it): checked, as it would be anyway.
+        _ => std::str::from_utf8(part).unwrap_or_default(),
+    }
+}
+
+/// The byte offset of `part`, a slice of `xml`, in it.
+fn offset(xml: &str, part: &str) -> u64 {
+    (part.as_ptr() as usize).saturating_sub(xml.as_ptr() as usize) as u64
+}
+
+/// Appends `raw`, text of the document starting at its byte `at`, to `buffer`: the text between
+/// references normalised as the document's, each reference as the text it stands for (a
+/// character reference, one of the five predefined entities), or as written when it is neither
+/// (an undeclared entity is kept rather than failing the report). A `&` without its `;` is not
+/// well-formed XML.
+fn resolve_into(buffer: &mut String, raw: &str, at: u64) -> Result<(), ParseError> {
+    let mut rest = raw;
+    while let Some(amp) = rest.find('&') {
+        push_normalised(buffer, &rest[..amp]);
+        let after = &rest[amp + 1..];
+        let name = match after.find([';', '&']) {
+            Some(end) if after.as_bytes()[end] == b';' => &after[..end],
+            _ => {
+                return Err(ParseError::Xml {
+                    position: at + offset(raw, rest) + amp as u64,
+                    message: "ill-formed document: entity or character reference not closed: \
+                              `;` not found before end of input"
+                        .to_owned(),
+                });
+            }
+        };
+        match char_reference(name) {
+            Some(c) => buffer.push(c),
+            None => match resolve_predefined_entity(name) {
+                Some(s) => buffer.push_str(s),
+                None => {
+                    buffer.push('&');
+                    buffer.push_str(name);
+                    buffer.push(';');
+                }
+            },
+        }
+        rest = &after[name.len() + 1..];
+    }
+    push_normalised(buffer, rest);
+    Ok(())
+}
+
+/// The character a character reference (`#68`, `#x44`, without `&` and `;`) stands for; `None`
+/// when `name` is not one, or names no character (NUL, a surrogate, beyond Unicode, a sign).
+fn char_reference(name: &str) -> Option<char> {
+    let number = name.strip_prefix('#')?;
+    let (digits, radix) = match number.strip_prefix('x') {
+        Some(hex) => (hex, 16),
+        None => (number, 10),
+    };
+    if digits.starts_with(['+', '-']) {
+        return None;
+    }
+    let code = u32::from_str_radix(digits, radix).ok()?;
+    char::from_u32(code).filter(|&c| c != '\0')
+}
+
 fn check_root(tag: Tag, name: &str) -> Result<(), ParseError> {
     if tag == Tag::Feedback {
         Ok(())
@@ -393,11 +469,15 @@ fn check_root(tag: Tag, name: &str) -> Result<(), ParseError> {
     }
 }
 
+/// The `xmlns` attribute's value, normalised as XML 1.0 has attribute values (each line end, tab
+/// or newline a space) and trimmed.
 fn namespace_of(e: &quick_xml::events::BytesStart<'_>) -> Option<String> {
     e.attributes().flatten().find_map(|a| {
-        (a.key.as_ref() == "xmlns")
+        (a.key.as_ref() == b"xmlns")
             .then(|| {
-                a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                let raw = String::from_utf8_lossy(&a.value).replace("\r\n", " ");
+                let raw = raw.replace(['\t', '\r', '\n'], " ");
+                quick_xml::escape::unescape(&raw)
                     .ok()
                     .map(|v| v.trim().to_owned())
             })
@@ -651,6 +731,26 @@ mod tests {
         assert_eq!(normalise_ip("::ffff:192.0.2.1"), "192.0.2.1");
         assert_eq!(normalise_ip("2001:DB8:0::1"), "2001:db8::1");
         assert_eq!(normalise_ip("192.0.2.01"), "192.0.2.01");
+    }
+
+    #[test]
+    fn references_resolved_kept_or_refused() {
+        let with = |org: &str| MINIMAL.replace("<org_name>x<", &format!("<org_name>{org}<"));
+        let org = |org: &str| parse_aggregate(&with(org)).map(|r| r.metadata.org_name);
+        assert_eq!(org("a&lt;b&#62;c&#x3C;&quot;").unwrap(), "a<b>c<\"");
+        // Undeclared entities and references to no character are kept as written.
+        assert_eq!(
+            org("&nbsp;x&#0;&#xZZ;&#-1;").unwrap(),
+            "&nbsp;x&#0;&#xZZ;&#-1;"
+        );
+        // A lone `&` is not well-formed: the error names its byte.
+        let at = with("A & B").find(" & ").unwrap() as u64 + 1;
+        assert!(
+            matches!(org("A & B"), Err(ParseError::Xml { position, .. }) if position == at),
+            "{:?}",
+            org("A & B")
+        );
+        assert!(matches!(org("A &amp B"), Err(ParseError::Xml { .. })));
     }
 
     #[test]

@@ -746,10 +746,7 @@ impl Tx<'_> {
         now: i64,
     ) -> Result<Vec<Inserted>, StoreError> {
         match &mut self.backend {
-            TxBackend::Sqlite(t) => reports
-                .iter()
-                .map(|(origin, r)| t.insert_report(origin, r, now))
-                .collect(),
+            TxBackend::Sqlite(t) => t.insert_reports(reports, now),
             TxBackend::Postgres(t) => t.insert_reports(reports, now),
         }
     }

@@ -76,9 +76,21 @@ impl Tx<'_> {
         report: &Located<AggregateReport>,
         now: i64,
     ) -> Result<Inserted, StoreError> {
-        let (r, m, p) = (&report.item, &report.item.metadata, &report.item.policy);
-        let errors =
-            (!m.errors.is_empty()).then(|| serde_json::to_string(&m.errors).unwrap_or_default());
+        Ok(self.insert_reports(&[(origin, report)], now)?.remove(0))
+    }
+
+    /// [`crate::store::Tx::insert_reports`]: each report as [`Self::insert_report`] has it, in
+    /// order; then the records of all that were stored, numbered on from the largest record id,
+    /// [`ROWS_PER_INSERT`] rows a statement across reports (with 20 records a report, a third of
+    /// the statements of a report at a time). The statements are prepared once for the batch.
+    pub fn insert_reports(
+        &mut self,
+        reports: &[(&str, &Located<AggregateReport>)],
+        now: i64,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        let mut outcomes = Vec::with_capacity(reports.len());
+        // The reports stored, with their row, whose records are still to be written.
+        let mut stored: Vec<(i64, &AggregateReport)> = Vec::with_capacity(reports.len());
         let mut insert = self.tx.prepare_cached(
             "INSERT INTO reports (org_name, report_id, domain, email, extra_contact_info, date_begin,
                 date_end, errors, generator, version, namespace, adkim, aspf, p, sp, np, pct, fo,
@@ -88,86 +100,120 @@ impl Tx<'_> {
                 ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)
              ON CONFLICT (org_name, report_id, domain) DO NOTHING",
         )?;
-        // The copy's size, stored with it and compared with a stored copy's.
-        let (record_count, message_count) = (r.records.len() as i64, sat(r.message_count()));
-        let values = params![
-            m.org_name,
-            m.report_id,
-            p.domain,
-            m.email,
-            m.extra_contact_info,
-            m.begin,
-            m.end,
-            errors,
-            m.generator,
-            r.version,
-            r.namespace,
-            p.adkim,
-            p.aspf,
-            p.p,
-            p.sp,
-            p.np,
-            p.pct,
-            p.fo,
-            p.testing,
-            p.discovery_method,
-            r.extensions,
-            record_count,
-            message_count,
-            sat(r.pass_count()),
-            origin,
-            report.location,
-            now,
-        ];
-        // The stored copy's record count, when this copy took its place.
-        let mut replaced = None;
-        if insert.execute(values)? == 0 {
-            let (stored_id, stored): (i64, Completeness) = self
-                .tx
-                .prepare_cached(
-                    "SELECT id, record_count, message_count, pass_count, date_end, date_begin
-                     FROM reports WHERE org_name = ?1 AND report_id = ?2 AND domain = ?3",
-                )?
-                .query_row(params![m.org_name, m.report_id, p.domain], |row| {
-                    Ok((
-                        row.get(0)?,
-                        Completeness {
-                            records: row.get(1)?,
-                            messages: row.get(2)?,
-                            passed: row.get(3)?,
-                            end: row.get(4)?,
-                            begin: row.get(5)?,
-                        },
-                    ))
-                })?;
-            let this = Completeness {
-                records: record_count,
-                messages: message_count,
-                passed: sat(r.pass_count()),
-                end: m.end,
-                begin: m.begin,
-            };
-            if this <= stored {
-                return Ok(Inserted::Duplicate);
+        for (origin, report) in reports {
+            let (r, m, p) = (&report.item, &report.item.metadata, &report.item.policy);
+            let errors = (!m.errors.is_empty())
+                .then(|| serde_json::to_string(&m.errors).unwrap_or_default());
+            // The copy's size, stored with it and compared with a stored copy's.
+            let (record_count, message_count) = (r.records.len() as i64, sat(r.message_count()));
+            let values = params![
+                m.org_name,
+                m.report_id,
+                p.domain,
+                m.email,
+                m.extra_contact_info,
+                m.begin,
+                m.end,
+                errors,
+                m.generator,
+                r.version,
+                r.namespace,
+                p.adkim,
+                p.aspf,
+                p.p,
+                p.sp,
+                p.np,
+                p.pct,
+                p.fo,
+                p.testing,
+                p.discovery_method,
+                r.extensions,
+                record_count,
+                message_count,
+                sat(r.pass_count()),
+                origin,
+                report.location,
+                now,
+            ];
+            // The stored copy's record count, when this copy took its place.
+            let mut replaced = None;
+            if insert.execute(values)? == 0 {
+                let (stored_id, kept): (i64, Completeness) = self
+                    .tx
+                    .prepare_cached(
+                        "SELECT id, record_count, message_count, pass_count, date_end, date_begin
+                         FROM reports WHERE org_name = ?1 AND report_id = ?2 AND domain = ?3",
+                    )?
+                    .query_row(params![m.org_name, m.report_id, p.domain], |row| {
+                        Ok((
+                            row.get(0)?,
+                            Completeness {
+                                records: row.get(1)?,
+                                messages: row.get(2)?,
+                                passed: row.get(3)?,
+                                end: row.get(4)?,
+                                begin: row.get(5)?,
+                            },
+                        ))
+                    })?;
+                let this = Completeness {
+                    records: record_count,
+                    messages: message_count,
+                    passed: sat(r.pass_count()),
+                    end: m.end,
+                    begin: m.begin,
+                };
+                if this <= kept {
+                    outcomes.push(Inserted::Duplicate);
+                    continue;
+                }
+                let stored_records = kept.records;
+                // Records, their DKIM, SPF and reason rows go with it (ON DELETE CASCADE); a copy
+                // stored earlier in this batch has none yet, and none are written for it.
+                self.tx
+                    .prepare_cached("DELETE FROM reports WHERE id = ?1")?
+                    .execute([stored_id])?;
+                stored.retain(|(row, _)| *row != stored_id);
+                insert.execute(values)?;
+                replaced = Some(stored_records);
             }
-            let stored_records = stored.records;
-            // Records, their DKIM, SPF and reason rows go with it (ON DELETE CASCADE).
-            self.tx
-                .prepare_cached("DELETE FROM reports WHERE id = ?1")?
-                .execute([stored_id])?;
-            insert.execute(values)?;
-            replaced = Some(stored_records);
+            stored.push((self.tx.last_insert_rowid(), r));
+            outcomes.push(match replaced {
+                Some(before) => Inserted::Replaced {
+                    records: usize::try_from(record_count - before).unwrap_or(0),
+                },
+                None => Inserted::New {
+                    records: r.records.len(),
+                },
+            });
         }
-        let report_row = self.tx.last_insert_rowid();
+        drop(insert);
+        self.insert_records(&stored)?;
+        Ok(outcomes)
+    }
+
+    /// Writes the records of `reports` (with their report's row) and their reason, DKIM and SPF
+    /// rows.
+    fn insert_records(&self, reports: &[(i64, &AggregateReport)]) -> Result<(), StoreError> {
+        if reports.iter().all(|(_, r)| r.records.is_empty()) {
+            return Ok(());
+        }
         // Record ids are assigned here rather than by SQLite, so that records and their DKIM, SPF and
-        // reason rows can go in as multi-row INSERTs (a few statements per report instead of three per
+        // reason rows can go in as multi-row INSERTs (a few statements per batch instead of three per
         // record). Safe: this runs inside our `BEGIN IMMEDIATE`, so no other writer can take ids.
         let first_id: i64 = self
             .tx
             .prepare_cached("SELECT ifnull(max(id), 0) + 1 FROM records")?
             .query_row([], |row| row.get(0))?;
-        let ids = first_id..;
-        self.insert_each(&RECORDS, ids.clone().zip(&r.records), |s, at, (id, rec)| {
+        // Every record of the batch, with its id and its report's row.
+        let records = || {
+            reports
+                .iter()
+                .flat_map(|(row, r)| r.records.iter().map(move |rec| (*row, rec)))
+                .zip(first_id..)
+                .map(|((row, rec), id)| (id, row, rec))
+        };
+        self.insert_each(&RECORDS, records(), |s, at, (id, report_row, rec)| {
             let (d, sp) = (rec.deciding_dkim(), rec.deciding_spf());
             bind!(s, at;
                 id,
@@ -190,9 +236,7 @@ impl Tx<'_> {
         })?;
         // Each record's lists, as (record id, position, item).
         let listed = |list: fn(&Record) -> usize| {
-            ids.clone()
-                .zip(&r.records)
-                .flat_map(move |(id, rec)| (0..list(rec) as i64).map(move |n| (id, n, rec)))
+            records().flat_map(move |(id, _, rec)| (0..list(rec) as i64).map(move |n| (id, n, rec)))
         };
         self.insert_each(
             &REASONS,
@@ -221,35 +265,45 @@ impl Tx<'_> {
                 Ok(())
             },
         )?;
-        Ok(match replaced {
-            Some(before) => Inserted::Replaced {
-                records: usize::try_from(record_count - before).unwrap_or(0),
-            },
-            None => Inserted::New {
-                records: r.records.len(),
-            },
-        })
+        Ok(())
     }
 
     /// Inserts `items`, [`ROWS_PER_INSERT`] rows a statement: `bind(statement, at, item)` binds one
-    /// item's columns from parameter `at` on.
+    /// item's columns from parameter `at` on. The statement of [`ROWS_PER_INSERT`] rows is taken
+    /// from the cache once for all `items` (a statement taken and given back costs a look-up by
+    /// its text and clearing its bindings).
     fn insert_each<T>(
         &self,
         rows: &Rows,
         items: impl Iterator<Item = T>,
         bind: impl Fn(&mut Statement<'_>, usize, T) -> rusqlite::Result<()>,
     ) -> Result<(), StoreError> {
-        let items: Vec<T> = items.collect();
-        let mut items = items.into_iter();
-        while items.len() > 0 {
-            // Statements of a power of two rows only (a tail of 37 goes as 32 + 4 + 1): each
-            // statement compiled is one of a few, not one for every length a report may have.
-            let n = 1 << items.len().min(ROWS_PER_INSERT).ilog2();
-            let mut statement = self.tx.prepare_cached(rows.sql(n))?;
-            for (i, item) in items.by_ref().take(n).enumerate() {
-                bind(&mut statement, i * rows.columns + 1, item)?;
+        let mut items = items.peekable();
+        let mut full = None;
+        let mut chunk = Vec::with_capacity(ROWS_PER_INSERT);
+        while items.peek().is_some() {
+            chunk.clear();
+            chunk.extend(items.by_ref().take(ROWS_PER_INSERT));
+            let mut chunk = chunk.drain(..);
+            while chunk.len() > 0 {
+                // Statements of a power of two rows only (a tail of 13 goes as 8 + 4 + 1): each
+                // statement compiled is one of a few, not one for every length a batch may have.
+                let n = 1 << chunk.len().ilog2();
+                let mut tail;
+                let statement = if n == ROWS_PER_INSERT {
+                    if full.is_none() {
+                        full = Some(self.tx.prepare_cached(rows.sql(n))?);
+                    }
+                    full.as_mut().expect("prepared above")
+                } else {
+                    tail = self.tx.prepare_cached(rows.sql(n))?;
+                    &mut tail
+                };
+                for (i, item) in chunk.by_ref().take(n).enumerate() {
+                    bind(statement, i * rows.columns + 1, item)?;
+                }
+                statement.raw_execute()?;
             }
-            statement.raw_execute()?;
         }
         Ok(())
     }
