@@ -30,13 +30,15 @@ pub fn evidence_in(
         } else {
             "$1::text IS NULL"
         },
+        // The records' partition key says the same (`report_end` is the report's end), so that
+        // only the window's months are read.
         if since.is_some() {
-            "r.date_end >= $2"
+            "r.date_end >= $2 AND c.report_end >= $2"
         } else {
             "$2::int8 IS NULL"
         },
         if until.is_some() {
-            "r.date_end < $3"
+            "r.date_end < $3 AND c.report_end < $3"
         } else {
             "$3::int8 IS NULL"
         },
@@ -50,6 +52,7 @@ pub fn evidence_in(
                 c.auth_spf_domain, c.auth_spf_result, c.envelope_from, c.dkim, c.spf,
                 c.disposition, c.forwarded, r.org_name, r.date_begin, r.date_end, c.count
              FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
+                AND c.report_end = coalesce(r.date_end, r.ingested_at)
              WHERE {}",
             conditions.join(" AND ")
         ),

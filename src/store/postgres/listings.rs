@@ -66,6 +66,7 @@ pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Source
         "SELECT r.id, r.domain, c.source_ip, c.header_from, c.dkim, c.spf, c.disposition,
             c.count
          FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
+            AND c.report_end = coalesce(r.date_end, r.ingested_at)
          WHERE ($1::text IS NULL OR r.domain = $1) AND ($2::int8 IS NULL OR r.date_end >= $2)
             AND ($3::int8 IS NULL OR r.date_begin < $3)
          ORDER BY c.domain, c.report",

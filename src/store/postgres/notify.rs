@@ -195,7 +195,9 @@ pub fn source_ips_between(
         .query(
             "SELECT DISTINCT c.source_ip FROM reports r
              JOIN records c ON c.domain = r.domain AND c.report = r.id
-             WHERE r.domain = $1 AND r.date_end >= $2 AND r.date_end < $3",
+                AND c.report_end = r.date_end
+             WHERE r.domain = $1 AND r.date_end >= $2 AND r.date_end < $3
+                AND c.report_end >= $2 AND c.report_end < $3",
             &[&domain, &since, &until],
         )?
         .iter()
