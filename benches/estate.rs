@@ -244,6 +244,12 @@ fn run(s: &Settings, backend: Backend) {
     } else if holds_reports {
         println!("reusing the database (it holds reports)");
     } else {
+        if stamp.is_some() && s.db.is_none() {
+            // A database left by a run that did not finish.
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", db.location));
+            }
+        }
         let figures = ingest(s, &db);
         println!("{figures}");
         if let Some(stamp) = &stamp {
@@ -364,8 +370,9 @@ fn ingest(s: &Settings, db: &Db) -> String {
             out.status.success(),
             "ingest of days {day}..{to} failed: {stderr}"
         );
-        // "ingest: N inputs, N reports new, N duplicates, 0 rejected, N records …"
-        let summary = stderr
+        // On stdout: "ingest: N inputs, N reports new, N duplicates, 0 rejected, N records …"
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let summary = stdout
             .lines()
             .rfind(|l| l.starts_with("ingest: "))
             .unwrap_or_default();
