@@ -286,8 +286,6 @@ fn run(s: &Settings, backend: Backend) {
         ("digest --days 7".into(), vec!["digest", "--days", "7"]),
     ];
     for (label, args) in &commands {
-        // Once untimed, so that every command finds the database in the page cache.
-        let _ = timed_command(&db, args);
         let mut times = Vec::new();
         let mut bytes = 0;
         for _ in 0..s.rounds {

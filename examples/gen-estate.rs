@@ -299,11 +299,19 @@ impl Estate {
         let cap = 0.8 * REPORTERS.len() as f64;
         let per_day = reports.min(cap);
         let mean = MEAN_RECORDS * reports / per_day.max(1e-9);
-        let q: Vec<f64> = REPORTERS
-            .iter()
-            .map(|r| (r.weight * per_day / total).min(1.0))
-            .collect();
-        (q, mean)
+        // Each reporter's chance grows with its weight, up to 1: the scale found by bisection, so
+        // that the chances add up to `per_day`.
+        let chances = |c: f64| REPORTERS.iter().map(move |r| (r.weight * c).min(1.0));
+        let (mut low, mut high) = (0.0, REPORTERS.len() as f64 / total * 100.0);
+        for _ in 0..60 {
+            let mid = (low + high) / 2.0;
+            if chances(mid).sum::<f64>() < per_day {
+                low = mid;
+            } else {
+                high = mid;
+            }
+        }
+        (chances(high).collect(), mean)
     }
 
     /// Writes every day of `days` (indices from 0, the first day, to `self.days`) under `dir`.
