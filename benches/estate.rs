@@ -118,7 +118,9 @@ fn settings() -> Settings {
     if let Some(end) = value("--end", "ESTATE_END") {
         let day = chrono::NaiveDate::parse_from_str(&end, "%Y-%m-%d")
             .unwrap_or_else(|_| panic!("--end {end:?}: expected YYYY-MM-DD"));
-        estate.end_day = day.signed_duration_since(chrono::NaiveDate::default()).num_days();
+        estate.end_day = day
+            .signed_duration_since(chrono::NaiveDate::default())
+            .num_days();
     }
     let db = value("--db", "ESTATE_DB");
     let backends = match value("--backend", "ESTATE_BACKEND").as_deref() {
@@ -181,10 +183,9 @@ fn day_name(unix_day: i64) -> String {
 
 fn run(s: &Settings, backend: Backend) {
     let e = &s.estate;
-    let given = s
-        .db
-        .clone()
-        .filter(|d| d.starts_with("postgres") == (backend == Backend::Postgres));
+    let given =
+        s.db.clone()
+            .filter(|d| d.starts_with("postgres") == (backend == Backend::Postgres));
     let (db, stamp) = match (backend, given) {
         (Backend::Sqlite, given) => {
             let path = given.map_or_else(
@@ -274,7 +275,10 @@ fn run(s: &Settings, backend: Backend) {
         ("tls".into(), vec!["tls"]),
         ("senders --days 14".into(), vec!["senders", "--days", "14"]),
         ("senders --days 90".into(), vec!["senders", "--days", "90"]),
-        ("senders --days 365".into(), vec!["senders", "--days", "365"]),
+        (
+            "senders --days 365".into(),
+            vec!["senders", "--days", "365"],
+        ),
         (
             "advise --offline --days 14".into(),
             vec!["advise", "--offline", "--days", "14"],
@@ -377,9 +381,10 @@ fn ingest(s: &Settings, db: &Db) -> String {
         assert!(summary.contains(" 0 rejected"), "{summary}");
         stored_records += summary
             .split(", ")
-            .find_map(|part| part.strip_suffix(" records").or_else(|| {
-                part.split_once(" records").map(|(n, _)| n)
-            }))
+            .find_map(|part| {
+                part.strip_suffix(" records")
+                    .or_else(|| part.split_once(" records").map(|(n, _)| n))
+            })
             .and_then(|n| n.trim().parse::<u64>().ok())
             .unwrap_or(0);
         if s.benching {
@@ -427,7 +432,11 @@ fn timed_command(db: &Db, args: &[&str]) -> (f64, usize) {
         .read_to_end(&mut out)
         .expect("stdout read");
     let mut err = String::new();
-    let _ = child.stderr.take().expect("stderr").read_to_string(&mut err);
+    let _ = child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err);
     let status = child.wait().expect("dmarc-warden ran");
     let elapsed = t.elapsed().as_secs_f64();
     assert!(status.success(), "dmarc-warden {args:?} failed: {err}");
@@ -479,7 +488,10 @@ fn pages(s: &Settings, db: &Db, domain: &str) -> Vec<Row> {
         .into_iter()
         .take(2)
         .collect();
-    assert!(!senders.is_empty(), "no sender linked from /domain/{domain}");
+    assert!(
+        !senders.is_empty(),
+        "no sender linked from /domain/{domain}"
+    );
     let mut urls = vec![
         "/".to_owned(),
         "/?days=90".to_owned(),

@@ -133,42 +133,274 @@ const fn r(
 }
 
 const REPORTERS: &[Reporter] = &[
-    r("google.com", "noreply-dmarc-support@google.com", "google.com", 1.0, 4.0, 0, false),
-    r("Enterprise Outlook", "dmarcreport@microsoft.com", "protection.outlook.com", 1.0, 3.0, 0, false),
-    r("Outlook.com", "dmarcreport@microsoft.com", "outlook.com", 0.9, 1.6, 0, false),
-    r("Yahoo", "dmarchelp@yahooinc.com", "yahoo.com", 0.9, 1.6, 0, false),
-    r("Mail.Ru", "dmarc_support@corp.mail.ru", "mail.ru", 0.6, 0.7, 0, true),
-    r("AMAZON-SES", "postmaster@amazonses.com", "amazonses.com", 0.6, 0.8, 0, false),
-    r("comcast.net", "dmarc_report@comcast.net", "comcast.net", 0.5, 0.8, 0, false),
-    r("GMX", "noreply-dmarc@gmx.net", "gmx.net", 0.5, 0.6, 0, false),
-    r("WEB.DE", "noreply-dmarc@web.de", "web.de", 0.5, 0.6, 0, false),
-    r("Mimecast", "dmarc-report@mimecast.org", "mimecast.org", 0.6, 1.2, 5, false),
-    r("Proofpoint", "dmarc_rua@emaildefense.proofpoint.com", "proofpoint.com", 0.5, 1.2, 7, false),
-    r("Cisco Secure Email", "dmarc-reports@ironport.com", "ironport.com", 0.3, 0.7, 0, false),
-    r("Yandex", "dmarc_support@yandex.ru", "yandex.ru", 0.4, 0.5, 21, true),
-    r("Seznam.cz a.s.", "dmarc-noreply@seznam.cz", "seznam.cz", 0.2, 0.3, 0, true),
-    r("Fastmail Pty Ltd", "dmarc-reports@fastmail.com", "fastmail.com", 0.3, 0.3, 0, false),
-    r("Zoho", "noreply-dmarc@zoho.com", "zoho.com", 0.3, 0.3, 0, false),
-    r("Orange", "dmarc.rua@orange.fr", "orange.fr", 0.3, 0.4, 0, false),
-    r("t-online.de", "dmarc-report@t-online.de", "t-online.de", 0.3, 0.4, 0, true),
+    r(
+        "google.com",
+        "noreply-dmarc-support@google.com",
+        "google.com",
+        1.0,
+        4.0,
+        0,
+        false,
+    ),
+    r(
+        "Enterprise Outlook",
+        "dmarcreport@microsoft.com",
+        "protection.outlook.com",
+        1.0,
+        3.0,
+        0,
+        false,
+    ),
+    r(
+        "Outlook.com",
+        "dmarcreport@microsoft.com",
+        "outlook.com",
+        0.9,
+        1.6,
+        0,
+        false,
+    ),
+    r(
+        "Yahoo",
+        "dmarchelp@yahooinc.com",
+        "yahoo.com",
+        0.9,
+        1.6,
+        0,
+        false,
+    ),
+    r(
+        "Mail.Ru",
+        "dmarc_support@corp.mail.ru",
+        "mail.ru",
+        0.6,
+        0.7,
+        0,
+        true,
+    ),
+    r(
+        "AMAZON-SES",
+        "postmaster@amazonses.com",
+        "amazonses.com",
+        0.6,
+        0.8,
+        0,
+        false,
+    ),
+    r(
+        "comcast.net",
+        "dmarc_report@comcast.net",
+        "comcast.net",
+        0.5,
+        0.8,
+        0,
+        false,
+    ),
+    r(
+        "GMX",
+        "noreply-dmarc@gmx.net",
+        "gmx.net",
+        0.5,
+        0.6,
+        0,
+        false,
+    ),
+    r(
+        "WEB.DE",
+        "noreply-dmarc@web.de",
+        "web.de",
+        0.5,
+        0.6,
+        0,
+        false,
+    ),
+    r(
+        "Mimecast",
+        "dmarc-report@mimecast.org",
+        "mimecast.org",
+        0.6,
+        1.2,
+        5,
+        false,
+    ),
+    r(
+        "Proofpoint",
+        "dmarc_rua@emaildefense.proofpoint.com",
+        "proofpoint.com",
+        0.5,
+        1.2,
+        7,
+        false,
+    ),
+    r(
+        "Cisco Secure Email",
+        "dmarc-reports@ironport.com",
+        "ironport.com",
+        0.3,
+        0.7,
+        0,
+        false,
+    ),
+    r(
+        "Yandex",
+        "dmarc_support@yandex.ru",
+        "yandex.ru",
+        0.4,
+        0.5,
+        21,
+        true,
+    ),
+    r(
+        "Seznam.cz a.s.",
+        "dmarc-noreply@seznam.cz",
+        "seznam.cz",
+        0.2,
+        0.3,
+        0,
+        true,
+    ),
+    r(
+        "Fastmail Pty Ltd",
+        "dmarc-reports@fastmail.com",
+        "fastmail.com",
+        0.3,
+        0.3,
+        0,
+        false,
+    ),
+    r(
+        "Zoho",
+        "noreply-dmarc@zoho.com",
+        "zoho.com",
+        0.3,
+        0.3,
+        0,
+        false,
+    ),
+    r(
+        "Orange",
+        "dmarc.rua@orange.fr",
+        "orange.fr",
+        0.3,
+        0.4,
+        0,
+        false,
+    ),
+    r(
+        "t-online.de",
+        "dmarc-report@t-online.de",
+        "t-online.de",
+        0.3,
+        0.4,
+        0,
+        true,
+    ),
     r("Free", "dmarc@free.fr", "free.fr", 0.2, 0.3, 0, false),
-    r("Tencent", "dmarc-noreply@qq.com", "qq.com", 0.2, 0.3, 16, false),
+    r(
+        "Tencent",
+        "dmarc-noreply@qq.com",
+        "qq.com",
+        0.2,
+        0.3,
+        16,
+        false,
+    ),
     r("NetEase", "dmarc@126.com", "126.com", 0.2, 0.3, 16, false),
-    r("Apple Inc.", "dmarc_support@icloud.com", "icloud.com", 0.5, 0.5, 0, false),
-    r("Proton AG", "postmaster@proton.me", "proton.me", 0.3, 0.2, 0, false),
-    r("Barracuda Networks", "dmarc@barracuda.com", "barracuda.com", 0.3, 0.3, 8, false),
-    r("Trend Micro", "dmarc-report@trendmicro.com", "trendmicro.com", 0.2, 0.3, 0, false),
-    r("Sophos", "dmarc-noreply@sophos.com", "sophos.com", 0.2, 0.3, 0, false),
-    r("Hornetsecurity", "dmarc@hornetsecurity.com", "hornetsecurity.com", 0.2, 0.3, 0, false),
+    r(
+        "Apple Inc.",
+        "dmarc_support@icloud.com",
+        "icloud.com",
+        0.5,
+        0.5,
+        0,
+        false,
+    ),
+    r(
+        "Proton AG",
+        "postmaster@proton.me",
+        "proton.me",
+        0.3,
+        0.2,
+        0,
+        false,
+    ),
+    r(
+        "Barracuda Networks",
+        "dmarc@barracuda.com",
+        "barracuda.com",
+        0.3,
+        0.3,
+        8,
+        false,
+    ),
+    r(
+        "Trend Micro",
+        "dmarc-report@trendmicro.com",
+        "trendmicro.com",
+        0.2,
+        0.3,
+        0,
+        false,
+    ),
+    r(
+        "Sophos",
+        "dmarc-noreply@sophos.com",
+        "sophos.com",
+        0.2,
+        0.3,
+        0,
+        false,
+    ),
+    r(
+        "Hornetsecurity",
+        "dmarc@hornetsecurity.com",
+        "hornetsecurity.com",
+        0.2,
+        0.3,
+        0,
+        false,
+    ),
     r("Libero", "dmarc@libero.it", "libero.it", 0.1, 0.2, 0, true),
-    r("Virgin Media", "dmarc@virginmedia.com", "virginmedia.com", 0.1, 0.2, 0, false),
-    r("Telstra", "dmarc@bigpond.com", "bigpond.com", 0.1, 0.2, 10, false),
-    r("Rogers", "dmarc@rogers.com", "rogers.com", 0.1, 0.2, 19, false),
+    r(
+        "Virgin Media",
+        "dmarc@virginmedia.com",
+        "virginmedia.com",
+        0.1,
+        0.2,
+        0,
+        false,
+    ),
+    r(
+        "Telstra",
+        "dmarc@bigpond.com",
+        "bigpond.com",
+        0.1,
+        0.2,
+        10,
+        false,
+    ),
+    r(
+        "Rogers",
+        "dmarc@rogers.com",
+        "rogers.com",
+        0.1,
+        0.2,
+        19,
+        false,
+    ),
     r("Cox", "dmarc@cox.net", "cox.net", 0.1, 0.2, 0, false),
 ];
 
 const WORDS: &[&str] = &[
-    "acme", "northwind", "contoso", "fabrikam", "globex", "initech", "umbrella", "hooli", "wayne",
+    "acme",
+    "northwind",
+    "contoso",
+    "fabrikam",
+    "globex",
+    "initech",
+    "umbrella",
+    "hooli",
+    "wayne",
     "stark",
 ];
 
@@ -265,7 +497,8 @@ impl Estate {
             // Tightens during the year, and some reach reject.
             0..=4 => {
                 let q = days / 6 + rng.below(u64::from(days / 2 + 1)) as u32;
-                let r = (rng.below(2) == 0).then(|| q + 30 + rng.below(u64::from(days / 3 + 1)) as u32);
+                let r =
+                    (rng.below(2) == 0).then(|| q + 30 + rng.below(u64::from(days / 3 + 1)) as u32);
                 (Some(q), r.filter(|r| *r < days))
             }
             // At reject all year.
@@ -363,7 +596,10 @@ impl Estate {
             let (file, data) = match rng.below(100) {
                 0..=89 => (format!("{base}.xml.gz"), gzip(xml.as_bytes())),
                 90..=96 => (format!("{base}.xml"), xml.into_bytes()),
-                _ => (format!("{base}.zip"), zip(&format!("{base}.xml"), xml.as_bytes())),
+                _ => (
+                    format!("{base}.zip"),
+                    zip(&format!("{base}.xml"), xml.as_bytes()),
+                ),
             };
             std::fs::write(dir.join(&file), &data)?;
             w.files += 1;
@@ -373,11 +609,19 @@ impl Estate {
             w.messages += records.iter().map(|r| r.count).sum::<u64>();
             // Failure reports about some of the spoofed mail this reporter saw.
             if reporter.ruf && plan.ruf {
-                for (i, rec) in records.iter().filter(|r| !r.dkim_eval && !r.spf_eval).take(2).enumerate() {
+                for (i, rec) in records
+                    .iter()
+                    .filter(|r| !r.dkim_eval && !r.spf_eval)
+                    .take(2)
+                    .enumerate()
+                {
                     if rng.chance(0.3) {
                         let t = begin + rng.below(86_000) as i64;
                         let data = arf(reporter, plan, rec, t, &format!("{d}-{day}-{k}-{i}"));
-                        std::fs::write(dir.join(format!("ruf-{}-{d}-{k}-{i}.eml", reporter.file_domain)), &data)?;
+                        std::fs::write(
+                            dir.join(format!("ruf-{}-{d}-{k}-{i}.eml", reporter.file_domain)),
+                            &data,
+                        )?;
                         w.files += 1;
                         w.bytes += data.len() as u64;
                         w.failure_reports += 1;
@@ -387,14 +631,27 @@ impl Estate {
         }
         if plan.tls {
             for (org, email, file_domain, size) in [
-                ("Google Inc.", "smtp-tls-reporting@google.com", "google.com", 4.0),
-                ("Microsoft Corporation", "tlsrpt-noreply@microsoft.com", "microsoft.com", 3.0),
+                (
+                    "Google Inc.",
+                    "smtp-tls-reporting@google.com",
+                    "google.com",
+                    4.0,
+                ),
+                (
+                    "Microsoft Corporation",
+                    "tlsrpt-noreply@microsoft.com",
+                    "microsoft.com",
+                    3.0,
+                ),
             ] {
                 let mut rng = Rng::new(mix(&[self.seed, 3, d as u64, day as u64, size as u64]));
                 let begin = unix_day * 86_400;
                 let json = tls_json(org, email, plan, begin, size, &mut rng);
                 let data = gzip(json.as_bytes());
-                std::fs::write(dir.join(format!("{file_domain}!{}!{begin}.json.gz", plan.name)), &data)?;
+                std::fs::write(
+                    dir.join(format!("{file_domain}!{}!{begin}.json.gz", plan.name)),
+                    &data,
+                )?;
                 w.files += 1;
                 w.bytes += data.len() as u64;
                 w.tls_reports += 1;
@@ -445,7 +702,14 @@ fn ip(a: u64, b: u64, c: u64, d: u64) -> String {
 }
 
 /// The records of one report: `n` distinct sources.
-fn records(rng: &mut Rng, plan: &DomainPlan, policy: Policy, n: usize, seed: u64, unix_day: i64) -> Vec<Rec> {
+fn records(
+    rng: &mut Rng,
+    plan: &DomainPlan,
+    policy: Policy,
+    n: usize,
+    seed: u64,
+    unix_day: i64,
+) -> Vec<Rec> {
     let dom = &plan.name;
     let d = plan.index;
     let mut seen = std::collections::HashSet::new();
@@ -462,26 +726,65 @@ fn records(rng: &mut Rng, plan: &DomainPlan, policy: Policy, n: usize, seed: u64
                 (0..=1, Some(esp), _) => {
                     let k = rng.below(120);
                     let (ip, sel, env) = match esp {
-                        Esp::SendGrid => (ip(167, 89, k % 64, 10 + k), "s1", format!("em{}.{dom}", 1000 + d % 9000)),
-                        Esp::Mailchimp => (ip(198, 2, 128 + k % 64, 20 + k), "k1", "mail141.suw13.mcsv.net".to_owned()),
-                        Esp::AmazonSes => (ip(54, 240, k % 64, 30 + k), "amazonses", format!("bounce.{dom}")),
+                        Esp::SendGrid => (
+                            ip(167, 89, k % 64, 10 + k),
+                            "s1",
+                            format!("em{}.{dom}", 1000 + d % 9000),
+                        ),
+                        Esp::Mailchimp => (
+                            ip(198, 2, 128 + k % 64, 20 + k),
+                            "k1",
+                            "mail141.suw13.mcsv.net".to_owned(),
+                        ),
+                        Esp::AmazonSes => (
+                            ip(54, 240, k % 64, 30 + k),
+                            "amazonses",
+                            format!("bounce.{dom}"),
+                        ),
                     };
                     (ip, sel, env, 1 + (rng.below(80) as f64 * size) as u64)
                 }
                 (_, _, Mailbox::Google) => {
                     let k = rng.below(400);
-                    let ip = if k < 300 { ip(209, 85, 128 + k % 128, 2 * k % 250 + 1) } else { ip(35, 190, 247, k % 250) };
-                    (ip, "google", dom.clone(), 1 + (rng.below(150) as f64 * size) as u64)
+                    let ip = if k < 300 {
+                        ip(209, 85, 128 + k % 128, 2 * k % 250 + 1)
+                    } else {
+                        ip(35, 190, 247, k % 250)
+                    };
+                    (
+                        ip,
+                        "google",
+                        dom.clone(),
+                        1 + (rng.below(150) as f64 * size) as u64,
+                    )
                 }
                 (_, _, Mailbox::Microsoft) => {
                     let k = rng.below(600);
-                    let ip = if k < 400 { ip(40, 107, k % 256, 3 * k % 250 + 1) } else { ip(52, 100, k % 200, k % 250) };
-                    let sel = if rng.below(2) == 0 { "selector1" } else { "selector2" };
-                    (ip, sel, dom.clone(), 1 + (rng.below(150) as f64 * size) as u64)
+                    let ip = if k < 400 {
+                        ip(40, 107, k % 256, 3 * k % 250 + 1)
+                    } else {
+                        ip(52, 100, k % 200, k % 250)
+                    };
+                    let sel = if rng.below(2) == 0 {
+                        "selector1"
+                    } else {
+                        "selector2"
+                    };
+                    (
+                        ip,
+                        sel,
+                        dom.clone(),
+                        1 + (rng.below(150) as f64 * size) as u64,
+                    )
                 }
                 (_, _, Mailbox::Own) => {
                     let k = rng.below(6);
-                    (ip(185, 20 + d % 200, d % 256, 10 + k), "mail2026", dom.clone(), 1 + (rng.below(100) as f64 * size) as u64)
+                    (
+                        ip(185, 20 + d % 200, d % 256, 10 + k),
+                        "mail2026",
+                        dom.clone(),
+                        1 + (rng.below(100) as f64 * size) as u64,
+                    )
                 }
             };
             let mailchimp = env.ends_with("mcsv.net");
@@ -493,7 +796,10 @@ fn records(rng: &mut Rng, plan: &DomainPlan, policy: Policy, n: usize, seed: u64
                 spf_eval: !mailchimp,
                 envelope_from: env.clone(),
                 dkim: if mailchimp {
-                    vec![(dom.clone(), sel, "pass"), ("mcsv.net".to_owned(), "k2", "pass")]
+                    vec![
+                        (dom.clone(), sel, "pass"),
+                        ("mcsv.net".to_owned(), "k2", "pass"),
+                    ]
                 } else {
                     vec![(dom.clone(), sel, "pass")]
                 },
@@ -520,21 +826,42 @@ fn records(rng: &mut Rng, plan: &DomainPlan, policy: Policy, n: usize, seed: u64
             Rec {
                 ip: ip(128 + k % 40, 30 + k % 200, (k * 7) % 256, 5 + k % 240),
                 count: 1 + rng.below(20),
-                disposition: if broken { policy_disposition(policy, rng) } else { "none" },
+                disposition: if broken {
+                    policy_disposition(policy, rng)
+                } else {
+                    "none"
+                },
                 dkim_eval: !broken,
                 spf_eval: false,
                 envelope_from: dom.clone(),
                 dkim: vec![(dom.clone(), "google", if broken { "fail" } else { "pass" })],
-                spf: (format!("list{}.forwarder.example", k % 30), if rng.below(3) == 0 { "softfail" } else { "fail" }),
+                spf: (
+                    format!("list{}.forwarder.example", k % 30),
+                    if rng.below(3) == 0 {
+                        "softfail"
+                    } else {
+                        "fail"
+                    },
+                ),
             }
         } else {
             // Spoofers: a few botnets that change weekly, and anywhere, new every day.
             let ip = if rng.chance(0.3) {
                 let week = (unix_day / 7) as u64;
                 let k = mix(&[seed, 7, week, rng.below(2000)]);
-                ip(1 + k % 222, (k >> 8) % 256, (k >> 16) % 256, 1 + (k >> 24) % 254)
+                ip(
+                    1 + k % 222,
+                    (k >> 8) % 256,
+                    (k >> 16) % 256,
+                    1 + (k >> 24) % 254,
+                )
             } else {
-                ip(1 + rng.below(222), rng.below(256), rng.below(256), 1 + rng.below(254))
+                ip(
+                    1 + rng.below(222),
+                    rng.below(256),
+                    rng.below(256),
+                    1 + rng.below(254),
+                )
             };
             let signed = rng.chance(0.2);
             Rec {
@@ -545,11 +872,22 @@ fn records(rng: &mut Rng, plan: &DomainPlan, policy: Policy, n: usize, seed: u64
                 spf_eval: false,
                 envelope_from: dom.clone(),
                 dkim: if signed {
-                    vec![(format!("bulk{}.example.net", rng.below(500)), "default", "pass")]
+                    vec![(
+                        format!("bulk{}.example.net", rng.below(500)),
+                        "default",
+                        "pass",
+                    )]
                 } else {
                     Vec::new()
                 },
-                spf: (dom.clone(), if rng.below(2) == 0 { "fail" } else { "softfail" }),
+                spf: (
+                    dom.clone(),
+                    if rng.below(2) == 0 {
+                        "fail"
+                    } else {
+                        "softfail"
+                    },
+                ),
             }
         };
         if seen.insert((rec.ip.clone(), rec.dkim_eval, rec.spf_eval)) {
@@ -664,15 +1002,30 @@ fn arf(reporter: &Reporter, plan: &DomainPlan, rec: &Rec, t: i64, id: &str) -> V
 }
 
 /// An SMTP TLS report (RFC 8460) for the domain's MTA-STS policy, with failures some days.
-fn tls_json(org: &str, email: &str, plan: &DomainPlan, begin: i64, size: f64, rng: &mut Rng) -> String {
+fn tls_json(
+    org: &str,
+    email: &str,
+    plan: &DomainPlan,
+    begin: i64,
+    size: f64,
+    rng: &mut Rng,
+) -> String {
     let dom = &plan.name;
     let ok = 1 + (rng.below(2000) as f64 * size * plan.size) as u64;
-    let failed = if rng.chance(0.1) { 1 + rng.below(40) } else { 0 };
+    let failed = if rng.chance(0.1) {
+        1 + rng.below(40)
+    } else {
+        0
+    };
     let details = if failed > 0 {
         format!(
             "{{\"result-type\":\"{}\",\"sending-mta-ip\":\"209.85.128.{}\",\"receiving-mx-hostname\":\"mx2.{dom}\",\
              \"receiving-ip\":\"192.0.2.25\",\"failed-session-count\":{failed}}}",
-            if rng.below(2) == 0 { "certificate-expired" } else { "validation-failure" },
+            if rng.below(2) == 0 {
+                "certificate-expired"
+            } else {
+                "validation-failure"
+            },
             rng.below(250)
         )
     } else {
@@ -698,7 +1051,10 @@ fn ymd(t: i64, format: &str) -> String {
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 8), flate2::Compression::fast());
+    let mut e = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 8),
+        flate2::Compression::fast(),
+    );
     e.write_all(data).expect("in-memory write");
     e.finish().expect("in-memory write")
 }
@@ -729,7 +1085,9 @@ fn main() {
         Some(args.get(i + 1).map_or_else(|| usage(), String::as_str))
     };
     let number = |name: &str, default: u64| -> u64 {
-        value(name).map_or(default, |v| v.replace('_', "").parse().unwrap_or_else(|_| usage()))
+        value(name).map_or(default, |v| {
+            v.replace('_', "").parse().unwrap_or_else(|_| usage())
+        })
     };
     let mut estate = Estate::new(
         number("--domains", 50) as usize,
@@ -739,7 +1097,12 @@ fn main() {
     );
     if let Some(end) = value("--end") {
         let day = chrono::NaiveDate::parse_from_str(end, "%Y-%m-%d").unwrap_or_else(|_| usage());
-        estate.end_day = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp() / 86_400;
+        estate.end_day = day
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc()
+            .timestamp()
+            / 86_400;
     }
     let started = std::time::Instant::now();
     match estate.write_days(Path::new(dir), 0..estate.days) {
