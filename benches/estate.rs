@@ -264,6 +264,7 @@ fn run(s: &Settings, backend: Backend) {
     let domains = e.domain_names();
     let largest = domains[0].as_str();
     let mut rows: Vec<Row> = Vec::new();
+    print_head(s.rounds);
     let commands: Vec<(String, Vec<&str>)> = vec![
         ("domains".into(), vec!["domains"]),
         ("reports".into(), vec!["reports"]),
@@ -315,7 +316,7 @@ fn run(s: &Settings, backend: Backend) {
     ];
 
     rows.extend(pages(s, &db, largest));
-    print_table(&rows, s.rounds);
+    print_tail(&rows);
     for (label, r) in ratios {
         if let Some(r) = r {
             println!(
@@ -562,34 +563,35 @@ struct Row {
 impl Row {
     fn new(label: String, mut times: Vec<f64>, bytes: usize, goal: f64) -> Row {
         times.sort_by(f64::total_cmp);
-        Row {
+        let row = Row {
             label,
             median: times[times.len() / 2],
             best: times[0],
             bytes,
             goal,
-        }
+        };
+        println!(
+            "  {:<56} {:>9.3} {:>9.3} {:>10}   ≤ {} s {}",
+            row.label,
+            row.median,
+            row.best,
+            row.bytes,
+            row.goal,
+            if row.median <= row.goal { "ok" } else { "OVER" }
+        );
+        row
     }
 }
 
-fn print_table(rows: &[Row], rounds: usize) {
+/// The table's head; each row is printed as it is measured ([`Row::new`]).
+fn print_head(rounds: usize) {
     println!(
         "  {:<56} {:>9} {:>9} {:>10}   goal   (median of {rounds})",
         "query", "median s", "best s", "bytes"
     );
-    let mut over = 0;
-    for r in rows {
-        let ok = r.median <= r.goal;
-        over += usize::from(!ok);
-        println!(
-            "  {:<56} {:>9.3} {:>9.3} {:>10}   ≤ {} s {}",
-            r.label,
-            r.median,
-            r.best,
-            r.bytes,
-            r.goal,
-            if ok { "ok" } else { "OVER" }
-        );
-    }
+}
+
+fn print_tail(rows: &[Row]) {
+    let over = rows.iter().filter(|r| r.median > r.goal).count();
     println!("  {over} of {} over their goal", rows.len());
 }
