@@ -31,7 +31,7 @@
 #[path = "../examples/gen-estate.rs"]
 mod generator;
 
-#[allow(dead_code)] // the server alone, not every helper of the tests
+#[allow(dead_code, clippy::unwrap_used)] // the tests' server as the tests have it
 #[path = "../tests/support/postgres.rs"]
 mod pg;
 

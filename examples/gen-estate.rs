@@ -72,7 +72,7 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -80,11 +80,11 @@ impl Rng {
         z ^ (z >> 31)
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
     /// A number in [0, 1).
     pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
     pub fn chance(&mut self, p: f64) -> bool {
         self.unit() < p
@@ -94,7 +94,7 @@ impl Rng {
 fn mix(parts: &[u64]) -> u64 {
     let mut h = 0x51_7CC1_B727_220A_u64;
     for p in parts {
-        h = Rng::new(h ^ p.wrapping_mul(0x2545_F491_4F6C_DD1D)).next();
+        h = Rng::new(h ^ p.wrapping_mul(0x2545_F491_4F6C_DD1D)).next_u64();
     }
     h
 }
@@ -917,7 +917,7 @@ fn aggregate_xml(
     rng: &mut Rng,
 ) -> String {
     let mut x = String::with_capacity(600 + records.len() * 520);
-    let id = rng.next() % 10_000_000_000_000_000_000;
+    let id = rng.next_u64() % 10_000_000_000_000_000_000;
     let _ = write!(
         x,
         "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<feedback>\n<version>1.0</version>\n<report_metadata>\n\
