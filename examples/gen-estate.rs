@@ -442,6 +442,8 @@ struct Rec {
     ip: String,
     count: u64,
     disposition: &'static str,
+    /// The receiver's reason for a disposition other than the policy's.
+    reason: Option<&'static str>,
     dkim_eval: bool,
     spf_eval: bool,
     envelope_from: String,
@@ -792,6 +794,7 @@ fn records(
                 ip,
                 count,
                 disposition: "none",
+                reason: None,
                 dkim_eval: true,
                 spf_eval: !mailchimp,
                 envelope_from: env.clone(),
@@ -813,6 +816,7 @@ fn records(
                 ip: ip(136, 147, 176 + k % 16, 40 + k),
                 count: 1 + rng.below(60),
                 disposition: fail,
+                reason: None,
                 dkim_eval: false,
                 spf_eval: false,
                 envelope_from: "bounce.salesforce.com".to_owned(),
@@ -820,29 +824,37 @@ fn records(
                 spf: ("bounce.salesforce.com".to_owned(), "pass"),
             }
         } else if kind < 75 {
-            // Forwarded: mailing lists and relays keep the signature, break SPF.
+            // Forwarded: mailing lists and relays keep the signature and break SPF, or rewrite the
+            // envelope (SRS) and pass SPF for themselves; a signature broken on the way fails
+            // DMARC, and some receivers then say so (reason `forwarded`) and deliver.
             let k = rng.below(300);
-            let broken = rng.chance(0.15);
+            let broken = rng.chance(0.05);
+            let list = format!("list{}.forwarder.example", k % 30);
+            let (envelope_from, spf) = if rng.chance(0.5) {
+                (format!("srs.{list}"), (format!("srs.{list}"), "pass"))
+            } else {
+                let result = if rng.below(3) == 0 {
+                    "softfail"
+                } else {
+                    "fail"
+                };
+                (dom.clone(), (dom.clone(), result))
+            };
+            let excused = broken && rng.chance(0.5);
             Rec {
                 ip: ip(128 + k % 40, 30 + k % 200, (k * 7) % 256, 5 + k % 240),
                 count: 1 + rng.below(20),
-                disposition: if broken {
+                disposition: if broken && !excused {
                     policy_disposition(policy, rng)
                 } else {
                     "none"
                 },
+                reason: excused.then_some("forwarded"),
                 dkim_eval: !broken,
                 spf_eval: false,
-                envelope_from: dom.clone(),
+                envelope_from,
                 dkim: vec![(dom.clone(), "google", if broken { "fail" } else { "pass" })],
-                spf: (
-                    format!("list{}.forwarder.example", k % 30),
-                    if rng.below(3) == 0 {
-                        "softfail"
-                    } else {
-                        "fail"
-                    },
-                ),
+                spf,
             }
         } else {
             // Spoofers: a few botnets that change weekly, and anywhere, new every day.
@@ -868,6 +880,7 @@ fn records(
                 ip,
                 count: 1 + rng.below(5),
                 disposition: policy_disposition(policy, rng),
+                reason: None,
                 dkim_eval: false,
                 spf_eval: false,
                 envelope_from: dom.clone(),
@@ -937,7 +950,7 @@ fn aggregate_xml(
         let _ = write!(
             x,
             "<record>\n<row>\n<source_ip>{}</source_ip>\n<count>{}</count>\n<policy_evaluated>\n\
-             <disposition>{}</disposition>\n<dkim>{}</dkim>\n<spf>{}</spf>\n</policy_evaluated>\n</row>\n\
+             <disposition>{}</disposition>\n<dkim>{}</dkim>\n<spf>{}</spf>\n{}</policy_evaluated>\n</row>\n\
              <identifiers>\n<envelope_to>{}</envelope_to>\n<envelope_from>{}</envelope_from>\n\
              <header_from>{}</header_from>\n</identifiers>\n<auth_results>\n",
             rec.ip,
@@ -945,6 +958,9 @@ fn aggregate_xml(
             rec.disposition,
             pf(rec.dkim_eval),
             pf(rec.spf_eval),
+            rec.reason.map_or_else(String::new, |r| format!(
+                "<reason>\n<type>{r}</type>\n</reason>\n"
+            )),
             reporter.file_domain,
             rec.envelope_from,
             plan.name,
