@@ -220,15 +220,28 @@ fn classify(
                 .into(),
         );
     }
-    if pass_pct >= th.aligned_pct {
-        if *origin == Origin::Other && t.spf_aligned == 0 && t.dkim_aligned > 0 {
-            return (
-                SenderClass::Forwarded,
+    // Indirect mail: the domain's own DKIM signature arrives on most of it while SPF passes only
+    // for the relay. Forwarders and lists change some messages on the way (footers, subject tags),
+    // which breaks those signatures, so most rather than nearly all is the test.
+    if *origin == Origin::Other
+        && t.spf_aligned == 0
+        && t.dkim_aligned > 0
+        && t.dkim_aligned * 2 >= t.messages
+    {
+        return (
+            SenderClass::Forwarded,
+            if pass_pct >= th.aligned_pct {
                 format!(
                     "indirect mail: {domain}'s DKIM survives, SPF passes only for {name} (a forwarder or list)"
-                ),
-            );
-        }
+                )
+            } else {
+                format!(
+                    "indirect mail: {domain}'s DKIM survives on {pass_pct}% of it (the rest was changed on the way), SPF passes only for {name} (a forwarder or list)"
+                )
+            },
+        );
+    }
+    if pass_pct >= th.aligned_pct {
         let how = match (t.dkim_aligned > 0, t.spf_aligned > 0) {
             (true, true) => "aligned DKIM and SPF",
             (true, false) => "aligned DKIM",
@@ -404,4 +417,48 @@ pub fn unauthenticated_sources(evidence: &[Evidence]) -> Vec<String> {
     ips.sort_unstable();
     ips.dedup();
     ips
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tally(messages: u64, dkim_aligned: u64, spf_aligned: u64) -> Tally {
+        Tally {
+            messages,
+            pass: dkim_aligned.max(spf_aligned),
+            dkim_aligned,
+            spf_aligned,
+            ..Tally::default()
+        }
+    }
+
+    fn class(t: &Tally) -> SenderClass {
+        let th = Thresholds::default();
+        classify("lists.example", &Origin::Other, t, "example.org", &th).0
+    }
+
+    /// A forwarder or list: the domain's DKIM arrives on most of its mail, a few messages changed
+    /// on the way lost it, and SPF passes only for the relay. Indirect mail, not a spoofer.
+    #[test]
+    fn a_relay_keeping_most_signatures_is_forwarded() {
+        assert_eq!(class(&tally(100, 100, 0)), SenderClass::Forwarded);
+        assert_eq!(class(&tally(100, 94, 0)), SenderClass::Forwarded);
+        let th = Thresholds::default();
+        let (_, why) = classify(
+            "lists.example",
+            &Origin::Other,
+            &tally(100, 94, 0),
+            "example.org",
+            &th,
+        );
+        assert!(why.contains("survives on 94%"), "{why}");
+    }
+
+    /// Unknown mail whose signatures mostly fail is not excused as forwarded.
+    #[test]
+    fn an_unknown_source_mostly_failing_stays_unauthorised() {
+        assert_eq!(class(&tally(100, 30, 0)), SenderClass::Unauthorised);
+        assert_eq!(class(&tally(100, 0, 0)), SenderClass::Unauthorised);
+    }
 }
