@@ -1142,12 +1142,17 @@ fn listings(env: &Env) -> Vec<String> {
             if args[0] != "rejects" {
                 return out.stdout;
             }
+            // A kept input's id is the database's own number, given in the order a unit of work
+            // writes them (PostgreSQL in key order, batches of other sizes): compared without it,
+            // in the order of what was kept.
             let mut rows = out.json();
             for row in &mut rows {
                 let row = row.as_object_mut().unwrap();
                 row.remove("first_seen");
                 row.remove("last_seen");
+                row.remove("id");
             }
+            rows.sort_by_key(|r| r.to_string());
             serde_json::to_string(&rows).unwrap()
         })
         .collect()

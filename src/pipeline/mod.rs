@@ -1,6 +1,6 @@
 //! Joins the stages: inputs from [`fetch`](crate::fetch) are read, unpacked and parsed on a rayon pool,
 //! and the results flow through a bounded channel to the one thread that writes the database, a
-//! batch of about [`BATCH_ROWS`] records per unit of work.
+//! batch of about [`Store::batch_rows`] records per unit of work.
 //!
 //! The channel bound and the batch are what keep memory flat: when the writer falls behind, workers
 //! wait, and the lazy input iterator is not advanced. Each input is handled on its own: a failure becomes a kept
@@ -163,15 +163,14 @@ fn chunks<I: Iterator>(mut inputs: I, n: usize) -> impl Iterator<Item = Vec<I::I
     })
 }
 
-/// Rows per transaction (records, and one for each report and input): large enough to amortise
-/// the commit, small enough that a killed run loses little work (and nothing that a re-run does
-/// not redo), and that what the writer holds stays small whatever the size of the reports.
-/// Counted in records rather than reports, since a report may hold one record or thousands.
-/// Measured (2 cores, issue 21; `cargo bench --bench floor`, peak RSS of the ingest stage): a
-/// batch of 2,000 reports held 76-80 MB over reports of 20 records and 194-202 MB over reports of
-/// 300; 4,000 rows hold 31-35 MB and 53-66 MB, and the run takes no more CPU time (5-15% less:
-/// a batch that fits the caches).
-const BATCH_ROWS: usize = 4_000;
+// Rows per transaction (records, and one for each report and input): [`Store::batch_rows`],
+// large enough to amortise the commit, small enough that a killed run loses little work (and
+// nothing that a re-run does not redo), and that what the writer holds stays small whatever the
+// size of the reports. Counted in records rather than reports, since a report may hold one record
+// or thousands. Measured (2 cores, issue 21; `cargo bench --bench floor`, peak RSS of the ingest
+// stage, SQLite): a batch of 2,000 reports held 76-80 MB over reports of 20 records and 194-202 MB
+// over reports of 300; 4,000 rows hold 31-35 MB and 53-66 MB, and the run takes no more CPU time
+// (5-15% less: a batch that fits the caches).
 
 /// What stops a whole run (as opposed to one input).
 #[derive(Debug, thiserror::Error)]
@@ -229,14 +228,15 @@ where
         let (done, written_chunks) = std::sync::mpsc::channel::<Vec<Vec<Processed>>>();
         scope.spawn(move || written_chunks.into_iter().for_each(drop));
         let mut written = Writer::new(&mut stats);
-        // One unit of work per batch of about BATCH_ROWS records, until the inputs run out.
+        // One unit of work per batch of about `batch_rows` records, until the inputs run out.
         // The batch is gathered before the unit of work begins, which then writes it at once
         // (PostgreSQL: one upsert of its reports in key order, then COPY, so that concurrent
         // writers lock reports in one order) and holds the database only while writing.
+        let batch_rows = store.batch_rows();
         let mut more = true;
         while more {
             let (mut batch, mut size) = (Vec::new(), 0);
-            while size < BATCH_ROWS {
+            while size < batch_rows {
                 match rx.recv() {
                     Ok(chunk) => {
                         size += chunk.iter().map(Processed::size).sum::<usize>();
@@ -265,7 +265,7 @@ where
 }
 
 /// The single writer: what inputs' outcomes add to the database and to the counts, inside the
-/// caller's unit of work, which [`ingest`] ends after about [`BATCH_ROWS`] records.
+/// caller's unit of work, which [`ingest`] ends after about [`Store::batch_rows`] records.
 struct Writer<'s> {
     stats: &'s mut Stats,
     now: i64,
