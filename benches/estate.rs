@@ -35,8 +35,13 @@ mod generator;
 #[path = "../tests/support/postgres.rs"]
 mod pg;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+#[path = "support/serve.rs"]
+mod serve;
+
+/// How long a page may take to start answering (a year of an estate before rollups: minutes).
+const PAGE_WAIT: Duration = Duration::from_secs(900);
+
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -453,26 +458,11 @@ fn pages(s: &Settings, db: &Db, domain: &str) -> Vec<Row> {
         .stderr(Stdio::piped())
         .spawn()
         .expect("serve starts");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    while !line.contains("serving http://") {
-        line.clear();
-        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
-            let _ = child.kill();
-            panic!("serve ended before it listened");
-        }
-    }
-    // Keep reading its stderr, so that it never blocks on a full pipe.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http://"))
-        .expect("serve's address")
-        .trim_end_matches('/')
-        .to_owned();
+    let addr = serve::listening(&mut child);
     // The overview is rendered ahead as serve starts: wait for that, untimed.
-    let _ = get(&addr, "/");
-    let (status, body) = get(&addr, &format!("/domain/{domain}"));
+    let _ = serve::get(&addr, "/", PAGE_WAIT);
+    let (status, body) = serve::get(&addr, &format!("/domain/{domain}"), PAGE_WAIT);
+    let body = String::from_utf8_lossy(&body);
     assert_eq!(status, 200, "/domain/{domain}");
     // Two of the domain's senders, as its page links them.
     let prefix = format!("href=\"/domain/{domain}/sender/");
@@ -520,7 +510,7 @@ fn pages(s: &Settings, db: &Db, domain: &str) -> Vec<Row> {
             let sep = if url.contains('?') { '&' } else { '?' };
             let fresh = format!("{url}{sep}bench={i}-{round}");
             let t = Instant::now();
-            let (status, body) = get(&addr, &fresh);
+            let (status, body) = serve::get(&addr, &fresh, PAGE_WAIT);
             times.push(t.elapsed().as_secs_f64());
             assert_eq!(status, 200, "{fresh}");
             bytes = body.len();
@@ -530,26 +520,6 @@ fn pages(s: &Settings, db: &Db, domain: &str) -> Vec<Row> {
     let _ = child.kill();
     let _ = child.wait();
     rows
-}
-
-/// One HTTP/1.1 request; the status and the whole response.
-fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect to serve");
-    s.set_read_timeout(Some(Duration::from_secs(900))).ok();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("request");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("response");
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let status = raw
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, raw)
 }
 
 struct Row {

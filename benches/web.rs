@@ -11,9 +11,12 @@
 #[allow(dead_code)]
 #[path = "support/corpus.rs"]
 mod corpus;
+#[path = "support/serve.rs"]
+mod serve;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+/// How long a page may take to start answering.
+const PAGE_WAIT: Duration = Duration::from_secs(600);
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -62,25 +65,6 @@ fn build(db: &Path, records: usize) {
     );
 }
 
-fn get(addr: &str, path: &str) -> (u16, usize) {
-    let mut s = TcpStream::connect(addr).expect("connect to serve");
-    s.set_read_timeout(Some(Duration::from_secs(600))).ok();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("request");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("response");
-    let head = String::from_utf8_lossy(&raw[..raw.len().min(20)]).into_owned();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, raw.len())
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` (scripts/test) runs this binary
     // without it, and must not build ten million records.
@@ -109,20 +93,7 @@ fn main() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("serve starts");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    while !line.contains("serving http://") {
-        line.clear();
-        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
-            panic!("serve ended");
-        }
-    }
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http://"))
-        .expect("address")
-        .trim_end_matches('/')
-        .to_owned();
+    let addr = serve::listening(&mut child);
     let pages = [
         "/",
         "/?days=14",
@@ -148,7 +119,7 @@ fn main() {
     std::thread::sleep(Duration::from_secs(10));
     for page in pages {
         let t = Instant::now();
-        let (status, _) = get(&addr, page);
+        let (status, _) = serve::get(&addr, page, PAGE_WAIT);
         let first = t.elapsed().as_secs_f64() * 1000.0;
         if first >= 300.0 {
             slow_first += 1;
@@ -158,7 +129,8 @@ fn main() {
         let mut size = 0;
         for _ in 0..rounds {
             let t = Instant::now();
-            let (status, bytes) = get(&addr, page);
+            let (status, raw) = serve::get(&addr, page, PAGE_WAIT);
+            let bytes = raw.len();
             times.push(t.elapsed().as_secs_f64() * 1000.0);
             assert_eq!(status, 200, "{page}");
             size = bytes;
