@@ -353,9 +353,7 @@ impl Store {
             Backend::Postgres(_) => 40_000,
         }
     }
-}
 
-impl Store {
     /// Opens (creating if needed) the SQLite database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         Store::open_at(&Location::Sqlite(path.to_owned()), Open::Create)

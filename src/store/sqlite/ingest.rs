@@ -105,7 +105,13 @@ impl Tx<'_> {
             let errors = (!m.errors.is_empty())
                 .then(|| serde_json::to_string(&m.errors).unwrap_or_default());
             // The copy's size, stored with it and compared with a stored copy's.
-            let (record_count, message_count) = (r.records.len() as i64, sat(r.message_count()));
+            let this = Completeness {
+                records: r.records.len() as i64,
+                messages: sat(r.message_count()),
+                passed: sat(r.pass_count()),
+                end: m.end,
+                begin: m.begin,
+            };
             let values = params![
                 m.org_name,
                 m.report_id,
@@ -128,9 +134,9 @@ impl Tx<'_> {
                 p.testing,
                 p.discovery_method,
                 r.extensions,
-                record_count,
-                message_count,
-                sat(r.pass_count()),
+                this.records,
+                this.messages,
+                this.passed,
                 origin,
                 report.location,
                 now,
@@ -156,13 +162,6 @@ impl Tx<'_> {
                             },
                         ))
                     })?;
-                let this = Completeness {
-                    records: record_count,
-                    messages: message_count,
-                    passed: sat(r.pass_count()),
-                    end: m.end,
-                    begin: m.begin,
-                };
                 if this <= kept {
                     outcomes.push(Inserted::Duplicate);
                     continue;
@@ -180,7 +179,7 @@ impl Tx<'_> {
             stored.push((self.tx.last_insert_rowid(), r));
             outcomes.push(match replaced {
                 Some(before) => Inserted::Replaced {
-                    records: usize::try_from(record_count - before).unwrap_or(0),
+                    records: usize::try_from(this.records - before).unwrap_or(0),
                 },
                 None => Inserted::New {
                     records: r.records.len(),
