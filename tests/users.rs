@@ -129,13 +129,7 @@ pub(crate) fn serve_users(
         ],
         "serving http://",
     );
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned();
-    (tied, base, said)
+    (tied, crate::web::serving_address(&line), said)
 }
 
 fn json(base: &str, path: &str, auth: &str) -> Value {

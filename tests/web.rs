@@ -181,13 +181,16 @@ fn serve_at(db: &str, listen: &str, envs: &[(&str, &str)]) -> (Tied, String) {
         envs,
         "serving http://",
     );
-    let base = line
-        .split_whitespace()
+    (server, serving_address(&line))
+}
+
+/// The base URL in `serve`'s "serving http://…" line, without its final slash.
+pub(crate) fn serving_address(line: &str) -> String {
+    line.split_whitespace()
         .find(|w| w.starts_with("http://"))
         .unwrap()
         .trim_end_matches('/')
-        .to_owned();
-    (server, base)
+        .to_owned()
 }
 
 /// Starts `program args`, tied to this process; returns it and the first line of its standard
