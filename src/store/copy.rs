@@ -2,10 +2,11 @@
 //! backend, into an empty target, in one unit of work, with the row count of every table checked.
 //!
 //! The tables are described here once, in a shape both backends can read and write: the
-//! PostgreSQL schema's, where a record is named by its report's `(domain, report, n)` and its
-//! lists by `(domain, report, record, n)`. SQLite numbers records globally (`records.id`); its
-//! `copy.rs` turns one into the other. Every other id (reports, rejects, failure and TLS
-//! reports, checks, the outbox) is kept as it is, so nothing that points at one changes meaning.
+//! PostgreSQL schema's, where a record is named by its report's `(domain, report, n)`; its lists
+//! travel packed in its `auth` column (`crate::store::lists`). SQLite numbers records globally
+//! (`records.id`); its `copy.rs` turns one into the other. Every other id (reports, rejects,
+//! failure and TLS reports, checks, the outbox) is kept as it is, so nothing that points at one
+//! changes meaning.
 
 use super::{Backend, Store, StoreError, TxBackend};
 
@@ -104,47 +105,9 @@ pub const TABLES: &[Table] = &[
             ("auth_dkim_result", Text),
             ("auth_spf_domain", Text),
             ("auth_spf_result", Text),
+            ("auth", Text),
         ],
         order: "report, n",
-    },
-    Table {
-        name: "record_reasons",
-        columns: &[
-            ("domain", Text),
-            ("report", Int),
-            ("record", Int4),
-            ("n", Int4),
-            ("type", Text),
-            ("comment", Text),
-        ],
-        order: "report, record, n",
-    },
-    Table {
-        name: "record_dkim",
-        columns: &[
-            ("domain", Text),
-            ("report", Int),
-            ("record", Int4),
-            ("n", Int4),
-            ("dkim_domain", Text),
-            ("selector", Text),
-            ("result", Text),
-            ("human_result", Text),
-        ],
-        order: "report, record, n",
-    },
-    Table {
-        name: "record_spf",
-        columns: &[
-            ("domain", Text),
-            ("report", Int),
-            ("record", Int4),
-            ("n", Int4),
-            ("spf_domain", Text),
-            ("scope", Text),
-            ("result", Text),
-        ],
-        order: "report, record, n",
     },
     Table {
         name: "reject_inputs",

@@ -19,6 +19,7 @@
 //! to those owners.
 
 pub mod copy;
+mod lists;
 pub mod postgres;
 mod sqlite;
 

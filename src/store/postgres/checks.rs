@@ -15,11 +15,13 @@ pub fn dkim_selectors(
 ) -> Result<Vec<SelectorSeen>, PgError> {
     Ok(client
         .query(
-            "SELECT lower(d.selector), min(r.date_begin), max(r.date_end)
-             FROM reports r JOIN record_dkim d ON d.domain = r.domain AND d.report = r.id
-             WHERE r.domain = $1 AND lower(d.dkim_domain) = $1
-               AND d.selector IS NOT NULL AND d.selector <> ''
-             GROUP BY lower(d.selector) ORDER BY 1",
+            // Each record's DKIM signatures: `auth`'s first list (crate::store::lists).
+            "SELECT lower(d ->> 1), min(r.date_begin), max(r.date_end)
+             FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
+                  CROSS JOIN json_array_elements(c.auth::json -> 0) d
+             WHERE r.domain = $1 AND lower(d ->> 0) = $1
+               AND d ->> 1 IS NOT NULL AND d ->> 1 <> ''
+             GROUP BY 1 ORDER BY 1",
             &[&domain],
         )?
         .iter()

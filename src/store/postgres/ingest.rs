@@ -1,5 +1,5 @@
 //! Storing reports: aggregate reports in batches (one upsert for the batch's reports, then their
-//! records and the records' lists by binary COPY), failure reports and SMTP TLS reports.
+//! records, their lists packed in them, by binary COPY), failure reports and SMTP TLS reports.
 //!
 //! Idempotency and "the more complete copy wins" are the upsert's: a report is inserted unless
 //! its (domain, org_name, report_id) is stored; when it is, the stored row is replaced only where
@@ -17,7 +17,7 @@ use postgres::types::ToSql;
 
 use super::{PgError, json, opt_text, sat, text};
 use crate::model::{AggregateReport, FailureReport, Located, TlsReport};
-use crate::store::Inserted;
+use crate::store::{Inserted, lists};
 
 const UPSERT_REPORTS: &str = "
 INSERT INTO reports AS r (domain, org_name, report_id, date_begin, date_end, record_count,
@@ -203,8 +203,7 @@ fn upsert_round(
         }
         stored.push((i, id));
     }
-    // The replaced copies' records and their lists go; how many records there were is what the
-    // new copy adds to.
+    // The replaced copies' records go; how many there were is what the new copy adds to.
     let mut before: HashMap<i64, usize> = HashMap::new();
     if !replaced.is_empty() {
         let domains: Vec<&str> = replaced
@@ -212,15 +211,6 @@ fn upsert_round(
             .map(|&(i, _)| keys[i].domain.as_str())
             .collect();
         let ids: Vec<i64> = replaced.iter().map(|&(_, id)| id).collect();
-        for table in ["record_reasons", "record_dkim", "record_spf"] {
-            tx.execute(
-                &format!(
-                    "DELETE FROM {table} c USING unnest($1::text[], $2::int8[]) AS d(domain, report)
-                     WHERE c.domain = d.domain AND c.report = d.report"
-                ),
-                &[&domains, &ids],
-            )?;
-        }
         for row in tx.query(
             "DELETE FROM records c USING unnest($1::text[], $2::int8[]) AS d(domain, report)
              WHERE c.domain = d.domain AND c.report = d.report RETURNING c.report",
@@ -258,7 +248,8 @@ struct Columns<'a> {
     texts: [Vec<Option<Cow<'a, str>>>; 17],
 }
 
-/// Writes the records of the stored reports and the records' lists, one binary COPY per table.
+/// Writes the records of the stored reports, each with its lists packed into its `auth` column
+/// ([`crate::store::lists`]), by one binary COPY.
 /// The rows are encoded here ([`CopyRows`]) and sent in large writes: the driver's row writer
 /// costs a round through its runtime per row, which was most of the client's time.
 fn copy_records(
@@ -268,23 +259,22 @@ fn copy_records(
     stored: &[(usize, i64)],
     now: i64,
 ) -> Result<(), PgError> {
-    let records = || {
-        stored.iter().flat_map(|&(i, id)| {
-            let domain = keys[i].domain.as_str();
-            let end = report_end(&reports[i].1.item, now);
-            reports[i]
-                .1
-                .item
-                .records
-                .iter()
-                .enumerate()
-                .map(move |(n, rec)| (domain, id, n as i32, rec, end))
-        })
-    };
+    let records = stored.iter().flat_map(|&(i, id)| {
+        let domain = keys[i].domain.as_str();
+        let end = report_end(&reports[i].1.item, now);
+        reports[i]
+            .1
+            .item
+            .records
+            .iter()
+            .enumerate()
+            .map(move |(n, rec)| (domain, id, n as i32, rec, end))
+    });
     let mut rows = CopyRows::default();
-    for (domain, id, n, rec, end) in records() {
+    let mut auth = String::new();
+    for (domain, id, n, rec, end) in records {
         let (d, s) = (rec.deciding_dkim(), rec.deciding_spf());
-        rows.row(17);
+        rows.row(18);
         rows.text(Some(domain));
         rows.int8(id);
         rows.int4(n);
@@ -301,71 +291,16 @@ fn copy_records(
         rows.text(d.map(|d| d.result.as_str()));
         rows.text(s.map(|s| s.domain.as_str()));
         rows.text(s.map(|s| s.result.as_str()));
+        auth.clear();
+        lists::pack(rec, &mut auth);
+        rows.text(Some(&auth));
         rows.int8(end);
     }
     rows.send(
         tx,
         "records (domain, report, n, count, forwarded, source_ip, disposition, dkim, spf, \
          header_from, envelope_from, envelope_to, auth_dkim_domain, auth_dkim_result, \
-         auth_spf_domain, auth_spf_result, report_end)",
-    )?;
-
-    let mut rows = CopyRows::default();
-    for (domain, id, n, rec, end) in records() {
-        for (m, x) in rec.reasons.iter().enumerate() {
-            rows.row(7);
-            rows.text(Some(domain));
-            rows.int8(id);
-            rows.int4(n);
-            rows.int4(m as i32);
-            rows.text(Some(&x.kind));
-            rows.text(x.comment.as_deref());
-            rows.int8(end);
-        }
-    }
-    rows.send(
-        tx,
-        "record_reasons (domain, report, record, n, type, comment, report_end)",
-    )?;
-
-    let mut rows = CopyRows::default();
-    for (domain, id, n, rec, end) in records() {
-        for (m, d) in rec.dkim_results.iter().enumerate() {
-            rows.row(9);
-            rows.text(Some(domain));
-            rows.int8(id);
-            rows.int4(n);
-            rows.int4(m as i32);
-            rows.text(Some(&d.domain));
-            rows.text(d.selector.as_deref());
-            rows.text(Some(d.result.as_str()));
-            rows.text(d.human_result.as_deref());
-            rows.int8(end);
-        }
-    }
-    rows.send(
-        tx,
-        "record_dkim (domain, report, record, n, dkim_domain, selector, result, human_result, \
-         report_end)",
-    )?;
-
-    let mut rows = CopyRows::default();
-    for (domain, id, n, rec, end) in records() {
-        for (m, x) in rec.spf_results.iter().enumerate() {
-            rows.row(8);
-            rows.text(Some(domain));
-            rows.int8(id);
-            rows.int4(n);
-            rows.int4(m as i32);
-            rows.text(Some(&x.domain));
-            rows.text(x.scope.as_deref());
-            rows.text(Some(x.result.as_str()));
-            rows.int8(end);
-        }
-    }
-    rows.send(
-        tx,
-        "record_spf (domain, report, record, n, spf_domain, scope, result, report_end)",
+         auth_spf_domain, auth_spf_result, auth, report_end)",
     )
 }
 

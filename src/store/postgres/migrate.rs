@@ -20,6 +20,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_partitions",
         include_str!("../../../schemas/postgres/0003_partitions.sql"),
     ),
+    (
+        "0004_record_lists",
+        include_str!("../../../schemas/postgres/0004_record_lists.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("dmarcwm" + 1).

@@ -1,7 +1,7 @@
-//! `prune` on PostgreSQL, and the month partitions of the record tables it drops
-//! (schemas/postgres/0003_partitions.sql): `records`, `record_reasons`, `record_dkim` and
-//! `record_spf`, by RANGE over `report_end`, one partition per table and UTC month,
-//! `<table>_yYYYYmMM`.
+//! `prune` on PostgreSQL, and the month partitions of the records it drops
+//! (schemas/postgres/0003_partitions.sql): `records` (with their lists packed in them since
+//! 0004_record_lists.sql), by RANGE over `report_end`, one partition per UTC month,
+//! `records_yYYYYmMM`.
 //!
 //! Partitions are made when first needed ([`ensure_months`]): the unit of work that stores a
 //! report ending in a month without one makes that month's (and those of the month before, this
@@ -25,8 +25,8 @@ use postgres::GenericClient;
 use super::PgError;
 use crate::store::{Cutoffs, Pruned};
 
-/// The partitioned tables, in the order a unit of work writes them.
-pub const PARTITIONED: [&str; 4] = ["records", "record_reasons", "record_dkim", "record_spf"];
+/// The partitioned tables.
+pub const PARTITIONED: [&str; 1] = ["records"];
 
 /// The advisory lock key under which partitions are made and dropped ("dmarcwm" + 2).
 const PARTITION_LOCK: i64 = 0x646d_6172_6377_6d02;
@@ -64,7 +64,7 @@ fn months(client: &mut impl GenericClient) -> Result<BTreeSet<i64>, PgError> {
         .collect())
 }
 
-/// Makes the month partitions of the four tables for the months of `moments` that have none (see
+/// Makes the month partitions of [`PARTITIONED`] for the months of `moments` that have none (see
 /// the module's doc), in the caller's transaction; moments outside 1970 to 9999 go to the
 /// catch-all partitions. Cheap when every month has one: one look at the catalog.
 pub fn ensure_months(
@@ -165,7 +165,8 @@ pub fn prune(
     // rollups land, nothing to do).
     pruned.rollups = rollups(&mut tx, cutoffs.reports, dry_run)?;
     if dry_run {
-        pruned.partitions = Some((months_before(&mut tx, cutoffs.reports)?.len() * 4) as u64);
+        pruned.partitions =
+            Some((months_before(&mut tx, cutoffs.reports)?.len() * PARTITIONED.len()) as u64);
         return Ok(pruned);
     }
     // The months ahead, but none that would be dropped at once.

@@ -9,12 +9,13 @@ use crate::store::StoreError;
 impl Db {
     pub fn dkim_selectors(&self, domain: &str) -> Result<Vec<SelectorSeen>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT lower(d.selector), min(r.date_begin), max(r.date_end)
+            // Each record's DKIM signatures: `auth`'s first list (crate::store::lists).
+            "SELECT lower(d.value ->> 1), min(r.date_begin), max(r.date_end)
              FROM reports r CROSS JOIN records c ON c.report = r.id
-                  CROSS JOIN record_dkim d ON d.record = c.id
-             WHERE r.domain = ?1 AND lower(d.domain) = ?1
-               AND d.selector IS NOT NULL AND d.selector != ''
-             GROUP BY lower(d.selector) ORDER BY 1",
+                  CROSS JOIN json_each(c.auth, '$[0]') d
+             WHERE r.domain = ?1 AND lower(d.value ->> 0) = ?1
+               AND d.value ->> 1 IS NOT NULL AND d.value ->> 1 != ''
+             GROUP BY 1 ORDER BY 1",
         )?;
         let rows = stmt.query_map([domain], |r| {
             Ok(SelectorSeen {

@@ -1,7 +1,7 @@
 //! `migrate --to`: the tables read and written in the shape [`crate::store::copy`] describes.
 //! SQLite numbers records globally: read, a record is named by its report and its place in it
 //! (`row_number()` over the report's records in id order); written, records get consecutive ids
-//! in that order, so a list row finds its record as the report's first record id plus its place.
+//! in that order.
 
 use rusqlite::ToSql;
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -16,26 +16,14 @@ const PLACED: &str =
 
 /// The query that reads `table` as the copy describes it.
 fn select(table: &Table) -> String {
-    // A record's lists: the record named by (domain, report, place); SQLite's `domain` column
-    // is the shape's `dkim_domain` / `spf_domain`.
-    let list = |columns: &str| {
-        format!(
-            "SELECT r.domain, c.report, c.place, x.n, {columns}
-             FROM {} x JOIN {PLACED} c ON c.id = x.record JOIN reports r ON r.id = c.report
-             ORDER BY c.report, c.place, x.n",
-            table.name
-        )
-    };
     match table.name {
         "records" => format!(
             "SELECT r.domain, c.report, c.place, c.count, c.forwarded, c.source_ip,
                 c.disposition, c.dkim, c.spf, c.header_from, c.envelope_from, c.envelope_to,
-                c.auth_dkim_domain, c.auth_dkim_result, c.auth_spf_domain, c.auth_spf_result
+                c.auth_dkim_domain, c.auth_dkim_result, c.auth_spf_domain, c.auth_spf_result,
+                c.auth
              FROM {PLACED} c JOIN reports r ON r.id = c.report ORDER BY c.report, c.place"
         ),
-        "record_reasons" => list("x.type, x.comment"),
-        "record_dkim" => list("x.domain, x.selector, x.result, x.human_result"),
-        "record_spf" => list("x.domain, x.scope, x.result"),
         name => format!(
             "SELECT {} FROM {name} ORDER BY {}",
             table.names().join(", "),
@@ -141,22 +129,6 @@ impl<'c> Tx<'c> {
     pub fn sink<'t>(&'t mut self, table: &'static Table) -> Result<Box<dyn Sink + 't>, StoreError> {
         let names = table.names();
         let at = |name: &str| names.iter().position(|n| *n == name).unwrap_or(0);
-        // A record's list: its record by the report's first record id plus the record's place.
-        let list = |columns: &[&str], values: &[&str]| {
-            let mut take = vec![at("report"), at("record"), at("n")];
-            take.extend(values.iter().map(|v| at(v)));
-            let marks: Vec<String> = (4..=take.len()).map(|i| format!("?{i}")).collect();
-            (
-                format!(
-                    "INSERT INTO {} (record, n, {}) VALUES
-                     ((SELECT min(id) FROM records WHERE report = ?1) + ?2, ?3, {})",
-                    table.name,
-                    columns.join(", "),
-                    marks.join(", ")
-                ),
-                take,
-            )
-        };
         let (sql, take, next_record) = match table.name {
             "records" => {
                 let columns = [
@@ -174,6 +146,7 @@ impl<'c> Tx<'c> {
                     "auth_dkim_result",
                     "auth_spf_domain",
                     "auth_spf_result",
+                    "auth",
                 ];
                 let first: i64 =
                     self.tx
@@ -190,24 +163,6 @@ impl<'c> Tx<'c> {
                     columns.iter().map(|c| at(c)).collect(),
                     Some(first),
                 )
-            }
-            "record_reasons" => {
-                let (sql, take) = list(&["type", "comment"], &["type", "comment"]);
-                (sql, take, None)
-            }
-            "record_dkim" => {
-                let (sql, take) = list(
-                    &["domain", "selector", "result", "human_result"],
-                    &["dkim_domain", "selector", "result", "human_result"],
-                );
-                (sql, take, None)
-            }
-            "record_spf" => {
-                let (sql, take) = list(
-                    &["domain", "scope", "result"],
-                    &["spf_domain", "scope", "result"],
-                );
-                (sql, take, None)
             }
             name => {
                 let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();

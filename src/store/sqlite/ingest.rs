@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 use rusqlite::{Statement, params};
 
 use super::{ROWS_PER_INSERT, Tx, json, sat};
-use crate::model::{AggregateReport, FailureReport, Located, Record, TlsReport};
-use crate::store::{Completeness, Inserted, StoreError};
+use crate::model::{AggregateReport, FailureReport, Located, TlsReport};
+use crate::store::{Completeness, Inserted, StoreError, lists};
 
 /// A multi-row `INSERT INTO {into} VALUES (…), (…), …` of `columns` values a row; its SQL for
 /// each number of rows up to [`ROWS_PER_INSERT`] (a power of two) is built once.
@@ -45,15 +45,10 @@ const _: () = assert!(ROWS_PER_INSERT.is_power_of_two());
 
 static RECORDS: Rows = Rows::new(
     "records (id, report, source_ip, count, disposition, dkim, spf, header_from, envelope_from, \
-     envelope_to, auth_dkim_domain, auth_dkim_result, auth_spf_domain, auth_spf_result, forwarded)",
-    15,
+     envelope_to, auth_dkim_domain, auth_dkim_result, auth_spf_domain, auth_spf_result, forwarded, \
+     auth)",
+    16,
 );
-static REASONS: Rows = Rows::new("record_reasons (record, n, type, comment)", 4);
-static DKIM: Rows = Rows::new(
-    "record_dkim (record, n, domain, selector, result, human_result)",
-    6,
-);
-static SPF: Rows = Rows::new("record_spf (record, n, domain, scope, result)", 5);
 
 /// Binds the values one after the other to the parameters of `$statement` from `$at` on.
 macro_rules! bind {
@@ -167,7 +162,7 @@ impl Tx<'_> {
                     continue;
                 }
                 let stored_records = kept.records;
-                // Records, their DKIM, SPF and reason rows go with it (ON DELETE CASCADE); a copy
+                // Its records go with it (ON DELETE CASCADE); a copy
                 // stored earlier in this batch has none yet, and none are written for it.
                 self.tx
                     .prepare_cached("DELETE FROM reports WHERE id = ?1")?
@@ -191,29 +186,30 @@ impl Tx<'_> {
         Ok(outcomes)
     }
 
-    /// Writes the records of `reports` (with their report's row) and their reason, DKIM and SPF
-    /// rows.
+    /// Writes the records of `reports` (with their report's row), each with its lists packed into
+    /// its `auth` column ([`crate::store::lists`]).
     fn insert_records(&self, reports: &[(i64, &AggregateReport)]) -> Result<(), StoreError> {
         if reports.iter().all(|(_, r)| r.records.is_empty()) {
             return Ok(());
         }
-        // Record ids are assigned here rather than by SQLite, so that records and their DKIM, SPF and
-        // reason rows can go in as multi-row INSERTs (a few statements per batch instead of three per
-        // record). Safe: this runs inside our `BEGIN IMMEDIATE`, so no other writer can take ids.
+        // Record ids are assigned here rather than by SQLite, so that records can go in as
+        // multi-row INSERTs. Safe: this runs inside our `BEGIN IMMEDIATE`, so no other writer can
+        // take ids.
         let first_id: i64 = self
             .tx
             .prepare_cached("SELECT ifnull(max(id), 0) + 1 FROM records")?
             .query_row([], |row| row.get(0))?;
         // Every record of the batch, with its id and its report's row.
-        let records = || {
-            reports
-                .iter()
-                .flat_map(|(row, r)| r.records.iter().map(move |rec| (*row, rec)))
-                .zip(first_id..)
-                .map(|((row, rec), id)| (id, row, rec))
-        };
-        self.insert_each(&RECORDS, records(), |s, at, (id, report_row, rec)| {
+        let records = reports
+            .iter()
+            .flat_map(|(row, r)| r.records.iter().map(move |rec| (*row, rec)))
+            .zip(first_id..)
+            .map(|((row, rec), id)| (id, row, rec));
+        let mut auth = String::new();
+        self.insert_each(&RECORDS, records, |s, at, (id, report_row, rec)| {
             let (d, sp) = (rec.deciding_dkim(), rec.deciding_spf());
+            auth.clear();
+            lists::pack(rec, &mut auth);
             bind!(s, at;
                 id,
                 report_row,
@@ -230,41 +226,10 @@ impl Tx<'_> {
                 sp.map(|s| s.domain.as_str()),
                 sp.map(|s| s.result.as_str()),
                 rec.forwarded(),
+                auth.as_str(),
             );
             Ok(())
-        })?;
-        // Each record's lists, as (record id, position, item).
-        let listed = |list: fn(&Record) -> usize| {
-            records().flat_map(move |(id, _, rec)| (0..list(rec) as i64).map(move |n| (id, n, rec)))
-        };
-        self.insert_each(
-            &REASONS,
-            listed(|c| c.reasons.len()),
-            |s, at, (id, n, rec)| {
-                let reason = &rec.reasons[n as usize];
-                bind!(s, at; id, n, reason.kind, reason.comment);
-                Ok(())
-            },
-        )?;
-        self.insert_each(
-            &DKIM,
-            listed(|c| c.dkim_results.len()),
-            |s, at, (id, n, rec)| {
-                let d = &rec.dkim_results[n as usize];
-                bind!(s, at; id, n, d.domain, d.selector, d.result, d.human_result);
-                Ok(())
-            },
-        )?;
-        self.insert_each(
-            &SPF,
-            listed(|c| c.spf_results.len()),
-            |s, at, (id, n, rec)| {
-                let sp = &rec.spf_results[n as usize];
-                bind!(s, at; id, n, sp.domain, sp.scope, sp.result);
-                Ok(())
-            },
-        )?;
-        Ok(())
+        })
     }
 
     /// Inserts `items`, [`ROWS_PER_INSERT`] rows a statement: `bind(statement, at, item)` binds one
@@ -275,7 +240,7 @@ impl Tx<'_> {
         &self,
         rows: &Rows,
         items: impl Iterator<Item = T>,
-        bind: impl Fn(&mut Statement<'_>, usize, T) -> rusqlite::Result<()>,
+        mut bind: impl FnMut(&mut Statement<'_>, usize, T) -> rusqlite::Result<()>,
     ) -> Result<(), StoreError> {
         let mut items = items.peekable();
         let mut full = None;

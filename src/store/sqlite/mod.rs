@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../schemas/0006_dns_checks.sql"),
     include_str!("../../../schemas/0007_notify.sql"),
     include_str!("../../../schemas/0009_retention.sql"),
+    include_str!("../../../schemas/0010_record_lists.sql"),
 ];
 
 /// Rows per multi-row INSERT (a power of two): 16 rows of at most 15 columns stay far below SQLite's
