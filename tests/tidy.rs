@@ -424,3 +424,43 @@ fn crates_are_named_only_by_their_owner() {
         );
     }
 }
+
+/// `unsafe` is denied crate-wide (Cargo.toml) and allowed in one module only: the records' insert
+/// bound in place through SQLite's C API (`src/store/sqlite/raw.rs`), where every block says what
+/// it relies on.
+#[test]
+fn unsafe_code_lives_only_in_the_sqlite_raw_insert() {
+    let allowed = Path::new("store/sqlite/raw.rs");
+    let mut found = Vec::new();
+    for (path, text) in sources(&src()) {
+        let code = code_only(&text);
+        let uses = code.match_indices("unsafe").any(|(at, _)| {
+            !code[..at].chars().next_back().is_some_and(is_ident)
+                && !code[at + 6..].chars().next().is_some_and(is_ident)
+        });
+        if uses {
+            found.push(path.clone());
+        }
+        if path == allowed {
+            for (at, _) in code.match_indices("unsafe {") {
+                let before = &text[..at];
+                let comment = before.rfind("// SAFETY:");
+                let code_between = comment.map(|c| {
+                    before[c..]
+                        .lines()
+                        .skip(1)
+                        .filter(|l| !l.trim_start().starts_with("//"))
+                        .count()
+                });
+                assert!(
+                    code_between.is_some_and(|n| n <= 2),
+                    "an unsafe block in src/{} without a `// SAFETY:` comment just above it",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert_eq!(found, vec![allowed.to_owned()], "files using `unsafe`");
+    let lib = std::fs::read_to_string(src().join("store/sqlite/mod.rs")).unwrap();
+    assert_eq!(lib.matches("#[allow(unsafe_code)]").count(), 1);
+}

@@ -3,8 +3,9 @@
 
 use std::sync::OnceLock;
 
-use rusqlite::{Statement, params};
+use rusqlite::params;
 
+use super::raw::{Insert, Value};
 use super::{ROWS_PER_INSERT, Tx, json, sat};
 use crate::model::{AggregateReport, FailureReport, Located, TlsReport};
 use crate::store::{Completeness, Inserted, StoreError, lists};
@@ -49,18 +50,6 @@ static RECORDS: Rows = Rows::new(
      auth)",
     16,
 );
-
-/// Binds the values one after the other to the parameters of `$statement` from `$at` on.
-macro_rules! bind {
-    ($statement:expr, $at:expr; $($value:expr),+ $(,)?) => {{
-        let mut at = $at;
-        $(
-            $statement.raw_bind_parameter(at, &$value)?;
-            at += 1;
-        )+
-        let _ = at;
-    }};
-}
 
 impl Tx<'_> {
     /// [`crate::store::Tx::insert_report`]: `INSERT … ON CONFLICT DO NOTHING`; when a copy is stored
@@ -205,68 +194,54 @@ impl Tx<'_> {
             .flat_map(|(row, r)| r.records.iter().map(move |rec| (*row, rec)))
             .zip(first_id..)
             .map(|((row, rec), id)| (id, row, rec));
-        let mut auth = String::new();
-        self.insert_each(&RECORDS, records, |s, at, (id, report_row, rec)| {
-            let (d, sp) = (rec.deciding_dkim(), rec.deciding_spf());
-            auth.clear();
-            lists::pack(rec, &mut auth);
-            bind!(s, at;
-                id,
-                report_row,
-                rec.source_ip,
-                rec.count,
-                rec.disposition,
-                rec.dkim,
-                rec.spf,
-                rec.header_from,
-                rec.envelope_from,
-                rec.envelope_to,
-                d.map(|d| d.domain.as_str()),
-                d.map(|d| d.result.as_str()),
-                sp.map(|s| s.domain.as_str()),
-                sp.map(|s| s.result.as_str()),
-                rec.forwarded(),
-                auth.as_str(),
-            );
-            Ok(())
-        })
-    }
-
-    /// Inserts `items`, [`ROWS_PER_INSERT`] rows a statement: `bind(statement, at, item)` binds one
-    /// item's columns from parameter `at` on. The statement of [`ROWS_PER_INSERT`] rows is taken
-    /// from the cache once for all `items` (a statement taken and given back costs a look-up by
-    /// its text and clearing its bindings).
-    fn insert_each<T>(
-        &self,
-        rows: &Rows,
-        items: impl Iterator<Item = T>,
-        mut bind: impl FnMut(&mut Statement<'_>, usize, T) -> rusqlite::Result<()>,
-    ) -> Result<(), StoreError> {
-        let mut items = items.peekable();
-        let mut full = None;
+        // The statements of 1, 2, 4, … rows, prepared when first needed, bound in place.
+        let mut statements: Vec<Option<Insert<'_>>> =
+            (0..=ROWS_PER_INSERT.ilog2()).map(|_| None).collect();
+        let mut auth: Vec<String> = vec![String::new(); ROWS_PER_INSERT];
+        let mut records = records.peekable();
         let mut chunk = Vec::with_capacity(ROWS_PER_INSERT);
-        while items.peek().is_some() {
+        while records.peek().is_some() {
             chunk.clear();
-            chunk.extend(items.by_ref().take(ROWS_PER_INSERT));
-            let mut chunk = chunk.drain(..);
-            while chunk.len() > 0 {
+            chunk.extend(records.by_ref().take(ROWS_PER_INSERT));
+            for ((_, _, rec), auth) in chunk.iter().zip(auth.iter_mut()) {
+                auth.clear();
+                lists::pack(rec, auth);
+            }
+            let mut rest = &chunk[..];
+            let mut auth = &auth[..];
+            while !rest.is_empty() {
                 // Statements of a power of two rows only (a tail of 13 goes as 8 + 4 + 1): each
                 // statement compiled is one of a few, not one for every length a batch may have.
-                let n = 1 << chunk.len().ilog2();
-                let mut tail;
-                let statement = if n == ROWS_PER_INSERT {
-                    if full.is_none() {
-                        full = Some(self.tx.prepare_cached(rows.sql(n))?);
-                    }
-                    full.as_mut().expect("prepared above")
-                } else {
-                    tail = self.tx.prepare_cached(rows.sql(n))?;
-                    &mut tail
+                let n: usize = 1 << rest.len().ilog2();
+                let statement = match &mut statements[n.ilog2() as usize] {
+                    Some(statement) => statement,
+                    empty => empty.insert(Insert::prepare(&self.tx, RECORDS.sql(n))?),
                 };
-                for (i, item) in chunk.by_ref().take(n).enumerate() {
-                    bind(statement, i * rows.columns + 1, item)?;
+                let mut values = Vec::with_capacity(n * RECORDS.columns);
+                for ((id, report_row, rec), auth) in rest[..n].iter().zip(auth) {
+                    let (d, sp) = (rec.deciding_dkim(), rec.deciding_spf());
+                    values.extend([
+                        Value::Int(*id),
+                        Value::Int(*report_row),
+                        rec.source_ip.as_str().into(),
+                        Value::Int(sat(rec.count)),
+                        rec.disposition.as_ref().map(|v| v.as_str()).into(),
+                        rec.dkim.as_ref().map(|v| v.as_str()).into(),
+                        rec.spf.as_ref().map(|v| v.as_str()).into(),
+                        rec.header_from.as_deref().into(),
+                        rec.envelope_from.as_deref().into(),
+                        rec.envelope_to.as_deref().into(),
+                        d.map(|d| d.domain.as_str()).into(),
+                        d.map(|d| d.result.as_str()).into(),
+                        sp.map(|s| s.domain.as_str()).into(),
+                        sp.map(|s| s.result.as_str()).into(),
+                        Value::Int(i64::from(rec.forwarded())),
+                        auth.as_str().into(),
+                    ]);
                 }
-                statement.raw_execute()?;
+                statement.run(&values)?;
+                rest = &rest[n..];
+                auth = &auth[n..];
             }
         }
         Ok(())

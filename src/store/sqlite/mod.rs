@@ -15,6 +15,8 @@ mod listings;
 mod metrics;
 mod notify;
 mod prune;
+#[allow(unsafe_code)] // the one exception: see raw.rs
+mod raw;
 mod rdns;
 mod rejects;
 mod text;
