@@ -45,10 +45,10 @@ impl Rows {
 const _: () = assert!(ROWS_PER_INSERT.is_power_of_two());
 
 static RECORDS: Rows = Rows::new(
-    "records (id, report, source_ip, count, disposition, dkim, spf, header_from, envelope_from, \
+    "records (report, source_ip, count, disposition, dkim, spf, header_from, envelope_from, \
      envelope_to, auth_dkim_domain, auth_dkim_result, auth_spf_domain, auth_spf_result, forwarded, \
      auth)",
-    16,
+    15,
 );
 
 impl Tx<'_> {
@@ -181,19 +181,10 @@ impl Tx<'_> {
         if reports.iter().all(|(_, r)| r.records.is_empty()) {
             return Ok(());
         }
-        // Record ids are assigned here rather than by SQLite, so that records can go in as
-        // multi-row INSERTs. Safe: this runs inside our `BEGIN IMMEDIATE`, so no other writer can
-        // take ids.
-        let first_id: i64 = self
-            .tx
-            .prepare_cached("SELECT ifnull(max(id), 0) + 1 FROM records")?
-            .query_row([], |row| row.get(0))?;
-        // Every record of the batch, with its id and its report's row.
+        // Every record of the batch, with its report's row; SQLite numbers them in this order.
         let records = reports
             .iter()
-            .flat_map(|(row, r)| r.records.iter().map(move |rec| (*row, rec)))
-            .zip(first_id..)
-            .map(|((row, rec), id)| (id, row, rec));
+            .flat_map(|(row, r)| r.records.iter().map(move |rec| (*row, rec)));
         // The statements of 1, 2, 4, … rows, prepared when first needed, bound in place.
         let mut statements: Vec<Option<Insert<'_>>> =
             (0..=ROWS_PER_INSERT.ilog2()).map(|_| None).collect();
@@ -203,7 +194,7 @@ impl Tx<'_> {
         while records.peek().is_some() {
             chunk.clear();
             chunk.extend(records.by_ref().take(ROWS_PER_INSERT));
-            for ((_, _, rec), auth) in chunk.iter().zip(auth.iter_mut()) {
+            for ((_, rec), auth) in chunk.iter().zip(auth.iter_mut()) {
                 auth.clear();
                 lists::pack(rec, auth);
             }
@@ -218,10 +209,9 @@ impl Tx<'_> {
                     empty => empty.insert(Insert::prepare(&self.tx, RECORDS.sql(n))?),
                 };
                 let mut values = Vec::with_capacity(n * RECORDS.columns);
-                for ((id, report_row, rec), auth) in rest[..n].iter().zip(auth) {
+                for ((report_row, rec), auth) in rest[..n].iter().zip(auth) {
                     let (d, sp) = (rec.deciding_dkim(), rec.deciding_spf());
                     values.extend([
-                        Value::Int(*id),
                         Value::Int(*report_row),
                         rec.source_ip.as_str().into(),
                         Value::Int(sat(rec.count)),
