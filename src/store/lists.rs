@@ -72,7 +72,14 @@ fn optional(out: &mut String, value: Option<&str>) {
 /// A JSON string (RFC 8259) as SQLite's and PostgreSQL's JSON functions write one: `"` and `\`
 /// escaped, `\b \f \n \r \t` by name, other control characters as `\u00XX`.
 fn string(out: &mut String, value: &str) {
+    out.reserve(value.len() + 2);
     out.push('"');
+    // Nearly every value needs no escape: copied whole after one pass that only looks.
+    if !value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(value);
+        out.push('"');
+        return;
+    }
     let mut plain = 0;
     for (i, b) in value.bytes().enumerate() {
         if b >= 0x20 && b != b'"' && b != b'\\' {
