@@ -118,6 +118,16 @@ enum Tag {
 }
 
 impl Tag {
+    /// The tag of an element by its name, prefixed or not: by its local name. The name is
+    /// matched whole first (no known name holds a `:`), so that the usual name, without a
+    /// prefix, is not also scanned for one.
+    fn named(name: &str) -> Tag {
+        match Tag::of(name) {
+            Tag::Other if name.contains(':') => Tag::of(local_name(name)),
+            tag => tag,
+        }
+    }
+
     fn of(local_name: &str) -> Tag {
         match local_name {
             "feedback" => Tag::Feedback,
@@ -185,6 +195,8 @@ struct Builder {
     reason: PolicyOverride,
     dkim: DkimAuthResult,
     spf: SpfAuthResult,
+    /// Where the first record started, in bytes.
+    first_record_at: usize,
 }
 
 /// The text content of the element being read. Borrowed from the document while it is one piece
@@ -319,11 +331,11 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
         match event {
             Event::Start(e) => {
                 let qname = e.name();
-                let name = local_name(within(xml, qname.as_ref()));
-                let tag = Tag::of(name);
+                let name = within(xml, qname.as_ref());
+                let tag = Tag::named(name);
                 if !root_seen {
                     root_seen = true;
-                    check_root(tag, name)?;
+                    check_root(tag, local_name(name))?;
                     b.report.namespace = namespace_of(&e);
                 } else if tag == Tag::Extensions && stack.as_slice() == [Tag::Feedback] {
                     // RFC 9990 report-level extensions: kept verbatim, not interpreted.
@@ -343,13 +355,16 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                 stack.push(tag);
                 text.clear();
                 b.start(&stack);
+                if tag == Tag::Record && stack.len() == 2 {
+                    b.size_records(reader.buffer_position(), xml.len());
+                }
             }
             Event::Empty(e) => {
                 let qname = e.name();
-                let name = local_name(within(xml, qname.as_ref()));
-                let tag = Tag::of(name);
+                let name = within(xml, qname.as_ref());
+                let tag = Tag::named(name);
                 if !root_seen {
-                    check_root(tag, name)?;
+                    check_root(tag, local_name(name))?;
                     return Err(ParseError::Missing("report_metadata"));
                 }
                 stack.push(tag);
@@ -486,6 +501,25 @@ fn namespace_of(e: &quick_xml::events::BytesStart<'_>) -> Option<String> {
 }
 
 impl Builder {
+    /// Called as a record of `<feedback>` starts at `at` (a byte of the document, `len` bytes
+    /// long): as the second starts, room is made for as many records as the rest of the document
+    /// holds if they are the size of the first, so that the vector is not copied as it grows.
+    /// Counted at 256 bytes a record at least (smaller than a real one), so that a document with a
+    /// tiny first record and a large rest cannot make it reserve much more than its own size.
+    fn size_records(&mut self, at: u64, len: usize) {
+        let at = usize::try_from(at).unwrap_or(len);
+        match self.report.records.len() {
+            0 => self.first_record_at = at,
+            1 => {
+                let size = at.saturating_sub(self.first_record_at).max(256);
+                self.report
+                    .records
+                    .reserve(len.saturating_sub(at) / size + 1);
+            }
+            _ => {}
+        }
+    }
+
     /// Called after `tag` is pushed: resets the item that the element opens.
     fn start(&mut self, stack: &[Tag]) {
         use Tag::*;
@@ -555,7 +589,7 @@ impl Builder {
             [.., PolicyEvaluated, Reason, Type] => self.reason.kind = text.to_ascii_lowercase(),
             [.., PolicyEvaluated, Reason, Comment] => self.reason.comment = opt(text),
             [.., PolicyEvaluated, Reason] => {
-                self.record.reasons.push(std::mem::take(&mut self.reason));
+                push(&mut self.record.reasons, std::mem::take(&mut self.reason));
             }
             [.., Identifiers, HeaderFrom] => self.record.header_from = lower(text),
             [.., Identifiers, EnvelopeFrom] => self.record.envelope_from = lower(text),
@@ -566,15 +600,16 @@ impl Builder {
             [.., AuthResults, Dkim, Result] => self.dkim.result = DkimResult::parse(text),
             [.., AuthResults, Dkim, HumanResult] => self.dkim.human_result = opt(text),
             [.., AuthResults, Dkim] => {
-                self.record
-                    .dkim_results
-                    .push(std::mem::take(&mut self.dkim));
+                push(
+                    &mut self.record.dkim_results,
+                    std::mem::take(&mut self.dkim),
+                );
             }
             [.., AuthResults, Spf, Domain] => self.spf.domain = text.to_ascii_lowercase(),
             [.., AuthResults, Spf, Scope] => self.spf.scope = lower(text),
             [.., AuthResults, Spf, Result] => self.spf.result = SpfResult::parse(text),
             [.., AuthResults, Spf] => {
-                self.record.spf_results.push(std::mem::take(&mut self.spf));
+                push(&mut self.record.spf_results, std::mem::take(&mut self.spf));
             }
             [Feedback, Record] => r.records.push(std::mem::take(&mut self.record)),
             _ => {}
@@ -598,6 +633,16 @@ impl Builder {
         }
         report.metadata.report_id = report_id.ok_or(ParseError::Missing("report_id"))?;
         Ok(report)
+    }
+}
+
+/// [`Vec::push`], the first item into a vector of its own size: most records have one result of
+/// each kind (and `push` would take the general path of growing a vector, and room for four).
+fn push<T>(items: &mut Vec<T>, item: T) {
+    if items.capacity() == 0 {
+        *items = vec![item];
+    } else {
+        items.push(item);
     }
 }
 
