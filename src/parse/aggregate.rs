@@ -121,62 +121,75 @@ impl Tag {
     /// The tag of an element by its name, prefixed or not: by its local name. The name is
     /// matched whole first (no known name holds a `:`), so that the usual name, without a
     /// prefix, is not also scanned for one.
-    fn named(name: &str) -> Tag {
+    /// Whether [`Builder::start`] may have something to do when an element of this tag starts.
+    fn opens_item(self) -> bool {
+        use Tag::*;
+        matches!(
+            self,
+            Record | Reason | Dkim | Spf | ReportMetadata | PolicyPublished
+        )
+    }
+
+    /// Bytes rather than text: the name need not be found in the document as a `str` first.
+    fn named(name: &[u8]) -> Tag {
         match Tag::of(name) {
-            Tag::Other if name.contains(':') => Tag::of(local_name(name)),
+            Tag::Other => match name.iter().position(|&b| b == b':') {
+                Some(i) => Tag::of(&name[i + 1..]),
+                None => Tag::Other,
+            },
             tag => tag,
         }
     }
 
-    fn of(local_name: &str) -> Tag {
+    fn of(local_name: &[u8]) -> Tag {
         match local_name {
-            "feedback" => Tag::Feedback,
-            "version" => Tag::Version,
-            "report_metadata" => Tag::ReportMetadata,
-            "org_name" => Tag::OrgName,
-            "email" => Tag::Email,
-            "extra_contact_info" => Tag::ExtraContactInfo,
-            "report_id" => Tag::ReportId,
-            "date_range" => Tag::DateRange,
-            "begin" => Tag::Begin,
-            "end" => Tag::End,
-            "error" => Tag::Error,
-            "generator" => Tag::Generator,
-            "policy_published" => Tag::PolicyPublished,
-            "domain" => Tag::Domain,
-            "adkim" => Tag::Adkim,
-            "aspf" => Tag::Aspf,
-            "p" => Tag::P,
-            "sp" => Tag::Sp,
-            "np" => Tag::Np,
-            "pct" => Tag::Pct,
-            "fo" => Tag::Fo,
-            "testing" => Tag::Testing,
-            "discovery_method" => Tag::DiscoveryMethod,
-            "record" => Tag::Record,
-            "row" => Tag::Row,
-            "source_ip" => Tag::SourceIp,
-            "count" => Tag::Count,
-            "policy_evaluated" => Tag::PolicyEvaluated,
-            "disposition" => Tag::Disposition,
-            "dkim" => Tag::Dkim,
-            "spf" => Tag::Spf,
-            "reason" => Tag::Reason,
-            "type" => Tag::Type,
-            "comment" => Tag::Comment,
-            "identifiers" => Tag::Identifiers,
-            "header_from" => Tag::HeaderFrom,
-            "envelope_from" => Tag::EnvelopeFrom,
-            "envelope_to" => Tag::EnvelopeTo,
-            "auth_results" => Tag::AuthResults,
-            "selector" => Tag::Selector,
-            "result" => Tag::Result,
-            "human_result" => Tag::HumanResult,
-            "scope" => Tag::Scope,
-            "extensions" => Tag::Extensions,
+            b"feedback" => Tag::Feedback,
+            b"version" => Tag::Version,
+            b"report_metadata" => Tag::ReportMetadata,
+            b"org_name" => Tag::OrgName,
+            b"email" => Tag::Email,
+            b"extra_contact_info" => Tag::ExtraContactInfo,
+            b"report_id" => Tag::ReportId,
+            b"date_range" => Tag::DateRange,
+            b"begin" => Tag::Begin,
+            b"end" => Tag::End,
+            b"error" => Tag::Error,
+            b"generator" => Tag::Generator,
+            b"policy_published" => Tag::PolicyPublished,
+            b"domain" => Tag::Domain,
+            b"adkim" => Tag::Adkim,
+            b"aspf" => Tag::Aspf,
+            b"p" => Tag::P,
+            b"sp" => Tag::Sp,
+            b"np" => Tag::Np,
+            b"pct" => Tag::Pct,
+            b"fo" => Tag::Fo,
+            b"testing" => Tag::Testing,
+            b"discovery_method" => Tag::DiscoveryMethod,
+            b"record" => Tag::Record,
+            b"row" => Tag::Row,
+            b"source_ip" => Tag::SourceIp,
+            b"count" => Tag::Count,
+            b"policy_evaluated" => Tag::PolicyEvaluated,
+            b"disposition" => Tag::Disposition,
+            b"dkim" => Tag::Dkim,
+            b"spf" => Tag::Spf,
+            b"reason" => Tag::Reason,
+            b"type" => Tag::Type,
+            b"comment" => Tag::Comment,
+            b"identifiers" => Tag::Identifiers,
+            b"header_from" => Tag::HeaderFrom,
+            b"envelope_from" => Tag::EnvelopeFrom,
+            b"envelope_to" => Tag::EnvelopeTo,
+            b"auth_results" => Tag::AuthResults,
+            b"selector" => Tag::Selector,
+            b"result" => Tag::Result,
+            b"human_result" => Tag::HumanResult,
+            b"scope" => Tag::Scope,
+            b"extensions" => Tag::Extensions,
             // Quirk: some reporters capitalise element names. Retry lower-cased only when needed, so the
             // common path does not allocate.
-            other if other.bytes().any(|b| b.is_ascii_uppercase()) => {
+            other if other.iter().any(u8::is_ascii_uppercase) => {
                 Tag::of(&other.to_ascii_lowercase())
             }
             _ => Tag::Other,
@@ -331,11 +344,10 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
         match event {
             Event::Start(e) => {
                 let qname = e.name();
-                let name = within(xml, qname.as_ref());
-                let tag = Tag::named(name);
+                let tag = Tag::named(qname.as_ref());
                 if !root_seen {
                     root_seen = true;
-                    check_root(tag, local_name(name))?;
+                    check_root(tag, local_name(within(xml, qname.as_ref())))?;
                     b.report.namespace = namespace_of(&e);
                 } else if tag == Tag::Extensions && stack.as_slice() == [Tag::Feedback] {
                     // RFC 9990 report-level extensions: kept verbatim, not interpreted.
@@ -354,17 +366,18 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                 }
                 stack.push(tag);
                 text.clear();
-                b.start(&stack);
+                if tag.opens_item() {
+                    b.start(&stack);
+                }
                 if tag == Tag::Record && stack.len() == 2 {
                     b.size_records(reader.buffer_position(), xml.len());
                 }
             }
             Event::Empty(e) => {
                 let qname = e.name();
-                let name = within(xml, qname.as_ref());
-                let tag = Tag::named(name);
+                let tag = Tag::named(qname.as_ref());
                 if !root_seen {
-                    check_root(tag, local_name(name))?;
+                    check_root(tag, local_name(within(xml, qname.as_ref())))?;
                     return Err(ParseError::Missing("report_metadata"));
                 }
                 stack.push(tag);
