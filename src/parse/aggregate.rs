@@ -130,6 +130,25 @@ impl Tag {
         )
     }
 
+    /// Whether [`Builder::end`] may have something to do when an element of this tag ends: a
+    /// value, or an item that it closes.
+    fn closes_item(self) -> bool {
+        use Tag::*;
+        !matches!(
+            self,
+            Feedback
+                | ReportMetadata
+                | DateRange
+                | PolicyPublished
+                | Row
+                | PolicyEvaluated
+                | Identifiers
+                | AuthResults
+                | Extensions
+                | Other
+        )
+    }
+
     /// Bytes rather than text: the name need not be found in the document as a `str` first.
     fn named(name: &[u8]) -> Tag {
         match Tag::of(name) {
@@ -386,7 +405,11 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                 stack.pop();
             }
             Event::End(_) => {
-                b.end(&stack, &text.value()?)?;
+                // Read (and its references checked) even where no value is kept.
+                let value = text.value()?;
+                if stack.last().is_some_and(|tag| tag.closes_item()) {
+                    b.end(&stack, &value)?;
+                }
                 text.clear();
                 stack.pop();
                 if stack.is_empty() {
