@@ -721,6 +721,60 @@ mod tests {
     }
 
     #[test]
+    fn inflated_whole_or_refused_as_before() {
+        use std::io::Write;
+        let xml = b"<feedback>a report</feedback>".repeat(50);
+        let ok = |data: &[u8]| leaves(data, &Limits::default());
+        let corrupt = |data: &[u8], kind: &str| {
+            let got = ok(data);
+            assert!(
+                matches!(&got[..], [(_, Err(e))] if e.starts_with(kind)),
+                "{kind}: {got:?}"
+            );
+        };
+        // A gzip header with a file name and a comment; a zlib stream.
+        let mut e = flate2::GzBuilder::new()
+            .filename("r.xml")
+            .comment("c")
+            .write(Vec::new(), flate2::Compression::default());
+        e.write_all(&xml).unwrap();
+        let named = e.finish().unwrap();
+        assert_eq!(ok(&named), vec![(String::new(), Ok(xml.clone()))]);
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&xml).unwrap();
+        let zlib = e.finish().unwrap();
+        assert_eq!(ok(&zlib), vec![(String::new(), Ok(xml.clone()))]);
+        // Both by the whole buffer, even from a size hint too small.
+        assert_eq!(gunzip_whole(&named, 10, 1 << 20), Some(xml.clone()));
+        assert_eq!(
+            inflate_whole(&zlib, true, 0, 1 << 20).map(|d| d.0),
+            Some(xml.clone())
+        );
+        // A wrong CRC-32, a wrong size, a truncated stream: refused by the decoder as before.
+        let mut data = gzip(&xml);
+        let n = data.len();
+        data[n - 8] ^= 1;
+        corrupt(&data, "gzip data is corrupt");
+        data[n - 8] ^= 1;
+        data[n - 4] ^= 1;
+        corrupt(&data, "gzip data is corrupt");
+        corrupt(&data[..n / 2], "gzip data is corrupt");
+        corrupt(&zlib[..zlib.len() - 1], "zlib data is corrupt");
+        // A zip entry; then its CRC-32 (in the local and the central header) made wrong.
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        w.start_file("r.xml", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(&xml).unwrap();
+        let mut archive = w.finish().unwrap().into_inner();
+        assert_eq!(ok(&archive), vec![("r.xml".into(), Ok(xml.clone()))]);
+        for (signature, at) in [(b"PK\x03\x04", 14), (b"PK\x01\x02", 16)] {
+            let header = archive.windows(4).position(|w| w == signature).unwrap();
+            archive[header + at] ^= 1;
+        }
+        corrupt(&archive, "zip archive is unreadable");
+    }
+
+    #[test]
     fn bomb_is_refused_naming_the_setting() {
         let data = gzip(&vec![b'<'; 1 << 20]);
         let limits = Limits {
