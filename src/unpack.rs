@@ -186,11 +186,18 @@ impl Walker<'_> {
                     .last_chunk::<4>()
                     .map_or(0, |b| u32::from_le_bytes(*b));
                 let size = u64::from(size).min(deflated_at_most(bytes.len() as u64));
-                let decoded = self.inflate(GzDecoder::new(bytes), size, UnpackError::Gzip);
+                let decoded = match gunzip_whole(bytes, size, self.limits.max_payload_size) {
+                    Some(inner) => Ok(inner),
+                    None => self.inflate(GzDecoder::new(bytes), size, UnpackError::Gzip),
+                };
                 self.walk_decoded(decoded, location, depth)
             }
             Content::Zlib => {
-                let decoded = self.inflate(ZlibDecoder::new(bytes), 0, UnpackError::Zlib);
+                let limit = self.limits.max_payload_size;
+                let decoded = match inflate_whole(bytes, true, 0, limit) {
+                    Some((inner, _)) => Ok(inner),
+                    None => self.inflate(ZlibDecoder::new(bytes), 0, UnpackError::Zlib),
+                };
                 self.walk_decoded(decoded, location, depth)
             }
             Content::Zip => self.walk_zip(bytes, location, depth),
@@ -296,7 +303,10 @@ impl Walker<'_> {
                 continue;
             }
             let size = entry.size().min(deflated_at_most(entry.compressed_size()));
-            let data = self.inflate(&mut entry, size, |e| UnpackError::Zip(e.to_string()));
+            let data = match unzip_whole(bytes, &entry, size, self.limits.max_payload_size) {
+                Some(inner) => Ok(inner),
+                None => self.inflate(&mut entry, size, |e| UnpackError::Zip(e.to_string())),
+            };
             drop(entry);
             found += self.walk_decoded(data, &here, depth);
         }
@@ -537,6 +547,124 @@ fn deflated_at_most(compressed: u64) -> u64 {
     compressed.saturating_mul(1032).saturating_add(1024)
 }
 
+/// A deflate stream (`zlib`: with its zlib header and checksum) inflated whole, in one call where the
+/// buffer of `size` bytes holds it: no zero-filling of the buffer ahead of the decoder (which
+/// `read_to_end` does) and no copy of the output into the decoder's window (which only a decoder
+/// called again needs). With the bytes of `data` it used.
+///
+/// `None` when anything is not as expected (corrupt or truncated data, more than `limit` bytes):
+/// the caller then decodes through its `Read` path, which refuses the data as before, with the
+/// same error. Measured (issue 21, callgrind, 100 gzip reports of 250-349 records): 30M of 858M
+/// instructions fewer than through `read_to_end`.
+fn inflate_whole(data: &[u8], zlib: bool, size: u64, limit: u64) -> Option<(Vec<u8>, usize)> {
+    use flate2::Decompress;
+    thread_local! {
+        /// A decoder per thread, reset for each stream rather than made anew (its state and
+        /// window are allocated and cleared when made: 15,000 instructions a stream).
+        static DECODER: std::cell::Cell<Option<Decompress>> = const { std::cell::Cell::new(None) };
+    }
+    let mut decoder = match DECODER.take() {
+        Some(mut d) => {
+            d.reset(zlib);
+            d
+        }
+        None => Decompress::new(zlib),
+    };
+    let inflated = inflate_with(&mut decoder, data, size, limit);
+    DECODER.set(Some(decoder));
+    inflated
+}
+
+fn inflate_with(
+    decoder: &mut flate2::Decompress,
+    data: &[u8],
+    size: u64,
+    limit: u64,
+) -> Option<(Vec<u8>, usize)> {
+    use flate2::{FlushDecompress, Status};
+    let mut out = Vec::with_capacity(size.min(limit).saturating_add(1) as usize);
+    loop {
+        let used = usize::try_from(decoder.total_in()).ok()?;
+        let before = (decoder.total_in(), decoder.total_out());
+        let status = decoder
+            .decompress_vec(data.get(used..)?, &mut out, FlushDecompress::Finish)
+            .ok()?;
+        if out.len() as u64 > limit {
+            return None;
+        }
+        match status {
+            Status::StreamEnd => {
+                let used = usize::try_from(decoder.total_in()).ok()?;
+                return Some((out, used));
+            }
+            _ if out.len() == out.capacity() => {
+                // Larger than announced: grow (bounded: one byte past the limit says too large).
+                let room = limit.saturating_add(1).saturating_sub(out.len() as u64);
+                out.reserve(room.min(out.capacity().max(1 << 15) as u64) as usize);
+            }
+            // The data ends before the stream does.
+            _ if before == (decoder.total_in(), decoder.total_out()) => return None,
+            _ => {}
+        }
+    }
+}
+
+/// A gzip member (RFC 1952) inflated by [`inflate_whole`], its CRC-32 and size checked; what follows
+/// the member is ignored, as `GzDecoder` does. `None` as there, and for a header with its own CRC
+/// (`FHCRC`) or reserved flags, left to `GzDecoder`.
+fn gunzip_whole(bytes: &[u8], size: u64, limit: u64) -> Option<Vec<u8>> {
+    const FTEXT: u8 = 1;
+    const FEXTRA: u8 = 4;
+    const FNAME: u8 = 8;
+    const FCOMMENT: u8 = 16;
+    let [0x1f, 0x8b, 8, flags, ..] = *bytes else {
+        return None;
+    };
+    if flags & !(FTEXT | FEXTRA | FNAME | FCOMMENT) != 0 {
+        return None;
+    }
+    let mut at = 10;
+    if flags & FEXTRA != 0 {
+        let len = bytes.get(at..at + 2)?;
+        at += 2 + usize::from(u16::from_le_bytes([len[0], len[1]]));
+    }
+    for flag in [FNAME, FCOMMENT] {
+        if flags & flag != 0 {
+            at += bytes.get(at..)?.iter().position(|&b| b == 0)? + 1;
+        }
+    }
+    let (out, used) = inflate_whole(bytes.get(at..)?, false, size, limit)?;
+    let trailer = bytes.get(at + used..)?.first_chunk::<8>()?;
+    let mut crc = flate2::Crc::new();
+    crc.update(&out);
+    let sum = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    let len = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+    (crc.sum() == sum && len == out.len() as u32).then_some(out)
+}
+
+/// A zip entry compressed with deflate, inflated by [`inflate_whole`] from the archive's bytes and
+/// its CRC-32 checked; `None` for any other entry (stored, encrypted) or when anything is not as
+/// expected, left to the zip crate's reader.
+fn unzip_whole<R: Read>(
+    archive: &[u8],
+    entry: &zip::read::ZipFile<'_, R>,
+    size: u64,
+    limit: u64,
+) -> Option<Vec<u8>> {
+    if entry.compression() != zip::CompressionMethod::Deflated || entry.encrypted() {
+        return None;
+    }
+    let start = usize::try_from(entry.data_start()?).ok()?;
+    let end = start.checked_add(usize::try_from(entry.compressed_size()).ok()?)?;
+    let (out, _) = inflate_whole(archive.get(start..end)?, false, size, limit)?;
+    if out.len() as u64 != entry.size() {
+        return None;
+    }
+    let mut crc = flate2::Crc::new();
+    crc.update(&out);
+    (crc.sum() == entry.crc32()).then_some(out)
+}
+
 enum Bounded {
     TooLarge,
     Io(std::io::Error),
@@ -590,6 +718,60 @@ mod tests {
             leaves(&data, &Limits::default()),
             vec![(String::new(), Ok(b"<feedback/>".to_vec()))]
         );
+    }
+
+    #[test]
+    fn inflated_whole_or_refused_as_before() {
+        use std::io::Write;
+        let xml = b"<feedback>a report</feedback>".repeat(50);
+        let ok = |data: &[u8]| leaves(data, &Limits::default());
+        let corrupt = |data: &[u8], kind: &str| {
+            let got = ok(data);
+            assert!(
+                matches!(&got[..], [(_, Err(e))] if e.starts_with(kind)),
+                "{kind}: {got:?}"
+            );
+        };
+        // A gzip header with a file name and a comment; a zlib stream.
+        let mut e = flate2::GzBuilder::new()
+            .filename("r.xml")
+            .comment("c")
+            .write(Vec::new(), flate2::Compression::default());
+        e.write_all(&xml).unwrap();
+        let named = e.finish().unwrap();
+        assert_eq!(ok(&named), vec![(String::new(), Ok(xml.clone()))]);
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&xml).unwrap();
+        let zlib = e.finish().unwrap();
+        assert_eq!(ok(&zlib), vec![(String::new(), Ok(xml.clone()))]);
+        // Both by the whole buffer, even from a size hint too small.
+        assert_eq!(gunzip_whole(&named, 10, 1 << 20), Some(xml.clone()));
+        assert_eq!(
+            inflate_whole(&zlib, true, 0, 1 << 20).map(|d| d.0),
+            Some(xml.clone())
+        );
+        // A wrong CRC-32, a wrong size, a truncated stream: refused by the decoder as before.
+        let mut data = gzip(&xml);
+        let n = data.len();
+        data[n - 8] ^= 1;
+        corrupt(&data, "gzip data is corrupt");
+        data[n - 8] ^= 1;
+        data[n - 4] ^= 1;
+        corrupt(&data, "gzip data is corrupt");
+        corrupt(&data[..n / 2], "gzip data is corrupt");
+        corrupt(&zlib[..zlib.len() - 1], "zlib data is corrupt");
+        // A zip entry; then its CRC-32 (in the local and the central header) made wrong.
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        w.start_file("r.xml", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(&xml).unwrap();
+        let mut archive = w.finish().unwrap().into_inner();
+        assert_eq!(ok(&archive), vec![("r.xml".into(), Ok(xml.clone()))]);
+        for (signature, at) in [(b"PK\x03\x04", 14), (b"PK\x01\x02", 16)] {
+            let header = archive.windows(4).position(|w| w == signature).unwrap();
+            archive[header + at] ^= 1;
+        }
+        corrupt(&archive, "zip archive is unreadable");
     }
 
     #[test]

@@ -118,55 +118,97 @@ enum Tag {
 }
 
 impl Tag {
-    fn of(local_name: &str) -> Tag {
+    /// The tag of an element by its name, prefixed or not: by its local name. The name is
+    /// matched whole first (no known name holds a `:`), so that the usual name, without a
+    /// prefix, is not also scanned for one.
+    /// Whether [`Builder::start`] may have something to do when an element of this tag starts.
+    fn opens_item(self) -> bool {
+        use Tag::*;
+        matches!(
+            self,
+            Record | Reason | Dkim | Spf | ReportMetadata | PolicyPublished
+        )
+    }
+
+    /// Whether [`Builder::end`] may have something to do when an element of this tag ends: a
+    /// value, or an item that it closes.
+    fn closes_item(self) -> bool {
+        use Tag::*;
+        !matches!(
+            self,
+            Feedback
+                | ReportMetadata
+                | DateRange
+                | PolicyPublished
+                | Row
+                | PolicyEvaluated
+                | Identifiers
+                | AuthResults
+                | Extensions
+                | Other
+        )
+    }
+
+    /// Bytes rather than text: the name need not be found in the document as a `str` first.
+    fn named(name: &[u8]) -> Tag {
+        match Tag::of(name) {
+            Tag::Other => match name.iter().position(|&b| b == b':') {
+                Some(i) => Tag::of(&name[i + 1..]),
+                None => Tag::Other,
+            },
+            tag => tag,
+        }
+    }
+
+    fn of(local_name: &[u8]) -> Tag {
         match local_name {
-            "feedback" => Tag::Feedback,
-            "version" => Tag::Version,
-            "report_metadata" => Tag::ReportMetadata,
-            "org_name" => Tag::OrgName,
-            "email" => Tag::Email,
-            "extra_contact_info" => Tag::ExtraContactInfo,
-            "report_id" => Tag::ReportId,
-            "date_range" => Tag::DateRange,
-            "begin" => Tag::Begin,
-            "end" => Tag::End,
-            "error" => Tag::Error,
-            "generator" => Tag::Generator,
-            "policy_published" => Tag::PolicyPublished,
-            "domain" => Tag::Domain,
-            "adkim" => Tag::Adkim,
-            "aspf" => Tag::Aspf,
-            "p" => Tag::P,
-            "sp" => Tag::Sp,
-            "np" => Tag::Np,
-            "pct" => Tag::Pct,
-            "fo" => Tag::Fo,
-            "testing" => Tag::Testing,
-            "discovery_method" => Tag::DiscoveryMethod,
-            "record" => Tag::Record,
-            "row" => Tag::Row,
-            "source_ip" => Tag::SourceIp,
-            "count" => Tag::Count,
-            "policy_evaluated" => Tag::PolicyEvaluated,
-            "disposition" => Tag::Disposition,
-            "dkim" => Tag::Dkim,
-            "spf" => Tag::Spf,
-            "reason" => Tag::Reason,
-            "type" => Tag::Type,
-            "comment" => Tag::Comment,
-            "identifiers" => Tag::Identifiers,
-            "header_from" => Tag::HeaderFrom,
-            "envelope_from" => Tag::EnvelopeFrom,
-            "envelope_to" => Tag::EnvelopeTo,
-            "auth_results" => Tag::AuthResults,
-            "selector" => Tag::Selector,
-            "result" => Tag::Result,
-            "human_result" => Tag::HumanResult,
-            "scope" => Tag::Scope,
-            "extensions" => Tag::Extensions,
+            b"feedback" => Tag::Feedback,
+            b"version" => Tag::Version,
+            b"report_metadata" => Tag::ReportMetadata,
+            b"org_name" => Tag::OrgName,
+            b"email" => Tag::Email,
+            b"extra_contact_info" => Tag::ExtraContactInfo,
+            b"report_id" => Tag::ReportId,
+            b"date_range" => Tag::DateRange,
+            b"begin" => Tag::Begin,
+            b"end" => Tag::End,
+            b"error" => Tag::Error,
+            b"generator" => Tag::Generator,
+            b"policy_published" => Tag::PolicyPublished,
+            b"domain" => Tag::Domain,
+            b"adkim" => Tag::Adkim,
+            b"aspf" => Tag::Aspf,
+            b"p" => Tag::P,
+            b"sp" => Tag::Sp,
+            b"np" => Tag::Np,
+            b"pct" => Tag::Pct,
+            b"fo" => Tag::Fo,
+            b"testing" => Tag::Testing,
+            b"discovery_method" => Tag::DiscoveryMethod,
+            b"record" => Tag::Record,
+            b"row" => Tag::Row,
+            b"source_ip" => Tag::SourceIp,
+            b"count" => Tag::Count,
+            b"policy_evaluated" => Tag::PolicyEvaluated,
+            b"disposition" => Tag::Disposition,
+            b"dkim" => Tag::Dkim,
+            b"spf" => Tag::Spf,
+            b"reason" => Tag::Reason,
+            b"type" => Tag::Type,
+            b"comment" => Tag::Comment,
+            b"identifiers" => Tag::Identifiers,
+            b"header_from" => Tag::HeaderFrom,
+            b"envelope_from" => Tag::EnvelopeFrom,
+            b"envelope_to" => Tag::EnvelopeTo,
+            b"auth_results" => Tag::AuthResults,
+            b"selector" => Tag::Selector,
+            b"result" => Tag::Result,
+            b"human_result" => Tag::HumanResult,
+            b"scope" => Tag::Scope,
+            b"extensions" => Tag::Extensions,
             // Quirk: some reporters capitalise element names. Retry lower-cased only when needed, so the
             // common path does not allocate.
-            other if other.bytes().any(|b| b.is_ascii_uppercase()) => {
+            other if other.iter().any(u8::is_ascii_uppercase) => {
                 Tag::of(&other.to_ascii_lowercase())
             }
             _ => Tag::Other,
@@ -185,6 +227,8 @@ struct Builder {
     reason: PolicyOverride,
     dkim: DkimAuthResult,
     spf: SpfAuthResult,
+    /// Where the first record started, in bytes.
+    first_record_at: usize,
 }
 
 /// The text content of the element being read. Borrowed from the document while it is one piece
@@ -319,11 +363,10 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
         match event {
             Event::Start(e) => {
                 let qname = e.name();
-                let name = local_name(within(xml, qname.as_ref()));
-                let tag = Tag::of(name);
+                let tag = Tag::named(qname.as_ref());
                 if !root_seen {
                     root_seen = true;
-                    check_root(tag, name)?;
+                    check_root(tag, local_name(within(xml, qname.as_ref())))?;
                     b.report.namespace = namespace_of(&e);
                 } else if tag == Tag::Extensions && stack.as_slice() == [Tag::Feedback] {
                     // RFC 9990 report-level extensions: kept verbatim, not interpreted.
@@ -342,14 +385,18 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                 }
                 stack.push(tag);
                 text.clear();
-                b.start(&stack);
+                if tag.opens_item() {
+                    b.start(&stack);
+                }
+                if tag == Tag::Record && stack.len() == 2 {
+                    b.size_records(reader.buffer_position(), xml.len());
+                }
             }
             Event::Empty(e) => {
                 let qname = e.name();
-                let name = local_name(within(xml, qname.as_ref()));
-                let tag = Tag::of(name);
+                let tag = Tag::named(qname.as_ref());
                 if !root_seen {
-                    check_root(tag, name)?;
+                    check_root(tag, local_name(within(xml, qname.as_ref())))?;
                     return Err(ParseError::Missing("report_metadata"));
                 }
                 stack.push(tag);
@@ -358,7 +405,11 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                 stack.pop();
             }
             Event::End(_) => {
-                b.end(&stack, &text.value()?)?;
+                // Read (and its references checked) even where no value is kept.
+                let value = text.value()?;
+                if stack.last().is_some_and(|tag| tag.closes_item()) {
+                    b.end(&stack, &value)?;
+                }
                 text.clear();
                 stack.pop();
                 if stack.is_empty() {
@@ -486,6 +537,25 @@ fn namespace_of(e: &quick_xml::events::BytesStart<'_>) -> Option<String> {
 }
 
 impl Builder {
+    /// Called as a record of `<feedback>` starts at `at` (a byte of the document, `len` bytes
+    /// long): as the second starts, room is made for as many records as the rest of the document
+    /// holds if they are the size of the first, so that the vector is not copied as it grows.
+    /// Counted at 256 bytes a record at least (smaller than a real one), so that a document with a
+    /// tiny first record and a large rest cannot make it reserve much more than its own size.
+    fn size_records(&mut self, at: u64, len: usize) {
+        let at = usize::try_from(at).unwrap_or(len);
+        match self.report.records.len() {
+            0 => self.first_record_at = at,
+            1 => {
+                let size = at.saturating_sub(self.first_record_at).max(256);
+                self.report
+                    .records
+                    .reserve(len.saturating_sub(at) / size + 1);
+            }
+            _ => {}
+        }
+    }
+
     /// Called after `tag` is pushed: resets the item that the element opens.
     fn start(&mut self, stack: &[Tag]) {
         use Tag::*;
@@ -555,7 +625,7 @@ impl Builder {
             [.., PolicyEvaluated, Reason, Type] => self.reason.kind = text.to_ascii_lowercase(),
             [.., PolicyEvaluated, Reason, Comment] => self.reason.comment = opt(text),
             [.., PolicyEvaluated, Reason] => {
-                self.record.reasons.push(std::mem::take(&mut self.reason));
+                push(&mut self.record.reasons, std::mem::take(&mut self.reason));
             }
             [.., Identifiers, HeaderFrom] => self.record.header_from = lower(text),
             [.., Identifiers, EnvelopeFrom] => self.record.envelope_from = lower(text),
@@ -566,15 +636,16 @@ impl Builder {
             [.., AuthResults, Dkim, Result] => self.dkim.result = DkimResult::parse(text),
             [.., AuthResults, Dkim, HumanResult] => self.dkim.human_result = opt(text),
             [.., AuthResults, Dkim] => {
-                self.record
-                    .dkim_results
-                    .push(std::mem::take(&mut self.dkim));
+                push(
+                    &mut self.record.dkim_results,
+                    std::mem::take(&mut self.dkim),
+                );
             }
             [.., AuthResults, Spf, Domain] => self.spf.domain = text.to_ascii_lowercase(),
             [.., AuthResults, Spf, Scope] => self.spf.scope = lower(text),
             [.., AuthResults, Spf, Result] => self.spf.result = SpfResult::parse(text),
             [.., AuthResults, Spf] => {
-                self.record.spf_results.push(std::mem::take(&mut self.spf));
+                push(&mut self.record.spf_results, std::mem::take(&mut self.spf));
             }
             [Feedback, Record] => r.records.push(std::mem::take(&mut self.record)),
             _ => {}
@@ -598,6 +669,16 @@ impl Builder {
         }
         report.metadata.report_id = report_id.ok_or(ParseError::Missing("report_id"))?;
         Ok(report)
+    }
+}
+
+/// [`Vec::push`], the first item into a vector of its own size: most records have one result of
+/// each kind (and `push` would take the general path of growing a vector, and room for four).
+fn push<T>(items: &mut Vec<T>, item: T) {
+    if items.capacity() == 0 {
+        *items = vec![item];
+    } else {
+        items.push(item);
     }
 }
 
