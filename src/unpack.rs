@@ -555,8 +555,9 @@ fn deflated_at_most(compressed: u64) -> u64 {
 /// `None` when anything is not as expected (corrupt or truncated data, more than `limit` bytes):
 /// the caller then decodes through its `Read` path, which refuses the data as before, with the
 /// same error. Measured (issue 21, callgrind, 100 gzip reports of 250-349 records): 30M of 858M
-/// instructions fewer than through `read_to_end`.
-fn inflate_whole(data: &[u8], zlib: bool, size: u64, limit: u64) -> Option<(Vec<u8>, usize)> {
+/// instructions fewer than through `read_to_end`. Public, with [`gunzip_whole`] and
+/// [`unzip_whole`], for the floor (`benches/floor.rs`), which unpacks as cheaply as we do.
+pub fn inflate_whole(data: &[u8], zlib: bool, size: u64, limit: u64) -> Option<(Vec<u8>, usize)> {
     use flate2::Decompress;
     thread_local! {
         /// A decoder per thread, reset for each stream rather than made anew (its state and
@@ -612,7 +613,7 @@ fn inflate_with(
 /// A gzip member (RFC 1952) inflated by [`inflate_whole`], its CRC-32 and size checked; what follows
 /// the member is ignored, as `GzDecoder` does. `None` as there, and for a header with its own CRC
 /// (`FHCRC`) or reserved flags, left to `GzDecoder`.
-fn gunzip_whole(bytes: &[u8], size: u64, limit: u64) -> Option<Vec<u8>> {
+pub fn gunzip_whole(bytes: &[u8], size: u64, limit: u64) -> Option<Vec<u8>> {
     const FTEXT: u8 = 1;
     const FEXTRA: u8 = 4;
     const FNAME: u8 = 8;
@@ -645,7 +646,7 @@ fn gunzip_whole(bytes: &[u8], size: u64, limit: u64) -> Option<Vec<u8>> {
 /// A zip entry compressed with deflate, inflated by [`inflate_whole`] from the archive's bytes and
 /// its CRC-32 checked; `None` for any other entry (stored, encrypted) or when anything is not as
 /// expected, left to the zip crate's reader.
-fn unzip_whole<R: Read>(
+pub fn unzip_whole<R: Read>(
     archive: &[u8],
     entry: &zip::read::ZipFile<'_, R>,
     size: u64,

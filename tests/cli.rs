@@ -107,6 +107,28 @@ impl Env {
         }
     }
 
+    /// The records stored, and of them those whose report is not stored: none should be, as
+    /// records have no foreign key on either backend and go with their report by the statements
+    /// that delete reports (a replaced copy, prune).
+    pub(crate) fn records_and_orphans(&self) -> (i64, i64) {
+        const SQL: &str = "SELECT count(*), count(*) FILTER (WHERE NOT EXISTS
+                               (SELECT 1 FROM reports r WHERE r.id = c.report))
+                           FROM records c";
+        match &self.pg {
+            Some(pg) => {
+                let row = crate::postgres::support::server()
+                    .admin_to(&pg.name)
+                    .query_one(SQL, &[])
+                    .unwrap();
+                (row.get(0), row.get(1))
+            }
+            None => rusqlite::Connection::open(self.db())
+                .unwrap()
+                .query_row(SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap(),
+        }
+    }
+
     /// Whether a run has created the database (a PostgreSQL database is made by the test).
     pub(crate) fn exists(&self) -> bool {
         self.pg.is_some() || self.db().exists()
@@ -729,6 +751,11 @@ fn issue_2_more_complete_copy_of_a_report_wins_in_either_order() {
         let messages: u64 = sources.iter().filter_map(|r| r["messages"].as_u64()).sum();
         assert_eq!(messages, 8, "{sources:?}");
         assert_eq!(sources.len(), 2, "{sources:?}");
+        assert_eq!(
+            env.records_and_orphans(),
+            (2, 0),
+            "the replaced copy's record is gone"
+        );
 
         // Both copies in one run, so in one unit of work: the same outcome.
         let env = Env::new();

@@ -268,6 +268,8 @@ on_both_backends! {
         // `senders` over a year counts exactly the remaining messages.
         let senders = json(&env, &["senders", "--days", "365", "--format", "json"]);
         assert_eq!(sum(&senders), messages);
+        let records: i64 = reports.iter().map(|r| r["records"].as_i64().unwrap()).sum();
+        assert_eq!(env.records_and_orphans(), (records, 0), "no record outlives its report");
 
         // The failure report that arrived 20 days ago stays; the one of 40 days ago is gone.
         let failures = json(&env, &["failures", "--format", "json"]);

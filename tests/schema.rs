@@ -99,4 +99,14 @@ fn a_database_with_record_list_tables_is_packed_as_ingest_packs() {
         )
         .unwrap();
     assert_eq!(tables, 0);
+    // Rebuilt without a foreign key: records go with their report by the statements that delete
+    // reports (cli::issue_2_…, prune::prune_keeps_exactly_…).
+    let keys: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_foreign_key_list('records')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(keys, 0);
 }

@@ -151,8 +151,11 @@ impl Tx<'_> {
                     continue;
                 }
                 let stored_records = kept.records;
-                // Its records go with it (ON DELETE CASCADE); a copy
-                // stored earlier in this batch has none yet, and none are written for it.
+                // Its records go with it (no foreign key cascades: schemas/0010_record_lists.sql);
+                // a copy stored earlier in this batch has none yet, and none are written for it.
+                self.tx
+                    .prepare_cached("DELETE FROM records WHERE report = ?1")?
+                    .execute([stored_id])?;
                 self.tx
                     .prepare_cached("DELETE FROM reports WHERE id = ?1")?
                     .execute([stored_id])?;

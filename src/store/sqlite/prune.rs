@@ -1,9 +1,10 @@
 //! `prune` on SQLite: what ended before the cutoffs is deleted in bounded batches, each batch its
 //! own short unit of work (`BEGIN IMMEDIATE` … `COMMIT`), so that a `fetch` waiting to write gets
 //! its turn between batches and `serve` (reading beside it in WAL mode) never waits on a long
-//! transaction. Records and their DKIM, SPF and reason rows go with their report (`ON DELETE
-//! CASCADE`), a TLS report's policies and failure details with it, a kept input's failures with
-//! it; so each batch leaves the database consistent, and an interrupted prune is finished by the
+//! transaction. Records go with their report, deleted first in the same batch (they have no
+//! foreign key: schemas/0010_record_lists.sql), a TLS report's policies and failure details with
+//! it (`ON DELETE CASCADE`), a kept input's failures with it; so each batch leaves the database
+//! consistent, and an interrupted prune is finished by the
 //! next. Freed pages are reused by later writes (the file does not shrink).
 
 use rusqlite::params;
@@ -83,6 +84,14 @@ impl Db {
                 }
             }
             let Some(last) = last else { break };
+            // Their records first: nothing cascades (schemas/0010_record_lists.sql).
+            tx.tx.execute(
+                &format!(
+                    "DELETE FROM records WHERE report IN
+                         (SELECT id FROM reports WHERE id <= ?2 AND {OLD_REPORT})"
+                ),
+                params![cutoffs.reports, last],
+            )?;
             tx.tx.execute(
                 &format!("DELETE FROM reports WHERE id <= ?2 AND {OLD_REPORT}"),
                 params![cutoffs.reports, last],
