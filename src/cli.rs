@@ -850,7 +850,8 @@ pub struct WorkArgs {
     /// by a hash (the same address gives the same hash, so senders can still be grouped).
     #[arg(long, env = "DMARC_WARDEN_REDACT")]
     pub redact: bool,
-    /// Threads that read, unpack and parse; 0 means one per CPU core but one (for the writer).
+    /// Threads that read, unpack and parse; 0 means one per CPU core (SQLite), or one per core but
+    /// one (PostgreSQL, whose server does the writing).
     #[arg(
         long,
         default_value_t = 0,

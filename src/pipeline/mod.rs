@@ -193,11 +193,9 @@ where
     I: Iterator<Item = Input> + Send,
 {
     let started = Instant::now();
-    // The writer is the narrowest stage: a parsing thread more than the cores left beside it only
-    // takes CPU time from it (on 2 cores, 1 parsing thread beside the writer runs 5-8% faster
-    // than 2).
+    // How many depends on where the writing is done: [`Store::parse_threads`].
     let threads = match options.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)),
+        0 => store.parse_threads(std::thread::available_parallelism().map_or(1, |n| n.get())),
         n => n,
     };
     let pool = rayon::ThreadPoolBuilder::new()
