@@ -62,8 +62,8 @@ pub struct Options {
     pub limits: Limits,
     /// What is kept of the messages failure reports are about.
     pub failure: FailureOptions,
-    /// Worker threads for reading, unpacking and parsing; 0 means one per core but one, which the
-    /// writer has (at least one).
+    /// Worker threads for reading, unpacking and parsing; 0 means as many as the store's writer
+    /// leaves room for ([`Store::parse_threads`]: one per core on SQLite, one fewer on PostgreSQL).
     pub threads: usize,
 }
 
