@@ -6,6 +6,7 @@
 //! `sources` query in another terminal, `serve`) run beside it; a second writer waits up to
 //! [`BUSY_TIMEOUT`].
 
+mod checkpoint;
 mod checks;
 mod copy;
 mod evidence;
@@ -53,6 +54,9 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// An open SQLite database.
 pub struct Db {
+    /// Read-write connections only. Declared first, so dropped first: its thread stops (and its
+    /// connection closes) before `conn`, which is then the last to close and checkpoints the rest.
+    _checkpointer: Option<checkpoint::Checkpointer>,
     conn: Connection,
     path: PathBuf,
 }
@@ -79,7 +83,7 @@ impl Db {
             path: path.to_owned(),
             source,
         };
-        let conn = Connection::open(path).map_err(open_err)?;
+        let mut conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         // Room for every statement a unit of work prepares from the cache (the records' multi-row
         // INSERTs are prepared by `raw.rs`, once a batch, outside it).
@@ -87,15 +91,14 @@ impl Db {
         set_wal(&conn).map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
-        // Checkpoint the WAL every 16 MiB rather than every 4 MiB: fewer, larger copies into the
-        // database while a big ingest runs.
-        conn.pragma_update(None, "wal_autocheckpoint", 4096)
-            .map_err(open_err)?;
+        // In place of SQLite's automatic checkpoint, which runs inside the writer's commit.
+        let checkpointer = checkpoint::Checkpointer::install(&mut conn, path).map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
         let mut db = Db {
             conn,
             path: path.to_owned(),
+            _checkpointer: Some(checkpointer),
         };
         db.migrate()?;
         Ok(db)
@@ -124,6 +127,7 @@ impl Db {
         Ok(Db {
             conn,
             path: path.to_owned(),
+            _checkpointer: None,
         })
     }
 
