@@ -34,7 +34,7 @@ impl Rows {
             (0..=ROWS_PER_INSERT.ilog2())
                 .map(|k| {
                     let rows = vec![row.as_str(); 1 << k].join(", ");
-                    format!("INSERT INTO {} VALUES {rows}", self.into)
+                    format!("INSERT OR FAIL INTO {} VALUES {rows}", self.into)
                 })
                 .collect()
         });
