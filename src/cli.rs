@@ -979,7 +979,7 @@ impl Config {
             Command::Reports { filter } => Action::Reports(filter.filter()?, filter.output()),
             Command::Failures { source_ip, filter } => Action::Failures(
                 filter.filter()?,
-                source_ip.map(|ip| crate::parse::aggregate::normalise_ip(ip.trim())),
+                source_ip.map(|ip| crate::parse::aggregate::normalise_ip(ip.trim()).into()),
                 filter.output(),
             ),
             Command::Tls { filter } => Action::Tls(filter.filter()?, filter.output()),

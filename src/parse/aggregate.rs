@@ -27,7 +27,7 @@ use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::Event;
 
 use crate::model::{
-    AggregateReport, DkimAuthResult, DkimResult, DmarcResult, PolicyOverride, Record,
+    AggregateReport, DkimAuthResult, DkimResult, DmarcResult, PolicyOverride, Record, ShortStr,
     SpfAuthResult, SpfResult,
 };
 
@@ -627,12 +627,14 @@ impl Builder {
             [.., PolicyEvaluated, Reason] => {
                 push(&mut self.record.reasons, std::mem::take(&mut self.reason));
             }
-            [.., Identifiers, HeaderFrom] => self.record.header_from = lower(text),
-            [.., Identifiers, EnvelopeFrom] => self.record.envelope_from = lower(text),
-            [.., Identifiers, EnvelopeTo] => self.record.envelope_to = lower(text),
+            [.., Identifiers, HeaderFrom] => self.record.header_from = lower_text(text),
+            [.., Identifiers, EnvelopeFrom] => self.record.envelope_from = lower_text(text),
+            [.., Identifiers, EnvelopeTo] => self.record.envelope_to = lower_text(text),
 
-            [.., AuthResults, Dkim, Domain] => self.dkim.domain = text.to_ascii_lowercase(),
-            [.., AuthResults, Dkim, Selector] => self.dkim.selector = opt(text),
+            [.., AuthResults, Dkim, Domain] => self.dkim.domain = lowered(text),
+            [.., AuthResults, Dkim, Selector] => {
+                self.dkim.selector = (!text.is_empty()).then(|| ShortStr::from(text))
+            }
             [.., AuthResults, Dkim, Result] => self.dkim.result = DkimResult::parse(text),
             [.., AuthResults, Dkim, HumanResult] => self.dkim.human_result = opt(text),
             [.., AuthResults, Dkim] => {
@@ -641,8 +643,8 @@ impl Builder {
                     std::mem::take(&mut self.dkim),
                 );
             }
-            [.., AuthResults, Spf, Domain] => self.spf.domain = text.to_ascii_lowercase(),
-            [.., AuthResults, Spf, Scope] => self.spf.scope = lower(text),
+            [.., AuthResults, Spf, Domain] => self.spf.domain = lowered(text),
+            [.., AuthResults, Spf, Scope] => self.spf.scope = lower_text(text),
             [.., AuthResults, Spf, Result] => self.spf.result = SpfResult::parse(text),
             [.., AuthResults, Spf] => {
                 push(&mut self.record.spf_results, std::mem::take(&mut self.spf));
@@ -695,6 +697,20 @@ fn lower(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_ascii_lowercase())
 }
 
+/// A record's text in lower case, inline when short ([`ShortStr`]).
+fn lowered(text: &str) -> ShortStr {
+    let mut t = ShortStr::from(text);
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        t.make_ascii_lowercase();
+    }
+    t
+}
+
+/// [`lowered`]; empty means absent.
+fn lower_text(text: &str) -> Option<ShortStr> {
+    (!text.is_empty()).then(|| lowered(text))
+}
+
 /// Seconds since the epoch; empty means unknown. Quirk: a few reporters write `1700000000.0`; an
 /// integral float is accepted.
 fn timestamp(field: &'static str, text: &str) -> Result<Option<i64>, ParseError> {
@@ -718,19 +734,20 @@ fn timestamp(field: &'static str, text: &str) -> Result<Option<i64>, ParseError>
 
 /// Canonical text of an IP address; IPv4-mapped IPv6 becomes IPv4. Kept as sent when unparseable, so a
 /// record is never lost over a malformed address.
-pub fn normalise_ip(text: &str) -> String {
+pub fn normalise_ip(text: &str) -> ShortStr {
+    use compact_str::ToCompactString;
     // The usual case: an IPv4 address that parses is written as it is (the parser takes no leading
     // zeros, so the text is already canonical).
     if text.parse::<Ipv4Addr>().is_ok() {
-        return text.to_owned();
+        return ShortStr::from(text);
     }
     match text.parse::<IpAddr>() {
         Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => v6.to_string(),
+            Some(v4) => v4.to_compact_string(),
+            None => v6.to_compact_string(),
         },
-        Ok(ip) => ip.to_string(),
-        Err(_) => text.to_owned(),
+        Ok(ip) => ip.to_compact_string(),
+        Err(_) => ShortStr::from(text),
     }
 }
 

@@ -150,7 +150,7 @@ fn header(headers: &[(String, String)], name: &str) -> Option<String> {
 /// `192.0.2.1`, `[192.0.2.1]` or `192.0.2.1 (mail.example.net)` → `192.0.2.1`.
 fn source_ip(value: &str) -> String {
     let first = value.split_whitespace().next().unwrap_or(value);
-    normalise_ip(first.trim_start_matches('[').trim_end_matches(']'))
+    normalise_ip(first.trim_start_matches('[').trim_end_matches(']')).into()
 }
 
 /// Every `local@domain` in `text` becomes `h-<12 hex digits of SHA-256(local)>@domain`: the same
