@@ -14,12 +14,11 @@ use crate::model::{
 };
 use crate::store::StoreError;
 
-impl Db {
-    pub fn domains(&self, f: &Filter) -> Result<Vec<DomainSummary>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            // Totals in one pass; then each domain's latest report in the filter by one lookup
-            // on the (domain, date_end) index (not by ranking every report).
-            "WITH g AS (SELECT domain, COUNT(*) AS n, SUM(message_count) AS m, SUM(pass_count) AS pc,
+/// `domains`: totals in one pass over the (domain, date_end, …) index, which holds every column the
+/// sums read (schemas/0011_reports_totals.sql); then each domain's latest report in the filter by
+/// one lookup on it (not by ranking every report).
+const DOMAINS: &str =
+    "WITH g AS (SELECT domain, COUNT(*) AS n, SUM(message_count) AS m, SUM(pass_count) AS pc,
                     MIN(date_begin) AS b, MAX(date_end) AS e
                   FROM reports WHERE (?1 IS NULL OR domain = ?1)
                     AND (?2 IS NULL OR date_end >= ?2) AND (?3 IS NULL OR date_begin < ?3)
@@ -29,8 +28,11 @@ impl Db {
                 (SELECT id FROM reports r2 WHERE r2.domain = g.domain
                     AND (?2 IS NULL OR r2.date_end >= ?2) AND (?3 IS NULL OR r2.date_begin < ?3)
                  ORDER BY date_end DESC, date_begin DESC, org_name, report_id LIMIT 1)
-             ORDER BY g.m DESC, g.domain LIMIT ?4",
-        )?;
+             ORDER BY g.m DESC, g.domain LIMIT ?4";
+
+impl Db {
+    pub fn domains(&self, f: &Filter) -> Result<Vec<DomainSummary>, StoreError> {
+        let mut stmt = self.conn.prepare(DOMAINS)?;
         let rows = stmt.query_map(filter_params(f), |r| {
             let messages: u64 = r.get(2)?;
             let pass: u64 = r.get(3)?;
@@ -304,4 +306,28 @@ pub(super) fn key_bytes(buf: &mut Vec<u8>, value: ValueRef<'_>) {
     buf.push(tag);
     buf.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
     buf.extend_from_slice(bytes);
+}
+
+#[cfg(test)]
+mod tests {
+    /// The sums read the index alone, never a report's row (issue 20: 1.8 s → 0.1 s on 467,265
+    /// reports).
+    #[test]
+    fn domains_sums_from_the_covering_index() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let db = super::Db::open(&dir.path().join("t.db")).expect("database");
+        let plan: Vec<String> = db
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", super::DOMAINS))
+            .expect("plan")
+            .query_map([None::<&str>, None, None, None], |r| r.get::<_, String>(3))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("plan rows");
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("SCAN reports USING COVERING INDEX reports_domain_end")),
+            "{plan:#?}"
+        );
+    }
 }

@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../schemas/0007_notify.sql"),
     include_str!("../../../schemas/0009_retention.sql"),
     include_str!("../../../schemas/0010_record_lists.sql"),
+    include_str!("../../../schemas/0011_reports_totals.sql"),
 ];
 
 /// Rows per multi-row INSERT of records (a power of two): 64 rows of 15 columns (960 values) stay
