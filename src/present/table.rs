@@ -120,33 +120,27 @@ pub struct Row {
 }
 
 /// Writes `rows` under `columns` in at most `width` columns (unless `wide`).
-pub fn render(
-    out: &mut impl Write,
+pub fn render<W: Write>(
+    out: &mut W,
     columns: &[Column],
     rows: &[Row],
     wide: bool,
     width: usize,
 ) -> io::Result<()> {
-    // Cells come from reports: a control character would break the layout or drive the terminal.
-    let rows: Vec<Row> = rows
-        .iter()
-        .map(|r| Row {
-            cells: r.cells.iter().map(|c| clean(c).into_owned()).collect(),
-            detail: r.detail.as_deref().map(|d| clean(d).into_owned()),
-        })
-        .collect();
-    let rows = rows.as_slice();
     let shown: Vec<usize> = (0..columns.len())
         .filter(|&i| wide || !columns[i].wide)
         .collect();
     fn cell(row: &Row, i: usize) -> &str {
         row.cells.get(i).map_or("", String::as_str)
     }
+    // Cells come from reports: a control character would break the layout or drive the terminal,
+    // so every cell is measured and written [`clean`] (a copy only where it has one: a listing of
+    // hundreds of thousands of reports is not copied again).
     let mut widths: Vec<usize> = shown
         .iter()
         .map(|&i| {
             rows.iter()
-                .map(|r| cell(r, i).width())
+                .map(|r| clean(cell(r, i)).width())
                 .chain([columns[i].header.width()])
                 .max()
                 .unwrap_or(0)
@@ -155,50 +149,50 @@ pub fn render(
     if !wide {
         fit(columns, &shown, &mut widths, width);
     }
-    let line = |cells: Vec<&str>| -> String {
-        let mut line = String::new();
+    // One line at a time into a buffer used again for the next.
+    let mut line = String::new();
+    let mut write_line = |out: &mut W, cells: &mut dyn Iterator<Item = &str>| -> io::Result<()> {
+        line.clear();
         for (k, (&i, text)) in shown.iter().zip(cells).enumerate() {
             let w = widths[k];
+            let text = clean(text);
             let text = match columns[i].fit {
-                Fit::End if !wide => cut_end(text, w),
-                Fit::Start if !wide => cut_start(text, w),
-                _ => text.to_owned(),
+                Fit::End if !wide => cut_end(&text, w),
+                Fit::Start if !wide => cut_start(&text, w),
+                _ => Cow::Borrowed(text.as_ref()),
             };
             let pad = w.saturating_sub(text.width());
             if k > 0 {
-                line.push_str(&" ".repeat(GAP));
+                spaces(&mut line, GAP);
             }
             match columns[i].align {
                 Align::Left => {
                     line.push_str(&text);
-                    line.push_str(&" ".repeat(pad));
+                    spaces(&mut line, pad);
                 }
                 Align::Right => {
-                    line.push_str(&" ".repeat(pad));
+                    spaces(&mut line, pad);
                     line.push_str(&text);
                 }
             }
         }
-        line.trim_end().to_owned()
+        writeln!(out, "{}", line.trim_end())
     };
-    writeln!(
-        out,
-        "{}",
-        line(shown.iter().map(|&i| columns[i].header).collect())
-    )?;
+    write_line(out, &mut shown.iter().map(|&i| columns[i].header))?;
     for row in rows {
-        writeln!(
-            out,
-            "{}",
-            line(shown.iter().map(|&i| cell(row, i)).collect())
-        )?;
+        write_line(out, &mut shown.iter().map(|&i| cell(row, i)))?;
         if let Some(detail) = row.detail.as_deref().filter(|d| !d.is_empty()) {
-            for l in wrap(detail, width, DETAIL_INDENT, DETAIL_INDENT) {
+            for l in wrap(&clean(detail), width, DETAIL_INDENT, DETAIL_INDENT) {
                 writeln!(out, "{l}")?;
             }
         }
     }
     Ok(())
+}
+
+/// Appends `n` spaces.
+fn spaces(line: &mut String, n: usize) {
+    line.extend(std::iter::repeat_n(' ', n));
 }
 
 /// Narrows the cuttable columns, a column at a time and the widest first, until the row fits in `width` or none can give more.
@@ -235,9 +229,9 @@ pub fn clean(text: &str) -> Cow<'_, str> {
 }
 
 /// `text` cut to `width` columns, its end replaced by `…`.
-pub fn cut_end(text: &str, width: usize) -> String {
+pub fn cut_end(text: &str, width: usize) -> Cow<'_, str> {
     if text.width() <= width {
-        return text.to_owned();
+        return Cow::Borrowed(text);
     }
     let mut out = String::new();
     let mut used = 1; // the ellipsis
@@ -251,13 +245,13 @@ pub fn cut_end(text: &str, width: usize) -> String {
     }
     out.truncate(out.trim_end().len());
     out.push('…');
-    out
+    Cow::Owned(out)
 }
 
 /// `text` cut to `width` columns, its start replaced by `…`.
-pub fn cut_start(text: &str, width: usize) -> String {
+pub fn cut_start(text: &str, width: usize) -> Cow<'_, str> {
     if text.width() <= width {
-        return text.to_owned();
+        return Cow::Borrowed(text);
     }
     let mut kept = Vec::new();
     let mut used = 1;
@@ -269,7 +263,7 @@ pub fn cut_start(text: &str, width: usize) -> String {
         used += w;
         kept.push(c);
     }
-    std::iter::once('…').chain(kept.into_iter().rev()).collect()
+    Cow::Owned(std::iter::once('…').chain(kept.into_iter().rev()).collect())
 }
 
 /// `text` wrapped at spaces to lines of at most `width` columns, the first starting with `first`,
