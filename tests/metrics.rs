@@ -246,6 +246,13 @@ fn the_figures_follow_the_judge_and_the_store() {
         sample(&text, "dmarc_warden_store_reports{kind=\"aggregate\"}"),
         Some(reports as f64)
     );
+    // Records as the database holds them (summed from the reports' counts by `/metrics`).
+    let (records, _) = t.env.records_and_orphans();
+    assert!(records > 0);
+    assert_eq!(
+        sample(&text, "dmarc_warden_store_records"),
+        Some(records as f64)
+    );
     let failures = t.env.run(&["failures", "--format", "json"]).json().len();
     assert_eq!(
         sample(&text, "dmarc_warden_store_reports{kind=\"failure\"}"),
