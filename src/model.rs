@@ -628,6 +628,58 @@ pub struct Evidence {
     pub reporters: std::collections::BTreeSet<String>,
     /// Days (since the epoch) that reports covering this mail began on.
     pub days: std::collections::BTreeSet<i64>,
+    /// `None`: the mail of `key.source_ip` alone (a row of the records). `Some`: mail summed over
+    /// these source IPs (a row of the rollups, whose key names no IP, or one that stands for
+    /// them all): its messages are not known per IP.
+    pub ips: Option<IpSet>,
+}
+
+/// A set of source IPs as reports write them: canonical IPv4 addresses as a compressed bitmap,
+/// anything else (IPv6, text that is not an address) as the text sent, so that two sets count
+/// exactly the distinct strings the records hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpSet {
+    pub v4: roaring::RoaringBitmap,
+    pub other: std::collections::BTreeSet<String>,
+}
+
+impl IpSet {
+    /// Adds `ip` as the report wrote it.
+    pub fn insert(&mut self, ip: &str) {
+        match ip.parse::<std::net::Ipv4Addr>() {
+            Ok(a) if a.to_string() == ip => {
+                self.v4.insert(u32::from(a));
+            }
+            _ => {
+                if !self.other.contains(ip) {
+                    self.other.insert(ip.to_owned());
+                }
+            }
+        }
+    }
+
+    /// Adds every IP of `o`.
+    pub fn union_with(&mut self, o: &IpSet) {
+        self.v4 |= &o.v4;
+        self.other.extend(o.other.iter().cloned());
+    }
+
+    /// How many distinct IPs.
+    pub fn len(&self) -> u64 {
+        self.v4.len() + self.other.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every IP, as text: IPv4 in numeric order, then the rest in byte order.
+    pub fn iter(&self) -> impl Iterator<Item = String> + '_ {
+        self.v4
+            .iter()
+            .map(|a| std::net::Ipv4Addr::from(a).to_string())
+            .chain(self.other.iter().cloned())
+    }
 }
 
 /// How a sender's mail relates to the domain's DMARC policy.

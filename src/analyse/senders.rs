@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::{Thresholds, min_opt, percent, registrable};
-use crate::model::{DkimResult, Evidence, SenderClass, SenderSummary, SpfResult, Timestamp};
+use crate::model::{
+    DkimResult, Evidence, IpSet, SenderClass, SenderSummary, SpfResult, Timestamp,
+};
 
 /// A sender the user declared in the config file.
 #[derive(Debug, Clone, Default)]
@@ -125,7 +127,7 @@ struct Tally {
     dkim_fail_own: u64,
     /// Messages quarantined or rejected by receivers.
     enforced: u64,
-    ips: BTreeSet<String>,
+    ips: IpSet,
     first: Option<i64>,
     last: Option<i64>,
     reporters: BTreeSet<String>,
@@ -185,7 +187,10 @@ impl Tally {
         {
             self.subdomain += n;
         }
-        self.ips.insert(k.source_ip.clone());
+        match &e.ips {
+            None => self.ips.insert(&k.source_ip),
+            Some(ips) => self.ips.union_with(ips),
+        }
         self.first = min_opt(self.first, e.first);
         self.last = self.last.max(e.last);
         self.reporters.extend(e.reporters.iter().cloned());
@@ -379,7 +384,7 @@ pub fn senders(
                     dmarc_pass_pct: percent(t.pass, t.messages),
                     dkim_aligned: t.dkim_aligned,
                     spf_aligned: t.spf_aligned,
-                    source_ips: t.ips.len() as u64,
+                    source_ips: t.ips.len(),
                     first: t.first.map(Timestamp),
                     last: t.last.map(Timestamp),
                     reporters: t.reporters.into_iter().collect::<Vec<_>>().join(", "),
@@ -409,15 +414,62 @@ pub fn senders(
 /// The source IPs of mail that authenticates as no one (neither SPF nor DKIM passes): only their
 /// reverse DNS names can tell who sent it (`--resolve`). Sorted, once each.
 pub fn unauthenticated_sources(evidence: &[Evidence]) -> Vec<String> {
-    let mut ips: Vec<String> = evidence
-        .iter()
-        .filter(|e| e.key.dkim_result != DkimResult::Pass && e.key.spf_result != SpfResult::Pass)
-        .map(|e| e.key.source_ip.clone())
-        .collect();
+    let mut ips: Vec<String> = Vec::new();
+    for e in evidence.iter().filter(|e| unauthenticated(e)) {
+        match &e.ips {
+            None => ips.push(e.key.source_ip.clone()),
+            Some(set) => ips.extend(set.iter()),
+        }
+    }
     ips.sort_unstable();
     ips.dedup();
     ips
 }
+
+/// Neither SPF nor DKIM passes: only a reverse DNS name can tell who sent it.
+fn unauthenticated(e: &Evidence) -> bool {
+    e.key.dkim_result != DkimResult::Pass && e.key.spf_result != SpfResult::Pass
+}
+
+/// Evidence summed over several source IPs ([`Evidence::ips`]) is judged as one row: that holds
+/// when its IPs identify it alike (the same declared networks contain each, and, for mail that
+/// authenticates as no one, the same reverse DNS name). `Ok(Some(ip))`: one of them, for the row to
+/// be identified by ([`senders`] reads `key.source_ip`); `Ok(None)`: no IP plays a part;
+/// `Err(Split)`: its IPs would part it between senders, so it must be read per IP.
+pub fn stand_in(e: &Evidence, k: &Knowledge, names: &Names) -> Result<Option<String>, Split> {
+    let Some(ips) = &e.ips else {
+        return Ok(None);
+    };
+    let networks = k.declared.iter().any(|d| !d.networks.is_empty());
+    let named = !names.is_empty() && unauthenticated(e);
+    if !networks && !named {
+        return Ok(None);
+    }
+    // What identify reads of an IP: which declared senders' networks hold it, and its name.
+    let class = |ip: &str| {
+        let addr: Option<IpAddr> = ip.parse().ok();
+        let held: Vec<bool> = k
+            .declared
+            .iter()
+            .map(|d| addr.is_some_and(|a| d.networks.iter().any(|n| n.contains(&a))))
+            .collect();
+        let name = named.then(|| names.get(ip).cloned().flatten()).flatten();
+        (held, name)
+    };
+    let mut all = ips.iter();
+    let Some(first) = all.next() else {
+        return Ok(None);
+    };
+    let want = class(&first);
+    if all.any(|ip| class(&ip) != want) {
+        return Err(Split);
+    }
+    Ok(Some(first))
+}
+
+/// A row of evidence summed over source IPs that its IPs would part between senders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split;
 
 #[cfg(test)]
 mod tests {

@@ -650,7 +650,8 @@ impl Store {
     }
 
     /// [`Store::evidence_between`]; with `by_day`, also how many messages of each evidence row came
-    /// in reports beginning on each day (the web's charts).
+    /// in reports beginning on each day (the web's charts). On SQLite, from the rollups when they
+    /// answer the window: a row per key without the source IP, its IPs in `Evidence::ips`.
     pub fn evidence_in(
         &self,
         domain: Option<&str>,
@@ -659,6 +660,18 @@ impl Store {
         by_day: bool,
     ) -> Result<(Vec<Evidence>, Vec<DayCount>), StoreError> {
         backend!(self, db => db.evidence_in(domain, since, until, by_day))
+    }
+
+    /// [`Store::evidence_in`] with a row per source IP (`Evidence::ips` is `None`), read from the
+    /// records whatever the rollups hold: for those who need each IP's own messages.
+    pub fn evidence_per_ip(
+        &self,
+        domain: Option<&str>,
+        since: Option<i64>,
+        until: Option<i64>,
+        by_day: bool,
+    ) -> Result<(Vec<Evidence>, Vec<DayCount>), StoreError> {
+        backend!(self, db => db.evidence_per_ip(domain, since, until, by_day))
     }
 
     /// Cached reverse DNS names of `ips` looked up since `fresh_since`: `Some(None)` for a cached
