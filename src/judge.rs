@@ -168,7 +168,13 @@ fn reported(
     } else {
         Store::evidence_in
     };
-    let (evidence, daily) = read(store, Some(&policy.domain), window.0, window.1, scope.by_day)?;
+    let (evidence, daily) = read(
+        store,
+        Some(&policy.domain),
+        window.0,
+        window.1,
+        scope.by_day,
+    )?;
     Ok(Reported {
         policy,
         last,

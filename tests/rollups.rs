@@ -57,7 +57,10 @@ fn answers(env: &Env, from_records: bool) -> Vec<(String, String)> {
     for (i, config) in CONFIGS.iter().enumerate() {
         let path = dir.path().join(format!("config{i}.toml"));
         std::fs::write(&path, config).unwrap();
-        for q in QUERIES.iter().filter(|q| q[0] == "senders" || q[0] == "advise") {
+        for q in QUERIES
+            .iter()
+            .filter(|q| q[0] == "senders" || q[0] == "advise")
+        {
             let mut q: Vec<String> = q.iter().map(|a| a.to_string()).collect();
             q.extend(["--config".to_owned(), s(&path).to_owned()]);
             runs.push(q);

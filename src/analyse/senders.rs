@@ -6,9 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::{Thresholds, min_opt, percent, registrable};
-use crate::model::{
-    DkimResult, Evidence, IpSet, SenderClass, SenderSummary, SpfResult, Timestamp,
-};
+use crate::model::{DkimResult, Evidence, IpSet, SenderClass, SenderSummary, SpfResult, Timestamp};
 
 /// A sender the user declared in the config file.
 #[derive(Debug, Clone, Default)]
@@ -127,7 +125,10 @@ struct Tally {
     dkim_fail_own: u64,
     /// Messages quarantined or rejected by receivers.
     enforced: u64,
-    ips: IpSet,
+    /// Source IPs: canonical IPv4 addresses gathered (sorted and counted once, at the end:
+    /// [`Tally::source_ips`]), and the rest.
+    v4: Vec<u32>,
+    other_ips: BTreeSet<String>,
     first: Option<i64>,
     last: Option<i64>,
     reporters: BTreeSet<String>,
@@ -188,12 +189,29 @@ impl Tally {
             self.subdomain += n;
         }
         match &e.ips {
-            None => self.ips.insert(&k.source_ip),
-            Some(ips) => self.ips.union_with(ips),
+            None => {
+                let mut one = IpSet::default();
+                one.insert(&k.source_ip);
+                self.v4.extend(one.v4.iter());
+                self.other_ips.extend(one.other);
+            }
+            Some(ips) => {
+                self.v4.extend(ips.v4.iter());
+                self.other_ips.extend(ips.other.iter().cloned());
+            }
         }
         self.first = min_opt(self.first, e.first);
         self.last = self.last.max(e.last);
         self.reporters.extend(e.reporters.iter().cloned());
+    }
+}
+
+impl Tally {
+    /// How many distinct source IPs (sorting the gathered addresses, once).
+    fn source_ips(&mut self) -> u64 {
+        self.v4.sort_unstable();
+        self.v4.dedup();
+        (self.v4.len() + self.other_ips.len()) as u64
     }
 }
 
@@ -295,7 +313,7 @@ fn classify(
     if t.spf_fail_own > 0 {
         fixes.push(format!(
             "SPF fails for {domain}: add {name}'s servers ({} IPs) to the SPF record",
-            t.ips.len()
+            t.v4.len() + t.other_ips.len()
         ));
     }
     if t.dkim_fail_own > 0 {
@@ -372,7 +390,8 @@ pub fn senders(
     }
     let mut out: Vec<Sender> = groups
         .into_iter()
-        .map(|((domain, name), (origin, t))| {
+        .map(|((domain, name), (origin, mut t))| {
+            let source_ips = t.source_ips();
             let (class, reason) = classify(&name, &origin, &t, &domain, th);
             Sender {
                 summary: SenderSummary {
@@ -384,7 +403,7 @@ pub fn senders(
                     dmarc_pass_pct: percent(t.pass, t.messages),
                     dkim_aligned: t.dkim_aligned,
                     spf_aligned: t.spf_aligned,
-                    source_ips: t.ips.len(),
+                    source_ips,
                     first: t.first.map(Timestamp),
                     last: t.last.map(Timestamp),
                     reporters: t.reporters.into_iter().collect::<Vec<_>>().join(", "),

@@ -132,11 +132,7 @@ impl Db {
 
 /// Deletes (or, dry, counts) the rollup rows of days before the day `cutoff` starts; how many
 /// ([`super::rollups::prune`]).
-pub fn rollups(
-    conn: &rusqlite::Connection,
-    cutoff: i64,
-    dry_run: bool,
-) -> Result<u64, StoreError> {
+pub fn rollups(conn: &rusqlite::Connection, cutoff: i64, dry_run: bool) -> Result<u64, StoreError> {
     super::rollups::prune(conn, cutoff, dry_run)
 }
 

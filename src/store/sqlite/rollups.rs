@@ -141,23 +141,56 @@ fn decode_texts(mut b: &[u8], out: &mut BTreeSet<String>) -> Option<()> {
     Some(())
 }
 
-/// An [`IpSet`] as stored: the bitmap's length (u32, little-endian) and its portable serialisation,
-/// then the other IPs as [`encode_texts`].
-fn encode_ips(ips: &IpSet) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + ips.v4.serialized_size());
-    out.extend_from_slice(&(ips.v4.serialized_size() as u32).to_le_bytes());
-    // Writing to a Vec cannot fail.
-    let _ = ips.v4.serialize_into(&mut out);
-    encode_texts(ips.other.iter(), &mut out);
+/// `n` as a LEB128 varint.
+fn put_varint(out: &mut Vec<u8>, mut n: u32) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// The varint at the start of `b`, and the bytes after it.
+fn get_varint(b: &[u8]) -> Option<(u32, &[u8])> {
+    let mut n: u32 = 0;
+    for (i, byte) in b.iter().enumerate().take(5) {
+        n |= u32::from(byte & 0x7f).checked_shl(7 * i as u32)?;
+        if byte & 0x80 == 0 {
+            return Some((n, &b[i + 1..]));
+        }
+    }
+    None
+}
+
+/// A set of IPs as stored: how many canonical IPv4 addresses (a varint), the addresses in
+/// increasing order as varint differences (the first from 0), then the other IPs as
+/// [`encode_texts`]. Small, and read without building a structure: most rows hold one IP, few
+/// more than a hundred, and spread over the address space, which a bitmap stores no better.
+fn encode_ips(v4: &[u32], other: &BTreeSet<String>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + v4.len() * 4);
+    put_varint(&mut out, v4.len() as u32);
+    let mut prev = 0;
+    for &a in v4 {
+        put_varint(&mut out, a - prev);
+        prev = a;
+    }
+    encode_texts(other.iter(), &mut out);
     out
 }
 
-/// Adds the IPs `b` holds ([`encode_ips`]) to `into`; `None` when `b` is not such a set.
-fn decode_ips(b: &[u8], into: &mut IpSet) -> Option<()> {
-    let n = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
-    let v4 = roaring::RoaringBitmap::deserialize_from(b.get(4..4 + n)?).ok()?;
-    into.v4 |= v4;
-    decode_texts(&b[4 + n..], &mut into.other)
+/// Appends the IPs `b` holds ([`encode_ips`]) to `v4` (in their order) and `other`; `None` when
+/// `b` is not such a set.
+fn decode_ips(b: &[u8], v4: &mut Vec<u32>, other: &mut BTreeSet<String>) -> Option<()> {
+    let (n, mut rest) = get_varint(b)?;
+    let mut prev: u32 = 0;
+    v4.reserve(n as usize);
+    for _ in 0..n {
+        let (d, r) = get_varint(rest)?;
+        prev = prev.checked_add(d)?;
+        v4.push(prev);
+        rest = r;
+    }
+    decode_texts(rest, other)
 }
 
 /// A stored set that cannot be read: a damaged database.
@@ -184,12 +217,14 @@ pub(super) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
         Ok(out)
     })?;
     conn.create_scalar_function("rollup_ips", 2, flags, |ctx| {
-        let mut set = IpSet::default();
+        let (mut v4, mut other) = (Vec::new(), BTreeSet::new());
         for i in 0..2 {
             let b = ctx.get_raw(i).as_blob().map_err(|_| unreadable(i))?;
-            decode_ips(b, &mut set).ok_or_else(|| unreadable(i))?;
+            decode_ips(b, &mut v4, &mut other).ok_or_else(|| unreadable(i))?;
         }
-        Ok(encode_ips(&set))
+        v4.sort_unstable();
+        v4.dedup();
+        Ok(encode_ips(&v4, &other))
     })
 }
 
@@ -251,7 +286,10 @@ fn write(conn: &Connection, mut p: Pending) -> Result<(), StoreError> {
             s.first.into(),
             s.last.into(),
             Value::Blob(reporters),
-            Value::Blob(encode_ips(&s.ips)),
+            Value::Blob(encode_ips(
+                &s.ips.v4.iter().collect::<Vec<_>>(),
+                &s.ips.other,
+            )),
         ]
     });
     let values: Vec<[Value; 17]> = values.collect();
@@ -275,7 +313,9 @@ fn write(conn: &Connection, mut p: Pending) -> Result<(), StoreError> {
             KEY_COLUMNS.join(", ")
         );
         let mut stmt = conn.prepare_cached(&sql)?;
-        stmt.execute(rusqlite::params_from_iter(values[at..at + n].iter().flatten()))?;
+        stmt.execute(rusqlite::params_from_iter(
+            values[at..at + n].iter().flatten(),
+        ))?;
         at += n;
     }
     Ok(())
@@ -359,10 +399,7 @@ pub(super) fn prune(conn: &Connection, cutoff: i64, dry_run: bool) -> Result<u64
         )?;
         return Ok(u64::try_from(n).unwrap_or(0));
     }
-    let gone = conn.execute(
-        &format!("DELETE FROM rollup_senders WHERE {before}"),
-        [day],
-    )?;
+    let gone = conn.execute(&format!("DELETE FROM rollup_senders WHERE {before}"), [day])?;
     let undated: Vec<String> = conn
         .prepare("SELECT DISTINCT domain FROM rollup_senders WHERE day = ?1")?
         .query_map([NO_DAY], |r| r.get(0))?
@@ -453,32 +490,51 @@ impl Db {
              FROM rollup_senders WHERE {conditions}"
         ))?;
         let mut rows = stmt.query(params![domain, from, to])?;
+        // Rows are summed by their key columns, looked up by those columns' bytes in a reused
+        // buffer (a row like one seen before allocates nothing); each row's IPv4 addresses are
+        // gathered in a list, sorted and made a set once at the end.
+        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut by_key: HashMap<EvidenceKey, usize> = HashMap::new();
         let mut out: Vec<Evidence> = Vec::new();
+        let mut v4s: Vec<Vec<u32>> = Vec::new();
+        let mut others: Vec<BTreeSet<String>> = Vec::new();
         let mut daily: HashMap<(usize, i64), u64> = HashMap::new();
+        let mut buf = Vec::new();
         while let Some(r) = rows.next()? {
-            let text = |i| r.get_ref(i).map(|v| v.as_str().unwrap_or_default());
-            let key = EvidenceKey {
-                domain: r.get(0)?,
-                source_ip: String::new(),
-                header_from: r.get(1)?,
-                dkim_domain: r.get(2)?,
-                dkim_result: DkimResult::parse(text(3)?),
-                spf_domain: r.get(4)?,
-                spf_result: SpfResult::parse(text(5)?),
-                dkim_aligned: r.get(6)?,
-                spf_aligned: r.get(7)?,
-                disposition: Disposition::parse(text(8)?),
-                forwarded: r.get(9)?,
+            buf.clear();
+            for i in 0..10 {
+                super::listings::key_bytes(&mut buf, r.get_ref(i)?);
+            }
+            let at = match index.get(buf.as_slice()) {
+                Some(at) => *at,
+                None => {
+                    let text = |i| r.get_ref(i).map(|v| v.as_str().unwrap_or_default());
+                    let key = EvidenceKey {
+                        domain: r.get(0)?,
+                        source_ip: String::new(),
+                        header_from: r.get(1)?,
+                        dkim_domain: r.get(2)?,
+                        dkim_result: DkimResult::parse(text(3)?),
+                        spf_domain: r.get(4)?,
+                        spf_result: SpfResult::parse(text(5)?),
+                        dkim_aligned: r.get(6)?,
+                        spf_aligned: r.get(7)?,
+                        disposition: Disposition::parse(text(8)?),
+                        forwarded: r.get(9)?,
+                    };
+                    let at = *by_key.entry(key).or_insert_with_key(|key| {
+                        out.push(Evidence {
+                            key: key.clone(),
+                            ..Evidence::default()
+                        });
+                        v4s.push(Vec::new());
+                        others.push(BTreeSet::new());
+                        out.len() - 1
+                    });
+                    index.insert(buf.clone(), at);
+                    at
+                }
             };
-            let at = *by_key.entry(key).or_insert_with_key(|key| {
-                out.push(Evidence {
-                    key: key.clone(),
-                    ips: Some(IpSet::default()),
-                    ..Evidence::default()
-                });
-                out.len() - 1
-            });
             let begin_day: i64 = r.get(10)?;
             let count: u64 = r.get(11)?;
             let e = &mut out[at];
@@ -487,16 +543,20 @@ impl Db {
             e.last = e.last.max(r.get(13)?);
             let reporters = r.get_ref(14)?.as_blob().map_err(|_| unreadable(14))?;
             decode_texts(reporters, &mut e.reporters).ok_or(unreadable(14))?;
-            if let Some(ips) = e.ips.as_mut() {
-                let stored = r.get_ref(15)?.as_blob().map_err(|_| unreadable(15))?;
-                decode_ips(stored, ips).ok_or(unreadable(15))?;
-            }
+            let ips = r.get_ref(15)?.as_blob().map_err(|_| unreadable(15))?;
+            decode_ips(ips, &mut v4s[at], &mut others[at]).ok_or(unreadable(15))?;
             if begin_day != NO_DAY {
                 e.days.insert(begin_day);
                 if by_day {
                     *daily.entry((at, begin_day)).or_default() += count;
                 }
             }
+        }
+        for ((e, mut v4), other) in out.iter_mut().zip(v4s).zip(others) {
+            v4.sort_unstable();
+            v4.dedup();
+            let v4 = roaring::RoaringBitmap::from_sorted_iter(v4).unwrap_or_default();
+            e.ips = Some(IpSet { v4, other });
         }
         Ok(Some(super::evidence::sorted(out, daily)))
     }
@@ -509,19 +569,26 @@ mod tests {
     #[test]
     fn sets_survive_storing_and_merge_as_unions() {
         let mut a = IpSet::default();
-        for ip in ["192.0.2.1", "2001:db8::1", "", "192.000.2.1", "not an ip", "10.0.0.1"] {
+        for ip in [
+            "192.0.2.1",
+            "2001:db8::1",
+            "",
+            "192.000.2.1",
+            "not an ip",
+            "10.0.0.1",
+        ] {
             a.insert(ip);
         }
         assert_eq!(a.v4.len(), 2);
         assert_eq!(a.len(), 6);
-        let mut back = IpSet::default();
-        decode_ips(&encode_ips(&a), &mut back).unwrap();
-        assert_eq!(back, a);
-        let mut b = IpSet::default();
-        b.insert("192.0.2.1");
-        b.insert("198.51.100.7");
-        decode_ips(&encode_ips(&b), &mut back).unwrap();
-        assert_eq!(back.len(), 7);
+        let sorted: Vec<u32> = a.v4.iter().collect();
+        let (mut v4, mut other) = (Vec::new(), BTreeSet::new());
+        decode_ips(&encode_ips(&sorted, &a.other), &mut v4, &mut other).unwrap();
+        assert_eq!((&v4, &other), (&sorted, &a.other));
+        let far = [0, 1, 0x7f, 0x80, 0x3fff, 0x4000, u32::MAX];
+        let mut again = Vec::new();
+        decode_ips(&encode_ips(&far, &other), &mut again, &mut other).unwrap();
+        assert_eq!(again, far);
         let texts: BTreeSet<String> = ["Google", "", "Yahoo\nInc"].map(String::from).into();
         let mut bytes = Vec::new();
         encode_texts(texts.iter(), &mut bytes);
@@ -529,6 +596,6 @@ mod tests {
         decode_texts(&bytes, &mut again).unwrap();
         assert_eq!(again, texts);
         assert!(decode_texts(&[9, 0, 0, 0, b'x'], &mut again).is_none());
-        assert!(decode_ips(&[1, 2], &mut back).is_none());
+        assert!(decode_ips(&[2, 0x80], &mut v4, &mut other).is_none());
     }
 }
