@@ -646,8 +646,18 @@ pub struct IpSet {
 impl IpSet {
     /// Adds `ip` as the report wrote it.
     pub fn insert(&mut self, ip: &str) {
+        // Canonical when written back the same (no leading zeros…), checked without allocating.
+        let canonical = |a: &std::net::Ipv4Addr| {
+            use std::io::Write as _;
+            let mut buf = [0u8; 15];
+            let mut w = &mut buf[..];
+            write!(w, "{a}").is_ok() && {
+                let n = 15 - w.len();
+                &buf[..n] == ip.as_bytes()
+            }
+        };
         match ip.parse::<std::net::Ipv4Addr>() {
-            Ok(a) if a.to_string() == ip => {
+            Ok(a) if canonical(&a) => {
                 self.v4.insert(u32::from(a));
             }
             _ => {

@@ -460,7 +460,11 @@ pub fn stand_in(e: &Evidence, k: &Knowledge, names: &Names) -> Result<Option<Str
         return Ok(None);
     };
     let networks = k.declared.iter().any(|d| !d.networks.is_empty());
-    let named = !names.is_empty() && unauthenticated(e);
+    // identify reads a name when neither SPF nor DKIM passes for a domain.
+    let passes = |domain: &str, pass: bool| pass && !domain.is_empty();
+    let named = !names.is_empty()
+        && !passes(&e.key.dkim_domain, e.key.dkim_result == DkimResult::Pass)
+        && !passes(&e.key.spf_domain, e.key.spf_result == SpfResult::Pass);
     if !networks && !named {
         return Ok(None);
     }

@@ -50,6 +50,9 @@ pub(super) fn from_records() -> bool {
     std::env::var_os("DMARC_WARDEN_FROM_RECORDS").is_some_and(|v| v == "1")
 }
 
+/// Evidence as its readers return it: the rows and their day counts.
+type EvidenceAndDays = (Vec<Evidence>, Vec<DayCount>);
+
 /// A row's key: (day, begin_day, evidence key with an empty `source_ip`).
 type RowKey = (i64, i64, EvidenceKey);
 
@@ -404,8 +407,10 @@ pub(super) fn prune(conn: &Connection, cutoff: i64, dry_run: bool) -> Result<u64
         .prepare("SELECT DISTINCT domain FROM rollup_senders WHERE day = ?1")?
         .query_map([NO_DAY], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    let mut p = Pending::default();
-    p.dirty = undated.into_iter().map(|d| (d, NO_DAY)).collect();
+    let p = Pending {
+        dirty: undated.into_iter().map(|d| (d, NO_DAY)).collect(),
+        ..Pending::default()
+    };
     write(conn, p)?;
     Ok(gone as u64)
 }
@@ -460,7 +465,7 @@ impl Db {
         since: Option<i64>,
         until: Option<i64>,
         by_day: bool,
-    ) -> Result<Option<(Vec<Evidence>, Vec<DayCount>)>, StoreError> {
+    ) -> Result<Option<EvidenceAndDays>, StoreError> {
         let Some((from, to)) = whole_days(since, until) else {
             return Ok(None);
         };
