@@ -1,34 +1,27 @@
--- dmarc-warden schema, version 10: the sender tier of the rollups (issue 20), the aggregate records
--- summed per policy domain, UTC day of the report's end (`day`, days since the epoch;
--- -9223372036854775808 when the report has no end), UTC day of its begin (`begin_day`, the same
--- sentinel when none) and what a record says of its sender without its source IP
--- (model::EvidenceKey less `source_ip`, as its text). Kept in the unit of work that stores,
--- replaces or prunes the reports (src/store/sqlite/rollups.rs), so that `senders`, `advise` and the
--- dashboard read days × keys, not records; back-filled from the records when this migration runs.
+-- dmarc-warden schema, version 10: the sender tier of the rollups (issue 20), the aggregate
+-- records summed by what a record says of its sender without its source IP (model::EvidenceKey
+-- less `domain` and `source_ip`), one row per policy domain and UTC day of the report's end
+-- (`rollup_days`: `day`, days since the epoch; -9223372036854775808 when the report has no end)
+-- and one per policy domain and UTC calendar month of it (`rollup_months`: `month` its first day,
+-- `end_day` the first day of the next; a day outside the years 1970-9999 is a month of its own).
+-- Kept in the unit of work that stores, replaces or prunes the reports
+-- (src/store/sqlite/rollups.rs), so that `senders`, `advise` and the dashboard read months and
+-- days, not records; back-filled from the records when this migration runs.
 --
--- `messages`: the messages; `first` / `last`: the earliest begin and latest end of the reports
--- that carried them (NULL when none had one); `reporters`: the reporters (org_name) of those
--- reports, and `ips`: their source IPs, each a set encoded by rollups.rs (a sorted list of texts,
--- and canonical IPv4 addresses as a roaring bitmap), merged on upsert by the functions
--- `rollup_texts` and `rollup_ips` that rollups.rs registers on every writing connection.
-CREATE TABLE rollup_senders (
-    domain       TEXT    NOT NULL,
-    day          INTEGER NOT NULL,
-    begin_day    INTEGER NOT NULL,
-    header_from  TEXT    NOT NULL,
-    dkim_domain  TEXT    NOT NULL,
-    dkim_result  TEXT    NOT NULL,
-    spf_domain   TEXT    NOT NULL,
-    spf_result   TEXT    NOT NULL,
-    dkim_aligned INTEGER NOT NULL,
-    spf_aligned  INTEGER NOT NULL,
-    disposition  TEXT    NOT NULL,
-    forwarded    INTEGER NOT NULL,
-    messages     INTEGER NOT NULL,
-    first        INTEGER,
-    last         INTEGER,
-    reporters    BLOB    NOT NULL,
-    ips          BLOB    NOT NULL,
-    PRIMARY KEY (domain, day, begin_day, header_from, dkim_domain, dkim_result, spf_domain,
-        spf_result, dkim_aligned, spf_aligned, disposition, forwarded)
+-- `sums`: every key's sums in one blob, encoded by rollups.rs: per key its messages, the earliest
+-- begin and latest end of the reports that carried them, messages by day of the reports' begin,
+-- the reporters (org_name) and the source IPs.
+CREATE TABLE rollup_days (
+    domain TEXT    NOT NULL,
+    day    INTEGER NOT NULL,
+    sums   BLOB    NOT NULL,
+    PRIMARY KEY (domain, day)
+) WITHOUT ROWID;
+
+CREATE TABLE rollup_months (
+    domain  TEXT    NOT NULL,
+    month   INTEGER NOT NULL,
+    end_day INTEGER NOT NULL,
+    sums    BLOB    NOT NULL,
+    PRIMARY KEY (domain, month)
 ) WITHOUT ROWID;

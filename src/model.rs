@@ -643,24 +643,27 @@ pub struct IpSet {
     pub other: std::collections::BTreeSet<String>,
 }
 
+/// `ip` as a number when it is an IPv4 address written canonically (written back the same: no
+/// leading zeros…), so that a set of numbers counts exactly the distinct texts; checked without
+/// allocating.
+pub fn canonical_v4(ip: &str) -> Option<u32> {
+    let a = ip.parse::<std::net::Ipv4Addr>().ok()?;
+    use std::io::Write as _;
+    let mut buf = [0u8; 15];
+    let mut w = &mut buf[..];
+    write!(w, "{a}").ok()?;
+    let n = 15 - w.len();
+    (&buf[..n] == ip.as_bytes()).then_some(u32::from(a))
+}
+
 impl IpSet {
     /// Adds `ip` as the report wrote it.
     pub fn insert(&mut self, ip: &str) {
-        // Canonical when written back the same (no leading zeros…), checked without allocating.
-        let canonical = |a: &std::net::Ipv4Addr| {
-            use std::io::Write as _;
-            let mut buf = [0u8; 15];
-            let mut w = &mut buf[..];
-            write!(w, "{a}").is_ok() && {
-                let n = 15 - w.len();
-                &buf[..n] == ip.as_bytes()
+        match canonical_v4(ip) {
+            Some(a) => {
+                self.v4.insert(a);
             }
-        };
-        match ip.parse::<std::net::Ipv4Addr>() {
-            Ok(a) if canonical(&a) => {
-                self.v4.insert(u32::from(a));
-            }
-            _ => {
+            None => {
                 if !self.other.contains(ip) {
                     self.other.insert(ip.to_owned());
                 }

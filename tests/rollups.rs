@@ -132,7 +132,7 @@ fn ingest(env: &Env, paths: &[&Path], extra: &[&str]) {
 /// Whether the rollups hold anything (so that the comparisons compare them).
 fn rolled_rows(env: &Env) -> i64 {
     let conn = rusqlite::Connection::open(env.db()).unwrap();
-    conn.query_row("SELECT count(*) FROM rollup_senders", [], |r| r.get(0))
+    conn.query_row("SELECT count(*) FROM rollup_days", [], |r| r.get(0))
         .unwrap()
 }
 
@@ -215,7 +215,7 @@ fn replacements_reprocess_a_second_ingest_and_prune_keep_the_rollups_exact() {
 }
 
 /// A database made before the rollups (their table dropped, the schema version set back) gets
-/// them from its records on first use; a rollup row off by one message is noticed.
+/// them from its records on first use; a month row gone missing is noticed.
 #[test]
 fn an_existing_database_is_back_filled_and_a_wrong_rollup_is_noticed() {
     let env = Env::new();
@@ -231,7 +231,7 @@ fn an_existing_database_is_back_filled_and_a_wrong_rollup_is_noticed() {
         let conn = rusqlite::Connection::open(env.db()).unwrap();
         let latest = version(&conn);
         conn.execute_batch(&format!(
-            "DROP TABLE rollup_senders; PRAGMA user_version = {};",
+            "DROP TABLE rollup_days; DROP TABLE rollup_months; PRAGMA user_version = {};",
             latest - 1
         ))
         .unwrap();
@@ -246,11 +246,10 @@ fn an_existing_database_is_back_filled_and_a_wrong_rollup_is_noticed() {
     {
         let conn = rusqlite::Connection::open(env.db()).unwrap();
         assert_eq!(version(&conn), latest, "the rollups' migration applied");
+        // The largest month row goes missing.
         conn.execute(
-            "UPDATE rollup_senders SET messages = messages + 1
-             WHERE (domain, day, begin_day, header_from, dkim_domain, spf_domain) IN
-                (SELECT domain, day, begin_day, header_from, dkim_domain, spf_domain
-                 FROM rollup_senders ORDER BY messages DESC LIMIT 1)",
+            "DELETE FROM rollup_months WHERE (domain, month) IN
+                (SELECT domain, month FROM rollup_months ORDER BY length(sums) DESC LIMIT 1)",
             [],
         )
         .unwrap();

@@ -1,18 +1,15 @@
 //! The evidence window: which reports a judgement covers. One meaning everywhere (`senders`,
-//! `advise`, `notify`, `digest`, `check`'s hints, the web, TLS notices): the reports ending on the
-//! `days` whole UTC days that end with the day of the latest report's end, that is exactly `days`
-//! daily reports. Whole days, so that the rollups (summed per UTC day of the reports' end) answer a
-//! window as the records do.
+//! `advise`, `notify`, `digest`, `check`'s hints, the web, TLS notices): the `days` days ending with
+//! the latest report, that is exactly `days` daily reports.
 
 /// Seconds in a day.
 const DAY: i64 = 86_400;
 
-/// The start of the window of `days` days ending with the UTC day of `last` (the end of the
-/// latest report), for reports ending at or after it: a UTC midnight, so exactly `days` daily
-/// reports, not the one that ended `days` days before `last`. `None` (everything) when either is
-/// unknown.
+/// The start of the window of `days` days ending at `last` (the end of the latest report), for
+/// reports ending at or after it: exactly `days` daily reports, not the one that ended `days` days
+/// before `last`. `None` (everything) when either is unknown.
 pub fn window_start(last: Option<i64>, days: Option<u32>) -> Option<i64> {
-    Some((last?.div_euclid(DAY) - i64::from(days?) + 1) * DAY)
+    Some(last? - i64::from(days?) * DAY + 1)
 }
 
 /// The start of the window of `days` days just before the one starting at `since` (which ends
@@ -48,18 +45,6 @@ mod tests {
             .filter(|d| end(*d) >= before && Some(end(*d)) < since)
             .collect();
         assert_eq!(inside, [7, 8, 9, 10, 11, 12, 13]);
-    }
-
-    #[test]
-    fn a_window_is_whole_utc_days_whatever_hour_reports_end() {
-        // Reports ending at 06:00 UTC: the window still starts at a midnight, so it holds the
-        // reports ending on the 7 days ending with the latest one's day.
-        let at_six = |d: i64| d * DAY + 6 * 3600;
-        let since = window_start(Some(at_six(20)), Some(7)).unwrap();
-        assert_eq!(since, 14 * DAY);
-        let inside: Vec<i64> = (0..=20).filter(|d| at_six(*d) >= since).collect();
-        assert_eq!(inside, [14, 15, 16, 17, 18, 19, 20]);
-        assert_eq!(window_start(Some(end(20)), Some(7)), Some(14 * DAY));
     }
 
     #[test]

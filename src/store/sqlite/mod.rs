@@ -101,7 +101,6 @@ impl Db {
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
-        rollups::register_functions(&conn).map_err(open_err)?;
         let mut db = Db {
             conn,
             path: path.to_owned(),

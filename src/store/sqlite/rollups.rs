@@ -1,48 +1,68 @@
 //! The sender tier of the rollups (`schemas/0011_rollups.sql`): the aggregate records summed per
-//! policy domain, UTC day of the report's end, day of its begin and evidence key without the
-//! source IP, with the row's reporters and source IPs as sets; kept in the unit of work that stores
-//! the reports, and read by [`Db::evidence_in`] for windows of whole UTC days.
+//! evidence key without the source IP, one row per policy domain and UTC day of the report's end
+//! (`rollup_days`) and one per domain and calendar month (`rollup_months`), each row holding every
+//! key's sums in one blob; kept in the unit of work that stores the reports, and read by
+//! [`Db::evidence_in`]: whole months from the month rows, the other whole days from the day rows,
+//! and a window's partial first (or last) day from the records of just those reports, so that a
+//! window means what it means on the records (`analyse::window_start`) and a year reads about a
+//! dozen rows per domain.
 //!
 //! Without the IP, because source IPs hardly repeat: in a generated estate of 2.0M records, 1.86M
 //! distinct (domain, day, IP) but 370k (domain, day, key without IP). What the IP decides is kept
-//! exactly: the distinct IPs of a sender are the union of its rows' sets, and `judge` reads the
-//! records per IP for a domain whose rows its IPs would part between senders (declared networks,
-//! reverse DNS names: [`crate::analyse::stand_in`]), and where a caller needs IPs' own messages.
+//! exactly: each key's sums hold its source IPs as a set, the distinct IPs of a sender are the
+//! union of its rows' sets, and `judge` reads the records per IP for a domain whose rows its IPs
+//! would part between senders (declared networks, reverse DNS names:
+//! [`crate::analyse::stand_in`]), and where a caller needs IPs' own messages.
+//!
+//! A blob is a list of entries, each its key's bytes and its sums' bytes, both length-prefixed
+//! (so that an entry a batch does not touch is copied as bytes): messages, the earliest begin and
+//! latest end of the reports that carried them, messages by UTC day of the reports' begin (the
+//! days of `Evidence::days` and the web's charts), the reporters, and the source IPs (canonical
+//! IPv4 addresses as increasing varint differences, the rest as texts).
 //!
 //! Upkeep: each report a unit of work stores is summed into [`Pending`] in memory (no record is
-//! read back), and [`Tx::commit`] writes the sums with multi-row upserts in key order (counts
-//! added, min/max for the first begin and last end, the sets merged by the SQL functions
-//! registered by [`register_functions`]). A replaced copy or `prune` marks the (domain, day) it
-//! deletes from; at commit those days are summed again from their records (a minimum or a set
-//! cannot be subtracted), their pending sums dropped. The migration's back-fill is the same sum.
+//! read back; a record's key is computed once per distinct stored columns), and [`Tx::commit`]
+//! merges the sums into the day and month rows they touch: a batch rewrites a row per (domain,
+//! day) and per (domain, month), not one per key. A replaced copy or `prune` marks the (domain,
+//! day) it deletes from; at commit those days are summed again from their records (a minimum or a
+//! set cannot be subtracted) and their months again from their days. The migration's back-fill is
+//! the same sum.
 //!
 //! `DMARC_WARDEN_FROM_RECORDS=1` makes the readers ignore the rollups (to compare the two).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use rusqlite::functions::FunctionFlags;
-use rusqlite::types::Value;
 use rusqlite::{Connection, params};
 
 use super::{Db, Tx};
 use crate::analyse::min_opt;
 use crate::model::{
     AggregateReport, DayCount, Disposition, DkimResult, Evidence, EvidenceKey, IpSet, SpfResult,
+    canonical_v4,
 };
 use crate::store::{StoreError, StoredRecord};
 
-/// The day stored for a report without an end (or a begin): below every real day.
+/// The day stored for a report without an end: below every real day.
 pub const NO_DAY: i64 = i64::MIN;
 
 /// Seconds in a day.
 const DAY: i64 = 86_400;
 
-/// Rows an upsert statement carries at most (17 values a row).
-const ROWS_PER_UPSERT: usize = 32;
-
 /// The UTC day of a moment, [`NO_DAY`] without one.
 fn day_of(t: Option<i64>) -> i64 {
     t.map_or(NO_DAY, |t| t.div_euclid(DAY))
+}
+
+/// The days `[start, end)` the month row holding `day` sums: its UTC calendar month, or the day
+/// alone outside the years [`crate::time::month_of`] knows; `None` for [`NO_DAY`] (day rows only).
+fn month_span(day: i64) -> Option<(i64, i64)> {
+    if day == NO_DAY {
+        return None;
+    }
+    match day.checked_mul(DAY).and_then(crate::time::month_of) {
+        Some((start, end)) => Some((start / DAY, end / DAY)),
+        None => Some((day, day.saturating_add(1))),
+    }
 }
 
 /// Whether the readers are to ignore the rollups (`DMARC_WARDEN_FROM_RECORDS=1`).
@@ -53,23 +73,337 @@ pub(super) fn from_records() -> bool {
 /// Evidence as its readers return it: the rows and their day counts.
 type EvidenceAndDays = (Vec<Evidence>, Vec<DayCount>);
 
-/// A row's key: (day, begin_day, evidence key with an empty `source_ip`).
-type RowKey = (i64, i64, EvidenceKey);
+/// `n` as a LEB128 varint.
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
 
-/// A row's sums.
-#[derive(Default)]
+/// `n` as a zigzag varint (small negative numbers stay small).
+fn put_signed(out: &mut Vec<u8>, n: i64) {
+    put_varint(out, ((n << 1) ^ (n >> 63)) as u64);
+}
+
+/// A text (or any bytes) as its length and bytes.
+fn put_text(out: &mut Vec<u8>, t: &[u8]) {
+    put_varint(out, t.len() as u64);
+    out.extend_from_slice(t);
+}
+
+/// Reads what the `put_` functions wrote; `None` when the bytes end early or are not such.
+struct Cursor<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        Cursor { b, at: 0 }
+    }
+
+    fn done(&self) -> bool {
+        self.at >= self.b.len()
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let mut n: u64 = 0;
+        for i in 0..10 {
+            let byte = *self.b.get(self.at)?;
+            self.at += 1;
+            n |= u64::from(byte & 0x7f).checked_shl(7 * i)?;
+            if byte & 0x80 == 0 {
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    fn signed(&mut self) -> Option<i64> {
+        let n = self.varint()?;
+        Some(((n >> 1) as i64) ^ -((n & 1) as i64))
+    }
+
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = usize::try_from(self.varint()?).ok()?;
+        let out = self.b.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(out)
+    }
+
+    fn text(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes()?).ok()
+    }
+
+    fn count(&mut self) -> Option<usize> {
+        // Each item takes a byte at least: a count beyond the bytes left is damage.
+        usize::try_from(self.varint()?)
+            .ok()
+            .filter(|n| *n <= self.b.len() - self.at)
+    }
+}
+
+/// A key as stored: what [`EvidenceKey`] says but its domain (the row's) and source IP.
+fn encode_key(k: &EvidenceKey, out: &mut Vec<u8>) {
+    for t in [
+        k.header_from.as_str(),
+        &k.dkim_domain,
+        k.dkim_result.as_str(),
+        &k.spf_domain,
+        k.spf_result.as_str(),
+        k.disposition.as_str(),
+    ] {
+        put_text(out, t.as_bytes());
+    }
+    out.push(u8::from(k.dkim_aligned) | u8::from(k.spf_aligned) << 1 | u8::from(k.forwarded) << 2);
+}
+
+/// The key [`encode_key`] wrote, for `domain`.
+fn decode_key(b: &[u8], domain: &str) -> Option<EvidenceKey> {
+    let mut c = Cursor::new(b);
+    let header_from = c.text()?.to_owned();
+    let dkim_domain = c.text()?.to_owned();
+    let dkim_result = DkimResult::parse(c.text()?);
+    let spf_domain = c.text()?.to_owned();
+    let spf_result = SpfResult::parse(c.text()?);
+    let disposition = Disposition::parse(c.text()?);
+    let flags = *c.b.get(c.at)?;
+    Some(EvidenceKey {
+        domain: domain.to_owned(),
+        source_ip: String::new(),
+        header_from,
+        dkim_domain,
+        dkim_result,
+        spf_domain,
+        spf_result,
+        dkim_aligned: flags & 1 != 0,
+        spf_aligned: flags & 2 != 0,
+        disposition,
+        forwarded: flags & 4 != 0,
+    })
+}
+
+/// One key's sums.
+#[derive(Debug, Default, Clone, PartialEq)]
 struct Sums {
     messages: u64,
     first: Option<i64>,
     last: Option<i64>,
-    reporters: BTreeSet<String>,
-    ips: IpSet,
+    /// Messages by UTC day of their reports' begin (reports without one are in none).
+    begins: Vec<(i64, u64)>,
+    reporters: Vec<String>,
+    /// Canonical IPv4 addresses ([`canonical_v4`]), and the other IPs as sent.
+    v4: Vec<u32>,
+    other: Vec<String>,
+}
+
+impl Sums {
+    fn add_begin(&mut self, day: i64, n: u64) {
+        match self.begins.iter_mut().find(|(d, _)| *d == day) {
+            Some((_, m)) => *m = m.saturating_add(n),
+            None => self.begins.push((day, n)),
+        }
+    }
+
+    fn add_reporter(&mut self, org: &str) {
+        if !self.reporters.iter().any(|r| r == org) {
+            self.reporters.push(org.to_owned());
+        }
+    }
+
+    fn add_ip(&mut self, ip: &str) {
+        match canonical_v4(ip) {
+            Some(a) => self.v4.push(a),
+            None => self.other.push(ip.to_owned()),
+        }
+    }
+
+    fn absorb(&mut self, o: Sums) {
+        self.messages = self.messages.saturating_add(o.messages);
+        self.first = min_opt(self.first, o.first);
+        self.last = self.last.max(o.last);
+        for (d, n) in o.begins {
+            self.add_begin(d, n);
+        }
+        for r in o.reporters {
+            if !self.reporters.contains(&r) {
+                self.reporters.push(r);
+            }
+        }
+        self.v4.extend(o.v4);
+        self.other.extend(o.other);
+    }
+
+    /// Writes the sums (sets sorted and made sets here).
+    fn encode(mut self, out: &mut Vec<u8>) {
+        put_varint(out, self.messages);
+        out.push(u8::from(self.first.is_some()) | u8::from(self.last.is_some()) << 1);
+        for t in [self.first, self.last].into_iter().flatten() {
+            put_signed(out, t);
+        }
+        self.begins.sort_unstable();
+        put_varint(out, self.begins.len() as u64);
+        let mut prev = 0i64;
+        for (d, n) in &self.begins {
+            put_signed(out, d.wrapping_sub(prev));
+            put_varint(out, *n);
+            prev = *d;
+        }
+        self.reporters.sort_unstable();
+        self.reporters.dedup();
+        put_varint(out, self.reporters.len() as u64);
+        for r in &self.reporters {
+            put_text(out, r.as_bytes());
+        }
+        self.v4.sort_unstable();
+        self.v4.dedup();
+        put_varint(out, self.v4.len() as u64);
+        let mut prev = 0u32;
+        for a in &self.v4 {
+            put_varint(out, u64::from(a - prev));
+            prev = *a;
+        }
+        self.other.sort_unstable();
+        self.other.dedup();
+        put_varint(out, self.other.len() as u64);
+        for o in &self.other {
+            put_text(out, o.as_bytes());
+        }
+    }
+
+    /// Reads the sums [`Sums::encode`] wrote, handing each part to `sink` (no structure is built
+    /// for a reader that only adds them up).
+    fn visit(b: &[u8], sink: &mut impl SumsSink) -> Option<()> {
+        let mut c = Cursor::new(b);
+        let messages = c.varint()?;
+        let flags = *c.b.get(c.at)?;
+        c.at += 1;
+        let first = if flags & 1 != 0 {
+            Some(c.signed()?)
+        } else {
+            None
+        };
+        let last = if flags & 2 != 0 {
+            Some(c.signed()?)
+        } else {
+            None
+        };
+        sink.totals(messages, first, last);
+        let mut prev = 0i64;
+        for _ in 0..c.count()? {
+            prev = prev.wrapping_add(c.signed()?);
+            sink.begin(prev, c.varint()?);
+        }
+        for _ in 0..c.count()? {
+            sink.reporter(c.text()?);
+        }
+        let mut prev = 0u32;
+        for _ in 0..c.count()? {
+            prev = prev.checked_add(u32::try_from(c.varint()?).ok()?)?;
+            sink.v4(prev);
+        }
+        for _ in 0..c.count()? {
+            sink.other(c.text()?);
+        }
+        c.done().then_some(())
+    }
+
+    fn decode(b: &[u8]) -> Option<Sums> {
+        let mut s = Sums::default();
+        Sums::visit(b, &mut s)?;
+        Some(s)
+    }
+}
+
+/// What [`Sums::visit`] hands the parts of stored sums to.
+trait SumsSink {
+    fn totals(&mut self, messages: u64, first: Option<i64>, last: Option<i64>);
+    fn begin(&mut self, day: i64, messages: u64);
+    fn reporter(&mut self, org: &str);
+    fn v4(&mut self, a: u32);
+    fn other(&mut self, ip: &str);
+}
+
+impl SumsSink for Sums {
+    fn totals(&mut self, messages: u64, first: Option<i64>, last: Option<i64>) {
+        self.messages = self.messages.saturating_add(messages);
+        self.first = min_opt(self.first, first);
+        self.last = self.last.max(last);
+    }
+    fn begin(&mut self, day: i64, messages: u64) {
+        self.add_begin(day, messages);
+    }
+    fn reporter(&mut self, org: &str) {
+        self.add_reporter(org);
+    }
+    fn v4(&mut self, a: u32) {
+        self.v4.push(a);
+    }
+    fn other(&mut self, ip: &str) {
+        self.other.push(ip.to_owned());
+    }
+}
+
+/// The sums of one row: each key's bytes ([`encode_key`]) and its sums.
+type Entries = HashMap<Vec<u8>, Sums>;
+
+/// `old` (a stored blob, or empty) with `add` merged in: entries `add` does not touch are copied
+/// as they are; `None` when `old` is not such a blob.
+fn merge(old: &[u8], mut add: Entries) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(old.len() + add.len() * 64);
+    let mut c = Cursor::new(old);
+    let mut sums = Vec::new();
+    while !c.done() {
+        let start = c.at;
+        let key = c.bytes()?;
+        let stored = c.bytes()?;
+        match add.remove(key) {
+            None => out.extend_from_slice(&old[start..c.at]),
+            Some(a) => {
+                let mut s = Sums::decode(stored)?;
+                s.absorb(a);
+                put_text(&mut out, key);
+                sums.clear();
+                s.encode(&mut sums);
+                put_text(&mut out, &sums);
+            }
+        }
+    }
+    let mut new: Vec<(Vec<u8>, Sums)> = add.into_iter().collect();
+    new.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (key, s) in new {
+        put_text(&mut out, &key);
+        sums.clear();
+        s.encode(&mut sums);
+        put_text(&mut out, &sums);
+    }
+    Some(out)
+}
+
+/// Calls `each` with every entry of a stored blob: its key's bytes and its sums' bytes.
+fn entries<'a>(
+    blob: &'a [u8],
+    mut each: impl FnMut(&'a [u8], &'a [u8]) -> Option<()>,
+) -> Option<()> {
+    let mut c = Cursor::new(blob);
+    while !c.done() {
+        let key = c.bytes()?;
+        each(key, c.bytes()?)?;
+    }
+    Some(())
 }
 
 /// Sums of the reports a unit of work stored, not yet written.
 #[derive(Default)]
 pub(super) struct Pending {
-    rows: HashMap<RowKey, Sums>,
+    /// By domain and day of the reports' end.
+    days: HashMap<String, HashMap<i64, Entries>>,
+    /// A record's stored columns (as `listings::key_bytes` writes them, but the source IP) →
+    /// its key's bytes: the key is computed once per distinct columns.
+    keys: HashMap<Vec<u8>, Vec<u8>>,
+    buf: Vec<u8>,
     /// The (domain, day)s to sum again from their records at commit.
     dirty: BTreeSet<(String, i64)>,
 }
@@ -107,219 +441,213 @@ impl Pending {
         end: Option<i64>,
         count: u64,
     ) {
-        let mut key = stored.evidence_key();
-        let ip = std::mem::take(&mut key.source_ip);
-        let s = self
-            .rows
-            .entry((day_of(end), day_of(begin), key))
-            .or_default();
+        let Pending {
+            days, keys, buf, ..
+        } = self;
+        buf.clear();
+        let text = |buf: &mut Vec<u8>, t: Option<&str>| match t {
+            None => buf.push(0),
+            Some(t) => {
+                buf.push(1);
+                put_text(buf, t.as_bytes());
+            }
+        };
+        text(buf, Some(stored.domain));
+        for t in [
+            stored.header_from,
+            stored.auth_dkim_domain,
+            stored.auth_dkim_result,
+            stored.auth_spf_domain,
+            stored.auth_spf_result,
+            stored.envelope_from,
+            stored.dkim,
+            stored.spf,
+            stored.disposition,
+        ] {
+            text(buf, t);
+        }
+        buf.push(u8::from(stored.forwarded));
+        if !keys.contains_key(buf.as_slice()) {
+            let mut key = Vec::new();
+            encode_key(&stored.evidence_key(), &mut key);
+            keys.insert(buf.clone(), key);
+        }
+        let Some(key) = keys.get(buf.as_slice()) else {
+            return;
+        };
+        if !days.contains_key(stored.domain) {
+            days.insert(stored.domain.to_owned(), HashMap::new());
+        }
+        let Some(by_day) = days.get_mut(stored.domain) else {
+            return;
+        };
+        let row = by_day.entry(day_of(end)).or_default();
+        if !row.contains_key(key) {
+            row.insert(key.clone(), Sums::default());
+        }
+        let Some(s) = row.get_mut(key) else {
+            return;
+        };
         s.messages = s.messages.saturating_add(count);
         s.first = min_opt(s.first, begin);
         s.last = s.last.max(end);
-        if !s.reporters.contains(org) {
-            s.reporters.insert(org.to_owned());
+        if let Some(b) = begin {
+            s.add_begin(b.div_euclid(DAY), count);
         }
-        s.ips.insert(&ip);
+        s.add_reporter(org);
+        s.add_ip(stored.source_ip);
     }
 }
 
-/// A set of texts as stored: each as its length (u32, little-endian) and bytes, in order.
-fn encode_texts<'a>(texts: impl Iterator<Item = &'a String>, out: &mut Vec<u8>) {
-    for t in texts {
-        out.extend_from_slice(&(t.len() as u32).to_le_bytes());
-        out.extend_from_slice(t.as_bytes());
-    }
-}
-
-/// The texts of [`encode_texts`]; `None` when the bytes are not such a list.
-fn decode_texts(mut b: &[u8], out: &mut BTreeSet<String>) -> Option<()> {
-    while !b.is_empty() {
-        let n = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
-        let text = std::str::from_utf8(b.get(4..4 + n)?).ok()?;
-        if !out.contains(text) {
-            out.insert(text.to_owned());
-        }
-        b = &b[4 + n..];
-    }
-    Some(())
-}
-
-/// `n` as a LEB128 varint.
-fn put_varint(out: &mut Vec<u8>, mut n: u32) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-/// The varint at the start of `b`, and the bytes after it.
-fn get_varint(b: &[u8]) -> Option<(u32, &[u8])> {
-    let mut n: u32 = 0;
-    for (i, byte) in b.iter().enumerate().take(5) {
-        n |= u32::from(byte & 0x7f).checked_shl(7 * i as u32)?;
-        if byte & 0x80 == 0 {
-            return Some((n, &b[i + 1..]));
-        }
-    }
-    None
-}
-
-/// A set of IPs as stored: how many canonical IPv4 addresses (a varint), the addresses in
-/// increasing order as varint differences (the first from 0), then the other IPs as
-/// [`encode_texts`]. Small, and read without building a structure: most rows hold one IP, few
-/// more than a hundred, and spread over the address space, which a bitmap stores no better.
-fn encode_ips(v4: &[u32], other: &BTreeSet<String>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(2 + v4.len() * 4);
-    put_varint(&mut out, v4.len() as u32);
-    let mut prev = 0;
-    for &a in v4 {
-        put_varint(&mut out, a - prev);
-        prev = a;
-    }
-    encode_texts(other.iter(), &mut out);
-    out
-}
-
-/// Appends the IPs `b` holds ([`encode_ips`]) to `v4` (in their order) and `other`; `None` when
-/// `b` is not such a set.
-fn decode_ips(b: &[u8], v4: &mut Vec<u32>, other: &mut BTreeSet<String>) -> Option<()> {
-    let (n, mut rest) = get_varint(b)?;
-    let mut prev: u32 = 0;
-    v4.reserve(n as usize);
-    for _ in 0..n {
-        let (d, r) = get_varint(rest)?;
-        prev = prev.checked_add(d)?;
-        v4.push(prev);
-        rest = r;
-    }
-    decode_texts(rest, other)
-}
-
-/// A stored set that cannot be read: a damaged database.
-fn unreadable(column: usize) -> rusqlite::Error {
+/// A stored blob that cannot be read: a damaged database.
+fn unreadable() -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
-        column,
+        0,
         rusqlite::types::Type::Blob,
-        "unreadable rollup set".into(),
+        "unreadable rollup row".into(),
     )
 }
 
-/// Registers `rollup_texts(a, b)` and `rollup_ips(a, b)` (the union of two stored sets), which the
-/// upserts merge with, on a connection that writes.
-pub(super) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
-    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
-    conn.create_scalar_function("rollup_texts", 2, flags, |ctx| {
-        let mut set = BTreeSet::new();
-        for i in 0..2 {
-            let b = ctx.get_raw(i).as_blob().map_err(|_| unreadable(i))?;
-            decode_texts(b, &mut set).ok_or_else(|| unreadable(i))?;
-        }
-        let mut out = Vec::new();
-        encode_texts(set.iter(), &mut out);
-        Ok(out)
-    })?;
-    conn.create_scalar_function("rollup_ips", 2, flags, |ctx| {
-        let (mut v4, mut other) = (Vec::new(), BTreeSet::new());
-        for i in 0..2 {
-            let b = ctx.get_raw(i).as_blob().map_err(|_| unreadable(i))?;
-            decode_ips(b, &mut v4, &mut other).ok_or_else(|| unreadable(i))?;
-        }
-        v4.sort_unstable();
-        v4.dedup();
-        Ok(encode_ips(&v4, &other))
-    })
+/// A row table: the day rows or the month rows.
+#[derive(Clone, Copy)]
+enum Rows {
+    Days,
+    /// With the day after the month.
+    Months(i64),
 }
 
-/// The key columns of `rollup_senders`, in its primary key's order.
-const KEY_COLUMNS: [&str; 12] = [
-    "domain",
-    "day",
-    "begin_day",
-    "header_from",
-    "dkim_domain",
-    "dkim_result",
-    "spf_domain",
-    "spf_result",
-    "dkim_aligned",
-    "spf_aligned",
-    "disposition",
-    "forwarded",
-];
+/// Merges `add` into the row of `domain` at `at` (a day or a month's first day).
+fn merge_row(
+    conn: &Connection,
+    rows: Rows,
+    domain: &str,
+    at: i64,
+    add: Entries,
+) -> Result<(), StoreError> {
+    let select = match rows {
+        Rows::Days => "SELECT sums FROM rollup_days WHERE domain = ?1 AND day = ?2",
+        Rows::Months(_) => "SELECT sums FROM rollup_months WHERE domain = ?1 AND month = ?2",
+    };
+    let mut stmt = conn.prepare_cached(select)?;
+    let mut found = stmt.query(params![domain, at])?;
+    let new = match found.next()? {
+        Some(r) => merge(r.get_ref(0)?.as_blob().map_err(|_| unreadable())?, add),
+        None => merge(&[], add),
+    }
+    .ok_or_else(unreadable)?;
+    drop(found);
+    put_row(conn, rows, domain, at, &new)
+}
 
-/// Writes `p`'s sums, but for its dirty days (summed again from their records first).
-fn write(conn: &Connection, mut p: Pending) -> Result<(), StoreError> {
-    if !p.dirty.is_empty() {
-        let dirty = std::mem::take(&mut p.dirty);
-        p.rows
-            .retain(|(day, _, k), _| !dirty.contains(&(k.domain.clone(), *day)));
-        for (domain, day) in &dirty {
-            conn.prepare_cached("DELETE FROM rollup_senders WHERE domain = ?1 AND day = ?2")?
-                .execute(params![domain, day])?;
-            sum_day(conn, domain, *day, &mut p)?;
+/// Writes the row of `domain` at `at` (deletes it when `blob` is empty).
+fn put_row(
+    conn: &Connection,
+    rows: Rows,
+    domain: &str,
+    at: i64,
+    blob: &[u8],
+) -> Result<(), StoreError> {
+    match (rows, blob.is_empty()) {
+        (Rows::Days, true) => conn
+            .prepare_cached("DELETE FROM rollup_days WHERE domain = ?1 AND day = ?2")?
+            .execute(params![domain, at])?,
+        (Rows::Days, false) => conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO rollup_days (domain, day, sums) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![domain, at, blob])?,
+        (Rows::Months(_), true) => conn
+            .prepare_cached("DELETE FROM rollup_months WHERE domain = ?1 AND month = ?2")?
+            .execute(params![domain, at])?,
+        (Rows::Months(end), false) => conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO rollup_months (domain, month, end_day, sums)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![domain, at, end, blob])?,
+    };
+    Ok(())
+}
+
+/// Sums `domain`'s month `[start, end)` again from its day rows.
+fn rebuild_month(conn: &Connection, domain: &str, start: i64, end: i64) -> Result<(), StoreError> {
+    let mut all = Entries::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT sums FROM rollup_days WHERE domain = ?1 AND day >= ?2 AND day < ?3",
+    )?;
+    let mut rows = stmt.query(params![domain, start, end])?;
+    while let Some(r) = rows.next()? {
+        entries(
+            r.get_ref(0)?.as_blob().map_err(|_| unreadable())?,
+            |key, sums| {
+                let s = all.entry(key.to_vec()).or_default();
+                Sums::visit(sums, s)
+            },
+        )
+        .ok_or_else(unreadable)?;
+    }
+    drop(rows);
+    let blob = merge(&[], all).ok_or_else(unreadable)?;
+    put_row(conn, Rows::Months(end), domain, start, &blob)
+}
+
+/// Writes `p`'s sums: its dirty days summed again from their records (and their months from
+/// their days), the rest merged into the day and month rows they touch, in key order.
+fn write(conn: &Connection, p: Pending) -> Result<(), StoreError> {
+    let Pending {
+        mut days, dirty, ..
+    } = p;
+    let mut dirty_months: BTreeSet<(String, i64, i64)> = BTreeSet::new();
+    for (domain, day) in &dirty {
+        if let Some(by_day) = days.get_mut(domain) {
+            by_day.remove(day);
+        }
+        let mut again = Pending::default();
+        sum_day(conn, domain, *day, &mut again)?;
+        let sums = again
+            .days
+            .remove(domain)
+            .and_then(|mut d| d.remove(day))
+            .unwrap_or_default();
+        let blob = merge(&[], sums).ok_or_else(unreadable)?;
+        put_row(conn, Rows::Days, domain, *day, &blob)?;
+        if let Some((start, end)) = month_span(*day) {
+            dirty_months.insert((domain.clone(), start, end));
         }
     }
-    if p.rows.is_empty() {
-        return Ok(());
+    let mut rows: Vec<(String, i64, Entries)> = days
+        .into_iter()
+        .flat_map(|(domain, by_day)| {
+            by_day
+                .into_iter()
+                .map(move |(day, sums)| (domain.clone(), day, sums))
+        })
+        .collect();
+    rows.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    let mut months: BTreeMap<(String, i64), (i64, Entries)> = BTreeMap::new();
+    for (domain, day, sums) in rows {
+        if let Some((start, end)) = month_span(day)
+            && !dirty_months.contains(&(domain.clone(), start, end))
+        {
+            let (_, month) = months
+                .entry((domain.clone(), start))
+                .or_insert_with(|| (end, Entries::new()));
+            for (key, s) in &sums {
+                match month.get_mut(key) {
+                    Some(m) => m.absorb(s.clone()),
+                    None => {
+                        month.insert(key.clone(), s.clone());
+                    }
+                }
+            }
+        }
+        merge_row(conn, Rows::Days, &domain, day, sums)?;
     }
-    // In the table's key order: each page of its B-tree is visited once.
-    let mut rows: Vec<(RowKey, Sums)> = p.rows.into_iter().collect();
-    rows.sort_unstable_by(|a, b| {
-        let (x, y) = (&a.0, &b.0);
-        (&x.2.domain, x.0, x.1, &x.2).cmp(&(&y.2.domain, y.0, y.1, &y.2))
-    });
-    let text = |s: &str| Value::Text(s.to_owned());
-    let values = rows.into_iter().map(|((day, begin_day, k), s)| {
-        let mut reporters = Vec::new();
-        encode_texts(s.reporters.iter(), &mut reporters);
-        [
-            text(&k.domain),
-            day.into(),
-            begin_day.into(),
-            Value::Text(k.header_from),
-            Value::Text(k.dkim_domain),
-            text(k.dkim_result.as_str()),
-            Value::Text(k.spf_domain),
-            text(k.spf_result.as_str()),
-            i64::from(k.dkim_aligned).into(),
-            i64::from(k.spf_aligned).into(),
-            text(k.disposition.as_str()),
-            i64::from(k.forwarded).into(),
-            super::sat(s.messages).into(),
-            s.first.into(),
-            s.last.into(),
-            Value::Blob(reporters),
-            Value::Blob(encode_ips(
-                &s.ips.v4.iter().collect::<Vec<_>>(),
-                &s.ips.other,
-            )),
-        ]
-    });
-    let values: Vec<[Value; 17]> = values.collect();
-    let columns = format!(
-        "{}, messages, first, last, reporters, ips",
-        KEY_COLUMNS.join(", ")
-    );
-    let one = format!("({})", ["?"; 17].join(", "));
-    let mut at = 0;
-    while at < values.len() {
-        // Tails as powers of two: few statements to compile.
-        let n = 1 << (values.len() - at).min(ROWS_PER_UPSERT).ilog2();
-        let sql = format!(
-            "INSERT INTO rollup_senders ({columns}) VALUES {}
-             ON CONFLICT ({}) DO UPDATE SET messages = messages + excluded.messages,
-                first = min(coalesce(first, excluded.first), coalesce(excluded.first, first)),
-                last = max(coalesce(last, excluded.last), coalesce(excluded.last, last)),
-                reporters = rollup_texts(reporters, excluded.reporters),
-                ips = rollup_ips(ips, excluded.ips)",
-            vec![one.as_str(); n].join(", "),
-            KEY_COLUMNS.join(", ")
-        );
-        let mut stmt = conn.prepare_cached(&sql)?;
-        stmt.execute(rusqlite::params_from_iter(
-            values[at..at + n].iter().flatten(),
-        ))?;
-        at += n;
+    for ((domain, start), (end, sums)) in months {
+        merge_row(conn, Rows::Months(end), &domain, start, sums)?;
+    }
+    for (domain, start, end) in dirty_months {
+        rebuild_month(conn, &domain, start, end)?;
     }
     Ok(())
 }
@@ -368,43 +696,71 @@ fn sum_day(conn: &Connection, domain: &str, day: i64, p: &mut Pending) -> Result
     Ok(())
 }
 
-/// Deletes the rollups and sums every stored report again, one (domain, day) at a time (the
-/// migration's back-fill; after `migrate --to` copied the reports in).
+/// Deletes the rollups and sums every stored report again, one (domain, day) at a time, then
+/// each month from its days (the migration's back-fill; after `migrate --to` copied the reports
+/// in).
 pub(super) fn rebuild(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute("DELETE FROM rollup_senders", [])?;
+    conn.execute("DELETE FROM rollup_days", [])?;
+    conn.execute("DELETE FROM rollup_months", [])?;
     let days: Vec<(String, Option<i64>)> = conn
         .prepare(
             "SELECT DISTINCT domain, CASE WHEN date_end IS NOT NULL
                 THEN (date_end - ((date_end % 86400) + 86400) % 86400) / 86400 END
-             FROM reports",
+             FROM reports ORDER BY 1, 2",
         )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
+    let mut months = BTreeSet::new();
     for (domain, day) in days {
+        let day = day.unwrap_or(NO_DAY);
         let mut p = Pending::default();
-        sum_day(conn, &domain, day.unwrap_or(NO_DAY), &mut p)?;
-        write(conn, p)?;
+        sum_day(conn, &domain, day, &mut p)?;
+        let sums = p
+            .days
+            .remove(&domain)
+            .and_then(|mut d| d.remove(&day))
+            .unwrap_or_default();
+        let blob = merge(&[], sums).ok_or_else(unreadable)?;
+        put_row(conn, Rows::Days, &domain, day, &blob)?;
+        if let Some((start, end)) = month_span(day) {
+            months.insert((domain, start, end));
+        }
+    }
+    for (domain, start, end) in months {
+        rebuild_month(conn, &domain, start, end)?;
     }
     Ok(())
 }
 
-/// `prune`'s part: deletes (or, dry, counts) the rows of days before the day `cutoff` starts
-/// (reports ending before it go); the reports without an end, pruned by when they were stored,
-/// are summed again from what remains. How many rows went (or would go).
+/// `prune`'s part: deletes (or, dry, counts) the day rows of days before the day `cutoff` starts
+/// (reports ending before it go) and the month rows of months wholly before it; the month that
+/// holds it is summed again from its remaining days, and the reports without an end, pruned by
+/// when they were stored, from what remains. How many rows went (or would go).
 pub(super) fn prune(conn: &Connection, cutoff: i64, dry_run: bool) -> Result<u64, StoreError> {
-    let before = "day < ?1 AND day > -9223372036854775808";
     let day = cutoff.div_euclid(DAY);
+    let days = "FROM rollup_days WHERE day < ?1 AND day > -9223372036854775808";
+    let months = "FROM rollup_months WHERE end_day <= ?1";
     if dry_run {
-        let n: i64 = conn.query_row(
-            &format!("SELECT count(*) FROM rollup_senders WHERE {before}"),
-            [day],
-            |r| r.get(0),
-        )?;
-        return Ok(u64::try_from(n).unwrap_or(0));
+        let mut n = 0;
+        for rows in [days, months] {
+            let c: i64 = conn.query_row(&format!("SELECT count(*) {rows}"), [day], |r| r.get(0))?;
+            n += u64::try_from(c).unwrap_or(0);
+        }
+        return Ok(n);
     }
-    let gone = conn.execute(&format!("DELETE FROM rollup_senders WHERE {before}"), [day])?;
+    let mut gone = conn.execute(&format!("DELETE {days}"), [day])? as u64;
+    gone += conn.execute(&format!("DELETE {months}"), [day])? as u64;
+    let split: Vec<(String, i64, i64)> = conn
+        .prepare(
+            "SELECT domain, month, end_day FROM rollup_months WHERE month < ?1 AND end_day > ?1",
+        )?
+        .query_map([day], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    for (domain, start, end) in split {
+        rebuild_month(conn, &domain, start, end)?;
+    }
     let undated: Vec<String> = conn
-        .prepare("SELECT DISTINCT domain FROM rollup_senders WHERE day = ?1")?
+        .prepare("SELECT domain FROM rollup_days WHERE day = ?1")?
         .query_map([NO_DAY], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let p = Pending {
@@ -412,7 +768,7 @@ pub(super) fn prune(conn: &Connection, cutoff: i64, dry_run: bool) -> Result<u64
         ..Pending::default()
     };
     write(conn, p)?;
-    Ok(gone as u64)
+    Ok(gone)
 }
 
 impl Tx<'_> {
@@ -445,19 +801,197 @@ impl Tx<'_> {
     }
 }
 
-/// The whole days `[since, until)` covers, when both are UTC midnights (or absent): the rollups
-/// answer only windows of whole days.
-fn whole_days(since: Option<i64>, until: Option<i64>) -> Option<(Option<i64>, Option<i64>)> {
-    let day = |t: Option<i64>| match t {
-        None => Some(None),
-        Some(t) if t.rem_euclid(DAY) == 0 => Some(Some(t / DAY)),
-        Some(_) => None,
-    };
-    Some((day(since)?, day(until)?))
+/// Which rows answer a window `[since, until)` of report ends: the whole days `[from, to)` it
+/// covers (the months wholly inside from month rows, the other days from day rows), and the
+/// partial days at its edges, from the records.
+#[derive(Debug, PartialEq)]
+struct Plan {
+    /// Days `[from, to)` read from day rows (one or two ranges).
+    days: Vec<(i64, i64)>,
+    /// Months wholly in `[months.0, months.1)`, read from month rows.
+    months: (i64, i64),
+    /// Moments `[a, b)` of report ends read from the records.
+    edges: Vec<(i64, i64)>,
+}
+
+impl Plan {
+    /// `None` when the window holds no whole day (the records answer it alone).
+    fn of(since: Option<i64>, until: Option<i64>) -> Option<Plan> {
+        // The first whole day, and the day after the last.
+        let from = since.map(|s| s.div_euclid(DAY) + i64::from(s.rem_euclid(DAY) != 0));
+        let to = until.map(|u| u.div_euclid(DAY));
+        if let (Some(a), Some(b)) = (from, to)
+            && a >= b
+        {
+            return None;
+        }
+        let mut edges = Vec::new();
+        if let (Some(s), Some(a)) = (since, from)
+            && s < a.checked_mul(DAY)?
+        {
+            edges.push((s, a * DAY));
+        }
+        if let (Some(u), Some(b)) = (until, to)
+            && b.checked_mul(DAY)? < u
+        {
+            edges.push((b * DAY, u));
+        }
+        // A report without an end is in a window only when it has neither bound.
+        let lower = from.unwrap_or(if until.is_some() { NO_DAY + 1 } else { NO_DAY });
+        let upper = to.unwrap_or(i64::MAX);
+        let start = match from {
+            None => NO_DAY + 1,
+            Some(a) => month_span(a).map_or(a, |(s, e)| if s == a { s } else { e }),
+        };
+        let end = match to {
+            None => i64::MAX,
+            Some(b) => month_span(b).map_or(b, |(s, _)| s),
+        };
+        let (months, days) = if start < end {
+            (
+                (start, end),
+                vec![(lower, start.min(upper)), (end.max(lower), upper)],
+            )
+        } else {
+            ((upper, upper), vec![(lower, upper)])
+        };
+        let days = days.into_iter().filter(|(a, b)| a < b).collect();
+        Some(Plan {
+            days,
+            months,
+            edges,
+        })
+    }
+}
+
+/// Evidence being summed from rollup rows and edge records, one row per key without the IP.
+#[derive(Default)]
+struct Gathered {
+    /// (domain, key bytes) → place in `out`.
+    index: HashMap<Vec<u8>, usize>,
+    by_key: HashMap<EvidenceKey, usize>,
+    out: Vec<Evidence>,
+    v4s: Vec<Vec<u32>>,
+    others: Vec<BTreeSet<String>>,
+    daily: HashMap<(usize, i64), u64>,
+    by_day: bool,
+    buf: Vec<u8>,
+}
+
+impl Gathered {
+    /// The place of `key` (source IP empty), made when new.
+    fn place(&mut self, key: EvidenceKey) -> usize {
+        let Gathered {
+            by_key,
+            out,
+            v4s,
+            others,
+            ..
+        } = self;
+        *by_key.entry(key).or_insert_with_key(|key| {
+            out.push(Evidence {
+                key: key.clone(),
+                ..Evidence::default()
+            });
+            v4s.push(Vec::new());
+            others.push(BTreeSet::new());
+            out.len() - 1
+        })
+    }
+
+    /// Adds a row's blob (of `domain`).
+    fn add_blob(&mut self, domain: &str, blob: &[u8]) -> Option<()> {
+        entries(blob, |key, sums| {
+            self.buf.clear();
+            put_text(&mut self.buf, domain.as_bytes());
+            self.buf.extend_from_slice(key);
+            let at = match self.index.get(self.buf.as_slice()) {
+                Some(at) => *at,
+                None => {
+                    let at = self.place(decode_key(key, domain)?);
+                    self.index.insert(self.buf.clone(), at);
+                    at
+                }
+            };
+            Sums::visit(sums, &mut AddInto { g: self, at })
+        })
+    }
+
+    /// Adds evidence read per source IP (with its day counts).
+    fn add_per_ip(&mut self, (evidence, daily): EvidenceAndDays) {
+        let mut places = Vec::with_capacity(evidence.len());
+        for mut e in evidence {
+            let ip = std::mem::take(&mut e.key.source_ip);
+            let at = self.place(e.key);
+            places.push(at);
+            let g = &mut self.out[at];
+            g.messages = g.messages.saturating_add(e.messages);
+            g.first = min_opt(g.first, e.first);
+            g.last = g.last.max(e.last);
+            g.reporters.extend(e.reporters);
+            g.days.extend(e.days);
+            match canonical_v4(&ip) {
+                Some(a) => self.v4s[at].push(a),
+                None => {
+                    self.others[at].insert(ip);
+                }
+            }
+        }
+        for d in daily {
+            *self.daily.entry((places[d.evidence], d.day)).or_default() += d.messages;
+        }
+    }
+
+    fn finish(self) -> EvidenceAndDays {
+        let mut out = self.out;
+        for ((e, mut v4), other) in out.iter_mut().zip(self.v4s).zip(self.others) {
+            v4.sort_unstable();
+            v4.dedup();
+            let v4 = roaring::RoaringBitmap::from_sorted_iter(v4).unwrap_or_default();
+            e.ips = Some(IpSet { v4, other });
+        }
+        super::evidence::sorted(out, self.daily)
+    }
+}
+
+/// Stored sums added into the evidence at `at`.
+struct AddInto<'g> {
+    g: &'g mut Gathered,
+    at: usize,
+}
+
+impl SumsSink for AddInto<'_> {
+    fn totals(&mut self, messages: u64, first: Option<i64>, last: Option<i64>) {
+        let e = &mut self.g.out[self.at];
+        e.messages = e.messages.saturating_add(messages);
+        e.first = min_opt(e.first, first);
+        e.last = e.last.max(last);
+    }
+    fn begin(&mut self, day: i64, messages: u64) {
+        self.g.out[self.at].days.insert(day);
+        if self.g.by_day {
+            *self.g.daily.entry((self.at, day)).or_default() += messages;
+        }
+    }
+    fn reporter(&mut self, org: &str) {
+        let r = &mut self.g.out[self.at].reporters;
+        if !r.contains(org) {
+            r.insert(org.to_owned());
+        }
+    }
+    fn v4(&mut self, a: u32) {
+        self.g.v4s[self.at].push(a);
+    }
+    fn other(&mut self, ip: &str) {
+        let o = &mut self.g.others[self.at];
+        if !o.contains(ip) {
+            o.insert(ip.to_owned());
+        }
+    }
 }
 
 impl Db {
-    /// [`Db::evidence_in`] from the rollups, when the window is whole days (else `None`): the
+    /// [`Db::evidence_in`] from the rollups, when the window holds a whole day (else `None`): the
     /// same evidence, but one row per key without the source IP, its IPs in [`Evidence::ips`].
     pub(super) fn evidence_rolled(
         &self,
@@ -466,104 +1000,48 @@ impl Db {
         until: Option<i64>,
         by_day: bool,
     ) -> Result<Option<EvidenceAndDays>, StoreError> {
-        let Some((from, to)) = whole_days(since, until) else {
+        let Some(plan) = Plan::of(since, until) else {
             return Ok(None);
         };
+        let mut g = Gathered {
+            by_day,
+            ..Gathered::default()
+        };
         // Spelled out only when given (`IS NULL OR …` would keep the planner from the key).
-        let conditions = [
-            if domain.is_some() {
-                "domain = ?1"
-            } else {
-                "?1 IS NULL"
-            },
-            if from.is_some() {
-                "day >= ?2"
-            } else {
-                "?2 IS NULL"
-            },
-            if to.is_some() {
-                "day < ?3 AND day > -9223372036854775808"
-            } else {
-                "?3 IS NULL"
-            },
-        ]
-        .join(" AND ");
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT domain, header_from, dkim_domain, dkim_result, spf_domain, spf_result,
-                dkim_aligned, spf_aligned, disposition, forwarded, begin_day, messages, first,
-                last, reporters, ips
-             FROM rollup_senders WHERE {conditions}"
-        ))?;
-        let mut rows = stmt.query(params![domain, from, to])?;
-        // Rows are summed by their key columns, looked up by those columns' bytes in a reused
-        // buffer (a row like one seen before allocates nothing); each row's IPv4 addresses are
-        // gathered in a list, sorted and made a set once at the end.
-        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
-        let mut by_key: HashMap<EvidenceKey, usize> = HashMap::new();
-        let mut out: Vec<Evidence> = Vec::new();
-        let mut v4s: Vec<Vec<u32>> = Vec::new();
-        let mut others: Vec<BTreeSet<String>> = Vec::new();
-        let mut daily: HashMap<(usize, i64), u64> = HashMap::new();
-        let mut buf = Vec::new();
-        while let Some(r) = rows.next()? {
-            buf.clear();
-            for i in 0..10 {
-                super::listings::key_bytes(&mut buf, r.get_ref(i)?);
-            }
-            let at = match index.get(buf.as_slice()) {
-                Some(at) => *at,
-                None => {
-                    let text = |i| r.get_ref(i).map(|v| v.as_str().unwrap_or_default());
-                    let key = EvidenceKey {
-                        domain: r.get(0)?,
-                        source_ip: String::new(),
-                        header_from: r.get(1)?,
-                        dkim_domain: r.get(2)?,
-                        dkim_result: DkimResult::parse(text(3)?),
-                        spf_domain: r.get(4)?,
-                        spf_result: SpfResult::parse(text(5)?),
-                        dkim_aligned: r.get(6)?,
-                        spf_aligned: r.get(7)?,
-                        disposition: Disposition::parse(text(8)?),
-                        forwarded: r.get(9)?,
-                    };
-                    let at = *by_key.entry(key).or_insert_with_key(|key| {
-                        out.push(Evidence {
-                            key: key.clone(),
-                            ..Evidence::default()
-                        });
-                        v4s.push(Vec::new());
-                        others.push(BTreeSet::new());
-                        out.len() - 1
-                    });
-                    index.insert(buf.clone(), at);
-                    at
-                }
-            };
-            let begin_day: i64 = r.get(10)?;
-            let count: u64 = r.get(11)?;
-            let e = &mut out[at];
-            e.messages = e.messages.saturating_add(count);
-            e.first = min_opt(e.first, r.get(12)?);
-            e.last = e.last.max(r.get(13)?);
-            let reporters = r.get_ref(14)?.as_blob().map_err(|_| unreadable(14))?;
-            decode_texts(reporters, &mut e.reporters).ok_or(unreadable(14))?;
-            let ips = r.get_ref(15)?.as_blob().map_err(|_| unreadable(15))?;
-            decode_ips(ips, &mut v4s[at], &mut others[at]).ok_or(unreadable(15))?;
-            if begin_day != NO_DAY {
-                e.days.insert(begin_day);
-                if by_day {
-                    *daily.entry((at, begin_day)).or_default() += count;
-                }
+        let of_domain = if domain.is_some() {
+            "domain = ?1"
+        } else {
+            "?1 IS NULL"
+        };
+        let mut reads = vec![(
+            format!(
+                "SELECT domain, sums FROM rollup_months
+                 WHERE {of_domain} AND month >= ?2 AND end_day <= ?3"
+            ),
+            plan.months,
+        )];
+        for range in &plan.days {
+            reads.push((
+                format!(
+                    "SELECT domain, sums FROM rollup_days
+                     WHERE {of_domain} AND day >= ?2 AND day < ?3"
+                ),
+                *range,
+            ));
+        }
+        for (sql, (a, b)) in reads {
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params![domain, a, b])?;
+            while let Some(r) = rows.next()? {
+                let d = r.get_ref(0)?.as_str().map_err(|_| unreadable())?;
+                g.add_blob(d, r.get_ref(1)?.as_blob().map_err(|_| unreadable())?)
+                    .ok_or_else(unreadable)?;
             }
         }
-        for ((e, mut v4), other) in out.iter_mut().zip(v4s).zip(others) {
-            v4.sort_unstable();
-            v4.dedup();
-            let v4 = roaring::RoaringBitmap::from_sorted_iter(v4).unwrap_or_default();
-            e.ips = Some(IpSet { v4, other });
+        for (a, b) in plan.edges {
+            g.add_per_ip(self.evidence_per_ip(domain, Some(a), Some(b), by_day)?);
         }
-        Ok(Some(super::evidence::sorted(out, daily)))
+        Ok(Some(g.finish()))
     }
 }
 
@@ -572,35 +1050,95 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sets_survive_storing_and_merge_as_unions() {
-        let mut a = IpSet::default();
-        for ip in [
-            "192.0.2.1",
-            "2001:db8::1",
-            "",
-            "192.000.2.1",
-            "not an ip",
-            "10.0.0.1",
-        ] {
-            a.insert(ip);
+    fn sums_survive_storing_and_merge() {
+        let mut a = Sums::default();
+        for ip in ["192.0.2.1", "2001:db8::1", "", "192.000.2.1", "10.0.0.1"] {
+            a.add_ip(ip);
         }
-        assert_eq!(a.v4.len(), 2);
-        assert_eq!(a.len(), 6);
-        let sorted: Vec<u32> = a.v4.iter().collect();
-        let (mut v4, mut other) = (Vec::new(), BTreeSet::new());
-        decode_ips(&encode_ips(&sorted, &a.other), &mut v4, &mut other).unwrap();
-        assert_eq!((&v4, &other), (&sorted, &a.other));
-        let far = [0, 1, 0x7f, 0x80, 0x3fff, 0x4000, u32::MAX];
-        let mut again = Vec::new();
-        decode_ips(&encode_ips(&far, &other), &mut again, &mut other).unwrap();
-        assert_eq!(again, far);
-        let texts: BTreeSet<String> = ["Google", "", "Yahoo\nInc"].map(String::from).into();
-        let mut bytes = Vec::new();
-        encode_texts(texts.iter(), &mut bytes);
-        let mut again = BTreeSet::new();
-        decode_texts(&bytes, &mut again).unwrap();
-        assert_eq!(again, texts);
-        assert!(decode_texts(&[9, 0, 0, 0, b'x'], &mut again).is_none());
-        assert!(decode_ips(&[2, 0x80], &mut v4, &mut other).is_none());
+        a.messages = 7;
+        a.first = Some(-5);
+        a.last = Some(86_400 * 20_000);
+        a.add_begin(20_000, 3);
+        a.add_begin(-2, 4);
+        a.add_reporter("Google");
+        a.add_reporter("Yahoo\nInc");
+        let key = EvidenceKey {
+            domain: "example.org".into(),
+            header_from: "example.org".into(),
+            dkim_result: DkimResult::Pass,
+            spf_aligned: true,
+            ..EvidenceKey::default()
+        };
+        let mut kb = Vec::new();
+        encode_key(&key, &mut kb);
+        assert_eq!(decode_key(&kb, "example.org"), Some(key));
+        let blob = merge(&[], [(kb.clone(), a.clone())].into()).unwrap();
+        let mut b = a.clone();
+        b.v4 = vec![u32::MAX, 0];
+        b.other.clear();
+        b.reporters = vec!["Google".into()];
+        let twice = merge(&blob, [(kb.clone(), b)].into()).unwrap();
+        let mut seen = 0;
+        entries(&twice, |k, s| {
+            assert_eq!(k, kb.as_slice());
+            let s = Sums::decode(s)?;
+            assert_eq!(s.messages, 14);
+            assert_eq!(s.begins, [(-2, 8), (20_000, 6)]);
+            assert_eq!(s.reporters, ["Google", "Yahoo\nInc"]);
+            assert_eq!(s.v4, [0, 0x0a00_0001, 0xc000_0201, u32::MAX]);
+            assert_eq!(s.other, ["", "192.000.2.1", "2001:db8::1"]);
+            seen += 1;
+            Some(())
+        })
+        .unwrap();
+        assert_eq!(seen, 1);
+        // An untouched entry is copied as it was.
+        let other_key = vec![9u8];
+        let more = merge(&twice, [(other_key, Sums::default())].into()).unwrap();
+        assert!(more.starts_with(&twice));
+        assert!(merge(&[3, 1], Entries::new()).is_none());
+    }
+
+    #[test]
+    fn a_window_reads_months_days_and_partial_edges() {
+        let day = |y, m, d| crate::time::parse_day(&format!("{y}-{m:02}-{d:02}")).unwrap() / DAY;
+        // Daily reports ending 23:59:59: a window of 365 days starts at a midnight.
+        let last = (day(2026, 12, 3) + 1) * DAY - 1;
+        let since = crate::analyse::window_start(Some(last), Some(365));
+        let p = Plan::of(since, None).unwrap();
+        assert_eq!(p.edges, []);
+        assert_eq!(p.months, (day(2026, 1, 1), i64::MAX));
+        assert_eq!(p.days, [(day(2025, 12, 4), day(2026, 1, 1))]);
+        // Reports ending at 06:00: the first day is partial, read from its records.
+        let since = Some(day(2026, 3, 10) * DAY + 6 * 3600 + 1);
+        let until = Some(day(2026, 5, 2) * DAY + 3600);
+        let p = Plan::of(since, until).unwrap();
+        assert_eq!(
+            p.edges,
+            [
+                (since.unwrap(), day(2026, 3, 11) * DAY),
+                (day(2026, 5, 2) * DAY, until.unwrap())
+            ]
+        );
+        assert_eq!(p.months, (day(2026, 4, 1), day(2026, 5, 1)));
+        assert_eq!(
+            p.days,
+            [
+                (day(2026, 3, 11), day(2026, 4, 1)),
+                (day(2026, 5, 1), day(2026, 5, 2))
+            ]
+        );
+        // Within a month: days only; within a day: none (the records).
+        let p = Plan::of(Some(day(2026, 3, 10) * DAY), Some(day(2026, 3, 20) * DAY)).unwrap();
+        assert_eq!(p.days, [(day(2026, 3, 10), day(2026, 3, 20))]);
+        assert_eq!(Plan::of(Some(100), Some(200)), None);
+        // Everything: every month, and the day rows of reports without an end.
+        let p = Plan::of(None, None).unwrap();
+        assert_eq!(p.months, (NO_DAY + 1, i64::MAX));
+        assert_eq!(p.days, [(NO_DAY, NO_DAY + 1)]);
+        // Up to a moment: no report without an end.
+        let p = Plan::of(None, Some(day(2026, 3, 1) * DAY)).unwrap();
+        assert_eq!(p.months, (NO_DAY + 1, day(2026, 3, 1)));
+        assert_eq!(p.days, []);
     }
 }
