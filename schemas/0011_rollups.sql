@@ -25,3 +25,13 @@ CREATE TABLE rollup_months (
     sums    BLOB    NOT NULL,
     PRIMARY KEY (domain, month)
 ) WITHOUT ROWID;
+
+-- The months whose row is out of date (deleted when a unit of work adds to one of its days, and
+-- summed again from its days by the first unit of work that does not): readers read their days.
+CREATE TABLE rollup_stale (
+    domain  TEXT    NOT NULL,
+    month   INTEGER NOT NULL,
+    end_day INTEGER NOT NULL,
+    PRIMARY KEY (domain, month)
+) WITHOUT ROWID;
+

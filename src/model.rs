@@ -643,17 +643,29 @@ pub struct IpSet {
     pub other: std::collections::BTreeSet<String>,
 }
 
-/// `ip` as a number when it is an IPv4 address written canonically (written back the same: no
-/// leading zeros…), so that a set of numbers counts exactly the distinct texts; checked without
-/// allocating.
+/// `ip` as a number when it is an IPv4 address written canonically (as `Ipv4Addr` writes it back:
+/// four decimal octets without leading zeros), so that a set of numbers counts exactly the
+/// distinct texts.
 pub fn canonical_v4(ip: &str) -> Option<u32> {
-    let a = ip.parse::<std::net::Ipv4Addr>().ok()?;
-    use std::io::Write as _;
-    let mut buf = [0u8; 15];
-    let mut w = &mut buf[..];
-    write!(w, "{a}").ok()?;
-    let n = 15 - w.len();
-    (&buf[..n] == ip.as_bytes()).then_some(u32::from(a))
+    let mut parts = ip.split('.');
+    let mut n: u32 = 0;
+    for _ in 0..4 {
+        let part = parts.next()?.as_bytes();
+        let canonical = match part {
+            [b'0'] => true,
+            [b'1'..=b'9', rest @ ..] => rest.len() <= 2 && rest.iter().all(u8::is_ascii_digit),
+            _ => false,
+        };
+        if !canonical {
+            return None;
+        }
+        let octet = part.iter().fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
+        if octet > 255 {
+            return None;
+        }
+        n = n << 8 | octet;
+    }
+    parts.next().is_none().then_some(n)
 }
 
 impl IpSet {
@@ -765,6 +777,34 @@ pub struct DayCount {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_ipv4_is_what_ipv4addr_writes_back() {
+        for ip in [
+            "0.0.0.0",
+            "192.0.2.1",
+            "255.255.255.255",
+            "10.0.0.01",
+            "1.2.3",
+            "1.2.3.4.5",
+            "256.1.1.1",
+            "1.2.3.4 ",
+            "+1.2.3.4",
+            "01.2.3.4",
+            "1..3.4",
+            "",
+            "::1",
+            "100.200.250.99",
+            "1.2.3.999",
+        ] {
+            let want = ip
+                .parse::<std::net::Ipv4Addr>()
+                .ok()
+                .filter(|a| a.to_string() == ip)
+                .map(u32::from);
+            assert_eq!(canonical_v4(ip), want, "{ip}");
+        }
+    }
 
     #[test]
     fn report_values_read_in_any_case_and_write_as_sent() {

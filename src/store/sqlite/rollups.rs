@@ -30,7 +30,7 @@
 //!
 //! `DMARC_WARDEN_FROM_RECORDS=1` makes the readers ignore the rollups (to compare the two).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use rusqlite::{Connection, params};
 
@@ -400,18 +400,30 @@ fn entries<'a>(
 pub(super) struct Pending {
     /// By domain and day of the reports' end.
     days: HashMap<String, HashMap<i64, Entries>>,
-    /// A record's stored columns (as `listings::key_bytes` writes them, but the source IP) →
-    /// its key's bytes: the key is computed once per distinct columns.
-    keys: HashMap<Vec<u8>, Vec<u8>>,
-    buf: Vec<u8>,
+    keys: Keys,
     /// The (domain, day)s to sum again from their records at commit.
     dirty: BTreeSet<(String, i64)>,
 }
 
 impl Pending {
+    /// The sums of `domain`'s reports ending on `day`, and the keys.
+    fn row(&mut self, domain: &str, day: i64) -> (Option<&mut Entries>, &mut Keys) {
+        if !self.days.contains_key(domain) {
+            self.days.insert(domain.to_owned(), HashMap::new());
+        }
+        let row = self
+            .days
+            .get_mut(domain)
+            .map(|by_day| by_day.entry(day).or_default());
+        (row, &mut self.keys)
+    }
+
     /// Adds one report as stored (its records as `insert_records` writes them).
     fn add_report(&mut self, r: &AggregateReport) {
         let (m, domain) = (&r.metadata, r.policy.domain.as_str());
+        let (Some(row), keys) = self.row(domain, day_of(m.end)) else {
+            return;
+        };
         for rec in &r.records {
             let (dk, sp) = (rec.deciding_dkim(), rec.deciding_spf());
             let stored = StoredRecord {
@@ -428,22 +440,29 @@ impl Pending {
                 disposition: rec.disposition.as_ref().map(|d| d.as_str()),
                 forwarded: rec.forwarded(),
             };
-            self.add_record(&stored, &m.org_name, m.begin, m.end, rec.count);
+            if let Some(s) = keys.sums(row, &stored) {
+                s.add(&m.org_name, m.begin, m.end, rec.count, stored.source_ip);
+            }
         }
     }
+}
 
-    /// Adds one record of a report of `org` for (`begin`, `end`) with `count` messages.
-    fn add_record(
+/// A record's stored columns (as [`Keys::sums`] writes them, but the source IP) → its key's
+/// bytes ([`encode_key`]): the key is computed once per distinct columns.
+#[derive(Default)]
+struct Keys {
+    keys: HashMap<Vec<u8>, Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl Keys {
+    /// The sums in `row` of the key of `stored`, made when new.
+    fn sums<'r>(
         &mut self,
+        row: &'r mut Entries,
         stored: &StoredRecord<'_>,
-        org: &str,
-        begin: Option<i64>,
-        end: Option<i64>,
-        count: u64,
-    ) {
-        let Pending {
-            days, keys, buf, ..
-        } = self;
+    ) -> Option<&'r mut Sums> {
+        let buf = &mut self.buf;
         buf.clear();
         let text = |buf: &mut Vec<u8>, t: Option<&str>| match t {
             None => buf.push(0),
@@ -452,8 +471,8 @@ impl Pending {
                 put_text(buf, t.as_bytes());
             }
         };
-        text(buf, Some(stored.domain));
         for t in [
+            Some(stored.domain),
             stored.header_from,
             stored.auth_dkim_domain,
             stored.auth_dkim_result,
@@ -467,35 +486,32 @@ impl Pending {
             text(buf, t);
         }
         buf.push(u8::from(stored.forwarded));
-        if !keys.contains_key(buf.as_slice()) {
-            let mut key = Vec::new();
-            encode_key(&stored.evidence_key(), &mut key);
-            keys.insert(buf.clone(), key);
-        }
-        let Some(key) = keys.get(buf.as_slice()) else {
-            return;
+        let key = match self.keys.get(buf.as_slice()) {
+            Some(key) => key,
+            None => {
+                let mut key = Vec::new();
+                encode_key(&stored.evidence_key(), &mut key);
+                self.keys.entry(buf.clone()).or_insert(key)
+            }
         };
-        if !days.contains_key(stored.domain) {
-            days.insert(stored.domain.to_owned(), HashMap::new());
-        }
-        let Some(by_day) = days.get_mut(stored.domain) else {
-            return;
-        };
-        let row = by_day.entry(day_of(end)).or_default();
         if !row.contains_key(key) {
             row.insert(key.clone(), Sums::default());
         }
-        let Some(s) = row.get_mut(key) else {
-            return;
-        };
-        s.messages = s.messages.saturating_add(count);
-        s.first = min_opt(s.first, begin);
-        s.last = s.last.max(end);
+        row.get_mut(key)
+    }
+}
+
+impl Sums {
+    /// Adds a record of `count` messages from `ip` in a report of `org` for (`begin`, `end`).
+    fn add(&mut self, org: &str, begin: Option<i64>, end: Option<i64>, count: u64, ip: &str) {
+        self.messages = self.messages.saturating_add(count);
+        self.first = min_opt(self.first, begin);
+        self.last = self.last.max(end);
         if let Some(b) = begin {
-            s.add_begin(b.div_euclid(DAY), count);
+            self.add_begin(b.div_euclid(DAY), count);
         }
-        s.add_reporter(org);
-        s.add_ip(stored.source_ip);
+        self.add_reporter(org);
+        self.add_ip(ip);
     }
 }
 
@@ -577,27 +593,23 @@ fn rebuild_month(conn: &Connection, domain: &str, start: i64, end: i64) -> Resul
     )?;
     let mut rows = stmt.query(params![domain, start, end])?;
     while let Some(r) = rows.next()? {
-        entries(
-            r.get_ref(0)?.as_blob().map_err(|_| unreadable())?,
-            |key, sums| {
-                let s = all.entry(key.to_vec()).or_default();
-                Sums::visit(sums, s)
-            },
-        )
-        .ok_or_else(unreadable)?;
+        add_entries(&mut all, r.get_ref(0)?.as_blob().map_err(|_| unreadable())?)?;
     }
     drop(rows);
     let blob = merge(&[], all).ok_or_else(unreadable)?;
     put_row(conn, Rows::Months(end), domain, start, &blob)
 }
 
-/// Writes `p`'s sums: its dirty days summed again from their records (and their months from
-/// their days), the rest merged into the day and month rows they touch, in key order.
+/// Writes `p`'s sums: its dirty days summed again from their records, the rest merged into the
+/// day rows they touch, in key order. The month rows of the days touched go stale (deleted, and
+/// listed in `rollup_stale`, whose months readers read by day): rewriting a month's blob for every
+/// batch would cost the writer more than the rest of the upkeep. Stale months this unit of work
+/// did not touch (the reports have moved on) are summed again from their days here.
 fn write(conn: &Connection, p: Pending) -> Result<(), StoreError> {
     let Pending {
         mut days, dirty, ..
     } = p;
-    let mut dirty_months: BTreeSet<(String, i64, i64)> = BTreeSet::new();
+    let mut touched: BTreeSet<(String, i64, i64)> = BTreeSet::new();
     for (domain, day) in &dirty {
         if let Some(by_day) = days.get_mut(domain) {
             by_day.remove(day);
@@ -612,7 +624,7 @@ fn write(conn: &Connection, p: Pending) -> Result<(), StoreError> {
         let blob = merge(&[], sums).ok_or_else(unreadable)?;
         put_row(conn, Rows::Days, domain, *day, &blob)?;
         if let Some((start, end)) = month_span(*day) {
-            dirty_months.insert((domain.clone(), start, end));
+            touched.insert((domain.clone(), start, end));
         }
     }
     let mut rows: Vec<(String, i64, Entries)> = days
@@ -622,34 +634,52 @@ fn write(conn: &Connection, p: Pending) -> Result<(), StoreError> {
                 .into_iter()
                 .map(move |(day, sums)| (domain.clone(), day, sums))
         })
+        .filter(|(_, _, sums)| !sums.is_empty())
         .collect();
     rows.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-    let mut months: BTreeMap<(String, i64), (i64, Entries)> = BTreeMap::new();
     for (domain, day, sums) in rows {
         if let Some((start, end)) = month_span(day)
-            && !dirty_months.contains(&(domain.clone(), start, end))
+            && !touched.contains(&(domain.clone(), start, end))
         {
-            let (_, month) = months
-                .entry((domain.clone(), start))
-                .or_insert_with(|| (end, Entries::new()));
-            for (key, s) in &sums {
-                match month.get_mut(key) {
-                    Some(m) => m.absorb(s.clone()),
-                    None => {
-                        month.insert(key.clone(), s.clone());
-                    }
-                }
-            }
+            touched.insert((domain.clone(), start, end));
         }
         merge_row(conn, Rows::Days, &domain, day, sums)?;
     }
-    for ((domain, start), (end, sums)) in months {
-        merge_row(conn, Rows::Months(end), &domain, start, sums)?;
+    for (domain, start, end) in &touched {
+        conn.prepare_cached("DELETE FROM rollup_months WHERE domain = ?1 AND month = ?2")?
+            .execute(params![domain, start])?;
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO rollup_stale (domain, month, end_day) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![domain, start, end])?;
     }
-    for (domain, start, end) in dirty_months {
-        rebuild_month(conn, &domain, start, end)?;
+    settle(conn, &touched)
+}
+
+/// Sums each stale month but those in `keep` again from its days.
+fn settle(conn: &Connection, keep: &BTreeSet<(String, i64, i64)>) -> Result<(), StoreError> {
+    let stale: Vec<(String, i64, i64)> = conn
+        .prepare_cached("SELECT domain, month, end_day FROM rollup_stale")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    for month in stale.into_iter().filter(|m| !keep.contains(m)) {
+        let (domain, start, end) = &month;
+        rebuild_month(conn, domain, *start, *end)?;
+        conn.prepare_cached("DELETE FROM rollup_stale WHERE domain = ?1 AND month = ?2")?
+            .execute(params![domain, start])?;
     }
     Ok(())
+}
+
+/// Adds every entry of a stored blob to `all`.
+fn add_entries(all: &mut Entries, blob: &[u8]) -> Result<(), StoreError> {
+    entries(blob, |key, sums| {
+        if !all.contains_key(key) {
+            all.insert(key.to_vec(), Sums::default());
+        }
+        Sums::visit(sums, all.get_mut(key)?)
+    })
+    .ok_or_else(|| unreadable().into())
 }
 
 /// Adds to `p` the stored records of `domain`'s reports ending on `day`.
@@ -674,6 +704,9 @@ fn sum_day(conn: &Connection, domain: &str, day: i64, p: &mut Pending) -> Result
          WHERE r.domain = ?1 AND {span}"
     ))?;
     let mut rows = stmt.query(params![domain, from, to])?;
+    let (Some(row), keys) = p.row(domain, day) else {
+        return Ok(());
+    };
     while let Some(r) = rows.next()? {
         let text = |i| r.get_ref(i).map(|v| v.as_str_or_null().ok().flatten());
         let stored = StoredRecord {
@@ -691,7 +724,9 @@ fn sum_day(conn: &Connection, domain: &str, day: i64, p: &mut Pending) -> Result
             forwarded: r.get(10)?,
         };
         let org = text(11)?.unwrap_or_default();
-        p.add_record(&stored, org, r.get(12)?, r.get(13)?, r.get(14)?);
+        if let Some(s) = keys.sums(row, &stored) {
+            s.add(org, r.get(12)?, r.get(13)?, r.get(14)?, stored.source_ip);
+        }
     }
     Ok(())
 }
@@ -702,6 +737,7 @@ fn sum_day(conn: &Connection, domain: &str, day: i64, p: &mut Pending) -> Result
 pub(super) fn rebuild(conn: &Connection) -> Result<(), StoreError> {
     conn.execute("DELETE FROM rollup_days", [])?;
     conn.execute("DELETE FROM rollup_months", [])?;
+    conn.execute("DELETE FROM rollup_stale", [])?;
     let days: Vec<(String, Option<i64>)> = conn
         .prepare(
             "SELECT DISTINCT domain, CASE WHEN date_end IS NOT NULL
@@ -750,6 +786,8 @@ pub(super) fn prune(conn: &Connection, cutoff: i64, dry_run: bool) -> Result<u64
     }
     let mut gone = conn.execute(&format!("DELETE {days}"), [day])? as u64;
     gone += conn.execute(&format!("DELETE {months}"), [day])? as u64;
+    conn.execute("DELETE FROM rollup_stale WHERE end_day <= ?1", [day])?;
+    // The month that holds the cutoff lost days: summed again from those left.
     let split: Vec<(String, i64, i64)> = conn
         .prepare(
             "SELECT domain, month, end_day FROM rollup_months WHERE month < ?1 AND end_day > ?1",
@@ -1029,7 +1067,30 @@ impl Db {
                 *range,
             ));
         }
-        for (sql, (a, b)) in reads {
+        // Stale months (the writer's current ones) are read by day.
+        let stale: Vec<(String, i64, i64)> = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT domain, month, end_day FROM rollup_stale
+                 WHERE {of_domain} AND month >= ?2 AND end_day <= ?3"
+            ))?
+            .query_map(params![domain, plan.months.0, plan.months.1], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut reads: Vec<(String, Option<&str>, (i64, i64))> = reads
+            .into_iter()
+            .map(|(sql, range)| (sql, domain, range))
+            .collect();
+        for (d, start, end) in &stale {
+            reads.push((
+                "SELECT domain, sums FROM rollup_days WHERE domain = ?1 AND day >= ?2 AND day < ?3"
+                    .into(),
+                Some(d.as_str()),
+                (*start, *end),
+            ));
+        }
+        for (sql, domain, (a, b)) in reads {
             let mut stmt = self.conn.prepare_cached(&sql)?;
             let mut rows = stmt.query(params![domain, a, b])?;
             while let Some(r) = rows.next()? {
