@@ -236,8 +236,8 @@ impl Sums {
         self.other.extend(o.other);
     }
 
-    /// Writes the sums (sets sorted and made sets here).
-    fn encode(mut self, out: &mut Vec<u8>) {
+    /// Writes the sums (sets sorted and made sets here), reporters as their places in `names`.
+    fn encode(mut self, out: &mut Vec<u8>, names: &mut Names) {
         put_varint(out, self.messages);
         out.push(u8::from(self.first.is_some()) | u8::from(self.last.is_some()) << 1);
         for t in [self.first, self.last].into_iter().flatten() {
@@ -251,11 +251,12 @@ impl Sums {
             put_varint(out, *n);
             prev = *d;
         }
-        self.reporters.sort_unstable();
-        self.reporters.dedup();
-        put_varint(out, self.reporters.len() as u64);
-        for r in &self.reporters {
-            put_text(out, r.as_bytes());
+        let mut places: Vec<u64> = self.reporters.iter().map(|r| names.place(r)).collect();
+        places.sort_unstable();
+        places.dedup();
+        put_varint(out, places.len() as u64);
+        for p in places {
+            put_varint(out, p);
         }
         self.v4.sort_unstable();
         self.v4.dedup();
@@ -275,7 +276,7 @@ impl Sums {
 
     /// Reads the sums [`Sums::encode`] wrote, handing each part to `sink` (no structure is built
     /// for a reader that only adds them up).
-    fn visit(b: &[u8], sink: &mut impl SumsSink) -> Option<()> {
+    fn visit(b: &[u8], names: &[&str], sink: &mut impl SumsSink) -> Option<()> {
         let mut c = Cursor::new(b);
         let messages = c.varint()?;
         let flags = *c.b.get(c.at)?;
@@ -297,7 +298,8 @@ impl Sums {
             sink.begin(prev, c.varint()?);
         }
         for _ in 0..c.count()? {
-            sink.reporter(c.text()?);
+            let place = usize::try_from(c.varint()?).ok()?;
+            sink.reporter(place, names.get(place)?);
         }
         let mut prev = 0u32;
         for _ in 0..c.count()? {
@@ -310,9 +312,9 @@ impl Sums {
         c.done().then_some(())
     }
 
-    fn decode(b: &[u8]) -> Option<Sums> {
+    fn decode(b: &[u8], names: &[&str]) -> Option<Sums> {
         let mut s = Sums::default();
-        Sums::visit(b, &mut s)?;
+        Sums::visit(b, names, &mut s)?;
         Some(s)
     }
 }
@@ -321,7 +323,8 @@ impl Sums {
 trait SumsSink {
     fn totals(&mut self, messages: u64, first: Option<i64>, last: Option<i64>);
     fn begin(&mut self, day: i64, messages: u64);
-    fn reporter(&mut self, org: &str);
+    /// A reporter: its place in the blob's names, and its name.
+    fn reporter(&mut self, place: usize, org: &str);
     fn v4(&mut self, a: u32);
     fn other(&mut self, ip: &str);
 }
@@ -335,7 +338,7 @@ impl SumsSink for Sums {
     fn begin(&mut self, day: i64, messages: u64) {
         self.add_begin(day, messages);
     }
-    fn reporter(&mut self, org: &str) {
+    fn reporter(&mut self, _: usize, org: &str) {
         self.add_reporter(org);
     }
     fn v4(&mut self, a: u32) {
@@ -349,24 +352,70 @@ impl SumsSink for Sums {
 /// The sums of one row: each key's bytes ([`encode_key`]) and its sums.
 type Entries = HashMap<Vec<u8>, Sums>;
 
+/// The reporters' names a blob's entries refer to by place: a blob begins with them (how many,
+/// then each as a text), so that each entry's reporters cost a byte or two each.
+#[derive(Default)]
+struct Names {
+    names: Vec<String>,
+    places: HashMap<String, u64>,
+}
+
+impl Names {
+    fn of(names: &[&str]) -> Names {
+        let mut n = Names::default();
+        for name in names {
+            n.place(name);
+        }
+        n
+    }
+
+    /// The place of `name`, added when new.
+    fn place(&mut self, name: &str) -> u64 {
+        if let Some(p) = self.places.get(name) {
+            return *p;
+        }
+        let p = self.names.len() as u64;
+        self.names.push(name.to_owned());
+        self.places.insert(name.to_owned(), p);
+        p
+    }
+}
+
+/// A stored blob's reporters' names and its entries' bytes; empty for an empty blob.
+fn split(blob: &[u8]) -> Option<(Vec<&str>, &[u8])> {
+    let mut c = Cursor::new(blob);
+    if c.done() {
+        return Some((Vec::new(), blob));
+    }
+    let n = c.count()?;
+    let mut names = Vec::with_capacity(n);
+    for _ in 0..n {
+        names.push(c.text()?);
+    }
+    Some((names, &blob[c.at..]))
+}
+
 /// `old` (a stored blob, or empty) with `add` merged in: entries `add` does not touch are copied
-/// as they are; `None` when `old` is not such a blob.
+/// as they are (the names they refer to stay in their places); `None` when `old` is not such a
+/// blob. Empty when there are no entries.
 fn merge(old: &[u8], mut add: Entries) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(old.len() + add.len() * 64);
-    let mut c = Cursor::new(old);
+    let (old_names, body) = split(old)?;
+    let mut names = Names::of(&old_names);
+    let mut out = Vec::with_capacity(body.len() + add.len() * 64);
+    let mut c = Cursor::new(body);
     let mut sums = Vec::new();
     while !c.done() {
         let start = c.at;
         let key = c.bytes()?;
         let stored = c.bytes()?;
         match add.remove(key) {
-            None => out.extend_from_slice(&old[start..c.at]),
+            None => out.extend_from_slice(&body[start..c.at]),
             Some(a) => {
-                let mut s = Sums::decode(stored)?;
+                let mut s = Sums::decode(stored, &old_names)?;
                 s.absorb(a);
                 put_text(&mut out, key);
                 sums.clear();
-                s.encode(&mut sums);
+                s.encode(&mut sums, &mut names);
                 put_text(&mut out, &sums);
             }
         }
@@ -376,21 +425,32 @@ fn merge(old: &[u8], mut add: Entries) -> Option<Vec<u8>> {
     for (key, s) in new {
         put_text(&mut out, &key);
         sums.clear();
-        s.encode(&mut sums);
+        s.encode(&mut sums, &mut names);
         put_text(&mut out, &sums);
     }
-    Some(out)
+    if out.is_empty() {
+        return Some(out);
+    }
+    let mut blob = Vec::with_capacity(out.len() + names.names.len() * 16 + 2);
+    put_varint(&mut blob, names.names.len() as u64);
+    for n in &names.names {
+        put_text(&mut blob, n.as_bytes());
+    }
+    blob.extend_from_slice(&out);
+    Some(blob)
 }
 
-/// Calls `each` with every entry of a stored blob: its key's bytes and its sums' bytes.
+/// Calls `each` with every entry of a stored blob: its key's bytes and its sums' bytes (whose
+/// reporters are places in `names`).
 fn entries<'a>(
     blob: &'a [u8],
-    mut each: impl FnMut(&'a [u8], &'a [u8]) -> Option<()>,
+    mut each: impl FnMut(&[&'a str], &'a [u8], &'a [u8]) -> Option<()>,
 ) -> Option<()> {
-    let mut c = Cursor::new(blob);
+    let (names, body) = split(blob)?;
+    let mut c = Cursor::new(body);
     while !c.done() {
         let key = c.bytes()?;
-        each(key, c.bytes()?)?;
+        each(&names, key, c.bytes()?)?;
     }
     Some(())
 }
@@ -673,11 +733,11 @@ fn settle(conn: &Connection, keep: &BTreeSet<(String, i64, i64)>) -> Result<(), 
 
 /// Adds every entry of a stored blob to `all`.
 fn add_entries(all: &mut Entries, blob: &[u8]) -> Result<(), StoreError> {
-    entries(blob, |key, sums| {
+    entries(blob, |names, key, sums| {
         if !all.contains_key(key) {
             all.insert(key.to_vec(), Sums::default());
         }
-        Sums::visit(sums, all.get_mut(key)?)
+        Sums::visit(sums, names, all.get_mut(key)?)
     })
     .ok_or_else(|| unreadable().into())
 }
@@ -911,6 +971,13 @@ struct Gathered {
     out: Vec<Evidence>,
     v4s: Vec<Vec<u32>>,
     others: Vec<BTreeSet<String>>,
+    /// Each row's reporters (places in `reporters`) and days of begin, made sets at the end.
+    reps: Vec<Vec<u32>>,
+    days: Vec<Vec<i64>>,
+    reporters: Vec<String>,
+    reporter_places: HashMap<String, u32>,
+    /// The current blob's names' places in `reporters`.
+    local: Vec<u32>,
     daily: HashMap<(usize, i64), u64>,
     by_day: bool,
     buf: Vec<u8>,
@@ -924,6 +991,8 @@ impl Gathered {
             out,
             v4s,
             others,
+            reps,
+            days,
             ..
         } = self;
         *by_key.entry(key).or_insert_with_key(|key| {
@@ -933,13 +1002,29 @@ impl Gathered {
             });
             v4s.push(Vec::new());
             others.push(BTreeSet::new());
+            reps.push(Vec::new());
+            days.push(Vec::new());
             out.len() - 1
         })
     }
 
     /// Adds a row's blob (of `domain`).
     fn add_blob(&mut self, domain: &str, blob: &[u8]) -> Option<()> {
-        entries(blob, |key, sums| {
+        let (names, _) = split(blob)?;
+        self.local.clear();
+        for name in names {
+            let next = self.reporters.len() as u32;
+            let place = match self.reporter_places.get(name) {
+                Some(p) => *p,
+                None => {
+                    self.reporters.push(name.to_owned());
+                    self.reporter_places.insert(name.to_owned(), next);
+                    next
+                }
+            };
+            self.local.push(place);
+        }
+        entries(blob, |names, key, sums| {
             self.buf.clear();
             put_text(&mut self.buf, domain.as_bytes());
             self.buf.extend_from_slice(key);
@@ -951,7 +1036,7 @@ impl Gathered {
                     at
                 }
             };
-            Sums::visit(sums, &mut AddInto { g: self, at })
+            Sums::visit(sums, names, &mut AddInto { g: self, at })
         })
     }
 
@@ -982,6 +1067,20 @@ impl Gathered {
 
     fn finish(self) -> EvidenceAndDays {
         let mut out = self.out;
+        for ((e, mut reps), mut days) in out.iter_mut().zip(self.reps).zip(self.days) {
+            reps.sort_unstable();
+            reps.dedup();
+            for r in reps {
+                if let Some(name) = self.reporters.get(r as usize)
+                    && !e.reporters.contains(name)
+                {
+                    e.reporters.insert(name.clone());
+                }
+            }
+            days.sort_unstable();
+            days.dedup();
+            e.days.extend(days);
+        }
         for ((e, mut v4), other) in out.iter_mut().zip(self.v4s).zip(self.others) {
             v4.sort_unstable();
             v4.dedup();
@@ -1006,15 +1105,14 @@ impl SumsSink for AddInto<'_> {
         e.last = e.last.max(last);
     }
     fn begin(&mut self, day: i64, messages: u64) {
-        self.g.out[self.at].days.insert(day);
+        self.g.days[self.at].push(day);
         if self.g.by_day {
             *self.g.daily.entry((self.at, day)).or_default() += messages;
         }
     }
-    fn reporter(&mut self, org: &str) {
-        let r = &mut self.g.out[self.at].reporters;
-        if !r.contains(org) {
-            r.insert(org.to_owned());
+    fn reporter(&mut self, place: usize, _: &str) {
+        if let Some(p) = self.g.local.get(place) {
+            self.g.reps[self.at].push(*p);
         }
     }
     fn v4(&mut self, a: u32) {
@@ -1140,9 +1238,9 @@ mod tests {
         b.reporters = vec!["Google".into()];
         let twice = merge(&blob, [(kb.clone(), b)].into()).unwrap();
         let mut seen = 0;
-        entries(&twice, |k, s| {
+        entries(&twice, |names, k, s| {
             assert_eq!(k, kb.as_slice());
-            let s = Sums::decode(s)?;
+            let s = Sums::decode(s, names)?;
             assert_eq!(s.messages, 14);
             assert_eq!(s.begins, [(-2, 8), (20_000, 6)]);
             assert_eq!(s.reporters, ["Google", "Yahoo\nInc"]);
