@@ -1269,14 +1269,14 @@ mod tests {
         assert_eq!(p.months, (day(2026, 1, 1), i64::MAX));
         assert_eq!(p.days, [(day(2025, 12, 4), day(2026, 1, 1))]);
         // Reports ending at 06:00: the first day is partial, read from its records.
-        let since = Some(day(2026, 3, 10) * DAY + 6 * 3600 + 1);
-        let until = Some(day(2026, 5, 2) * DAY + 3600);
-        let p = Plan::of(since, until).unwrap();
+        let since = day(2026, 3, 10) * DAY + 6 * 3600 + 1;
+        let until = day(2026, 5, 2) * DAY + 3600;
+        let p = Plan::of(Some(since), Some(until)).unwrap();
         assert_eq!(
             p.edges,
             [
-                (since.unwrap(), day(2026, 3, 11) * DAY),
-                (day(2026, 5, 2) * DAY, until.unwrap())
+                (since, day(2026, 3, 11) * DAY),
+                (day(2026, 5, 2) * DAY, until)
             ]
         );
         assert_eq!(p.months, (day(2026, 4, 1), day(2026, 5, 1)));
