@@ -836,9 +836,12 @@ pub(super) fn prune(conn: &Connection, cutoff: i64, dry_run: bool) -> Result<u64
     let day = cutoff.div_euclid(DAY);
     let days = "FROM rollup_days WHERE day < ?1 AND day > -9223372036854775808";
     let months = "FROM rollup_months WHERE end_day <= ?1";
+    // A stale month is counted as the row it stands for (whether a unit of work sums it again
+    // before this one does not change the count).
+    let stale = "FROM rollup_stale WHERE end_day <= ?1";
     if dry_run {
         let mut n = 0;
-        for rows in [days, months] {
+        for rows in [days, months, stale] {
             let c: i64 = conn.query_row(&format!("SELECT count(*) {rows}"), [day], |r| r.get(0))?;
             n += u64::try_from(c).unwrap_or(0);
         }
@@ -846,7 +849,7 @@ pub(super) fn prune(conn: &Connection, cutoff: i64, dry_run: bool) -> Result<u64
     }
     let mut gone = conn.execute(&format!("DELETE {days}"), [day])? as u64;
     gone += conn.execute(&format!("DELETE {months}"), [day])? as u64;
-    conn.execute("DELETE FROM rollup_stale WHERE end_day <= ?1", [day])?;
+    gone += conn.execute(&format!("DELETE {stale}"), [day])? as u64;
     // The month that holds the cutoff lost days: summed again from those left.
     let split: Vec<(String, i64, i64)> = conn
         .prepare(
