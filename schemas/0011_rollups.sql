@@ -27,11 +27,27 @@ CREATE TABLE rollup_months (
 ) WITHOUT ROWID;
 
 -- The months whose row is out of date (deleted when a unit of work adds to one of its days, and
--- summed again from its days by the first unit of work that does not): readers read their days.
+-- summed again from its days a few units of work after the last that did: `touched` is that
+-- one's number from `rollup_clock`, counted by every unit of work): readers read their days.
 CREATE TABLE rollup_stale (
     domain  TEXT    NOT NULL,
     month   INTEGER NOT NULL,
     end_day INTEGER NOT NULL,
+    touched INTEGER NOT NULL,
     PRIMARY KEY (domain, month)
 ) WITHOUT ROWID;
 
+CREATE TABLE rollup_clock (n INTEGER NOT NULL);
+INSERT INTO rollup_clock (n) VALUES (0);
+
+
+-- What units of work added to a day since its row was last written, each a blob of the same form
+-- (written without reading the day's row); folded into `rollup_days` once a day has 16, or when
+-- its month settles. Readers read a day's row and its parts.
+CREATE TABLE rollup_parts (
+    id     INTEGER PRIMARY KEY,
+    domain TEXT    NOT NULL,
+    day    INTEGER NOT NULL,
+    sums   BLOB    NOT NULL
+);
+CREATE INDEX rollup_parts_day ON rollup_parts (domain, day);

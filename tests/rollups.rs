@@ -232,7 +232,7 @@ fn an_existing_database_is_back_filled_and_a_wrong_rollup_is_noticed() {
         let latest = version(&conn);
         conn.execute_batch(&format!(
             "DROP TABLE rollup_days; DROP TABLE rollup_months; DROP TABLE rollup_stale;
-             PRAGMA user_version = {};",
+             DROP TABLE rollup_parts; DROP TABLE rollup_clock; PRAGMA user_version = {};",
             latest - 1
         ))
         .unwrap();

@@ -23,6 +23,20 @@ mod lists;
 pub mod postgres;
 mod sqlite;
 
+/// The rollups' sums of a batch's aggregate reports, made before its unit of work begins (on
+/// another thread than the writer's: [`presum`]) and given to it ([`Tx::use_presum`]), which uses
+/// them when it stores every one of those reports (otherwise it sums what it stored itself).
+pub struct Presum(Option<sqlite::Presum>);
+
+/// The [`Presum`] of `reports` for a store that keeps rollups as it writes
+/// ([`Store::keeps_rollups`]; SQLite), else nothing.
+pub fn presum<'a>(
+    keeps_rollups: bool,
+    reports: impl Iterator<Item = &'a AggregateReport>,
+) -> Presum {
+    Presum(keeps_rollups.then(|| sqlite::presum(reports)))
+}
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -353,6 +367,11 @@ impl Store {
             Backend::Sqlite(_) => 4_000,
             Backend::Postgres(_) => 40_000,
         }
+    }
+
+    /// Whether units of work keep rollups of what they store, from a [`Presum`] when given.
+    pub fn keeps_rollups(&self) -> bool {
+        matches!(self.backend, Backend::Sqlite(_))
     }
 
     /// Threads `ingest` should parse on, given the machine's `cores`: SQLite's writer runs in this
@@ -760,6 +779,13 @@ impl Store {
 /// Writing, inside [`Store::write`]: reports and rejects, IMAP state, the rDNS cache, checks,
 /// notifications. Nothing is visible to other connections before the unit of work commits.
 impl Tx<'_> {
+    /// Gives this unit of work the rollups' sums of the batch it is about to store.
+    pub fn use_presum(&mut self, p: Presum) {
+        if let (TxBackend::Sqlite(t), Some(p)) = (&self.backend, p.0) {
+            t.use_presum(p);
+        }
+    }
+
     /// Stores a report with all its records, unless a report with the same org, id and policy domain is
     /// already stored. Of two different copies of one report (a reporter's corrected re-send, or
     /// sample reports that reuse an id), the one with more records, then more messages, is kept,

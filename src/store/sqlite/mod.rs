@@ -20,6 +20,7 @@ mod raw;
 mod rdns;
 mod rejects;
 mod rollups;
+pub(super) use rollups::{Presum, presum};
 mod text;
 
 use std::path::{Path, PathBuf};
@@ -68,6 +69,8 @@ pub struct Tx<'c> {
     tx: rusqlite::Transaction<'c>,
     /// The rollups' sums of what this unit of work stored, written at commit.
     rollups: std::cell::RefCell<rollups::Pending>,
+    /// The sums of the batch, made off the writer's thread ([`Presum`]), if given.
+    presum: std::cell::RefCell<Option<Box<Presum>>>,
 }
 
 /// `<db>.<name>-lock`, locked while this lives.
@@ -167,6 +170,7 @@ impl Db {
         Ok(Tx {
             tx: rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?,
             rollups: Default::default(),
+            presum: Default::default(),
         })
     }
 

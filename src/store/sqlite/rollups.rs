@@ -30,7 +30,7 @@
 //!
 //! `DMARC_WARDEN_FROM_RECORDS=1` makes the readers ignore the rollups (to compare the two).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rusqlite::{Connection, params};
 
@@ -237,7 +237,7 @@ impl Sums {
     }
 
     /// Writes the sums (sets sorted and made sets here), reporters as their places in `names`.
-    fn encode(mut self, out: &mut Vec<u8>, names: &mut Names) {
+    fn encode(&mut self, out: &mut Vec<u8>, names: &mut Names) {
         put_varint(out, self.messages);
         out.push(u8::from(self.first.is_some()) | u8::from(self.last.is_some()) << 1);
         for t in [self.first, self.last].into_iter().flatten() {
@@ -353,31 +353,49 @@ impl SumsSink for Sums {
 type Entries = HashMap<Vec<u8>, Sums>;
 
 /// The reporters' names a blob's entries refer to by place: a blob begins with them (how many,
-/// then each as a text), so that each entry's reporters cost a byte or two each.
-#[derive(Default)]
-struct Names {
-    names: Vec<String>,
-    places: HashMap<String, u64>,
+/// then each as a text), so that each entry's reporters cost a byte or two each. Those of the
+/// blob merged into (borrowed, in their places) and those added; looked up in order (a blob names
+/// a few dozen reporters at most: one per organisation that reports on a domain).
+struct Names<'a> {
+    old: &'a [&'a str],
+    new: Vec<String>,
 }
 
-impl Names {
-    fn of(names: &[&str]) -> Names {
-        let mut n = Names::default();
-        for name in names {
-            n.place(name);
+impl<'a> Names<'a> {
+    fn of(old: &'a [&'a str]) -> Names<'a> {
+        Names {
+            old,
+            new: Vec::new(),
         }
-        n
     }
 
     /// The place of `name`, added when new.
     fn place(&mut self, name: &str) -> u64 {
-        if let Some(p) = self.places.get(name) {
-            return *p;
-        }
-        let p = self.names.len() as u64;
-        self.names.push(name.to_owned());
-        self.places.insert(name.to_owned(), p);
-        p
+        let at = match self.old.iter().position(|n| *n == name) {
+            Some(at) => at,
+            None => {
+                self.old.len()
+                    + match self.new.iter().position(|n| n == name) {
+                        Some(at) => at,
+                        None => {
+                            self.new.push(name.to_owned());
+                            self.new.len() - 1
+                        }
+                    }
+            }
+        };
+        at as u64
+    }
+
+    fn len(&self) -> usize {
+        self.old.len() + self.new.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        self.old
+            .iter()
+            .copied()
+            .chain(self.new.iter().map(String::as_str))
     }
 }
 
@@ -422,7 +440,7 @@ fn merge(old: &[u8], mut add: Entries) -> Option<Vec<u8>> {
     }
     let mut new: Vec<(Vec<u8>, Sums)> = add.into_iter().collect();
     new.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    for (key, s) in new {
+    for (key, mut s) in new {
         put_text(&mut out, &key);
         sums.clear();
         s.encode(&mut sums, &mut names);
@@ -431,13 +449,49 @@ fn merge(old: &[u8], mut add: Entries) -> Option<Vec<u8>> {
     if out.is_empty() {
         return Some(out);
     }
-    let mut blob = Vec::with_capacity(out.len() + names.names.len() * 16 + 2);
-    put_varint(&mut blob, names.names.len() as u64);
-    for n in &names.names {
+    let mut blob = Vec::with_capacity(out.len() + names.len() * 16 + 2);
+    put_varint(&mut blob, names.len() as u64);
+    for n in names.iter() {
         put_text(&mut blob, n.as_bytes());
     }
     blob.extend_from_slice(&out);
     Some(blob)
+}
+
+/// A new blob of `sums`' entries (in key order, sets sorted in place), without consuming them.
+fn encode_all(sums: &mut Entries) -> Vec<u8> {
+    let mut order: Vec<(&Vec<u8>, &mut Sums)> = sums.iter_mut().collect();
+    order.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut names = Names::of(&[]);
+    let (mut out, mut buf) = (Vec::new(), Vec::new());
+    for (key, s) in order {
+        put_text(&mut out, key);
+        buf.clear();
+        s.encode(&mut buf, &mut names);
+        put_text(&mut out, &buf);
+    }
+    if out.is_empty() {
+        return out;
+    }
+    let mut blob = Vec::with_capacity(out.len() + names.len() * 16 + 2);
+    put_varint(&mut blob, names.len() as u64);
+    for n in names.iter() {
+        put_text(&mut blob, n.as_bytes());
+    }
+    blob.extend_from_slice(&out);
+    blob
+}
+
+/// Frees `garbage` on a thread of its own: the sums of a batch are thousands of small allocations,
+/// and the writer is the pipeline's narrowest stage.
+fn free_elsewhere<T: Send + 'static>(garbage: T) {
+    if std::thread::Builder::new()
+        .name("rollups-free".into())
+        .spawn(move || drop(garbage))
+        .is_err()
+    {
+        // No thread to be had: freed here (the spawn's closure, with `garbage`, was dropped).
+    }
 }
 
 /// Calls `each` with every entry of a stored blob: its key's bytes and its sums' bytes (whose
@@ -660,11 +714,21 @@ fn rebuild_month(conn: &Connection, domain: &str, start: i64, end: i64) -> Resul
     put_row(conn, Rows::Months(end), domain, start, &blob)
 }
 
-/// Writes `p`'s sums: its dirty days summed again from their records, the rest merged into the
-/// day rows they touch, in key order. The month rows of the days touched go stale (deleted, and
-/// listed in `rollup_stale`, whose months readers read by day): rewriting a month's blob for every
-/// batch would cost the writer more than the rest of the upkeep. Stale months this unit of work
-/// did not touch (the reports have moved on) are summed again from their days here.
+/// Parts a day may gather before a unit of work adding to it folds them into its row.
+const FOLD_PARTS: i64 = 16;
+
+/// Units of work a stale month waits, untouched, before one sums it again: reports arrive for a
+/// few days at a time, so a month the last few did not add to is most likely done with (summing
+/// it again each time a batch skipped it would cost more than all the rest of the upkeep).
+const SETTLE_AFTER: i64 = 4;
+
+/// Writes `p`'s sums: its dirty days summed again from their records; the rest as new parts of
+/// the days they touch (`rollup_parts`: written without reading the day's row, so that a unit of
+/// work writes about the bytes of its own sums, not those of every day it adds to again), folded
+/// into the day's row once it has [`FOLD_PARTS`], or when its month settles. The month rows of the
+/// days touched go stale (deleted, and listed in `rollup_stale` with the unit of work's number from
+/// `rollup_clock`; readers read those months by day); a unit of work [`SETTLE_AFTER`] units after
+/// the last that touched a stale month folds its days' parts and sums the month again from them.
 fn write(conn: &Connection, p: Pending) -> Result<(), StoreError> {
     let Pending {
         mut days, dirty, ..
@@ -674,6 +738,8 @@ fn write(conn: &Connection, p: Pending) -> Result<(), StoreError> {
         if let Some(by_day) = days.get_mut(domain) {
             by_day.remove(day);
         }
+        conn.prepare_cached("DELETE FROM rollup_parts WHERE domain = ?1 AND day = ?2")?
+            .execute(params![domain, day])?;
         let mut again = Pending::default();
         sum_day(conn, domain, *day, &mut again)?;
         let sums = again
@@ -697,33 +763,67 @@ fn write(conn: &Connection, p: Pending) -> Result<(), StoreError> {
         .filter(|(_, _, sums)| !sums.is_empty())
         .collect();
     rows.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-    for (domain, day, sums) in rows {
-        if let Some((start, end)) = month_span(day)
-            && !touched.contains(&(domain.clone(), start, end))
-        {
-            touched.insert((domain.clone(), start, end));
+    for (domain, day, sums) in &mut rows {
+        let (domain, day) = (domain.as_str(), *day);
+        let blob = encode_all(sums);
+        conn.prepare_cached("INSERT INTO rollup_parts (domain, day, sums) VALUES (?1, ?2, ?3)")?
+            .execute(params![domain, day, blob])?;
+        let parts: i64 = conn
+            .prepare_cached("SELECT count(*) FROM rollup_parts WHERE domain = ?1 AND day = ?2")?
+            .query_row(params![domain, day], |r| r.get(0))?;
+        if parts >= FOLD_PARTS {
+            fold(conn, domain, day, day.saturating_add(1))?;
         }
-        merge_row(conn, Rows::Days, &domain, day, sums)?;
+        if let Some((start, end)) = month_span(day) {
+            touched.insert((domain.to_owned(), start, end));
+        }
     }
+    free_elsewhere(rows);
+    let clock: i64 = conn
+        .prepare_cached("UPDATE rollup_clock SET n = n + 1 RETURNING n")?
+        .query_row([], |r| r.get(0))?;
     for (domain, start, end) in &touched {
         conn.prepare_cached("DELETE FROM rollup_months WHERE domain = ?1 AND month = ?2")?
             .execute(params![domain, start])?;
         conn.prepare_cached(
-            "INSERT OR IGNORE INTO rollup_stale (domain, month, end_day) VALUES (?1, ?2, ?3)",
+            "INSERT INTO rollup_stale (domain, month, end_day, touched) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (domain, month) DO UPDATE SET touched = excluded.touched",
         )?
-        .execute(params![domain, start, end])?;
+        .execute(params![domain, start, end, clock])?;
     }
-    settle(conn, &touched)
+    settle(conn, clock.saturating_sub(SETTLE_AFTER))
 }
 
-/// Sums each stale month but those in `keep` again from its days.
-fn settle(conn: &Connection, keep: &BTreeSet<(String, i64, i64)>) -> Result<(), StoreError> {
+/// Folds the parts of `domain`'s days `[from, to)` into their rows.
+fn fold(conn: &Connection, domain: &str, from: i64, to: i64) -> Result<(), StoreError> {
+    let mut by_day: BTreeMap<i64, Entries> = BTreeMap::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT day, sums FROM rollup_parts WHERE domain = ?1 AND day >= ?2 AND day < ?3",
+    )?;
+    let mut rows = stmt.query(params![domain, from, to])?;
+    while let Some(r) = rows.next()? {
+        let all = by_day.entry(r.get(0)?).or_default();
+        add_entries(all, r.get_ref(1)?.as_blob().map_err(|_| unreadable())?)?;
+    }
+    drop(rows);
+    for (day, all) in by_day {
+        merge_row(conn, Rows::Days, domain, day, all)?;
+    }
+    conn.prepare_cached("DELETE FROM rollup_parts WHERE domain = ?1 AND day >= ?2 AND day < ?3")?
+        .execute(params![domain, from, to])?;
+    Ok(())
+}
+
+/// Sums each stale month last touched at or before `before` (a `rollup_clock` number; every
+/// one with `i64::MAX`) again from its days (their parts folded first).
+fn settle(conn: &Connection, before: i64) -> Result<(), StoreError> {
     let stale: Vec<(String, i64, i64)> = conn
-        .prepare_cached("SELECT domain, month, end_day FROM rollup_stale")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .prepare_cached("SELECT domain, month, end_day FROM rollup_stale WHERE touched <= ?1")?
+        .query_map([before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
-    for month in stale.into_iter().filter(|m| !keep.contains(m)) {
+    for month in stale {
         let (domain, start, end) = &month;
+        fold(conn, domain, *start, *end)?;
         rebuild_month(conn, domain, *start, *end)?;
         conn.prepare_cached("DELETE FROM rollup_stale WHERE domain = ?1 AND month = ?2")?
             .execute(params![domain, start])?;
@@ -798,6 +898,7 @@ pub(super) fn rebuild(conn: &Connection) -> Result<(), StoreError> {
     conn.execute("DELETE FROM rollup_days", [])?;
     conn.execute("DELETE FROM rollup_months", [])?;
     conn.execute("DELETE FROM rollup_stale", [])?;
+    conn.execute("DELETE FROM rollup_parts", [])?;
     let days: Vec<(String, Option<i64>)> = conn
         .prepare(
             "SELECT DISTINCT domain, CASE WHEN date_end IS NOT NULL
@@ -850,6 +951,10 @@ pub(super) fn prune(conn: &Connection, cutoff: i64, dry_run: bool) -> Result<u64
     let mut gone = conn.execute(&format!("DELETE {days}"), [day])? as u64;
     gone += conn.execute(&format!("DELETE {months}"), [day])? as u64;
     gone += conn.execute(&format!("DELETE {stale}"), [day])? as u64;
+    conn.execute(
+        "DELETE FROM rollup_parts WHERE day < ?1 AND day > -9223372036854775808",
+        [day],
+    )?;
     // The month that holds the cutoff lost days: summed again from those left.
     let split: Vec<(String, i64, i64)> = conn
         .prepare(
@@ -872,9 +977,48 @@ pub(super) fn prune(conn: &Connection, cutoff: i64, dry_run: bool) -> Result<u64
     Ok(gone)
 }
 
+/// The sums of a batch's aggregate reports, made before its unit of work begins, off the writer's
+/// thread: used by the unit of work when it stores every one of them ([`Tx::roll_up`]).
+pub(in crate::store) struct Presum {
+    pending: Pending,
+    reports: usize,
+}
+
+/// The [`Presum`] of `reports`.
+pub(in crate::store) fn presum<'a>(reports: impl Iterator<Item = &'a AggregateReport>) -> Presum {
+    let mut pending = Pending::default();
+    let mut n = 0;
+    for r in reports {
+        pending.add_report(r);
+        n += 1;
+    }
+    Presum {
+        pending,
+        reports: n,
+    }
+}
+
 impl Tx<'_> {
-    /// Adds the reports this unit of work stored to the rollups' pending sums.
+    /// Gives this unit of work the sums of the batch it is to store.
+    pub(in crate::store) fn use_presum(&self, p: Presum) {
+        self.presum.replace(Some(Box::new(p)));
+    }
+
+    /// Adds the reports this unit of work stored to the rollups' pending sums: the batch's
+    /// [`Presum`] when these are all of its reports (the batch is the reports the presum was made
+    /// of, and these a part of it), else summed here.
     pub(super) fn roll_up(&self, reports: &[(i64, &AggregateReport)]) {
+        if let Some(pre) = self.presum.take()
+            && pre.reports == reports.len()
+        {
+            let mut p = self.rollups.borrow_mut();
+            if p.days.is_empty() {
+                let Pending { days, keys, .. } = pre.pending;
+                p.days = days;
+                free_elsewhere(keys);
+                return;
+            }
+        }
         let mut p = self.rollups.borrow_mut();
         for (_, r) in reports {
             p.add_report(r);
@@ -1160,13 +1304,15 @@ impl Db {
             plan.months,
         )];
         for range in &plan.days {
-            reads.push((
-                format!(
-                    "SELECT domain, sums FROM rollup_days
-                     WHERE {of_domain} AND day >= ?2 AND day < ?3"
-                ),
-                *range,
-            ));
+            for table in ["rollup_days", "rollup_parts"] {
+                reads.push((
+                    format!(
+                        "SELECT domain, sums FROM {table}
+                         WHERE {of_domain} AND day >= ?2 AND day < ?3"
+                    ),
+                    *range,
+                ));
+            }
         }
         // Stale months (the writer's current ones) are read by day.
         let stale: Vec<(String, i64, i64)> = self
@@ -1184,12 +1330,16 @@ impl Db {
             .map(|(sql, range)| (sql, domain, range))
             .collect();
         for (d, start, end) in &stale {
-            reads.push((
-                "SELECT domain, sums FROM rollup_days WHERE domain = ?1 AND day >= ?2 AND day < ?3"
-                    .into(),
-                Some(d.as_str()),
-                (*start, *end),
-            ));
+            for table in ["rollup_days", "rollup_parts"] {
+                reads.push((
+                    format!(
+                        "SELECT domain, sums FROM {table}
+                         WHERE domain = ?1 AND day >= ?2 AND day < ?3"
+                    ),
+                    Some(d.as_str()),
+                    (*start, *end),
+                ));
+            }
         }
         for (sql, domain, (a, b)) in reads {
             let mut stmt = self.conn.prepare_cached(&sql)?;
