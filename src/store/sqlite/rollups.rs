@@ -20,13 +20,19 @@
 //! days of `Evidence::days` and the web's charts), the reporters, and the source IPs (canonical
 //! IPv4 addresses as increasing varint differences, the rest as texts).
 //!
-//! Upkeep: each report a unit of work stores is summed into [`Pending`] in memory (no record is
-//! read back; a record's key is computed once per distinct stored columns), and [`Tx::commit`]
-//! merges the sums into the day and month rows they touch: a batch rewrites a row per (domain,
-//! day) and per (domain, month), not one per key. A replaced copy or `prune` marks the (domain,
-//! day) it deletes from; at commit those days are summed again from their records (a minimum or a
-//! set cannot be subtracted) and their months again from their days. The migration's back-fill is
-//! the same sum.
+//! Upkeep: the reports of a batch are summed into a [`Presum`] before its unit of work begins, on
+//! the pipeline's gatherer thread (a unit of work given none, or storing only some of them, sums
+//! what it stored into [`Pending`] itself; a record's key is computed once per distinct stored
+//! columns). [`Tx::commit`] writes the sums of each (domain, day) as a new part of that day
+//! (`rollup_parts`, read by readers beside the day's row and folded into it once a day has
+//! [`FOLD_PARTS`]), so that a unit of work writes about the bytes of its own sums rather than
+//! those of every day it adds to again. The months it touches go stale (their rows deleted and
+//! listed in `rollup_stale`; readers read those months by day), and are summed again from their
+//! days by the unit of work [`SETTLE_AFTER`] units after the last that touched them (counted in
+//! `rollup_clock`): summing a month again each time a batch skipped it cost more than the rest of
+//! the upkeep. A replaced copy or `prune` marks the (domain, day) it deletes from; at commit those
+//! days are summed again from their records (a minimum or a set cannot be subtracted). The
+//! migration's back-fill is the same sum.
 //!
 //! `DMARC_WARDEN_FROM_RECORDS=1` makes the readers ignore the rollups (to compare the two).
 
