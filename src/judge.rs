@@ -38,6 +38,9 @@ pub struct Scope {
     pub until: Option<i64>,
     /// Also count each evidence row's messages per day ([`Judged::daily`]).
     pub by_day: bool,
+    /// Evidence per source IP (from the records), for those who need each IP's own messages;
+    /// otherwise rows may be summed over IPs (`Evidence::ips`, from the rollups).
+    pub per_ip: bool,
     /// Only the domains a dashboard user may see; the default sees all.
     pub visible: crate::access::Visible,
 }
@@ -82,6 +85,8 @@ pub struct Reported {
     pub evidence: Vec<Evidence>,
     /// Per day, messages of each evidence row (only with [`Scope::by_day`]).
     pub daily: Vec<DayCount>,
+    /// Whether `daily` was asked for.
+    by_day: bool,
 }
 
 /// One domain, judged.
@@ -123,9 +128,24 @@ impl Judged {
 }
 
 /// Domain by domain (so memory holds one domain's evidence at a time): calls `visit` with each
-/// domain's latest policy and evidence in `scope`, stopping at its first error. The loop under
-/// [`each_domain`]; `check` takes only this (its hints need no senders).
+/// domain's latest policy and evidence in `scope`, per source IP, stopping at its first error.
+/// `check` takes only this (its hints need no senders, but IPs).
 pub fn each_reported<E: From<StoreError>>(
+    store: &Store,
+    scope: &Scope,
+    visit: impl FnMut(Reported) -> Result<(), E>,
+) -> Result<(), E> {
+    // Per source IP: `check`'s hints list the IPs.
+    let scope = &Scope {
+        per_ip: true,
+        ..scope.clone()
+    };
+    each_read(store, scope, visit)
+}
+
+/// [`each_reported`] as `scope` asks, rows summed over source IPs unless [`Scope::per_ip`]: the
+/// loop under [`each_domain`].
+fn each_read<E: From<StoreError>>(
     store: &Store,
     scope: &Scope,
     mut visit: impl FnMut(Reported) -> Result<(), E>,
@@ -143,15 +163,45 @@ fn reported(
     scope: &Scope,
 ) -> Result<Reported, StoreError> {
     let window = scope.window(last);
-    let (evidence, daily) =
-        store.evidence_in(Some(&policy.domain), window.0, window.1, scope.by_day)?;
+    let read = if scope.per_ip {
+        Store::evidence_per_ip
+    } else {
+        Store::evidence_in
+    };
+    let (evidence, daily) = read(
+        store,
+        Some(&policy.domain),
+        window.0,
+        window.1,
+        scope.by_day,
+    )?;
     Ok(Reported {
         policy,
         last,
         window,
         evidence,
         daily,
+        by_day: scope.by_day,
     })
+}
+
+/// Gives each row of `evidence` summed over source IPs (the rollups') the IP it is identified by
+/// ([`analyse::stand_in`]); `false`, changing nothing, when some row's IPs would part it between
+/// senders (its evidence is then to be read per IP).
+fn stand_ins(evidence: &mut [Evidence], knowledge: &analyse::Knowledge, names: &Names) -> bool {
+    let mut found = Vec::with_capacity(evidence.len());
+    for e in evidence.iter() {
+        match analyse::stand_in(e, knowledge, names) {
+            Ok(ip) => found.push(ip),
+            Err(analyse::Split) => return false,
+        }
+    }
+    for (e, ip) in evidence.iter_mut().zip(found) {
+        if let Some(ip) = ip {
+            e.key.source_ip = ip;
+        }
+    }
+    true
 }
 
 /// Domain by domain: calls `visit` with the domain judged, stopping at its first error. `names`
@@ -163,18 +213,22 @@ pub fn each_domain<E: From<StoreError>>(
     mut names: impl FnMut(&[Evidence]) -> Result<Names, StoreError>,
     mut visit: impl FnMut(Judged) -> Result<(), E>,
 ) -> Result<(), E> {
-    each_reported(store, scope, |r| {
+    each_read(store, scope, |r| {
         visit(judge(store, r, judgement, &mut names)?)
     })
 }
 
 fn judge(
     store: &Store,
-    r: Reported,
+    mut r: Reported,
     judgement: &Judgement,
     names: &mut impl FnMut(&[Evidence]) -> Result<Names, StoreError>,
 ) -> Result<Judged, StoreError> {
     let names = names(&r.evidence)?;
+    if !stand_ins(&mut r.evidence, &judgement.knowledge, &names) {
+        (r.evidence, r.daily) =
+            store.evidence_per_ip(Some(&r.policy.domain), r.window.0, r.window.1, r.by_day)?;
+    }
     let senders = analyse::senders(
         &r.evidence,
         &judgement.knowledge,
@@ -266,8 +320,11 @@ pub fn judge_domain(
     j: &Judgement,
     names: &mut impl FnMut(&[Evidence]) -> Result<Names, StoreError>,
 ) -> Result<Window, StoreError> {
-    let evidence = store.evidence_between(Some(domain), since, until)?;
+    let mut evidence = store.evidence_between(Some(domain), since, until)?;
     let names = names(&evidence)?;
+    if !stand_ins(&mut evidence, &j.knowledge, &names) {
+        evidence = store.evidence_per_ip(Some(domain), since, until, false)?.0;
+    }
     let senders = analyse::senders(&evidence, &j.knowledge, &j.thresholds, &names);
     Ok(Window {
         evidence,

@@ -633,6 +633,83 @@ pub struct Evidence {
     pub reporters: std::collections::BTreeSet<String>,
     /// Days (since the epoch) that reports covering this mail began on.
     pub days: std::collections::BTreeSet<i64>,
+    /// `None`: the mail of `key.source_ip` alone (a row of the records). `Some`: mail summed over
+    /// these source IPs (a row of the rollups, whose key names no IP, or one that stands for
+    /// them all): its messages are not known per IP.
+    pub ips: Option<IpSet>,
+}
+
+/// A set of source IPs as reports write them: canonical IPv4 addresses as a compressed bitmap,
+/// anything else (IPv6, text that is not an address) as the text sent, so that two sets count
+/// exactly the distinct strings the records hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpSet {
+    pub v4: roaring::RoaringBitmap,
+    pub other: std::collections::BTreeSet<String>,
+}
+
+/// `ip` as a number when it is an IPv4 address written canonically (as `Ipv4Addr` writes it back:
+/// four decimal octets without leading zeros), so that a set of numbers counts exactly the
+/// distinct texts.
+pub fn canonical_v4(ip: &str) -> Option<u32> {
+    let mut parts = ip.split('.');
+    let mut n: u32 = 0;
+    for _ in 0..4 {
+        let part = parts.next()?.as_bytes();
+        let canonical = match part {
+            [b'0'] => true,
+            [b'1'..=b'9', rest @ ..] => rest.len() <= 2 && rest.iter().all(u8::is_ascii_digit),
+            _ => false,
+        };
+        if !canonical {
+            return None;
+        }
+        let octet = part.iter().fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
+        if octet > 255 {
+            return None;
+        }
+        n = n << 8 | octet;
+    }
+    parts.next().is_none().then_some(n)
+}
+
+impl IpSet {
+    /// Adds `ip` as the report wrote it.
+    pub fn insert(&mut self, ip: &str) {
+        match canonical_v4(ip) {
+            Some(a) => {
+                self.v4.insert(a);
+            }
+            None => {
+                if !self.other.contains(ip) {
+                    self.other.insert(ip.to_owned());
+                }
+            }
+        }
+    }
+
+    /// Adds every IP of `o`.
+    pub fn union_with(&mut self, o: &IpSet) {
+        self.v4 |= &o.v4;
+        self.other.extend(o.other.iter().cloned());
+    }
+
+    /// How many distinct IPs.
+    pub fn len(&self) -> u64 {
+        self.v4.len() + self.other.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every IP, as text: IPv4 in numeric order, then the rest in byte order.
+    pub fn iter(&self) -> impl Iterator<Item = String> + '_ {
+        self.v4
+            .iter()
+            .map(|a| std::net::Ipv4Addr::from(a).to_string())
+            .chain(self.other.iter().cloned())
+    }
 }
 
 /// How a sender's mail relates to the domain's DMARC policy.
@@ -705,6 +782,34 @@ pub struct DayCount {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_ipv4_is_what_ipv4addr_writes_back() {
+        for ip in [
+            "0.0.0.0",
+            "192.0.2.1",
+            "255.255.255.255",
+            "10.0.0.01",
+            "1.2.3",
+            "1.2.3.4.5",
+            "256.1.1.1",
+            "1.2.3.4 ",
+            "+1.2.3.4",
+            "01.2.3.4",
+            "1..3.4",
+            "",
+            "::1",
+            "100.200.250.99",
+            "1.2.3.999",
+        ] {
+            let want = ip
+                .parse::<std::net::Ipv4Addr>()
+                .ok()
+                .filter(|a| a.to_string() == ip)
+                .map(u32::from);
+            assert_eq!(canonical_v4(ip), want, "{ip}");
+        }
+    }
 
     #[test]
     fn report_values_read_in_any_case_and_write_as_sent() {

@@ -16,6 +16,7 @@ mod oauth;
 mod package;
 mod postgres;
 mod prune;
+mod rollups;
 mod schema;
 mod tables;
 mod tidy;

@@ -14,7 +14,8 @@ pub use advice::{
     advise, legitimate_mail,
 };
 pub use senders::{
-    DeclaredSender, Knowledge, Names, Sender, Service, senders, unauthenticated_sources,
+    DeclaredSender, Knowledge, Names, Sender, Service, Split, senders, stand_in,
+    unauthenticated_sources,
 };
 pub use volume::{DayVolume, daily_volume, trend};
 pub use window::{window_before, window_start};

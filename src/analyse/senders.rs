@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::{Thresholds, min_opt, percent, registrable};
-use crate::model::{DkimResult, Evidence, SenderClass, SenderSummary, SpfResult, Timestamp};
+use crate::model::{DkimResult, Evidence, IpSet, SenderClass, SenderSummary, SpfResult, Timestamp};
 
 /// A sender the user declared in the config file.
 #[derive(Debug, Clone, Default)]
@@ -125,7 +125,10 @@ struct Tally {
     dkim_fail_own: u64,
     /// Messages quarantined or rejected by receivers.
     enforced: u64,
-    ips: BTreeSet<String>,
+    /// Source IPs: canonical IPv4 addresses gathered (sorted and counted once, at the end:
+    /// [`Tally::source_ips`]), and the rest.
+    v4: Vec<u32>,
+    other_ips: BTreeSet<String>,
     first: Option<i64>,
     last: Option<i64>,
     reporters: BTreeSet<String>,
@@ -185,10 +188,30 @@ impl Tally {
         {
             self.subdomain += n;
         }
-        self.ips.insert(k.source_ip.clone());
+        match &e.ips {
+            None => {
+                let mut one = IpSet::default();
+                one.insert(&k.source_ip);
+                self.v4.extend(one.v4.iter());
+                self.other_ips.extend(one.other);
+            }
+            Some(ips) => {
+                self.v4.extend(ips.v4.iter());
+                self.other_ips.extend(ips.other.iter().cloned());
+            }
+        }
         self.first = min_opt(self.first, e.first);
         self.last = self.last.max(e.last);
         self.reporters.extend(e.reporters.iter().cloned());
+    }
+}
+
+impl Tally {
+    /// How many distinct source IPs (sorting the gathered addresses, once).
+    fn source_ips(&mut self) -> u64 {
+        self.v4.sort_unstable();
+        self.v4.dedup();
+        (self.v4.len() + self.other_ips.len()) as u64
     }
 }
 
@@ -290,7 +313,7 @@ fn classify(
     if t.spf_fail_own > 0 {
         fixes.push(format!(
             "SPF fails for {domain}: add {name}'s servers ({} IPs) to the SPF record",
-            t.ips.len()
+            t.v4.len() + t.other_ips.len()
         ));
     }
     if t.dkim_fail_own > 0 {
@@ -367,7 +390,8 @@ pub fn senders(
     }
     let mut out: Vec<Sender> = groups
         .into_iter()
-        .map(|((domain, name), (origin, t))| {
+        .map(|((domain, name), (origin, mut t))| {
+            let source_ips = t.source_ips();
             let (class, reason) = classify(&name, &origin, &t, &domain, th);
             Sender {
                 summary: SenderSummary {
@@ -379,7 +403,7 @@ pub fn senders(
                     dmarc_pass_pct: percent(t.pass, t.messages),
                     dkim_aligned: t.dkim_aligned,
                     spf_aligned: t.spf_aligned,
-                    source_ips: t.ips.len() as u64,
+                    source_ips,
                     first: t.first.map(Timestamp),
                     last: t.last.map(Timestamp),
                     reporters: t.reporters.into_iter().collect::<Vec<_>>().join(", "),
@@ -409,15 +433,66 @@ pub fn senders(
 /// The source IPs of mail that authenticates as no one (neither SPF nor DKIM passes): only their
 /// reverse DNS names can tell who sent it (`--resolve`). Sorted, once each.
 pub fn unauthenticated_sources(evidence: &[Evidence]) -> Vec<String> {
-    let mut ips: Vec<String> = evidence
-        .iter()
-        .filter(|e| e.key.dkim_result != DkimResult::Pass && e.key.spf_result != SpfResult::Pass)
-        .map(|e| e.key.source_ip.clone())
-        .collect();
+    let mut ips: Vec<String> = Vec::new();
+    for e in evidence.iter().filter(|e| unauthenticated(e)) {
+        match &e.ips {
+            None => ips.push(e.key.source_ip.clone()),
+            Some(set) => ips.extend(set.iter()),
+        }
+    }
     ips.sort_unstable();
     ips.dedup();
     ips
 }
+
+/// Neither SPF nor DKIM passes: only a reverse DNS name can tell who sent it.
+fn unauthenticated(e: &Evidence) -> bool {
+    e.key.dkim_result != DkimResult::Pass && e.key.spf_result != SpfResult::Pass
+}
+
+/// Evidence summed over several source IPs ([`Evidence::ips`]) is judged as one row: that holds
+/// when its IPs identify it alike (the same declared networks contain each, and, for mail that
+/// authenticates as no one, the same reverse DNS name). `Ok(Some(ip))`: one of them, for the row to
+/// be identified by ([`senders`] reads `key.source_ip`); `Ok(None)`: no IP plays a part;
+/// `Err(Split)`: its IPs would part it between senders, so it must be read per IP.
+pub fn stand_in(e: &Evidence, k: &Knowledge, names: &Names) -> Result<Option<String>, Split> {
+    let Some(ips) = &e.ips else {
+        return Ok(None);
+    };
+    let networks = k.declared.iter().any(|d| !d.networks.is_empty());
+    // identify reads a name when neither SPF nor DKIM passes for a domain.
+    let passes = |domain: &str, pass: bool| pass && !domain.is_empty();
+    let named = !names.is_empty()
+        && !passes(&e.key.dkim_domain, e.key.dkim_result == DkimResult::Pass)
+        && !passes(&e.key.spf_domain, e.key.spf_result == SpfResult::Pass);
+    if !networks && !named {
+        return Ok(None);
+    }
+    // What identify reads of an IP: which declared senders' networks hold it, and its name.
+    let class = |ip: &str| {
+        let addr: Option<IpAddr> = ip.parse().ok();
+        let held: Vec<bool> = k
+            .declared
+            .iter()
+            .map(|d| addr.is_some_and(|a| d.networks.iter().any(|n| n.contains(&a))))
+            .collect();
+        let name = named.then(|| names.get(ip).cloned().flatten()).flatten();
+        (held, name)
+    };
+    let mut all = ips.iter();
+    let Some(first) = all.next() else {
+        return Ok(None);
+    };
+    let want = class(&first);
+    if all.any(|ip| class(&ip) != want) {
+        return Err(Split);
+    }
+    Ok(Some(first))
+}
+
+/// A row of evidence summed over source IPs that its IPs would part between senders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split;
 
 #[cfg(test)]
 mod tests {

@@ -198,7 +198,11 @@ fn conditions(store: &Store, config: &Config) -> anyhow::Result<Vec<Condition>> 
     // Each domain over the window `advise` judges, against the window before it.
     judge::each_domain(
         store,
-        &Scope::advice_window(j),
+        // Per source IP: new sources are IPs with their messages.
+        &Scope {
+            per_ip: true,
+            ..Scope::advice_window(j)
+        },
         j,
         names(),
         |judged| -> anyhow::Result<()> {

@@ -235,7 +235,8 @@ where
         // half of the CPU time, then ran one after the other: over 5,000 mixed reports the writer
         // waited 0.25-0.83 s for its batches, 0.12-0.17 s since). At most two batches are held.
         let batch_rows = store.batch_rows();
-        let (batches, gathered) = sync_channel::<Vec<Vec<Processed>>>(0);
+        let keeps_rollups = store.keeps_rollups();
+        let (batches, gathered) = sync_channel::<(Vec<Vec<Processed>>, crate::store::Presum)>(0);
         scope.spawn(move || {
             loop {
                 let (mut batch, mut size) = (Vec::new(), 0);
@@ -250,7 +251,14 @@ where
                 }
                 // The inputs ran out, or the writer stopped (then `rx` is dropped here, which
                 // stops the workers).
-                if batch.is_empty() || batches.send(batch).is_err() {
+                if batch.is_empty() {
+                    break;
+                }
+                // The rollups' sums of the batch, here rather than on the writer's thread.
+                let reports = batch.iter().flatten();
+                let reports = reports.flat_map(|p| p.extracted.reports.iter().map(|r| &r.item));
+                let presum = crate::store::presum(keeps_rollups, reports);
+                if batches.send((batch, presum)).is_err() {
                     break;
                 }
             }
@@ -259,9 +267,10 @@ where
         // before the scope joins.
         let gathered = gathered;
         let mut written = Writer::new(&mut stats);
-        for batch in &gathered {
+        for (batch, presum) in &gathered {
             let inputs: Vec<&Processed> = batch.iter().flatten().collect();
             store.write(|tx| {
+                tx.use_presum(presum);
                 written.start_batch();
                 written.write_all(tx, &inputs, on_event)
             })?;

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::analyse::{self, Advice};
 use crate::judge::Judgement;
 use crate::judge::{self, Judged, Scope};
-use crate::model::Evidence;
+use crate::model::{Evidence, EvidenceKey};
 use crate::store::{Store, StoreError};
 
 /// One day's (or bucket's) mail of a domain, by sender class ([`crate::model::SenderClass::ALL`]
@@ -143,11 +143,32 @@ pub fn sources(
     sender: &analyse::Sender,
 ) -> Result<(Vec<Source>, usize), StoreError> {
     let mut by_ip: BTreeMap<&str, Source> = BTreeMap::new();
-    for e in sender
+    let rows: Vec<&Evidence> = sender
         .evidence
         .iter()
         .filter_map(|&i| view.judged.evidence.get(i))
-    {
+        .collect();
+    // Rows summed over source IPs (the rollups'): the same keys read per IP.
+    let per_ip;
+    let rows = if rows.iter().any(|e| e.ips.is_some()) {
+        let without_ip = |e: &Evidence| EvidenceKey {
+            source_ip: String::new(),
+            ..e.key.clone()
+        };
+        let keys: std::collections::HashSet<EvidenceKey> =
+            rows.iter().map(|e| without_ip(e)).collect();
+        let (since, until) = view.judged.window;
+        per_ip = store
+            .evidence_per_ip(Some(view.domain()), since, until, false)?
+            .0;
+        per_ip
+            .iter()
+            .filter(|e| keys.contains(&without_ip(e)))
+            .collect()
+    } else {
+        rows
+    };
+    for e in rows {
         add(&mut by_ip, e);
     }
     let mut out: Vec<Source> = by_ip.into_values().collect();

@@ -440,6 +440,11 @@ pub fn sender(
     scope: &Scope,
     name: &str,
 ) -> Result<Option<String>, StoreError> {
+    // Per source IP: the page lists the sender's IPs with their messages.
+    let scope = &Scope {
+        per_ip: true,
+        ..scope.clone()
+    };
     let Some(v) = data::domains(store, scope, &config.judgement)?
         .into_iter()
         .next()

@@ -444,6 +444,8 @@ reads! {
         listings::latest_policies;
     evidence_in(domain: Option<&str>, since: Option<i64>, until: Option<i64>, by_day: bool)
         -> (Vec<Evidence>, Vec<DayCount>) = evidence::evidence_in;
+    evidence_per_ip(domain: Option<&str>, since: Option<i64>, until: Option<i64>, by_day: bool)
+        -> (Vec<Evidence>, Vec<DayCount>) = evidence::evidence_in;
     rdns(ips: &[String], fresh_since: i64) -> HashMap<String, Option<String>> = rdns::rdns;
     dkim_selectors(domain: &str) -> Vec<SelectorSeen> = checks::dkim_selectors;
     tls_report_count(domain: &str) -> (u64, Option<i64>) = checks::tls_report_count;

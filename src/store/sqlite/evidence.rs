@@ -43,10 +43,28 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The evidence of the reports asked for: from the rollups when they answer the window
+    /// (whole UTC days; rows summed over source IPs, [`Evidence::ips`]), else from the records
+    /// ([`Db::evidence_per_ip`]).
+    pub fn evidence_in(
+        &self,
+        domain: Option<&str>,
+        since: Option<i64>,
+        until: Option<i64>,
+        by_day: bool,
+    ) -> Result<(Vec<Evidence>, Vec<DayCount>), StoreError> {
+        if !super::rollups::from_records()
+            && let Some(rolled) = self.evidence_rolled(domain, since, until, by_day)?
+        {
+            return Ok(rolled);
+        }
+        self.evidence_per_ip(domain, since, until, by_day)
+    }
+
     /// Every record of the reports asked for, with its report; rows whose stored columns are equal
     /// are summed at once, and each new one is turned into its [`EvidenceKey`] by
     /// [`StoredRecord::evidence_key`] (different columns can say the same: they are summed too).
-    pub fn evidence_in(
+    pub fn evidence_per_ip(
         &self,
         domain: Option<&str>,
         since: Option<i64>,
@@ -144,24 +162,32 @@ impl Db {
                 }
             }
         }
-        // Sorted by key; the day counts follow their rows to their new places.
-        let mut order: Vec<usize> = (0..out.len()).collect();
-        order.sort_by(|&a, &b| out[a].key.cmp(&out[b].key));
-        let mut place = vec![0; out.len()];
-        for (new, &old) in order.iter().enumerate() {
-            place[old] = new;
-        }
-        let mut slots: Vec<Option<Evidence>> = out.into_iter().map(Some).collect();
-        let out: Vec<Evidence> = order.iter().filter_map(|&i| slots[i].take()).collect();
-        let mut days: Vec<DayCount> = daily
-            .into_iter()
-            .map(|((at, day), messages)| DayCount {
-                evidence: place[at],
-                day,
-                messages,
-            })
-            .collect();
-        days.sort_unstable_by_key(|d| (d.day, d.evidence));
-        Ok((out, days))
+        Ok(sorted(out, daily))
     }
+}
+
+/// Evidence sorted by key, with its day counts (by row and day) following their rows to their new
+/// places.
+pub(super) fn sorted(
+    out: Vec<Evidence>,
+    daily: HashMap<(usize, i64), u64>,
+) -> (Vec<Evidence>, Vec<DayCount>) {
+    let mut order: Vec<usize> = (0..out.len()).collect();
+    order.sort_by(|&a, &b| out[a].key.cmp(&out[b].key));
+    let mut place = vec![0; out.len()];
+    for (new, &old) in order.iter().enumerate() {
+        place[old] = new;
+    }
+    let mut slots: Vec<Option<Evidence>> = out.into_iter().map(Some).collect();
+    let out: Vec<Evidence> = order.iter().filter_map(|&i| slots[i].take()).collect();
+    let mut days: Vec<DayCount> = daily
+        .into_iter()
+        .map(|((at, day), messages)| DayCount {
+            evidence: place[at],
+            day,
+            messages,
+        })
+        .collect();
+    days.sort_unstable_by_key(|d| (d.day, d.evidence));
+    (out, days)
 }

@@ -151,6 +151,7 @@ impl Tx<'_> {
                     continue;
                 }
                 let stored_records = kept.records;
+                self.forget_day(&p.domain, kept.end);
                 // Its records go with it (no foreign key cascades: schemas/0010_record_lists.sql);
                 // a copy stored earlier in this batch has none yet, and none are written for it.
                 self.tx
@@ -175,6 +176,7 @@ impl Tx<'_> {
         }
         drop(insert);
         self.insert_records(&stored)?;
+        self.roll_up(&stored);
         Ok(outcomes)
     }
 

@@ -20,6 +20,8 @@ mod prune;
 mod raw;
 mod rdns;
 mod rejects;
+mod rollups;
+pub(super) use rollups::{Presum, presum};
 mod text;
 
 use std::path::{Path, PathBuf};
@@ -42,7 +44,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../schemas/0009_retention.sql"),
     include_str!("../../../schemas/0010_record_lists.sql"),
     include_str!("../../../schemas/0011_reports_totals.sql"),
+    ROLLUPS,
 ];
+
+/// The migration that adds the rollups: applying it back-fills them from the records.
+const ROLLUPS: &str = include_str!("../../../schemas/0012_rollups.sql");
 
 /// Rows per multi-row INSERT of records (a power of two): 64 rows of 15 columns (960 values) stay
 /// far below SQLite's variable limit. Measured with the values bound in place (`raw.rs`; callgrind,
@@ -65,6 +71,10 @@ pub struct Db {
 /// A write transaction on a [`Db`], rolled back when dropped uncommitted.
 pub struct Tx<'c> {
     tx: rusqlite::Transaction<'c>,
+    /// The rollups' sums of what this unit of work stored, written at commit.
+    rollups: std::cell::RefCell<rollups::Pending>,
+    /// The sums of the batch, made off the writer's thread ([`Presum`]), if given.
+    presum: std::cell::RefCell<Option<Box<Presum>>>,
 }
 
 /// `<db>.<name>-lock`, locked while this lives.
@@ -149,6 +159,9 @@ impl Db {
         let version = schema_version(&tx, &self.path)?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
             tx.execute_batch(sql)?;
+            if *sql == ROLLUPS {
+                rollups::rebuild(&tx)?;
+            }
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
         }
         tx.commit()?;
@@ -160,6 +173,8 @@ impl Db {
     pub fn begin(&self) -> Result<Tx<'_>, StoreError> {
         Ok(Tx {
             tx: rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?,
+            rollups: Default::default(),
+            presum: Default::default(),
         })
     }
 
@@ -196,7 +211,8 @@ impl Db {
 }
 
 impl Tx<'_> {
-    pub fn commit(self) -> Result<(), StoreError> {
+    pub fn commit(mut self) -> Result<(), StoreError> {
+        self.keep_rollups()?;
         Ok(self.tx.commit()?)
     }
 }

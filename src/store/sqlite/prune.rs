@@ -100,8 +100,7 @@ impl Db {
             pruned.aggregate_reports += reports;
             pruned.records += count(records);
         }
-        // rollups: rows of days before the cutoff's day go too, in a unit of work of their own
-        // (until the rollups land, nothing to do).
+        // rollups: rows of days before the cutoff's day go too, in a unit of work of their own.
         let tx = self.begin()?;
         pruned.rollups = rollups(&tx.tx, cutoffs.reports, false)?;
         tx.commit()?;
@@ -131,14 +130,10 @@ impl Db {
     }
 }
 
-/// Deletes (or, dry, counts) the rollup rows of days before the day `cutoff` starts; how many.
-/// Until the rollups branch adds their tables (schemas/0008_rollups.sql), there are none.
-pub fn rollups(
-    _conn: &rusqlite::Connection,
-    _cutoff: i64,
-    _dry_run: bool,
-) -> Result<u64, StoreError> {
-    Ok(0)
+/// Deletes (or, dry, counts) the rollup rows of days before the day `cutoff` starts; how many
+/// ([`super::rollups::prune`]).
+pub fn rollups(conn: &rusqlite::Connection, cutoff: i64, dry_run: bool) -> Result<u64, StoreError> {
+    super::rollups::prune(conn, cutoff, dry_run)
 }
 
 fn count(n: i64) -> u64 {

@@ -1,0 +1,263 @@
+//! Rollups (issue 20, the sender tier without the source IP): every answer computed from the
+//! rollups is the answer computed from the records (`DMARC_WARDEN_FROM_RECORDS=1`, the hidden
+//! switch to the record-based readers), on SQLite: over the samples, the bad fixtures and the
+//! shared corpus, over generated reports, with declared senders' networks that part a row's IPs
+//! and that do not, after copies replaced by more complete ones (with another period), a
+//! reprocess of kept rejects, a second ingest of everything and a prune; an existing database is
+//! back-filled by the migration; and a rollup that is off by one message is noticed.
+
+use std::path::Path;
+
+use crate::cli::{Env, s};
+use crate::imap::corpus::{Rng, report_xml, write_corpus};
+
+/// The answers compared: `senders` and `advise` over several windows, the digest, the listings
+/// beside them, and the HTML report (the dashboard's pages).
+const QUERIES: &[&[&str]] = &[
+    &["domains", "--format", "json"],
+    &["senders", "--days", "0", "--format", "json"],
+    &["senders", "--days", "14", "--format", "json"],
+    &["senders", "--days", "365", "--format", "json"],
+    &["senders", "--wide"],
+    &[
+        "senders",
+        "--domain",
+        "example.org",
+        "--days",
+        "90",
+        "--format",
+        "json",
+    ],
+    &["advise", "--offline", "--days", "0", "--format", "json"],
+    &["advise", "--offline", "--days", "30", "--format", "json"],
+    &["advise", "--offline", "--days", "365", "--format", "json"],
+    &["advise", "--offline", "--days", "365"],
+    &["digest", "--days", "7"],
+];
+
+/// Declared senders whose networks hold some of the generated reports' recurring servers (so a
+/// row's IPs are parted between senders: that domain is read per IP), and one that holds none of
+/// them (rows judged by a stand-in IP).
+const CONFIGS: [&str; 2] = [
+    "[[sender]]\nname = \"Half the servers\"\nips = [\"198.18.0.0/25\", \"2001:db8::/32\"]\n",
+    "[[sender]]\nname = \"Elsewhere\"\nips = [\"203.0.113.0/24\"]\nlegitimate = false\n",
+];
+
+const FROM_RECORDS: (&str, &str) = ("DMARC_WARDEN_FROM_RECORDS", "1");
+
+/// Every answer of [`QUERIES`] (also with each of [`CONFIGS`] for `senders` and `advise`) and the
+/// HTML report, from the rollups or from the records.
+fn answers(env: &Env, from_records: bool) -> Vec<(String, String)> {
+    let vars: &[(&str, &str)] = if from_records { &[FROM_RECORDS] } else { &[] };
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs: Vec<Vec<String>> = QUERIES
+        .iter()
+        .map(|q| q.iter().map(|a| a.to_string()).collect())
+        .collect();
+    for (i, config) in CONFIGS.iter().enumerate() {
+        let path = dir.path().join(format!("config{i}.toml"));
+        std::fs::write(&path, config).unwrap();
+        for q in QUERIES
+            .iter()
+            .filter(|q| q[0] == "senders" || q[0] == "advise")
+        {
+            let mut q: Vec<String> = q.iter().map(|a| a.to_string()).collect();
+            q.extend(["--config".to_owned(), s(&path).to_owned()]);
+            runs.push(q);
+        }
+    }
+    let mut out: Vec<(String, String)> = runs
+        .iter()
+        .map(|args| {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let o = env.run_with_env(&args, vars);
+            assert_eq!(o.code, 0, "{args:?}: {}", o.stderr);
+            (args.join(" "), o.stdout)
+        })
+        .collect();
+    let html = dir.path().join("report.html");
+    let o = env.run_with_env(&["report", "--html", s(&html)], vars);
+    assert_eq!(o.code, 0, "report --html: {}", o.stderr);
+    // Without the minute it was written in.
+    let html = std::fs::read_to_string(&html).unwrap();
+    let html = match html.split_once(" · generated ") {
+        Some((head, tail)) => format!("{head}{}", &tail[tail.find(" UTC").unwrap_or(0)..]),
+        None => html,
+    };
+    out.push(("report --html".to_owned(), html));
+    out
+}
+
+/// The first answer that differs between the rollups and the records, if any.
+fn difference(env: &Env) -> Option<String> {
+    first_difference(&answers(env, false), &answers(env, true))
+}
+
+/// The first answer that differs between two sets of [`answers`], if any.
+fn first_difference(rolled: &[(String, String)], recorded: &[(String, String)]) -> Option<String> {
+    for ((name, a), (_, b)) in rolled.iter().zip(recorded) {
+        if a != b {
+            let at = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+            let near = |t: &str| -> String {
+                let bytes = t.as_bytes();
+                let part =
+                    &bytes[at.saturating_sub(150).min(bytes.len())..(at + 150).min(bytes.len())];
+                String::from_utf8_lossy(part).into_owned()
+            };
+            return Some(format!(
+                "{name}: from rollups and from records differ at byte {at}:\n{}\n{}",
+                near(a),
+                near(b)
+            ));
+        }
+    }
+    None
+}
+
+#[track_caller]
+fn same(env: &Env, what: &str) {
+    if let Some(d) = difference(env) {
+        panic!("{what}: {d}");
+    }
+}
+
+fn ingest(env: &Env, paths: &[&Path], extra: &[&str]) {
+    let mut args = vec!["ingest", "--quiet", "--threads", "2"];
+    args.extend(extra);
+    args.extend(paths.iter().map(|p| s(p)));
+    let out = env.run(&args);
+    assert!(out.code <= 1, "{}", out.stderr);
+}
+
+/// Whether the rollups hold anything (so that the comparisons compare them).
+fn rolled_rows(env: &Env) -> i64 {
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    conn.query_row("SELECT count(*) FROM rollup_days", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn rollups_answer_as_the_records_over_the_corpus_and_generated_reports() {
+    let env = Env::new();
+    let inputs = crate::tables::inputs();
+    let inputs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
+    ingest(&env, &inputs, &[]);
+    assert!(rolled_rows(&env) > 0);
+    same(&env, "samples and corpus");
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path(), 300).unwrap();
+    ingest(&env, &[dir.path()], &[]);
+    same(&env, "with generated reports");
+}
+
+/// A generated report `n` with `records` records and its period ending `shift` seconds later:
+/// copies with fewer records have the first records of the whole one.
+fn generated(n: usize, records: usize, shift: i64) -> String {
+    let xml = report_xml(&mut Rng::new(n as u64 + 1), n, records);
+    if shift == 0 {
+        return xml;
+    }
+    let (head, rest) = xml.split_once("<end>").unwrap();
+    let (end, tail) = rest.split_once("</end>").unwrap();
+    let end: i64 = end.trim().parse().unwrap();
+    format!("{head}<end>{}</end>{tail}", end + shift)
+}
+
+#[test]
+fn replacements_reprocess_a_second_ingest_and_prune_keep_the_rollups_exact() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (partial, whole, big) = (
+        dir.path().join("partial"),
+        dir.path().join("whole"),
+        dir.path().join("big"),
+    );
+    for d in [&partial, &whole, &big] {
+        std::fs::create_dir(d).unwrap();
+    }
+    // Reports 0..40: first copies with 2 records, half of them over another period (ending a day
+    // later); then the whole copies (8 records), which replace them.
+    for n in 0..40 {
+        let shift = if n % 2 == 0 { 86_400 } else { 0 };
+        std::fs::write(partial.join(format!("{n}.xml")), generated(n, 2, shift)).unwrap();
+        std::fs::write(whole.join(format!("{n}.xml")), generated(n, 8, 0)).unwrap();
+    }
+    ingest(&env, &[&partial], &[]);
+    same(&env, "partial copies");
+    ingest(&env, &[&whole, &partial], &[]);
+    same(&env, "partial copies replaced by whole ones");
+    // Reports too large for the first ingest are kept as rejects; reprocess stores them.
+    for n in 40..50 {
+        std::fs::write(big.join(format!("{n}.xml")), generated(n, 60, 0)).unwrap();
+    }
+    ingest(&env, &[&big], &["--max-payload-size", "4KiB"]);
+    let out = env.run(&["reprocess"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        env.run(&["reports", "--format", "json"]).json().len(),
+        50,
+        "the rejects were stored by reprocess"
+    );
+    same(&env, "after reprocess");
+    // Everything once more: nothing changes.
+    let before = answers(&env, false);
+    ingest(&env, &[&whole, &partial, &big], &[]);
+    if let Some(d) = first_difference(&answers(&env, false), &before) {
+        panic!("a second ingest changed an answer: {d}");
+    }
+    same(&env, "after a second ingest");
+    // The generated reports span 50 days from 2026-09-21; prune the first 20 or so of them.
+    let out = env.run(&["prune", "--older-than", "70"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let left = env.run(&["reports", "--format", "json"]).json().len();
+    assert!(left > 0 && left < 50, "{left} reports left");
+    same(&env, "after prune");
+}
+
+/// A database made before the rollups (their table dropped, the schema version set back) gets
+/// them from its records on first use; a month row gone missing is noticed.
+#[test]
+fn an_existing_database_is_back_filled_and_a_wrong_rollup_is_noticed() {
+    let env = Env::new();
+    let inputs = crate::tables::inputs();
+    let inputs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
+    ingest(&env, &inputs, &[]);
+    let want = answers(&env, true);
+    let version = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    };
+    let latest = {
+        let conn = rusqlite::Connection::open(env.db()).unwrap();
+        let latest = version(&conn);
+        conn.execute_batch(&format!(
+            "DROP TABLE rollup_days; DROP TABLE rollup_months; DROP TABLE rollup_stale;
+             DROP TABLE rollup_parts; DROP TABLE rollup_clock; PRAGMA user_version = {};",
+            latest - 1
+        ))
+        .unwrap();
+        latest
+    };
+    // A command that writes migrates it (a read-only one refuses a database too old).
+    let out = env.run(&["ingest", "--quiet", s(&crate::cli::samples())]);
+    assert!(out.code <= 1, "{}", out.stderr);
+    if let Some(d) = first_difference(&answers(&env, false), &want) {
+        panic!("the back-filled rollups answer as the records: {d}");
+    }
+    {
+        let conn = rusqlite::Connection::open(env.db()).unwrap();
+        assert_eq!(version(&conn), latest, "the rollups' migration applied");
+        // The largest month row goes missing.
+        conn.execute(
+            "DELETE FROM rollup_months WHERE (domain, month) IN
+                (SELECT domain, month FROM rollup_months ORDER BY length(sums) DESC LIMIT 1)",
+            [],
+        )
+        .unwrap();
+    }
+    let found = difference(&env).expect("a wrong rollup is noticed");
+    assert!(
+        found.contains("from rollups and from records differ"),
+        "{found}"
+    );
+}
