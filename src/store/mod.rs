@@ -1001,3 +1001,29 @@ impl Tx<'_> {
         tx_backend!(self, tx => tx.notices_failed(ids, error))
     }
 }
+
+/// Evidence sorted by key, with its day counts (by row and day) following their rows to their new
+/// places.
+pub(crate) fn sorted_evidence(
+    out: Vec<Evidence>,
+    daily: HashMap<(usize, i64), u64>,
+) -> (Vec<Evidence>, Vec<DayCount>) {
+    let mut order: Vec<usize> = (0..out.len()).collect();
+    order.sort_by(|&a, &b| out[a].key.cmp(&out[b].key));
+    let mut place = vec![0; out.len()];
+    for (new, &old) in order.iter().enumerate() {
+        place[old] = new;
+    }
+    let mut slots: Vec<Option<Evidence>> = out.into_iter().map(Some).collect();
+    let out: Vec<Evidence> = order.iter().filter_map(|&i| slots[i].take()).collect();
+    let mut days: Vec<DayCount> = daily
+        .into_iter()
+        .map(|((at, day), messages)| DayCount {
+            evidence: place[at],
+            day,
+            messages,
+        })
+        .collect();
+    days.sort_unstable_by_key(|d| (d.day, d.evidence));
+    (out, days)
+}

@@ -1240,7 +1240,7 @@ impl Gathered {
             let v4 = roaring::RoaringBitmap::from_sorted_iter(v4).unwrap_or_default();
             e.ips = Some(IpSet { v4, other });
         }
-        super::evidence::sorted(out, self.daily)
+        crate::store::sorted_evidence(out, self.daily)
     }
 }
 
