@@ -1006,7 +1006,7 @@ impl Tx<'_> {
 /// places.
 pub(crate) fn sorted_evidence(
     out: Vec<Evidence>,
-    daily: HashMap<(usize, i64), u64>,
+    daily: impl IntoIterator<Item = ((usize, i64), u64)>,
 ) -> (Vec<Evidence>, Vec<DayCount>) {
     let mut order: Vec<usize> = (0..out.len()).collect();
     order.sort_by(|&a, &b| out[a].key.cmp(&out[b].key));

@@ -36,7 +36,12 @@
 //!
 //! `DMARC_WARDEN_FROM_RECORDS=1` makes the readers ignore the rollups (to compare the two).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The maps the tier's sums are gathered in, keyed by encoded keys, days and names, with
+/// foldhash's fast hasher (already built for hashbrown): std's SipHash was most of what a lookup
+/// cost here.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use rusqlite::{Connection, params};
 
@@ -529,7 +534,7 @@ impl Pending {
     /// The sums of `domain`'s reports ending on `day`, and the keys.
     fn row(&mut self, domain: &str, day: i64) -> (Option<&mut Entries>, &mut Keys) {
         if !self.days.contains_key(domain) {
-            self.days.insert(domain.to_owned(), HashMap::new());
+            self.days.insert(domain.to_owned(), HashMap::default());
         }
         let row = self
             .days
@@ -707,7 +712,7 @@ fn put_row(
 
 /// Sums `domain`'s month `[start, end)` again from its day rows.
 fn rebuild_month(conn: &Connection, domain: &str, start: i64, end: i64) -> Result<(), StoreError> {
-    let mut all = Entries::new();
+    let mut all = Entries::default();
     let mut stmt = conn.prepare_cached(
         "SELECT sums FROM rollup_days WHERE domain = ?1 AND day >= ?2 AND day < ?3",
     )?;
@@ -1414,7 +1419,7 @@ mod tests {
         let other_key = vec![9u8];
         let more = merge(&twice, [(other_key, Sums::default())].into()).unwrap();
         assert!(more.starts_with(&twice));
-        assert!(merge(&[3, 1], Entries::new()).is_none());
+        assert!(merge(&[3, 1], Entries::default()).is_none());
     }
 
     #[test]
