@@ -1395,12 +1395,12 @@ mod tests {
         let mut kb = Vec::new();
         encode_key(&key, &mut kb);
         assert_eq!(decode_key(&kb, "example.org"), Some(key));
-        let blob = merge(&[], [(kb.clone(), a.clone())].into()).unwrap();
+        let blob = merge(&[], Entries::from_iter([(kb.clone(), a.clone())])).unwrap();
         let mut b = a.clone();
         b.v4 = vec![u32::MAX, 0];
         b.other.clear();
         b.reporters = vec!["Google".into()];
-        let twice = merge(&blob, [(kb.clone(), b)].into()).unwrap();
+        let twice = merge(&blob, Entries::from_iter([(kb.clone(), b)])).unwrap();
         let mut seen = 0;
         entries(&twice, |names, k, s| {
             assert_eq!(k, kb.as_slice());
@@ -1417,7 +1417,7 @@ mod tests {
         assert_eq!(seen, 1);
         // An untouched entry is copied as it was.
         let other_key = vec![9u8];
-        let more = merge(&twice, [(other_key, Sums::default())].into()).unwrap();
+        let more = merge(&twice, Entries::from_iter([(other_key, Sums::default())])).unwrap();
         assert!(more.starts_with(&twice));
         assert!(merge(&[3, 1], Entries::default()).is_none());
     }
