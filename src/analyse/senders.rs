@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::{Thresholds, min_opt, percent, registrable};
-use crate::model::{DkimResult, Evidence, IpSet, SenderClass, SenderSummary, SpfResult, Timestamp};
+use crate::model::{
+    DkimResult, Evidence, SenderClass, SenderSummary, SpfResult, Timestamp, canonical_v4,
+};
 
 /// A sender the user declared in the config file.
 #[derive(Debug, Clone, Default)]
@@ -189,12 +191,13 @@ impl Tally {
             self.subdomain += n;
         }
         match &e.ips {
-            None => {
-                let mut one = IpSet::default();
-                one.insert(&k.source_ip);
-                self.v4.extend(one.v4.iter());
-                self.other_ips.extend(one.other);
-            }
+            // One IP, told apart as `IpSet::insert` does (without building a set for it).
+            None => match canonical_v4(&k.source_ip) {
+                Some(a) => self.v4.push(a),
+                None => {
+                    self.other_ips.insert(k.source_ip.clone());
+                }
+            },
             Some(ips) => {
                 self.v4.extend(ips.v4.iter());
                 self.other_ips.extend(ips.other.iter().cloned());

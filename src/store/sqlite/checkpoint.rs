@@ -69,10 +69,11 @@ fn nudge(running: &mut Running, path: &Path) {
             .spawn(move || {
                 // A failed open or checkpoint loses nothing: the pages stay in the WAL, for the
                 // next checkpoint or the close.
-                // Reading the journal mode makes the connection open the file and see the WAL.
                 let Ok(conn) = Connection::open(&path) else {
                     return;
                 };
+                // Reading the journal mode makes the connection open the file and see the WAL
+                // (before that, a checkpoint on it does nothing).
                 if conn
                     .pragma_query_value(None, "journal_mode", |r| r.get::<_, String>(0))
                     .is_err()

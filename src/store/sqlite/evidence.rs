@@ -90,13 +90,10 @@ impl Db {
                 "?3 IS NULL"
             },
         ];
-        /// The columns [`StoredRecord`] is read from, in its order.
-        const KEY_COLUMNS: usize = 12;
+        /// The columns [`StoredRecord`] is read from: the domain, then [`STORED_COLUMNS`].
+        const KEY_COLUMNS: usize = 1 + STORED_COUNT;
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT r.domain, c.source_ip, c.header_from, c.auth_dkim_domain, c.auth_dkim_result,
-                c.auth_spf_domain, c.auth_spf_result, c.envelope_from, c.dkim, c.spf,
-                c.disposition, c.forwarded,
-                r.org_name, r.date_begin, r.date_end, c.count
+            "SELECT r.domain, {STORED_COLUMNS}, r.org_name, r.date_begin, r.date_end, c.count
              FROM reports r CROSS JOIN records c ON c.report = r.id
              WHERE {}",
             conditions.join(" AND ")
@@ -117,22 +114,8 @@ impl Db {
             let at = match index.get(buf.as_slice()) {
                 Some(at) => *at,
                 None => {
-                    let text = |i| r.get_ref(i).map(|v| v.as_str_or_null().ok().flatten());
-                    let key = StoredRecord {
-                        domain: text(0)?.unwrap_or_default(),
-                        source_ip: text(1)?.unwrap_or_default(),
-                        header_from: text(2)?,
-                        auth_dkim_domain: text(3)?,
-                        auth_dkim_result: text(4)?,
-                        auth_spf_domain: text(5)?,
-                        auth_spf_result: text(6)?,
-                        envelope_from: text(7)?,
-                        dkim: text(8)?,
-                        spf: text(9)?,
-                        disposition: text(10)?,
-                        forwarded: r.get(11)?,
-                    }
-                    .evidence_key();
+                    let domain = text(r, 0)?.unwrap_or_default();
+                    let key = stored_record(r, 1, domain)?.evidence_key();
                     let at = *by_key.entry(key).or_insert_with_key(|key| {
                         out.push(Evidence {
                             key: key.clone(),
@@ -164,4 +147,40 @@ impl Db {
         }
         Ok(crate::store::sorted_evidence(out, daily))
     }
+}
+
+/// A record's columns [`StoredRecord`] is read from, in its order (after the domain, which is the
+/// report's): every query that turns records into evidence selects them so.
+pub(super) const STORED_COLUMNS: &str = "c.source_ip, c.header_from, c.auth_dkim_domain, \
+     c.auth_dkim_result, c.auth_spf_domain, c.auth_spf_result, c.envelope_from, c.dkim, c.spf, \
+     c.disposition, c.forwarded";
+
+/// How many columns [`STORED_COLUMNS`] names.
+pub(super) const STORED_COUNT: usize = 11;
+
+/// Column `i` of `r` as text; `None` for NULL (or anything that is not text).
+pub(super) fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
+    r.get_ref(i).map(|v| v.as_str_or_null().ok().flatten())
+}
+
+/// The [`StoredRecord`] of a record of `domain` whose [`STORED_COLUMNS`] start at column `at`.
+pub(super) fn stored_record<'r>(
+    r: &'r rusqlite::Row<'_>,
+    at: usize,
+    domain: &'r str,
+) -> rusqlite::Result<StoredRecord<'r>> {
+    Ok(StoredRecord {
+        domain,
+        source_ip: text(r, at)?.unwrap_or_default(),
+        header_from: text(r, at + 1)?,
+        auth_dkim_domain: text(r, at + 2)?,
+        auth_dkim_result: text(r, at + 3)?,
+        auth_spf_domain: text(r, at + 4)?,
+        auth_spf_result: text(r, at + 5)?,
+        envelope_from: text(r, at + 6)?,
+        dkim: text(r, at + 7)?,
+        spf: text(r, at + 8)?,
+        disposition: text(r, at + 9)?,
+        forwarded: r.get(at + 10)?,
+    })
 }

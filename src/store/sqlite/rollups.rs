@@ -45,6 +45,7 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 
 use rusqlite::{Connection, params};
 
+use super::evidence::{STORED_COLUMNS, STORED_COUNT, stored_record, text};
 use super::{Db, Tx};
 use crate::analyse::min_opt;
 use crate::model::{
@@ -868,9 +869,7 @@ fn sum_day(conn: &Connection, domain: &str, day: i64, p: &mut Pending) -> Result
         ),
     };
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT c.source_ip, c.header_from, c.auth_dkim_domain, c.auth_dkim_result,
-            c.auth_spf_domain, c.auth_spf_result, c.envelope_from, c.dkim, c.spf,
-            c.disposition, c.forwarded, r.org_name, r.date_begin, r.date_end, c.count
+        "SELECT {STORED_COLUMNS}, r.org_name, r.date_begin, r.date_end, c.count
          FROM reports r CROSS JOIN records c ON c.report = r.id
          WHERE r.domain = ?1 AND {span}"
     ))?;
@@ -879,24 +878,16 @@ fn sum_day(conn: &Connection, domain: &str, day: i64, p: &mut Pending) -> Result
         return Ok(());
     };
     while let Some(r) = rows.next()? {
-        let text = |i| r.get_ref(i).map(|v| v.as_str_or_null().ok().flatten());
-        let stored = StoredRecord {
-            domain,
-            source_ip: text(0)?.unwrap_or_default(),
-            header_from: text(1)?,
-            auth_dkim_domain: text(2)?,
-            auth_dkim_result: text(3)?,
-            auth_spf_domain: text(4)?,
-            auth_spf_result: text(5)?,
-            envelope_from: text(6)?,
-            dkim: text(7)?,
-            spf: text(8)?,
-            disposition: text(9)?,
-            forwarded: r.get(10)?,
-        };
-        let org = text(11)?.unwrap_or_default();
+        let stored = stored_record(r, 0, domain)?;
+        let org = text(r, STORED_COUNT)?.unwrap_or_default();
         if let Some(s) = keys.sums(row, &stored) {
-            s.add(org, r.get(12)?, r.get(13)?, r.get(14)?, stored.source_ip);
+            s.add(
+                org,
+                r.get(STORED_COUNT + 1)?,
+                r.get(STORED_COUNT + 2)?,
+                r.get(STORED_COUNT + 3)?,
+                stored.source_ip,
+            );
         }
     }
     Ok(())
