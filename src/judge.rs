@@ -301,6 +301,52 @@ pub fn each_domain_in_parallel<T: Send>(
     Ok(out.into_iter().map(|(_, v)| v).collect())
 }
 
+/// Every domain in `scope` judged, each mapped by `each` to what the caller keeps, by domain: with
+/// `resolve` (`--resolve`: reverse DNS names looked up and cached, a write) one domain after
+/// another through [`each_domain`] and [`names_by`], shortfalls handed to `tell`; without, on a
+/// few threads through [`each_domain_in_parallel`] (a year of a large estate is mostly decoding
+/// rollups and grouping senders, which the domains do not share).
+pub fn each_domain_collected<T: Send, E: From<StoreError> + Send>(
+    store: &Store,
+    scope: &Scope,
+    judgement: &Judgement,
+    resolve: bool,
+    tell: impl FnMut(&Unanswered),
+    each: impl Fn(&Store, Judged) -> Result<T, E> + Sync,
+) -> Result<Vec<T>, E> {
+    if !resolve {
+        // The parallel loop's errors are the store's: a caller's own error is carried out beside.
+        let failed = std::sync::Mutex::new(None);
+        let out = each_domain_in_parallel(store, scope, judgement, |store, judged| {
+            match each(store, judged) {
+                Ok(v) => Ok(Some(v)),
+                Err(e) => {
+                    if let Ok(mut f) = failed.lock() {
+                        f.get_or_insert(e);
+                    }
+                    Ok(None)
+                }
+            }
+        });
+        if let Some(e) = failed.into_inner().ok().flatten() {
+            return Err(e);
+        }
+        return Ok(out?);
+    }
+    let mut out = Vec::new();
+    each_domain(
+        store,
+        scope,
+        judgement,
+        names_by(store, true, tell),
+        |judged| {
+            out.push(each(store, judged)?);
+            Ok::<_, E>(())
+        },
+    )?;
+    Ok(out)
+}
+
 /// One domain's mail in a window, judged.
 #[derive(Debug, Default)]
 pub struct Window {

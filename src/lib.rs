@@ -207,17 +207,25 @@ fn execute(config: Config) -> anyhow::Result<u8> {
         }
         Action::Tls(filter, format) => list(&store.tls(&filter)?, format),
         Action::Senders(judge) => {
-            let mut rows = Vec::new();
-            judge::each_domain(
+            let rows: Vec<_> = judge::each_domain_collected(
                 &store,
                 &cli_scope(&judge),
                 &judge.judgement,
-                judge::names_by(&store, judge.resolve, present::unanswered_lookups),
-                |judged| {
-                    rows.extend(judged.senders.into_iter().map(|s| s.summary));
-                    Ok::<_, store::StoreError>(())
+                judge.resolve,
+                present::unanswered_lookups,
+                |_, judged| {
+                    Ok::<_, store::StoreError>(
+                        judged
+                            .senders
+                            .into_iter()
+                            .map(|s| s.summary)
+                            .collect::<Vec<_>>(),
+                    )
                 },
-            )?;
+            )?
+            .into_iter()
+            .flatten()
+            .collect();
             list(
                 &rows,
                 present::Output {
@@ -230,29 +238,26 @@ fn execute(config: Config) -> anyhow::Result<u8> {
             let dns = dns
                 .map(|d| fetch::probe::dns::Dns::new(d.resolver, d.timeout))
                 .transpose()?;
-            let mut advice = Vec::new();
-            judge::each_domain(
+            let advice = judge::each_domain_collected(
                 &store,
                 &cli_scope(&judge),
                 &judge.judgement,
-                judge::names_by(&store, judge.resolve, present::unanswered_lookups),
-                |judged| {
+                judge.resolve,
+                present::unanswered_lookups,
+                |store, judged| {
                     // Without DNS, the starting point `each_domain` took (the stored check or the
                     // reports) is the one.
                     let live = match &dns {
-                        Some(dns) => {
-                            Some(judge::starting_point(&store, &judged.policy, Some(dns))?)
-                        }
+                        Some(dns) => Some(judge::starting_point(store, &judged.policy, Some(dns))?),
                         None => None,
                     };
-                    advice.push(judge::advise_domain(
+                    Ok::<_, anyhow::Error>(judge::advise_domain(
                         live.as_ref().unwrap_or(&judged.start),
                         &judged.policy,
                         &judged.evidence,
                         &judged.senders,
                         &judge.judgement,
-                    ));
-                    Ok::<_, anyhow::Error>(())
+                    ))
                 },
             )?;
             present::advice(&advice, judge.format).context("cannot write to standard output")?;

@@ -639,6 +639,18 @@ pub struct Evidence {
     pub ips: Option<IpSet>,
 }
 
+/// One source IP's mail under one of the keys a caller asked for
+/// ([`crate::store::Store::evidence_of_keys`]): the records from `ip` whose key without the IP
+/// is the caller's `key`-th, summed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpEvidence {
+    pub ip: String,
+    /// The place of the key among those asked for.
+    pub key: usize,
+    pub messages: u64,
+    pub reporters: std::collections::BTreeSet<String>,
+}
+
 /// A set of source IPs as reports write them: canonical IPv4 addresses as a compressed bitmap,
 /// anything else (IPv6, text that is not an address) as the text sent, so that two sets count
 /// exactly the distinct strings the records hold.

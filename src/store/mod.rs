@@ -43,8 +43,8 @@ use std::path::{Path, PathBuf};
 use crate::analyse::check::{DomainCheck, SelectorSeen};
 use crate::model::{
     AggregateReport, DayCount, DomainSummary, Evidence, EvidenceKey, Failure, FailureReport,
-    FailureSummary, Filter, Located, PolicyPublished, RejectSummary, ReportSummary, SourceSummary,
-    TlsReport, TlsSummary,
+    FailureSummary, Filter, IpEvidence, Located, PolicyPublished, RejectSummary, ReportSummary,
+    SourceSummary, TlsReport, TlsSummary,
 };
 
 pub use postgres::Location;
@@ -693,6 +693,40 @@ impl Store {
         backend!(self, db => db.evidence_per_ip(domain, since, until, by_day))
     }
 
+    /// The mail of `domain`'s reports ending in `[since, until)` under the keys `keys` (each
+    /// without a source IP), summed per source IP and key: what a sender's page lists by IP when
+    /// its rows are the rollups'.
+    pub fn evidence_of_keys(
+        &self,
+        domain: &str,
+        since: Option<i64>,
+        until: Option<i64>,
+        keys: &[EvidenceKey],
+    ) -> Result<Vec<IpEvidence>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.evidence_of_keys(domain, since, until, keys),
+            // The records per IP, kept where their key is asked for.
+            Backend::Postgres(db) => {
+                let wanted: HashMap<&EvidenceKey, usize> =
+                    keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+                let (rows, _) = db.evidence_per_ip(Some(domain), since, until, false)?;
+                Ok(rows
+                    .into_iter()
+                    .filter_map(|mut e| {
+                        let ip = std::mem::take(&mut e.key.source_ip);
+                        let key = *wanted.get(&e.key)?;
+                        Some(IpEvidence {
+                            ip,
+                            key,
+                            messages: e.messages,
+                            reporters: e.reporters,
+                        })
+                    })
+                    .collect())
+            }
+        }
+    }
+
     /// Cached reverse DNS names of `ips` looked up since `fresh_since`: `Some(None)` for a cached
     /// "no name"; absent when not cached or stale.
     pub fn rdns(
@@ -1009,7 +1043,8 @@ pub(crate) fn sorted_evidence(
     daily: impl IntoIterator<Item = ((usize, i64), u64)>,
 ) -> (Vec<Evidence>, Vec<DayCount>) {
     let mut order: Vec<usize> = (0..out.len()).collect();
-    order.sort_by(|&a, &b| out[a].key.cmp(&out[b].key));
+    // Keys are distinct (each row is one key's sums), so an unstable sort orders them the same.
+    order.sort_unstable_by(|&a, &b| out[a].key.cmp(&out[b].key));
     let mut place = vec![0; out.len()];
     for (new, &old) in order.iter().enumerate() {
         place[old] = new;

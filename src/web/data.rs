@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::analyse::{self, Advice};
 use crate::judge::Judgement;
 use crate::judge::{self, Judged, Scope};
-use crate::model::{Evidence, EvidenceKey};
+use crate::model::{Evidence, EvidenceKey, IpEvidence};
 use crate::store::{Store, StoreError};
 
 /// One day's (or bucket's) mail of a domain, by sender class ([`crate::model::SenderClass::ALL`]
@@ -148,28 +148,35 @@ pub fn sources(
         .iter()
         .filter_map(|&i| view.judged.evidence.get(i))
         .collect();
-    // Rows summed over source IPs (the rollups'): the same keys read per IP.
-    let per_ip;
-    let rows = if rows.iter().any(|e| e.ips.is_some()) {
-        let without_ip = |e: &Evidence| EvidenceKey {
-            source_ip: String::new(),
-            ..e.key.clone()
-        };
-        let keys: std::collections::HashSet<EvidenceKey> =
-            rows.iter().map(|e| without_ip(e)).collect();
-        let (since, until) = view.judged.window;
-        per_ip = store
-            .evidence_per_ip(Some(view.domain()), since, until, false)?
-            .0;
-        per_ip
+    // Rows summed over source IPs (the rollups'): the records of the same keys, read per IP.
+    let (keys, per_ip);
+    if rows.iter().any(|e| e.ips.is_some()) {
+        let mut without_ip: Vec<EvidenceKey> = rows
             .iter()
-            .filter(|e| keys.contains(&without_ip(e)))
-            .collect()
+            .map(|e| EvidenceKey {
+                source_ip: String::new(),
+                ..e.key.clone()
+            })
+            .collect();
+        without_ip.sort();
+        without_ip.dedup();
+        keys = without_ip;
+        per_ip = of_keys(store, view, &keys)?;
+        for e in &per_ip {
+            if let Some(key) = keys.get(e.key) {
+                add(&mut by_ip, &e.ip, key, e.messages, &e.reporters);
+            }
+        }
     } else {
-        rows
-    };
-    for e in rows {
-        add(&mut by_ip, e);
+        for e in rows {
+            add(
+                &mut by_ip,
+                &e.key.source_ip,
+                &e.key,
+                e.messages,
+                &e.reporters,
+            );
+        }
     }
     let mut out: Vec<Source> = by_ip.into_values().collect();
     out.sort_by(|a, b| b.messages.cmp(&a.messages).then_with(|| a.ip.cmp(&b.ip)));
@@ -183,15 +190,51 @@ pub fn sources(
     Ok((out, all))
 }
 
-fn add<'a>(by_ip: &mut BTreeMap<&'a str, Source>, e: &'a Evidence) {
-    let k = &e.key;
-    let s = by_ip.entry(k.source_ip.as_str()).or_insert_with(|| Source {
-        ip: k.source_ip.clone(),
+/// [`Store::evidence_of_keys`] over the view's window: its two halves read at once, each on a
+/// connection of its own, when the window is bounded below and the domain has a last report (a
+/// year of a large domain is a million records).
+fn of_keys(
+    store: &Store,
+    view: &DomainView,
+    keys: &[EvidenceKey],
+) -> Result<Vec<IpEvidence>, StoreError> {
+    let domain = view.domain();
+    let (since, until) = view.judged.window;
+    let end = until.or(view.judged.last.map(|l| l.saturating_add(1)));
+    let (Some(a), Some(b)) = (since, end) else {
+        return store.evidence_of_keys(domain, since, until, keys);
+    };
+    if b.saturating_sub(a) < 2 * 86_400 {
+        return store.evidence_of_keys(domain, since, until, keys);
+    }
+    let mid = a + (b - a) / 2;
+    let other = store.reopen_read_only()?;
+    std::thread::scope(|s| {
+        let later = s.spawn(move || other.evidence_of_keys(domain, Some(mid), until, keys));
+        let mut out = store.evidence_of_keys(domain, since, Some(mid), keys)?;
+        let later = later
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        out.extend(later);
+        Ok(out)
+    })
+}
+
+/// Adds `messages` from `ip` under `k` (reported by `reporters`) to the IP's row.
+fn add<'a>(
+    by_ip: &mut BTreeMap<&'a str, Source>,
+    ip: &'a str,
+    k: &EvidenceKey,
+    messages: u64,
+    reporters: &BTreeSet<String>,
+) {
+    let s = by_ip.entry(ip).or_insert_with(|| Source {
+        ip: ip.to_owned(),
         ..Source::default()
     });
-    s.messages += e.messages;
+    s.messages += messages;
     if k.dmarc_pass() {
-        s.pass += e.messages;
+        s.pass += messages;
     }
     let result = |domain: &str, result: &str| match (domain.is_empty(), result.is_empty()) {
         (true, true) => "none".to_owned(),
@@ -201,14 +244,14 @@ fn add<'a>(by_ip: &mut BTreeMap<&'a str, Source>, e: &'a Evidence) {
     };
     *s.dkim
         .entry(result(&k.dkim_domain, k.dkim_result.as_str()))
-        .or_default() += e.messages;
+        .or_default() += messages;
     *s.spf
         .entry(result(&k.spf_domain, k.spf_result.as_str()))
-        .or_default() += e.messages;
+        .or_default() += messages;
     *s.dispositions
         .entry(k.disposition.as_str().to_owned())
-        .or_default() += e.messages;
-    s.reporters.extend(e.reporters.iter().cloned());
+        .or_default() += messages;
+    s.reporters.extend(reporters.iter().cloned());
 }
 
 #[cfg(test)]

@@ -440,11 +440,8 @@ pub fn sender(
     scope: &Scope,
     name: &str,
 ) -> Result<Option<String>, StoreError> {
-    // Per source IP: the page lists the sender's IPs with their messages.
-    let scope = &Scope {
-        per_ip: true,
-        ..scope.clone()
-    };
+    // Judged as the domain's page judges it (from the rollups where they answer); the sender's
+    // IPs with their messages are read from the records of its keys alone (`data::sources`).
     let Some(v) = data::domains(store, scope, &config.judgement)?
         .into_iter()
         .next()

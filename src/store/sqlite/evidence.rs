@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::Db;
 use super::listings::key_bytes;
-use crate::model::{DayCount, Evidence, EvidenceKey, PolicyPublished};
+use crate::model::{DayCount, Evidence, EvidenceKey, IpEvidence, PolicyPublished};
 use crate::store::{StoreError, StoredRecord};
 
 impl Db {
@@ -71,32 +71,13 @@ impl Db {
         until: Option<i64>,
         by_day: bool,
     ) -> Result<(Vec<Evidence>, Vec<DayCount>), StoreError> {
-        // Conditions are spelled out only when given: `?1 IS NULL OR …` would keep SQLite from the
-        // (domain, date_end) index and scan every record. CROSS JOIN keeps reports first.
-        let conditions = [
-            if domain.is_some() {
-                "r.domain = ?1"
-            } else {
-                "?1 IS NULL"
-            },
-            if since.is_some() {
-                "r.date_end >= ?2"
-            } else {
-                "?2 IS NULL"
-            },
-            if until.is_some() {
-                "r.date_end < ?3"
-            } else {
-                "?3 IS NULL"
-            },
-        ];
         /// The columns [`StoredRecord`] is read from: the domain, then [`STORED_COLUMNS`].
         const KEY_COLUMNS: usize = 1 + STORED_COUNT;
         let mut stmt = self.conn.prepare(&format!(
             "SELECT r.domain, {STORED_COLUMNS}, r.org_name, r.date_begin, r.date_end, c.count
              FROM reports r CROSS JOIN records c ON c.report = r.id
              WHERE {}",
-            conditions.join(" AND ")
+            window_conditions(domain.is_some(), since.is_some(), until.is_some())
         ))?;
         let mut rows = stmt.query((domain, since, until))?;
         let mut daily: HashMap<(usize, i64), u64> = HashMap::new();
@@ -147,6 +128,101 @@ impl Db {
         }
         Ok(crate::store::sorted_evidence(out, daily))
     }
+
+    /// The records of `domain`'s reports ending in `[since, until)` whose key without the source
+    /// IP (an [`EvidenceKey`] whose `source_ip` is empty) is one of `keys`, summed per source IP
+    /// and key. The other records are passed over by their stored columns' bytes (each distinct
+    /// columns turned into a key once), so that a sender's page builds nothing for the rest of
+    /// the domain's mail.
+    pub fn evidence_of_keys(
+        &self,
+        domain: &str,
+        since: Option<i64>,
+        until: Option<i64>,
+        keys: &[EvidenceKey],
+    ) -> Result<Vec<IpEvidence>, StoreError> {
+        let wanted: HashMap<&EvidenceKey, usize> =
+            keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {STORED_COLUMNS}, r.org_name, c.count
+             FROM reports r CROSS JOIN records c ON c.report = r.id
+             WHERE {}",
+            window_conditions(true, since.is_some(), until.is_some())
+        ))?;
+        let mut rows = stmt.query((domain, since, until))?;
+        // Stored columns but the IP → the place of their key among `keys`, if there.
+        let mut kinds: HashMap<Vec<u8>, Option<usize>> = HashMap::new();
+        // An IP's bytes and its key's place → its row in `out`.
+        let mut places: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut out: Vec<IpEvidence> = Vec::new();
+        let mut buf = Vec::new();
+        while let Some(r) = rows.next()? {
+            buf.clear();
+            for i in 1..STORED_COUNT {
+                key_bytes(&mut buf, r.get_ref(i)?);
+            }
+            let key = match kinds.get(buf.as_slice()) {
+                Some(k) => *k,
+                None => {
+                    let mut key = stored_record(r, 0, domain)?.evidence_key();
+                    key.source_ip.clear();
+                    let k = wanted.get(&key).copied();
+                    kinds.insert(buf.clone(), k);
+                    k
+                }
+            };
+            let Some(key) = key else {
+                continue;
+            };
+            let ip = text(r, 0)?.unwrap_or_default();
+            buf.clear();
+            buf.extend_from_slice(ip.as_bytes());
+            buf.extend_from_slice(&key.to_le_bytes());
+            let at = match places.get(buf.as_slice()) {
+                Some(at) => *at,
+                None => {
+                    out.push(IpEvidence {
+                        ip: ip.to_owned(),
+                        key,
+                        ..IpEvidence::default()
+                    });
+                    places.insert(buf.clone(), out.len() - 1);
+                    out.len() - 1
+                }
+            };
+            let e = &mut out[at];
+            let reporter = text(r, STORED_COUNT)?.unwrap_or_default();
+            if !e.reporters.contains(reporter) {
+                e.reporters.insert(reporter.to_owned());
+            }
+            e.messages = e.messages.saturating_add(r.get(STORED_COUNT + 1)?);
+        }
+        Ok(out)
+    }
+}
+
+/// The conditions on a report `r` of `?1` (a domain), ending in `[?2, ?3)`: each spelled out only
+/// when given (`?1 IS NULL OR …` would keep SQLite from the (domain, date_end) index and scan
+/// every record). CROSS JOIN keeps reports first.
+fn window_conditions(domain: bool, since: bool, until: bool) -> String {
+    [
+        if domain {
+            "r.domain = ?1"
+        } else {
+            "?1 IS NULL"
+        },
+        if since {
+            "r.date_end >= ?2"
+        } else {
+            "?2 IS NULL"
+        },
+        if until {
+            "r.date_end < ?3"
+        } else {
+            "?3 IS NULL"
+        },
+    ]
+    .join(" AND ")
 }
 
 /// A record's columns [`StoredRecord`] is read from, in its order (after the domain, which is the
