@@ -21,20 +21,21 @@
 pub mod copy;
 mod lists;
 pub mod postgres;
+mod rollups;
 mod sqlite;
 
 /// The rollups' sums of a batch's aggregate reports, made before its unit of work begins (on
 /// another thread than the writer's: [`presum`]) and given to it ([`Tx::use_presum`]), which uses
 /// them when it stores every one of those reports (otherwise it sums what it stored itself).
-pub struct Presum(Option<sqlite::Presum>);
+pub struct Presum(Option<rollups::Presum>);
 
 /// The [`Presum`] of `reports` for a store that keeps rollups as it writes
-/// ([`Store::keeps_rollups`]; SQLite), else nothing.
+/// ([`Store::keeps_rollups`]), else nothing.
 pub fn presum<'a>(
     keeps_rollups: bool,
     reports: impl Iterator<Item = &'a AggregateReport>,
 ) -> Presum {
-    Presum(keeps_rollups.then(|| sqlite::presum(reports)))
+    Presum(keeps_rollups.then(|| rollups::presum(reports)))
 }
 
 use std::collections::{BTreeSet, HashMap};
