@@ -58,6 +58,8 @@ pub(in crate::store) use upkeep::{prune, rebuild, write};
 /// cost here.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
+use std::collections::BTreeSet;
+
 use crate::model::{DayCount, Evidence};
 use crate::store::{StoreError, StoredRecord};
 
@@ -166,6 +168,36 @@ pub(in crate::store) trait RollupSql {
 
     /// The domains with a day row at `day`.
     fn domains_on(&mut self, day: i64) -> Result<Vec<String>, StoreError>;
+
+    /// Where several writers write at once: takes the keys (domain, month's first day, as
+    /// [`plan::month_key`] names them) a unit of work writes to, `shared` where it only adds
+    /// parts, `exclusive` where it sums days again from their records, before it writes. One
+    /// writer at a time: nothing to do.
+    fn lock(
+        &mut self,
+        _shared: &BTreeSet<(String, i64)>,
+        _exclusive: &BTreeSet<(String, i64)>,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Where several writers write at once: takes the key of each of `months` (first days, as
+    /// [`plan::month_key`] names them) of every domain with rollups, exclusive (`prune`).
+    fn lock_every_domain(&mut self, _months: &[i64]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Whether the parts of a day of `domain`'s month `month` may be folded now (no other
+    /// writer adding to that month); never waits.
+    fn try_fold(&mut self, _domain: &str, _month: i64) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    /// Whether `domain`'s stale month `month` may be settled now (no other writer adding to
+    /// it, and still stale as last touched at or before `before`); never waits.
+    fn try_settle(&mut self, _domain: &str, _month: i64, _before: i64) -> Result<bool, StoreError> {
+        Ok(true)
+    }
 }
 
 /// A table the reader reads blobs from.

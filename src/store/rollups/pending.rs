@@ -195,6 +195,11 @@ impl Pending {
         }
     }
 
+    /// Whether there is nothing to write: no sums, no day to sum again.
+    pub(in crate::store) fn is_empty(&self) -> bool {
+        self.dirty.is_empty() && self.days.values().all(|d| d.values().all(|e| e.is_empty()))
+    }
+
     /// Marks `domain`'s day of `end` (a report of it is about to be deleted in this unit of
     /// work) to be summed again from its records at commit.
     pub(in crate::store) fn forget_day(&mut self, domain: &str, end: Option<i64>) {

@@ -24,6 +24,11 @@ pub(super) fn month_span(day: i64) -> Option<(i64, i64)> {
     }
 }
 
+/// The lock key of `day`'s month: its first day, or the day itself where it has no month row.
+pub(in crate::store) fn month_key(day: i64) -> i64 {
+    month_span(day).map_or(day, |(start, _)| start)
+}
+
 /// Which rows answer a window `[since, until)` of report ends: the whole days `[from, to)` it
 /// covers (the months wholly inside from month rows, the other days from day rows), and the
 /// partial days at its edges, from the records.

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::codec::{Entries, add_entries, encode_all, merge};
 use super::pending::{Pending, free_elsewhere};
-use super::plan::{NO_DAY, month_span};
+use super::plan::{NO_DAY, month_key, month_span};
 use super::{RollupSql, Rows};
 use crate::store::StoreError;
 
@@ -74,6 +74,21 @@ pub(in crate::store) fn write<S: RollupSql>(sql: &mut S, p: Pending) -> Result<(
     let Pending {
         mut days, dirty, ..
     } = p;
+    let exclusive: BTreeSet<(String, i64)> = dirty
+        .iter()
+        .map(|(domain, day)| (domain.clone(), month_key(*day)))
+        .collect();
+    let shared: BTreeSet<(String, i64)> = days
+        .iter()
+        .flat_map(|(domain, by_day)| {
+            by_day
+                .iter()
+                .filter(|(_, sums)| !sums.is_empty())
+                .map(move |(day, _)| (domain.clone(), month_key(*day)))
+        })
+        .filter(|k| !exclusive.contains(k))
+        .collect();
+    sql.lock(&shared, &exclusive)?;
     let mut touched: BTreeSet<(String, i64, i64)> = BTreeSet::new();
     for (domain, day) in &dirty {
         if let Some(by_day) = days.get_mut(domain) {
@@ -100,7 +115,7 @@ pub(in crate::store) fn write<S: RollupSql>(sql: &mut S, p: Pending) -> Result<(
         let (domain, day) = (domain.as_str(), *day);
         let blob = encode_all(sums);
         let parts = sql.add_part(domain, day, &blob)?;
-        if parts >= FOLD_PARTS {
+        if parts >= FOLD_PARTS && sql.try_fold(domain, month_key(day))? {
             fold(sql, domain, day, day.saturating_add(1))?;
         }
         if let Some((start, end)) = month_span(day) {
@@ -137,6 +152,9 @@ pub(super) fn fold<S: RollupSql>(
 pub(super) fn settle<S: RollupSql>(sql: &mut S, before: i64) -> Result<(), StoreError> {
     for month in sql.stale_until(before)? {
         let (domain, start, end) = &month;
+        if !sql.try_settle(domain, *start, before)? {
+            continue;
+        }
         fold(sql, domain, *start, *end)?;
         rebuild_month(sql, domain, *start, *end)?;
         sql.unstale(domain, *start)?;
@@ -190,6 +208,11 @@ pub(in crate::store) fn prune<S: RollupSql>(
     dry_run: bool,
 ) -> Result<u64, StoreError> {
     let day = cutoff.div_euclid(super::plan::DAY);
+    if !dry_run {
+        // No writer adds to the month the cutoff splits, or to the days without an end, while
+        // they are summed again.
+        sql.lock_every_domain(&[month_key(day), month_key(NO_DAY)])?;
+    }
     let gone = sql.prune_rows(day, dry_run)?;
     if dry_run {
         return Ok(gone);
@@ -198,12 +221,10 @@ pub(in crate::store) fn prune<S: RollupSql>(
     for (domain, start, end) in sql.months_across(day)? {
         rebuild_month(sql, &domain, start, end)?;
     }
+    // The reports without an end, pruned by when they were stored, from what remains.
+    let undated = sql.domains_on(NO_DAY)?;
     let p = Pending {
-        dirty: sql
-            .domains_on(NO_DAY)?
-            .into_iter()
-            .map(|d| (d, NO_DAY))
-            .collect(),
+        dirty: undated.into_iter().map(|d| (d, NO_DAY)).collect(),
         ..Pending::default()
     };
     write(sql, p)?;
