@@ -598,7 +598,7 @@ fn listings_answer_as_sqlite_over_the_samples_and_the_corpus() {
             &w("tls"),
         );
         let (domain, since, until) = (f.domain.as_deref(), f.since, f.until);
-        let (e1, d1) = pg::evidence_in(&mut client, domain, since, until, true).unwrap();
+        let (e1, d1) = pg::evidence_per_ip(&mut client, domain, since, until, true).unwrap();
         // The records' rows (SQLite's rollups are compared with them in tests/rollups.rs).
         let (e2, d2) = sqlite.evidence_per_ip(domain, since, until, true).unwrap();
         same(e1, e2, &w("evidence"));

@@ -1,14 +1,15 @@
 //! Rollups (issue 20, the sender tier without the source IP): every answer computed from the
 //! rollups is the answer computed from the records (`DMARC_WARDEN_FROM_RECORDS=1`, the hidden
-//! switch to the record-based readers), on SQLite: over the samples, the bad fixtures and the
-//! shared corpus, over generated reports, with declared senders' networks that part a row's IPs
-//! and that do not, after copies replaced by more complete ones (with another period), a
-//! reprocess of kept rejects, a second ingest of everything and a prune; an existing database is
-//! back-filled by the migration; and a rollup that is off by one message is noticed.
+//! switch to the record-based readers), on SQLite and on PostgreSQL: over the samples, the bad
+//! fixtures and the shared corpus, over generated reports, with declared senders' networks that
+//! part a row's IPs and that do not, after copies replaced by more complete ones (with another
+//! period), a reprocess of kept rejects, a second ingest of everything and a prune; an existing
+//! database is back-filled by the migration; a rollup that is off by one message is noticed; and
+//! (PostgreSQL) several ingests at once over overlapping inputs keep them exact.
 
 use std::path::Path;
 
-use crate::cli::{Env, s};
+use crate::cli::{Backend, Env, on_both_backends, s};
 use crate::imap::corpus::{Rng, report_xml, write_corpus};
 
 /// The answers compared: `senders` and `advise` over several windows, the digest, the listings
@@ -129,16 +130,43 @@ fn ingest(env: &Env, paths: &[&Path], extra: &[&str]) {
     assert!(out.code <= 1, "{}", out.stderr);
 }
 
-/// Whether the rollups hold anything (so that the comparisons compare them).
-fn rolled_rows(env: &Env) -> i64 {
-    let conn = rusqlite::Connection::open(env.db()).unwrap();
-    conn.query_row("SELECT count(*) FROM rollup_days", [], |r| r.get(0))
-        .unwrap()
+/// Runs `sql` (statements, no results) on the test's database, whichever backend.
+fn execute(env: &Env, sql: &str) {
+    match env.pg() {
+        Some(pg) => crate::postgres::support::server()
+            .admin_to(&pg.name)
+            .batch_execute(sql)
+            .unwrap(),
+        None => rusqlite::Connection::open(env.db())
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap(),
+    }
 }
 
-#[test]
-fn rollups_answer_as_the_records_over_the_corpus_and_generated_reports() {
-    let env = Env::new();
+/// The one number `sql` selects, whichever backend.
+fn number(env: &Env, sql: &str) -> i64 {
+    match env.pg() {
+        Some(pg) => crate::postgres::support::server()
+            .admin_to(&pg.name)
+            .query_one(sql, &[])
+            .unwrap()
+            .get(0),
+        None => rusqlite::Connection::open(env.db())
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap(),
+    }
+}
+
+/// Whether the rollups hold anything (so that the comparisons compare them).
+fn rolled_rows(env: &Env) -> i64 {
+    number(env, "SELECT count(*) FROM rollup_days")
+}
+
+on_both_backends! {
+fn rollups_answer_as_the_records_over_the_corpus_and_generated_reports(backend: Backend) {
+    let env = Env::on(backend);
     let inputs = crate::tables::inputs();
     let inputs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
     ingest(&env, &inputs, &[]);
@@ -148,6 +176,7 @@ fn rollups_answer_as_the_records_over_the_corpus_and_generated_reports() {
     write_corpus(dir.path(), 300).unwrap();
     ingest(&env, &[dir.path()], &[]);
     same(&env, "with generated reports");
+}
 }
 
 /// A generated report `n` with `records` records and its period ending `shift` seconds later:
@@ -163,9 +192,9 @@ fn generated(n: usize, records: usize, shift: i64) -> String {
     format!("{head}<end>{}</end>{tail}", end + shift)
 }
 
-#[test]
-fn replacements_reprocess_a_second_ingest_and_prune_keep_the_rollups_exact() {
-    let env = Env::new();
+on_both_backends! {
+fn replacements_reprocess_a_second_ingest_and_prune_keep_the_rollups_exact(backend: Backend) {
+    let env = Env::on(backend);
     let dir = tempfile::tempdir().unwrap();
     let (partial, whole, big) = (
         dir.path().join("partial"),
@@ -213,51 +242,106 @@ fn replacements_reprocess_a_second_ingest_and_prune_keep_the_rollups_exact() {
     assert!(left > 0 && left < 50, "{left} reports left");
     same(&env, "after prune");
 }
+}
 
-/// A database made before the rollups (their table dropped, the schema version set back) gets
+on_both_backends! {
+/// A database made before the rollups (their tables dropped, the schema version set back) gets
 /// them from its records on first use; a month row gone missing is noticed.
-#[test]
-fn an_existing_database_is_back_filled_and_a_wrong_rollup_is_noticed() {
-    let env = Env::new();
+fn an_existing_database_is_back_filled_and_a_wrong_rollup_is_noticed(backend: Backend) {
+    let env = Env::on(backend);
     let inputs = crate::tables::inputs();
     let inputs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
     ingest(&env, &inputs, &[]);
     let want = answers(&env, true);
-    let version = |conn: &rusqlite::Connection| -> i64 {
-        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap()
+    let version = |env: &Env| -> i64 {
+        match backend {
+            Backend::Sqlite => number(env, "PRAGMA user_version"),
+            Backend::Postgres => number(env, "SELECT max(version)::int8 FROM schema_migrations"),
+        }
     };
-    let latest = {
-        let conn = rusqlite::Connection::open(env.db()).unwrap();
-        let latest = version(&conn);
-        conn.execute_batch(&format!(
-            "DROP TABLE rollup_days; DROP TABLE rollup_months; DROP TABLE rollup_stale;
-             DROP TABLE rollup_parts; DROP TABLE rollup_clock; PRAGMA user_version = {};",
-            latest - 1
-        ))
-        .unwrap();
-        latest
-    };
+    let latest = version(&env);
+    execute(
+        &env,
+        &match backend {
+            Backend::Sqlite => format!(
+                "DROP TABLE rollup_days; DROP TABLE rollup_months; DROP TABLE rollup_stale;
+                 DROP TABLE rollup_parts; DROP TABLE rollup_clock; PRAGMA user_version = {};",
+                latest - 1
+            ),
+            Backend::Postgres => format!(
+                "DROP TABLE rollup_days; DROP TABLE rollup_months; DROP TABLE rollup_stale;
+                 DROP TABLE rollup_parts; DROP SEQUENCE rollup_clock;
+                 DELETE FROM schema_migrations WHERE version = {latest};"
+            ),
+        },
+    );
     // A command that writes migrates it (a read-only one refuses a database too old).
     let out = env.run(&["ingest", "--quiet", s(&crate::cli::samples())]);
     assert!(out.code <= 1, "{}", out.stderr);
     if let Some(d) = first_difference(&answers(&env, false), &want) {
         panic!("the back-filled rollups answer as the records: {d}");
     }
-    {
-        let conn = rusqlite::Connection::open(env.db()).unwrap();
-        assert_eq!(version(&conn), latest, "the rollups' migration applied");
-        // The largest month row goes missing.
-        conn.execute(
-            "DELETE FROM rollup_months WHERE (domain, month) IN
-                (SELECT domain, month FROM rollup_months ORDER BY length(sums) DESC LIMIT 1)",
-            [],
-        )
-        .unwrap();
-    }
+    assert_eq!(version(&env), latest, "the rollups' migration applied");
+    // The largest month row goes missing.
+    execute(
+        &env,
+        "DELETE FROM rollup_months WHERE (domain, month) IN
+            (SELECT domain, month FROM rollup_months ORDER BY length(sums) DESC LIMIT 1)",
+    );
     let found = difference(&env).expect("a wrong rollup is noticed");
     assert!(
         found.contains("from rollups and from records differ"),
         "{found}"
     );
+}
+}
+
+/// Several `ingest` processes at once into one PostgreSQL database, over overlapping generated
+/// inputs (each report read by two or three of them, copies of some with fewer records and
+/// another period, so that concurrent writers replace each other's copies), in many small units of
+/// work that commit, fold and settle beside each other: afterwards every answer from the
+/// rollups is the records'.
+#[test]
+fn concurrent_ingests_keep_the_postgres_rollups_exact() {
+    let env = Env::on(Backend::Postgres);
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for n in 0..120 {
+        // Two copies of every third report: a partial one over another period, and the whole.
+        if n % 3 == 0 {
+            let path = dir.path().join(format!("{n}-partial.xml"));
+            std::fs::write(&path, generated(n, 3, 86_400 * (n as i64 % 5))).unwrap();
+            files.push(path);
+        }
+        let path = dir.path().join(format!("{n}.xml"));
+        std::fs::write(&path, generated(n, 6, 0)).unwrap();
+        files.push(path);
+    }
+    // Each of four threads reads 60% of the inputs, starting at its own quarter and going round,
+    // as many small `ingest` runs one after the other (each a unit of work or two): every input
+    // is read by two or three of them, and their units of work commit beside each other.
+    let n = files.len();
+    std::thread::scope(|scope| {
+        for k in 0..4 {
+            let (env, files) = (&env, &files);
+            scope.spawn(move || {
+                let mine: Vec<&str> = (0..n * 3 / 5)
+                    .map(|i| s(&files[(k * n / 4 + i) % n]))
+                    .collect();
+                for chunk in mine.chunks(6) {
+                    let mut args = vec!["ingest", "--quiet", "--threads", "1"];
+                    args.extend(chunk);
+                    let out = env.run(&args);
+                    assert!(out.code <= 1, "{}", out.stderr);
+                }
+            });
+        }
+    });
+    assert_eq!(
+        env.run(&["reports", "--format", "json"]).json().len(),
+        120,
+        "every report stored once"
+    );
+    assert!(number(&env, "SELECT count(*) FROM rollup_days") > 0);
+    same(&env, "after four ingests at once");
 }

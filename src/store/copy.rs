@@ -359,7 +359,7 @@ impl<'s> super::Tx<'s> {
     }
 
     /// `table` is copied: what depends on its rows having come in is brought up to date
-    /// (PostgreSQL: the identity's next value; SQLite: the rollups, once the records are in).
+    /// (PostgreSQL: the identity's next value; both: the rollups, once the records are in).
     fn copied(&mut self, table: &Table) -> Result<(), StoreError> {
         match &mut self.backend {
             TxBackend::Sqlite(t) if table.name == "records" => t.rebuild_rollups(),

@@ -21,20 +21,21 @@
 pub mod copy;
 mod lists;
 pub mod postgres;
+mod rollups;
 mod sqlite;
 
 /// The rollups' sums of a batch's aggregate reports, made before its unit of work begins (on
 /// another thread than the writer's: [`presum`]) and given to it ([`Tx::use_presum`]), which uses
 /// them when it stores every one of those reports (otherwise it sums what it stored itself).
-pub struct Presum(Option<sqlite::Presum>);
+pub struct Presum(Option<rollups::Presum>);
 
 /// The [`Presum`] of `reports` for a store that keeps rollups as it writes
-/// ([`Store::keeps_rollups`]; SQLite), else nothing.
+/// ([`Store::keeps_rollups`]), else nothing.
 pub fn presum<'a>(
     keeps_rollups: bool,
     reports: impl Iterator<Item = &'a AggregateReport>,
 ) -> Presum {
-    Presum(keeps_rollups.then(|| sqlite::presum(reports)))
+    Presum(keeps_rollups.then(|| rollups::presum(reports)))
 }
 
 use std::collections::{BTreeSet, HashMap};
@@ -371,7 +372,7 @@ impl Store {
 
     /// Whether units of work keep rollups of what they store, from a [`Presum`] when given.
     pub fn keeps_rollups(&self) -> bool {
-        matches!(self.backend, Backend::Sqlite(_))
+        true
     }
 
     /// Threads `ingest` should parse on, given the machine's `cores`: SQLite's writer runs in this
@@ -669,7 +670,7 @@ impl Store {
     }
 
     /// [`Store::evidence_between`]; with `by_day`, also how many messages of each evidence row came
-    /// in reports beginning on each day (the web's charts). On SQLite, from the rollups when they
+    /// in reports beginning on each day (the web's charts). From the rollups when they
     /// answer the window: a row per key without the source IP, its IPs in `Evidence::ips`.
     pub fn evidence_in(
         &self,
@@ -815,8 +816,10 @@ impl Store {
 impl Tx<'_> {
     /// Gives this unit of work the rollups' sums of the batch it is about to store.
     pub fn use_presum(&mut self, p: Presum) {
-        if let (TxBackend::Sqlite(t), Some(p)) = (&self.backend, p.0) {
-            t.use_presum(p);
+        match (&mut self.backend, p.0) {
+            (TxBackend::Sqlite(t), Some(p)) => t.use_presum(p),
+            (TxBackend::Postgres(t), Some(p)) => t.use_presum(p),
+            (_, None) => {}
         }
     }
 

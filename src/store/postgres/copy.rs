@@ -214,6 +214,10 @@ impl Tx<'_> {
                      FROM copy_{name} s JOIN reports r ON r.domain = s.domain AND r.id = s.report;
                      DROP TABLE copy_{name}"
                 ))?;
+                // The rollups, once the records are in.
+                if name == "records" {
+                    super::rollups::rebuild(c)?;
+                }
                 Ok(())
             });
         }

@@ -1,4 +1,5 @@
-//! The evidence behind `senders`, `advise`, notifications and the dashboard: aggregate records summed
+//! The evidence behind `senders`, `advise`, notifications and the dashboard read from the
+//! records (the rollups answer whole days: `rollups.rs`): aggregate records summed
 //! by what they say about the sender ([`EvidenceKey`]). The server sums them (by the stored values
 //! and by the day the report began), so only the sums cross the network; each sum's columns are
 //! then turned into their key by [`StoredRecord::evidence_key`], the one conversion, and folded
@@ -15,7 +16,7 @@ use crate::store::StoredRecord;
 /// Records of reports ending on or after `since` and before `until` (of `domain`, when given), summed
 /// by [`EvidenceKey`], sorted by it; with `by_day`, also how many messages of each evidence row came
 /// in reports beginning on each day.
-pub fn evidence_in(
+pub fn evidence_per_ip(
     client: &mut impl GenericClient,
     domain: Option<&str>,
     since: Option<i64>,

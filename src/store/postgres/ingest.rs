@@ -76,6 +76,18 @@ pub fn insert_reports(
     reports: &[(&str, &Located<AggregateReport>)],
     now: i64,
 ) -> Result<Vec<Inserted>, PgError> {
+    insert_reports_noting(client, reports, now, &mut Vec::new())
+}
+
+/// [`insert_reports`], noting in `replaced` the (domain, end) each replaced copy's records were
+/// stored under (the records' `report_end`, and no end, as a copy without one is stored under
+/// when it was stored): the rollups' days to sum again.
+pub fn insert_reports_noting(
+    client: &mut impl GenericClient,
+    reports: &[(&str, &Located<AggregateReport>)],
+    now: i64,
+    replaced: &mut Vec<(String, Option<i64>)>,
+) -> Result<Vec<Inserted>, PgError> {
     let mut out = vec![Inserted::Duplicate; reports.len()];
     if reports.is_empty() {
         return Ok(out);
@@ -97,9 +109,11 @@ pub fn insert_reports(
         let (mut round, later): (Vec<usize>, Vec<usize>) =
             pending.into_iter().partition(|&i| seen.insert(&keys[i]));
         round.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
-        upsert_round(&mut tx, reports, &keys, &round, now, &mut out)?;
+        upsert_round(&mut tx, reports, &keys, &round, now, &mut out, replaced)?;
         pending = later;
     }
+    replaced.sort_unstable();
+    replaced.dedup();
     tx.commit()?;
     Ok(out)
 }
@@ -137,6 +151,7 @@ fn upsert_round(
     round: &[usize],
     now: i64,
     out: &mut [Inserted],
+    ends: &mut Vec<(String, Option<i64>)>,
 ) -> Result<(), PgError> {
     let mut c = Columns::default();
     for &i in round {
@@ -213,10 +228,14 @@ fn upsert_round(
         let ids: Vec<i64> = replaced.iter().map(|&(_, id)| id).collect();
         for row in tx.query(
             "DELETE FROM records c USING unnest($1::text[], $2::int8[]) AS d(domain, report)
-             WHERE c.domain = d.domain AND c.report = d.report RETURNING c.report",
+             WHERE c.domain = d.domain AND c.report = d.report
+             RETURNING c.report, c.domain, c.report_end",
             &[&domains, &ids],
         )? {
             *before.entry(row.get(0)).or_default() += 1;
+            let domain: String = row.get(1);
+            ends.push((domain.clone(), Some(row.get(2))));
+            ends.push((domain, None));
         }
     }
     for &(i, id) in &stored {

@@ -24,6 +24,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0004_record_lists",
         include_str!("../../../schemas/postgres/0004_record_lists.sql"),
     ),
+    (
+        "0005_rollups",
+        include_str!("../../../schemas/postgres/0005_rollups.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("dmarcwm" + 1).
@@ -77,6 +81,10 @@ pub fn migrate(client: &mut impl GenericClient) -> Result<usize, PgError> {
     for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
         tx.batch_execute(sql)
             .map_err(|error| PgError::Migration { name, error })?;
+        if *name == "0005_rollups" {
+            // The back-fill: the rollups of the reports already stored.
+            super::rollups::rebuild(&mut tx)?;
+        }
         let number = i as i32 + 1;
         tx.execute(
             "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",

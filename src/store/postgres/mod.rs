@@ -33,6 +33,7 @@ mod password;
 mod prune;
 mod rdns;
 mod rejects;
+mod rollups;
 mod url;
 
 use std::borrow::Cow;
@@ -53,7 +54,7 @@ use crate::store::{
 
 pub use checks::{dkim_selectors, last_checks, save_check, tls_report_count};
 pub use connect::Connector;
-pub use evidence::evidence_in;
+pub use evidence::evidence_per_ip;
 pub use imap::{
     add_pending_move, clear_pending_moves, drop_stale_moves, imap_folder, pending_moves,
     set_imap_folder, try_lock_account, unlock_account,
@@ -126,6 +127,8 @@ pub enum PgError {
         name: &'static str,
         error: postgres::Error,
     },
+    #[error("database: unreadable rollup row")]
+    Unreadable,
     #[error("database: COPY: {reason}")]
     Copy { reason: String },
     /// A statement failed, or the connection was lost; `at` names the database when known
@@ -248,6 +251,8 @@ pub struct Db {
 pub struct Tx<'c> {
     tx: Transaction<'c>,
     url: &'c PgUrl,
+    /// The rollups of what this unit of work stored, written at commit.
+    rollups: rollups::Kept,
 }
 
 impl Db {
@@ -311,7 +316,11 @@ impl Db {
     pub fn begin<'c>(&'c self, client: &'c mut Client) -> Result<Tx<'c>, StoreError> {
         let url = self.url();
         let tx = client.transaction().map_err(|e| PgError::from(e).at(url))?;
-        Ok(Tx { tx, url })
+        Ok(Tx {
+            tx,
+            url,
+            rollups: rollups::Kept::default(),
+        })
     }
 
     /// The server's snapshot ([`data_version`]), as a token.
@@ -362,6 +371,23 @@ impl Db {
 }
 
 impl Db {
+    /// The evidence of the reports asked for: from the rollups when they answer the window, in
+    /// one snapshot ([`rollups::evidence_in`]), else from the records.
+    pub fn evidence_in(
+        &self,
+        domain: Option<&str>,
+        since: Option<i64>,
+        until: Option<i64>,
+        by_day: bool,
+    ) -> Result<(Vec<Evidence>, Vec<DayCount>), StoreError> {
+        rollups::evidence_in(&mut *self.client()?, domain, since, until, by_day).map_err(
+            |e| match e {
+                StoreError::Postgres(e) => StoreError::Postgres(e.at(self.url())),
+                other => other,
+            },
+        )
+    }
+
     /// `prune` ([`prune::prune`]): in transactions of its own, on this connection.
     pub fn prune(
         &self,
@@ -373,9 +399,39 @@ impl Db {
 }
 
 impl Tx<'_> {
-    pub fn commit(self) -> Result<(), StoreError> {
+    pub fn commit(mut self) -> Result<(), StoreError> {
         let url = self.url;
+        let kept = std::mem::take(&mut self.rollups);
+        kept.write(&mut self.tx).map_err(|e| match e {
+            StoreError::Postgres(e) => StoreError::Postgres(e.at(url)),
+            other => other,
+        })?;
         Ok(self.tx.commit().map_err(|e| PgError::from(e).at(url))?)
+    }
+
+    /// Gives this unit of work the rollups' sums of the batch it is about to store.
+    pub(in crate::store) fn use_presum(&mut self, p: crate::store::rollups::Presum) {
+        self.rollups.use_presum(p);
+    }
+
+    /// Deletes the rollups and sums every stored report again (after `migrate --to` copied the
+    /// reports in).
+    pub fn rebuild_rollups(&mut self) -> Result<(), StoreError> {
+        self.rollups = rollups::Kept::default();
+        self.run(|c| rollups::rebuild(c))
+    }
+
+    /// Stores one report ([`Tx::insert_reports`]).
+    pub fn insert_report(
+        &mut self,
+        origin: &str,
+        report: &Located<AggregateReport>,
+        now: i64,
+    ) -> Result<Inserted, StoreError> {
+        Ok(self
+            .insert_reports(&[(origin, report)], now)?
+            .pop()
+            .unwrap_or(Inserted::Duplicate))
     }
 
     fn run<T>(
@@ -396,12 +452,29 @@ impl Tx<'_> {
     ) -> Result<Vec<Inserted>, StoreError> {
         let mut attempt = 0;
         loop {
-            match insert_reports(&mut self.tx, reports, now) {
+            let mut replaced = Vec::new();
+            match ingest::insert_reports_noting(&mut self.tx, reports, now, &mut replaced) {
                 Err(e) if e.is_retryable() && attempt < RETRIES => {
                     attempt += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20 * attempt));
                 }
-                done => return Ok(done.map_err(|e| e.at(self.url))?),
+                Err(e) => return Err(e.at(self.url).into()),
+                Ok(out) => {
+                    // The days the replaced copies were rolled up under are summed again.
+                    for (domain, end) in replaced {
+                        self.rollups.forget_day(&domain, end);
+                    }
+                    self.rollups.stored(
+                        reports
+                            .iter()
+                            .zip(&out)
+                            .filter(|(_, i)| !matches!(i, Inserted::Duplicate))
+                            .map(|((_, r), _)| &r.item)
+                            .collect::<Vec<_>>()
+                            .into_iter(),
+                    );
+                    return Ok(out);
+                }
             }
         }
     }
@@ -442,10 +515,8 @@ reads! {
     rejects() -> Vec<RejectSummary> = listings::rejects;
     latest_policies(domain: Option<&str>) -> Vec<(PolicyPublished, Option<i64>)> =
         listings::latest_policies;
-    evidence_in(domain: Option<&str>, since: Option<i64>, until: Option<i64>, by_day: bool)
-        -> (Vec<Evidence>, Vec<DayCount>) = evidence::evidence_in;
     evidence_per_ip(domain: Option<&str>, since: Option<i64>, until: Option<i64>, by_day: bool)
-        -> (Vec<Evidence>, Vec<DayCount>) = evidence::evidence_in;
+        -> (Vec<Evidence>, Vec<DayCount>) = evidence::evidence_per_ip;
     rdns(ips: &[String], fresh_since: i64) -> HashMap<String, Option<String>> = rdns::rdns;
     dkim_selectors(domain: &str) -> Vec<SelectorSeen> = checks::dkim_selectors;
     tls_report_count(domain: &str) -> (u64, Option<i64>) = checks::tls_report_count;
@@ -475,8 +546,6 @@ macro_rules! writes {
 }
 
 writes! {
-    insert_report(origin: &str, report: &Located<AggregateReport>, now: i64) -> Inserted =
-        ingest::insert_report;
     insert_failure(origin: &str, report: &Located<FailureReport>, now: i64) -> Inserted =
         ingest::insert_failure;
     insert_failures(reports: &[(&str, &Located<FailureReport>)], now: i64) -> Vec<Inserted> =

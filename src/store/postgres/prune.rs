@@ -161,8 +161,7 @@ pub fn prune(
         pruned.tls_reports,
         pruned.reject_inputs,
     ] = gone;
-    // rollups: rows of days before the cutoff's day go too, in this transaction (until the
-    // rollups land, nothing to do).
+    // rollups: rows of days before the cutoff's day go too, in this transaction.
     pruned.rollups = rollups(&mut tx, cutoffs.reports, dry_run)?;
     if dry_run {
         pruned.partitions =
@@ -219,12 +218,12 @@ pub fn prune(
     Ok(pruned)
 }
 
-/// Deletes (or, dry, counts) the rollup rows of days before the day `cutoff` starts. Until the
-/// rollups branch adds their tables (schemas/postgres/0002_rollups.sql), there are none.
+/// Deletes (or, dry, counts) the rollup rows of days before the day `cutoff` starts, and sums
+/// again what the cutoff splits ([`super::rollups::prune`]).
 pub fn rollups(
-    _client: &mut impl GenericClient,
-    _cutoff: i64,
-    _dry_run: bool,
+    client: &mut impl GenericClient,
+    cutoff: i64,
+    dry_run: bool,
 ) -> Result<u64, PgError> {
-    Ok(0)
+    super::rollups::prune(client, cutoff, dry_run)
 }

@@ -21,7 +21,7 @@ mod raw;
 mod rdns;
 mod rejects;
 mod rollups;
-pub(super) use rollups::{Presum, presum};
+use crate::store::rollups::Presum;
 mod text;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,629 @@
+//! PostgreSQL's statements for the rollups (`schemas/postgres/0005_rollups.sql`): [`RollupSql`]
+//! in a unit of work's transaction and [`RollupRead`] in a reader's, under the algorithms of
+//! [`crate::store::rollups`] (what the tier holds, and how it is kept and read, is described
+//! there).
+//!
+//! Several writers commit at once here (SQLite had one), so the tier is kept under one
+//! transaction-level advisory lock per (domain, month) (the month's first day; reports without
+//! an end have a key of their own, [`NO_DAY`]):
+//! - a unit of work locks, at commit and before writing any rollup, every key it writes to, in
+//!   one statement, in the keys' order (so two writers never wait for each other in a circle):
+//!   SHARED where it only appends parts (writers appending to the same days at once do not wait
+//!   for each other), EXCLUSIVE where it sums a day again from its records (a replaced copy, a
+//!   pruned undated report). Its records went in before, unlocked;
+//! - folding a day's parts into its row, and settling a stale month, need the key EXCLUSIVE and
+//!   only try for it (`pg_try_advisory_xact_lock`, never waiting; a transaction's own SHARED
+//!   lock does not stand in its way): when another writer holds it, someone folds later. The
+//!   parts folded are deleted by their ids, those read, never by range;
+//! - so while a transaction holds a key EXCLUSIVE no other transaction that writes that month's
+//!   rollups is between taking its lock and committing, and every one that wrote them before has
+//!   committed, its records with its parts (a transaction's locks go after its commit is
+//!   visible). Under READ COMMITTED each statement sees a new snapshot, but what a day's records
+//!   and parts hold cannot change between the statements of the holder: summing a dirty day from
+//!   its records and deleting its parts in two statements neither loses nor counts twice a
+//!   concurrent writer's reports (one whose records are not committed yet appends its parts
+//!   after the holder commits, and they are not in the holder's sum);
+//! - a month row and its days: a writer deletes the month's row and lists it stale in its own
+//!   transaction; a settler (EXCLUSIVE) folds, writes the month's row and takes it off the list
+//!   in its own. Every committed state has either the month's row or its stale mark, never both,
+//!   and readers read every rollup row they use (stale list, months, days, parts, and the
+//!   records of a window's partial days) in ONE snapshot: a REPEATABLE READ READ ONLY
+//!   transaction ([`evidence_in`]).
+//! - a month listed stale is settled by a later unit of work that holds its key EXCLUSIVE and
+//!   finds it still listed (checked under the lock).
+//!
+//! What is not locked: the back-fill and `migrate --to` (one transaction before anyone else
+//! writes), and the rows `prune` deletes wholly before its cutoff (a report older than the
+//! retention stored while `prune` runs may leave its parts without their stale mark, read only
+//! when a window reaches back before the cutoff).
+
+use std::collections::BTreeSet;
+
+use postgres::{Client, GenericClient, IsolationLevel, Transaction};
+
+use super::{PgError, count};
+use crate::model::{AggregateReport, DayCount, Evidence};
+use crate::store::rollups::{
+    self, DAY, EvidenceAndDays, NO_DAY, Pending, Presum, RollupRead, RollupSql, Rows, Table,
+};
+use crate::store::{StoreError, StoredRecord};
+
+/// A stored blob that cannot be read: a damaged database.
+fn unreadable() -> StoreError {
+    PgError::Unreadable.into()
+}
+
+/// The error as a [`PgError`], for callers that return one (the migration's back-fill): the
+/// statements here fail only with those.
+pub(super) fn pg_error(e: StoreError) -> PgError {
+    match e {
+        StoreError::Postgres(e) => e,
+        _ => PgError::Unreadable,
+    }
+}
+
+/// The advisory lock key of (`domain`, month at `month`), as SQL over `$n` (a domain) and
+/// `$m` (a month).
+fn key(domain: &str, month: &str) -> String {
+    format!(
+        "hashtextextended('dmarc-warden rollups ' || {domain} || ' ' || {month}::int8::text, 0)"
+    )
+}
+
+/// The upkeep's statements in a unit of work's transaction (or any client).
+pub(super) struct Sql<'c, C: GenericClient>(pub(super) &'c mut C);
+
+impl<C: GenericClient> RollupSql for Sql<'_, C> {
+    fn unreadable() -> StoreError {
+        unreadable()
+    }
+
+    fn day_row<R>(
+        &mut self,
+        domain: &str,
+        day: i64,
+        f: impl FnOnce(Option<&[u8]>) -> R,
+    ) -> Result<R, StoreError> {
+        let row = self
+            .0
+            .query_opt(
+                "SELECT sums FROM rollup_days WHERE domain = $1 AND day = $2",
+                &[&domain, &day],
+            )
+            .map_err(PgError::from)?;
+        Ok(f(row.as_ref().map(|r| r.get::<_, &[u8]>(0))))
+    }
+
+    fn put_row(
+        &mut self,
+        rows: Rows,
+        domain: &str,
+        at: i64,
+        blob: &[u8],
+    ) -> Result<(), StoreError> {
+        let c = &mut *self.0;
+        match (rows, blob.is_empty()) {
+            (Rows::Days, true) => c.execute(
+                "DELETE FROM rollup_days WHERE domain = $1 AND day = $2",
+                &[&domain, &at],
+            ),
+            (Rows::Days, false) => c.execute(
+                "INSERT INTO rollup_days (domain, day, sums) VALUES ($1, $2, $3)
+                 ON CONFLICT (domain, day) DO UPDATE SET sums = EXCLUDED.sums",
+                &[&domain, &at, &blob],
+            ),
+            (Rows::Months(_), true) => c.execute(
+                "DELETE FROM rollup_months WHERE domain = $1 AND month = $2",
+                &[&domain, &at],
+            ),
+            (Rows::Months(end), false) => c.execute(
+                "INSERT INTO rollup_months (domain, month, end_day, sums) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (domain, month) DO UPDATE
+                 SET end_day = EXCLUDED.end_day, sums = EXCLUDED.sums",
+                &[&domain, &at, &end, &blob],
+            ),
+        }
+        .map_err(PgError::from)?;
+        Ok(())
+    }
+
+    fn days_of(
+        &mut self,
+        domain: &str,
+        from: i64,
+        to: i64,
+        mut f: impl FnMut(&[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let rows = self
+            .0
+            .query(
+                "SELECT sums FROM rollup_days WHERE domain = $1 AND day >= $2 AND day < $3",
+                &[&domain, &from, &to],
+            )
+            .map_err(PgError::from)?;
+        for r in &rows {
+            f(r.get(0))?;
+        }
+        Ok(())
+    }
+
+    fn take_parts(
+        &mut self,
+        domain: &str,
+        from: i64,
+        to: i64,
+        mut f: impl FnMut(i64, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let rows = self
+            .0
+            .query(
+                "SELECT id, day, sums FROM rollup_parts
+                 WHERE domain = $1 AND day >= $2 AND day < $3",
+                &[&domain, &from, &to],
+            )
+            .map_err(PgError::from)?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for r in &rows {
+            ids.push(r.get::<_, i64>(0));
+            f(r.get(1), r.get(2))?;
+        }
+        if !ids.is_empty() {
+            // By id: those read, not any a concurrent writer added meanwhile.
+            self.0
+                .execute("DELETE FROM rollup_parts WHERE id = ANY($1)", &[&ids])
+                .map_err(PgError::from)?;
+        }
+        Ok(())
+    }
+
+    fn drop_parts(&mut self, domain: &str, day: i64) -> Result<(), StoreError> {
+        // Under the day's key held EXCLUSIVE: no other writer adds to it meanwhile.
+        self.0
+            .execute(
+                "DELETE FROM rollup_parts WHERE domain = $1 AND day = $2",
+                &[&domain, &day],
+            )
+            .map_err(PgError::from)?;
+        Ok(())
+    }
+
+    fn add_part(&mut self, domain: &str, day: i64, blob: &[u8]) -> Result<i64, StoreError> {
+        // The count's snapshot is taken before the insert: one more.
+        let row = self
+            .0
+            .query_one(
+                "WITH added AS (INSERT INTO rollup_parts (domain, day, sums) VALUES ($1, $2, $3))
+                 SELECT count(*) + 1 FROM rollup_parts WHERE domain = $1 AND day = $2",
+                &[&domain, &day, &blob],
+            )
+            .map_err(PgError::from)?;
+        Ok(row.get(0))
+    }
+
+    fn tick(&mut self) -> Result<i64, StoreError> {
+        let row = self
+            .0
+            .query_one("SELECT nextval('rollup_clock')", &[])
+            .map_err(PgError::from)?;
+        Ok(row.get(0))
+    }
+
+    fn mark_stale(
+        &mut self,
+        domain: &str,
+        start: i64,
+        end: i64,
+        clock: i64,
+    ) -> Result<(), StoreError> {
+        self.0
+            .execute(
+                "WITH gone AS (DELETE FROM rollup_months WHERE domain = $1 AND month = $2)
+                 INSERT INTO rollup_stale (domain, month, end_day, touched)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (domain, month) DO UPDATE
+                 SET touched = greatest(rollup_stale.touched, EXCLUDED.touched)",
+                &[&domain, &start, &end, &clock],
+            )
+            .map_err(PgError::from)?;
+        Ok(())
+    }
+
+    fn stale_until(&mut self, before: i64) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let rows = self
+            .0
+            .query(
+                "SELECT domain, month, end_day FROM rollup_stale WHERE touched <= $1
+                 ORDER BY domain, month",
+                &[&before],
+            )
+            .map_err(PgError::from)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    fn unstale(&mut self, domain: &str, start: i64) -> Result<(), StoreError> {
+        self.0
+            .execute(
+                "DELETE FROM rollup_stale WHERE domain = $1 AND month = $2",
+                &[&domain, &start],
+            )
+            .map_err(PgError::from)?;
+        Ok(())
+    }
+
+    fn records_of_day(
+        &mut self,
+        domain: &str,
+        day: i64,
+        mut f: impl FnMut(&StoredRecord<'_>, &str, Option<i64>, Option<i64>, u64),
+    ) -> Result<(), StoreError> {
+        // The records' partition key says the same as the report's end (for a report without
+        // one, when it was stored), so that only the day's month is read.
+        let (span, from, to) = match day {
+            NO_DAY => (
+                "r.date_end IS NULL AND $2::int8 IS NULL AND $3::int8 IS NULL",
+                None,
+                None,
+            ),
+            d => (
+                "r.date_end >= $2 AND r.date_end < $3 AND c.report_end >= $2 AND c.report_end < $3",
+                Some(d * DAY),
+                Some((d + 1) * DAY),
+            ),
+        };
+        let rows = self
+            .0
+            .query(
+                &format!(
+                    "SELECT c.source_ip, c.header_from, c.auth_dkim_domain, c.auth_dkim_result,
+                        c.auth_spf_domain, c.auth_spf_result, c.envelope_from, c.dkim, c.spf,
+                        c.disposition, c.forwarded, r.org_name, r.date_begin, r.date_end, c.count
+                     FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
+                        AND c.report_end = coalesce(r.date_end, r.ingested_at)
+                     WHERE r.domain = $1 AND c.domain = $1 AND {span}"
+                ),
+                &[&domain, &from, &to],
+            )
+            .map_err(PgError::from)?;
+        for r in &rows {
+            let stored = StoredRecord {
+                domain,
+                source_ip: r.get(0),
+                header_from: r.get(1),
+                auth_dkim_domain: r.get(2),
+                auth_dkim_result: r.get(3),
+                auth_spf_domain: r.get(4),
+                auth_spf_result: r.get(5),
+                envelope_from: r.get(6),
+                dkim: r.get(7),
+                spf: r.get(8),
+                disposition: r.get(9),
+                forwarded: r.get(10),
+            };
+            f(&stored, r.get(11), r.get(12), r.get(13), count(r.get(14)));
+        }
+        Ok(())
+    }
+
+    fn clear(&mut self) -> Result<(), StoreError> {
+        self.0
+            .batch_execute(
+                "DELETE FROM rollup_days; DELETE FROM rollup_months; DELETE FROM rollup_stale;
+                 DELETE FROM rollup_parts",
+            )
+            .map_err(PgError::from)?;
+        Ok(())
+    }
+
+    fn report_days(&mut self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = self
+            .0
+            .query(
+                "SELECT DISTINCT domain, CASE WHEN date_end IS NOT NULL
+                    THEN (date_end - ((date_end % 86400) + 86400) % 86400) / 86400 END
+                 FROM reports ORDER BY 1, 2",
+                &[],
+            )
+            .map_err(PgError::from)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get::<_, Option<i64>>(1).unwrap_or(NO_DAY)))
+            .collect())
+    }
+
+    fn prune_rows(&mut self, day: i64, dry_run: bool) -> Result<u64, StoreError> {
+        let c = &mut *self.0;
+        let days = "FROM rollup_days WHERE day < $1 AND day <> $2";
+        let months = "FROM rollup_months WHERE end_day <= $1 AND $2::int8 IS NOT NULL";
+        // A stale month is counted as the row it stands for.
+        let stale = "FROM rollup_stale WHERE end_day <= $1 AND $2::int8 IS NOT NULL";
+        let mut n = 0;
+        for rows in [days, months, stale] {
+            n += if dry_run {
+                let row = c
+                    .query_one(&format!("SELECT count(*) {rows}"), &[&day, &NO_DAY])
+                    .map_err(PgError::from)?;
+                count(row.get(0))
+            } else {
+                c.execute(&format!("DELETE {rows}"), &[&day, &NO_DAY])
+                    .map_err(PgError::from)?
+            };
+        }
+        if !dry_run {
+            c.execute(
+                "DELETE FROM rollup_parts WHERE day < $1 AND day <> $2",
+                &[&day, &NO_DAY],
+            )
+            .map_err(PgError::from)?;
+        }
+        Ok(n)
+    }
+
+    fn months_across(&mut self, day: i64) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let rows = self
+            .0
+            .query(
+                "SELECT domain, month, end_day FROM rollup_months WHERE month < $1 AND end_day > $1
+                 ORDER BY domain, month",
+                &[&day],
+            )
+            .map_err(PgError::from)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    fn domains_on(&mut self, day: i64) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .0
+            .query(
+                "SELECT domain FROM rollup_days WHERE day = $1 ORDER BY domain",
+                &[&day],
+            )
+            .map_err(PgError::from)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn lock(
+        &mut self,
+        shared: &BTreeSet<(String, i64)>,
+        exclusive: &BTreeSet<(String, i64)>,
+    ) -> Result<(), StoreError> {
+        if shared.is_empty() && exclusive.is_empty() {
+            return Ok(());
+        }
+        let (mut domains, mut months, mut sole) = (Vec::new(), Vec::new(), Vec::new());
+        for (set, is_sole) in [(shared, false), (exclusive, true)] {
+            for (d, m) in set {
+                domains.push(d.as_str());
+                months.push(*m);
+                sole.push(is_sole);
+            }
+        }
+        // In the keys' order, each once (EXCLUSIVE where any asks for it), in one statement.
+        self.0
+            .execute(
+                &format!(
+                    "SELECT CASE WHEN sole THEN pg_advisory_xact_lock(k)
+                        ELSE pg_advisory_xact_lock_shared(k) END
+                     FROM (SELECT {} AS k, bool_or(sole) AS sole
+                           FROM unnest($1::text[], $2::int8[], $3::bool[]) AS u(domain, month, sole)
+                           GROUP BY 1 ORDER BY 1) AS keys",
+                    key("domain", "month")
+                ),
+                &[&domains, &months, &sole],
+            )
+            .map_err(PgError::from)?;
+        Ok(())
+    }
+
+    fn lock_every_domain(&mut self, months: &[i64]) -> Result<(), StoreError> {
+        self.0
+            .execute(
+                &format!(
+                    "SELECT pg_advisory_xact_lock(k)
+                     FROM (SELECT DISTINCT {} AS k
+                           FROM (SELECT domain FROM rollup_days UNION SELECT domain FROM rollup_parts
+                                 UNION SELECT domain FROM rollup_stale) AS d
+                           CROSS JOIN unnest($1::int8[]) AS m(month)
+                           ORDER BY 1) AS keys",
+                    key("d.domain", "m.month")
+                ),
+                &[&months],
+            )
+            .map_err(PgError::from)?;
+        Ok(())
+    }
+
+    fn try_fold(&mut self, domain: &str, month: i64) -> Result<bool, StoreError> {
+        let row = self
+            .0
+            .query_one(
+                &format!("SELECT pg_try_advisory_xact_lock({})", key("$1", "$2")),
+                &[&domain, &month],
+            )
+            .map_err(PgError::from)?;
+        Ok(row.get(0))
+    }
+
+    fn try_settle(&mut self, domain: &str, month: i64, before: i64) -> Result<bool, StoreError> {
+        // Still stale, and not touched since, once the lock is held (CASE: in this order).
+        let row = self
+            .0
+            .query_one(
+                &format!(
+                    "SELECT CASE WHEN pg_try_advisory_xact_lock({}) THEN EXISTS (
+                        SELECT 1 FROM rollup_stale
+                        WHERE domain = $1 AND month = $2 AND touched <= $3) ELSE false END",
+                    key("$1", "$2")
+                ),
+                &[&domain, &month, &before],
+            )
+            .map_err(PgError::from)?;
+        Ok(row.get(0))
+    }
+}
+
+/// The reader's statements, in one REPEATABLE READ READ ONLY transaction.
+struct Read<'t, 'c>(&'t mut Transaction<'c>);
+
+impl RollupRead for Read<'_, '_> {
+    fn stale_in(
+        &mut self,
+        domain: Option<&str>,
+        months: (i64, i64),
+    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let rows = self
+            .0
+            .query(
+                &format!(
+                    "SELECT domain, month, end_day FROM rollup_stale
+                     WHERE {} AND month >= $2 AND end_day <= $3",
+                    of_domain(domain)
+                ),
+                &[&domain, &months.0, &months.1],
+            )
+            .map_err(PgError::from)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    fn blobs(
+        &mut self,
+        table: Table,
+        domain: Option<&str>,
+        (a, b): (i64, i64),
+        mut f: impl FnMut(&str, &[u8]) -> Option<()>,
+    ) -> Result<(), StoreError> {
+        let of_domain = of_domain(domain);
+        let sql = match table {
+            Table::Months => format!(
+                "SELECT domain, sums FROM rollup_months
+                 WHERE {of_domain} AND month >= $2 AND end_day <= $3"
+            ),
+            Table::Days => format!(
+                "SELECT domain, sums FROM rollup_days WHERE {of_domain} AND day >= $2 AND day < $3"
+            ),
+            Table::Parts => format!(
+                "SELECT domain, sums FROM rollup_parts WHERE {of_domain} AND day >= $2 AND day < $3"
+            ),
+        };
+        let rows = self
+            .0
+            .query(&sql, &[&domain, &a, &b])
+            .map_err(PgError::from)?;
+        for r in &rows {
+            f(r.get(0), r.get(1)).ok_or_else(unreadable)?;
+        }
+        Ok(())
+    }
+
+    fn per_ip(
+        &mut self,
+        domain: Option<&str>,
+        since: i64,
+        until: i64,
+        by_day: bool,
+    ) -> Result<EvidenceAndDays, StoreError> {
+        Ok(super::evidence::evidence_per_ip(
+            self.0,
+            domain,
+            Some(since),
+            Some(until),
+            by_day,
+        )?)
+    }
+}
+
+/// The condition on the domain, spelled out only when given.
+fn of_domain(domain: Option<&str>) -> &'static str {
+    if domain.is_some() {
+        "domain = $1"
+    } else {
+        "$1::text IS NULL"
+    }
+}
+
+/// The evidence of the reports asked for: from the rollups when they answer the window (whole
+/// UTC days; rows summed over source IPs), read in one snapshot; else from the records.
+pub fn evidence_in(
+    client: &mut Client,
+    domain: Option<&str>,
+    since: Option<i64>,
+    until: Option<i64>,
+    by_day: bool,
+) -> Result<(Vec<Evidence>, Vec<DayCount>), StoreError> {
+    if !rollups::from_records() {
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(PgError::from)?;
+        let rolled = rollups::evidence_rolled(&mut Read(&mut tx), domain, since, until, by_day)?;
+        tx.commit().map_err(PgError::from)?;
+        if let Some(rolled) = rolled {
+            return Ok(rolled);
+        }
+    }
+    Ok(super::evidence::evidence_per_ip(
+        client, domain, since, until, by_day,
+    )?)
+}
+
+/// A unit of work's rollups: what it stored, summed, and written at its commit.
+#[derive(Default)]
+pub(super) struct Kept {
+    pending: Pending,
+    presum: Option<Box<Presum>>,
+}
+
+impl Kept {
+    /// Gives the unit of work the sums of the batch it is to store.
+    pub(super) fn use_presum(&mut self, p: Presum) {
+        self.presum = Some(Box::new(p));
+    }
+
+    /// Adds the reports the unit of work stored ([`Pending::stored`]).
+    pub(super) fn stored<'a>(
+        &mut self,
+        reports: impl ExactSizeIterator<Item = &'a AggregateReport>,
+    ) {
+        let pre = self.presum.take();
+        self.pending.stored(pre, reports);
+    }
+
+    /// Marks `domain`'s day of `end` (a copy of a report ending then was replaced) to be summed
+    /// again from its records at commit.
+    pub(super) fn forget_day(&mut self, domain: &str, end: Option<i64>) {
+        self.pending.forget_day(domain, end);
+    }
+
+    /// Writes the pending sums (at commit), when the unit of work stored or replaced reports.
+    pub(super) fn write(self, client: &mut impl GenericClient) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        rollups::write(&mut Sql(client), self.pending)
+    }
+}
+
+/// Deletes the rollups and sums every stored report again (the migration's back-fill, and
+/// after `migrate --to` copied the reports in).
+pub(super) fn rebuild(client: &mut impl GenericClient) -> Result<(), PgError> {
+    rollups::rebuild(&mut Sql(client)).map_err(pg_error)
+}
+
+/// `prune`'s part ([`rollups::prune`]): how many rows went (or would go).
+pub(super) fn prune(
+    client: &mut impl GenericClient,
+    cutoff: i64,
+    dry_run: bool,
+) -> Result<u64, PgError> {
+    rollups::prune(&mut Sql(client), cutoff, dry_run).map_err(pg_error)
+}

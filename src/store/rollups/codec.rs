@@ -1,0 +1,442 @@
+//! How the rollups' sums are stored: varints, a key as bytes ([`encode_key`]), one key's sums
+//! ([`Sums`]), and a row's blob of entries with its reporters' names ([`merge`], [`encode_all`],
+//! [`entries`]); the same bytes in either backend.
+
+use crate::analyse::min_opt;
+use crate::model::{Disposition, DkimResult, EvidenceKey, SpfResult, canonical_v4};
+
+use super::HashMap;
+
+/// `n` as a LEB128 varint.
+pub(super) fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// `n` as a zigzag varint (small negative numbers stay small).
+pub(super) fn put_signed(out: &mut Vec<u8>, n: i64) {
+    put_varint(out, ((n << 1) ^ (n >> 63)) as u64);
+}
+
+/// A text (or any bytes) as its length and bytes.
+pub(super) fn put_text(out: &mut Vec<u8>, t: &[u8]) {
+    put_varint(out, t.len() as u64);
+    out.extend_from_slice(t);
+}
+
+/// Reads what the `put_` functions wrote; `None` when the bytes end early or are not such.
+pub(super) struct Cursor<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub(super) fn new(b: &'a [u8]) -> Self {
+        Cursor { b, at: 0 }
+    }
+
+    pub(super) fn done(&self) -> bool {
+        self.at >= self.b.len()
+    }
+
+    pub(super) fn varint(&mut self) -> Option<u64> {
+        let mut n: u64 = 0;
+        for i in 0..10 {
+            let byte = *self.b.get(self.at)?;
+            self.at += 1;
+            n |= u64::from(byte & 0x7f).checked_shl(7 * i)?;
+            if byte & 0x80 == 0 {
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    pub(super) fn signed(&mut self) -> Option<i64> {
+        let n = self.varint()?;
+        Some(((n >> 1) as i64) ^ -((n & 1) as i64))
+    }
+
+    pub(super) fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = usize::try_from(self.varint()?).ok()?;
+        let out = self.b.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(out)
+    }
+
+    pub(super) fn text(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes()?).ok()
+    }
+
+    pub(super) fn count(&mut self) -> Option<usize> {
+        // Each item takes a byte at least: a count beyond the bytes left is damage.
+        usize::try_from(self.varint()?)
+            .ok()
+            .filter(|n| *n <= self.b.len() - self.at)
+    }
+}
+
+/// A key as stored: what [`EvidenceKey`] says but its domain (the row's) and source IP.
+pub(super) fn encode_key(k: &EvidenceKey, out: &mut Vec<u8>) {
+    for t in [
+        k.header_from.as_str(),
+        &k.dkim_domain,
+        k.dkim_result.as_str(),
+        &k.spf_domain,
+        k.spf_result.as_str(),
+        k.disposition.as_str(),
+    ] {
+        put_text(out, t.as_bytes());
+    }
+    out.push(u8::from(k.dkim_aligned) | u8::from(k.spf_aligned) << 1 | u8::from(k.forwarded) << 2);
+}
+
+/// The key [`encode_key`] wrote, for `domain`.
+pub(super) fn decode_key(b: &[u8], domain: &str) -> Option<EvidenceKey> {
+    let mut c = Cursor::new(b);
+    let header_from = c.text()?.to_owned();
+    let dkim_domain = c.text()?.to_owned();
+    let dkim_result = DkimResult::parse(c.text()?);
+    let spf_domain = c.text()?.to_owned();
+    let spf_result = SpfResult::parse(c.text()?);
+    let disposition = Disposition::parse(c.text()?);
+    let flags = *c.b.get(c.at)?;
+    Some(EvidenceKey {
+        domain: domain.to_owned(),
+        source_ip: String::new(),
+        header_from,
+        dkim_domain,
+        dkim_result,
+        spf_domain,
+        spf_result,
+        dkim_aligned: flags & 1 != 0,
+        spf_aligned: flags & 2 != 0,
+        disposition,
+        forwarded: flags & 4 != 0,
+    })
+}
+
+/// One key's sums.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(super) struct Sums {
+    pub(super) messages: u64,
+    pub(super) first: Option<i64>,
+    pub(super) last: Option<i64>,
+    /// Messages by UTC day of their reports' begin (reports without one are in none).
+    pub(super) begins: Vec<(i64, u64)>,
+    pub(super) reporters: Vec<String>,
+    /// Canonical IPv4 addresses ([`canonical_v4`]), and the other IPs as sent.
+    pub(super) v4: Vec<u32>,
+    pub(super) other: Vec<String>,
+}
+
+impl Sums {
+    pub(super) fn add_begin(&mut self, day: i64, n: u64) {
+        match self.begins.iter_mut().find(|(d, _)| *d == day) {
+            Some((_, m)) => *m = m.saturating_add(n),
+            None => self.begins.push((day, n)),
+        }
+    }
+
+    pub(super) fn add_reporter(&mut self, org: &str) {
+        if !self.reporters.iter().any(|r| r == org) {
+            self.reporters.push(org.to_owned());
+        }
+    }
+
+    pub(super) fn add_ip(&mut self, ip: &str) {
+        match canonical_v4(ip) {
+            Some(a) => self.v4.push(a),
+            None => self.other.push(ip.to_owned()),
+        }
+    }
+
+    pub(super) fn absorb(&mut self, o: Sums) {
+        self.messages = self.messages.saturating_add(o.messages);
+        self.first = min_opt(self.first, o.first);
+        self.last = self.last.max(o.last);
+        for (d, n) in o.begins {
+            self.add_begin(d, n);
+        }
+        for r in o.reporters {
+            if !self.reporters.contains(&r) {
+                self.reporters.push(r);
+            }
+        }
+        self.v4.extend(o.v4);
+        self.other.extend(o.other);
+    }
+
+    /// Writes the sums (sets sorted and made sets here), reporters as their places in `names`.
+    pub(super) fn encode(&mut self, out: &mut Vec<u8>, names: &mut Names) {
+        put_varint(out, self.messages);
+        out.push(u8::from(self.first.is_some()) | u8::from(self.last.is_some()) << 1);
+        for t in [self.first, self.last].into_iter().flatten() {
+            put_signed(out, t);
+        }
+        self.begins.sort_unstable();
+        put_varint(out, self.begins.len() as u64);
+        let mut prev = 0i64;
+        for (d, n) in &self.begins {
+            put_signed(out, d.wrapping_sub(prev));
+            put_varint(out, *n);
+            prev = *d;
+        }
+        let mut places: Vec<u64> = self.reporters.iter().map(|r| names.place(r)).collect();
+        places.sort_unstable();
+        places.dedup();
+        put_varint(out, places.len() as u64);
+        for p in places {
+            put_varint(out, p);
+        }
+        self.v4.sort_unstable();
+        self.v4.dedup();
+        put_varint(out, self.v4.len() as u64);
+        let mut prev = 0u32;
+        for a in &self.v4 {
+            put_varint(out, u64::from(a - prev));
+            prev = *a;
+        }
+        self.other.sort_unstable();
+        self.other.dedup();
+        put_varint(out, self.other.len() as u64);
+        for o in &self.other {
+            put_text(out, o.as_bytes());
+        }
+    }
+
+    /// Reads the sums [`Sums::encode`] wrote, handing each part to `sink` (no structure is built
+    /// for a reader that only adds them up).
+    pub(super) fn visit(b: &[u8], names: &[&str], sink: &mut impl SumsSink) -> Option<()> {
+        let mut c = Cursor::new(b);
+        let messages = c.varint()?;
+        let flags = *c.b.get(c.at)?;
+        c.at += 1;
+        let first = if flags & 1 != 0 {
+            Some(c.signed()?)
+        } else {
+            None
+        };
+        let last = if flags & 2 != 0 {
+            Some(c.signed()?)
+        } else {
+            None
+        };
+        sink.totals(messages, first, last);
+        let mut prev = 0i64;
+        for _ in 0..c.count()? {
+            prev = prev.wrapping_add(c.signed()?);
+            sink.begin(prev, c.varint()?);
+        }
+        for _ in 0..c.count()? {
+            let place = usize::try_from(c.varint()?).ok()?;
+            sink.reporter(place, names.get(place)?);
+        }
+        let mut prev = 0u32;
+        for _ in 0..c.count()? {
+            prev = prev.checked_add(u32::try_from(c.varint()?).ok()?)?;
+            sink.v4(prev);
+        }
+        for _ in 0..c.count()? {
+            sink.other(c.text()?);
+        }
+        c.done().then_some(())
+    }
+
+    pub(super) fn decode(b: &[u8], names: &[&str]) -> Option<Sums> {
+        let mut s = Sums::default();
+        Sums::visit(b, names, &mut s)?;
+        Some(s)
+    }
+}
+
+/// What [`Sums::visit`] hands the parts of stored sums to.
+pub(super) trait SumsSink {
+    fn totals(&mut self, messages: u64, first: Option<i64>, last: Option<i64>);
+    fn begin(&mut self, day: i64, messages: u64);
+    /// A reporter: its place in the blob's names, and its name.
+    fn reporter(&mut self, place: usize, org: &str);
+    fn v4(&mut self, a: u32);
+    fn other(&mut self, ip: &str);
+}
+
+impl SumsSink for Sums {
+    fn totals(&mut self, messages: u64, first: Option<i64>, last: Option<i64>) {
+        self.messages = self.messages.saturating_add(messages);
+        self.first = min_opt(self.first, first);
+        self.last = self.last.max(last);
+    }
+    fn begin(&mut self, day: i64, messages: u64) {
+        self.add_begin(day, messages);
+    }
+    fn reporter(&mut self, _: usize, org: &str) {
+        self.add_reporter(org);
+    }
+    fn v4(&mut self, a: u32) {
+        self.v4.push(a);
+    }
+    fn other(&mut self, ip: &str) {
+        self.other.push(ip.to_owned());
+    }
+}
+
+/// The sums of one row: each key's bytes ([`encode_key`]) and its sums.
+pub(super) type Entries = HashMap<Vec<u8>, Sums>;
+
+/// The reporters' names a blob's entries refer to by place: a blob begins with them (how many,
+/// then each as a text), so that each entry's reporters cost a byte or two each. Those of the
+/// blob merged into (borrowed, in their places) and those added; looked up in order (a blob names
+/// a few dozen reporters at most: one per organisation that reports on a domain).
+pub(super) struct Names<'a> {
+    old: &'a [&'a str],
+    new: Vec<String>,
+}
+
+impl<'a> Names<'a> {
+    pub(super) fn of(old: &'a [&'a str]) -> Names<'a> {
+        Names {
+            old,
+            new: Vec::new(),
+        }
+    }
+
+    /// The place of `name`, added when new.
+    pub(super) fn place(&mut self, name: &str) -> u64 {
+        let at = match self.old.iter().position(|n| *n == name) {
+            Some(at) => at,
+            None => {
+                self.old.len()
+                    + match self.new.iter().position(|n| n == name) {
+                        Some(at) => at,
+                        None => {
+                            self.new.push(name.to_owned());
+                            self.new.len() - 1
+                        }
+                    }
+            }
+        };
+        at as u64
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.old.len() + self.new.len()
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &str> {
+        self.old
+            .iter()
+            .copied()
+            .chain(self.new.iter().map(String::as_str))
+    }
+}
+
+/// A stored blob's reporters' names and its entries' bytes; empty for an empty blob.
+pub(super) fn split(blob: &[u8]) -> Option<(Vec<&str>, &[u8])> {
+    let mut c = Cursor::new(blob);
+    if c.done() {
+        return Some((Vec::new(), blob));
+    }
+    let n = c.count()?;
+    let mut names = Vec::with_capacity(n);
+    for _ in 0..n {
+        names.push(c.text()?);
+    }
+    Some((names, &blob[c.at..]))
+}
+
+/// `old` (a stored blob, or empty) with `add` merged in: entries `add` does not touch are copied
+/// as they are (the names they refer to stay in their places); `None` when `old` is not such a
+/// blob. Empty when there are no entries.
+pub(super) fn merge(old: &[u8], mut add: Entries) -> Option<Vec<u8>> {
+    let (old_names, body) = split(old)?;
+    let mut names = Names::of(&old_names);
+    let mut out = Vec::with_capacity(body.len() + add.len() * 64);
+    let mut c = Cursor::new(body);
+    let mut sums = Vec::new();
+    while !c.done() {
+        let start = c.at;
+        let key = c.bytes()?;
+        let stored = c.bytes()?;
+        match add.remove(key) {
+            None => out.extend_from_slice(&body[start..c.at]),
+            Some(a) => {
+                let mut s = Sums::decode(stored, &old_names)?;
+                s.absorb(a);
+                put_text(&mut out, key);
+                sums.clear();
+                s.encode(&mut sums, &mut names);
+                put_text(&mut out, &sums);
+            }
+        }
+    }
+    let mut new: Vec<(Vec<u8>, Sums)> = add.into_iter().collect();
+    new.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (key, mut s) in new {
+        put_text(&mut out, &key);
+        sums.clear();
+        s.encode(&mut sums, &mut names);
+        put_text(&mut out, &sums);
+    }
+    if out.is_empty() {
+        return Some(out);
+    }
+    let mut blob = Vec::with_capacity(out.len() + names.len() * 16 + 2);
+    put_varint(&mut blob, names.len() as u64);
+    for n in names.iter() {
+        put_text(&mut blob, n.as_bytes());
+    }
+    blob.extend_from_slice(&out);
+    Some(blob)
+}
+
+/// A new blob of `sums`' entries (in key order, sets sorted in place), without consuming them.
+pub(super) fn encode_all(sums: &mut Entries) -> Vec<u8> {
+    let mut order: Vec<(&Vec<u8>, &mut Sums)> = sums.iter_mut().collect();
+    order.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut names = Names::of(&[]);
+    let (mut out, mut buf) = (Vec::new(), Vec::new());
+    for (key, s) in order {
+        put_text(&mut out, key);
+        buf.clear();
+        s.encode(&mut buf, &mut names);
+        put_text(&mut out, &buf);
+    }
+    if out.is_empty() {
+        return out;
+    }
+    let mut blob = Vec::with_capacity(out.len() + names.len() * 16 + 2);
+    put_varint(&mut blob, names.len() as u64);
+    for n in names.iter() {
+        put_text(&mut blob, n.as_bytes());
+    }
+    blob.extend_from_slice(&out);
+    blob
+}
+
+/// Calls `each` with every entry of a stored blob: its key's bytes and its sums' bytes (whose
+/// reporters are places in `names`).
+pub(super) fn entries<'a>(
+    blob: &'a [u8],
+    mut each: impl FnMut(&[&'a str], &'a [u8], &'a [u8]) -> Option<()>,
+) -> Option<()> {
+    let (names, body) = split(blob)?;
+    let mut c = Cursor::new(body);
+    while !c.done() {
+        let key = c.bytes()?;
+        each(&names, key, c.bytes()?)?;
+    }
+    Some(())
+}
+
+/// Adds every entry of a stored blob to `all`; `None` when it is not such a blob.
+pub(super) fn add_entries(all: &mut Entries, blob: &[u8]) -> Option<()> {
+    entries(blob, |names, key, sums| {
+        if !all.contains_key(key) {
+            all.insert(key.to_vec(), Sums::default());
+        }
+        Sums::visit(sums, names, all.get_mut(key)?)
+    })
+}

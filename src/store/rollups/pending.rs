@@ -1,0 +1,208 @@
+//! What a unit of work has stored and not yet written to the rollups ([`Pending`]): its
+//! reports' sums by domain and day of their end, each record's key computed once per distinct
+//! stored columns ([`Keys`]); a batch's sums made before its unit of work begins ([`Presum`]),
+//! and the days to sum again from their records.
+
+use std::collections::BTreeSet;
+
+use super::HashMap;
+use super::codec::{Entries, Sums, encode_key, put_text};
+use super::plan::{DAY, day_of};
+use crate::analyse::min_opt;
+use crate::model::AggregateReport;
+use crate::store::StoredRecord;
+
+/// Frees `garbage` on a thread of its own: the sums of a batch are thousands of small allocations,
+/// and the writer is the pipeline's narrowest stage.
+pub(super) fn free_elsewhere<T: Send + 'static>(garbage: T) {
+    if std::thread::Builder::new()
+        .name("rollups-free".into())
+        .spawn(move || drop(garbage))
+        .is_err()
+    {
+        // No thread to be had: freed here (the spawn's closure, with `garbage`, was dropped).
+    }
+}
+
+/// Sums of the reports a unit of work stored, not yet written.
+#[derive(Default)]
+pub(in crate::store) struct Pending {
+    /// By domain and day of the reports' end.
+    pub(super) days: HashMap<String, HashMap<i64, Entries>>,
+    pub(super) keys: Keys,
+    /// The (domain, day)s to sum again from their records at commit.
+    pub(super) dirty: BTreeSet<(String, i64)>,
+}
+
+impl Pending {
+    /// The sums of `domain`'s reports ending on `day`, and the keys.
+    pub(super) fn row(&mut self, domain: &str, day: i64) -> (Option<&mut Entries>, &mut Keys) {
+        if !self.days.contains_key(domain) {
+            self.days.insert(domain.to_owned(), HashMap::default());
+        }
+        let row = self
+            .days
+            .get_mut(domain)
+            .map(|by_day| by_day.entry(day).or_default());
+        (row, &mut self.keys)
+    }
+
+    /// Adds one report as stored (its records as `insert_records` writes them).
+    pub(super) fn add_report(&mut self, r: &AggregateReport) {
+        let (m, domain) = (&r.metadata, r.policy.domain.as_str());
+        let (Some(row), keys) = self.row(domain, day_of(m.end)) else {
+            return;
+        };
+        for rec in &r.records {
+            let (dk, sp) = (rec.deciding_dkim(), rec.deciding_spf());
+            let stored = StoredRecord {
+                domain,
+                source_ip: &rec.source_ip,
+                header_from: rec.header_from.as_deref(),
+                auth_dkim_domain: dk.map(|d| d.domain.as_str()),
+                auth_dkim_result: dk.map(|d| d.result.as_str()),
+                auth_spf_domain: sp.map(|s| s.domain.as_str()),
+                auth_spf_result: sp.map(|s| s.result.as_str()),
+                envelope_from: rec.envelope_from.as_deref(),
+                dkim: rec.dkim.as_ref().map(|d| d.as_str()),
+                spf: rec.spf.as_ref().map(|s| s.as_str()),
+                disposition: rec.disposition.as_ref().map(|d| d.as_str()),
+                forwarded: rec.forwarded(),
+            };
+            if let Some(s) = keys.sums(row, &stored) {
+                s.add(&m.org_name, m.begin, m.end, rec.count, stored.source_ip);
+            }
+        }
+    }
+}
+
+/// A record's stored columns (as [`Keys::sums`] writes them, but the source IP) → its key's
+/// bytes ([`encode_key`]): the key is computed once per distinct columns.
+#[derive(Default)]
+pub(super) struct Keys {
+    pub(super) keys: HashMap<Vec<u8>, Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl Keys {
+    /// The sums in `row` of the key of `stored`, made when new.
+    pub(super) fn sums<'r>(
+        &mut self,
+        row: &'r mut Entries,
+        stored: &StoredRecord<'_>,
+    ) -> Option<&'r mut Sums> {
+        let buf = &mut self.buf;
+        buf.clear();
+        let text = |buf: &mut Vec<u8>, t: Option<&str>| match t {
+            None => buf.push(0),
+            Some(t) => {
+                buf.push(1);
+                put_text(buf, t.as_bytes());
+            }
+        };
+        for t in [
+            Some(stored.domain),
+            stored.header_from,
+            stored.auth_dkim_domain,
+            stored.auth_dkim_result,
+            stored.auth_spf_domain,
+            stored.auth_spf_result,
+            stored.envelope_from,
+            stored.dkim,
+            stored.spf,
+            stored.disposition,
+        ] {
+            text(buf, t);
+        }
+        buf.push(u8::from(stored.forwarded));
+        let key = match self.keys.get(buf.as_slice()) {
+            Some(key) => key,
+            None => {
+                let mut key = Vec::new();
+                encode_key(&stored.evidence_key(), &mut key);
+                self.keys.entry(buf.clone()).or_insert(key)
+            }
+        };
+        if !row.contains_key(key) {
+            row.insert(key.clone(), Sums::default());
+        }
+        row.get_mut(key)
+    }
+}
+
+impl Sums {
+    /// Adds a record of `count` messages from `ip` in a report of `org` for (`begin`, `end`).
+    pub(super) fn add(
+        &mut self,
+        org: &str,
+        begin: Option<i64>,
+        end: Option<i64>,
+        count: u64,
+        ip: &str,
+    ) {
+        self.messages = self.messages.saturating_add(count);
+        self.first = min_opt(self.first, begin);
+        self.last = self.last.max(end);
+        if let Some(b) = begin {
+            self.add_begin(b.div_euclid(DAY), count);
+        }
+        self.add_reporter(org);
+        self.add_ip(ip);
+    }
+}
+
+/// The sums of a batch's aggregate reports, made before its unit of work begins, off the writer's
+/// thread: used by the unit of work when it stores every one of them ([`Pending::stored`]).
+pub(in crate::store) struct Presum {
+    pending: Pending,
+    reports: usize,
+}
+
+/// The [`Presum`] of `reports`.
+pub(in crate::store) fn presum<'a>(reports: impl Iterator<Item = &'a AggregateReport>) -> Presum {
+    let mut pending = Pending::default();
+    let mut n = 0;
+    for r in reports {
+        pending.add_report(r);
+        n += 1;
+    }
+    Presum {
+        pending,
+        reports: n,
+    }
+}
+
+impl Pending {
+    /// Adds the reports a unit of work stored: the batch's [`Presum`] (`pre`, if it was given
+    /// one) when these are all of its reports (the batch is the reports the presum was made of,
+    /// and these a part of it), else summed here.
+    pub(in crate::store) fn stored<'a>(
+        &mut self,
+        pre: Option<Box<Presum>>,
+        reports: impl ExactSizeIterator<Item = &'a AggregateReport>,
+    ) {
+        if let Some(pre) = pre
+            && pre.reports == reports.len()
+            && self.days.is_empty()
+        {
+            let Pending { days, keys, .. } = pre.pending;
+            self.days = days;
+            free_elsewhere(keys);
+            return;
+        }
+        for r in reports {
+            self.add_report(r);
+        }
+    }
+
+    /// Whether there is nothing to write: no sums, no day to sum again.
+    pub(in crate::store) fn is_empty(&self) -> bool {
+        self.dirty.is_empty() && self.days.values().all(|d| d.values().all(|e| e.is_empty()))
+    }
+
+    /// Marks `domain`'s day of `end` (a report of it is about to be deleted in this unit of
+    /// work) to be summed again from its records at commit.
+    pub(in crate::store) fn forget_day(&mut self, domain: &str, end: Option<i64>) {
+        self.dirty.insert((domain.to_owned(), day_of(end)));
+    }
+}

@@ -1,0 +1,232 @@
+//! The writer's side of the tier, written once over [`RollupSql`]: a unit of work's sums written
+//! as parts of their days ([`write`]), parts folded into day rows ([`fold`]), stale months summed
+//! again from their days ([`settle`]), everything summed again from the records ([`rebuild`]), and
+//! `prune`'s part ([`prune`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::codec::{Entries, add_entries, encode_all, merge};
+use super::pending::{Pending, free_elsewhere};
+use super::plan::{NO_DAY, month_key, month_span};
+use super::{RollupSql, Rows};
+use crate::store::StoreError;
+
+/// Merges `add` into the day row of `domain` at `day`.
+fn merge_day<S: RollupSql>(
+    sql: &mut S,
+    domain: &str,
+    day: i64,
+    add: Entries,
+) -> Result<(), StoreError> {
+    let new = sql
+        .day_row(domain, day, |old| merge(old.unwrap_or(&[]), add))?
+        .ok_or_else(S::unreadable)?;
+    sql.put_row(Rows::Days, domain, day, &new)
+}
+
+/// Sums `domain`'s month `[start, end)` again from its day rows.
+pub(super) fn rebuild_month<S: RollupSql>(
+    sql: &mut S,
+    domain: &str,
+    start: i64,
+    end: i64,
+) -> Result<(), StoreError> {
+    let mut all = Entries::default();
+    sql.days_of(domain, start, end, |blob| {
+        add_entries(&mut all, blob).ok_or_else(S::unreadable)
+    })?;
+    let blob = merge(&[], all).ok_or_else(S::unreadable)?;
+    sql.put_row(Rows::Months(end), domain, start, &blob)
+}
+
+/// Parts a day may gather before a unit of work adding to it folds them into its row.
+pub(in crate::store) const FOLD_PARTS: i64 = 16;
+
+/// Units of work a stale month waits, untouched, before one sums it again: reports arrive for a
+/// few days at a time, so a month the last few did not add to is most likely done with (summing
+/// it again each time a batch skipped it would cost more than all the rest of the upkeep).
+pub(in crate::store) const SETTLE_AFTER: i64 = 4;
+
+/// The sums of `domain`'s reports ending on `day`, from their stored records.
+fn day_from_records<S: RollupSql>(
+    sql: &mut S,
+    domain: &str,
+    day: i64,
+) -> Result<Vec<u8>, StoreError> {
+    let mut again = Pending::default();
+    sum_day(sql, domain, day, &mut again)?;
+    let sums = again
+        .days
+        .remove(domain)
+        .and_then(|mut d| d.remove(&day))
+        .unwrap_or_default();
+    merge(&[], sums).ok_or_else(S::unreadable)
+}
+
+/// Writes `p`'s sums: its dirty days summed again from their records; the rest as new parts of
+/// the days they touch (`rollup_parts`: written without reading the day's row, so that a unit of
+/// work writes about the bytes of its own sums, not those of every day it adds to again), folded
+/// into the day's row once it has [`FOLD_PARTS`], or when its month settles. The month rows of the
+/// days touched go stale (deleted, and listed in `rollup_stale` with the unit of work's number from
+/// the clock; readers read those months by day); a unit of work [`SETTLE_AFTER`] units after
+/// the last that touched a stale month folds its days' parts and sums the month again from them.
+pub(in crate::store) fn write<S: RollupSql>(sql: &mut S, p: Pending) -> Result<(), StoreError> {
+    let Pending {
+        mut days, dirty, ..
+    } = p;
+    let exclusive: BTreeSet<(String, i64)> = dirty
+        .iter()
+        .map(|(domain, day)| (domain.clone(), month_key(*day)))
+        .collect();
+    let shared: BTreeSet<(String, i64)> = days
+        .iter()
+        .flat_map(|(domain, by_day)| {
+            by_day
+                .iter()
+                .filter(|(_, sums)| !sums.is_empty())
+                .map(move |(day, _)| (domain.clone(), month_key(*day)))
+        })
+        .filter(|k| !exclusive.contains(k))
+        .collect();
+    sql.lock(&shared, &exclusive)?;
+    let mut touched: BTreeSet<(String, i64, i64)> = BTreeSet::new();
+    for (domain, day) in &dirty {
+        if let Some(by_day) = days.get_mut(domain) {
+            by_day.remove(day);
+        }
+        sql.drop_parts(domain, *day)?;
+        let blob = day_from_records(sql, domain, *day)?;
+        sql.put_row(Rows::Days, domain, *day, &blob)?;
+        if let Some((start, end)) = month_span(*day) {
+            touched.insert((domain.clone(), start, end));
+        }
+    }
+    let mut rows: Vec<(String, i64, Entries)> = days
+        .into_iter()
+        .flat_map(|(domain, by_day)| {
+            by_day
+                .into_iter()
+                .map(move |(day, sums)| (domain.clone(), day, sums))
+        })
+        .filter(|(_, _, sums)| !sums.is_empty())
+        .collect();
+    rows.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    for (domain, day, sums) in &mut rows {
+        let (domain, day) = (domain.as_str(), *day);
+        let blob = encode_all(sums);
+        let parts = sql.add_part(domain, day, &blob)?;
+        if parts >= FOLD_PARTS && sql.try_fold(domain, month_key(day))? {
+            fold(sql, domain, day, day.saturating_add(1))?;
+        }
+        if let Some((start, end)) = month_span(day) {
+            touched.insert((domain.to_owned(), start, end));
+        }
+    }
+    free_elsewhere(rows);
+    let clock = sql.tick()?;
+    for (domain, start, end) in &touched {
+        sql.mark_stale(domain, *start, *end, clock)?;
+    }
+    settle(sql, clock.saturating_sub(SETTLE_AFTER))
+}
+
+/// Folds the parts of `domain`'s days `[from, to)` into their rows.
+pub(super) fn fold<S: RollupSql>(
+    sql: &mut S,
+    domain: &str,
+    from: i64,
+    to: i64,
+) -> Result<(), StoreError> {
+    let mut by_day: BTreeMap<i64, Entries> = BTreeMap::new();
+    sql.take_parts(domain, from, to, |day, blob| {
+        add_entries(by_day.entry(day).or_default(), blob).ok_or_else(S::unreadable)
+    })?;
+    for (day, all) in by_day {
+        merge_day(sql, domain, day, all)?;
+    }
+    Ok(())
+}
+
+/// Sums each stale month last touched at or before `before` (a clock number; every one with
+/// `i64::MAX`) again from its days (their parts folded first).
+pub(super) fn settle<S: RollupSql>(sql: &mut S, before: i64) -> Result<(), StoreError> {
+    for month in sql.stale_until(before)? {
+        let (domain, start, end) = &month;
+        if !sql.try_settle(domain, *start, before)? {
+            continue;
+        }
+        fold(sql, domain, *start, *end)?;
+        rebuild_month(sql, domain, *start, *end)?;
+        sql.unstale(domain, *start)?;
+    }
+    Ok(())
+}
+
+/// Adds to `p` the stored records of `domain`'s reports ending on `day`.
+fn sum_day<S: RollupSql>(
+    sql: &mut S,
+    domain: &str,
+    day: i64,
+    p: &mut Pending,
+) -> Result<(), StoreError> {
+    let (Some(row), keys) = p.row(domain, day) else {
+        return Ok(());
+    };
+    sql.records_of_day(domain, day, |stored, org, begin, end, count| {
+        if let Some(s) = keys.sums(row, stored) {
+            s.add(org, begin, end, count, stored.source_ip);
+        }
+    })
+}
+
+/// Deletes the rollups and sums every stored report again, one (domain, day) at a time, then
+/// each month from its days (the migration's back-fill; after `migrate --to` copied the reports
+/// in).
+pub(in crate::store) fn rebuild<S: RollupSql>(sql: &mut S) -> Result<(), StoreError> {
+    sql.clear()?;
+    let mut months = BTreeSet::new();
+    for (domain, day) in sql.report_days()? {
+        let blob = day_from_records(sql, &domain, day)?;
+        sql.put_row(Rows::Days, &domain, day, &blob)?;
+        if let Some((start, end)) = month_span(day) {
+            months.insert((domain, start, end));
+        }
+    }
+    for (domain, start, end) in months {
+        rebuild_month(sql, &domain, start, end)?;
+    }
+    Ok(())
+}
+
+/// `prune`'s part: deletes (or, dry, counts) the day rows of days before the day `cutoff` starts
+/// (reports ending before it go) and the month rows of months wholly before it; the month that
+/// holds it is summed again from its remaining days, and the reports without an end, pruned by
+/// when they were stored, from what remains. How many rows went (or would go).
+pub(in crate::store) fn prune<S: RollupSql>(
+    sql: &mut S,
+    cutoff: i64,
+    dry_run: bool,
+) -> Result<u64, StoreError> {
+    let day = cutoff.div_euclid(super::plan::DAY);
+    if !dry_run {
+        // No writer adds to the month the cutoff splits, or to the days without an end, while
+        // they are summed again.
+        sql.lock_every_domain(&[month_key(day), month_key(NO_DAY)])?;
+    }
+    let gone = sql.prune_rows(day, dry_run)?;
+    if dry_run {
+        return Ok(gone);
+    }
+    // The month that holds the cutoff lost days: summed again from those left.
+    for (domain, start, end) in sql.months_across(day)? {
+        rebuild_month(sql, &domain, start, end)?;
+    }
+    // The reports without an end, pruned by when they were stored, from what remains.
+    let undated = sql.domains_on(NO_DAY)?;
+    let p = Pending {
+        dirty: undated.into_iter().map(|d| (d, NO_DAY)).collect(),
+        ..Pending::default()
+    };
+    write(sql, p)?;
+    Ok(gone)
+}
