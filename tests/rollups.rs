@@ -176,6 +176,18 @@ fn rollups_answer_as_the_records_over_the_corpus_and_generated_reports(backend: 
     write_corpus(dir.path(), 300).unwrap();
     ingest(&env, &[dir.path()], &[]);
     same(&env, "with generated reports");
+    // A large domain's sources are read in two halves at once (SQLite): the same listing.
+    for args in [
+        &["sources", "--domain", "example.org", "--format", "json"][..],
+        &["sources", "--domain", "domain7.example", "--format", "json"],
+        &["sources", "--domain", "domain7.example", "--limit", "7", "--format", "json"],
+    ] {
+        let whole = env.run(args);
+        let halves = env.run_with_env(args, &[("DMARC_WARDEN_SPLIT_RECORDS", "1")]);
+        assert_eq!(whole.code, 0, "{args:?}: {}", whole.stderr);
+        assert!(whole.stdout.len() > 100, "{args:?}: {}", whole.stdout);
+        assert_eq!(whole.stdout, halves.stdout, "{args:?} read in halves");
+    }
 }
 }
 

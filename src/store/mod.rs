@@ -48,6 +48,10 @@ use crate::model::{
     SourceSummary, TlsReport, TlsSummary,
 };
 
+/// A hash map with foldhash's fast hasher (already built for hashbrown), for the maps that group
+/// many rows by their columns' bytes: std's SipHash was most of what a lookup cost there.
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 pub use postgres::Location;
 
 /// `match` over the store's backends, binding the backend's handle to `$db`.

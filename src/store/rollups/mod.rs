@@ -53,10 +53,8 @@ pub(in crate::store) use pending::{Pending, Presum, presum};
 pub(in crate::store) use plan::{DAY, NO_DAY};
 pub(in crate::store) use upkeep::{prune, rebuild, write};
 
-/// The maps the tier's sums are gathered in, keyed by encoded keys, days and names, with
-/// foldhash's fast hasher (already built for hashbrown): std's SipHash was most of what a lookup
-/// cost here.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// The maps the tier's sums are gathered in, keyed by encoded keys, days and names.
+type HashMap<K, V> = super::FastMap<K, V>;
 
 use std::collections::BTreeSet;
 

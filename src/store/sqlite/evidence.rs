@@ -1,12 +1,10 @@
 //! What `judge` reads: each domain's latest policy, and the aggregate records summed by what they say
 //! about the sender ([`EvidenceKey`]), optionally by day.
 
-use std::collections::HashMap;
-
 use super::Db;
 use super::listings::key_bytes;
 use crate::model::{DayCount, Evidence, EvidenceKey, IpEvidence, PolicyPublished};
-use crate::store::{StoreError, StoredRecord};
+use crate::store::{FastMap as HashMap, StoreError, StoredRecord};
 
 impl Db {
     pub fn latest_policies(
@@ -80,11 +78,11 @@ impl Db {
             window_conditions(domain.is_some(), since.is_some(), until.is_some())
         ))?;
         let mut rows = stmt.query((domain, since, until))?;
-        let mut daily: HashMap<(usize, i64), u64> = HashMap::new();
+        let mut daily: HashMap<(usize, i64), u64> = HashMap::default();
         // Rows are summed by their key columns. The lookup key is those columns' bytes in a reused
         // buffer, so a row like one seen before allocates nothing.
-        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
-        let mut by_key: HashMap<EvidenceKey, usize> = HashMap::new();
+        let mut index: HashMap<Vec<u8>, usize> = HashMap::default();
+        let mut by_key: HashMap<EvidenceKey, usize> = HashMap::default();
         let mut out: Vec<Evidence> = Vec::new();
         let mut buf = Vec::new();
         while let Some(r) = rows.next()? {
@@ -151,9 +149,9 @@ impl Db {
         ))?;
         let mut rows = stmt.query((domain, since, until))?;
         // Stored columns but the IP → the place of their key among `keys`, if there.
-        let mut kinds: HashMap<Vec<u8>, Option<usize>> = HashMap::new();
+        let mut kinds: HashMap<Vec<u8>, Option<usize>> = HashMap::default();
         // An IP's bytes and its key's place → its row in `out`.
-        let mut places: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut places: HashMap<Vec<u8>, usize> = HashMap::default();
         let mut out: Vec<IpEvidence> = Vec::new();
         let mut buf = Vec::new();
         while let Some(r) = rows.next()? {

@@ -53,71 +53,62 @@ impl Db {
     }
 
     /// Every record in the filter, with its report, summed here by (domain, source IP, header
-    /// From): each group's counts by [`SourceSummary::count`], its reports counted once each.
+    /// From): each group's counts by [`SourceSummary::count`], its reports counted once each. A
+    /// domain of more than [`SPLIT_RECORDS`] records is read in two halves of its reports at once,
+    /// the second on a connection of its own.
     pub fn sources(&self, f: &Filter) -> Result<Vec<SourceSummary>, StoreError> {
         let (domain, since, until, limit) = filter_params(f);
-        let mut out: Vec<SourceSummary> = Vec::new();
-        {
-            // CROSS JOIN keeps reports the outer loop: one report's records come together, which
-            // is what lets `last_report` count each group's reports once.
-            let mut stmt = self.conn.prepare(
-                "SELECT r.id, r.domain, c.source_ip, c.header_from, c.dkim, c.spf, c.disposition,
-                    c.count
-                 FROM reports r CROSS JOIN records c ON c.report = r.id
-                 WHERE (?1 IS NULL OR r.domain = ?1) AND (?2 IS NULL OR r.date_end >= ?2)
-                    AND (?3 IS NULL OR r.date_begin < ?3)",
-            )?;
-            let mut rows = stmt.query(params![domain, since, until])?;
-            // Groups by their key columns' bytes in a reused buffer: a group seen before
-            // allocates nothing.
-            let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
-            let mut last_report: Vec<i64> = Vec::new();
-            let mut buf = Vec::new();
-            while let Some(r) = rows.next()? {
-                buf.clear();
-                for i in 1..=3 {
-                    key_bytes(&mut buf, r.get_ref(i)?);
-                }
-                let at = match index.get(buf.as_slice()) {
-                    Some(at) => *at,
-                    None => {
-                        out.push(SourceSummary {
-                            domain: r.get(1)?,
-                            source_ip: r.get(2)?,
-                            header_from: r.get(3)?,
-                            messages: 0,
-                            dmarc_pass: 0,
-                            dkim_aligned: 0,
-                            spf_aligned: 0,
-                            quarantined: 0,
-                            rejected: 0,
-                            reports: 0,
-                            failure_reports: 0,
-                        });
-                        last_report.push(i64::MIN);
-                        index.insert(buf.clone(), out.len() - 1);
-                        out.len() - 1
+        let all = (i64::MIN, i64::MAX);
+        let halves = match domain {
+            Some(d) => self.halves(d, since, until)?,
+            None => None,
+        };
+        let (_, mut out) = match halves {
+            None => source_groups(&self.conn, f, all)?,
+            Some(mid) => {
+                let other = Db::open_read_only(&self.path)?;
+                let (first, second) = std::thread::scope(|s| {
+                    let second = s.spawn(move || source_groups(&other.conn, f, (mid, i64::MAX)));
+                    let first = source_groups(&self.conn, f, (i64::MIN, mid));
+                    let second = second
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                    (first, second)
+                });
+                let (mut index, mut out) = first?;
+                let (index2, out2) = second?;
+                let mut rows: Vec<Option<SourceSummary>> = out2.into_iter().map(Some).collect();
+                for (key, at) in index2 {
+                    let Some(row) = rows.get_mut(at).and_then(Option::take) else {
+                        continue;
+                    };
+                    match index.get(&key) {
+                        Some(&mine) => add_group(&mut out[mine], &row),
+                        None => {
+                            index.insert(key, out.len());
+                            out.push(row);
+                        }
                     }
-                };
-                let report: i64 = r.get(0)?;
-                out[at].count(r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
-                if last_report[at] != report {
-                    last_report[at] = report;
-                    out[at].reports += 1;
                 }
+                (index, out)
             }
-        }
-        out.sort_by(|a, b| {
+        };
+        let order = |a: &SourceSummary, b: &SourceSummary| {
             (b.messages, &a.domain, &a.source_ip, &a.header_from).cmp(&(
                 a.messages,
                 &b.domain,
                 &b.source_ip,
                 &b.header_from,
             ))
-        });
-        if let Ok(limit) = usize::try_from(limit) {
+        };
+        // Groups are distinct, so the first `limit` chosen before sorting are the first sorted.
+        if let Ok(limit) = usize::try_from(limit)
+            && limit < out.len()
+        {
+            out.select_nth_unstable_by(limit, order);
             out.truncate(limit);
         }
+        out.sort_unstable_by(order);
         // Failure reports about each source for its domain, whenever they arrived.
         let mut stmt = self.conn.prepare_cached(
             "SELECT COUNT(*) FROM failure_reports WHERE source_ip = ?1 AND reported_domain = ?2",
@@ -282,6 +273,122 @@ impl Db {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// Domains of more records than this are read by [`Db::sources`] in two halves at once (tests
+/// lower it with `DMARC_WARDEN_SPLIT_RECORDS`, to compare the halves with the whole).
+const SPLIT_RECORDS: i64 = 200_000;
+
+/// [`SPLIT_RECORDS`], or what `DMARC_WARDEN_SPLIT_RECORDS` says.
+fn split_records() -> i64 {
+    std::env::var("DMARC_WARDEN_SPLIT_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SPLIT_RECORDS)
+}
+
+impl Db {
+    /// The id that parts `domain`'s reports in the window into two halves, when they hold more
+    /// than [`SPLIT_RECORDS`] records.
+    fn halves(
+        &self,
+        domain: &str,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> Result<Option<i64>, StoreError> {
+        let window =
+            "domain = ?1 AND (?2 IS NULL OR date_end >= ?2) AND (?3 IS NULL OR date_begin < ?3)";
+        let (reports, records): (i64, Option<i64>) = self.conn.query_row(
+            &format!("SELECT count(*), sum(record_count) FROM reports WHERE {window}"),
+            params![domain, since, until],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if records.unwrap_or(0) <= split_records() || reports < 2 {
+            return Ok(None);
+        }
+        let mid: i64 = self.conn.query_row(
+            &format!("SELECT id FROM reports WHERE {window} ORDER BY id LIMIT 1 OFFSET ?4"),
+            params![domain, since, until, reports / 2],
+            |r| r.get(0),
+        )?;
+        Ok(Some(mid))
+    }
+}
+
+/// [`Db::sources`]' groups over the records of the reports in the filter whose ids are in
+/// `[ids.0, ids.1)`: the rows, and each one's key columns' bytes → its place.
+#[allow(clippy::type_complexity)]
+fn source_groups(
+    conn: &rusqlite::Connection,
+    f: &Filter,
+    ids: (i64, i64),
+) -> Result<(crate::store::FastMap<Vec<u8>, usize>, Vec<SourceSummary>), StoreError> {
+    let (domain, since, until, _) = filter_params(f);
+    let mut out: Vec<SourceSummary> = Vec::new();
+    // CROSS JOIN keeps reports the outer loop: one report's records come together, which is what
+    // lets `last_report` count each group's reports once.
+    let mut stmt = conn.prepare(
+        "SELECT r.id, r.domain, c.source_ip, c.header_from, c.dkim, c.spf, c.disposition,
+            c.count
+         FROM reports r CROSS JOIN records c ON c.report = r.id
+         WHERE (?1 IS NULL OR r.domain = ?1) AND (?2 IS NULL OR r.date_end >= ?2)
+            AND (?3 IS NULL OR r.date_begin < ?3) AND r.id >= ?4 AND r.id < ?5",
+    )?;
+    let mut rows = stmt.query(params![domain, since, until, ids.0, ids.1])?;
+    // Groups by their key columns' bytes in a reused buffer: a group seen before allocates
+    // nothing.
+    let mut index: crate::store::FastMap<Vec<u8>, usize> = Default::default();
+    let mut last_report: Vec<i64> = Vec::new();
+    let mut buf = Vec::new();
+    while let Some(r) = rows.next()? {
+        buf.clear();
+        for i in 1..=3 {
+            key_bytes(&mut buf, r.get_ref(i)?);
+        }
+        let at = match index.get(buf.as_slice()) {
+            Some(at) => *at,
+            None => {
+                out.push(SourceSummary {
+                    domain: r.get(1)?,
+                    source_ip: r.get(2)?,
+                    header_from: r.get(3)?,
+                    messages: 0,
+                    dmarc_pass: 0,
+                    dkim_aligned: 0,
+                    spf_aligned: 0,
+                    quarantined: 0,
+                    rejected: 0,
+                    reports: 0,
+                    failure_reports: 0,
+                });
+                last_report.push(i64::MIN);
+                index.insert(buf.clone(), out.len() - 1);
+                out.len() - 1
+            }
+        };
+        let report: i64 = r.get(0)?;
+        out[at].count(r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
+        if last_report[at] != report {
+            last_report[at] = report;
+            out[at].reports += 1;
+        }
+    }
+    Ok((index, out))
+}
+
+/// Adds the counts of `o`, the same group over other reports, to `s`.
+fn add_group(s: &mut SourceSummary, o: &SourceSummary) {
+    for (mine, theirs) in [
+        (&mut s.messages, o.messages),
+        (&mut s.dmarc_pass, o.dmarc_pass),
+        (&mut s.dkim_aligned, o.dkim_aligned),
+        (&mut s.spf_aligned, o.spf_aligned),
+        (&mut s.quarantined, o.quarantined),
+        (&mut s.rejected, o.rejected),
+        (&mut s.reports, o.reports),
+    ] {
+        *mine = mine.saturating_add(theirs);
     }
 }
 
