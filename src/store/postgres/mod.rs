@@ -10,7 +10,8 @@
 //! - the SQL of each concern, over any [`GenericClient`] (a client, a transaction): `ingest`
 //!   (aggregate reports with "the more complete copy wins" in the upsert itself, records by binary
 //!   COPY; failure and TLS reports), `rejects`, `imap` (folder state, pending moves, a lease per
-//!   account), `listings`, `evidence`, `rdns`, `checks`, `notify`.
+//!   account), `listings`, `evidence`, `rdns`, `checks`, `notify`, and `rollups` (the sender
+//!   tier's SQL, written at each unit of work's commit, and the locks between writers).
 //!
 //! Every function that writes more than one statement runs in its own transaction (a savepoint
 //! when given one), so none leaves half its work behind. Several writers at once may deadlock on

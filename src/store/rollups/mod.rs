@@ -1,5 +1,5 @@
-//! The sender tier of the rollups (SQLite: `schemas/0012_rollups.sql`): the aggregate records summed per
-//! evidence key without the source IP, one row per policy domain and UTC day of the report's end
+//! The sender tier of the rollups (`schemas/0012_rollups.sql`, `schemas/postgres/0005_rollups.sql`):
+//! the aggregate records summed per evidence key without the source IP, one row per policy domain and UTC day of the report's end
 //! (`rollup_days`) and one per domain and calendar month (`rollup_months`), each row holding every
 //! key's sums in one blob; kept in the unit of work that stores the reports, and read by
 //! `evidence_in`: whole months from the month rows, the other whole days from the day rows,
@@ -25,10 +25,10 @@
 //! what it stored into [`Pending`] itself; a record's key is computed once per distinct stored
 //! columns). Its commit writes the sums of each (domain, day) as a new part of that day
 //! (`rollup_parts`, read by readers beside the day's row and folded into it once a day has
-//! [`FOLD_PARTS`]), so that a unit of work writes about the bytes of its own sums rather than
+//! [`upkeep::FOLD_PARTS`]), so that a unit of work writes about the bytes of its own sums rather than
 //! those of every day it adds to again. The months it touches go stale (their rows deleted and
 //! listed in `rollup_stale`; readers read those months by day), and are summed again from their
-//! days by the unit of work [`SETTLE_AFTER`] units after the last that touched them (counted in
+//! days by the unit of work [`upkeep::SETTLE_AFTER`] units after the last that touched them (counted in
 //! a clock): summing a month again each time a batch skipped it cost more than the rest of
 //! the upkeep. A replaced copy or `prune` marks the (domain, day) it deletes from; at commit those
 //! days are summed again from their records (a minimum or a set cannot be subtracted). The
@@ -41,7 +41,9 @@
 //! ([`upkeep`]) and the reader ([`evidence_rolled`], summing into [`gather`]'s `Gathered`). Each
 //! backend gives them its SQL by implementing [`RollupSql`] (the writer's statements, in its
 //! unit of work) and [`RollupRead`] (the reader's), in `sqlite/rollups.rs` and
-//! `postgres/rollups.rs`.
+//! `postgres/rollups.rs`; PostgreSQL's several writers at once also take the locks its
+//! [`RollupSql::lock`], [`RollupSql::try_fold`] and [`RollupSql::try_settle`] stand for (its
+//! file's doc argues why the sums stay exact).
 
 mod codec;
 mod gather;
