@@ -479,6 +479,39 @@ pub struct SourceSummary {
 }
 
 impl SourceSummary {
+    /// The group of (`domain`, `source_ip`, `header_from`), nothing counted yet.
+    pub fn group(domain: String, source_ip: String, header_from: Option<String>) -> Self {
+        SourceSummary {
+            domain,
+            source_ip,
+            header_from,
+            messages: 0,
+            dmarc_pass: 0,
+            dkim_aligned: 0,
+            spf_aligned: 0,
+            quarantined: 0,
+            rejected: 0,
+            reports: 0,
+            failure_reports: 0,
+        }
+    }
+
+    /// Adds the counts of `o`, the same group over other reports.
+    pub fn absorb(&mut self, o: &SourceSummary) {
+        for (mine, theirs) in [
+            (&mut self.messages, o.messages),
+            (&mut self.dmarc_pass, o.dmarc_pass),
+            (&mut self.dkim_aligned, o.dkim_aligned),
+            (&mut self.spf_aligned, o.spf_aligned),
+            (&mut self.quarantined, o.quarantined),
+            (&mut self.rejected, o.rejected),
+            (&mut self.reports, o.reports),
+            (&mut self.failure_reports, o.failure_reports),
+        ] {
+            *mine = mine.saturating_add(theirs);
+        }
+    }
+
     /// Counts `messages` messages of records whose `policy_evaluated` says `dkim`, `spf` and
     /// `disposition`.
     pub fn count(

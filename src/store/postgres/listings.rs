@@ -78,19 +78,11 @@ pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Source
     for r in &rows {
         let group: (&str, &str, Option<&str>) = (r.get(1), r.get(2), r.get(3));
         let at = *index.entry(group).or_insert_with(|| {
-            out.push(SourceSummary {
-                domain: group.0.to_owned(),
-                source_ip: group.1.to_owned(),
-                header_from: group.2.map(str::to_owned),
-                messages: 0,
-                dmarc_pass: 0,
-                dkim_aligned: 0,
-                spf_aligned: 0,
-                quarantined: 0,
-                rejected: 0,
-                reports: 0,
-                failure_reports: 0,
-            });
+            out.push(SourceSummary::group(
+                group.0.to_owned(),
+                group.1.to_owned(),
+                group.2.map(str::to_owned),
+            ));
             last_report.push(i64::MIN);
             out.len() - 1
         });

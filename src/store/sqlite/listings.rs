@@ -83,7 +83,7 @@ impl Db {
                         continue;
                     };
                     match index.get(&key) {
-                        Some(&mine) => add_group(&mut out[mine], &row),
+                        Some(&mine) => out[mine].absorb(&row),
                         None => {
                             index.insert(key, out.len());
                             out.push(row);
@@ -349,19 +349,7 @@ fn source_groups(
         let at = match index.get(buf.as_slice()) {
             Some(at) => *at,
             None => {
-                out.push(SourceSummary {
-                    domain: r.get(1)?,
-                    source_ip: r.get(2)?,
-                    header_from: r.get(3)?,
-                    messages: 0,
-                    dmarc_pass: 0,
-                    dkim_aligned: 0,
-                    spf_aligned: 0,
-                    quarantined: 0,
-                    rejected: 0,
-                    reports: 0,
-                    failure_reports: 0,
-                });
+                out.push(SourceSummary::group(r.get(1)?, r.get(2)?, r.get(3)?));
                 last_report.push(i64::MIN);
                 index.insert(buf.clone(), out.len() - 1);
                 out.len() - 1
@@ -375,21 +363,6 @@ fn source_groups(
         }
     }
     Ok((index, out))
-}
-
-/// Adds the counts of `o`, the same group over other reports, to `s`.
-fn add_group(s: &mut SourceSummary, o: &SourceSummary) {
-    for (mine, theirs) in [
-        (&mut s.messages, o.messages),
-        (&mut s.dmarc_pass, o.dmarc_pass),
-        (&mut s.dkim_aligned, o.dkim_aligned),
-        (&mut s.spf_aligned, o.spf_aligned),
-        (&mut s.quarantined, o.quarantined),
-        (&mut s.rejected, o.rejected),
-        (&mut s.reports, o.reports),
-    ] {
-        *mine = mine.saturating_add(theirs);
-    }
 }
 
 /// Appends a column's value to a grouping key: a type tag, then its length and bytes, so that no
