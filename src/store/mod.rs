@@ -708,28 +708,7 @@ impl Store {
         until: Option<i64>,
         keys: &[EvidenceKey],
     ) -> Result<Vec<IpEvidence>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.evidence_of_keys(domain, since, until, keys),
-            // The records per IP, kept where their key is asked for.
-            Backend::Postgres(db) => {
-                let wanted: HashMap<&EvidenceKey, usize> =
-                    keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
-                let (rows, _) = db.evidence_per_ip(Some(domain), since, until, false)?;
-                Ok(rows
-                    .into_iter()
-                    .filter_map(|mut e| {
-                        let ip = std::mem::take(&mut e.key.source_ip);
-                        let key = *wanted.get(&e.key)?;
-                        Some(IpEvidence {
-                            ip,
-                            key,
-                            messages: e.messages,
-                            reporters: e.reporters,
-                        })
-                    })
-                    .collect())
-            }
-        }
+        backend!(self, db => db.evidence_of_keys(domain, since, until, keys))
     }
 
     /// Cached reverse DNS names of `ips` looked up since `fresh_since`: `Some(None)` for a cached

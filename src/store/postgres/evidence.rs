@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use postgres::GenericClient;
 
 use super::{PgError, count};
-use crate::model::{DayCount, Evidence, EvidenceKey};
+use crate::model::{DayCount, Evidence, EvidenceKey, IpEvidence};
 use crate::store::StoredRecord;
 
 /// Records of reports ending on or after `since` and before `until` (of `domain`, when given), summed
@@ -128,4 +128,32 @@ pub fn evidence_per_ip(
         }
     }
     Ok(crate::store::sorted_evidence(out, daily))
+}
+
+/// The records of `domain`'s reports ending in `[since, until)` whose key without the source IP
+/// is one of `keys`, summed per source IP and key: [`evidence_per_ip`], kept where its key is
+/// asked for.
+pub fn evidence_of_keys(
+    client: &mut impl GenericClient,
+    domain: &str,
+    since: Option<i64>,
+    until: Option<i64>,
+    keys: &[EvidenceKey],
+) -> Result<Vec<IpEvidence>, PgError> {
+    let wanted: HashMap<&EvidenceKey, usize> =
+        keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+    let (rows, _) = evidence_per_ip(client, Some(domain), since, until, false)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|mut e| {
+            let ip = std::mem::take(&mut e.key.source_ip);
+            let key = *wanted.get(&e.key)?;
+            Some(IpEvidence {
+                ip,
+                key,
+                messages: e.messages,
+                reporters: e.reporters,
+            })
+        })
+        .collect())
 }

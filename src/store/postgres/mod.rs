@@ -45,8 +45,9 @@ use std::sync::Arc;
 
 use crate::analyse::check::{DomainCheck, SelectorSeen};
 use crate::model::{
-    AggregateReport, DayCount, DomainSummary, Evidence, FailureReport, FailureSummary, Filter,
-    Located, PolicyPublished, RejectSummary, ReportSummary, SourceSummary, TlsReport, TlsSummary,
+    AggregateReport, DayCount, DomainSummary, Evidence, EvidenceKey, FailureReport, FailureSummary,
+    Filter, IpEvidence, Located, PolicyPublished, RejectSummary, ReportSummary, SourceSummary,
+    TlsReport, TlsSummary,
 };
 use crate::store::{
     ChangeToken, Inserted, Kept, KeptInput, LatestReport, Notified, Pending, RejectedInput,
@@ -518,6 +519,8 @@ reads! {
         listings::latest_policies;
     evidence_per_ip(domain: Option<&str>, since: Option<i64>, until: Option<i64>, by_day: bool)
         -> (Vec<Evidence>, Vec<DayCount>) = evidence::evidence_per_ip;
+    evidence_of_keys(domain: &str, since: Option<i64>, until: Option<i64>, keys: &[EvidenceKey])
+        -> Vec<IpEvidence> = evidence::evidence_of_keys;
     rdns(ips: &[String], fresh_since: i64) -> HashMap<String, Option<String>> = rdns::rdns;
     dkim_selectors(domain: &str) -> Vec<SelectorSeen> = checks::dkim_selectors;
     tls_report_count(domain: &str) -> (u64, Option<i64>) = checks::tls_report_count;

@@ -2,7 +2,7 @@
 //! about the sender ([`EvidenceKey`]), optionally by day.
 
 use super::Db;
-use super::listings::key_bytes;
+use super::listings::{key_bytes, place};
 use crate::model::{DayCount, Evidence, EvidenceKey, IpEvidence, PolicyPublished};
 use crate::store::{FastMap as HashMap, StoreError, StoredRecord};
 
@@ -176,18 +176,13 @@ impl Db {
             buf.clear();
             buf.extend_from_slice(ip.as_bytes());
             buf.extend_from_slice(&key.to_le_bytes());
-            let at = match places.get(buf.as_slice()) {
-                Some(at) => *at,
-                None => {
-                    out.push(IpEvidence {
-                        ip: ip.to_owned(),
-                        key,
-                        ..IpEvidence::default()
-                    });
-                    places.insert(buf.clone(), out.len() - 1);
-                    out.len() - 1
-                }
-            };
+            let at = place(&mut places, &mut out, &buf, || {
+                Ok(IpEvidence {
+                    ip: ip.to_owned(),
+                    key,
+                    ..IpEvidence::default()
+                })
+            })?;
             let e = &mut out[at];
             let reporter = text(r, STORED_COUNT)?.unwrap_or_default();
             if !e.reporters.contains(reporter) {

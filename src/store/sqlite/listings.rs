@@ -346,15 +346,10 @@ fn source_groups(
         for i in 1..=3 {
             key_bytes(&mut buf, r.get_ref(i)?);
         }
-        let at = match index.get(buf.as_slice()) {
-            Some(at) => *at,
-            None => {
-                out.push(SourceSummary::group(r.get(1)?, r.get(2)?, r.get(3)?));
-                last_report.push(i64::MIN);
-                index.insert(buf.clone(), out.len() - 1);
-                out.len() - 1
-            }
-        };
+        let at = place(&mut index, &mut out, &buf, || {
+            last_report.push(i64::MIN);
+            Ok(SourceSummary::group(r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
         let report: i64 = r.get(0)?;
         out[at].count(r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
         if last_report[at] != report {
@@ -363,6 +358,22 @@ fn source_groups(
         }
     }
     Ok((index, out))
+}
+
+/// The place in `out` of the group whose key columns' bytes are `bytes`: found in `index`, or
+/// made by `new`, pushed and indexed (so that a group seen before allocates nothing).
+pub(super) fn place<T>(
+    index: &mut crate::store::FastMap<Vec<u8>, usize>,
+    out: &mut Vec<T>,
+    bytes: &[u8],
+    new: impl FnOnce() -> rusqlite::Result<T>,
+) -> rusqlite::Result<usize> {
+    if let Some(at) = index.get(bytes) {
+        return Ok(*at);
+    }
+    out.push(new()?);
+    index.insert(bytes.to_vec(), out.len() - 1);
+    Ok(out.len() - 1)
 }
 
 /// Appends a column's value to a grouping key: a type tag, then its length and bytes, so that no
