@@ -979,6 +979,23 @@ fn pages_follow_a_fetch_that_commits_while_serving(backend: Backend) {
     };
     assert_eq!(domains(&base), ["example.com"]);
     assert_eq!(domains(&base), ["example.com"]); // now from the cache
+    // The sender's page lists its source IPs read from the records of its keys, on either backend.
+    let (_, _, page) = get(&base, "/domain/example.com?days=365", None);
+    let sender = page
+        .split("href=\"/domain/example.com/sender/")
+        .nth(1)
+        .and_then(|rest| rest.split(['"', '?']).next())
+        .expect("a sender linked from the domain's page")
+        .to_owned();
+    let (status, _, page) = get(
+        &base,
+        &format!("/domain/example.com/sender/{sender}?days=365"),
+        None,
+    );
+    assert_eq!(status, 200);
+    let sources = page.split("id=\"sources\"").nth(1).expect("the IP table");
+    assert!(sources.contains("<code>192.0.2.10</code>"), "{sources}");
+    assert!(sources.contains(">10<"), "{sources}");
     let (_, _, page) = get(&base, "/", None);
     assert!(!page.contains("example.net"));
     // A writer commits while serve runs (as a nightly fetch would).
