@@ -201,7 +201,15 @@ fn execute(config: Config) -> anyhow::Result<u8> {
         } => notify::digest(&store, &config, days, domain.as_deref()),
         Action::Domains(filter, format) => list(&store.domains(&filter)?, format),
         Action::Sources(filter, format) => list(&store.sources(&filter)?, format),
-        Action::Reports(filter, format) => list(&store.reports(&filter)?, format),
+        Action::Reports(filter, format) => {
+            let mut read = Ok(());
+            present::list_each(format, |push| {
+                read = store.reports_each(&filter, &mut |r| push(&r));
+            })
+            .context("cannot write to standard output")?;
+            read?;
+            Ok(EXIT_OK)
+        }
         Action::Failures(filter, source_ip, format) => {
             list(&store.failures(&filter, source_ip.as_deref())?, format)
         }

@@ -102,10 +102,31 @@ fn csv_io(e: csv::Error) -> io::Error {
 
 /// Writes `rows` to stdout in `output`'s format; a table fits [`table::output_width`].
 pub fn list<T: Tabular>(rows: &[T], output: impl Into<Output>) -> io::Result<()> {
+    list_each(output, |push| {
+        for row in rows {
+            if !push(row) {
+                break;
+            }
+        }
+    })
+}
+
+/// Writes a listing to stdout in `output`'s format as `fill` hands over its rows, one at a time
+/// (the store reads them and calls `push` with each, so JSON and CSV never hold the listing; a
+/// table holds only its cells, for its columns' widths). `push` answers false once writing failed
+/// (a closed pipe): `fill` should stop there; the error is returned.
+pub fn list_each<T: Tabular>(
+    output: impl Into<Output>,
+    fill: impl FnOnce(&mut dyn FnMut(&T) -> bool),
+) -> io::Result<()> {
     let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    write_rows_within(&mut out, rows, output.into(), table::output_width())?;
-    out.flush()
+    let mut sink = Sink::new(
+        io::BufWriter::new(stdout.lock()),
+        output.into(),
+        table::output_width(),
+    );
+    fill(&mut |row| sink.push(row));
+    sink.finish()?.flush()
 }
 
 /// Writes `rows` in `output`'s format; a table as when piped ([`table::PIPED_WIDTH`] columns), for
@@ -125,29 +146,151 @@ pub fn write_rows_within<T: Tabular>(
     output: Output,
     width: usize,
 ) -> io::Result<()> {
-    match output.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, rows)?;
-            writeln!(out)
-        }
-        Format::Csv => {
-            let mut w = csv::WriterBuilder::new()
-                .has_headers(false)
-                .from_writer(&mut *out);
-            w.write_record(T::HEADERS).map_err(csv_io)?;
-            for row in rows {
-                w.serialize(row).map_err(csv_io)?;
-            }
-            w.flush()
-        }
-        Format::Table => {
-            if rows.is_empty() {
-                return writeln!(out, "(nothing stored matches)");
-            }
-            let rows: Vec<Row> = rows.iter().map(Tabular::row).collect();
-            table::render(out, &T::columns(), &rows, output.wide, width)
+    let mut sink = Sink::new(out, output, width);
+    for row in rows {
+        if !sink.push(row) {
+            break;
         }
     }
+    sink.finish().map(drop)
+}
+
+/// A listing being written, a row at a time: the one place each format is written.
+struct Sink<T, W: Write> {
+    form: Form<W>,
+    /// The first error writing met; later rows are not written.
+    failed: Option<io::Error>,
+    _rows: std::marker::PhantomData<fn(&T)>,
+}
+
+enum Form<W: Write> {
+    /// One pretty-printed JSON array, as `serde_json::to_writer_pretty` writes a slice.
+    Json {
+        out: W,
+        first: bool,
+        /// One element, pretty-printed, before it is indented into the array.
+        element: Vec<u8>,
+    },
+    Csv(csv::Writer<W>),
+    /// The cells, kept until the widths are known.
+    Table {
+        out: W,
+        rows: Vec<Row>,
+        wide: bool,
+        width: usize,
+    },
+}
+
+impl<T: Tabular, W: Write> Sink<T, W> {
+    fn new(out: W, output: Output, width: usize) -> Sink<T, W> {
+        let form = match output.format {
+            Format::Json => Form::Json {
+                out,
+                first: true,
+                element: Vec::new(),
+            },
+            Format::Csv => {
+                let w = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(out);
+                Form::Csv(w)
+            }
+            Format::Table => Form::Table {
+                out,
+                rows: Vec::new(),
+                wide: output.wide,
+                width,
+            },
+        };
+        let mut sink = Sink {
+            form,
+            failed: None,
+            _rows: std::marker::PhantomData,
+        };
+        if let Form::Csv(w) = &mut sink.form
+            && let Err(e) = w.write_record(T::HEADERS)
+        {
+            sink.failed = Some(csv_io(e));
+        }
+        sink
+    }
+
+    /// Writes (or keeps) one row; false once writing has failed.
+    fn push(&mut self, row: &T) -> bool {
+        if self.failed.is_some() {
+            return false;
+        }
+        let written = match &mut self.form {
+            Form::Json {
+                out,
+                first,
+                element,
+            } => json_element(out, std::mem::take(first), element, row),
+            Form::Csv(w) => w.serialize(row).map_err(csv_io),
+            Form::Table { rows, .. } => {
+                rows.push(row.row());
+                Ok(())
+            }
+        };
+        match written {
+            Ok(()) => true,
+            Err(e) => {
+                self.failed = Some(e);
+                false
+            }
+        }
+    }
+
+    /// Ends the listing; the writer back, or the first error met.
+    fn finish(self) -> io::Result<W> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        match self.form {
+            Form::Json { mut out, first, .. } => {
+                out.write_all(if first { b"[]\n" } else { b"\n]\n" })?;
+                Ok(out)
+            }
+            Form::Csv(mut w) => {
+                w.flush()?;
+                w.into_inner().map_err(|e| e.into_error())
+            }
+            Form::Table {
+                mut out,
+                rows,
+                wide,
+                width,
+            } => {
+                if rows.is_empty() {
+                    writeln!(out, "(nothing stored matches)")?;
+                } else {
+                    table::render(&mut out, &T::columns(), &rows, wide, width)?;
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// Writes `row` as the next element of a pretty-printed JSON array: pretty-printed on its own,
+/// then indented one level (JSON text has no raw line breaks inside strings, so every `\n` starts
+/// a line of the element).
+fn json_element<T: Serialize>(
+    out: &mut impl Write,
+    first: bool,
+    element: &mut Vec<u8>,
+    row: &T,
+) -> io::Result<()> {
+    element.clear();
+    serde_json::to_writer_pretty(&mut *element, row)?;
+    out.write_all(if first { b"[\n  " } else { b",\n  " })?;
+    for (i, line) in element.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            out.write_all(b"\n  ")?;
+        }
+        out.write_all(line)?;
+    }
+    Ok(())
 }
 
 /// The one line `ingest` and `reprocess` end with (unless `--quiet`).
@@ -338,6 +481,46 @@ mod tests {
         assert_eq!(keys, T::HEADERS);
         assert_eq!(cells(&row).len(), T::HEADERS.len());
         assert_eq!(row.row().cells.len(), T::columns().len());
+    }
+
+    /// A listing written a row at a time is what serde_json and the csv crate write for the whole
+    /// slice: escapes, line breaks in values, and no rows at all.
+    #[test]
+    fn rows_written_one_at_a_time_are_the_whole_listing() {
+        let rows: Vec<TlsSummary> = (0..3u64)
+            .map(|i| TlsSummary {
+                domain: format!("d{i}.example"),
+                mx_hosts: format!("mx\"{i}\nx"),
+                policy_types: "sts,tlsa".into(),
+                successful_sessions: i * 10,
+                failed_sessions: i,
+                failure_pct: i as f64 / 3.0,
+                top_failures: String::new(),
+                reporters: "r\u{e9}".into(),
+                reports: i,
+            })
+            .collect();
+        for n in [0, 1, 3] {
+            let rows = &rows[..n];
+            let mut json = Vec::new();
+            write_rows(&mut json, rows, Format::Json).unwrap();
+            let mut want = serde_json::to_vec_pretty(rows).unwrap();
+            want.push(b'\n');
+            assert_eq!(
+                String::from_utf8(json).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+            let mut csv = Vec::new();
+            write_rows(&mut csv, rows, Format::Csv).unwrap();
+            let mut w = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(Vec::new());
+            w.write_record(TlsSummary::HEADERS).unwrap();
+            for r in rows {
+                w.serialize(r).unwrap();
+            }
+            assert_eq!(csv, w.into_inner().unwrap());
+        }
     }
 
     #[test]

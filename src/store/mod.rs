@@ -623,7 +623,22 @@ impl Store {
 
     /// `reports`: the stored aggregate reports, oldest first.
     pub fn reports(&self, f: &Filter) -> Result<Vec<ReportSummary>, StoreError> {
-        backend!(self, db => db.reports(f))
+        let mut all = Vec::new();
+        self.reports_each(f, &mut |r| {
+            all.push(r);
+            true
+        })?;
+        Ok(all)
+    }
+
+    /// [`Store::reports`] a report at a time, as the database reads them (a listing of every
+    /// report is written without being held); stops when `each` answers false.
+    pub fn reports_each(
+        &self,
+        f: &Filter,
+        each: &mut dyn FnMut(ReportSummary) -> bool,
+    ) -> Result<(), StoreError> {
+        backend!(self, db => db.reports_each(f, each))
     }
 
     /// Failure reports, newest arrival first; `source_ip` narrows to one sender.

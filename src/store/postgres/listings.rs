@@ -6,6 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use postgres::GenericClient;
+use postgres::fallible_iterator::FallibleIterator;
 
 use super::{PgError, count, filter_params};
 use crate::model::{
@@ -131,19 +132,35 @@ pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Source
     Ok(out)
 }
 
+/// The reports `f` selects, oldest period first.
 pub fn reports(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<ReportSummary>, PgError> {
+    let mut all = Vec::new();
+    reports_each(client, f, &mut |r| {
+        all.push(r);
+        true
+    })?;
+    Ok(all)
+}
+
+/// The reports `f` selects, oldest period first, each handed to `each` as the server sends it
+/// (rows are not held); stops when `each` answers false.
+pub fn reports_each(
+    client: &mut impl GenericClient,
+    f: &Filter,
+    each: &mut dyn FnMut(ReportSummary) -> bool,
+) -> Result<(), PgError> {
     let (domain, since, until, limit) = filter_params(f);
-    let rows = client.query(
+    let params: [&(dyn postgres::types::ToSql + Sync); 4] = [&domain, &since, &until, &limit];
+    let mut rows = client.query_raw(
         "SELECT org_name, report_id, domain, date_begin, date_end, record_count, message_count,
             pass_count, p, origin
          FROM reports WHERE ($1::text IS NULL OR domain = $1)
             AND ($2::int8 IS NULL OR date_end >= $2) AND ($3::int8 IS NULL OR date_begin < $3)
          ORDER BY date_begin NULLS FIRST, org_name, report_id, domain LIMIT $4",
-        &[&domain, &since, &until, &limit],
+        params,
     )?;
-    Ok(rows
-        .iter()
-        .map(|r| ReportSummary {
+    while let Some(r) = rows.next()? {
+        let report = ReportSummary {
             org_name: r.get(0),
             report_id: r.get(1),
             domain: r.get(2),
@@ -154,8 +171,12 @@ pub fn reports(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Report
             dmarc_pass: count(r.get(7)),
             p: r.get(8),
             origin: r.get(9),
-        })
-        .collect())
+        };
+        if !each(report) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Failure reports, newest arrival first; `source_ip` narrows to one sender.

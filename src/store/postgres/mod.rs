@@ -64,7 +64,9 @@ pub use imap::{
 pub use ingest::{
     insert_failure, insert_failures, insert_report, insert_reports, insert_tls, insert_tls_reports,
 };
-pub use listings::{domains, failures, latest_policies, rejects, reports, sources, tls};
+pub use listings::{
+    domains, failures, latest_policies, rejects, reports, reports_each, sources, tls,
+};
 pub use migrate::{MIGRATIONS, check_schema, migrate, schema_version};
 pub use notify::{
     latest_ends, lock_notify, notices_delivered, notices_failed, notified, pending_notices,
@@ -511,7 +513,7 @@ reads! {
     imap_folder(account: &str, folder: &str) -> Option<(u32, u32)> = imap::imap_folder;
     domains(f: &Filter) -> Vec<DomainSummary> = listings::domains;
     sources(f: &Filter) -> Vec<SourceSummary> = listings::sources;
-    reports(f: &Filter) -> Vec<ReportSummary> = listings::reports;
+    reports_each(f: &Filter, each: &mut dyn FnMut(ReportSummary) -> bool) -> () = listings::reports_each;
     failures(f: &Filter, source_ip: Option<&str>) -> Vec<FailureSummary> = listings::failures;
     tls(f: &Filter) -> Vec<TlsSummary> = listings::tls;
     rejects() -> Vec<RejectSummary> = listings::rejects;

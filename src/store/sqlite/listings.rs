@@ -119,7 +119,14 @@ impl Db {
         Ok(out)
     }
 
-    pub fn reports(&self, f: &Filter) -> Result<Vec<ReportSummary>, StoreError> {
+    /// The reports `f` selects, oldest period first, each handed to `each` as it is read (the
+    /// `reports_listing` index gives them in order, so nothing is sorted or held); stops when
+    /// `each` answers false.
+    pub fn reports_each(
+        &self,
+        f: &Filter,
+        each: &mut dyn FnMut(ReportSummary) -> bool,
+    ) -> Result<(), StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT org_name, report_id, domain, date_begin, date_end, record_count, message_count,
                 pass_count, p, origin
@@ -127,8 +134,9 @@ impl Db {
                 AND (?3 IS NULL OR date_begin < ?3)
              ORDER BY date_begin, org_name, report_id, domain LIMIT ?4",
         )?;
-        let rows = stmt.query_map(filter_params(f), |r| {
-            Ok(ReportSummary {
+        let mut rows = stmt.query(filter_params(f))?;
+        while let Some(r) = rows.next()? {
+            let report = ReportSummary {
                 org_name: r.get(0)?,
                 report_id: r.get(1)?,
                 domain: r.get(2)?,
@@ -139,9 +147,12 @@ impl Db {
                 dmarc_pass: r.get(7)?,
                 p: r.get(8)?,
                 origin: r.get(9)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            };
+            if !each(report) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     pub fn failures(
