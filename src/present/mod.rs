@@ -171,7 +171,7 @@ enum Form<W: Write> {
         /// One element, pretty-printed, before it is indented into the array.
         element: Vec<u8>,
     },
-    Csv(csv::Writer<W>),
+    Csv(Box<csv::Writer<W>>),
     /// The cells, kept until the widths are known.
     Table {
         out: W,
@@ -193,7 +193,7 @@ impl<T: Tabular, W: Write> Sink<T, W> {
                 let w = csv::WriterBuilder::new()
                     .has_headers(false)
                     .from_writer(out);
-                Form::Csv(w)
+                Form::Csv(Box::new(w))
             }
             Format::Table => Form::Table {
                 out,
