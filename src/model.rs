@@ -645,6 +645,33 @@ pub struct EvidenceKey {
 }
 
 impl EvidenceKey {
+    /// The key as bytes that sort as the key does (`a.cmp(b)` is `a.order_bytes().cmp(&b.order_bytes())`),
+    /// written into `out`: sorting tens of thousands of keys compares each pair once with one
+    /// `memcmp` instead of field by field. Each text is written with 0 and 1 escaped (as 1 1 and
+    /// 1 2) and ended by a 0, so a shorter text sorts first; flags are one byte.
+    pub fn order_bytes(&self, out: &mut Vec<u8>) {
+        fn text(out: &mut Vec<u8>, t: &str) {
+            for &b in t.as_bytes() {
+                match b {
+                    0 | 1 => out.extend_from_slice(&[1, b + 1]),
+                    b => out.push(b),
+                }
+            }
+            out.push(0);
+        }
+        text(out, &self.domain);
+        text(out, &self.source_ip);
+        text(out, &self.header_from);
+        text(out, &self.dkim_domain);
+        text(out, self.dkim_result.as_str());
+        text(out, &self.spf_domain);
+        text(out, self.spf_result.as_str());
+        out.push(u8::from(self.dkim_aligned));
+        out.push(u8::from(self.spf_aligned));
+        text(out, self.disposition.as_str());
+        out.push(u8::from(self.forwarded));
+    }
+
     /// DMARC passes when either aligned identifier passed (as [`Record::dmarc_pass`]).
     pub fn dmarc_pass(&self) -> bool {
         self.dkim_aligned || self.spf_aligned
@@ -827,6 +854,63 @@ pub struct DayCount {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keys sort by their order bytes exactly as by their fields: texts that are prefixes of
+    /// others, empty, or hold the escaped bytes 0, 1 and 2; every field deciding in turn.
+    #[test]
+    fn order_bytes_sort_as_the_keys_do() {
+        let texts = [
+            "",
+            "a",
+            "a\u{0}",
+            "a\u{1}",
+            "a\u{2}",
+            "ab",
+            "b",
+            "\u{0}",
+            "\u{e9}x",
+            "a.example",
+        ];
+        let mut keys = Vec::new();
+        for (i, t) in texts.iter().enumerate() {
+            for (j, u) in texts.iter().enumerate().step_by(3) {
+                let base = EvidenceKey {
+                    domain: (*t).into(),
+                    header_from: (*u).into(),
+                    ..EvidenceKey::default()
+                };
+                keys.push(base.clone());
+                keys.push(EvidenceKey {
+                    source_ip: (*u).into(),
+                    dkim_domain: (*t).into(),
+                    dkim_result: DkimResult::parse(u),
+                    spf_aligned: i % 2 == 0,
+                    ..base.clone()
+                });
+                keys.push(EvidenceKey {
+                    spf_domain: (*t).into(),
+                    spf_result: SpfResult::parse(t),
+                    dkim_aligned: j % 2 == 1,
+                    disposition: Disposition::parse(u),
+                    forwarded: i % 3 == 0,
+                    ..base
+                });
+            }
+        }
+        let bytes: Vec<Vec<u8>> = keys
+            .iter()
+            .map(|k| {
+                let mut b = Vec::new();
+                k.order_bytes(&mut b);
+                b
+            })
+            .collect();
+        for (a, ab) in keys.iter().zip(&bytes) {
+            for (b, bb) in keys.iter().zip(&bytes) {
+                assert_eq!(a.cmp(b), ab.cmp(bb), "{a:?} / {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn canonical_ipv4_is_what_ipv4addr_writes_back() {

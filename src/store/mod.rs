@@ -1043,9 +1043,19 @@ pub(crate) fn sorted_evidence(
     out: Vec<Evidence>,
     daily: impl IntoIterator<Item = ((usize, i64), u64)>,
 ) -> (Vec<Evidence>, Vec<DayCount>) {
-    let mut order: Vec<usize> = (0..out.len()).collect();
-    // Keys are distinct (each row is one key's sums), so an unstable sort orders them the same.
-    order.sort_unstable_by(|&a, &b| out[a].key.cmp(&out[b].key));
+    // Keys are distinct (each row is one key's sums), so an unstable sort orders them the same;
+    // each key's order bytes are made once, and compared with one memcmp.
+    let mut keyed: Vec<(Vec<u8>, usize)> = out
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut bytes = Vec::with_capacity(64);
+            e.key.order_bytes(&mut bytes);
+            (bytes, i)
+        })
+        .collect();
+    keyed.sort_unstable();
+    let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
     let mut place = vec![0; out.len()];
     for (new, &old) in order.iter().enumerate() {
         place[old] = new;

@@ -1,8 +1,8 @@
 //! What `judge` reads: each domain's latest policy, and the aggregate records summed by what they say
 //! about the sender ([`EvidenceKey`]), optionally by day.
 
-use super::Db;
 use super::listings::{key_bytes, place};
+use super::{Db, REPORT_DOMAINS};
 use crate::model::{DayCount, Evidence, EvidenceKey, IpEvidence, PolicyPublished};
 use crate::store::{FastMap as HashMap, StoreError, StoredRecord};
 
@@ -11,16 +11,18 @@ impl Db {
         &self,
         domain: Option<&str>,
     ) -> Result<Vec<(PolicyPublished, Option<i64>)>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            // One lookup per domain (not per report) on the (domain, date_end) index.
-            "SELECT r.domain, r.adkim, r.aspf, r.p, r.sp, r.np, r.pct, r.fo, r.testing,
+        // One lookup per domain (not per report) on the (domain, date_end) index.
+        let mut stmt = self.conn.prepare(&format!(
+            "{REPORT_DOMAINS}
+             SELECT r.domain, r.adkim, r.aspf, r.p, r.sp, r.np, r.pct, r.fo, r.testing,
                 r.discovery_method, r.date_end
-             FROM (SELECT DISTINCT domain FROM reports WHERE (?1 IS NULL OR domain = ?1)) d
+             FROM report_domains d
              JOIN reports r ON r.id = (SELECT id FROM reports r2 WHERE r2.domain = d.domain
                                       ORDER BY date_end DESC, date_begin DESC, org_name,
                                          report_id LIMIT 1)
-             ORDER BY d.domain",
-        )?;
+             WHERE d.domain IS NOT NULL AND (?1 IS NULL OR d.domain = ?1)
+             ORDER BY d.domain"
+        ))?;
         let rows = stmt.query_map([domain], |r| {
             Ok((
                 PolicyPublished {

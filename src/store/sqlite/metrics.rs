@@ -2,7 +2,7 @@
 //! the listing queries: how much is kept, per policy domain the latest report of each reporter and
 //! the failure and TLS report counts, and every domain anything is stored for.
 
-use super::Db;
+use super::{Db, REPORT_DOMAINS};
 use crate::store::{Kept, LatestReport, StoreError, TlsCounts};
 
 impl Db {
@@ -76,13 +76,14 @@ impl Db {
     /// Every domain something is stored for: aggregate reports' policy domains, failure reports'
     /// reported domains and TLS reports' policy domains; sorted, once each.
     pub fn stored_domains(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT DISTINCT domain FROM reports
+        let mut stmt = self.conn.prepare(&format!(
+            "{REPORT_DOMAINS}
+             SELECT domain FROM report_domains WHERE domain IS NOT NULL
              UNION SELECT reported_domain FROM failure_reports
                  WHERE reported_domain IS NOT NULL AND reported_domain <> ''
              UNION SELECT policy_domain FROM tls_policies WHERE policy_domain <> ''
-             ORDER BY 1",
-        )?;
+             ORDER BY 1"
+        ))?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

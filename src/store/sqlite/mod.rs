@@ -61,6 +61,15 @@ const ROWS_PER_INSERT: usize = 64;
 /// under it: nothing here runs VACUUM, and `auto_vacuum` is off.
 const READ_MMAP_BYTES: i64 = 1 << 34;
 
+/// `report_domains(domain)`: the policy domains of the stored aggregate reports, once each, found
+/// by skipping along the `(domain, …)` index from one domain to the next (a lookup per domain;
+/// `SELECT DISTINCT` read every report's entry). Its last row is NULL: queries filter it out.
+pub(super) const REPORT_DOMAINS: &str = "WITH RECURSIVE report_domains(domain) AS (
+        SELECT min(domain) FROM reports
+        UNION ALL
+        SELECT (SELECT min(domain) FROM reports WHERE domain > report_domains.domain)
+        FROM report_domains WHERE report_domains.domain IS NOT NULL)";
+
 /// How long a write waits for another process holding the database.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
