@@ -31,10 +31,22 @@ impl Db {
 
     /// Per domain and reporter, the latest aggregate report's end; by domain, then reporter.
     pub fn latest_reports(&self) -> Result<Vec<LatestReport>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT domain, org_name, MAX(date_end) FROM reports WHERE date_end IS NOT NULL
-             GROUP BY domain, org_name ORDER BY domain, org_name",
-        )?;
+        // Each domain's reporters by skipping along the (domain, org_name, date_end) index, and
+        // each one's latest end by one lookup there: ~1,600 pairs over 467k reports, 0.5 s → ms.
+        let mut stmt = self.conn.prepare(&format!(
+            "{REPORT_DOMAINS},
+             reporters(domain, org_name) AS (
+                SELECT d.domain, (SELECT min(org_name) FROM reports WHERE domain = d.domain)
+                FROM report_domains d WHERE d.domain IS NOT NULL
+                UNION ALL
+                SELECT r.domain, (SELECT min(org_name) FROM reports
+                                  WHERE domain = r.domain AND org_name > r.org_name)
+                FROM reporters r WHERE r.org_name IS NOT NULL)
+             SELECT domain, org_name, (SELECT max(date_end) FROM reports l
+                                       WHERE l.domain = r.domain AND l.org_name = r.org_name) AS e
+             FROM reporters r WHERE org_name IS NOT NULL AND e IS NOT NULL
+             ORDER BY domain, org_name"
+        ))?;
         let rows = stmt.query_map([], |r| {
             Ok(LatestReport {
                 domain: r.get(0)?,

@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../schemas/0011_reports_totals.sql"),
     ROLLUPS,
     include_str!("../../../schemas/0013_reports_listing.sql"),
+    include_str!("../../../schemas/0014_reports_reporter.sql"),
 ];
 
 /// The migration that adds the rollups: applying it back-fills them from the records.
