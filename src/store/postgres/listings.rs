@@ -295,12 +295,28 @@ pub fn latest_policies(
     client: &mut impl GenericClient,
     domain: Option<&str>,
 ) -> Result<Vec<(PolicyPublished, Option<i64>)>, PgError> {
+    // One lookup per domain on the (domain, date_end DESC NULLS LAST, id DESC) index: the
+    // domains found by skipping from one to the next on the primary key (a loose index scan),
+    // not by reading every report (`DISTINCT ON` over half a million reports took 1.3 s).
+    let domains = if domain.is_some() {
+        "SELECT $1::text AS domain"
+    } else {
+        "WITH RECURSIVE d AS (
+            SELECT min(domain) AS domain FROM reports WHERE $1::text IS NULL
+            UNION ALL
+            SELECT (SELECT min(domain) FROM reports WHERE domain > d.domain)
+            FROM d WHERE d.domain IS NOT NULL)
+         SELECT domain FROM d WHERE domain IS NOT NULL"
+    };
     let rows = client.query(
-        // One lookup per domain (not per report) on the (domain, date_end) index.
-        "SELECT DISTINCT ON (domain) domain, adkim, aspf, p, sp, np, pct, fo, testing,
-            discovery_method, date_end
-         FROM reports WHERE ($1::text IS NULL OR domain = $1)
-         ORDER BY domain, date_end DESC NULLS LAST, date_begin DESC NULLS LAST, org_name, report_id",
+        &format!(
+            "SELECT l.* FROM ({domains}) AS d CROSS JOIN LATERAL
+                (SELECT domain, adkim, aspf, p, sp, np, pct, fo, testing, discovery_method, date_end
+                 FROM reports r WHERE r.domain = d.domain
+                 ORDER BY date_end DESC NULLS LAST, date_begin DESC NULLS LAST, org_name, report_id
+                 LIMIT 1) AS l
+             ORDER BY l.domain"
+        ),
         &[&domain],
     )?;
     Ok(rows
