@@ -3,9 +3,10 @@
 //! in the same order (NULLs sort as SQLite sorts them: first ascending, last descending; text in
 //! byte order, the columns being COLLATE "C").
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use postgres::GenericClient;
+use postgres::fallible_iterator::FallibleIterator;
 
 use super::{PgError, count, filter_params};
 use crate::model::{
@@ -59,33 +60,71 @@ pub fn domains(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Domain
 
 /// Every record in the filter, with its report, summed here by (domain, source IP, header From),
 /// as the SQLite store does: each group's counts by [`SourceSummary::count`], the one owner of
-/// what they mean, its reports counted once each (rows come report by report).
+/// what they mean, its reports counted once each (by the set of (group, report) seen: rows come
+/// in the server's order, streamed, so that it neither sorts them nor holds them).
 pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<SourceSummary>, PgError> {
     let (domain, since, until, limit) = filter_params(f);
-    let rows = client.query(
-        "SELECT r.id, r.domain, c.source_ip, c.header_from, c.dkim, c.spf, c.disposition,
-            c.count
-         FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
-            AND c.report_end = coalesce(r.date_end, r.ingested_at)
-         WHERE ($1::text IS NULL OR r.domain = $1) AND ($2::int8 IS NULL OR r.date_end >= $2)
-            AND ($3::int8 IS NULL OR r.date_begin < $3)
-         ORDER BY c.domain, c.report",
-        &[&domain, &since, &until],
+    // Conditions spelled out only when given, so that the plan reads only the domain's records.
+    let conditions = [
+        if domain.is_some() {
+            "r.domain = $1 AND c.domain = $1"
+        } else {
+            "$1::text IS NULL"
+        },
+        // The records' partition key is their report's end: only the window's months are read.
+        if since.is_some() {
+            "r.date_end >= $2 AND c.report_end >= $2"
+        } else {
+            "$2::int8 IS NULL"
+        },
+        if until.is_some() {
+            "r.date_begin < $3"
+        } else {
+            "$3::int8 IS NULL"
+        },
+    ];
+    let params: [&(dyn postgres::types::ToSql + Sync); 3] = [&domain, &since, &until];
+    let mut rows = client.query_raw(
+        &format!(
+            "SELECT r.id, r.domain, c.source_ip, c.header_from, c.dkim, c.spf, c.disposition,
+                c.count
+             FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
+                AND c.report_end = coalesce(r.date_end, r.ingested_at)
+             WHERE {}",
+            conditions.join(" AND ")
+        ),
+        params,
     )?;
-    let mut index: HashMap<(&str, &str, Option<&str>), usize> = HashMap::new();
-    let mut last_report: Vec<i64> = Vec::new();
+    // A group's texts' bytes (each length-prefixed) → its place in `out`.
+    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut seen: HashSet<(usize, i64)> = HashSet::new();
     let mut out: Vec<SourceSummary> = Vec::new();
-    for r in &rows {
+    let mut buf = Vec::new();
+    while let Some(r) = rows.next()? {
         let group: (&str, &str, Option<&str>) = (r.get(1), r.get(2), r.get(3));
-        let at = *index.entry(group).or_insert_with(|| {
-            out.push(SourceSummary::group(
-                group.0.to_owned(),
-                group.1.to_owned(),
-                group.2.map(str::to_owned),
-            ));
-            last_report.push(i64::MIN);
-            out.len() - 1
-        });
+        buf.clear();
+        for t in [Some(group.0), Some(group.1), group.2] {
+            match t {
+                Some(t) => {
+                    buf.push(1);
+                    buf.extend_from_slice(&(t.len() as u64).to_le_bytes());
+                    buf.extend_from_slice(t.as_bytes());
+                }
+                None => buf.push(0),
+            }
+        }
+        let at = match index.get(buf.as_slice()) {
+            Some(&at) => at,
+            None => {
+                out.push(SourceSummary::group(
+                    group.0.to_owned(),
+                    group.1.to_owned(),
+                    group.2.map(str::to_owned),
+                ));
+                index.insert(buf.clone(), out.len() - 1);
+                out.len() - 1
+            }
+        };
         let result = |i| r.get::<_, Option<&str>>(i).map(DmarcResult::parse);
         out[at].count(
             result(4),
@@ -93,12 +132,11 @@ pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Source
             r.get::<_, Option<&str>>(6).map(Disposition::parse),
             count(r.get(7)),
         );
-        let report: i64 = r.get(0);
-        if last_report[at] != report {
-            last_report[at] = report;
+        if seen.insert((at, r.get(0))) {
             out[at].reports += 1;
         }
     }
+    drop(rows);
     out.sort_by(|a, b| {
         (b.messages, &a.domain, &a.source_ip, &a.header_from).cmp(&(
             a.messages,
@@ -340,3 +378,4 @@ pub fn latest_policies(
         })
         .collect())
 }
+
