@@ -12,7 +12,7 @@ use postgres::fallible_iterator::FallibleIterator;
 
 use super::{PgError, count};
 use crate::model::{DayCount, Evidence, EvidenceKey, IpEvidence};
-use crate::store::StoredRecord;
+use crate::store::{FastMap, StoredRecord};
 
 /// Records of reports ending on or after `since` and before `until` (of `domain`, when given), summed
 /// by [`EvidenceKey`], sorted by it; with `by_day`, also how many messages of each evidence row came
@@ -168,8 +168,7 @@ pub fn evidence_of_keys(
             "$3::int8 IS NULL"
         },
     ];
-    let params: [&(dyn postgres::types::ToSql + Sync); 5] =
-        [&domain, &since, &until, &dkim, &spf];
+    let params: [&(dyn postgres::types::ToSql + Sync); 5] = [&domain, &since, &until, &dkim, &spf];
     let mut rows = client.query_raw(
         &format!(
             "SELECT c.source_ip, c.header_from, c.auth_dkim_domain, c.auth_dkim_result,
@@ -185,9 +184,9 @@ pub fn evidence_of_keys(
         params,
     )?;
     // Stored columns but the IP → the place of their key among `keys`, if there.
-    let mut kinds: HashMap<Vec<u8>, Option<usize>> = HashMap::new();
+    let mut kinds: FastMap<Vec<u8>, Option<usize>> = FastMap::default();
     // An IP's bytes and its key's place → its row in `out`.
-    let mut places: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut places: FastMap<Vec<u8>, usize> = FastMap::default();
     let mut out: Vec<IpEvidence> = Vec::new();
     let mut buf = Vec::new();
     while let Some(r) = rows.next()? {
