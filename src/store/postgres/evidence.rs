@@ -133,9 +133,10 @@ pub fn evidence_per_ip(
 
 /// The records of `domain`'s reports ending in `[since, until)` whose key without the source IP
 /// is one of `keys`, summed per source IP and key (a sender's page). The server sends only the
-/// records that may be of those keys: a superset chosen by the keys' DKIM and SPF domains (the
-/// columns compared as [`StoredRecord::evidence_key`] reads them: `lower` on these `COLLATE "C"`
-/// columns changes ASCII letters only, as `to_ascii_lowercase` does), streamed; each distinct
+/// records that may be of those keys: a superset chosen by the keys' DKIM and SPF domains and
+/// whether they were forwarded (the columns compared as [`StoredRecord::evidence_key`] reads
+/// them: `lower` on these `COLLATE "C"` columns changes ASCII letters only, as
+/// `to_ascii_lowercase` does), streamed; each distinct
 /// set of columns is then turned into its key by [`StoredRecord::evidence_key`], the one
 /// conversion, and kept only where that key is asked for.
 pub fn evidence_of_keys(
@@ -156,6 +157,12 @@ pub fn evidence_of_keys(
     };
     let dkim = set(|k| k.dkim_domain.as_str());
     let spf = set(|k| k.spf_domain.as_str());
+    let forwarded: Vec<bool> = keys
+        .iter()
+        .map(|k| k.forwarded)
+        .collect::<BTreeSet<bool>>()
+        .into_iter()
+        .collect();
     let conditions = [
         if since.is_some() {
             "r.date_end >= $2 AND c.report_end >= $2"
@@ -168,7 +175,8 @@ pub fn evidence_of_keys(
             "$3::int8 IS NULL"
         },
     ];
-    let params: [&(dyn postgres::types::ToSql + Sync); 5] = [&domain, &since, &until, &dkim, &spf];
+    let params: [&(dyn postgres::types::ToSql + Sync); 6] =
+        [&domain, &since, &until, &dkim, &spf, &forwarded];
     let mut rows = client.query_raw(
         &format!(
             "SELECT c.source_ip, c.header_from, c.auth_dkim_domain, c.auth_dkim_result,
@@ -178,7 +186,8 @@ pub fn evidence_of_keys(
                 AND c.report_end = coalesce(r.date_end, r.ingested_at)
              WHERE r.domain = $1 AND c.domain = $1 AND {}
                 AND coalesce(lower(c.auth_dkim_domain), '') = ANY($4)
-                AND coalesce(lower(coalesce(c.auth_spf_domain, c.envelope_from)), '') = ANY($5)",
+                AND coalesce(lower(coalesce(c.auth_spf_domain, c.envelope_from)), '') = ANY($5)
+                AND c.forwarded = ANY($6)",
             conditions.join(" AND ")
         ),
         params,

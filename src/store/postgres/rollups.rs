@@ -39,6 +39,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, GenericClient, IsolationLevel, Statement, Transaction};
 
 use super::{PgError, count};
@@ -477,20 +478,25 @@ pub(super) struct Prepared(HashMap<String, Statement>);
 struct Read<'t, 'c>(&'t mut Transaction<'c>, &'t mut Prepared);
 
 impl Read<'_, '_> {
-    /// `sql`'s rows, through its statement prepared on this connection.
-    fn query(
-        &mut self,
-        sql: String,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
-    ) -> Result<Vec<postgres::Row>, StoreError> {
-        let statement = match self.1.0.get(&sql) {
+    /// `sql`'s statement, prepared on this connection when first used.
+    fn prepared(&mut self, sql: String) -> Result<Statement, StoreError> {
+        Ok(match self.1.0.get(&sql) {
             Some(s) => s.clone(),
             None => {
                 let s = self.0.prepare(&sql).map_err(PgError::from)?;
                 self.1.0.insert(sql, s.clone());
                 s
             }
-        };
+        })
+    }
+
+    /// `sql`'s rows, through its prepared statement.
+    fn query(
+        &mut self,
+        sql: String,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>, StoreError> {
+        let statement = self.prepared(sql)?;
         Ok(self.0.query(&statement, params).map_err(PgError::from)?)
     }
 }
@@ -535,8 +541,14 @@ impl RollupRead for Read<'_, '_> {
                 "SELECT domain, sums FROM rollup_parts WHERE {of_domain} AND day >= $2 AND day < $3"
             ),
         };
-        let rows = self.query(sql, &[&domain, &a, &b])?;
-        for r in &rows {
+        // Streamed: each blob is summed as it arrives (a year of an estate is tens of MB).
+        let statement = self.prepared(sql)?;
+        let params: [&(dyn postgres::types::ToSql + Sync); 3] = [&domain, &a, &b];
+        let mut rows = self
+            .0
+            .query_raw(&statement, params)
+            .map_err(PgError::from)?;
+        while let Some(r) = rows.next().map_err(PgError::from)? {
             f(r.get(0), r.get(1)).ok_or_else(unreadable)?;
         }
         Ok(())
