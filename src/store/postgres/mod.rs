@@ -246,8 +246,9 @@ fn filter_params(
 pub struct Db {
     client: RefCell<Client>,
     connector: Arc<Connector>,
-    /// The rollup reader's statements, prepared on `client` once.
-    prepared: RefCell<rollups::Prepared>,
+    /// The rollup reader's statements, prepared on `client` once (boxed: `Store`'s backends
+    /// stay near one size).
+    prepared: Box<RefCell<rollups::Prepared>>,
 }
 
 /// A transaction on a [`Db`] ([`crate::store::Store::write`]), rolled back when dropped
@@ -270,7 +271,7 @@ impl Db {
             Db {
                 client: RefCell::new(client),
                 connector: Arc::new(connector),
-                prepared: RefCell::default(),
+                prepared: Box::default(),
             },
             warnings,
         ))
@@ -294,7 +295,7 @@ impl Db {
         Ok(Db {
             client: RefCell::new(client),
             connector,
-            prepared: RefCell::default(),
+            prepared: Box::default(),
         })
     }
 
