@@ -136,9 +136,9 @@ pub fn evidence_per_ip(
 /// records that may be of those keys: a superset chosen by the keys' DKIM and SPF domains and
 /// whether they were forwarded (the columns compared as [`StoredRecord::evidence_key`] reads
 /// them: `lower` on these `COLLATE "C"` columns changes ASCII letters only, as
-/// `to_ascii_lowercase` does), streamed; each distinct
-/// set of columns is then turned into its key by [`StoredRecord::evidence_key`], the one
-/// conversion, and kept only where that key is asked for.
+/// `to_ascii_lowercase` does), streamed; each distinct set of columns is then turned into its
+/// key by [`StoredRecord::evidence_key`], the one conversion, and kept only where that key is
+/// asked for.
 pub fn evidence_of_keys(
     client: &mut impl GenericClient,
     domain: &str,
