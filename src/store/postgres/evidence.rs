@@ -5,13 +5,14 @@
 //! then turned into their key by [`StoredRecord::evidence_key`], the one conversion, and folded
 //! and ordered as the SQLite store does.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use postgres::GenericClient;
+use postgres::fallible_iterator::FallibleIterator;
 
 use super::{PgError, count};
 use crate::model::{DayCount, Evidence, EvidenceKey, IpEvidence};
-use crate::store::StoredRecord;
+use crate::store::{FastMap, StoredRecord};
 
 /// Records of reports ending on or after `since` and before `until` (of `domain`, when given), summed
 /// by [`EvidenceKey`], sorted by it; with `by_day`, also how many messages of each evidence row came
@@ -131,7 +132,12 @@ pub fn evidence_per_ip(
 }
 
 /// The records of `domain`'s reports ending in `[since, until)` whose key without the source IP
-/// is one of `keys`, summed per source IP and key: [`evidence_per_ip`], kept where its key is
+/// is one of `keys`, summed per source IP and key (a sender's page). The server sends only the
+/// records that may be of those keys: a superset chosen by the keys' DKIM and SPF domains and
+/// whether they were forwarded (the columns compared as [`StoredRecord::evidence_key`] reads
+/// them: `lower` on these `COLLATE "C"` columns changes ASCII letters only, as
+/// `to_ascii_lowercase` does), streamed; each distinct set of columns is then turned into its
+/// key by [`StoredRecord::evidence_key`], the one conversion, and kept only where that key is
 /// asked for.
 pub fn evidence_of_keys(
     client: &mut impl GenericClient,
@@ -140,20 +146,120 @@ pub fn evidence_of_keys(
     until: Option<i64>,
     keys: &[EvidenceKey],
 ) -> Result<Vec<IpEvidence>, PgError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
     let wanted: HashMap<&EvidenceKey, usize> =
         keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
-    let (rows, _) = evidence_per_ip(client, Some(domain), since, until, false)?;
-    Ok(rows
+    let set = |f: fn(&EvidenceKey) -> &str| -> Vec<&str> {
+        let s: BTreeSet<&str> = keys.iter().map(f).collect();
+        s.into_iter().collect()
+    };
+    let dkim = set(|k| k.dkim_domain.as_str());
+    let spf = set(|k| k.spf_domain.as_str());
+    let forwarded: Vec<bool> = keys
+        .iter()
+        .map(|k| k.forwarded)
+        .collect::<BTreeSet<bool>>()
         .into_iter()
-        .filter_map(|mut e| {
-            let ip = std::mem::take(&mut e.key.source_ip);
-            let key = *wanted.get(&e.key)?;
-            Some(IpEvidence {
-                ip,
-                key,
-                messages: e.messages,
-                reporters: e.reporters,
-            })
-        })
-        .collect())
+        .collect();
+    let conditions = [
+        if since.is_some() {
+            "r.date_end >= $2 AND c.report_end >= $2"
+        } else {
+            "$2::int8 IS NULL"
+        },
+        if until.is_some() {
+            "r.date_end < $3 AND c.report_end < $3"
+        } else {
+            "$3::int8 IS NULL"
+        },
+    ];
+    let params: [&(dyn postgres::types::ToSql + Sync); 6] =
+        [&domain, &since, &until, &dkim, &spf, &forwarded];
+    let mut rows = client.query_raw(
+        &format!(
+            "SELECT c.source_ip, c.header_from, c.auth_dkim_domain, c.auth_dkim_result,
+                c.auth_spf_domain, c.auth_spf_result, c.envelope_from, c.dkim, c.spf,
+                c.disposition, c.forwarded, r.org_name, c.count
+             FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
+                AND c.report_end = coalesce(r.date_end, r.ingested_at)
+             WHERE r.domain = $1 AND c.domain = $1 AND {}
+                AND coalesce(lower(c.auth_dkim_domain), '') = ANY($4)
+                AND coalesce(lower(coalesce(c.auth_spf_domain, c.envelope_from)), '') = ANY($5)
+                AND c.forwarded = ANY($6)",
+            conditions.join(" AND ")
+        ),
+        params,
+    )?;
+    // Stored columns but the IP → the place of their key among `keys`, if there.
+    let mut kinds: FastMap<Vec<u8>, Option<usize>> = FastMap::default();
+    // An IP's bytes and its key's place → its row in `out`.
+    let mut places: FastMap<Vec<u8>, usize> = FastMap::default();
+    let mut out: Vec<IpEvidence> = Vec::new();
+    let mut buf = Vec::new();
+    while let Some(r) = rows.next()? {
+        buf.clear();
+        for i in 1..10 {
+            match r.get::<_, Option<&str>>(i) {
+                Some(t) => {
+                    buf.push(1);
+                    buf.extend_from_slice(&(t.len() as u64).to_le_bytes());
+                    buf.extend_from_slice(t.as_bytes());
+                }
+                None => buf.push(0),
+            }
+        }
+        buf.push(u8::from(r.get::<_, bool>(10)));
+        let key = match kinds.get(buf.as_slice()) {
+            Some(k) => *k,
+            None => {
+                let mut key = StoredRecord {
+                    domain,
+                    source_ip: "",
+                    header_from: r.get(1),
+                    auth_dkim_domain: r.get(2),
+                    auth_dkim_result: r.get(3),
+                    auth_spf_domain: r.get(4),
+                    auth_spf_result: r.get(5),
+                    envelope_from: r.get(6),
+                    dkim: r.get(7),
+                    spf: r.get(8),
+                    disposition: r.get(9),
+                    forwarded: r.get(10),
+                }
+                .evidence_key();
+                key.source_ip.clear();
+                let k = wanted.get(&key).copied();
+                kinds.insert(buf.clone(), k);
+                k
+            }
+        };
+        let Some(key) = key else {
+            continue;
+        };
+        let ip: &str = r.get(0);
+        buf.clear();
+        buf.extend_from_slice(ip.as_bytes());
+        buf.extend_from_slice(&key.to_le_bytes());
+        let at = match places.get(buf.as_slice()) {
+            Some(&at) => at,
+            None => {
+                out.push(IpEvidence {
+                    ip: ip.to_owned(),
+                    key,
+                    ..IpEvidence::default()
+                });
+                places.insert(buf.clone(), out.len() - 1);
+                out.len() - 1
+            }
+        };
+        let e = &mut out[at];
+        let reporter: &str = r.get(11);
+        if !e.reporters.contains(reporter) {
+            e.reporters.insert(reporter.to_owned());
+        }
+        e.messages = e.messages.saturating_add(count(r.get(12)));
+    }
+    Ok(out)
 }

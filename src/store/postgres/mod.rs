@@ -56,7 +56,7 @@ use crate::store::{
 
 pub use checks::{dkim_selectors, last_checks, save_check, tls_report_count};
 pub use connect::Connector;
-pub use evidence::evidence_per_ip;
+pub use evidence::{evidence_of_keys, evidence_per_ip};
 pub use imap::{
     add_pending_move, clear_pending_moves, drop_stale_moves, imap_folder, pending_moves,
     set_imap_folder, try_lock_account, unlock_account,
@@ -248,6 +248,9 @@ fn filter_params(
 pub struct Db {
     client: RefCell<Client>,
     connector: Arc<Connector>,
+    /// The rollup reader's statements, prepared on `client` once (boxed: `Store`'s backends
+    /// stay near one size).
+    prepared: Box<RefCell<rollups::Prepared>>,
 }
 
 /// A transaction on a [`Db`] ([`crate::store::Store::write`]), rolled back when dropped
@@ -270,6 +273,7 @@ impl Db {
             Db {
                 client: RefCell::new(client),
                 connector: Arc::new(connector),
+                prepared: Box::default(),
             },
             warnings,
         ))
@@ -293,6 +297,7 @@ impl Db {
         Ok(Db {
             client: RefCell::new(client),
             connector,
+            prepared: Box::default(),
         })
     }
 
@@ -384,12 +389,22 @@ impl Db {
         until: Option<i64>,
         by_day: bool,
     ) -> Result<(Vec<Evidence>, Vec<DayCount>), StoreError> {
-        rollups::evidence_in(&mut *self.client()?, domain, since, until, by_day).map_err(
-            |e| match e {
-                StoreError::Postgres(e) => StoreError::Postgres(e.at(self.url())),
-                other => other,
-            },
+        let mut prepared = self
+            .prepared
+            .try_borrow_mut()
+            .map_err(|_| StoreError::InUnitOfWork)?;
+        rollups::evidence_in(
+            &mut *self.client()?,
+            &mut prepared,
+            domain,
+            since,
+            until,
+            by_day,
         )
+        .map_err(|e| match e {
+            StoreError::Postgres(e) => StoreError::Postgres(e.at(self.url())),
+            other => other,
+        })
     }
 
     /// `prune` ([`prune::prune`]): in transactions of its own, on this connection.

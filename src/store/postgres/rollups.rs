@@ -37,9 +37,10 @@
 //! retention stored while `prune` runs may leave its parts without their stale mark, read only
 //! when a window reaches back before the cutoff).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
-use postgres::{Client, GenericClient, IsolationLevel, Transaction};
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::{Client, GenericClient, IsolationLevel, Statement, Transaction};
 
 use super::{PgError, count};
 use crate::model::{AggregateReport, DayCount, Evidence};
@@ -467,8 +468,38 @@ impl<C: GenericClient> RollupSql for Sql<'_, C> {
     }
 }
 
+/// The reader's statements, prepared once per connection: a domain's evidence is half a dozen
+/// of them, and `senders` or a page reads every domain's (an unnamed statement costs a second
+/// round trip each time).
+#[derive(Default)]
+pub(super) struct Prepared(HashMap<String, Statement>);
+
 /// The reader's statements, in one REPEATABLE READ READ ONLY transaction.
-struct Read<'t, 'c>(&'t mut Transaction<'c>);
+struct Read<'t, 'c>(&'t mut Transaction<'c>, &'t mut Prepared);
+
+impl Read<'_, '_> {
+    /// `sql`'s statement, prepared on this connection when first used.
+    fn prepared(&mut self, sql: String) -> Result<Statement, StoreError> {
+        Ok(match self.1.0.get(&sql) {
+            Some(s) => s.clone(),
+            None => {
+                let s = self.0.prepare(&sql).map_err(PgError::from)?;
+                self.1.0.insert(sql, s.clone());
+                s
+            }
+        })
+    }
+
+    /// `sql`'s rows, through its prepared statement.
+    fn query(
+        &mut self,
+        sql: String,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>, StoreError> {
+        let statement = self.prepared(sql)?;
+        Ok(self.0.query(&statement, params).map_err(PgError::from)?)
+    }
+}
 
 impl RollupRead for Read<'_, '_> {
     fn stale_in(
@@ -476,17 +507,14 @@ impl RollupRead for Read<'_, '_> {
         domain: Option<&str>,
         months: (i64, i64),
     ) -> Result<Vec<(String, i64, i64)>, StoreError> {
-        let rows = self
-            .0
-            .query(
-                &format!(
-                    "SELECT domain, month, end_day FROM rollup_stale
-                     WHERE {} AND month >= $2 AND end_day <= $3",
-                    of_domain(domain)
-                ),
-                &[&domain, &months.0, &months.1],
-            )
-            .map_err(PgError::from)?;
+        let rows = self.query(
+            format!(
+                "SELECT domain, month, end_day FROM rollup_stale
+                 WHERE {} AND month >= $2 AND end_day <= $3",
+                of_domain(domain)
+            ),
+            &[&domain, &months.0, &months.1],
+        )?;
         Ok(rows
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2)))
@@ -513,11 +541,14 @@ impl RollupRead for Read<'_, '_> {
                 "SELECT domain, sums FROM rollup_parts WHERE {of_domain} AND day >= $2 AND day < $3"
             ),
         };
-        let rows = self
+        // Streamed: each blob is summed as it arrives (a year of an estate is tens of MB).
+        let statement = self.prepared(sql)?;
+        let params: [&(dyn postgres::types::ToSql + Sync); 3] = [&domain, &a, &b];
+        let mut rows = self
             .0
-            .query(&sql, &[&domain, &a, &b])
+            .query_raw(&statement, params)
             .map_err(PgError::from)?;
-        for r in &rows {
+        while let Some(r) = rows.next().map_err(PgError::from)? {
             f(r.get(0), r.get(1)).ok_or_else(unreadable)?;
         }
         Ok(())
@@ -553,6 +584,7 @@ fn of_domain(domain: Option<&str>) -> &'static str {
 /// UTC days; rows summed over source IPs), read in one snapshot; else from the records.
 pub fn evidence_in(
     client: &mut Client,
+    prepared: &mut Prepared,
     domain: Option<&str>,
     since: Option<i64>,
     until: Option<i64>,
@@ -565,7 +597,8 @@ pub fn evidence_in(
             .read_only(true)
             .start()
             .map_err(PgError::from)?;
-        let rolled = rollups::evidence_rolled(&mut Read(&mut tx), domain, since, until, by_day)?;
+        let rolled =
+            rollups::evidence_rolled(&mut Read(&mut tx, prepared), domain, since, until, by_day)?;
         tx.commit().map_err(PgError::from)?;
         if let Some(rolled) = rolled {
             return Ok(rolled);
