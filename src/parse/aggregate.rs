@@ -121,6 +121,34 @@ impl Tag {
     /// The tag of an element by its name, prefixed or not: by its local name. The name is
     /// matched whole first (no known name holds a `:`), so that the usual name, without a
     /// prefix, is not also scanned for one.
+    /// Whether [`Builder::start`] may have something to do when an element of this tag starts.
+    fn opens_item(self) -> bool {
+        use Tag::*;
+        matches!(
+            self,
+            Record | Reason | Dkim | Spf | ReportMetadata | PolicyPublished
+        )
+    }
+
+    /// Whether [`Builder::end`] may have something to do when an element of this tag ends: a
+    /// value, or an item that it closes.
+    fn closes_item(self) -> bool {
+        use Tag::*;
+        !matches!(
+            self,
+            Feedback
+                | ReportMetadata
+                | DateRange
+                | PolicyPublished
+                | Row
+                | PolicyEvaluated
+                | Identifiers
+                | AuthResults
+                | Extensions
+                | Other
+        )
+    }
+
     /// Bytes rather than text: the name need not be found in the document as a `str` first.
     fn named(name: &[u8]) -> Tag {
         match Tag::of(name) {
@@ -185,124 +213,6 @@ impl Tag {
             }
             _ => Tag::Other,
         }
-    }
-}
-
-/// What an element is where it stands: its tag read with its parent's (and, for the items of a
-/// record's lists, its grandparent's), found once as it starts ([`Field::of`]) and kept on the
-/// stack beside its tag, so that its end is one `match` rather than the stack's tail compared
-/// with each known place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
-    /// Nothing to keep.
-    None,
-    Version,
-    Metadata,
-    OrgName,
-    Email,
-    ExtraContactInfo,
-    ReportId,
-    Error,
-    Generator,
-    Begin,
-    End,
-    Policy,
-    Domain,
-    Adkim,
-    Aspf,
-    P,
-    Sp,
-    Np,
-    Pct,
-    Fo,
-    Testing,
-    DiscoveryMethod,
-    /// A `<record>` of the root `<feedback>`.
-    Record,
-    /// A `<record>` of a `<feedback>` deeper down: started (reset) but never kept.
-    InnerRecord,
-    SourceIp,
-    Count,
-    Disposition,
-    EvaluatedDkim,
-    EvaluatedSpf,
-    Reason,
-    ReasonType,
-    ReasonComment,
-    HeaderFrom,
-    EnvelopeFrom,
-    EnvelopeTo,
-    Dkim,
-    DkimDomain,
-    DkimSelector,
-    DkimResult,
-    DkimHumanResult,
-    Spf,
-    SpfDomain,
-    SpfScope,
-    SpfResult,
-}
-
-impl Field {
-    /// The field of an element of `tag` whose parent is `parent` (its tag and field), at `depth`
-    /// (the root is at 1).
-    fn of(parent: (Tag, Field), depth: usize, tag: Tag) -> Field {
-        use Tag as T;
-        match (parent.0, tag) {
-            (T::Feedback, T::Version) if depth == 2 => Field::Version,
-            (T::Feedback, T::Record) if depth == 2 => Field::Record,
-            (T::Feedback, T::Record) => Field::InnerRecord,
-            (T::Feedback, T::ReportMetadata) => Field::Metadata,
-            (T::Feedback, T::PolicyPublished) => Field::Policy,
-            (T::ReportMetadata, T::OrgName) => Field::OrgName,
-            (T::ReportMetadata, T::Email) => Field::Email,
-            (T::ReportMetadata, T::ExtraContactInfo) => Field::ExtraContactInfo,
-            (T::ReportMetadata, T::ReportId) => Field::ReportId,
-            (T::ReportMetadata, T::Error) => Field::Error,
-            (T::ReportMetadata, T::Generator) => Field::Generator,
-            (T::DateRange, T::Begin) => Field::Begin,
-            (T::DateRange, T::End) => Field::End,
-            (T::PolicyPublished, T::Domain) => Field::Domain,
-            (T::PolicyPublished, T::Adkim) => Field::Adkim,
-            (T::PolicyPublished, T::Aspf) => Field::Aspf,
-            (T::PolicyPublished, T::P) => Field::P,
-            (T::PolicyPublished, T::Sp) => Field::Sp,
-            (T::PolicyPublished, T::Np) => Field::Np,
-            (T::PolicyPublished, T::Pct) => Field::Pct,
-            (T::PolicyPublished, T::Fo) => Field::Fo,
-            (T::PolicyPublished, T::Testing) => Field::Testing,
-            (T::PolicyPublished, T::DiscoveryMethod) => Field::DiscoveryMethod,
-            (T::Row, T::SourceIp) => Field::SourceIp,
-            (T::Row, T::Count) => Field::Count,
-            (T::PolicyEvaluated, T::Disposition) => Field::Disposition,
-            (T::PolicyEvaluated, T::Dkim) => Field::EvaluatedDkim,
-            (T::PolicyEvaluated, T::Spf) => Field::EvaluatedSpf,
-            (T::PolicyEvaluated, T::Reason) => Field::Reason,
-            (T::Reason, T::Type) if parent.1 == Field::Reason => Field::ReasonType,
-            (T::Reason, T::Comment) if parent.1 == Field::Reason => Field::ReasonComment,
-            (T::Identifiers, T::HeaderFrom) => Field::HeaderFrom,
-            (T::Identifiers, T::EnvelopeFrom) => Field::EnvelopeFrom,
-            (T::Identifiers, T::EnvelopeTo) => Field::EnvelopeTo,
-            (T::AuthResults, T::Dkim) => Field::Dkim,
-            (T::AuthResults, T::Spf) => Field::Spf,
-            (T::Dkim, T::Domain) if parent.1 == Field::Dkim => Field::DkimDomain,
-            (T::Dkim, T::Selector) if parent.1 == Field::Dkim => Field::DkimSelector,
-            (T::Dkim, T::Result) if parent.1 == Field::Dkim => Field::DkimResult,
-            (T::Dkim, T::HumanResult) if parent.1 == Field::Dkim => Field::DkimHumanResult,
-            (T::Spf, T::Domain) if parent.1 == Field::Spf => Field::SpfDomain,
-            (T::Spf, T::Scope) if parent.1 == Field::Spf => Field::SpfScope,
-            (T::Spf, T::Result) if parent.1 == Field::Spf => Field::SpfResult,
-            _ => Field::None,
-        }
-    }
-
-    /// Whether [`Builder::start`] has something to do when an element of this field starts.
-    fn opens_item(self) -> bool {
-        use Field::*;
-        matches!(
-            self,
-            Record | InnerRecord | Reason | Dkim | Spf | Metadata | Policy
-        )
     }
 }
 
@@ -432,7 +342,7 @@ fn local_name(name: &str) -> &str {
 /// Parses one aggregate report from XML already decoded to UTF-8 (see [`super::decode_xml`]).
 pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
     let mut reader = Reader::from_str(xml);
-    let mut stack: Vec<(Tag, Field)> = Vec::with_capacity(8);
+    let mut stack: Vec<Tag> = Vec::with_capacity(8);
     let mut text = Text {
         xml,
         piece: "",
@@ -458,7 +368,7 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                     root_seen = true;
                     check_root(tag, local_name(within(xml, qname.as_ref())))?;
                     b.report.namespace = namespace_of(&e);
-                } else if tag == Tag::Extensions && stack.len() == 1 && stack[0].0 == Tag::Feedback {
+                } else if tag == Tag::Extensions && stack.as_slice() == [Tag::Feedback] {
                     // RFC 9990 report-level extensions: kept verbatim, not interpreted.
                     let span = reader
                         .read_to_end(e.name())
@@ -473,16 +383,12 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(ParseError::TooDeep);
                 }
-                let field = match stack.last() {
-                    Some(&parent) => Field::of(parent, stack.len() + 1, tag),
-                    None => Field::None,
-                };
-                stack.push((tag, field));
+                stack.push(tag);
                 text.clear();
-                if field.opens_item() {
-                    b.start(field);
+                if tag.opens_item() {
+                    b.start(&stack);
                 }
-                if field == Field::Record {
+                if tag == Tag::Record && stack.len() == 2 {
                     b.size_records(reader.buffer_position(), xml.len());
                 }
             }
@@ -493,20 +399,16 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                     check_root(tag, local_name(within(xml, qname.as_ref())))?;
                     return Err(ParseError::Missing("report_metadata"));
                 }
-                let field = match stack.last() {
-                    Some(&parent) => Field::of(parent, stack.len() + 1, tag),
-                    None => Field::None,
-                };
-                b.start(field);
-                b.end(field, "")?;
+                stack.push(tag);
+                b.start(&stack);
+                b.end(&stack, "")?;
+                stack.pop();
             }
             Event::End(_) => {
                 // Read (and its references checked) even where no value is kept.
                 let value = text.value()?;
-                if let Some(&(_, field)) = stack.last()
-                    && field != Field::None
-                {
-                    b.end(field, &value)?;
+                if stack.last().is_some_and(|tag| tag.closes_item()) {
+                    b.end(&stack, &value)?;
                 }
                 text.clear();
                 stack.pop();
@@ -654,51 +556,53 @@ impl Builder {
         }
     }
 
-    /// Called as an element of `field` starts: resets the item that the element opens.
-    fn start(&mut self, field: Field) {
-        match field {
-            Field::Record | Field::InnerRecord => self.record = crate::model::Record::default(),
-            Field::Reason => self.reason = PolicyOverride::default(),
-            Field::Dkim => self.dkim = DkimAuthResult::default(),
-            Field::Spf => self.spf = SpfAuthResult::default(),
-            Field::Metadata => self.seen_metadata = true,
-            Field::Policy => self.seen_policy = true,
+    /// Called after `tag` is pushed: resets the item that the element opens.
+    fn start(&mut self, stack: &[Tag]) {
+        use Tag::*;
+        match stack {
+            [.., Feedback, Record] => self.record = crate::model::Record::default(),
+            [.., PolicyEvaluated, Reason] => self.reason = PolicyOverride::default(),
+            [.., AuthResults, Dkim] => self.dkim = DkimAuthResult::default(),
+            [.., AuthResults, Spf] => self.spf = SpfAuthResult::default(),
+            [.., Feedback, ReportMetadata] => self.seen_metadata = true,
+            [.., Feedback, PolicyPublished] => self.seen_policy = true,
             _ => {}
         }
     }
 
-    /// Called as an element of `field` ends, with its trimmed text content.
-    fn end(&mut self, field: Field, text: &str) -> Result<(), ParseError> {
+    /// Called before `tag` is popped, with its trimmed text content.
+    fn end(&mut self, stack: &[Tag], text: &str) -> Result<(), ParseError> {
+        use Tag::*;
         let r = &mut self.report;
-        match field {
-            Field::Version => r.version = opt(text),
-            Field::OrgName => r.metadata.org_name = text.to_owned(),
-            Field::Email => r.metadata.email = opt(text),
-            Field::ExtraContactInfo => r.metadata.extra_contact_info = opt(text),
-            Field::ReportId => self.report_id = opt(text),
-            Field::Error => {
+        match stack {
+            [Feedback, Version] => r.version = opt(text),
+            [.., ReportMetadata, OrgName] => r.metadata.org_name = text.to_owned(),
+            [.., ReportMetadata, Email] => r.metadata.email = opt(text),
+            [.., ReportMetadata, ExtraContactInfo] => r.metadata.extra_contact_info = opt(text),
+            [.., ReportMetadata, ReportId] => self.report_id = opt(text),
+            [.., ReportMetadata, Error] => {
                 if let Some(t) = opt(text) {
                     r.metadata.errors.push(t);
                 }
             }
-            Field::Generator => r.metadata.generator = opt(text),
-            Field::Begin => r.metadata.begin = timestamp("begin", text)?,
-            Field::End => r.metadata.end = timestamp("end", text)?,
+            [.., ReportMetadata, Generator] => r.metadata.generator = opt(text),
+            [.., DateRange, Begin] => r.metadata.begin = timestamp("begin", text)?,
+            [.., DateRange, End] => r.metadata.end = timestamp("end", text)?,
 
-            Field::Domain => r.policy.domain = text.to_ascii_lowercase(),
-            Field::Adkim => r.policy.adkim = lower(text),
-            Field::Aspf => r.policy.aspf = lower(text),
-            Field::P => r.policy.p = lower(text),
-            Field::Sp => r.policy.sp = lower(text),
-            Field::Np => r.policy.np = lower(text),
+            [.., PolicyPublished, Domain] => r.policy.domain = text.to_ascii_lowercase(),
+            [.., PolicyPublished, Adkim] => r.policy.adkim = lower(text),
+            [.., PolicyPublished, Aspf] => r.policy.aspf = lower(text),
+            [.., PolicyPublished, P] => r.policy.p = lower(text),
+            [.., PolicyPublished, Sp] => r.policy.sp = lower(text),
+            [.., PolicyPublished, Np] => r.policy.np = lower(text),
             // Quirk: pct is advisory; one that is not a number (`100%`, empty) is dropped, not the report.
-            Field::Pct => r.policy.pct = text.trim_end_matches('%').parse().ok(),
-            Field::Fo => r.policy.fo = opt(text),
-            Field::Testing => r.policy.testing = lower(text),
-            Field::DiscoveryMethod => r.policy.discovery_method = lower(text),
+            [.., PolicyPublished, Pct] => r.policy.pct = text.trim_end_matches('%').parse().ok(),
+            [.., PolicyPublished, Fo] => r.policy.fo = opt(text),
+            [.., PolicyPublished, Testing] => r.policy.testing = lower(text),
+            [.., PolicyPublished, DiscoveryMethod] => r.policy.discovery_method = lower(text),
 
-            Field::SourceIp => self.record.source_ip = normalise_ip(text),
-            Field::Count if !text.is_empty() => {
+            [.., Row, SourceIp] => self.record.source_ip = normalise_ip(text),
+            [.., Row, Count] if !text.is_empty() => {
                 let n = r.records.len() + 1;
                 let count: u64 = text.parse().map_err(|_| ParseError::InvalidRecordNumber {
                     record: n,
@@ -713,39 +617,39 @@ impl Builder {
                 }
                 self.record.count = count;
             }
-            Field::Disposition => {
+            [.., PolicyEvaluated, Disposition] => {
                 self.record.disposition = value(text, crate::model::Disposition::parse)
             }
-            Field::EvaluatedDkim => self.record.dkim = value(text, DmarcResult::parse),
-            Field::EvaluatedSpf => self.record.spf = value(text, DmarcResult::parse),
-            Field::ReasonType => self.reason.kind = text.to_ascii_lowercase(),
-            Field::ReasonComment => self.reason.comment = opt(text),
-            Field::Reason => {
+            [.., PolicyEvaluated, Dkim] => self.record.dkim = value(text, DmarcResult::parse),
+            [.., PolicyEvaluated, Spf] => self.record.spf = value(text, DmarcResult::parse),
+            [.., PolicyEvaluated, Reason, Type] => self.reason.kind = text.to_ascii_lowercase(),
+            [.., PolicyEvaluated, Reason, Comment] => self.reason.comment = opt(text),
+            [.., PolicyEvaluated, Reason] => {
                 push(&mut self.record.reasons, std::mem::take(&mut self.reason));
             }
-            Field::HeaderFrom => self.record.header_from = lower_text(text),
-            Field::EnvelopeFrom => self.record.envelope_from = lower_text(text),
-            Field::EnvelopeTo => self.record.envelope_to = lower_text(text),
+            [.., Identifiers, HeaderFrom] => self.record.header_from = lower_text(text),
+            [.., Identifiers, EnvelopeFrom] => self.record.envelope_from = lower_text(text),
+            [.., Identifiers, EnvelopeTo] => self.record.envelope_to = lower_text(text),
 
-            Field::DkimDomain => self.dkim.domain = lowered(text),
-            Field::DkimSelector => {
+            [.., AuthResults, Dkim, Domain] => self.dkim.domain = lowered(text),
+            [.., AuthResults, Dkim, Selector] => {
                 self.dkim.selector = (!text.is_empty()).then(|| ShortStr::from(text))
             }
-            Field::DkimResult => self.dkim.result = DkimResult::parse(text),
-            Field::DkimHumanResult => self.dkim.human_result = opt(text),
-            Field::Dkim => {
+            [.., AuthResults, Dkim, Result] => self.dkim.result = DkimResult::parse(text),
+            [.., AuthResults, Dkim, HumanResult] => self.dkim.human_result = opt(text),
+            [.., AuthResults, Dkim] => {
                 push(
                     &mut self.record.dkim_results,
                     std::mem::take(&mut self.dkim),
                 );
             }
-            Field::SpfDomain => self.spf.domain = lowered(text),
-            Field::SpfScope => self.spf.scope = lower_text(text),
-            Field::SpfResult => self.spf.result = SpfResult::parse(text),
-            Field::Spf => {
+            [.., AuthResults, Spf, Domain] => self.spf.domain = lowered(text),
+            [.., AuthResults, Spf, Scope] => self.spf.scope = lower_text(text),
+            [.., AuthResults, Spf, Result] => self.spf.result = SpfResult::parse(text),
+            [.., AuthResults, Spf] => {
                 push(&mut self.record.spf_results, std::mem::take(&mut self.spf));
             }
-            Field::Record => r.records.push(std::mem::take(&mut self.record)),
+            [Feedback, Record] => r.records.push(std::mem::take(&mut self.record)),
             _ => {}
         }
         Ok(())
