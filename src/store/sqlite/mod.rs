@@ -70,6 +70,10 @@ pub struct Db {
 
 /// A write transaction on a [`Db`], rolled back when dropped uncommitted.
 pub struct Tx<'c> {
+    /// The records' INSERTs of 1, 2, 4, … rows, prepared when first needed and kept for the
+    /// unit of work (`ingest.rs`); declared before `tx`, so finalised before it ends.
+    inserts: std::cell::RefCell<Vec<Option<raw::Insert<'c>>>>,
+    conn: &'c Connection,
     tx: rusqlite::Transaction<'c>,
     /// The rollups' sums of what this unit of work stored, written at commit.
     rollups: std::cell::RefCell<rollups::Pending>,
@@ -177,6 +181,8 @@ impl Db {
     /// `insert_report` assigns cannot be taken by another writer in between.
     pub fn begin(&self) -> Result<Tx<'_>, StoreError> {
         Ok(Tx {
+            inserts: Default::default(),
+            conn: &self.conn,
             tx: rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?,
             rollups: Default::default(),
             presum: Default::default(),
