@@ -1,6 +1,6 @@
 //! Joins the stages: inputs from [`fetch`](crate::fetch) are read, unpacked and parsed on a rayon pool,
-//! and the results flow through a bounded channel to the one thread that writes the database, a
-//! batch of about [`Store::batch_rows`] records per unit of work.
+//! and the results flow through a bounded channel to the one thread that writes the database, in
+//! batches of about [`Store::batch_rows`] records, a few per unit of work ([`Store::unit_rows`]).
 //!
 //! The channel bound and the batch are what keep memory flat: when the writer falls behind, workers
 //! wait, and the lazy input iterator is not advanced. Each input is handled on its own: a failure becomes a kept
@@ -266,15 +266,30 @@ where
         // Owned here so that an early return drops it, which stops the gatherer and the workers
         // before the scope joins.
         let gathered = gathered;
+        let mut gathered = gathered.iter();
         let mut written = Writer::new(&mut stats);
-        for (batch, presum) in &gathered {
-            let inputs: Vec<&Processed> = batch.iter().flatten().collect();
+        // A unit of work writes batches as they come until it holds about `unit_rows` rows
+        // (several batches on SQLite: fewer commits, each rewriting the pages of the indexes and
+        // rollups its reports touch), each freed once written, so that memory stays that of two
+        // batches.
+        let unit_rows = store.unit_rows();
+        while let Some(first) = gathered.next() {
             store.write(|tx| {
-                tx.use_presum(presum);
                 written.start_batch();
-                written.write_all(tx, &inputs, on_event)
+                let (mut next, mut rows) = (Some(first), 0);
+                while let Some((batch, presum)) = next.take() {
+                    let inputs: Vec<&Processed> = batch.iter().flatten().collect();
+                    tx.use_presum(presum);
+                    written.write_all(tx, &inputs, on_event)?;
+                    rows += inputs.iter().map(|p| p.size()).sum::<usize>();
+                    drop(inputs);
+                    let _ = done.send(batch);
+                    if rows < unit_rows {
+                        next = gathered.next();
+                    }
+                }
+                Ok::<_, StoreError>(())
             })?;
-            let _ = done.send(batch);
         }
         Ok::<_, IngestError>(())
     })?;

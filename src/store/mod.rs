@@ -374,6 +374,18 @@ impl Store {
         }
     }
 
+    /// Rows a unit of work of `ingest` may hold, in batches of [`Store::batch_rows`] written as
+    /// they come: on SQLite several (issue 21: a commit rewrites every page of the reports'
+    /// indexes and of the rollups that its reports touch, and over many domains that is most of
+    /// them, so that each commit wrote about as many pages again as its records filled; the
+    /// rollups' upkeep is also paid once a unit of work); on PostgreSQL one.
+    pub fn unit_rows(&self) -> usize {
+        match self.backend {
+            Backend::Sqlite(_) => 16_000,
+            Backend::Postgres(_) => 40_000,
+        }
+    }
+
     /// Whether units of work keep rollups of what they store, from a [`Presum`] when given.
     pub fn keeps_rollups(&self) -> bool {
         true

@@ -175,7 +175,8 @@ pub(in crate::store) fn presum<'a>(reports: impl Iterator<Item = &'a AggregateRe
 impl Pending {
     /// Adds the reports a unit of work stored: the batch's [`Presum`] (`pre`, if it was given
     /// one) when these are all of its reports (the batch is the reports the presum was made of,
-    /// and these a part of it), else summed here.
+    /// and these a part of it), else summed here. A unit of work may store several batches, each
+    /// with its presum: the sums of a day two of them touch are added together here.
     pub(in crate::store) fn stored<'a>(
         &mut self,
         pre: Option<Box<Presum>>,
@@ -183,15 +184,42 @@ impl Pending {
     ) {
         if let Some(pre) = pre
             && pre.reports == reports.len()
-            && self.days.is_empty()
         {
             let Pending { days, keys, .. } = pre.pending;
-            self.days = days;
+            if self.days.is_empty() {
+                self.days = days;
+            } else {
+                self.absorb(days);
+            }
             free_elsewhere(keys);
             return;
         }
         for r in reports {
             self.add_report(r);
+        }
+    }
+
+    /// Adds `days` (another batch's sums) to these.
+    fn absorb(&mut self, days: HashMap<String, HashMap<i64, Entries>>) {
+        for (domain, by_day) in days {
+            let Some(mine) = self.days.get_mut(&domain) else {
+                self.days.insert(domain, by_day);
+                continue;
+            };
+            for (day, entries) in by_day {
+                let Some(row) = mine.get_mut(&day) else {
+                    mine.insert(day, entries);
+                    continue;
+                };
+                for (key, sums) in entries {
+                    match row.get_mut(&key) {
+                        Some(have) => have.absorb(sums),
+                        None => {
+                            row.insert(key, sums);
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -66,7 +66,8 @@ impl Tx<'_> {
     /// [`crate::store::Tx::insert_reports`]: each report as [`Self::insert_report`] has it, in
     /// order; then the records of all that were stored, numbered on from the largest record id,
     /// [`ROWS_PER_INSERT`] rows a statement across reports (with 20 records a report, a third of
-    /// the statements of a report at a time). The statements are prepared once for the batch.
+    /// the statements of a report at a time). The statements are prepared once for the unit of
+    /// work.
     pub fn insert_reports(
         &mut self,
         reports: &[(&str, &Located<AggregateReport>)],
@@ -190,9 +191,12 @@ impl Tx<'_> {
         let records = reports
             .iter()
             .flat_map(|(row, r)| r.records.iter().map(move |rec| (*row, rec)));
-        // The statements of 1, 2, 4, … rows, prepared when first needed, bound in place.
-        let mut statements: Vec<Option<Insert<'_>>> =
-            (0..=ROWS_PER_INSERT.ilog2()).map(|_| None).collect();
+        // The statements of 1, 2, 4, … rows, prepared when first needed in the unit of work
+        // (once for its several batches), bound in place.
+        let mut statements = self.inserts.borrow_mut();
+        if statements.is_empty() {
+            statements.extend((0..=ROWS_PER_INSERT.ilog2()).map(|_| None));
+        }
         let mut auth: Vec<String> = vec![String::new(); ROWS_PER_INSERT];
         let mut records = records.peekable();
         let mut chunk = Vec::with_capacity(ROWS_PER_INSERT);
@@ -211,7 +215,7 @@ impl Tx<'_> {
                 let n: usize = 1 << rest.len().ilog2();
                 let statement = match &mut statements[n.ilog2() as usize] {
                     Some(statement) => statement,
-                    empty => empty.insert(Insert::prepare(&self.tx, RECORDS.sql(n))?),
+                    empty => empty.insert(Insert::prepare(self.conn, RECORDS.sql(n))?),
                 };
                 let mut values = Vec::with_capacity(n * RECORDS.columns);
                 for ((report_row, rec), auth) in rest[..n].iter().zip(auth) {
