@@ -17,7 +17,8 @@ impl Db {
              SELECT r.domain, r.adkim, r.aspf, r.p, r.sp, r.np, r.pct, r.fo, r.testing,
                 r.discovery_method, r.date_end
              FROM report_domains d
-             JOIN reports r ON r.id = (SELECT id FROM reports r2 WHERE r2.domain = d.domain
+             JOIN reports r ON r.id = (SELECT id FROM reports r2 INDEXED BY reports_domain_end
+                                      WHERE r2.domain = d.domain
                                       ORDER BY date_end DESC, date_begin DESC, org_name,
                                          report_id LIMIT 1)
              WHERE d.domain IS NOT NULL AND (?1 IS NULL OR d.domain = ?1)

@@ -16,16 +16,18 @@ use crate::store::StoreError;
 
 /// `domains`: totals in one pass over the (domain, date_end, …) index, which holds every column the
 /// sums read (schemas/0011_reports_totals.sql); then each domain's latest report in the filter by
-/// one lookup on it (not by ranking every report).
+/// one lookup on it (not by ranking every report). The index is named: with the (domain, org_name,
+/// date_end) index of `/metrics` beside it, SQLite took that one, which holds none of the sums, and
+/// looked every report up in the table (0.07 s → 0.9 s).
 const DOMAINS: &str =
     "WITH g AS (SELECT domain, COUNT(*) AS n, SUM(message_count) AS m, SUM(pass_count) AS pc,
                     MIN(date_begin) AS b, MAX(date_end) AS e
-                  FROM reports WHERE (?1 IS NULL OR domain = ?1)
+                  FROM reports INDEXED BY reports_domain_end WHERE (?1 IS NULL OR domain = ?1)
                     AND (?2 IS NULL OR date_end >= ?2) AND (?3 IS NULL OR date_begin < ?3)
                   GROUP BY domain)
              SELECT g.domain, g.n, g.m, g.pc, g.b, g.e, l.p, l.sp, l.pct
              FROM g JOIN reports l ON l.id =
-                (SELECT id FROM reports r2 WHERE r2.domain = g.domain
+                (SELECT id FROM reports r2 INDEXED BY reports_domain_end WHERE r2.domain = g.domain
                     AND (?2 IS NULL OR r2.date_end >= ?2) AND (?3 IS NULL OR r2.date_begin < ?3)
                  ORDER BY date_end DESC, date_begin DESC, org_name, report_id LIMIT 1)
              ORDER BY g.m DESC, g.domain LIMIT ?4";
