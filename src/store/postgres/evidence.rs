@@ -10,9 +10,9 @@ use std::collections::{BTreeSet, HashMap};
 use postgres::GenericClient;
 use postgres::fallible_iterator::FallibleIterator;
 
-use super::{PgError, count};
+use super::{PgError, count, put_columns, stored_record};
 use crate::model::{DayCount, Evidence, EvidenceKey, IpEvidence};
-use crate::store::{FastMap, StoredRecord};
+use crate::store::FastMap;
 
 /// Records of reports ending on or after `since` and before `until` (of `domain`, when given), summed
 /// by [`EvidenceKey`], sorted by it; with `by_day`, also how many messages of each evidence row came
@@ -70,35 +70,12 @@ pub fn evidence_per_ip(
     let mut buf = Vec::new();
     for r in &rows {
         buf.clear();
-        for i in 0..11 {
-            match r.get::<_, Option<&str>>(i) {
-                Some(t) => {
-                    buf.push(1);
-                    buf.extend_from_slice(&(t.len() as u64).to_le_bytes());
-                    buf.extend_from_slice(t.as_bytes());
-                }
-                None => buf.push(0),
-            }
-        }
+        put_columns(&mut buf, r, 0..11);
         buf.push(u8::from(r.get::<_, bool>(11)));
         let at = match index.get(buf.as_slice()) {
             Some(&at) => at,
             None => {
-                let key = StoredRecord {
-                    domain: r.get(0),
-                    source_ip: r.get(1),
-                    header_from: r.get(2),
-                    auth_dkim_domain: r.get(3),
-                    auth_dkim_result: r.get(4),
-                    auth_spf_domain: r.get(5),
-                    auth_spf_result: r.get(6),
-                    envelope_from: r.get(7),
-                    dkim: r.get(8),
-                    spf: r.get(9),
-                    disposition: r.get(10),
-                    forwarded: r.get(11),
-                }
-                .evidence_key();
+                let key = stored_record(r, r.get(0), 1).evidence_key();
                 let at = *by_key.entry(key).or_insert_with_key(|key| {
                     out.push(Evidence {
                         key: key.clone(),
@@ -200,35 +177,13 @@ pub fn evidence_of_keys(
     let mut buf = Vec::new();
     while let Some(r) = rows.next()? {
         buf.clear();
-        for i in 1..10 {
-            match r.get::<_, Option<&str>>(i) {
-                Some(t) => {
-                    buf.push(1);
-                    buf.extend_from_slice(&(t.len() as u64).to_le_bytes());
-                    buf.extend_from_slice(t.as_bytes());
-                }
-                None => buf.push(0),
-            }
-        }
+        put_columns(&mut buf, &r, 1..10);
         buf.push(u8::from(r.get::<_, bool>(10)));
         let key = match kinds.get(buf.as_slice()) {
             Some(k) => *k,
             None => {
-                let mut key = StoredRecord {
-                    domain,
-                    source_ip: "",
-                    header_from: r.get(1),
-                    auth_dkim_domain: r.get(2),
-                    auth_dkim_result: r.get(3),
-                    auth_spf_domain: r.get(4),
-                    auth_spf_result: r.get(5),
-                    envelope_from: r.get(6),
-                    dkim: r.get(7),
-                    spf: r.get(8),
-                    disposition: r.get(9),
-                    forwarded: r.get(10),
-                }
-                .evidence_key();
+                // The kind is looked up without its IP (column 0), whatever the row's IP is.
+                let mut key = stored_record(&r, domain, 0).evidence_key();
                 key.source_ip.clear();
                 let k = wanted.get(&key).copied();
                 kinds.insert(buf.clone(), k);

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use postgres::GenericClient;
 use postgres::fallible_iterator::FallibleIterator;
 
-use super::{PgError, count, filter_params};
+use super::{PgError, count, filter_params, put_columns};
 use crate::model::{
     Disposition, DmarcResult, DomainSummary, FailureSummary, Filter, PolicyPublished,
     RejectSummary, ReportSummary, SourceSummary, Timestamp, TlsSummary,
@@ -104,16 +104,7 @@ pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Source
     while let Some(r) = rows.next()? {
         let group: (&str, &str, Option<&str>) = (r.get(1), r.get(2), r.get(3));
         buf.clear();
-        for t in [Some(group.0), Some(group.1), group.2] {
-            match t {
-                Some(t) => {
-                    buf.push(1);
-                    buf.extend_from_slice(&(t.len() as u64).to_le_bytes());
-                    buf.extend_from_slice(t.as_bytes());
-                }
-                None => buf.push(0),
-            }
-        }
+        put_columns(&mut buf, &r, 1..4);
         let at = match index.get(buf.as_slice()) {
             Some(&at) => at,
             None => {

@@ -237,6 +237,45 @@ fn json<T: serde::Serialize>(items: &[T]) -> String {
 }
 
 /// A filter's domain, since, until and limit as parameters (`None` where not given).
+/// A record's stored columns from `row`, the source IP at `first` and the rest after it in
+/// [`StoredRecord`]'s order (as every query that turns records into evidence selects them).
+fn stored_record<'r>(
+    row: &'r postgres::Row,
+    domain: &'r str,
+    first: usize,
+) -> crate::store::StoredRecord<'r> {
+    crate::store::StoredRecord {
+        domain,
+        source_ip: row.get(first),
+        header_from: row.get(first + 1),
+        auth_dkim_domain: row.get(first + 2),
+        auth_dkim_result: row.get(first + 3),
+        auth_spf_domain: row.get(first + 4),
+        auth_spf_result: row.get(first + 5),
+        envelope_from: row.get(first + 6),
+        dkim: row.get(first + 7),
+        spf: row.get(first + 8),
+        disposition: row.get(first + 9),
+        forwarded: row.get(first + 10),
+    }
+}
+
+/// Appends the text columns `columns` of `row` to `buf`, each marked present and length-prefixed
+/// (so different columns never give the same bytes): the lookup key of rows summed by their
+/// columns' values, made without allocating.
+fn put_columns(buf: &mut Vec<u8>, row: &postgres::Row, columns: std::ops::Range<usize>) {
+    for i in columns {
+        match row.get::<_, Option<&str>>(i) {
+            Some(t) => {
+                buf.push(1);
+                buf.extend_from_slice(&(t.len() as u64).to_le_bytes());
+                buf.extend_from_slice(t.as_bytes());
+            }
+            None => buf.push(0),
+        }
+    }
+}
+
 fn filter_params(
     f: &crate::model::Filter,
 ) -> (Option<&str>, Option<i64>, Option<i64>, Option<i64>) {

@@ -289,20 +289,7 @@ impl<C: GenericClient> RollupSql for Sql<'_, C> {
             )
             .map_err(PgError::from)?;
         for r in &rows {
-            let stored = StoredRecord {
-                domain,
-                source_ip: r.get(0),
-                header_from: r.get(1),
-                auth_dkim_domain: r.get(2),
-                auth_dkim_result: r.get(3),
-                auth_spf_domain: r.get(4),
-                auth_spf_result: r.get(5),
-                envelope_from: r.get(6),
-                dkim: r.get(7),
-                spf: r.get(8),
-                disposition: r.get(9),
-                forwarded: r.get(10),
-            };
+            let stored = super::stored_record(r, domain, 0);
             f(&stored, r.get(11), r.get(12), r.get(13), count(r.get(14)));
         }
         Ok(())
