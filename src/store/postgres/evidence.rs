@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use postgres::GenericClient;
 use postgres::fallible_iterator::FallibleIterator;
 
-use super::{PgError, count, put_columns, stored_record};
+use super::{PgError, UntilBy, count, put_columns, stored_record, window_conditions};
 use crate::model::{DayCount, Evidence, EvidenceKey, IpEvidence};
 use crate::store::FastMap;
 
@@ -24,27 +24,12 @@ pub fn evidence_per_ip(
     until: Option<i64>,
     by_day: bool,
 ) -> Result<(Vec<Evidence>, Vec<DayCount>), PgError> {
-    // Conditions are spelled out only when given, so that the plan uses the (domain, date_end)
-    // index when it can.
-    let conditions = [
-        if domain.is_some() {
-            "r.domain = $1"
-        } else {
-            "$1::text IS NULL"
-        },
-        // The records' partition key says the same (`report_end` is the report's end), so that
-        // only the window's months are read.
-        if since.is_some() {
-            "r.date_end >= $2 AND c.report_end >= $2"
-        } else {
-            "$2::int8 IS NULL"
-        },
-        if until.is_some() {
-            "r.date_end < $3 AND c.report_end < $3"
-        } else {
-            "$3::int8 IS NULL"
-        },
-    ];
+    let conditions = window_conditions(
+        domain.is_some(),
+        since.is_some(),
+        until.is_some(),
+        UntilBy::End,
+    );
     // Every record with its report, as the SQLite store reads them: grouping them on the server
     // (by these columns and the day) saved nothing, as a day's records rarely repeat, and cost a
     // sort.
@@ -55,8 +40,7 @@ pub fn evidence_per_ip(
                 c.disposition, c.forwarded, r.org_name, r.date_begin, r.date_end, c.count
              FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
                 AND c.report_end = coalesce(r.date_end, r.ingested_at)
-             WHERE {}",
-            conditions.join(" AND ")
+             WHERE {conditions}"
         ),
         &[&domain, &since, &until],
     )?;
@@ -140,18 +124,7 @@ pub fn evidence_of_keys(
         .collect::<BTreeSet<bool>>()
         .into_iter()
         .collect();
-    let conditions = [
-        if since.is_some() {
-            "r.date_end >= $2 AND c.report_end >= $2"
-        } else {
-            "$2::int8 IS NULL"
-        },
-        if until.is_some() {
-            "r.date_end < $3 AND c.report_end < $3"
-        } else {
-            "$3::int8 IS NULL"
-        },
-    ];
+    let conditions = window_conditions(true, since.is_some(), until.is_some(), UntilBy::End);
     let params: [&(dyn postgres::types::ToSql + Sync); 6] =
         [&domain, &since, &until, &dkim, &spf, &forwarded];
     let mut rows = client.query_raw(
@@ -161,11 +134,10 @@ pub fn evidence_of_keys(
                 c.disposition, c.forwarded, r.org_name, c.count
              FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
                 AND c.report_end = coalesce(r.date_end, r.ingested_at)
-             WHERE r.domain = $1 AND c.domain = $1 AND {}
+             WHERE {conditions}
                 AND coalesce(lower(c.auth_dkim_domain), '') = ANY($4)
                 AND coalesce(lower(coalesce(c.auth_spf_domain, c.envelope_from)), '') = ANY($5)
-                AND c.forwarded = ANY($6)",
-            conditions.join(" AND ")
+                AND c.forwarded = ANY($6)"
         ),
         params,
     )?;

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use postgres::GenericClient;
 use postgres::fallible_iterator::FallibleIterator;
 
-use super::{PgError, count, filter_params, put_columns};
+use super::{PgError, UntilBy, count, filter_params, put_columns, window_conditions};
 use crate::model::{
     Disposition, DmarcResult, DomainSummary, FailureSummary, Filter, PolicyPublished,
     RejectSummary, ReportSummary, SourceSummary, Timestamp, TlsSummary,
@@ -65,25 +65,12 @@ pub fn domains(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Domain
 /// in the server's order, streamed, so that it neither sorts them nor holds them).
 pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<SourceSummary>, PgError> {
     let (domain, since, until, limit) = filter_params(f);
-    // Conditions spelled out only when given, so that the plan reads only the domain's records.
-    let conditions = [
-        if domain.is_some() {
-            "r.domain = $1 AND c.domain = $1"
-        } else {
-            "$1::text IS NULL"
-        },
-        // The records' partition key is their report's end: only the window's months are read.
-        if since.is_some() {
-            "r.date_end >= $2 AND c.report_end >= $2"
-        } else {
-            "$2::int8 IS NULL"
-        },
-        if until.is_some() {
-            "r.date_begin < $3"
-        } else {
-            "$3::int8 IS NULL"
-        },
-    ];
+    let conditions = window_conditions(
+        domain.is_some(),
+        since.is_some(),
+        until.is_some(),
+        UntilBy::Begin,
+    );
     let params: [&(dyn postgres::types::ToSql + Sync); 3] = [&domain, &since, &until];
     let mut rows = client.query_raw(
         &format!(
@@ -91,8 +78,7 @@ pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Source
                 c.count
              FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
                 AND c.report_end = coalesce(r.date_end, r.ingested_at)
-             WHERE {}",
-            conditions.join(" AND ")
+             WHERE {conditions}"
         ),
         params,
     )?;

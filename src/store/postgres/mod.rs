@@ -237,6 +237,39 @@ fn json<T: serde::Serialize>(items: &[T]) -> String {
 }
 
 /// A filter's domain, since, until and limit as parameters (`None` where not given).
+/// What a window's `$3` (until) bounds: evidence ends its window with the report's end (as the
+/// rollups' days), listings with its begin (as `--until` means: periods beginning before it).
+#[derive(Clone, Copy)]
+enum UntilBy {
+    End,
+    Begin,
+}
+
+/// The conditions of a read of records (`c`) with their reports (`r`) over `$1` (the domain), `$2`
+/// (since: a report ending then or after) and `$3` (until), each spelled out only when given, so
+/// that the plan uses the (domain, date_end) index and reads only the window's partitions of the
+/// records (their `report_end` is the report's end).
+fn window_conditions(domain: bool, since: bool, until: bool, by: UntilBy) -> String {
+    [
+        if domain {
+            "r.domain = $1 AND c.domain = $1"
+        } else {
+            "$1::text IS NULL"
+        },
+        if since {
+            "r.date_end >= $2 AND c.report_end >= $2"
+        } else {
+            "$2::int8 IS NULL"
+        },
+        match (until, by) {
+            (false, _) => "$3::int8 IS NULL",
+            (true, UntilBy::End) => "r.date_end < $3 AND c.report_end < $3",
+            (true, UntilBy::Begin) => "r.date_begin < $3",
+        },
+    ]
+    .join(" AND ")
+}
+
 /// A record's stored columns from `row`, the source IP at `first` and the rest after it in
 /// [`StoredRecord`]'s order (as every query that turns records into evidence selects them).
 fn stored_record<'r>(
