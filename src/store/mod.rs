@@ -20,6 +20,7 @@
 
 pub mod copy;
 mod lists;
+mod of_keys;
 pub mod postgres;
 mod rollups;
 mod sqlite;

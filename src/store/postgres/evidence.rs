@@ -12,7 +12,7 @@ use postgres::fallible_iterator::FallibleIterator;
 
 use super::{PgError, UntilBy, count, put_columns, stored_record, window_conditions};
 use crate::model::{DayCount, Evidence, EvidenceKey, IpEvidence};
-use crate::store::FastMap;
+use crate::store::of_keys::OfKeys;
 
 /// Records of reports ending on or after `since` and before `until` (of `domain`, when given), summed
 /// by [`EvidenceKey`], sorted by it; with `by_day`, also how many messages of each evidence row came
@@ -110,8 +110,6 @@ pub fn evidence_of_keys(
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let wanted: HashMap<&EvidenceKey, usize> =
-        keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
     let set = |f: fn(&EvidenceKey) -> &str| -> Vec<&str> {
         let s: BTreeSet<&str> = keys.iter().map(f).collect();
         s.into_iter().collect()
@@ -141,52 +139,17 @@ pub fn evidence_of_keys(
         ),
         params,
     )?;
-    // Stored columns but the IP → the place of their key among `keys`, if there.
-    let mut kinds: FastMap<Vec<u8>, Option<usize>> = FastMap::default();
-    // An IP's bytes and its key's place → its row in `out`.
-    let mut places: FastMap<Vec<u8>, usize> = FastMap::default();
-    let mut out: Vec<IpEvidence> = Vec::new();
+    let mut fold = OfKeys::new(keys);
     let mut buf = Vec::new();
     while let Some(r) = rows.next()? {
         buf.clear();
         put_columns(&mut buf, &r, 1..10);
         buf.push(u8::from(r.get::<_, bool>(10)));
-        let key = match kinds.get(buf.as_slice()) {
-            Some(k) => *k,
-            None => {
-                // The kind is looked up without its IP (column 0), whatever the row's IP is.
-                let mut key = stored_record(&r, domain, 0).evidence_key();
-                key.source_ip.clear();
-                let k = wanted.get(&key).copied();
-                kinds.insert(buf.clone(), k);
-                k
-            }
-        };
-        let Some(key) = key else {
+        let kind = fold.kind(&buf, || Ok::<_, PgError>(stored_record(&r, domain, 0)))?;
+        let Some(key) = kind else {
             continue;
         };
-        let ip: &str = r.get(0);
-        buf.clear();
-        buf.extend_from_slice(ip.as_bytes());
-        buf.extend_from_slice(&key.to_le_bytes());
-        let at = match places.get(buf.as_slice()) {
-            Some(&at) => at,
-            None => {
-                out.push(IpEvidence {
-                    ip: ip.to_owned(),
-                    key,
-                    ..IpEvidence::default()
-                });
-                places.insert(buf.clone(), out.len() - 1);
-                out.len() - 1
-            }
-        };
-        let e = &mut out[at];
-        let reporter: &str = r.get(11);
-        if !e.reporters.contains(reporter) {
-            e.reporters.insert(reporter.to_owned());
-        }
-        e.messages = e.messages.saturating_add(count(r.get(12)));
+        fold.add(r.get(0), key, r.get(11), count(r.get(12)));
     }
-    Ok(out)
+    Ok(fold.finish())
 }

@@ -1,9 +1,10 @@
 //! What `judge` reads: each domain's latest policy, and the aggregate records summed by what they say
 //! about the sender ([`EvidenceKey`]), optionally by day.
 
-use super::listings::{key_bytes, place};
+use super::listings::key_bytes;
 use super::{Db, REPORT_DOMAINS};
 use crate::model::{DayCount, Evidence, EvidenceKey, IpEvidence, PolicyPublished};
+use crate::store::of_keys::OfKeys;
 use crate::store::{FastMap as HashMap, StoreError, StoredRecord};
 
 impl Db {
@@ -142,8 +143,6 @@ impl Db {
         until: Option<i64>,
         keys: &[EvidenceKey],
     ) -> Result<Vec<IpEvidence>, StoreError> {
-        let wanted: HashMap<&EvidenceKey, usize> =
-            keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {STORED_COLUMNS}, r.org_name, c.count
              FROM reports r CROSS JOIN records c ON c.report = r.id
@@ -151,49 +150,24 @@ impl Db {
             window_conditions(true, since.is_some(), until.is_some())
         ))?;
         let mut rows = stmt.query((domain, since, until))?;
-        // Stored columns but the IP → the place of their key among `keys`, if there.
-        let mut kinds: HashMap<Vec<u8>, Option<usize>> = HashMap::default();
-        // An IP's bytes and its key's place → its row in `out`.
-        let mut places: HashMap<Vec<u8>, usize> = HashMap::default();
-        let mut out: Vec<IpEvidence> = Vec::new();
+        let mut fold = OfKeys::new(keys);
         let mut buf = Vec::new();
         while let Some(r) = rows.next()? {
             buf.clear();
             for i in 1..STORED_COUNT {
                 key_bytes(&mut buf, r.get_ref(i)?);
             }
-            let key = match kinds.get(buf.as_slice()) {
-                Some(k) => *k,
-                None => {
-                    let mut key = stored_record(r, 0, domain)?.evidence_key();
-                    key.source_ip.clear();
-                    let k = wanted.get(&key).copied();
-                    kinds.insert(buf.clone(), k);
-                    k
-                }
-            };
-            let Some(key) = key else {
+            let Some(key) = fold.kind(&buf, || stored_record(r, 0, domain))? else {
                 continue;
             };
-            let ip = text(r, 0)?.unwrap_or_default();
-            buf.clear();
-            buf.extend_from_slice(ip.as_bytes());
-            buf.extend_from_slice(&key.to_le_bytes());
-            let at = place(&mut places, &mut out, &buf, || {
-                Ok(IpEvidence {
-                    ip: ip.to_owned(),
-                    key,
-                    ..IpEvidence::default()
-                })
-            })?;
-            let e = &mut out[at];
-            let reporter = text(r, STORED_COUNT)?.unwrap_or_default();
-            if !e.reporters.contains(reporter) {
-                e.reporters.insert(reporter.to_owned());
-            }
-            e.messages = e.messages.saturating_add(r.get(STORED_COUNT + 1)?);
+            fold.add(
+                text(r, 0)?.unwrap_or_default(),
+                key,
+                text(r, STORED_COUNT)?.unwrap_or_default(),
+                r.get(STORED_COUNT + 1)?,
+            );
         }
-        Ok(out)
+        Ok(fold.finish())
     }
 }
 

@@ -375,7 +375,7 @@ fn source_groups(
 
 /// The place in `out` of the group whose key columns' bytes are `bytes`: found in `index`, or
 /// made by `new`, pushed and indexed (so that a group seen before allocates nothing).
-pub(super) fn place<T>(
+fn place<T>(
     index: &mut crate::store::FastMap<Vec<u8>, usize>,
     out: &mut Vec<T>,
     bytes: &[u8],
