@@ -96,7 +96,7 @@ fn utc(t: i64) -> Option<chrono::DateTime<chrono::Utc>> {
 
 /// The day of `t`: `2026-11-01`. `None` beyond the calendar's range (±262,000 years).
 pub fn format_day(t: i64) -> Option<String> {
-    utc(t).map(|t| written(&t, Upto::Day, "%Y-%m-%d"))
+    utc(t).map(|t| written(&t, Upto::Day))
 }
 
 /// The day of `t`, short, for a chart's axis: `Nov 01`.
@@ -106,12 +106,12 @@ pub fn format_short_day(t: i64) -> Option<String> {
 
 /// `t` to the minute: `2026-11-09 06:06`.
 pub fn format_minute(t: i64) -> Option<String> {
-    utc(t).map(|t| written(&t, Upto::Minute, "%Y-%m-%d %H:%M"))
+    utc(t).map(|t| written(&t, Upto::Minute))
 }
 
 /// `t` in RFC 3339, UTC: `2026-11-01T00:00:00Z`.
 pub fn format_rfc3339(t: i64) -> Option<String> {
-    utc(t).map(|t| written(&t, Upto::Second, "%Y-%m-%dT%H:%M:%SZ"))
+    utc(t).map(|t| written(&t, Upto::Second))
 }
 
 /// How much of a time [`written`] writes.
@@ -122,12 +122,24 @@ enum Upto {
     Second,
 }
 
-/// `t` as `strftime` writes `fallback` (one of the three forms above), digit by digit: listings
-/// write two times per row for hundreds of thousands of rows, and interpreting the format string
-/// each time cost a sixth of `reports --format json`. Years outside 0–9999, which `strftime` writes
-/// with a sign, go through `fallback`.
-fn written(t: &chrono::DateTime<chrono::Utc>, upto: Upto, fallback: &str) -> String {
+impl Upto {
+    /// The form as `strftime` writes it.
+    fn strftime(self) -> &'static str {
+        match self {
+            Upto::Day => "%Y-%m-%d",
+            Upto::Minute => "%Y-%m-%d %H:%M",
+            Upto::Second => "%Y-%m-%dT%H:%M:%SZ",
+        }
+    }
+}
+
+/// `t` as `strftime` writes `upto`'s form, digit by digit: listings write two times per row for
+/// hundreds of thousands of rows, and interpreting the format string each time cost a sixth of
+/// `reports --format json`. Years outside 0–9999, which `strftime` writes with a sign, go through
+/// `strftime`.
+fn written(t: &chrono::DateTime<chrono::Utc>, upto: Upto) -> String {
     use chrono::{Datelike, Timelike};
+    let fallback = upto.strftime();
     let Ok(year) = u32::try_from(t.year()) else {
         return t.format(fallback).to_string();
     };
