@@ -711,12 +711,17 @@ pub struct IpEvidence {
     pub reporters: std::collections::BTreeSet<String>,
 }
 
-/// A set of source IPs as reports write them: canonical IPv4 addresses as a compressed bitmap,
-/// anything else (IPv6, text that is not an address) as the text sent, so that two sets count
-/// exactly the distinct strings the records hold.
+/// A set of source IPs as reports write them: canonical IPv4 addresses as numbers, in increasing
+/// order and each once, anything else (IPv6, text that is not an address) as the text sent, so
+/// that two sets count exactly the distinct strings the records hold.
+///
+/// A plain sorted list rather than a compressed bitmap: the sets are made once from the rollups'
+/// sorted runs (a stable sort merges them) and read once, by counting or by merging into a
+/// sender's; source IPs are sparse, so a bitmap's containers held a few addresses each and cost
+/// more to build and to walk than the list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IpSet {
-    pub v4: roaring::RoaringBitmap,
+    v4: Vec<u32>,
     pub other: std::collections::BTreeSet<String>,
 }
 
@@ -745,30 +750,64 @@ pub fn canonical_v4(ip: &str) -> Option<u32> {
     parts.next().is_none().then_some(n)
 }
 
-impl IpSet {
-    /// Adds `ip` as the report wrote it.
-    pub fn insert(&mut self, ip: &str) {
-        match canonical_v4(ip) {
-            Some(a) => {
-                self.v4.insert(a);
-            }
-            None => {
-                if !self.other.contains(ip) {
-                    self.other.insert(ip.to_owned());
-                }
-            }
+/// Sorts `v4` and keeps each address once: a year of a large estate gathers about ten million
+/// addresses, in runs too short for a merge to find, so a long list is sorted by radix
+/// ([`radix_sort`]), a short one by comparison.
+pub fn sort_v4(v4: &mut Vec<u32>) {
+    if v4.len() < 1024 {
+        v4.sort_unstable();
+    } else {
+        radix_sort(v4);
+    }
+    v4.dedup();
+}
+
+/// Least significant digit first, three digits of 11 bits, one counting pass for all three; a
+/// digit that is the same in every address is skipped.
+fn radix_sort(v: &mut Vec<u32>) {
+    const BITS: usize = 11;
+    const BUCKETS: usize = 1 << BITS;
+    let mut counts = vec![[0usize; BUCKETS]; 3];
+    for &x in v.iter() {
+        for (digit, count) in counts.iter_mut().enumerate() {
+            count[(x >> (digit * BITS)) as usize & (BUCKETS - 1)] += 1;
         }
     }
+    let mut other = vec![0u32; v.len()];
+    for (digit, count) in counts.iter().enumerate() {
+        if count.contains(&v.len()) {
+            continue;
+        }
+        let mut at = [0usize; BUCKETS];
+        let mut sum = 0;
+        for (a, c) in at.iter_mut().zip(count) {
+            *a = sum;
+            sum += c;
+        }
+        for &x in v.iter() {
+            let d = (x >> (digit * BITS)) as usize & (BUCKETS - 1);
+            other[at[d]] = x;
+            at[d] += 1;
+        }
+        std::mem::swap(v, &mut other);
+    }
+}
 
-    /// Adds every IP of `o`.
-    pub fn union_with(&mut self, o: &IpSet) {
-        self.v4 |= &o.v4;
-        self.other.extend(o.other.iter().cloned());
+impl IpSet {
+    /// The set of the IPv4 addresses `v4` (in any order, repeated or not) and the texts `other`.
+    pub fn new(mut v4: Vec<u32>, other: std::collections::BTreeSet<String>) -> IpSet {
+        sort_v4(&mut v4);
+        IpSet { v4, other }
+    }
+
+    /// The canonical IPv4 addresses ([`canonical_v4`]), increasing.
+    pub fn v4(&self) -> &[u32] {
+        &self.v4
     }
 
     /// How many distinct IPs.
     pub fn len(&self) -> u64 {
-        self.v4.len() + self.other.len() as u64
+        (self.v4.len() + self.other.len()) as u64
     }
 
     pub fn is_empty(&self) -> bool {
@@ -779,7 +818,7 @@ impl IpSet {
     pub fn iter(&self) -> impl Iterator<Item = String> + '_ {
         self.v4
             .iter()
-            .map(|a| std::net::Ipv4Addr::from(a).to_string())
+            .map(|a| std::net::Ipv4Addr::from(*a).to_string())
             .chain(self.other.iter().cloned())
     }
 }
@@ -854,6 +893,37 @@ pub struct DayCount {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Long lists (sorted by radix) and short ones come out as a sorted set, whatever the order
+    /// and repetition they come in.
+    #[test]
+    fn v4_lists_sort_into_sets() {
+        let mut x: u32 = 12345;
+        for n in [0usize, 1, 5, 1023, 1024, 5000, 70000] {
+            let mut v: Vec<u32> = (0..n)
+                .map(|i| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    // Some repeated, some sharing their high digits, some their low.
+                    match i % 4 {
+                        0 => x,
+                        1 => x & 0xff,
+                        2 => x | 0xffff_0000,
+                        _ => x % 97,
+                    }
+                })
+                .collect();
+            let mut want = v.clone();
+            want.sort_unstable();
+            want.dedup();
+            sort_v4(&mut v);
+            assert_eq!(v, want, "{n} addresses");
+        }
+        let mut same = vec![7u32; 3000];
+        sort_v4(&mut same);
+        assert_eq!(same, [7]);
+    }
 
     /// Keys sort by their order bytes exactly as by their fields: texts that are prefixes of
     /// others, empty, or hold the escaped bytes 0, 1 and 2; every field deciding in turn.

@@ -55,12 +55,30 @@ enum Origin {
 /// Reverse DNS names of source IPs (`--resolve`); empty when not asked for.
 pub type Names = std::collections::HashMap<String, Option<String>>;
 
+/// The registrable domains ([`registrable`]) of the names in the evidence being grouped, each
+/// looked up once: the Public Suffix List lookup was a third of grouping a year's evidence, whose
+/// rows name a few hundred domains many thousand times.
+#[derive(Default)]
+struct Orgs<'e>(std::collections::HashMap<&'e str, String>);
+
+impl<'e> Orgs<'e> {
+    fn of(&mut self, name: &'e str) -> &str {
+        self.0.entry(name).or_insert_with(|| registrable(name))
+    }
+}
+
 /// `own`: the registrable domain of the policy domain.
-fn identify(e: &Evidence, own: &str, k: &Knowledge, names: &Names) -> (String, Origin) {
+fn identify<'e>(
+    e: &'e Evidence,
+    own: &str,
+    k: &Knowledge,
+    names: &Names,
+    orgs: &mut Orgs<'e>,
+) -> (String, Origin) {
     let key = &e.key;
     let ip: Option<IpAddr> = key.source_ip.parse().ok();
-    let dkim = (!key.dkim_domain.is_empty()).then(|| registrable(&key.dkim_domain));
-    let spf = (!key.spf_domain.is_empty()).then(|| registrable(&key.spf_domain));
+    let dkim = (!key.dkim_domain.is_empty()).then(|| orgs.of(&key.dkim_domain).to_owned());
+    let spf = (!key.spf_domain.is_empty()).then(|| orgs.of(&key.spf_domain).to_owned());
     let dkim_pass = dkim.clone().filter(|_| key.dkim_result == DkimResult::Pass);
     let spf_pass = spf.clone().filter(|_| key.spf_result == SpfResult::Pass);
     for d in &k.declared {
@@ -127,8 +145,8 @@ struct Tally {
     dkim_fail_own: u64,
     /// Messages quarantined or rejected by receivers.
     enforced: u64,
-    /// Source IPs: canonical IPv4 addresses gathered (sorted and counted once, at the end:
-    /// [`Tally::source_ips`]), and the rest.
+    /// Source IPs: canonical IPv4 addresses (gathered from the rows, sorted and counted once,
+    /// at the end: [`Tally::source_ips`]), and the rest.
     v4: Vec<u32>,
     other_ips: BTreeSet<String>,
     first: Option<i64>,
@@ -142,7 +160,7 @@ struct Tally {
 
 impl Tally {
     /// `own`: the registrable domain of the policy domain.
-    fn add(&mut self, e: &Evidence, own: &str) {
+    fn add<'e>(&mut self, e: &'e Evidence, own: &str, orgs: &mut Orgs<'e>) {
         let k = &e.key;
         let n = e.messages;
         self.messages += n;
@@ -158,7 +176,7 @@ impl Tally {
         if k.forwarded {
             self.forwarded_flag += n;
         }
-        let is_own = |d: &str| !d.is_empty() && registrable(d) == own;
+        let mut is_own = |d: &'e str| !d.is_empty() && orgs.of(d) == own;
         if k.dkim_result == DkimResult::Pass && !k.dkim_aligned && !k.dkim_domain.is_empty() {
             let map = if is_own(&k.dkim_domain) {
                 &mut self.dkim_contradiction
@@ -190,30 +208,43 @@ impl Tally {
         {
             self.subdomain += n;
         }
+        // IPv4 addresses are gathered at the end ([`Tally::source_ips`]), the rest here.
         match &e.ips {
-            // One IP, told apart as `IpSet::insert` does (without building a set for it).
-            None => match canonical_v4(&k.source_ip) {
-                Some(a) => self.v4.push(a),
-                None => {
-                    self.other_ips.insert(k.source_ip.clone());
-                }
-            },
-            Some(ips) => {
-                self.v4.extend(ips.v4.iter());
-                self.other_ips.extend(ips.other.iter().cloned());
+            None if canonical_v4(&k.source_ip).is_none() => {
+                self.other_ips.insert(k.source_ip.clone());
             }
+            None => {}
+            Some(ips) => self.other_ips.extend(ips.other.iter().cloned()),
         }
         self.first = min_opt(self.first, e.first);
         self.last = self.last.max(e.last);
-        self.reporters.extend(e.reporters.iter().cloned());
+        for r in &e.reporters {
+            if !self.reporters.contains(r) {
+                self.reporters.insert(r.clone());
+            }
+        }
     }
 }
 
 impl Tally {
-    /// How many distinct source IPs (sorting the gathered addresses, once).
-    fn source_ips(&mut self) -> u64 {
-        self.v4.sort_unstable();
-        self.v4.dedup();
+    /// How many distinct source IPs: the IPv4 addresses of its rows of `evidence` gathered into
+    /// one list made its final size at once (a large sender's reached millions, grown by copying),
+    /// sorted and counted once.
+    fn source_ips(&mut self, evidence: &[Evidence]) -> u64 {
+        let rows = || self.rows.iter().filter_map(|&i| evidence.get(i));
+        let n = rows()
+            .map(|e| e.ips.as_ref().map_or(1, |ips| ips.v4().len()))
+            .sum();
+        let mut v4 = Vec::with_capacity(n);
+        for e in rows() {
+            match &e.ips {
+                // One IP, told apart as an `IpSet` tells them (without building a set for it).
+                None => v4.extend(canonical_v4(&e.key.source_ip)),
+                Some(ips) => v4.extend_from_slice(ips.v4()),
+            }
+        }
+        self.v4 = v4;
+        crate::model::sort_v4(&mut self.v4);
         (self.v4.len() + self.other_ips.len()) as u64
     }
 }
@@ -378,23 +409,24 @@ pub fn senders(
     let mut groups: BTreeMap<(String, String), (Origin, Tally)> = BTreeMap::new();
     // Evidence comes sorted by policy domain: its registrable domain is looked up once per domain.
     let mut own = (String::new(), String::new());
+    let mut orgs = Orgs::default();
     for (i, e) in evidence.iter().enumerate() {
         if own.0 != e.key.domain {
             own = (e.key.domain.clone(), registrable(&e.key.domain));
         }
-        let (name, origin) = identify(e, &own.1, k, names);
+        let (name, origin) = identify(e, &own.1, k, names, &mut orgs);
         let entry = groups
             .entry((e.key.domain.clone(), name))
             .or_insert_with(|| (origin.clone(), Tally::default()));
         // Mixed evidence for one name: the surest origin wins.
         entry.0 = entry.0.clone().min(origin);
-        entry.1.add(e, &own.1);
+        entry.1.add(e, &own.1, &mut orgs);
         entry.1.rows.push(i);
     }
     let mut out: Vec<Sender> = groups
         .into_iter()
         .map(|((domain, name), (origin, mut t))| {
-            let source_ips = t.source_ips();
+            let source_ips = t.source_ips(evidence);
             let (class, reason) = classify(&name, &origin, &t, &domain, th);
             Sender {
                 summary: SenderSummary {

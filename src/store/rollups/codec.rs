@@ -236,7 +236,9 @@ impl Sums {
             sink.reporter(place, names.get(place)?);
         }
         let mut prev = 0u32;
-        for _ in 0..c.count()? {
+        let v4s = c.count()?;
+        sink.v4_count(v4s);
+        for _ in 0..v4s {
             prev = prev.checked_add(u32::try_from(c.varint()?).ok()?)?;
             sink.v4(prev);
         }
@@ -259,6 +261,8 @@ pub(super) trait SumsSink {
     fn begin(&mut self, day: i64, messages: u64);
     /// A reporter: its place in the blob's names, and its name.
     fn reporter(&mut self, place: usize, org: &str);
+    /// How many IPv4 addresses follow (each handed to [`SumsSink::v4`], in increasing order).
+    fn v4_count(&mut self, _n: usize) {}
     fn v4(&mut self, a: u32);
     fn other(&mut self, ip: &str);
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::codec::{Sums, SumsSink, decode_key, entries, put_text, split};
+use super::codec::{Sums, SumsSink, decode_key, encode_key, entries, put_text, split};
 use super::{EvidenceAndDays, HashMap};
 use crate::analyse::min_opt;
 use crate::model::{Evidence, EvidenceKey, IpSet, canonical_v4};
@@ -13,7 +13,6 @@ use crate::model::{Evidence, EvidenceKey, IpSet, canonical_v4};
 pub(super) struct Gathered {
     /// (domain, key bytes) → place in `out`.
     index: HashMap<Vec<u8>, usize>,
-    by_key: HashMap<EvidenceKey, usize>,
     out: Vec<Evidence>,
     v4s: Vec<Vec<u32>>,
     others: Vec<BTreeSet<String>>,
@@ -38,28 +37,24 @@ impl Gathered {
         }
     }
 
-    /// The place of `key` (source IP empty), made when new.
-    fn place(&mut self, key: EvidenceKey) -> usize {
-        let Gathered {
-            by_key,
-            out,
-            v4s,
-            others,
-            reps,
-            days,
-            ..
-        } = self;
-        *by_key.entry(key).or_insert_with_key(|key| {
-            out.push(Evidence {
-                key: key.clone(),
-                ..Evidence::default()
-            });
-            v4s.push(Vec::new());
-            others.push(BTreeSet::new());
-            reps.push(Vec::new());
-            days.push(Vec::new());
-            out.len() - 1
-        })
+    /// The place of the key whose bytes (its domain's, then [`encode_key`]'s) are in `buf`.
+    fn known(&self) -> Option<usize> {
+        self.index.get(self.buf.as_slice()).copied()
+    }
+
+    /// A new place for `key` (source IP empty), whose bytes are in `buf`.
+    fn add_key(&mut self, key: EvidenceKey) -> usize {
+        self.out.push(Evidence {
+            key,
+            ..Evidence::default()
+        });
+        self.v4s.push(Vec::new());
+        self.others.push(BTreeSet::new());
+        self.reps.push(Vec::new());
+        self.days.push(Vec::new());
+        let at = self.out.len() - 1;
+        self.index.insert(self.buf.clone(), at);
+        at
     }
 
     /// Adds a row's blob (of `domain`).
@@ -82,13 +77,9 @@ impl Gathered {
             self.buf.clear();
             put_text(&mut self.buf, domain.as_bytes());
             self.buf.extend_from_slice(key);
-            let at = match self.index.get(self.buf.as_slice()) {
-                Some(at) => *at,
-                None => {
-                    let at = self.place(decode_key(key, domain)?);
-                    self.index.insert(self.buf.clone(), at);
-                    at
-                }
+            let at = match self.known() {
+                Some(at) => at,
+                None => self.add_key(decode_key(key, domain)?),
             };
             Sums::visit(sums, names, &mut AddInto { g: self, at })
         })
@@ -99,7 +90,14 @@ impl Gathered {
         let mut places = Vec::with_capacity(evidence.len());
         for mut e in evidence {
             let ip = std::mem::take(&mut e.key.source_ip);
-            let at = self.place(e.key);
+            // Keyed by the bytes a rollup row keys it by, so that its sums and the row's meet.
+            self.buf.clear();
+            put_text(&mut self.buf, e.key.domain.as_bytes());
+            encode_key(&e.key, &mut self.buf);
+            let at = match self.known() {
+                Some(at) => at,
+                None => self.add_key(e.key),
+            };
             places.push(at);
             let g = &mut self.out[at];
             g.messages = g.messages.saturating_add(e.messages);
@@ -124,22 +122,27 @@ impl Gathered {
         for ((e, mut reps), mut days) in out.iter_mut().zip(self.reps).zip(self.days) {
             reps.sort_unstable();
             reps.dedup();
-            for r in reps {
-                if let Some(name) = self.reporters.get(r as usize)
-                    && !e.reporters.contains(name)
-                {
-                    e.reporters.insert(name.clone());
+            let names = reps.iter().filter_map(|r| self.reporters.get(*r as usize));
+            // Sets built at once (from sorted lists) where there is nothing yet to add to.
+            if e.reporters.is_empty() {
+                e.reporters = names.cloned().collect();
+            } else {
+                for name in names {
+                    if !e.reporters.contains(name) {
+                        e.reporters.insert(name.clone());
+                    }
                 }
             }
             days.sort_unstable();
             days.dedup();
-            e.days.extend(days);
+            if e.days.is_empty() {
+                e.days = days.into_iter().collect();
+            } else {
+                e.days.extend(days);
+            }
         }
-        for ((e, mut v4), other) in out.iter_mut().zip(self.v4s).zip(self.others) {
-            v4.sort_unstable();
-            v4.dedup();
-            let v4 = roaring::RoaringBitmap::from_sorted_iter(v4).unwrap_or_default();
-            e.ips = Some(IpSet { v4, other });
+        for ((e, v4), other) in out.iter_mut().zip(self.v4s).zip(self.others) {
+            e.ips = Some(IpSet::new(v4, other));
         }
         crate::store::sorted_evidence(out, self.daily)
     }
@@ -168,6 +171,9 @@ impl SumsSink for AddInto<'_> {
         if let Some(p) = self.g.local.get(place) {
             self.g.reps[self.at].push(*p);
         }
+    }
+    fn v4_count(&mut self, n: usize) {
+        self.g.v4s[self.at].reserve(n);
     }
     fn v4(&mut self, a: u32) {
         self.g.v4s[self.at].push(a);
