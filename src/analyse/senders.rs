@@ -59,7 +59,10 @@ pub type Names = std::collections::HashMap<String, Option<String>>;
 /// looked up once: the Public Suffix List lookup was a third of grouping a year's evidence, whose
 /// rows name a few hundred domains many thousand times.
 #[derive(Default)]
-struct Orgs<'e>(std::collections::HashMap<&'e str, String>);
+struct Orgs<'e>(HashMap<&'e str, String>);
+
+/// Maps keyed by names the evidence holds, with foldhash's fast hasher: no caller chooses them.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 impl<'e> Orgs<'e> {
     fn of(&mut self, name: &'e str) -> &str {
@@ -406,7 +409,9 @@ pub fn senders(
     th: &Thresholds,
     names: &Names,
 ) -> Vec<Sender> {
-    let mut groups: BTreeMap<(String, String), (Origin, Tally)> = BTreeMap::new();
+    // Each (domain, name)'s place in `groups`; the order of `groups` is undone by the sort below.
+    let mut places: HashMap<(&str, String), usize> = HashMap::default();
+    let mut groups: Vec<(String, String, Origin, Tally)> = Vec::new();
     // Evidence comes sorted by policy domain: its registrable domain is looked up once per domain.
     let mut own = (String::new(), String::new());
     let mut orgs = Orgs::default();
@@ -415,17 +420,25 @@ pub fn senders(
             own = (e.key.domain.clone(), registrable(&e.key.domain));
         }
         let (name, origin) = identify(e, &own.1, k, names, &mut orgs);
-        let entry = groups
-            .entry((e.key.domain.clone(), name))
-            .or_insert_with(|| (origin.clone(), Tally::default()));
+        let key = (e.key.domain.as_str(), name);
+        let at = match places.get(&key) {
+            Some(at) => *at,
+            None => {
+                let at = groups.len();
+                groups.push((key.0.to_owned(), key.1.clone(), origin.clone(), Tally::default()));
+                places.insert(key, at);
+                at
+            }
+        };
+        let entry = &mut groups[at];
         // Mixed evidence for one name: the surest origin wins.
-        entry.0 = entry.0.clone().min(origin);
-        entry.1.add(e, &own.1, &mut orgs);
-        entry.1.rows.push(i);
+        entry.2 = entry.2.clone().min(origin);
+        entry.3.add(e, &own.1, &mut orgs);
+        entry.3.rows.push(i);
     }
     let mut out: Vec<Sender> = groups
         .into_iter()
-        .map(|((domain, name), (origin, mut t))| {
+        .map(|(domain, name, origin, mut t)| {
             let source_ips = t.source_ips(evidence);
             let (class, reason) = classify(&name, &origin, &t, &domain, th);
             Sender {

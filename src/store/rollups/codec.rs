@@ -43,12 +43,13 @@ impl<'a> Cursor<'a> {
     }
 
     pub(super) fn varint(&mut self) -> Option<u64> {
+        let rest = self.b.get(self.at..)?;
         let mut n: u64 = 0;
-        for i in 0..10 {
-            let byte = *self.b.get(self.at)?;
-            self.at += 1;
-            n |= u64::from(byte & 0x7f).checked_shl(7 * i)?;
-            if byte & 0x80 == 0 {
+        // Ten bytes at most: the tenth's bits beyond the 64th are dropped.
+        for (i, &byte) in rest.iter().take(10).enumerate() {
+            n |= u64::from(byte & 0x7f) << (7 * i);
+            if byte < 0x80 {
+                self.at += i + 1;
                 return Some(n);
             }
         }
@@ -236,11 +237,12 @@ impl Sums {
             sink.reporter(place, names.get(place)?);
         }
         let mut prev = 0u32;
-        let v4s = c.count()?;
-        sink.v4_count(v4s);
-        for _ in 0..v4s {
+        let n = c.count()?;
+        let v4 = sink.v4s();
+        v4.reserve(n);
+        for _ in 0..n {
             prev = prev.checked_add(u32::try_from(c.varint()?).ok()?)?;
-            sink.v4(prev);
+            v4.push(prev);
         }
         for _ in 0..c.count()? {
             sink.other(c.text()?);
@@ -261,9 +263,9 @@ pub(super) trait SumsSink {
     fn begin(&mut self, day: i64, messages: u64);
     /// A reporter: its place in the blob's names, and its name.
     fn reporter(&mut self, place: usize, org: &str);
-    /// How many IPv4 addresses follow (each handed to [`SumsSink::v4`], in increasing order).
-    fn v4_count(&mut self, _n: usize) {}
-    fn v4(&mut self, a: u32);
+    /// Where the IPv4 addresses go (pushed in increasing order): the longest part of most sums,
+    /// decoded straight into the list.
+    fn v4s(&mut self) -> &mut Vec<u32>;
     fn other(&mut self, ip: &str);
 }
 
@@ -279,8 +281,8 @@ impl SumsSink for Sums {
     fn reporter(&mut self, _: usize, org: &str) {
         self.add_reporter(org);
     }
-    fn v4(&mut self, a: u32) {
-        self.v4.push(a);
+    fn v4s(&mut self) -> &mut Vec<u32> {
+        &mut self.v4
     }
     fn other(&mut self, ip: &str) {
         self.other.push(ip.to_owned());

@@ -172,11 +172,8 @@ impl SumsSink for AddInto<'_> {
             self.g.reps[self.at].push(*p);
         }
     }
-    fn v4_count(&mut self, n: usize) {
-        self.g.v4s[self.at].reserve(n);
-    }
-    fn v4(&mut self, a: u32) {
-        self.g.v4s[self.at].push(a);
+    fn v4s(&mut self) -> &mut Vec<u32> {
+        &mut self.g.v4s[self.at]
     }
     fn other(&mut self, ip: &str) {
         let o = &mut self.g.others[self.at];
