@@ -425,7 +425,12 @@ pub fn senders(
             Some(at) => *at,
             None => {
                 let at = groups.len();
-                groups.push((key.0.to_owned(), key.1.clone(), origin.clone(), Tally::default()));
+                groups.push((
+                    key.0.to_owned(),
+                    key.1.clone(),
+                    origin.clone(),
+                    Tally::default(),
+                ));
                 places.insert(key, at);
                 at
             }

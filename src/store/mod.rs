@@ -1058,17 +1058,16 @@ pub(crate) fn sorted_evidence(
 ) -> (Vec<Evidence>, Vec<DayCount>) {
     // Keys are distinct (each row is one key's sums), so an unstable sort orders them the same;
     // each key's order bytes are made once, and compared with one memcmp.
-    let mut keyed: Vec<(Vec<u8>, usize)> = out
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let mut bytes = Vec::with_capacity(64);
-            e.key.order_bytes(&mut bytes);
-            (bytes, i)
-        })
-        .collect();
-    keyed.sort_unstable();
-    let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
+    // All keys' bytes in one buffer, each key's the range `ends[i - 1]..ends[i]`.
+    let mut bytes = Vec::with_capacity(out.len() * 64);
+    let mut ends = Vec::with_capacity(out.len());
+    for e in &out {
+        e.key.order_bytes(&mut bytes);
+        ends.push(bytes.len());
+    }
+    let key = |i: usize| &bytes[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
+    let mut order: Vec<usize> = (0..out.len()).collect();
+    order.sort_unstable_by(|a, b| key(*a).cmp(key(*b)));
     let mut place = vec![0; out.len()];
     for (new, &old) in order.iter().enumerate() {
         place[old] = new;
