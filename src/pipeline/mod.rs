@@ -138,11 +138,12 @@ fn process(input: Input, options: &Options, pack: bool) -> Processed {
         Ok(data) => {
             let extracted = extract_with(&data, limits, &options.failure);
             let data = (!extracted.failures.is_empty()).then_some(data);
-            let lists = match pack {
-                true => (extracted.reports.iter())
+            let lists = if pack {
+                (extracted.reports.iter())
                     .map(|r| Packed::of(&r.item))
-                    .collect(),
-                false => Vec::new(),
+                    .collect()
+            } else {
+                Vec::new()
             };
             Processed {
                 origin,
@@ -396,9 +397,10 @@ impl<'s> Writer<'s> {
         let reports = each(inputs, |x| &x.reports);
         // The lists packed on the parsing threads, when every input has them.
         let packed: Vec<&Packed> = inputs.iter().flat_map(|p| &p.lists).collect();
-        let inserted = match packed.len() == reports.len() && !packed.is_empty() {
-            true => tx.insert_reports_packed(&reports, &packed, self.now)?,
-            false => tx.insert_reports(&reports, self.now)?,
+        let inserted = if packed.len() == reports.len() && !packed.is_empty() {
+            tx.insert_reports_packed(&reports, &packed, self.now)?
+        } else {
+            tx.insert_reports(&reports, self.now)?
         };
         drop(reports);
         for inserted in inserted {

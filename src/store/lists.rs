@@ -202,4 +202,24 @@ mod tests {
         assert_eq!(back[1][0][2], "softfail");
         assert_eq!(packed(&Record::default()), "[[],[],[]]");
     }
+
+    #[test]
+    fn a_report_packed_ahead_holds_each_record_s_text() {
+        let mut rec = Record::default();
+        let mut report = AggregateReport::default();
+        report.records.push(rec.clone());
+        rec.reasons.push(PolicyOverride {
+            kind: "local_policy".into(),
+            comment: Some("a \"list\"".into()),
+        });
+        report.records.push(rec.clone());
+        report.records.push(Record::default());
+        let p = Packed::of(&report);
+        assert_eq!(p.len(), 3);
+        for (i, rec) in report.records.iter().enumerate() {
+            assert_eq!(p.get(i), Some(packed(rec).as_str()));
+        }
+        assert_eq!(p.get(3), None);
+        assert!(Packed::of(&AggregateReport::default()).is_empty());
+    }
 }
