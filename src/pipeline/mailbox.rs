@@ -246,10 +246,11 @@ impl Run<'_> {
             for (batch, bodies) in rx {
                 let inputs = self.inputs(batch, bodies, folder, uidvalidity);
                 let work = &self.options.work;
+                let pack = self.store.packs_lists();
                 let mut processed: Vec<(u32, Processed)> = self.pool.install(|| {
                     inputs
                         .into_par_iter()
-                        .map(|(uid, input)| (uid, process(input, work)))
+                        .map(|(uid, input)| (uid, process(input, work, pack)))
                         .collect()
                 });
                 processed.sort_unstable_by_key(|(uid, _)| *uid);

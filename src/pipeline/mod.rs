@@ -17,7 +17,7 @@ use rayon::iter::{ParallelBridge, ParallelIterator};
 use crate::fetch::{Input, read_file};
 use crate::model::{Extracted, Failure, Located};
 use crate::parse::{FailureOptions, decode_xml, parse_aggregate, parse_failure, parse_tls};
-use crate::store::{Inserted, RejectedInput, Store, StoreError, Tx};
+use crate::store::{Inserted, Packed, RejectedInput, Store, StoreError, Tx};
 use crate::unpack::{Leaf, Limits, walk};
 
 /// Unpacks and parses one input held in memory, with the default [`FailureOptions`]. Never fails as
@@ -120,9 +120,13 @@ struct Processed {
     /// The bytes, kept only when something failed, to be stored with the reject.
     data: Option<Vec<u8>>,
     extracted: Extracted,
+    /// Each aggregate report's records' lists, packed here for the store when it stores them so
+    /// (`pack`: [`Store::packs_lists`]), on the parsing threads rather than the single writer's;
+    /// else empty.
+    lists: Vec<Packed>,
 }
 
-fn process(input: Input, options: &Options) -> Processed {
+fn process(input: Input, options: &Options, pack: bool) -> Processed {
     let limits = &options.limits;
     let origin = input.origin();
     let data = match input {
@@ -134,10 +138,18 @@ fn process(input: Input, options: &Options) -> Processed {
         Ok(data) => {
             let extracted = extract_with(&data, limits, &options.failure);
             let data = (!extracted.failures.is_empty()).then_some(data);
+            let lists = if pack {
+                (extracted.reports.iter())
+                    .map(|r| Packed::of(&r.item))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             Processed {
                 origin,
                 data,
                 extracted,
+                lists,
             }
         }
         Err(reason) => Processed {
@@ -147,6 +159,7 @@ fn process(input: Input, options: &Options) -> Processed {
                 failures: vec![located("", Failure { reason })],
                 ..Extracted::default()
             },
+            lists: Vec::new(),
         },
     }
 }
@@ -205,6 +218,7 @@ where
         .map_err(|e| IngestError::Threads(e.to_string()))?;
     let threads = pool.current_num_threads();
     let (tx, rx) = sync_channel::<Vec<Processed>>(threads * 2);
+    let pack = store.packs_lists();
     let mut stats = Stats::default();
 
     std::thread::scope(|scope| {
@@ -215,7 +229,12 @@ where
                 chunks(inputs, CHUNK_INPUTS)
                     .par_bridge()
                     .try_for_each_with(tx, |tx, chunk| {
-                        tx.send(chunk.into_iter().map(|i| process(i, options)).collect())
+                        tx.send(
+                            chunk
+                                .into_iter()
+                                .map(|i| process(i, options, pack))
+                                .collect(),
+                        )
                     })
             })
         });
@@ -375,7 +394,16 @@ impl<'s> Writer<'s> {
                 .collect()
         }
         let (mut failure_new, mut tls_new, mut records) = (0, 0, 0);
-        for inserted in tx.insert_reports(&each(inputs, |x| &x.reports), self.now)? {
+        let reports = each(inputs, |x| &x.reports);
+        // The lists packed on the parsing threads, when every input has them.
+        let packed: Vec<&Packed> = inputs.iter().flat_map(|p| &p.lists).collect();
+        let inserted = if packed.len() == reports.len() && !packed.is_empty() {
+            tx.insert_reports_packed(&reports, &packed, self.now)?
+        } else {
+            tx.insert_reports(&reports, self.now)?
+        };
+        drop(reports);
+        for inserted in inserted {
             if let Inserted::New { records: n } | Inserted::Replaced { records: n } = inserted {
                 records += n as u64;
             }
@@ -452,7 +480,7 @@ pub fn reprocess(
             // Not kept (too large or unreadable at the time): read the origin again if it is a file.
             None => Input::File(kept.origin.clone().into()),
         };
-        let processed = process(input, options);
+        let processed = process(input, options, store.packs_lists());
         let recovered = processed.extracted.failures.is_empty();
         // Still failing with the same bytes: `keep_reject` updates the row in place (attempts + 1,
         // first_seen kept). Recovered, or readable now and so kept under its content key: the old row

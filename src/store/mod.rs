@@ -39,6 +39,8 @@ pub fn presum<'a>(
     Presum(keeps_rollups.then(|| rollups::presum(reports)))
 }
 
+pub use lists::Packed;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -390,6 +392,12 @@ impl Store {
     /// Whether units of work keep rollups of what they store, from a [`Presum`] when given.
     pub fn keeps_rollups(&self) -> bool {
         true
+    }
+
+    /// Whether units of work store records' lists packed ahead on the parsing threads
+    /// ([`Tx::insert_reports_packed`]): SQLite; PostgreSQL packs its own as it encodes `COPY`.
+    pub fn packs_lists(&self) -> bool {
+        matches!(self.backend, Backend::Sqlite(_))
     }
 
     /// Threads `ingest` should parse on, given the machine's `cores`: SQLite's writer runs in this
@@ -858,7 +866,22 @@ impl Tx<'_> {
         now: i64,
     ) -> Result<Vec<Inserted>, StoreError> {
         match &mut self.backend {
-            TxBackend::Sqlite(t) => t.insert_reports(reports, now),
+            TxBackend::Sqlite(t) => t.insert_reports(reports, None, now),
+            TxBackend::Postgres(t) => t.insert_reports(reports, now),
+        }
+    }
+
+    /// [`Tx::insert_reports`], each report's records' lists packed already (`packed`, in the
+    /// order of `reports`: [`Packed::of`], on the parsing threads). SQLite stores those texts;
+    /// PostgreSQL packs its own as it encodes its `COPY`.
+    pub fn insert_reports_packed(
+        &mut self,
+        reports: &[(&str, &Located<AggregateReport>)],
+        packed: &[&Packed],
+        now: i64,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        match &mut self.backend {
+            TxBackend::Sqlite(t) => t.insert_reports(reports, Some(packed), now),
             TxBackend::Postgres(t) => t.insert_reports(reports, now),
         }
     }

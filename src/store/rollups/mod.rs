@@ -126,6 +126,17 @@ pub(in crate::store) trait RollupSql {
     /// Adds a part to `domain`'s `day`; how many parts the day has now.
     fn add_part(&mut self, domain: &str, day: i64, blob: &[u8]) -> Result<i64, StoreError>;
 
+    /// Adds a part to each (domain, day) of `parts` (each day at most once), in order; how many
+    /// parts each day has now, in the same order. By default [`Self::add_part`] for each; a
+    /// backend may write them in fewer statements (SQLite: a unit of work of reports from many
+    /// domains touches hundreds of days).
+    fn add_parts(&mut self, parts: &[(&str, i64, &[u8])]) -> Result<Vec<i64>, StoreError> {
+        parts
+            .iter()
+            .map(|(domain, day, blob)| self.add_part(domain, *day, blob))
+            .collect()
+    }
+
     /// This unit of work's number from the clock (each unit of work that writes takes the next).
     fn tick(&mut self) -> Result<i64, StoreError>;
 
@@ -137,6 +148,19 @@ pub(in crate::store) trait RollupSql {
         end: i64,
         clock: i64,
     ) -> Result<(), StoreError>;
+
+    /// [`Self::mark_stale`] for each of `months` (domain, first day, day after; each at most
+    /// once). By default one at a time; a backend may do it in fewer statements.
+    fn mark_stale_all(
+        &mut self,
+        months: &[(&str, i64, i64)],
+        clock: i64,
+    ) -> Result<(), StoreError> {
+        for (domain, start, end) in months {
+            self.mark_stale(domain, *start, *end, clock)?;
+        }
+        Ok(())
+    }
 
     /// The stale months last touched at or before `before`: domain, first day, day after.
     fn stale_until(&mut self, before: i64) -> Result<Vec<(String, i64, i64)>, StoreError>;

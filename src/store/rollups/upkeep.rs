@@ -111,22 +111,35 @@ pub(in crate::store) fn write<S: RollupSql>(sql: &mut S, p: Pending) -> Result<(
         .filter(|(_, _, sums)| !sums.is_empty())
         .collect();
     rows.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-    for (domain, day, sums) in &mut rows {
-        let (domain, day) = (domain.as_str(), *day);
-        let blob = encode_all(sums);
-        let parts = sql.add_part(domain, day, &blob)?;
-        if parts >= FOLD_PARTS && sql.try_fold(domain, month_key(day))? {
-            fold(sql, domain, day, day.saturating_add(1))?;
+    // Every day's new part at once (each day is once in `rows`), then the days that now have
+    // enough parts folded: as if each were folded as its part was added, since a fold takes
+    // only its own day's parts.
+    let blobs: Vec<Vec<u8>> = rows
+        .iter_mut()
+        .map(|(_, _, sums)| encode_all(sums))
+        .collect();
+    let parts: Vec<(&str, i64, &[u8])> = rows
+        .iter()
+        .zip(&blobs)
+        .map(|((domain, day, _), blob)| (domain.as_str(), *day, blob.as_slice()))
+        .collect();
+    let counts = sql.add_parts(&parts)?;
+    for ((domain, day, _), n) in parts.iter().zip(counts) {
+        if n >= FOLD_PARTS && sql.try_fold(domain, month_key(*day))? {
+            fold(sql, domain, *day, day.saturating_add(1))?;
         }
-        if let Some((start, end)) = month_span(day) {
-            touched.insert((domain.to_owned(), start, end));
+        if let Some((start, end)) = month_span(*day) {
+            touched.insert(((*domain).to_owned(), start, end));
         }
     }
-    free_elsewhere(rows);
+    drop(parts);
+    free_elsewhere((rows, blobs));
     let clock = sql.tick()?;
-    for (domain, start, end) in &touched {
-        sql.mark_stale(domain, *start, *end, clock)?;
-    }
+    let months: Vec<(&str, i64, i64)> = touched
+        .iter()
+        .map(|(domain, start, end)| (domain.as_str(), *start, *end))
+        .collect();
+    sql.mark_stale_all(&months, clock)?;
     settle(sql, clock.saturating_sub(SETTLE_AFTER))
 }
 

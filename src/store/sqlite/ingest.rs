@@ -8,7 +8,11 @@ use rusqlite::params;
 use super::raw::{Insert, Value};
 use super::{ROWS_PER_INSERT, Tx, json, sat};
 use crate::model::{AggregateReport, FailureReport, Located, TlsReport};
-use crate::store::{Completeness, Inserted, StoreError, lists};
+use crate::store::{Completeness, Inserted, Packed, StoreError, lists};
+
+/// A report stored in this batch, whose records are still to be written: its row, the report, and
+/// its records' lists if packed already.
+type Stored<'a> = (i64, &'a AggregateReport, Option<&'a Packed>);
 
 /// A multi-row `INSERT INTO {into} VALUES (…), (…), …` of `columns` values a row; its SQL for
 /// each number of rows up to [`ROWS_PER_INSERT`] (a power of two) is built once.
@@ -60,22 +64,27 @@ impl Tx<'_> {
         report: &Located<AggregateReport>,
         now: i64,
     ) -> Result<Inserted, StoreError> {
-        Ok(self.insert_reports(&[(origin, report)], now)?.remove(0))
+        Ok(self
+            .insert_reports(&[(origin, report)], None, now)?
+            .remove(0))
     }
 
     /// [`crate::store::Tx::insert_reports`]: each report as [`Self::insert_report`] has it, in
     /// order; then the records of all that were stored, numbered on from the largest record id,
     /// [`ROWS_PER_INSERT`] rows a statement across reports (with 20 records a report, a third of
     /// the statements of a report at a time). The statements are prepared once for the unit of
-    /// work.
+    /// work. `packed`, when given, holds each report's records' lists packed already (in the
+    /// order of `reports`); otherwise they are packed here.
     pub fn insert_reports(
         &mut self,
         reports: &[(&str, &Located<AggregateReport>)],
+        packed: Option<&[&Packed]>,
         now: i64,
     ) -> Result<Vec<Inserted>, StoreError> {
         let mut outcomes = Vec::with_capacity(reports.len());
-        // The reports stored, with their row, whose records are still to be written.
-        let mut stored: Vec<(i64, &AggregateReport)> = Vec::with_capacity(reports.len());
+        // The reports stored, with their row and their packed lists (if given), whose records
+        // are still to be written.
+        let mut stored: Vec<Stored<'_>> = Vec::with_capacity(reports.len());
         let mut insert = self.tx.prepare_cached(
             "INSERT INTO reports (org_name, report_id, domain, email, extra_contact_info, date_begin,
                 date_end, errors, generator, version, namespace, adkim, aspf, p, sp, np, pct, fo,
@@ -85,7 +94,10 @@ impl Tx<'_> {
                 ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)
              ON CONFLICT (org_name, report_id, domain) DO NOTHING",
         )?;
-        for (origin, report) in reports {
+        for (i, (origin, report)) in reports.iter().enumerate() {
+            let lists = packed
+                .and_then(|p| p.get(i))
+                .filter(|p| p.len() == report.item.records.len());
             let (r, m, p) = (&report.item, &report.item.metadata, &report.item.policy);
             let errors = (!m.errors.is_empty())
                 .then(|| serde_json::to_string(&m.errors).unwrap_or_default());
@@ -161,11 +173,11 @@ impl Tx<'_> {
                 self.tx
                     .prepare_cached("DELETE FROM reports WHERE id = ?1")?
                     .execute([stored_id])?;
-                stored.retain(|(row, _)| *row != stored_id);
+                stored.retain(|(row, _, _)| *row != stored_id);
                 insert.execute(values)?;
                 replaced = Some(stored_records);
             }
-            stored.push((self.tx.last_insert_rowid(), r));
+            stored.push((self.tx.last_insert_rowid(), r, lists.copied()));
             outcomes.push(match replaced {
                 Some(before) => Inserted::Replaced {
                     records: usize::try_from(this.records - before).unwrap_or(0),
@@ -182,15 +194,20 @@ impl Tx<'_> {
     }
 
     /// Writes the records of `reports` (with their report's row), each with its lists packed into
-    /// its `auth` column ([`crate::store::lists`]).
-    fn insert_records(&self, reports: &[(i64, &AggregateReport)]) -> Result<(), StoreError> {
-        if reports.iter().all(|(_, r)| r.records.is_empty()) {
+    /// its `auth` column ([`crate::store::lists`]): as given, or packed here.
+    fn insert_records(&self, reports: &[Stored<'_>]) -> Result<(), StoreError> {
+        if reports.iter().all(|(_, r, _)| r.records.is_empty()) {
             return Ok(());
         }
-        // Every record of the batch, with its report's row; SQLite numbers them in this order.
-        let records = reports
-            .iter()
-            .flat_map(|(row, r)| r.records.iter().map(move |rec| (*row, rec)));
+        // Every record of the batch, with its report's row and its lists if packed already;
+        // SQLite numbers them in this order.
+        let records = reports.iter().flat_map(|(row, r, packed)| {
+            let lists = (0..r.records.len()).map(move |i| packed.and_then(|p| p.get(i)));
+            r.records
+                .iter()
+                .zip(lists)
+                .map(move |(rec, l)| (*row, rec, l))
+        });
         // The statements of 1, 2, 4, … rows, prepared when first needed in the unit of work
         // (once for its several batches), bound in place.
         let mut statements = self.inserts.borrow_mut();
@@ -203,9 +220,11 @@ impl Tx<'_> {
         while records.peek().is_some() {
             chunk.clear();
             chunk.extend(records.by_ref().take(ROWS_PER_INSERT));
-            for ((_, rec), auth) in chunk.iter().zip(auth.iter_mut()) {
+            for ((_, rec, packed), auth) in chunk.iter().zip(auth.iter_mut()) {
                 auth.clear();
-                lists::pack(rec, auth);
+                if packed.is_none() {
+                    lists::pack(rec, auth);
+                }
             }
             let mut rest = &chunk[..];
             let mut auth = &auth[..];
@@ -218,7 +237,8 @@ impl Tx<'_> {
                     empty => empty.insert(Insert::prepare(self.conn, RECORDS.sql(n))?),
                 };
                 let mut values = Vec::with_capacity(n * RECORDS.columns);
-                for ((report_row, rec), auth) in rest[..n].iter().zip(auth) {
+                for ((report_row, rec, packed), auth) in rest[..n].iter().zip(auth) {
+                    let auth = packed.unwrap_or(auth.as_str());
                     let (d, sp) = (rec.deciding_dkim(), rec.deciding_spf());
                     values.extend([
                         Value::Int(*report_row),
@@ -235,7 +255,7 @@ impl Tx<'_> {
                         sp.map(|s| s.domain.as_str()).into(),
                         sp.map(|s| s.result.as_str()).into(),
                         Value::Int(i64::from(rec.forwarded())),
-                        auth.as_str().into(),
+                        auth.into(),
                     ]);
                 }
                 statement.run(&values)?;

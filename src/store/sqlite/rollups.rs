@@ -4,7 +4,9 @@
 //! there). SQLite has one writer at a time: the clock is one row (`rollup_clock`), and a fold
 //! deletes the parts of the days it folded by range.
 
-use rusqlite::{Connection, params};
+use std::sync::OnceLock;
+
+use rusqlite::{Connection, ToSql, params, params_from_iter};
 
 use super::evidence::{STORED_COLUMNS, STORED_COUNT, stored_record, text};
 use super::{Db, Tx};
@@ -12,7 +14,7 @@ use crate::model::AggregateReport;
 use crate::store::rollups::{
     self, DAY, EvidenceAndDays, NO_DAY, Presum, RollupRead, RollupSql, Rows, Table,
 };
-use crate::store::{StoreError, StoredRecord};
+use crate::store::{Packed, StoreError, StoredRecord};
 
 pub(super) use crate::store::rollups::{Pending, from_records};
 
@@ -140,6 +142,57 @@ impl RollupSql for Sql<'_> {
             .query_row(params![domain, day], |r| r.get(0))?)
     }
 
+    fn add_parts(&mut self, parts: &[(&str, i64, &[u8])]) -> Result<Vec<i64>, StoreError> {
+        static INSERT: Many = Many::new();
+        static COUNT: Many = Many::new();
+        let mut counts = Vec::with_capacity(parts.len());
+        for run in runs(parts) {
+            let sql = INSERT.sql(run.len(), |n| {
+                format!(
+                    "INSERT INTO rollup_parts (domain, day, sums) VALUES {}",
+                    vec!["(?, ?, ?)"; n].join(", ")
+                )
+            });
+            let values = run
+                .iter()
+                .flat_map(|(domain, day, blob)| [domain as &dyn ToSql, day, blob]);
+            self.0
+                .prepare_cached(sql)?
+                .execute(params_from_iter(values))?;
+            // Each day's parts counted in one statement for the run (in the order of `run`).
+            let sql = COUNT.sql(run.len(), |n| {
+                format!(
+                    "SELECT v.column1, v.column2, (SELECT count(*) FROM rollup_parts p
+                        WHERE p.domain = v.column1 AND p.day = v.column2)
+                     FROM (VALUES {}) v",
+                    vec!["(?, ?)"; n].join(", ")
+                )
+            });
+            let keys = run
+                .iter()
+                .flat_map(|(domain, day, _)| [domain as &dyn ToSql, day]);
+            let mut stmt = self.0.prepare_cached(sql)?;
+            let mut rows = stmt.query(params_from_iter(keys))?;
+            let start = counts.len();
+            while let Some(r) = rows.next()? {
+                let (domain, day, n): (&str, i64, i64) = (
+                    r.get_ref(0)?.as_str().map_err(|_| unreadable())?,
+                    r.get(1)?,
+                    r.get(2)?,
+                );
+                // In the order of the VALUES (SQLite's), checked rather than assumed.
+                match run.get(counts.len() - start) {
+                    Some((d, k, _)) if *d == domain && *k == day => counts.push(n),
+                    _ => return Err(unreadable().into()),
+                }
+            }
+            if counts.len() - start != run.len() {
+                return Err(unreadable().into());
+            }
+        }
+        Ok(counts)
+    }
+
     fn tick(&mut self) -> Result<i64, StoreError> {
         Ok(self
             .0
@@ -163,6 +216,45 @@ impl RollupSql for Sql<'_> {
                  ON CONFLICT (domain, month) DO UPDATE SET touched = excluded.touched",
             )?
             .execute(params![domain, start, end, clock])?;
+        Ok(())
+    }
+
+    fn mark_stale_all(
+        &mut self,
+        months: &[(&str, i64, i64)],
+        clock: i64,
+    ) -> Result<(), StoreError> {
+        static DELETE: Many = Many::new();
+        static STALE: Many = Many::new();
+        for run in runs(months) {
+            // An OR of primary keys (searched one by one), not a row value `IN (VALUES …)`,
+            // which SQLite answers by scanning the table.
+            let sql = DELETE.sql(run.len(), |n| {
+                format!(
+                    "DELETE FROM rollup_months WHERE {}",
+                    vec!["(domain = ? AND month = ?)"; n].join(" OR ")
+                )
+            });
+            let keys = run
+                .iter()
+                .flat_map(|(domain, start, _)| [domain as &dyn ToSql, start]);
+            self.0
+                .prepare_cached(sql)?
+                .execute(params_from_iter(keys))?;
+            let sql = STALE.sql(run.len(), |n| {
+                format!(
+                    "INSERT INTO rollup_stale (domain, month, end_day, touched) VALUES {}
+                     ON CONFLICT (domain, month) DO UPDATE SET touched = excluded.touched",
+                    vec!["(?, ?, ?, ?)"; n].join(", ")
+                )
+            });
+            let values = run
+                .iter()
+                .flat_map(|(domain, start, end)| [domain as &dyn ToSql, start, end, &clock]);
+            self.0
+                .prepare_cached(sql)?
+                .execute(params_from_iter(values))?;
+        }
         Ok(())
     }
 
@@ -289,6 +381,40 @@ impl RollupSql for Sql<'_> {
     }
 }
 
+/// Rows a statement of the upkeep writes at most (its SQL for 1, 2, 4, … of them built once).
+const AT_ONCE: usize = 32;
+
+/// A statement of 1, 2, 4, … up to [`AT_ONCE`] rows: each compiled is one of a few, not one for
+/// every length a unit of work may have.
+struct Many(OnceLock<Vec<String>>);
+
+impl Many {
+    const fn new() -> Many {
+        Many(OnceLock::new())
+    }
+
+    /// The SQL of `n` rows (a power of two), as `sql` writes it.
+    fn sql(&self, n: usize, sql: impl Fn(usize) -> String) -> &str {
+        let all = self
+            .0
+            .get_or_init(|| (0..=AT_ONCE.ilog2()).map(|k| sql(1 << k)).collect());
+        &all[n.ilog2() as usize]
+    }
+}
+
+/// `items` in runs of a power of two, up to [`AT_ONCE`] (a tail of 13 goes as 8 + 4 + 1).
+fn runs<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (run, more) = rest.split_at(1 << rest.len().min(AT_ONCE).ilog2());
+        rest = more;
+        Some(run)
+    })
+}
+
 /// Deletes the rollups and sums every stored report again (the migration's back-fill).
 pub(super) fn rebuild(conn: &Connection) -> Result<(), StoreError> {
     rollups::rebuild(&mut Sql(conn))
@@ -307,11 +433,11 @@ impl Tx<'_> {
 
     /// Adds the reports this unit of work stored to the rollups' pending sums
     /// ([`Pending::stored`]).
-    pub(super) fn roll_up(&self, reports: &[(i64, &AggregateReport)]) {
+    pub(super) fn roll_up(&self, reports: &[(i64, &AggregateReport, Option<&Packed>)]) {
         let pre = self.presum.take();
         self.rollups
             .borrow_mut()
-            .stored(pre, reports.iter().map(|(_, r)| *r));
+            .stored(pre, reports.iter().map(|(_, r, _)| *r));
     }
 
     /// Marks `domain`'s day of `end` (a report of it is about to be deleted in this unit of
