@@ -479,6 +479,17 @@ impl Db {
         })
     }
 
+    /// `sources` ([`listings::sources_in_halves`]): a large domain in two halves at once, the
+    /// second on a connection of its own.
+    pub fn sources(&self, f: &Filter) -> Result<Vec<SourceSummary>, StoreError> {
+        listings::sources_in_halves(&mut *self.client()?, f, || self.reopen_read_only()).map_err(
+            |e| match e {
+                StoreError::Postgres(e) => StoreError::Postgres(e.at(self.url())),
+                other => other,
+            },
+        )
+    }
+
     /// `prune` ([`prune::prune`]): in transactions of its own, on this connection.
     pub fn prune(
         &self,
@@ -599,7 +610,6 @@ reads! {
     kept_input(key: &str) -> Option<KeptInput> = rejects::kept_input;
     imap_folder(account: &str, folder: &str) -> Option<(u32, u32)> = imap::imap_folder;
     domains(f: &Filter) -> Vec<DomainSummary> = listings::domains;
-    sources(f: &Filter) -> Vec<SourceSummary> = listings::sources;
     reports_each(f: &Filter, each: &mut dyn FnMut(ReportSummary) -> bool) -> () = listings::reports_each;
     failures(f: &Filter, source_ip: Option<&str>) -> Vec<FailureSummary> = listings::failures;
     tls(f: &Filter) -> Vec<TlsSummary> = listings::tls;
