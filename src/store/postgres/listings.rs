@@ -8,7 +8,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, GenericClient};
 
-use super::{PgError, UntilBy, count, filter_params, put_columns, window_conditions};
+use super::{
+    NO_WORKERS, PgError, UntilBy, count, filter_params, put_columns, snapshot, window_conditions,
+};
 use crate::model::{
     Disposition, DmarcResult, DomainSummary, FailureSummary, Filter, PolicyPublished,
     RejectSummary, ReportSummary, SourceSummary, Timestamp, TlsSummary,
@@ -155,20 +157,6 @@ fn split_records() -> i64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(SPLIT_RECORDS)
-}
-
-/// Each half is read by its connection's own server process, without parallel workers: the
-/// two halves are the parallelism, and workers would only add the cost of gathering their rows
-/// (0.94 → 0.70 s of the server's CPU for a year of the largest domain, 911k records).
-const NO_WORKERS: &str = "SET LOCAL max_parallel_workers_per_gather = 0";
-
-/// A REPEATABLE READ READ ONLY transaction: one snapshot for every statement in it.
-fn snapshot(client: &mut Client) -> Result<postgres::Transaction<'_>, PgError> {
-    Ok(client
-        .build_transaction()
-        .isolation_level(postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()?)
 }
 
 /// The report id that parts `domain`'s reports in the window into two halves, when they hold

@@ -309,6 +309,21 @@ fn put_columns(buf: &mut Vec<u8>, row: &postgres::Row, columns: std::ops::Range<
     }
 }
 
+/// For a read that runs beside another of the same kind (two halves at once, each on its own
+/// connection): its connection's own server process reads, without parallel workers, which
+/// would only add the cost of gathering their rows (the server's CPU for a year of the largest
+/// domain's sources, 911k records: 0.94 → 0.70 s).
+const NO_WORKERS: &str = "SET LOCAL max_parallel_workers_per_gather = 0";
+
+/// A REPEATABLE READ READ ONLY transaction: one snapshot for every statement in it.
+fn snapshot(client: &mut Client) -> Result<Transaction<'_>, PgError> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()?)
+}
+
 fn filter_params(
     f: &crate::model::Filter,
 ) -> (Option<&str>, Option<i64>, Option<i64>, Option<i64>) {
