@@ -313,29 +313,32 @@ fn finish_sources(
 /// million reports to disk to sort them in its working memory.
 pub fn reports(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<ReportSummary>, PgError> {
     let (domain, since, until, limit) = filter_params(f);
-    let rows = client.query(
-        "SELECT org_name, report_id, domain, date_begin, date_end, record_count, message_count,
-            pass_count, p, origin
-         FROM reports WHERE ($1::text IS NULL OR domain = $1)
-            AND ($2::int8 IS NULL OR date_end >= $2) AND ($3::int8 IS NULL OR date_begin < $3)",
-        &[&domain, &since, &until],
-    )?;
-    let mut out: Vec<ReportSummary> = rows
-        .iter()
-        .map(|r| ReportSummary {
-            org_name: r.get(0),
-            report_id: r.get(1),
-            domain: r.get(2),
-            begin: r.get::<_, Option<i64>>(3).map(Timestamp),
-            end: r.get::<_, Option<i64>>(4).map(Timestamp),
-            records: count(r.get(5)),
-            messages: count(r.get(6)),
-            dmarc_pass: count(r.get(7)),
-            p: r.get(8),
-            origin: r.get(9),
+    let params: [&(dyn postgres::types::ToSql + Sync); 3] = [&domain, &since, &until];
+    // Streamed: each row made a summary as it arrives, not held as a row first.
+    let out: Vec<ReportSummary> = client
+        .query_raw(
+            "SELECT org_name, report_id, domain, date_begin, date_end, record_count, message_count,
+                pass_count, p, origin
+             FROM reports WHERE ($1::text IS NULL OR domain = $1)
+                AND ($2::int8 IS NULL OR date_end >= $2) AND ($3::int8 IS NULL OR date_begin < $3)",
+            params,
+        )?
+        .map(|r| {
+            Ok(ReportSummary {
+                org_name: r.get(0),
+                report_id: r.get(1),
+                domain: r.get(2),
+                begin: r.get::<_, Option<i64>>(3).map(Timestamp),
+                end: r.get::<_, Option<i64>>(4).map(Timestamp),
+                records: count(r.get(5)),
+                messages: count(r.get(6)),
+                dmarc_pass: count(r.get(7)),
+                p: r.get(8),
+                origin: r.get(9),
+            })
         })
-        .collect();
-    drop(rows);
+        .collect()?;
+    let mut out = out;
     let order = |a: &ReportSummary, b: &ReportSummary| {
         (a.begin.map(|t| t.0), &a.org_name, &a.report_id, &a.domain).cmp(&(
             b.begin.map(|t| t.0),

@@ -625,6 +625,7 @@ reads! {
     kept_input(key: &str) -> Option<KeptInput> = rejects::kept_input;
     imap_folder(account: &str, folder: &str) -> Option<(u32, u32)> = imap::imap_folder;
     domains(f: &Filter) -> Vec<DomainSummary> = listings::domains;
+    reports(f: &Filter) -> Vec<ReportSummary> = listings::reports;
     reports_each(f: &Filter, each: &mut dyn FnMut(ReportSummary) -> bool) -> () = listings::reports_each;
     failures(f: &Filter, source_ip: Option<&str>) -> Vec<FailureSummary> = listings::failures;
     tls(f: &Filter) -> Vec<TlsSummary> = listings::tls;
