@@ -3,7 +3,7 @@
 //! in the same order (NULLs sort as SQLite sorts them: first ascending, last descending; text in
 //! byte order, the columns being COLLATE "C").
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, GenericClient};
@@ -227,7 +227,8 @@ fn source_groups(
     let (key, first) = if domain.is_some() { (1..3, 3) } else { (1..4, 4) };
     // A group's texts' bytes (each length-prefixed) → its place in `out`.
     let mut index: FastMap<Vec<u8>, usize> = FastMap::default();
-    let mut seen: HashSet<(usize, i64), foldhash::fast::RandomState> = HashSet::default();
+    // Each (group, report) met, counted once each at the end (sorted: cheaper than a set).
+    let mut seen: Vec<(usize, i64)> = Vec::new();
     let mut out: Vec<SourceSummary> = Vec::new();
     let mut buf = Vec::new();
     while let Some(r) = rows.next()? {
@@ -258,9 +259,12 @@ fn source_groups(
             r.get::<_, Option<&str>>(first + 2).map(Disposition::parse),
             count(r.get(first + 3)),
         );
-        if seen.insert((at, r.get(0))) {
-            out[at].reports += 1;
-        }
+        seen.push((at, r.get(0)));
+    }
+    seen.sort_unstable();
+    seen.dedup();
+    for (at, _) in seen {
+        out[at].reports += 1;
     }
     Ok(Groups { index, out })
 }
