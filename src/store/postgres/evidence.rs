@@ -134,8 +134,16 @@ pub fn evidence_of_keys(
     tx.batch_execute(NO_WORKERS)?;
     // The window's reports: id → (reporter, the end its records are filed under).
     let (since_is, until_is) = (
-        if since.is_some() { "date_end >= $2" } else { "$2::int8 IS NULL" },
-        if until.is_some() { "date_end < $3" } else { "$3::int8 IS NULL" },
+        if since.is_some() {
+            "date_end >= $2"
+        } else {
+            "$2::int8 IS NULL"
+        },
+        if until.is_some() {
+            "date_end < $3"
+        } else {
+            "$3::int8 IS NULL"
+        },
     );
     let reports: FastMap<i64, (String, i64)> = tx
         .query(
@@ -160,8 +168,16 @@ pub fn evidence_of_keys(
                 AND coalesce(lower(c.auth_dkim_domain), '') = ANY($4)
                 AND coalesce(lower(coalesce(c.auth_spf_domain, c.envelope_from)), '') = ANY($5)
                 AND c.forwarded = ANY($6)",
-            if since.is_some() { "c.report_end >= $2" } else { "$2::int8 IS NULL" },
-            if until.is_some() { "c.report_end < $3" } else { "$3::int8 IS NULL" },
+            if since.is_some() {
+                "c.report_end >= $2"
+            } else {
+                "$2::int8 IS NULL"
+            },
+            if until.is_some() {
+                "c.report_end < $3"
+            } else {
+                "$3::int8 IS NULL"
+            },
         ),
         params,
     )?;

@@ -224,7 +224,11 @@ fn source_groups(
         ),
         params,
     )?;
-    let (key, first) = if domain.is_some() { (1..3, 3) } else { (1..4, 4) };
+    let (key, first) = if domain.is_some() {
+        (1..3, 3)
+    } else {
+        (1..4, 4)
+    };
     // A group's texts' bytes (each length-prefixed) → its place in `out`.
     let mut index: FastMap<Vec<u8>, usize> = FastMap::default();
     // Each (group, report) met, counted once each at the end (sorted: cheaper than a set).
