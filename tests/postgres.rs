@@ -570,6 +570,11 @@ fn listings_answer_as_sqlite_over_the_samples_and_the_corpus() {
             limit: None,
         });
     }
+    // A domain over all time (no window: each statement's open ends).
+    filters.push(Filter {
+        domain: Some(domains[0].domain.clone()),
+        ..Filter::default()
+    });
     for f in &filters {
         let w = |what: &str| format!("{what} {f:?}");
         same(

@@ -186,7 +186,7 @@ fn rollups_answer_as_the_records_over_the_corpus_and_generated_reports(backend: 
     write_corpus(dir.path(), 300).unwrap();
     ingest(&env, &[dir.path()], &[]);
     same(&env, "with generated reports");
-    // A large domain's sources are read in two halves at once (SQLite): the same listing.
+    // A large domain's sources are read in two halves at once: the same listing.
     for args in [
         &["sources", "--domain", "example.org", "--format", "json"][..],
         &["sources", "--domain", "domain7.example", "--format", "json"],

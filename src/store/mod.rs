@@ -644,12 +644,18 @@ impl Store {
 
     /// `reports`: the stored aggregate reports, oldest first.
     pub fn reports(&self, f: &Filter) -> Result<Vec<ReportSummary>, StoreError> {
-        let mut all = Vec::new();
-        self.reports_each(f, &mut |r| {
-            all.push(r);
-            true
-        })?;
-        Ok(all)
+        match &self.backend {
+            // Sorted in memory there: the sorted listing as it is, not collected again.
+            Backend::Postgres(db) => db.reports(f),
+            Backend::Sqlite(_) => {
+                let mut all = Vec::new();
+                self.reports_each(f, &mut |r| {
+                    all.push(r);
+                    true
+                })?;
+                Ok(all)
+            }
+        }
     }
 
     /// [`Store::reports`] a report at a time, as the database reads them (a listing of every

@@ -3,17 +3,19 @@
 //! in the same order (NULLs sort as SQLite sorts them: first ascending, last descending; text in
 //! byte order, the columns being COLLATE "C").
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
-use postgres::GenericClient;
 use postgres::fallible_iterator::FallibleIterator;
+use postgres::{Client, GenericClient};
 
-use super::{PgError, UntilBy, count, filter_params, put_columns, window_conditions};
+use super::{
+    NO_WORKERS, PgError, UntilBy, count, filter_params, put_columns, snapshot, window_conditions,
+};
 use crate::model::{
     Disposition, DmarcResult, DomainSummary, FailureSummary, Filter, PolicyPublished,
     RejectSummary, ReportSummary, SourceSummary, Timestamp, TlsSummary,
 };
-use crate::store::FastMap;
+use crate::store::{FastMap, StoreError};
 
 fn pct(v: Option<i64>) -> Option<u32> {
     v.and_then(|v| u32::try_from(v).ok())
@@ -61,43 +63,194 @@ pub fn domains(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Domain
 
 /// Every record in the filter, with its report, summed here by (domain, source IP, header From),
 /// as the SQLite store does: each group's counts by [`SourceSummary::count`], the one owner of
-/// what they mean, its reports counted once each (by the set of (group, report) seen: rows come
-/// in the server's order, streamed, so that it neither sorts them nor holds them).
+/// what they mean, its reports counted once each (the (group, report) pairs met, sorted at the
+/// end: rows come in the server's order, streamed, so that it neither sorts them nor holds them).
 pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<SourceSummary>, PgError> {
-    let (domain, since, until, limit) = filter_params(f);
-    let conditions = window_conditions(
+    let groups = source_groups(client, f, None)?;
+    finish_sources(client, f, groups.out)
+}
+
+/// [`sources`], a domain of more than [`SPLIT_RECORDS`] records read in two halves of its reports
+/// at once, the second on a connection of its own (`other`) that sees the first's snapshot: most
+/// of the time goes into reading and summing the rows here, which the halves share between two
+/// threads. Each half's groups count their own reports; a report is in one half, so a group of
+/// both is the two summed ([`SourceSummary::absorb`]).
+pub fn sources_in_halves(
+    client: &mut Client,
+    f: &Filter,
+    other: impl FnOnce() -> Result<super::Db, StoreError>,
+) -> Result<Vec<SourceSummary>, StoreError> {
+    let mut tx = snapshot(client)?;
+    let halves = match f.domain.as_deref() {
+        Some(d) => halves(&mut tx, d, f.since, f.until)?,
+        None => None,
+    };
+    let Some(mid) = halves else {
+        let out = sources(&mut tx, f)?;
+        tx.commit().map_err(PgError::from)?;
+        return Ok(out);
+    };
+    let id: String = tx
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .map_err(PgError::from)?
+        .get(0);
+    tx.batch_execute(NO_WORKERS).map_err(PgError::from)?;
+    let other = other()?;
+    let id = id.as_str();
+    // The second half on the other connection, in the first's snapshot.
+    let run = move || -> Result<Groups, StoreError> {
+        let url = other.url();
+        let mut client = other.client()?;
+        let half = |client: &mut Client| -> Result<Groups, PgError> {
+            let mut tx = snapshot(client)?;
+            // The snapshot's name is the server's own text; written as a literal (SET takes no
+            // parameter).
+            tx.batch_execute(&format!(
+                "SET TRANSACTION SNAPSHOT '{}'",
+                id.replace('\'', "''")
+            ))?;
+            tx.batch_execute(NO_WORKERS)?;
+            let groups = source_groups(&mut tx, f, Some((mid, i64::MAX)))?;
+            tx.commit()?;
+            Ok(groups)
+        };
+        Ok(half(&mut client).map_err(|e| e.at(url))?)
+    };
+    let second = std::thread::scope(|s| {
+        let second = s.spawn(run);
+        let first = source_groups(&mut tx, f, Some((i64::MIN, mid)));
+        let second = second
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (first, second)
+    });
+    let (first, second) = second;
+    let Groups {
+        mut index, mut out, ..
+    } = first?;
+    let second = second?;
+    let mut rows: Vec<Option<SourceSummary>> = second.out.into_iter().map(Some).collect();
+    for (key, at) in second.index {
+        let Some(row) = rows.get_mut(at).and_then(Option::take) else {
+            continue;
+        };
+        match index.get(&key) {
+            Some(&mine) => out[mine].absorb(&row),
+            None => {
+                index.insert(key, out.len());
+                out.push(row);
+            }
+        }
+    }
+    let out = finish_sources(&mut tx, f, out)?;
+    tx.commit().map_err(PgError::from)?;
+    Ok(out)
+}
+
+/// A domain holding more records than this in the window has its sources read in two halves at
+/// once ([`sources_in_halves`]; as on SQLite, `DMARC_WARDEN_SPLIT_RECORDS` lowers it, to compare
+/// the halves with the whole).
+const SPLIT_RECORDS: i64 = 200_000;
+
+fn split_records() -> i64 {
+    std::env::var("DMARC_WARDEN_SPLIT_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SPLIT_RECORDS)
+}
+
+/// The report id that parts `domain`'s reports in the window into two halves, when they hold
+/// more than [`SPLIT_RECORDS`] records.
+fn halves(
+    client: &mut impl GenericClient,
+    domain: &str,
+    since: Option<i64>,
+    until: Option<i64>,
+) -> Result<Option<i64>, PgError> {
+    const WINDOW: &str = "domain = $1 AND ($2::int8 IS NULL OR date_end >= $2)
+        AND ($3::int8 IS NULL OR date_begin < $3)";
+    let row = client.query_one(
+        &format!("SELECT count(*), sum(record_count)::int8 FROM reports WHERE {WINDOW}"),
+        &[&domain, &since, &until],
+    )?;
+    let (reports, records): (i64, Option<i64>) = (row.get(0), row.get(1));
+    if records.unwrap_or(0) <= split_records() || reports < 2 {
+        return Ok(None);
+    }
+    let row = client.query_one(
+        &format!("SELECT id FROM reports WHERE {WINDOW} ORDER BY id LIMIT 1 OFFSET $4"),
+        &[&domain, &since, &until, &(reports / 2)],
+    )?;
+    Ok(Some(row.get(0)))
+}
+
+/// Groups summed over a read of records: each one's key columns' bytes → its place.
+struct Groups {
+    index: FastMap<Vec<u8>, usize>,
+    out: Vec<SourceSummary>,
+}
+
+/// [`sources`]' groups over the records of the reports in the filter, of those whose ids are in
+/// `[ids.0, ids.1)` when given. With a domain in the filter, the domain is not read with each
+/// record (it is the filter's).
+fn source_groups(
+    client: &mut impl GenericClient,
+    f: &Filter,
+    ids: Option<(i64, i64)>,
+) -> Result<Groups, PgError> {
+    let (domain, since, until, _) = filter_params(f);
+    let mut conditions = window_conditions(
         domain.is_some(),
         since.is_some(),
         until.is_some(),
         UntilBy::Begin,
     );
-    let params: [&(dyn postgres::types::ToSql + Sync); 3] = [&domain, &since, &until];
+    let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&domain, &since, &until];
+    if let Some((from, to)) = &ids {
+        // On both sides, so that each half reads only its records from the (domain, report)
+        // index.
+        conditions.push_str(" AND r.id >= $4 AND r.id < $5 AND c.report >= $4 AND c.report < $5");
+        params.extend([from as &(dyn postgres::types::ToSql + Sync), to]);
+    }
+    // The domain last, when read: columns 1..3 are a group's key, with the domain's (3) when
+    // there is one per row.
     let mut rows = client.query_raw(
         &format!(
-            "SELECT r.id, r.domain, c.source_ip, c.header_from, c.dkim, c.spf, c.disposition,
-                c.count
+            "SELECT r.id, c.source_ip, c.header_from, {} c.dkim, c.spf, c.disposition, c.count
              FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
                 AND c.report_end = coalesce(r.date_end, r.ingested_at)
-             WHERE {conditions}"
+             WHERE {conditions}",
+            if domain.is_some() { "" } else { "r.domain," }
         ),
         params,
     )?;
+    let (key, first) = if domain.is_some() {
+        (1..3, 3)
+    } else {
+        (1..4, 4)
+    };
     // A group's texts' bytes (each length-prefixed) → its place in `out`.
     let mut index: FastMap<Vec<u8>, usize> = FastMap::default();
-    let mut seen: HashSet<(usize, i64), foldhash::fast::RandomState> = HashSet::default();
+    // Each (group, report) met, counted once each at the end (sorted: cheaper than a set).
+    let mut seen: Vec<(usize, i64)> = Vec::new();
     let mut out: Vec<SourceSummary> = Vec::new();
     let mut buf = Vec::new();
     while let Some(r) = rows.next()? {
-        let group: (&str, &str, Option<&str>) = (r.get(1), r.get(2), r.get(3));
         buf.clear();
-        put_columns(&mut buf, &r, 1..4);
+        put_columns(&mut buf, &r, key.clone());
         let at = match index.get(buf.as_slice()) {
             Some(&at) => at,
             None => {
+                let ip: &str = r.get(1);
+                let header_from: Option<&str> = r.get(2);
+                let group_domain = match domain {
+                    Some(d) => d,
+                    None => r.get(3),
+                };
                 out.push(SourceSummary::group(
-                    group.0.to_owned(),
-                    group.1.to_owned(),
-                    group.2.map(str::to_owned),
+                    group_domain.to_owned(),
+                    ip.to_owned(),
+                    header_from.map(str::to_owned),
                 ));
                 index.insert(buf.clone(), out.len() - 1);
                 out.len() - 1
@@ -105,27 +258,44 @@ pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Source
         };
         let result = |i| r.get::<_, Option<&str>>(i).map(DmarcResult::parse);
         out[at].count(
-            result(4),
-            result(5),
-            r.get::<_, Option<&str>>(6).map(Disposition::parse),
-            count(r.get(7)),
+            result(first),
+            result(first + 1),
+            r.get::<_, Option<&str>>(first + 2).map(Disposition::parse),
+            count(r.get(first + 3)),
         );
-        if seen.insert((at, r.get(0))) {
-            out[at].reports += 1;
-        }
+        seen.push((at, r.get(0)));
     }
-    drop(rows);
-    out.sort_by(|a, b| {
+    seen.sort_unstable();
+    seen.dedup();
+    for (at, _) in seen {
+        out[at].reports += 1;
+    }
+    Ok(Groups { index, out })
+}
+
+/// The groups sorted (most messages first, then by domain, IP and header From), the first
+/// `limit`, with the failure reports about each.
+fn finish_sources(
+    client: &mut impl GenericClient,
+    f: &Filter,
+    mut out: Vec<SourceSummary>,
+) -> Result<Vec<SourceSummary>, PgError> {
+    let order = |a: &SourceSummary, b: &SourceSummary| {
         (b.messages, &a.domain, &a.source_ip, &a.header_from).cmp(&(
             a.messages,
             &b.domain,
             &b.source_ip,
             &b.header_from,
         ))
-    });
-    if let Some(limit) = limit.and_then(|l| usize::try_from(l).ok()) {
+    };
+    // Groups are distinct, so the first `limit` chosen before sorting are the first sorted.
+    if let Some(limit) = f.limit.and_then(|l| usize::try_from(l).ok())
+        && limit < out.len()
+    {
+        out.select_nth_unstable_by(limit, order);
         out.truncate(limit);
     }
+    out.sort_unstable_by(order);
     // Failure reports about each source for its domain, whenever they arrived: one query for
     // the listed domains' (a few thousand reports), not one per source.
     let domains: BTreeSet<&str> = out.iter().map(|s| s.domain.as_str()).collect();
@@ -151,29 +321,32 @@ pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Source
 /// million reports to disk to sort them in its working memory.
 pub fn reports(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<ReportSummary>, PgError> {
     let (domain, since, until, limit) = filter_params(f);
-    let rows = client.query(
-        "SELECT org_name, report_id, domain, date_begin, date_end, record_count, message_count,
-            pass_count, p, origin
-         FROM reports WHERE ($1::text IS NULL OR domain = $1)
-            AND ($2::int8 IS NULL OR date_end >= $2) AND ($3::int8 IS NULL OR date_begin < $3)",
-        &[&domain, &since, &until],
-    )?;
-    let mut out: Vec<ReportSummary> = rows
-        .iter()
-        .map(|r| ReportSummary {
-            org_name: r.get(0),
-            report_id: r.get(1),
-            domain: r.get(2),
-            begin: r.get::<_, Option<i64>>(3).map(Timestamp),
-            end: r.get::<_, Option<i64>>(4).map(Timestamp),
-            records: count(r.get(5)),
-            messages: count(r.get(6)),
-            dmarc_pass: count(r.get(7)),
-            p: r.get(8),
-            origin: r.get(9),
+    let params: [&(dyn postgres::types::ToSql + Sync); 3] = [&domain, &since, &until];
+    // Streamed: each row made a summary as it arrives, not held as a row first.
+    let out: Vec<ReportSummary> = client
+        .query_raw(
+            "SELECT org_name, report_id, domain, date_begin, date_end, record_count, message_count,
+                pass_count, p, origin
+             FROM reports WHERE ($1::text IS NULL OR domain = $1)
+                AND ($2::int8 IS NULL OR date_end >= $2) AND ($3::int8 IS NULL OR date_begin < $3)",
+            params,
+        )?
+        .map(|r| {
+            Ok(ReportSummary {
+                org_name: r.get(0),
+                report_id: r.get(1),
+                domain: r.get(2),
+                begin: r.get::<_, Option<i64>>(3).map(Timestamp),
+                end: r.get::<_, Option<i64>>(4).map(Timestamp),
+                records: count(r.get(5)),
+                messages: count(r.get(6)),
+                dmarc_pass: count(r.get(7)),
+                p: r.get(8),
+                origin: r.get(9),
+            })
         })
-        .collect();
-    drop(rows);
+        .collect()?;
+    let mut out = out;
     let order = |a: &ReportSummary, b: &ReportSummary| {
         (a.begin.map(|t| t.0), &a.org_name, &a.report_id, &a.domain).cmp(&(
             b.begin.map(|t| t.0),

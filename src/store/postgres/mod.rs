@@ -309,6 +309,21 @@ fn put_columns(buf: &mut Vec<u8>, row: &postgres::Row, columns: std::ops::Range<
     }
 }
 
+/// For a read that runs beside another of the same kind (two halves at once, each on its own
+/// connection): its connection's own server process reads, without parallel workers, which
+/// would only add the cost of gathering their rows (the server's CPU for a year of the largest
+/// domain's sources, 911k records: 0.94 → 0.70 s).
+const NO_WORKERS: &str = "SET LOCAL max_parallel_workers_per_gather = 0";
+
+/// A REPEATABLE READ READ ONLY transaction: one snapshot for every statement in it.
+fn snapshot(client: &mut Client) -> Result<Transaction<'_>, PgError> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()?)
+}
+
 fn filter_params(
     f: &crate::model::Filter,
 ) -> (Option<&str>, Option<i64>, Option<i64>, Option<i64>) {
@@ -479,6 +494,17 @@ impl Db {
         })
     }
 
+    /// `sources` ([`listings::sources_in_halves`]): a large domain in two halves at once, the
+    /// second on a connection of its own.
+    pub fn sources(&self, f: &Filter) -> Result<Vec<SourceSummary>, StoreError> {
+        listings::sources_in_halves(&mut *self.client()?, f, || self.reopen_read_only()).map_err(
+            |e| match e {
+                StoreError::Postgres(e) => StoreError::Postgres(e.at(self.url())),
+                other => other,
+            },
+        )
+    }
+
     /// `prune` ([`prune::prune`]): in transactions of its own, on this connection.
     pub fn prune(
         &self,
@@ -599,7 +625,7 @@ reads! {
     kept_input(key: &str) -> Option<KeptInput> = rejects::kept_input;
     imap_folder(account: &str, folder: &str) -> Option<(u32, u32)> = imap::imap_folder;
     domains(f: &Filter) -> Vec<DomainSummary> = listings::domains;
-    sources(f: &Filter) -> Vec<SourceSummary> = listings::sources;
+    reports(f: &Filter) -> Vec<ReportSummary> = listings::reports;
     reports_each(f: &Filter, each: &mut dyn FnMut(ReportSummary) -> bool) -> () = listings::reports_each;
     failures(f: &Filter, source_ip: Option<&str>) -> Vec<FailureSummary> = listings::failures;
     tls(f: &Filter) -> Vec<TlsSummary> = listings::tls;
