@@ -19,6 +19,7 @@
 //! to those owners.
 
 pub mod copy;
+mod halves;
 mod lists;
 mod of_keys;
 pub mod postgres;

@@ -70,7 +70,7 @@ pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Source
     finish_sources(client, f, groups.out)
 }
 
-/// [`sources`], a domain of more than [`SPLIT_RECORDS`] records read in two halves of its reports
+/// [`sources`], a domain of more than `halves::SPLIT_RECORDS` records read in two halves of its reports
 /// at once, the second on a connection of its own (`other`) that sees the first's snapshot: most
 /// of the time goes into reading and summing the rows here, which the halves share between two
 /// threads. Each half's groups count their own reports; a report is in one half, so a group of
@@ -125,42 +125,15 @@ pub fn sources_in_halves(
         (first, second)
     });
     let (first, second) = second;
-    let Groups {
-        mut index, mut out, ..
-    } = first?;
-    let second = second?;
-    let mut rows: Vec<Option<SourceSummary>> = second.out.into_iter().map(Some).collect();
-    for (key, at) in second.index {
-        let Some(row) = rows.get_mut(at).and_then(Option::take) else {
-            continue;
-        };
-        match index.get(&key) {
-            Some(&mine) => out[mine].absorb(&row),
-            None => {
-                index.insert(key, out.len());
-                out.push(row);
-            }
-        }
-    }
+    let (first, second) = (first?, second?);
+    let (_, out) = crate::store::halves::join((first.index, first.out), (second.index, second.out));
     let out = finish_sources(&mut tx, f, out)?;
     tx.commit().map_err(PgError::from)?;
     Ok(out)
 }
 
-/// A domain holding more records than this in the window has its sources read in two halves at
-/// once ([`sources_in_halves`]; as on SQLite, `DMARC_WARDEN_SPLIT_RECORDS` lowers it, to compare
-/// the halves with the whole).
-const SPLIT_RECORDS: i64 = 200_000;
-
-fn split_records() -> i64 {
-    std::env::var("DMARC_WARDEN_SPLIT_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(SPLIT_RECORDS)
-}
-
 /// The report id that parts `domain`'s reports in the window into two halves, when they hold
-/// more than [`SPLIT_RECORDS`] records.
+/// more than `halves::SPLIT_RECORDS` records.
 fn halves(
     client: &mut impl GenericClient,
     domain: &str,
@@ -174,7 +147,7 @@ fn halves(
         &[&domain, &since, &until],
     )?;
     let (reports, records): (i64, Option<i64>) = (row.get(0), row.get(1));
-    if records.unwrap_or(0) <= split_records() || reports < 2 {
+    if records.unwrap_or(0) <= crate::store::halves::split_records() || reports < 2 {
         return Ok(None);
     }
     let row = client.query_one(

@@ -56,7 +56,7 @@ impl Db {
 
     /// Every record in the filter, with its report, summed here by (domain, source IP, header
     /// From): each group's counts by [`SourceSummary::count`], its reports counted once each. A
-    /// domain of more than [`SPLIT_RECORDS`] records is read in two halves of its reports at once,
+    /// domain of more than `halves::SPLIT_RECORDS` records is read in two halves of its reports at once,
     /// the second on a connection of its own.
     pub fn sources(&self, f: &Filter) -> Result<Vec<SourceSummary>, StoreError> {
         let (domain, since, until, limit) = filter_params(f);
@@ -77,22 +77,7 @@ impl Db {
                         .unwrap_or_else(|p| std::panic::resume_unwind(p));
                     (first, second)
                 });
-                let (mut index, mut out) = first?;
-                let (index2, out2) = second?;
-                let mut rows: Vec<Option<SourceSummary>> = out2.into_iter().map(Some).collect();
-                for (key, at) in index2 {
-                    let Some(row) = rows.get_mut(at).and_then(Option::take) else {
-                        continue;
-                    };
-                    match index.get(&key) {
-                        Some(&mine) => out[mine].absorb(&row),
-                        None => {
-                            index.insert(key, out.len());
-                            out.push(row);
-                        }
-                    }
-                }
-                (index, out)
+                crate::store::halves::join(first?, second?)
             }
         };
         let order = |a: &SourceSummary, b: &SourceSummary| {
@@ -289,21 +274,9 @@ impl Db {
     }
 }
 
-/// Domains of more records than this are read by [`Db::sources`] in two halves at once (tests
-/// lower it with `DMARC_WARDEN_SPLIT_RECORDS`, to compare the halves with the whole).
-const SPLIT_RECORDS: i64 = 200_000;
-
-/// [`SPLIT_RECORDS`], or what `DMARC_WARDEN_SPLIT_RECORDS` says.
-fn split_records() -> i64 {
-    std::env::var("DMARC_WARDEN_SPLIT_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(SPLIT_RECORDS)
-}
-
 impl Db {
     /// The id that parts `domain`'s reports in the window into two halves, when they hold more
-    /// than [`SPLIT_RECORDS`] records.
+    /// than `halves::SPLIT_RECORDS` records.
     fn halves(
         &self,
         domain: &str,
@@ -317,7 +290,7 @@ impl Db {
             params![domain, since, until],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        if records.unwrap_or(0) <= split_records() || reports < 2 {
+        if records.unwrap_or(0) <= crate::store::halves::split_records() || reports < 2 {
             return Ok(None);
         }
         let mid: i64 = self.conn.query_row(
