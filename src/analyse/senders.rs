@@ -148,8 +148,8 @@ struct Tally {
     dkim_fail_own: u64,
     /// Messages quarantined or rejected by receivers.
     enforced: u64,
-    /// Source IPs: canonical IPv4 addresses (gathered from the rows, sorted and counted once,
-    /// at the end: [`Tally::source_ips`]), and the rest.
+    /// Source IPs, gathered from the rows at the end ([`Tally::source_ips`]): canonical IPv4
+    /// addresses (sorted and counted once), and the rest.
     v4: Vec<u32>,
     other_ips: BTreeSet<String>,
     first: Option<i64>,
@@ -211,14 +211,6 @@ impl Tally {
         {
             self.subdomain += n;
         }
-        // IPv4 addresses are gathered at the end ([`Tally::source_ips`]), the rest here.
-        match &e.ips {
-            None if canonical_v4(&k.source_ip).is_none() => {
-                self.other_ips.insert(k.source_ip.clone());
-            }
-            None => {}
-            Some(ips) => self.other_ips.extend(ips.other.iter().cloned()),
-        }
         self.first = min_opt(self.first, e.first);
         self.last = self.last.max(e.last);
         for r in &e.reporters {
@@ -230,9 +222,9 @@ impl Tally {
 }
 
 impl Tally {
-    /// How many distinct source IPs: the IPv4 addresses of its rows of `evidence` gathered into
-    /// one list made its final size at once (a large sender's reached millions, grown by copying),
-    /// sorted and counted once.
+    /// How many distinct source IPs, gathered from its rows of `evidence` once they are all in:
+    /// the IPv4 addresses into one list made its final size at once (a large sender's reached
+    /// millions, grown by copying), sorted and counted once; the rest as texts.
     fn source_ips(&mut self, evidence: &[Evidence]) -> u64 {
         let rows = || self.rows.iter().filter_map(|&i| evidence.get(i));
         let n = rows()
@@ -242,8 +234,16 @@ impl Tally {
         for e in rows() {
             match &e.ips {
                 // One IP, told apart as an `IpSet` tells them (without building a set for it).
-                None => v4.extend(canonical_v4(&e.key.source_ip)),
-                Some(ips) => v4.extend_from_slice(ips.v4()),
+                None => match canonical_v4(&e.key.source_ip) {
+                    Some(a) => v4.push(a),
+                    None => {
+                        self.other_ips.insert(e.key.source_ip.clone());
+                    }
+                },
+                Some(ips) => {
+                    v4.extend_from_slice(ips.v4());
+                    self.other_ips.extend(ips.other.iter().cloned());
+                }
             }
         }
         self.v4 = v4;

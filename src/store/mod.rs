@@ -1087,8 +1087,8 @@ pub(crate) fn sorted_evidence(
     daily: impl IntoIterator<Item = ((usize, i64), u64)>,
 ) -> (Vec<Evidence>, Vec<DayCount>) {
     // Keys are distinct (each row is one key's sums), so an unstable sort orders them the same;
-    // each key's order bytes are made once, and compared with one memcmp.
-    // All keys' bytes in one buffer, each key's the range `ends[i - 1]..ends[i]`.
+    // each key's order bytes are made once, into one buffer (key i's are `ends[i - 1]..ends[i]`),
+    // and compared with one memcmp.
     let mut bytes = Vec::with_capacity(out.len() * 64);
     let mut ends = Vec::with_capacity(out.len());
     for e in &out {

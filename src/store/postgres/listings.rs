@@ -15,6 +15,7 @@ use crate::model::{
     Disposition, DmarcResult, DomainSummary, FailureSummary, Filter, PolicyPublished,
     RejectSummary, ReportSummary, SourceSummary, Timestamp, TlsSummary,
 };
+use crate::store::halves::{self, Groups};
 use crate::store::{FastMap, StoreError};
 
 fn pct(v: Option<i64>) -> Option<u32> {
@@ -66,8 +67,8 @@ pub fn domains(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Domain
 /// what they mean, its reports counted once each (the (group, report) pairs met, sorted at the
 /// end: rows come in the server's order, streamed, so that it neither sorts them nor holds them).
 pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<SourceSummary>, PgError> {
-    let groups = source_groups(client, f, None)?;
-    finish_sources(client, f, groups.out)
+    let (_, out) = source_groups(client, f, None)?;
+    finish_sources(client, f, out)
 }
 
 /// [`sources`], a domain of more than `halves::SPLIT_RECORDS` records read in two halves of its reports
@@ -125,8 +126,7 @@ pub fn sources_in_halves(
         (first, second)
     });
     let (first, second) = second;
-    let (first, second) = (first?, second?);
-    let (_, out) = crate::store::halves::join((first.index, first.out), (second.index, second.out));
+    let (_, out) = halves::join(first?, second?);
     let out = finish_sources(&mut tx, f, out)?;
     tx.commit().map_err(PgError::from)?;
     Ok(out)
@@ -147,7 +147,7 @@ fn halves(
         &[&domain, &since, &until],
     )?;
     let (reports, records): (i64, Option<i64>) = (row.get(0), row.get(1));
-    if records.unwrap_or(0) <= crate::store::halves::split_records() || reports < 2 {
+    if records.unwrap_or(0) <= halves::split_records() || reports < 2 {
         return Ok(None);
     }
     let row = client.query_one(
@@ -155,12 +155,6 @@ fn halves(
         &[&domain, &since, &until, &(reports / 2)],
     )?;
     Ok(Some(row.get(0)))
-}
-
-/// Groups summed over a read of records: each one's key columns' bytes → its place.
-struct Groups {
-    index: FastMap<Vec<u8>, usize>,
-    out: Vec<SourceSummary>,
 }
 
 /// [`sources`]' groups over the records of the reports in the filter, of those whose ids are in
@@ -243,7 +237,7 @@ fn source_groups(
     for (at, _) in seen {
         out[at].reports += 1;
     }
-    Ok(Groups { index, out })
+    Ok((index, out))
 }
 
 /// The groups sorted (most messages first, then by domain, IP and header From), the first

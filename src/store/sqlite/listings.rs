@@ -13,6 +13,7 @@ use crate::model::{
     TlsSummary,
 };
 use crate::store::StoreError;
+use crate::store::halves::{self, Groups};
 
 /// `domains`: totals in one pass over the (domain, date_end, …) index, which holds every column the
 /// sums read (schemas/0011_reports_totals.sql); then each domain's latest report in the filter by
@@ -77,7 +78,7 @@ impl Db {
                         .unwrap_or_else(|p| std::panic::resume_unwind(p));
                     (first, second)
                 });
-                crate::store::halves::join(first?, second?)
+                halves::join(first?, second?)
             }
         };
         let order = |a: &SourceSummary, b: &SourceSummary| {
@@ -290,7 +291,7 @@ impl Db {
             params![domain, since, until],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        if records.unwrap_or(0) <= crate::store::halves::split_records() || reports < 2 {
+        if records.unwrap_or(0) <= halves::split_records() || reports < 2 {
             return Ok(None);
         }
         let mid: i64 = self.conn.query_row(
@@ -309,7 +310,7 @@ fn source_groups(
     conn: &rusqlite::Connection,
     f: &Filter,
     ids: (i64, i64),
-) -> Result<(crate::store::FastMap<Vec<u8>, usize>, Vec<SourceSummary>), StoreError> {
+) -> Result<Groups, StoreError> {
     let (domain, since, until, _) = filter_params(f);
     let mut out: Vec<SourceSummary> = Vec::new();
     // CROSS JOIN keeps reports the outer loop: one report's records come together, which is what
