@@ -711,19 +711,34 @@ pub struct IpEvidence {
     pub reporters: std::collections::BTreeSet<String>,
 }
 
-/// A set of source IPs as reports write them: canonical IPv4 addresses as numbers, in increasing
-/// order and each once, anything else (IPv6, text that is not an address) as the text sent, so
-/// that two sets count exactly the distinct strings the records hold.
+/// A set of source IPs as reports write them: canonical IPv4 addresses as numbers, anything else
+/// (IPv6, text that is not an address) as the text sent, so that two sets count exactly the
+/// distinct strings the records hold.
 ///
-/// A plain sorted list rather than a compressed bitmap: the sets are made once from the rollups'
-/// sorted runs (a stable sort merges them) and read once, by counting or by merging into a
-/// sender's; source IPs are sparse, so a bitmap's containers held a few addresses each and cost
-/// more to build and to walk than the list.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The IPv4 addresses are kept as gathered — the rollups' increasing runs, one per row a key was
+/// summed from, which may overlap — and sorted, each once, only when a caller asks for the set
+/// itself ([`IpSet::v4`], [`IpSet::len`], [`IpSet::iter`]): `senders` unites a sender's rows'
+/// addresses ([`IpSet::v4_gathered`]) and sorts them once, so sorting each row's first was a
+/// tenth of a year's `senders`. A plain list rather than a compressed bitmap: source IPs are
+/// sparse, so a bitmap's containers held a few addresses each and cost more to build and to walk.
+#[derive(Debug, Clone, Default)]
 pub struct IpSet {
+    /// As gathered: in any order, possibly repeated.
     v4: Vec<u32>,
+    /// `v4` is already increasing (each once): a key summed from one row.
+    increasing: bool,
+    /// `v4` sorted, each once, when it is not already: made on first need.
+    sorted: std::sync::OnceLock<Vec<u32>>,
     pub other: std::collections::BTreeSet<String>,
 }
+
+impl PartialEq for IpSet {
+    fn eq(&self, them: &IpSet) -> bool {
+        self.v4() == them.v4() && self.other == them.other
+    }
+}
+
+impl Eq for IpSet {}
 
 /// `ip` as a number when it is an IPv4 address written canonically (as `Ipv4Addr` writes it back:
 /// four decimal octets without leading zeros), so that a set of numbers counts exactly the
@@ -795,19 +810,36 @@ fn radix_sort(v: &mut Vec<u32>) {
 
 impl IpSet {
     /// The set of the IPv4 addresses `v4` (in any order, repeated or not) and the texts `other`.
-    pub fn new(mut v4: Vec<u32>, other: std::collections::BTreeSet<String>) -> IpSet {
-        sort_v4(&mut v4);
-        IpSet { v4, other }
+    pub fn new(v4: Vec<u32>, other: std::collections::BTreeSet<String>) -> IpSet {
+        IpSet {
+            increasing: v4.windows(2).all(|w| w[0] < w[1]),
+            v4,
+            sorted: std::sync::OnceLock::new(),
+            other,
+        }
     }
 
-    /// The canonical IPv4 addresses ([`canonical_v4`]), increasing.
+    /// The canonical IPv4 addresses ([`canonical_v4`]), increasing, each once.
     pub fn v4(&self) -> &[u32] {
+        if self.increasing {
+            return &self.v4;
+        }
+        self.sorted.get_or_init(|| {
+            let mut v4 = self.v4.clone();
+            sort_v4(&mut v4);
+            v4
+        })
+    }
+
+    /// Every canonical IPv4 address of the set at least once, in no particular order: for a
+    /// caller that unites several sets and sorts the union itself.
+    pub fn v4_gathered(&self) -> &[u32] {
         &self.v4
     }
 
     /// How many distinct IPs.
     pub fn len(&self) -> u64 {
-        (self.v4.len() + self.other.len()) as u64
+        (self.v4().len() + self.other.len()) as u64
     }
 
     pub fn is_empty(&self) -> bool {
@@ -816,7 +848,7 @@ impl IpSet {
 
     /// Every IP, as text: IPv4 in numeric order, then the rest in byte order.
     pub fn iter(&self) -> impl Iterator<Item = String> + '_ {
-        self.v4
+        self.v4()
             .iter()
             .map(|a| std::net::Ipv4Addr::from(*a).to_string())
             .chain(self.other.iter().cloned())
@@ -923,6 +955,24 @@ mod tests {
         let mut same = vec![7u32; 3000];
         sort_v4(&mut same);
         assert_eq!(same, [7]);
+    }
+
+    /// A set gathered from overlapping runs is the set of its addresses: sorted, each once, when
+    /// read as a set; as gathered when read for a union.
+    #[test]
+    fn ip_sets_gathered_from_runs() {
+        let runs = IpSet::new(vec![1, 5, 9, 2, 5, 10, 1], Default::default());
+        assert_eq!(runs.v4(), [1, 2, 5, 9, 10]);
+        assert_eq!(runs.len(), 5);
+        assert_eq!(runs.v4_gathered().len(), 7);
+        let one = IpSet::new(vec![1, 2, 5, 9, 10], Default::default());
+        assert_eq!(one.v4_gathered(), one.v4());
+        assert_eq!(runs, one);
+        assert_ne!(runs, IpSet::new(vec![1, 2], Default::default()));
+        assert_eq!(
+            IpSet::new(vec![3, 3], Default::default()).iter().collect::<Vec<_>>(),
+            ["0.0.0.3"]
+        );
     }
 
     /// Keys sort by their order bytes exactly as by their fields: texts that are prefixes of

@@ -228,7 +228,7 @@ impl Tally {
     fn source_ips(&mut self, evidence: &[Evidence]) -> u64 {
         let rows = || self.rows.iter().filter_map(|&i| evidence.get(i));
         let n = rows()
-            .map(|e| e.ips.as_ref().map_or(1, |ips| ips.v4().len()))
+            .map(|e| e.ips.as_ref().map_or(1, |ips| ips.v4_gathered().len()))
             .sum();
         let mut v4 = Vec::with_capacity(n);
         for e in rows() {
@@ -241,7 +241,7 @@ impl Tally {
                     }
                 },
                 Some(ips) => {
-                    v4.extend_from_slice(ips.v4());
+                    v4.extend_from_slice(ips.v4_gathered());
                     self.other_ips.extend(ips.other.iter().cloned());
                 }
             }

@@ -1086,24 +1086,38 @@ pub(crate) fn sorted_evidence(
     out: Vec<Evidence>,
     daily: impl IntoIterator<Item = ((usize, i64), u64)>,
 ) -> (Vec<Evidence>, Vec<DayCount>) {
-    // Keys are distinct (each row is one key's sums), so an unstable sort orders them the same;
-    // each key's order bytes are made once, into one buffer (key i's are `ends[i - 1]..ends[i]`),
-    // and compared with one memcmp.
-    let mut bytes = Vec::with_capacity(out.len() * 64);
-    let mut ends = Vec::with_capacity(out.len());
-    for e in &out {
-        e.key.order_bytes(&mut bytes);
+    let order = evidence_order(out.iter().map(|e| &e.key));
+    let mut slots: Vec<Option<Evidence>> = out.into_iter().map(Some).collect();
+    let out: Vec<Evidence> = order.iter().filter_map(|&i| slots[i].take()).collect();
+    (out, days_in_order(&order, daily))
+}
+
+/// The order of evidence rows by key: the old place of each row, new place by new place. Keys are
+/// distinct (each row is one key's sums), so an unstable sort orders them the same; each key's
+/// order bytes are made once, into one buffer (key i's are `ends[i - 1]..ends[i]`), and compared
+/// with one memcmp.
+pub(crate) fn evidence_order<'k>(keys: impl ExactSizeIterator<Item = &'k EvidenceKey>) -> Vec<usize> {
+    let mut bytes = Vec::with_capacity(keys.len() * 64);
+    let mut ends = Vec::with_capacity(keys.len());
+    for key in keys {
+        key.order_bytes(&mut bytes);
         ends.push(bytes.len());
     }
     let key = |i: usize| &bytes[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
-    let mut order: Vec<usize> = (0..out.len()).collect();
+    let mut order: Vec<usize> = (0..ends.len()).collect();
     order.sort_unstable_by(|a, b| key(*a).cmp(key(*b)));
-    let mut place = vec![0; out.len()];
+    order
+}
+
+/// Day counts (by old row place and day) at their rows' new places ([`evidence_order`]), by day.
+pub(crate) fn days_in_order(
+    order: &[usize],
+    daily: impl IntoIterator<Item = ((usize, i64), u64)>,
+) -> Vec<DayCount> {
+    let mut place = vec![0; order.len()];
     for (new, &old) in order.iter().enumerate() {
         place[old] = new;
     }
-    let mut slots: Vec<Option<Evidence>> = out.into_iter().map(Some).collect();
-    let out: Vec<Evidence> = order.iter().filter_map(|&i| slots[i].take()).collect();
     let mut days: Vec<DayCount> = daily
         .into_iter()
         .map(|((at, day), messages)| DayCount {
@@ -1113,5 +1127,5 @@ pub(crate) fn sorted_evidence(
         })
         .collect();
     days.sort_unstable_by_key(|d| (d.day, d.evidence));
-    (out, days)
+    days
 }

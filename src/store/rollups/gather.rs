@@ -1,24 +1,31 @@
 //! Evidence summed from rollup rows and from the records of a window's partial days
 //! ([`Gathered`]): one row per key without the source IP, its IPs as a set.
 
-use std::collections::BTreeSet;
-
 use super::codec::{Sums, SumsSink, decode_key, encode_key, entries, put_text, split};
 use super::{EvidenceAndDays, HashMap};
 use crate::analyse::min_opt;
 use crate::model::{Evidence, EvidenceKey, IpSet, canonical_v4};
 
 /// Evidence being summed from rollup rows and edge records, one row per key without the IP.
+///
+/// What a row gathers a list of (IPv4 addresses, days of begin, reporters, other IPs) goes into
+/// one list for all rows, each item (or run of addresses) with its row's place, and is parted
+/// per row once at the end ([`by_place`]): a year's rows were grown one push at a time, each list
+/// copied again as it grew (a seventh of reading a year).
 #[derive(Default)]
 pub(super) struct Gathered {
-    /// (domain, key bytes) → place in `out`.
+    /// (domain, key bytes) → place in `keys`.
     index: HashMap<Vec<u8>, usize>,
-    out: Vec<Evidence>,
-    v4s: Vec<Vec<u32>>,
-    others: Vec<BTreeSet<String>>,
-    /// Each row's reporters (places in `reporters`) and days of begin, made sets at the end.
-    reps: Vec<Vec<u32>>,
-    days: Vec<Vec<i64>>,
+    /// Each row's key and totals; made evidence, in order, at the end.
+    keys: Vec<EvidenceKey>,
+    totals: Vec<Totals>,
+    /// Every row's IPv4 addresses; `runs` says whose: (place, start, end) in `v4`.
+    v4: Vec<u32>,
+    runs: Vec<(usize, (usize, usize))>,
+    others: Vec<(usize, String)>,
+    /// Each row's reporters (places in `reporters`) and days of begin.
+    reps: Vec<(usize, u32)>,
+    days: Vec<(usize, i64)>,
     reporters: Vec<String>,
     reporter_places: HashMap<String, u32>,
     /// The current blob's names' places in `reporters`.
@@ -44,17 +51,24 @@ impl Gathered {
 
     /// A new place for `key` (source IP empty), whose bytes are in `buf`.
     fn add_key(&mut self, key: EvidenceKey) -> usize {
-        self.out.push(Evidence {
-            key,
-            ..Evidence::default()
-        });
-        self.v4s.push(Vec::new());
-        self.others.push(BTreeSet::new());
-        self.reps.push(Vec::new());
-        self.days.push(Vec::new());
-        let at = self.out.len() - 1;
+        self.keys.push(key);
+        self.totals.push(Totals::default());
+        let at = self.keys.len() - 1;
         self.index.insert(self.buf.clone(), at);
         at
+    }
+
+    /// The place of reporter `name` in `reporters`.
+    fn reporter_place(&mut self, name: &str) -> u32 {
+        let next = self.reporters.len() as u32;
+        match self.reporter_places.get(name) {
+            Some(p) => *p,
+            None => {
+                self.reporters.push(name.to_owned());
+                self.reporter_places.insert(name.to_owned(), next);
+                next
+            }
+        }
     }
 
     /// Adds a row's blob (of `domain`).
@@ -62,15 +76,7 @@ impl Gathered {
         let (names, _) = split(blob)?;
         self.local.clear();
         for name in names {
-            let next = self.reporters.len() as u32;
-            let place = match self.reporter_places.get(name) {
-                Some(p) => *p,
-                None => {
-                    self.reporters.push(name.to_owned());
-                    self.reporter_places.insert(name.to_owned(), next);
-                    next
-                }
-            };
+            let place = self.reporter_place(name);
             self.local.push(place);
         }
         entries(blob, |names, key, sums| {
@@ -81,8 +87,18 @@ impl Gathered {
                 Some(at) => at,
                 None => self.add_key(decode_key(key, domain)?),
             };
-            Sums::visit(sums, names, &mut AddInto { g: self, at })
+            let start = self.v4.len();
+            Sums::visit(sums, names, &mut AddInto { g: self, at })?;
+            self.run(at, start);
+            Some(())
         })
+    }
+
+    /// Notes that the addresses of `v4` from `start` on are the row at `at`'s.
+    fn run(&mut self, at: usize, start: usize) {
+        if self.v4.len() > start {
+            self.runs.push((at, (start, self.v4.len())));
+        }
     }
 
     /// Adds evidence read per source IP (with its day counts).
@@ -99,17 +115,19 @@ impl Gathered {
                 None => self.add_key(e.key),
             };
             places.push(at);
-            let g = &mut self.out[at];
-            g.messages = g.messages.saturating_add(e.messages);
-            g.first = min_opt(g.first, e.first);
-            g.last = g.last.max(e.last);
-            g.reporters.extend(e.reporters);
-            g.days.extend(e.days);
+            self.totals[at].add(e.messages, e.first, e.last);
+            for name in &e.reporters {
+                let place = self.reporter_place(name);
+                self.reps.push((at, place));
+            }
+            self.days.extend(e.days.iter().map(|d| (at, *d)));
             match canonical_v4(&ip) {
-                Some(a) => self.v4s[at].push(a),
-                None => {
-                    self.others[at].insert(ip);
+                Some(a) => {
+                    let start = self.v4.len();
+                    self.v4.push(a);
+                    self.run(at, start);
                 }
+                None => self.others.push((at, ip)),
             }
         }
         for d in daily {
@@ -118,33 +136,101 @@ impl Gathered {
     }
 
     pub(super) fn finish(self) -> EvidenceAndDays {
-        let mut out = self.out;
-        for ((e, mut reps), mut days) in out.iter_mut().zip(self.reps).zip(self.days) {
-            reps.sort_unstable();
-            reps.dedup();
-            let names = reps.iter().filter_map(|r| self.reporters.get(*r as usize));
-            // Sets built at once (from sorted lists) where there is nothing yet to add to.
-            if e.reporters.is_empty() {
-                e.reporters = names.cloned().collect();
-            } else {
-                for name in names {
-                    if !e.reporters.contains(name) {
-                        e.reporters.insert(name.clone());
-                    }
-                }
+        let rows = self.keys.len();
+        let reps = by_place(rows, self.reps);
+        let days = by_place(rows, self.days);
+        let runs = by_place(rows, self.runs);
+        let others = by_place(rows, self.others);
+        let order = crate::store::evidence_order(self.keys.iter());
+        let mut keys: Vec<Option<EvidenceKey>> = self.keys.into_iter().map(Some).collect();
+        let mut out = Vec::with_capacity(rows);
+        for &at in &order {
+            let Some(key) = keys[at].take() else { continue };
+            let mut mine = reps.of(at).to_vec();
+            mine.sort_unstable();
+            mine.dedup();
+            let reporters = mine
+                .iter()
+                .filter_map(|r| self.reporters.get(*r as usize))
+                .cloned()
+                .collect();
+            let mut mine = days.of(at).to_vec();
+            mine.sort_unstable();
+            mine.dedup();
+            let spans = runs.of(at);
+            let mut v4 = Vec::with_capacity(spans.iter().map(|(a, b)| b - a).sum());
+            for (a, b) in spans {
+                v4.extend_from_slice(self.v4.get(*a..*b).unwrap_or_default());
             }
-            days.sort_unstable();
-            days.dedup();
-            if e.days.is_empty() {
-                e.days = days.into_iter().collect();
-            } else {
-                e.days.extend(days);
-            }
+            let t = self.totals[at];
+            out.push(Evidence {
+                key,
+                messages: t.messages,
+                first: t.first,
+                last: t.last,
+                reporters,
+                // Sets built at once from sorted lists.
+                days: mine.into_iter().collect(),
+                ips: Some(IpSet::new(v4, others.of(at).iter().cloned().collect())),
+            });
         }
-        for ((e, v4), other) in out.iter_mut().zip(self.v4s).zip(self.others) {
-            e.ips = Some(IpSet::new(v4, other));
-        }
-        crate::store::sorted_evidence(out, self.daily)
+        let daily = crate::store::days_in_order(&order, self.daily);
+        (out, daily)
+    }
+}
+
+/// A row's messages and the earliest begin and latest end of the reports that carried them.
+#[derive(Default, Clone, Copy)]
+struct Totals {
+    messages: u64,
+    first: Option<i64>,
+    last: Option<i64>,
+}
+
+impl Totals {
+    fn add(&mut self, messages: u64, first: Option<i64>, last: Option<i64>) {
+        self.messages = self.messages.saturating_add(messages);
+        self.first = min_opt(self.first, first);
+        self.last = self.last.max(last);
+    }
+}
+
+/// Items tagged with their row's place, parted per row (in the order met): row `at`'s are
+/// `values[ends[at - 1]..ends[at]]`.
+struct ByPlace<T> {
+    ends: Vec<usize>,
+    values: Vec<T>,
+}
+
+impl<T> ByPlace<T> {
+    fn of(&self, at: usize) -> &[T] {
+        let start = if at == 0 { 0 } else { self.ends[at - 1] };
+        &self.values[start..self.ends[at]]
+    }
+}
+
+/// Parts `items` of `rows` rows by place, by counting: two passes, no sort.
+fn by_place<T: Clone>(rows: usize, items: Vec<(usize, T)>) -> ByPlace<T> {
+    let mut ends = vec![0usize; rows];
+    for (at, _) in &items {
+        ends[*at] += 1;
+    }
+    let mut sum = 0;
+    for end in &mut ends {
+        sum += *end;
+        *end = sum;
+    }
+    // Filled from the back, so that each row's items keep their order.
+    let mut next = ends.clone();
+    let mut slots: Vec<Option<T>> = vec![None; items.len()];
+    for (at, v) in items.into_iter().rev() {
+        let n = &mut next[at];
+        *n -= 1;
+        slots[*n] = Some(v);
+    }
+    ByPlace {
+        ends,
+        values: slots.into_iter().flatten().collect(),
     }
 }
 
@@ -156,29 +242,23 @@ struct AddInto<'g> {
 
 impl SumsSink for AddInto<'_> {
     fn totals(&mut self, messages: u64, first: Option<i64>, last: Option<i64>) {
-        let e = &mut self.g.out[self.at];
-        e.messages = e.messages.saturating_add(messages);
-        e.first = min_opt(e.first, first);
-        e.last = e.last.max(last);
+        self.g.totals[self.at].add(messages, first, last);
     }
     fn begin(&mut self, day: i64, messages: u64) {
-        self.g.days[self.at].push(day);
+        self.g.days.push((self.at, day));
         if self.g.by_day {
             *self.g.daily.entry((self.at, day)).or_default() += messages;
         }
     }
     fn reporter(&mut self, place: usize, _: &str) {
         if let Some(p) = self.g.local.get(place) {
-            self.g.reps[self.at].push(*p);
+            self.g.reps.push((self.at, *p));
         }
     }
     fn v4s(&mut self) -> &mut Vec<u32> {
-        &mut self.g.v4s[self.at]
+        &mut self.g.v4
     }
     fn other(&mut self, ip: &str) {
-        let o = &mut self.g.others[self.at];
-        if !o.contains(ip) {
-            o.insert(ip.to_owned());
-        }
+        self.g.others.push((self.at, ip.to_owned()));
     }
 }

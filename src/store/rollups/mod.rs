@@ -305,6 +305,34 @@ mod tests {
     use super::plan::*;
     use crate::model::{DkimResult, EvidenceKey};
 
+    /// Numbers of every length read back as written, whether eight bytes follow them (read a
+    /// word at a time) or not (byte by byte), and a number cut short is damage.
+    #[test]
+    fn varints_read_back() {
+        let mut numbers = vec![0, 1, 127, 128, 300, 16_383, 16_384, u64::MAX];
+        numbers.extend((0..64).map(|b| 1u64 << b));
+        numbers.extend((1..64).map(|b| (1u64 << b) - 1));
+        let mut b = Vec::new();
+        for n in &numbers {
+            put_varint(&mut b, *n);
+        }
+        let mut c = Cursor::new(&b);
+        for n in &numbers {
+            assert_eq!(c.varint(), Some(*n));
+        }
+        assert!(c.done());
+        for n in &numbers {
+            let mut alone = Vec::new();
+            put_varint(&mut alone, *n);
+            assert_eq!(Cursor::new(&alone).varint(), Some(*n));
+            let cut = &alone[..alone.len() - 1];
+            let mut padded = cut.to_vec();
+            padded.extend_from_slice(&[0x80; 9]);
+            assert_eq!(Cursor::new(cut).varint(), None);
+            assert_ne!(Cursor::new(&padded).varint(), Some(*n));
+        }
+    }
+
     #[test]
     fn sums_survive_storing_and_merge() {
         let mut a = Sums::default();
