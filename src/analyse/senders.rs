@@ -63,6 +63,7 @@ struct Orgs<'e>(HashMap<&'e str, String>);
 
 /// Maps keyed by names the evidence holds, with foldhash's fast hasher: no caller chooses them.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 impl<'e> Orgs<'e> {
     fn of(&mut self, name: &'e str) -> &str {
@@ -131,7 +132,7 @@ fn identify<'e>(
 
 /// One sender's mail, summed.
 #[derive(Debug, Default)]
-struct Tally {
+struct Tally<'e> {
     messages: u64,
     pass: u64,
     dkim_aligned: u64,
@@ -154,16 +155,18 @@ struct Tally {
     other_ips: BTreeSet<String>,
     first: Option<i64>,
     last: Option<i64>,
-    reporters: BTreeSet<String>,
+    /// The reporters' names, each once (sorted at the end: a hash set of the rows' own names
+    /// rather than a sorted set of copies, met once per row and reporter).
+    reporters: HashSet<&'e str>,
     /// Of these messages, those whose From is a subdomain of the policy domain.
     subdomain: u64,
     /// Indexes of the evidence rows summed.
     rows: Vec<usize>,
 }
 
-impl Tally {
+impl<'e> Tally<'e> {
     /// `own`: the registrable domain of the policy domain.
-    fn add<'e>(&mut self, e: &'e Evidence, own: &str, orgs: &mut Orgs<'e>) {
+    fn add(&mut self, e: &'e Evidence, own: &str, orgs: &mut Orgs<'e>) {
         let k = &e.key;
         let n = e.messages;
         self.messages += n;
@@ -213,15 +216,11 @@ impl Tally {
         }
         self.first = min_opt(self.first, e.first);
         self.last = self.last.max(e.last);
-        for r in &e.reporters {
-            if !self.reporters.contains(r) {
-                self.reporters.insert(r.clone());
-            }
-        }
+        self.reporters.extend(e.reporters.iter().map(String::as_str));
     }
 }
 
-impl Tally {
+impl Tally<'_> {
     /// How many distinct source IPs, gathered from its rows of `evidence` once they are all in:
     /// the IPv4 addresses into one list made its final size at once (a large sender's reached
     /// millions, grown by copying), sorted and counted once; the rest as texts.
@@ -415,24 +414,43 @@ pub fn senders(
     // Evidence comes sorted by policy domain: its registrable domain is looked up once per domain.
     let mut own = (String::new(), String::new());
     let mut orgs = Orgs::default();
+    // What `identify` makes of a row depends on these of its key alone (and on the policy
+    // domain): each combination is identified once per domain, and its group found once.
+    let mut identified: HashMap<(&str, &str, bool, &str, bool), (usize, Origin)> =
+        HashMap::default();
     for (i, e) in evidence.iter().enumerate() {
         if own.0 != e.key.domain {
             own = (e.key.domain.clone(), registrable(&e.key.domain));
+            identified.clear();
         }
-        let (name, origin) = identify(e, &own.1, k, names, &mut orgs);
-        let key = (e.key.domain.as_str(), name);
-        let at = match places.get(&key) {
-            Some(at) => *at,
+        let id = (
+            e.key.source_ip.as_str(),
+            e.key.dkim_domain.as_str(),
+            e.key.dkim_result == DkimResult::Pass,
+            e.key.spf_domain.as_str(),
+            e.key.spf_result == SpfResult::Pass,
+        );
+        let (at, origin) = match identified.get(&id) {
+            Some(known) => known.clone(),
             None => {
-                let at = groups.len();
-                groups.push((
-                    key.0.to_owned(),
-                    key.1.clone(),
-                    origin.clone(),
-                    Tally::default(),
-                ));
-                places.insert(key, at);
-                at
+                let (name, origin) = identify(e, &own.1, k, names, &mut orgs);
+                let key = (e.key.domain.as_str(), name);
+                let at = match places.get(&key) {
+                    Some(at) => *at,
+                    None => {
+                        let at = groups.len();
+                        groups.push((
+                            key.0.to_owned(),
+                            key.1.clone(),
+                            origin.clone(),
+                            Tally::default(),
+                        ));
+                        places.insert(key, at);
+                        at
+                    }
+                };
+                identified.insert(id, (at, origin.clone()));
+                (at, origin)
             }
         };
         let entry = &mut groups[at];
@@ -459,7 +477,11 @@ pub fn senders(
                     source_ips,
                     first: t.first.map(Timestamp),
                     last: t.last.map(Timestamp),
-                    reporters: t.reporters.into_iter().collect::<Vec<_>>().join(", "),
+                    reporters: {
+                        let mut names: Vec<&str> = t.reporters.into_iter().collect();
+                        names.sort_unstable();
+                        names.join(", ")
+                    },
                     reason,
                 },
                 enforced: t.enforced,
