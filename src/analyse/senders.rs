@@ -573,7 +573,7 @@ pub struct Split;
 mod tests {
     use super::*;
 
-    fn tally(messages: u64, dkim_aligned: u64, spf_aligned: u64) -> Tally {
+    fn tally(messages: u64, dkim_aligned: u64, spf_aligned: u64) -> Tally<'static> {
         Tally {
             messages,
             pass: dkim_aligned.max(spf_aligned),
