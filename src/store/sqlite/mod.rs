@@ -47,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     ROLLUPS,
     include_str!("../../../schemas/0013_reports_listing.sql"),
     include_str!("../../../schemas/0014_reports_reporter.sql"),
+    include_str!("../../../schemas/0015_rollup_rows.sql"),
 ];
 
 /// The migration that adds the rollups: applying it back-fills them from the records.
