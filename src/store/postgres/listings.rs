@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, GenericClient, Transaction};
+use postgres::{Client, GenericClient};
 
 use super::{
     NO_WORKERS, PgError, UntilBy, count, filter_params, put_columns, snapshot, window_conditions,
@@ -91,27 +91,6 @@ pub fn sources_in_halves(
         tx.commit().map_err(PgError::from)?;
         return Ok(out);
     };
-    let (first, second) = in_two(
-        &mut tx,
-        other,
-        |tx| source_groups(tx, f, Some((i64::MIN, mid))),
-        |tx| source_groups(tx, f, Some((mid, i64::MAX))),
-    )?;
-    let (_, out) = halves::join(first, second);
-    let out = finish_sources(&mut tx, f, out)?;
-    tx.commit().map_err(PgError::from)?;
-    Ok(out)
-}
-
-/// `first` on `tx` and, at the same time on a thread of its own, `second` on a connection of its
-/// own (`other`) in `tx`'s snapshot (exported and imported: one consistent read); both without
-/// parallel workers, each connection's own server process reading its part.
-fn in_two<T: Send>(
-    tx: &mut Transaction<'_>,
-    other: impl FnOnce() -> Result<super::Db, StoreError>,
-    first: impl FnOnce(&mut Transaction<'_>) -> Result<T, PgError>,
-    second: impl FnOnce(&mut Transaction<'_>) -> Result<T, PgError> + Send,
-) -> Result<(T, T), StoreError> {
     let id: String = tx
         .query_one("SELECT pg_export_snapshot()", &[])
         .map_err(PgError::from)?
@@ -119,10 +98,11 @@ fn in_two<T: Send>(
     tx.batch_execute(NO_WORKERS).map_err(PgError::from)?;
     let other = other()?;
     let id = id.as_str();
-    let run = move || -> Result<T, StoreError> {
+    // The second half on the other connection, in the first's snapshot.
+    let run = move || -> Result<Groups, StoreError> {
         let url = other.url();
         let mut client = other.client()?;
-        let half = |client: &mut Client| -> Result<T, PgError> {
+        let half = |client: &mut Client| -> Result<Groups, PgError> {
             let mut tx = snapshot(client)?;
             // The snapshot's name is the server's own text; written as a literal (SET takes no
             // parameter).
@@ -131,21 +111,25 @@ fn in_two<T: Send>(
                 id.replace('\'', "''")
             ))?;
             tx.batch_execute(NO_WORKERS)?;
-            let out = second(&mut tx)?;
+            let groups = source_groups(&mut tx, f, Some((mid, i64::MAX)))?;
             tx.commit()?;
-            Ok(out)
+            Ok(groups)
         };
         Ok(half(&mut client).map_err(|e| e.at(url))?)
     };
-    let (first, second) = std::thread::scope(|s| {
+    let second = std::thread::scope(|s| {
         let second = s.spawn(run);
-        let first = first(tx);
+        let first = source_groups(&mut tx, f, Some((i64::MIN, mid)));
         let second = second
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
         (first, second)
     });
-    Ok((first?, second?))
+    let (first, second) = second;
+    let (_, out) = halves::join(first?, second?);
+    let out = finish_sources(&mut tx, f, out)?;
+    tx.commit().map_err(PgError::from)?;
+    Ok(out)
 }
 
 /// The report id that parts `domain`'s reports in the window into two halves, when they hold
@@ -303,64 +287,15 @@ fn finish_sources(
 /// that (byte) order, which is unique per report, rather than by the server, which spilled half a
 /// million reports to disk to sort them in its working memory.
 pub fn reports(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<ReportSummary>, PgError> {
-    Ok(sorted_reports(report_rows(client, f, None)?, f))
-}
-
-/// [`reports`], those of every domain, when the table holds more than `halves::SPLIT_RECORDS`
-/// (half a million in a year of a large estate), read in two halves at once (odd and even ids),
-/// the second on a connection of its own (`other`) that sees the first's snapshot: the server's
-/// reading and sending of the rows, about as long as the client's, is shared between two server
-/// processes.
-pub fn reports_in_halves(
-    client: &mut Client,
-    f: &Filter,
-    other: impl FnOnce() -> Result<super::Db, StoreError>,
-) -> Result<Vec<ReportSummary>, StoreError> {
-    let mut tx = snapshot(client)?;
-    // How many reports the table holds, by the server's estimate (a count would read them).
-    let many = f.domain.is_none()
-        && tx
-            .query_one(
-                "SELECT reltuples::int8 FROM pg_class WHERE oid = 'reports'::regclass",
-                &[],
-            )
-            .map_err(PgError::from)?
-            .get::<_, i64>(0)
-            > halves::split_records();
-    let out = if !many {
-        reports(&mut tx, f)?
-    } else {
-        let (mut first, second) = in_two(
-            &mut tx,
-            other,
-            |tx| report_rows(tx, f, Some(0)),
-            |tx| report_rows(tx, f, Some(1)),
-        )?;
-        first.extend(second);
-        sorted_reports(first, f)
-    };
-    tx.commit().map_err(PgError::from)?;
-    Ok(out)
-}
-
-/// The reports in the filter as the server reads them (of even or odd ids, with `half` 0 or 1),
-/// streamed: each row made a summary as it arrives, not held as a row first. (Tried: one row of
-/// arrays, `array_agg` of each column: the client's CPU 0.45 → 0.25 s for 467k reports, but the
-/// server built the arrays before sending anything, 0.5 s longer in all.)
-fn report_rows(
-    client: &mut impl GenericClient,
-    f: &Filter,
-    half: Option<i64>,
-) -> Result<Vec<ReportSummary>, PgError> {
-    let (domain, since, until, _) = filter_params(f);
-    let params: [&(dyn postgres::types::ToSql + Sync); 4] = [&domain, &since, &until, &half];
-    client
+    let (domain, since, until, limit) = filter_params(f);
+    let params: [&(dyn postgres::types::ToSql + Sync); 3] = [&domain, &since, &until];
+    // Streamed: each row made a summary as it arrives, not held as a row first.
+    let out: Vec<ReportSummary> = client
         .query_raw(
             "SELECT org_name, report_id, domain, date_begin, date_end, record_count, message_count,
                 pass_count, p, origin
              FROM reports WHERE ($1::text IS NULL OR domain = $1)
-                AND ($2::int8 IS NULL OR date_end >= $2) AND ($3::int8 IS NULL OR date_begin < $3)
-                AND ($4::int8 IS NULL OR id % 2 = $4)",
+                AND ($2::int8 IS NULL OR date_end >= $2) AND ($3::int8 IS NULL OR date_begin < $3)",
             params,
         )?
         .map(|r| {
@@ -377,12 +312,8 @@ fn report_rows(
                 origin: r.get(9),
             })
         })
-        .collect()
-        .map_err(PgError::from)
-}
-
-/// The first `--limit` of `out`, sorted.
-fn sorted_reports(mut out: Vec<ReportSummary>, f: &Filter) -> Vec<ReportSummary> {
+        .collect()?;
+    let mut out = out;
     let order = |a: &ReportSummary, b: &ReportSummary| {
         (a.begin.map(|t| t.0), &a.org_name, &a.report_id, &a.domain).cmp(&(
             b.begin.map(|t| t.0),
@@ -391,14 +322,29 @@ fn sorted_reports(mut out: Vec<ReportSummary>, f: &Filter) -> Vec<ReportSummary>
             &b.domain,
         ))
     };
-    if let Some(limit) = f.limit.and_then(|l| usize::try_from(l).ok())
+    if let Some(limit) = limit.and_then(|l| usize::try_from(l).ok())
         && limit < out.len()
     {
         out.select_nth_unstable_by(limit, order);
         out.truncate(limit);
     }
     out.sort_unstable_by(order);
-    out
+    Ok(out)
+}
+
+/// [`reports`] handed to `each` one at a time (sorted here, so held until then); stops when
+/// `each` answers false.
+pub fn reports_each(
+    client: &mut impl GenericClient,
+    f: &Filter,
+    each: &mut dyn FnMut(ReportSummary) -> bool,
+) -> Result<(), PgError> {
+    for r in reports(client, f)? {
+        if !each(r) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Failure reports, newest arrival first; `source_ip` narrows to one sender.

@@ -64,7 +64,9 @@ pub use imap::{
 pub use ingest::{
     insert_failure, insert_failures, insert_report, insert_reports, insert_tls, insert_tls_reports,
 };
-pub use listings::{domains, failures, latest_policies, rejects, reports, sources, tls};
+pub use listings::{
+    domains, failures, latest_policies, rejects, reports, reports_each, sources, tls,
+};
 pub use migrate::{MIGRATIONS, check_schema, migrate, schema_version};
 pub use notify::{
     latest_ends, lock_notify, notices_delivered, notices_failed, notified, pending_notices,
@@ -503,32 +505,6 @@ impl Db {
         )
     }
 
-    /// `reports` ([`listings::reports_in_halves`]): every domain's in two halves at once, the
-    /// second on a connection of its own.
-    pub fn reports(&self, f: &Filter) -> Result<Vec<ReportSummary>, StoreError> {
-        listings::reports_in_halves(&mut *self.client()?, f, || self.reopen_read_only()).map_err(
-            |e| match e {
-                StoreError::Postgres(e) => StoreError::Postgres(e.at(self.url())),
-                other => other,
-            },
-        )
-    }
-
-    /// [`Db::reports`] handed to `each` one at a time (sorted here, so held until then); stops
-    /// when `each` answers false.
-    pub fn reports_each(
-        &self,
-        f: &Filter,
-        each: &mut dyn FnMut(ReportSummary) -> bool,
-    ) -> Result<(), StoreError> {
-        for r in self.reports(f)? {
-            if !each(r) {
-                break;
-            }
-        }
-        Ok(())
-    }
-
     /// `prune` ([`prune::prune`]): in transactions of its own, on this connection.
     pub fn prune(
         &self,
@@ -654,6 +630,8 @@ reads! {
     kept_input(key: &str) -> Option<KeptInput> = rejects::kept_input;
     imap_folder(account: &str, folder: &str) -> Option<(u32, u32)> = imap::imap_folder;
     domains(f: &Filter) -> Vec<DomainSummary> = listings::domains;
+    reports(f: &Filter) -> Vec<ReportSummary> = listings::reports;
+    reports_each(f: &Filter, each: &mut dyn FnMut(ReportSummary) -> bool) -> () = listings::reports_each;
     failures(f: &Filter, source_ip: Option<&str>) -> Vec<FailureSummary> = listings::failures;
     tls(f: &Filter) -> Vec<TlsSummary> = listings::tls;
     rejects() -> Vec<RejectSummary> = listings::rejects;
