@@ -313,6 +313,10 @@ where
         }
         Ok::<_, IngestError>(())
     })?;
+    // The months this run's last units of work left stale, settled now (PostgreSQL).
+    if stats.reports_new + stats.replaced > 0 {
+        store.settle_rollups()?;
+    }
     stats.elapsed = started.elapsed();
     Ok(stats)
 }

@@ -499,6 +499,20 @@ impl Store {
         }
     }
 
+    /// At the end of an `ingest` run, on PostgreSQL: sums again, from their days, the rollups'
+    /// months the run left stale (a month a unit of work touched is read by day until a unit of
+    /// work a few later settles it, and a run's last units have none later: a year's overview
+    /// read its last two months by day). SQLite leaves them to the next run's units of work.
+    pub fn settle_rollups(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(_) => self.write(|tx| match &mut tx.backend {
+                TxBackend::Postgres(t) => t.settle_rollups(),
+                TxBackend::Sqlite(_) => unreachable!("a PostgreSQL unit of work"),
+            }),
+        }
+    }
+
     /// Where this connection stands now: compare later with [`Store::changed_since`].
     pub fn change_token(&self) -> Result<ChangeToken, StoreError> {
         backend!(self, db => db.change_token())

@@ -531,6 +531,11 @@ impl Tx<'_> {
         self.rollups.use_presum(p);
     }
 
+    /// Sums every stale month of the rollups again ([`rollups::settle_all`]).
+    pub fn settle_rollups(&mut self) -> Result<(), StoreError> {
+        self.run(|c| rollups::settle_all(c))
+    }
+
     /// Deletes the rollups and sums every stored report again (after `migrate --to` copied the
     /// reports in).
     pub fn rebuild_rollups(&mut self) -> Result<(), StoreError> {

@@ -639,6 +639,13 @@ pub(super) fn rebuild(client: &mut impl GenericClient) -> Result<(), PgError> {
     rollups::rebuild(&mut Sql(client)).map_err(pg_error)
 }
 
+/// Sums every stale month again from its days (those another writer is adding to are left to
+/// it): the end of an `ingest` run, so that the months it touched are read by month, not by day,
+/// until a later run touches them ([`crate::store::Store::settle_rollups`]).
+pub(super) fn settle_all(client: &mut impl GenericClient) -> Result<(), PgError> {
+    rollups::settle(&mut Sql(client), i64::MAX).map_err(pg_error)
+}
+
 /// `prune`'s part ([`rollups::prune`]): how many rows went (or would go).
 pub(super) fn prune(
     client: &mut impl GenericClient,

@@ -53,7 +53,7 @@ mod upkeep;
 
 pub(in crate::store) use pending::{Pending, Presum, presum};
 pub(in crate::store) use plan::{DAY, NO_DAY};
-pub(in crate::store) use upkeep::{prune, rebuild, write};
+pub(in crate::store) use upkeep::{prune, rebuild, settle, write};
 
 /// The maps the tier's sums are gathered in, keyed by encoded keys, days and names.
 type HashMap<K, V> = super::FastMap<K, V>;

@@ -162,7 +162,7 @@ pub(super) fn fold<S: RollupSql>(
 
 /// Sums each stale month last touched at or before `before` (a clock number; every one with
 /// `i64::MAX`) again from its days (their parts folded first).
-pub(super) fn settle<S: RollupSql>(sql: &mut S, before: i64) -> Result<(), StoreError> {
+pub(in crate::store) fn settle<S: RollupSql>(sql: &mut S, before: i64) -> Result<(), StoreError> {
     for month in sql.stale_until(before)? {
         let (domain, start, end) = &month;
         if !sql.try_settle(domain, *start, before)? {
