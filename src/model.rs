@@ -970,7 +970,9 @@ mod tests {
         assert_eq!(runs, one);
         assert_ne!(runs, IpSet::new(vec![1, 2], Default::default()));
         assert_eq!(
-            IpSet::new(vec![3, 3], Default::default()).iter().collect::<Vec<_>>(),
+            IpSet::new(vec![3, 3], Default::default())
+                .iter()
+                .collect::<Vec<_>>(),
             ["0.0.0.3"]
         );
     }

@@ -216,7 +216,8 @@ impl<'e> Tally<'e> {
         }
         self.first = min_opt(self.first, e.first);
         self.last = self.last.max(e.last);
-        self.reporters.extend(e.reporters.iter().map(String::as_str));
+        self.reporters
+            .extend(e.reporters.iter().map(String::as_str));
     }
 }
 

@@ -1110,7 +1110,9 @@ pub(crate) fn sorted_evidence(
 /// distinct (each row is one key's sums), so an unstable sort orders them the same; each key's
 /// order bytes are made once, into one buffer (key i's are `ends[i - 1]..ends[i]`), and compared
 /// with one memcmp.
-pub(crate) fn evidence_order<'k>(keys: impl ExactSizeIterator<Item = &'k EvidenceKey>) -> Vec<usize> {
+pub(crate) fn evidence_order<'k>(
+    keys: impl ExactSizeIterator<Item = &'k EvidenceKey>,
+) -> Vec<usize> {
     let mut bytes = Vec::with_capacity(keys.len() * 64);
     let mut ends = Vec::with_capacity(keys.len());
     for key in keys {
