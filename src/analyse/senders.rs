@@ -130,6 +130,10 @@ fn identify<'e>(
     }
 }
 
+/// What [`identify`] reads of a row's key: its source IP, DKIM domain and whether it passed, SPF
+/// domain and whether it passed.
+type Identity<'e> = (&'e str, &'e str, bool, &'e str, bool);
+
 /// One sender's mail, summed.
 #[derive(Debug, Default)]
 struct Tally<'e> {
@@ -417,8 +421,7 @@ pub fn senders(
     let mut orgs = Orgs::default();
     // What `identify` makes of a row depends on these of its key alone (and on the policy
     // domain): each combination is identified once per domain, and its group found once.
-    let mut identified: HashMap<(&str, &str, bool, &str, bool), (usize, Origin)> =
-        HashMap::default();
+    let mut identified: HashMap<Identity, (usize, Origin)> = HashMap::default();
     for (i, e) in evidence.iter().enumerate() {
         if own.0 != e.key.domain {
             own = (e.key.domain.clone(), registrable(&e.key.domain));
