@@ -1160,3 +1160,65 @@ pub(crate) fn days_in_order(
     days.sort_unstable_by_key(|d| (d.day, d.evidence));
     days
 }
+
+#[cfg(test)]
+mod tests {
+    use super::evidence_order;
+    use crate::model::{DkimResult, EvidenceKey};
+
+    /// The order `evidence_order` finds (eight bytes past what the keys share, then whole keys)
+    /// is the keys' own: keys of one domain sharing a long beginning and differing beyond the
+    /// eight bytes or within them, keys that are prefixes of others, then another domain among
+    /// them (nothing shared), one key and none.
+    #[test]
+    fn evidence_order_is_the_keys_order() {
+        let names = [
+            "",
+            "a",
+            "a.example",
+            "a.example.net",
+            "ab",
+            "bulk1.example.net",
+            "bulk12.example.net",
+            "bulk1.example.neu",
+            "z",
+        ];
+        let mut keys = Vec::new();
+        for d in names {
+            for s in names {
+                for result in ["pass", "fail"] {
+                    keys.push(EvidenceKey {
+                        domain: "acme0.example".into(),
+                        header_from: "acme0.example".into(),
+                        dkim_domain: d.into(),
+                        dkim_result: DkimResult::parse(result),
+                        spf_domain: s.into(),
+                        ..EvidenceKey::default()
+                    });
+                }
+            }
+        }
+        keys.reverse();
+        let ordered = |keys: &[EvidenceKey]| -> Vec<EvidenceKey> {
+            evidence_order(keys.iter())
+                .into_iter()
+                .map(|i| keys[i].clone())
+                .collect()
+        };
+        let mut want = keys.clone();
+        want.sort();
+        assert_eq!(ordered(&keys), want);
+        keys.insert(
+            40,
+            EvidenceKey {
+                domain: "b".into(),
+                ..EvidenceKey::default()
+            },
+        );
+        let mut want = keys.clone();
+        want.sort();
+        assert_eq!(ordered(&keys), want);
+        assert_eq!(ordered(&keys[..1]), keys[..1]);
+        assert!(ordered(&[]).is_empty());
+    }
+}
