@@ -1101,9 +1101,20 @@ pub(crate) fn sorted_evidence(
     daily: impl IntoIterator<Item = ((usize, i64), u64)>,
 ) -> (Vec<Evidence>, Vec<DayCount>) {
     let order = evidence_order(out.iter().map(|e| &e.key));
-    let mut slots: Vec<Option<Evidence>> = out.into_iter().map(Some).collect();
-    let out: Vec<Evidence> = order.iter().filter_map(|&i| slots[i].take()).collect();
-    (out, days_in_order(&order, daily))
+    let days = days_in_order(&order, daily);
+    (in_order(out, &order).map(|(_, e)| e).collect(), days)
+}
+
+/// `items` taken in `order` (each place once, as [`evidence_order`] gives them), each with the
+/// place it came from.
+pub(crate) fn in_order<'o, T: 'o>(
+    items: Vec<T>,
+    order: &'o [usize],
+) -> impl Iterator<Item = (usize, T)> + 'o {
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    order
+        .iter()
+        .filter_map(move |&i| Some((i, slots.get_mut(i)?.take()?)))
 }
 
 /// The order of evidence rows by key: the old place of each row, new place by new place. Keys are

@@ -142,10 +142,8 @@ impl Gathered {
         let runs = by_place(rows, self.runs);
         let others = by_place(rows, self.others);
         let order = crate::store::evidence_order(self.keys.iter());
-        let mut keys: Vec<Option<EvidenceKey>> = self.keys.into_iter().map(Some).collect();
         let mut out = Vec::with_capacity(rows);
-        for &at in &order {
-            let Some(key) = keys[at].take() else { continue };
+        for (at, key) in crate::store::in_order(self.keys, &order) {
             let mut mine = reps.of(at).to_vec();
             mine.sort_unstable();
             mine.dedup();

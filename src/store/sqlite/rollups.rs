@@ -227,8 +227,8 @@ impl RollupSql for Sql<'_> {
         static DELETE: Many = Many::new();
         static STALE: Many = Many::new();
         for run in runs(months) {
-            // An OR of primary keys (searched one by one), not a row value `IN (VALUES …)`,
-            // which SQLite answers by scanning the table.
+            // An OR of (domain, month) keys, each found through the index, not a row value
+            // `IN (VALUES …)`, which SQLite answers by scanning the table.
             let sql = DELETE.sql(run.len(), |n| {
                 format!(
                     "DELETE FROM rollup_months WHERE {}",
