@@ -651,10 +651,16 @@ impl EvidenceKey {
     /// 1 2) and ended by a 0, so a shorter text sorts first; flags are one byte.
     pub fn order_bytes(&self, out: &mut Vec<u8>) {
         fn text(out: &mut Vec<u8>, t: &str) {
-            for &b in t.as_bytes() {
-                match b {
-                    0 | 1 => out.extend_from_slice(&[1, b + 1]),
-                    b => out.push(b),
+            // Names hold neither byte to escape: copied whole (a year's keys, a byte at a time,
+            // were two thirds of putting them in order).
+            if !t.bytes().any(|b| b <= 1) {
+                out.extend_from_slice(t.as_bytes());
+            } else {
+                for &b in t.as_bytes() {
+                    match b {
+                        0 | 1 => out.extend_from_slice(&[1, b + 1]),
+                        b => out.push(b),
+                    }
                 }
             }
             out.push(0);
@@ -690,13 +696,130 @@ pub struct Evidence {
     pub messages: u64,
     pub first: Option<i64>,
     pub last: Option<i64>,
-    pub reporters: std::collections::BTreeSet<String>,
-    /// Days (since the epoch) that reports covering this mail began on.
-    pub days: std::collections::BTreeSet<i64>,
+    pub reporters: Reporters,
+    /// Days (since the epoch) that reports covering this mail began on: increasing, each once
+    /// ([`add_day`]).
+    pub days: Vec<i64>,
     /// `None`: the mail of `key.source_ip` alone (a row of the records). `Some`: mail summed over
     /// these source IPs (a row of the rollups, whose key names no IP, or one that stands for
     /// them all): its messages are not known per IP.
     pub ips: Option<IpSet>,
+}
+
+/// Adds `day` to `days` (increasing, each once), where it belongs.
+pub fn add_day(days: &mut Vec<i64>, day: i64) {
+    if let Err(at) = days.binary_search(&day) {
+        days.insert(at, day);
+    }
+}
+
+/// The reporters of an [`Evidence`] row, each once, in order of their names.
+///
+/// A read of the rollups meets a few dozen names over a year's hundred thousand rows: the names
+/// are kept once, in a table the rows of one read share, and each row holds its places in it
+/// (copying each row's names into a sorted set of its own, and dropping them again, was a tenth
+/// of a year's `senders`). A row read from the records has a table of its own.
+#[derive(Debug, Clone, Default)]
+pub struct Reporters {
+    /// Names in increasing order, each once.
+    table: std::sync::Arc<Vec<String>>,
+    /// This row's places in `table`, increasing.
+    places: Vec<u32>,
+}
+
+impl Reporters {
+    /// The names at `places` of `table` (a table whose names increase, each once; places are
+    /// kept increasing and in the table).
+    pub fn shared(table: std::sync::Arc<Vec<String>>, mut places: Vec<u32>) -> Reporters {
+        places.retain(|p| (*p as usize) < table.len());
+        places.sort_unstable();
+        places.dedup();
+        Reporters { table, places }
+    }
+
+    /// The names, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        self.places
+            .iter()
+            .filter_map(|p| self.table.get(*p as usize))
+            .map(String::as_str)
+    }
+
+    pub fn len(&self) -> usize {
+        self.places.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.places.is_empty()
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.places
+            .binary_search_by(|p| {
+                let n = self.table.get(*p as usize).map_or("", String::as_str);
+                n.cmp(name)
+            })
+            .is_ok()
+    }
+
+    /// Adds `name` (a row of the records: its table becomes its own).
+    pub fn insert(&mut self, name: &str) {
+        if self.contains(name) {
+            return;
+        }
+        let mut names: Vec<String> = match std::sync::Arc::get_mut(&mut self.table) {
+            Some(t) if t.len() == self.places.len() => std::mem::take(t),
+            _ => self.iter().map(str::to_owned).collect(),
+        };
+        let at = names.partition_point(|n| n.as_str() < name);
+        names.insert(at, name.to_owned());
+        self.places = (0..names.len() as u32).collect();
+        self.table = std::sync::Arc::new(names);
+    }
+}
+
+impl PartialEq for Reporters {
+    fn eq(&self, them: &Reporters) -> bool {
+        self.iter().eq(them.iter())
+    }
+}
+
+impl Eq for Reporters {}
+
+impl<'a> FromIterator<&'a str> for Reporters {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(names: I) -> Reporters {
+        let mut r = Reporters::default();
+        for n in names {
+            r.insert(n);
+        }
+        r
+    }
+}
+
+/// The reporters of several [`Evidence`] rows, each once: names met by where they are (rows of
+/// one read share their names, so a name is hashed as an address, not as text), told apart as
+/// texts at the end.
+#[derive(Debug, Default)]
+pub struct ReporterUnion<'e> {
+    seen: std::collections::HashMap<(usize, usize), &'e str, foldhash::fast::RandomState>,
+}
+
+impl<'e> ReporterUnion<'e> {
+    pub fn add(&mut self, r: &'e Reporters) {
+        for name in r.iter() {
+            self.seen
+                .entry((name.as_ptr() as usize, name.len()))
+                .or_insert(name);
+        }
+    }
+
+    /// The names, in order, each once.
+    pub fn names(&self) -> Vec<&'e str> {
+        let mut names: Vec<&'e str> = self.seen.values().copied().collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
 }
 
 /// One source IP's mail under one of the keys a caller asked for
@@ -715,19 +838,23 @@ pub struct IpEvidence {
 /// (IPv6, text that is not an address) as the text sent, so that two sets count exactly the
 /// distinct strings the records hold.
 ///
-/// The IPv4 addresses are kept as gathered — the rollups' increasing runs, one per row a key was
-/// summed from, which may overlap — and sorted, each once, only when a caller asks for the set
-/// itself ([`IpSet::v4`], [`IpSet::len`], [`IpSet::iter`]): `senders` unites a sender's rows'
-/// addresses ([`IpSet::v4_gathered`]) and sorts them once, so sorting each row's first was a
-/// tenth of a year's `senders`. A plain list rather than a compressed bitmap: source IPs are
-/// sparse, so a bitmap's containers held a few addresses each and cost more to build and to walk.
+/// The IPv4 addresses are kept where they were gathered — runs of one list (the arena) that a
+/// whole read shares, each run increasing, one per row a key was summed from, which may overlap —
+/// and sorted, each once, only when a caller asks for the set itself ([`IpSet::v4`],
+/// [`IpSet::len`], [`IpSet::iter`]): `senders` counts a sender's addresses from its rows' runs
+/// ([`IpSet::v4_runs`], [`distinct_v4`]). Copying each row's addresses out of the arena, and
+/// each sender's again, wrote a year's four million addresses twice more (and faulted in the
+/// pages to hold them). A plain list rather than a compressed bitmap: source IPs are sparse, so
+/// a bitmap's containers held a few addresses each and cost more to build and to walk.
 #[derive(Debug, Clone, Default)]
 pub struct IpSet {
-    /// As gathered: in any order, possibly repeated.
-    v4: Vec<u32>,
-    /// `v4` is already increasing (each once): a key summed from one row.
+    /// The list the addresses are in, shared by the sets of one read.
+    arena: std::sync::Arc<Vec<u32>>,
+    /// This set's runs of `arena` (start, end).
+    runs: Vec<(usize, usize)>,
+    /// The runs are one, increasing (each address once): a key summed from one row.
     increasing: bool,
-    /// `v4` sorted, each once, when it is not already: made on first need.
+    /// The addresses sorted, each once, when they are not already: made on first need.
     sorted: std::sync::OnceLock<Vec<u32>>,
     pub other: std::collections::BTreeSet<String>,
 }
@@ -765,55 +892,141 @@ pub fn canonical_v4(ip: &str) -> Option<u32> {
     parts.next().is_none().then_some(n)
 }
 
-/// Sorts `v4` and keeps each address once: a year of a large estate gathers about ten million
-/// addresses, in runs too short for a merge to find, so a long list is sorted by radix
-/// ([`radix_sort`]), a short one by comparison.
+/// Lists reused by [`distinct_v4`] and [`sort_v4`] from one set to the next (a year's senders
+/// counted a list of millions, each sort allocating its own and faulting its pages in).
+#[derive(Debug, Default)]
+pub struct V4Scratch {
+    a: Vec<u32>,
+    b: Vec<u32>,
+}
+
+/// How many distinct addresses `runs` hold together (in any order, repeated or not).
+pub fn distinct_v4(runs: &[&[u32]], scratch: &mut V4Scratch) -> usize {
+    let sorted = sorted_v4(runs, scratch);
+    let mut n = usize::from(!sorted.is_empty());
+    n += sorted.windows(2).filter(|w| w[0] != w[1]).count();
+    n
+}
+
+/// Sorts `v4` and keeps each address once.
 pub fn sort_v4(v4: &mut Vec<u32>) {
-    if v4.len() < 1024 {
-        v4.sort_unstable();
-    } else {
-        radix_sort(v4);
-    }
+    let mut scratch = V4Scratch::default();
+    let sorted = sort_runs(&[v4.as_slice()], &mut scratch);
+    *v4 = into_sorted(scratch, sorted);
     v4.dedup();
 }
 
-/// Least significant digit first, three digits of 11 bits, one counting pass for all three; a
-/// digit that is the same in every address is skipped.
-fn radix_sort(v: &mut Vec<u32>) {
+/// The list [`sort_runs`] sorted `n` addresses into (`in_a`), taken from `scratch`.
+fn into_sorted(scratch: V4Scratch, (n, in_a): (usize, bool)) -> Vec<u32> {
+    let mut v = if in_a { scratch.a } else { scratch.b };
+    v.truncate(n);
+    v
+}
+
+/// The addresses of `runs` sorted (repeats kept), in one of `scratch`'s lists.
+fn sorted_v4<'s>(runs: &[&[u32]], scratch: &'s mut V4Scratch) -> &'s [u32] {
+    let (n, in_a) = sort_runs(runs, scratch);
+    let list = if in_a { &scratch.a } else { &scratch.b };
+    &list[..n]
+}
+
+/// Sorts the addresses of `runs` (repeats kept) into one of `scratch`'s lists: how many, and
+/// whether the list is `a`. A year of a large
+/// estate gathers millions, in runs too short for a merge to find, so a long list is sorted by
+/// radix — least significant digit first, three digits of 11 bits, one counting pass for all
+/// three, a digit that is the same in every address skipped, the first pass reading the runs
+/// themselves — and a short one by comparison.
+fn sort_runs(runs: &[&[u32]], scratch: &mut V4Scratch) -> (usize, bool) {
     const BITS: usize = 11;
     const BUCKETS: usize = 1 << BITS;
+    let n: usize = runs.iter().map(|r| r.len()).sum();
+    let V4Scratch { a, b } = scratch;
+    if n < 1024 {
+        a.clear();
+        for r in runs {
+            a.extend_from_slice(r);
+        }
+        a.sort_unstable();
+        return (n, true);
+    }
     let mut counts = vec![[0usize; BUCKETS]; 3];
-    for &x in v.iter() {
+    for &x in runs.iter().flat_map(|r| r.iter()) {
         for (digit, count) in counts.iter_mut().enumerate() {
             count[(x >> (digit * BITS)) as usize & (BUCKETS - 1)] += 1;
         }
     }
-    let mut other = vec![0u32; v.len()];
+    // Every slot is written before it is read: the lists only grow, never cleared.
+    for list in [&mut *a, &mut *b] {
+        if list.len() < n {
+            list.resize(n, 0);
+        }
+    }
+    let (mut from, mut to) = (&mut b[..n], &mut a[..n]);
+    let (mut first, mut in_a) = (true, false);
     for (digit, count) in counts.iter().enumerate() {
-        if count.contains(&v.len()) {
+        if count.contains(&n) {
             continue;
         }
         let mut at = [0usize; BUCKETS];
         let mut sum = 0;
-        for (a, c) in at.iter_mut().zip(count) {
-            *a = sum;
+        for (slot, c) in at.iter_mut().zip(count) {
+            *slot = sum;
             sum += c;
         }
-        for &x in v.iter() {
+        let mut scatter = |x: u32| {
             let d = (x >> (digit * BITS)) as usize & (BUCKETS - 1);
-            other[at[d]] = x;
+            to[at[d]] = x;
             at[d] += 1;
+        };
+        if first {
+            runs.iter().flat_map(|r| r.iter()).for_each(|&x| scatter(x));
+            first = false;
+        } else {
+            from.iter().for_each(|&x| scatter(x));
         }
-        std::mem::swap(v, &mut other);
+        std::mem::swap(&mut from, &mut to);
+        in_a = !in_a;
     }
+    if first {
+        // Every address the same.
+        let one = runs
+            .iter()
+            .find_map(|r| r.first())
+            .copied()
+            .unwrap_or_default();
+        from.fill(one);
+    }
+    (n, in_a)
 }
 
 impl IpSet {
     /// The set of the IPv4 addresses `v4` (in any order, repeated or not) and the texts `other`.
     pub fn new(v4: Vec<u32>, other: std::collections::BTreeSet<String>) -> IpSet {
+        let runs = vec![(0, v4.len())];
+        IpSet::gathered(std::sync::Arc::new(v4), runs, other)
+    }
+
+    /// The set of the addresses of `arena`'s `runs` (start, end; each increasing, as a rollup
+    /// row keeps them), and the texts `other`.
+    pub fn gathered(
+        arena: std::sync::Arc<Vec<u32>>,
+        runs: Vec<(usize, usize)>,
+        other: std::collections::BTreeSet<String>,
+    ) -> IpSet {
+        let runs: Vec<(usize, usize)> = runs
+            .into_iter()
+            .map(|(a, b)| (a.min(arena.len()), b.min(arena.len())))
+            .filter(|(a, b)| a < b)
+            .collect();
+        let increasing = match runs.as_slice() {
+            [] => true,
+            [(a, b)] => arena[*a..*b].windows(2).all(|w| w[0] < w[1]),
+            _ => false,
+        };
         IpSet {
-            increasing: v4.windows(2).all(|w| w[0] < w[1]),
-            v4,
+            arena,
+            runs,
+            increasing,
             sorted: std::sync::OnceLock::new(),
             other,
         }
@@ -822,19 +1035,22 @@ impl IpSet {
     /// The canonical IPv4 addresses ([`canonical_v4`]), increasing, each once.
     pub fn v4(&self) -> &[u32] {
         if self.increasing {
-            return &self.v4;
+            return self.v4_runs().next().unwrap_or_default();
         }
         self.sorted.get_or_init(|| {
-            let mut v4 = self.v4.clone();
-            sort_v4(&mut v4);
+            let runs: Vec<&[u32]> = self.v4_runs().collect();
+            let mut scratch = V4Scratch::default();
+            let sorted = sort_runs(&runs, &mut scratch);
+            let mut v4 = into_sorted(scratch, sorted);
+            v4.dedup();
             v4
         })
     }
 
-    /// Every canonical IPv4 address of the set at least once, in no particular order: for a
-    /// caller that unites several sets and sorts the union itself.
-    pub fn v4_gathered(&self) -> &[u32] {
-        &self.v4
+    /// Every canonical IPv4 address of the set at least once, in runs, in no particular order:
+    /// for a caller that unites several sets and sorts the union itself.
+    pub fn v4_runs(&self) -> impl Iterator<Item = &[u32]> + '_ {
+        self.runs.iter().map(|(a, b)| &self.arena[*a..*b])
     }
 
     /// How many distinct IPs.
@@ -931,7 +1147,8 @@ mod tests {
     #[test]
     fn v4_lists_sort_into_sets() {
         let mut x: u32 = 12345;
-        for n in [0usize, 1, 5, 1023, 1024, 5000, 70000] {
+        let mut scratch = V4Scratch::default();
+        for n in [0usize, 1, 5, 1023, 1024, 70000, 5000] {
             let mut v: Vec<u32> = (0..n)
                 .map(|i| {
                     x ^= x << 13;
@@ -949,32 +1166,48 @@ mod tests {
             let mut want = v.clone();
             want.sort_unstable();
             want.dedup();
+            // Counted from runs, with lists kept from the last count (longer or shorter).
+            let (left, right) = v.split_at(n / 3);
+            assert_eq!(distinct_v4(&[left, right], &mut scratch), want.len());
             sort_v4(&mut v);
             assert_eq!(v, want, "{n} addresses");
         }
         let mut same = vec![7u32; 3000];
+        assert_eq!(distinct_v4(&[&same, &same[..5]], &mut scratch), 1);
         sort_v4(&mut same);
         assert_eq!(same, [7]);
     }
 
     /// A set gathered from overlapping runs is the set of its addresses: sorted, each once, when
-    /// read as a set; as gathered when read for a union.
+    /// read as a set; as gathered when read for a union, and counted once each across sets.
     #[test]
     fn ip_sets_gathered_from_runs() {
-        let runs = IpSet::new(vec![1, 5, 9, 2, 5, 10, 1], Default::default());
+        let arena = std::sync::Arc::new(vec![1, 5, 9, 2, 5, 10, 1, 2, 5]);
+        let runs = IpSet::gathered(
+            arena.clone(),
+            vec![(0, 3), (3, 6), (6, 7)],
+            Default::default(),
+        );
         assert_eq!(runs.v4(), [1, 2, 5, 9, 10]);
         assert_eq!(runs.len(), 5);
-        assert_eq!(runs.v4_gathered().len(), 7);
+        assert_eq!(runs.v4_runs().map(<[u32]>::len).sum::<usize>(), 7);
         let one = IpSet::new(vec![1, 2, 5, 9, 10], Default::default());
-        assert_eq!(one.v4_gathered(), one.v4());
+        assert_eq!(one.v4_runs().collect::<Vec<_>>(), [one.v4()]);
         assert_eq!(runs, one);
         assert_ne!(runs, IpSet::new(vec![1, 2], Default::default()));
+        // One run, increasing: the set as it is; runs out of the arena are cut to it.
+        let tail = IpSet::gathered(arena.clone(), vec![(6, 9), (9, 20)], Default::default());
+        assert_eq!(tail.v4(), [1, 2, 5]);
         assert_eq!(
             IpSet::new(vec![3, 3], Default::default())
                 .iter()
                 .collect::<Vec<_>>(),
             ["0.0.0.3"]
         );
+        let mut scratch = V4Scratch::default();
+        let all: Vec<&[u32]> = runs.v4_runs().chain(tail.v4_runs()).collect();
+        assert_eq!(distinct_v4(&all, &mut scratch), 5);
+        assert_eq!(distinct_v4(&[], &mut scratch), 0);
     }
 
     /// Keys sort by their order bytes exactly as by their fields: texts that are prefixes of

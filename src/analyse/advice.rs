@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use super::check::StartingPoint;
 use super::{Sender, min_opt, percent, registrable};
-use crate::model::{Evidence, PolicyPublished, SenderClass, Timestamp};
+use crate::model::{Evidence, PolicyPublished, ReporterUnion, SenderClass, Timestamp};
 
 /// The ladder of policies `advise` climbs; `[advice] ladder` in the config file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -433,15 +433,15 @@ pub fn advise(
         aspf: tag("aspf").or_else(|| policy.aspf.clone()),
         from_dns: start.from_dns,
     };
-    // Counted, not kept: hashed sets of the rows' days and (borrowed) reporters' names (a
-    // year's rows name a million days, which a sorted set took a search and an insertion each).
+    // Counted, not kept: a hashed set of the rows' days (a year's rows name a million days,
+    // which a sorted set took a search and an insertion each), and the reporters' names.
     type Counted<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
     let mut days: Counted<i64> = Counted::default();
-    let mut reporters: Counted<&str> = Counted::default();
+    let mut reporters = ReporterUnion::default();
     let (mut from, mut to) = (None, None);
     for e in evidence.iter().filter(|e| e.key.domain == domain) {
         days.extend(e.days.iter().copied());
-        reporters.extend(e.reporters.iter().map(String::as_str));
+        reporters.add(&e.reporters);
         from = min_opt(from, e.first);
         to = to.max(e.last);
     }
@@ -454,7 +454,7 @@ pub fn advise(
         from: from.map(Timestamp),
         to: to.map(Timestamp),
         days: days.len() as u64,
-        reporters: reporters.len() as u64,
+        reporters: reporters.names().len() as u64,
         messages,
     };
     let legit: Vec<&Sender> = mine

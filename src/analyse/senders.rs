@@ -7,7 +7,8 @@ use std::net::IpAddr;
 
 use super::{Thresholds, min_opt, percent, registrable};
 use crate::model::{
-    DkimResult, Evidence, SenderClass, SenderSummary, SpfResult, Timestamp, canonical_v4,
+    DkimResult, Evidence, ReporterUnion, SenderClass, SenderSummary, SpfResult, Timestamp,
+    V4Scratch, canonical_v4, distinct_v4,
 };
 
 /// A sender the user declared in the config file.
@@ -63,7 +64,6 @@ struct Orgs<'e>(HashMap<&'e str, String>);
 
 /// Maps keyed by names the evidence holds, with foldhash's fast hasher: no caller chooses them.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 impl<'e> Orgs<'e> {
     fn of(&mut self, name: &'e str) -> &str {
@@ -153,15 +153,13 @@ struct Tally<'e> {
     dkim_fail_own: u64,
     /// Messages quarantined or rejected by receivers.
     enforced: u64,
-    /// Source IPs, gathered from the rows at the end ([`Tally::source_ips`]): canonical IPv4
-    /// addresses (sorted and counted once), and the rest.
-    v4: Vec<u32>,
-    other_ips: BTreeSet<String>,
+    /// How many distinct source IPs, counted from the rows at the end ([`Tally::source_ips`]).
+    source_ips: u64,
     first: Option<i64>,
     last: Option<i64>,
     /// The reporters' names, each once (sorted at the end: a hash set of the rows' own names
     /// rather than a sorted set of copies, met once per row and reporter).
-    reporters: HashSet<&'e str>,
+    reporters: ReporterUnion<'e>,
     /// Of these messages, those whose From is a subdomain of the policy domain.
     subdomain: u64,
     /// Indexes of the evidence rows summed.
@@ -220,39 +218,36 @@ impl<'e> Tally<'e> {
         }
         self.first = min_opt(self.first, e.first);
         self.last = self.last.max(e.last);
-        self.reporters
-            .extend(e.reporters.iter().map(String::as_str));
+        self.reporters.add(&e.reporters);
     }
 }
 
 impl Tally<'_> {
-    /// How many distinct source IPs, gathered from its rows of `evidence` once they are all in:
-    /// the IPv4 addresses into one list made its final size at once (a large sender's reached
-    /// millions, grown by copying), sorted and counted once; the rest as texts.
-    fn source_ips(&mut self, evidence: &[Evidence]) -> u64 {
-        let rows = || self.rows.iter().filter_map(|&i| evidence.get(i));
-        let n = rows()
-            .map(|e| e.ips.as_ref().map_or(1, |ips| ips.v4_gathered().len()))
-            .sum();
-        let mut v4 = Vec::with_capacity(n);
-        for e in rows() {
+    /// How many distinct source IPs, counted from its rows of `evidence` once they are all in:
+    /// the IPv4 addresses from the rows' runs, sorted in lists `scratch` keeps from one sender to
+    /// the next ([`distinct_v4`]); the rest as texts.
+    fn source_ips(&mut self, evidence: &[Evidence], scratch: &mut V4Scratch) -> u64 {
+        let mut runs: Vec<&[u32]> = Vec::new();
+        let mut single = Vec::new();
+        let mut other: BTreeSet<&str> = BTreeSet::new();
+        for e in self.rows.iter().filter_map(|&i| evidence.get(i)) {
             match &e.ips {
                 // One IP, told apart as an `IpSet` tells them (without building a set for it).
                 None => match canonical_v4(&e.key.source_ip) {
-                    Some(a) => v4.push(a),
+                    Some(a) => single.push(a),
                     None => {
-                        self.other_ips.insert(e.key.source_ip.clone());
+                        other.insert(&e.key.source_ip);
                     }
                 },
                 Some(ips) => {
-                    v4.extend_from_slice(ips.v4_gathered());
-                    self.other_ips.extend(ips.other.iter().cloned());
+                    runs.extend(ips.v4_runs());
+                    other.extend(ips.other.iter().map(String::as_str));
                 }
             }
         }
-        self.v4 = v4;
-        crate::model::sort_v4(&mut self.v4);
-        (self.v4.len() + self.other_ips.len()) as u64
+        runs.push(&single);
+        self.source_ips = (distinct_v4(&runs, scratch) + other.len()) as u64;
+        self.source_ips
     }
 }
 
@@ -354,7 +349,7 @@ fn classify(
     if t.spf_fail_own > 0 {
         fixes.push(format!(
             "SPF fails for {domain}: add {name}'s servers ({} IPs) to the SPF record",
-            t.v4.len() + t.other_ips.len()
+            t.source_ips
         ));
     }
     if t.dkim_fail_own > 0 {
@@ -422,10 +417,12 @@ pub fn senders(
     // What `identify` makes of a row depends on these of its key alone (and on the policy
     // domain): each combination is identified once per domain, and its group found once.
     let mut identified: HashMap<Identity, (usize, Origin)> = HashMap::default();
+    let mut last: Option<(Identity, (usize, Origin))> = None;
     for (i, e) in evidence.iter().enumerate() {
         if own.0 != e.key.domain {
             own = (e.key.domain.clone(), registrable(&e.key.domain));
             identified.clear();
+            last = None;
         }
         let id = (
             e.key.source_ip.as_str(),
@@ -434,7 +431,13 @@ pub fn senders(
             e.key.spf_domain.as_str(),
             e.key.spf_result == SpfResult::Pass,
         );
-        let (at, origin) = match identified.get(&id) {
+        // Rows come in key order: a row mostly has the identity of the row before, whose
+        // names are still at hand (the map's are another row's, far away in memory).
+        let last_known = match &last {
+            Some((lid, known)) if *lid == id => Some(known),
+            _ => identified.get(&id),
+        };
+        let (at, origin) = match last_known {
             Some(known) => known.clone(),
             None => {
                 let (name, origin) = identify(e, &own.1, k, names, &mut orgs);
@@ -457,16 +460,18 @@ pub fn senders(
                 (at, origin)
             }
         };
+        last = Some((id, (at, origin.clone())));
         let entry = &mut groups[at];
         // Mixed evidence for one name: the surest origin wins.
         entry.2 = entry.2.clone().min(origin);
         entry.3.add(e, &own.1, &mut orgs);
         entry.3.rows.push(i);
     }
+    let mut scratch = V4Scratch::default();
     let mut out: Vec<Sender> = groups
         .into_iter()
         .map(|(domain, name, origin, mut t)| {
-            let source_ips = t.source_ips(evidence);
+            let source_ips = t.source_ips(evidence, &mut scratch);
             let (class, reason) = classify(&name, &origin, &t, &domain, th);
             Sender {
                 summary: SenderSummary {
@@ -481,11 +486,7 @@ pub fn senders(
                     source_ips,
                     first: t.first.map(Timestamp),
                     last: t.last.map(Timestamp),
-                    reporters: {
-                        let mut names: Vec<&str> = t.reporters.into_iter().collect();
-                        names.sort_unstable();
-                        names.join(", ")
-                    },
+                    reporters: t.reporters.names().join(", "),
                     reason,
                 },
                 enforced: t.enforced,

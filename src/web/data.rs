@@ -164,7 +164,8 @@ pub fn sources(
         per_ip = of_keys(store, view, &keys)?;
         for e in &per_ip {
             if let Some(key) = keys.get(e.key) {
-                add(&mut by_ip, &e.ip, key, e.messages, &e.reporters);
+                let reporters = e.reporters.iter().map(String::as_str);
+                add(&mut by_ip, &e.ip, key, e.messages, reporters);
             }
         }
     } else {
@@ -174,7 +175,7 @@ pub fn sources(
                 &e.key.source_ip,
                 &e.key,
                 e.messages,
-                &e.reporters,
+                e.reporters.iter(),
             );
         }
     }
@@ -226,7 +227,7 @@ fn add<'a>(
     ip: &'a str,
     k: &EvidenceKey,
     messages: u64,
-    reporters: &BTreeSet<String>,
+    reporters: impl Iterator<Item = &'a str>,
 ) {
     let s = by_ip.entry(ip).or_insert_with(|| Source {
         ip: ip.to_owned(),
@@ -251,7 +252,7 @@ fn add<'a>(
     *s.dispositions
         .entry(k.disposition.as_str().to_owned())
         .or_default() += messages;
-    s.reporters.extend(reporters.iter().cloned());
+    s.reporters.extend(reporters.map(str::to_owned));
 }
 
 #[cfg(test)]

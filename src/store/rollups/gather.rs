@@ -4,7 +4,7 @@
 use super::codec::{Sums, SumsSink, decode_key, encode_key, entries, put_text, split};
 use super::{EvidenceAndDays, HashMap};
 use crate::analyse::min_opt;
-use crate::model::{Evidence, EvidenceKey, IpSet, canonical_v4};
+use crate::model::{Evidence, EvidenceKey, IpSet, Reporters, canonical_v4};
 
 /// Evidence being summed from rollup rows and edge records, one row per key without the IP.
 ///
@@ -116,7 +116,7 @@ impl Gathered {
             };
             places.push(at);
             self.totals[at].add(e.messages, e.first, e.last);
-            for name in &e.reporters {
+            for name in e.reporters.iter() {
                 let place = self.reporter_place(name);
                 self.reps.push((at, place));
             }
@@ -142,24 +142,25 @@ impl Gathered {
         let runs = by_place(rows, self.runs);
         let others = by_place(rows, self.others);
         let order = crate::store::evidence_order(self.keys.iter());
+        let arena = std::sync::Arc::new(self.v4);
+        // The names in order, each once, shared by every row; each row's places renumbered.
+        let mut by_name: Vec<u32> = (0..self.reporters.len() as u32).collect();
+        by_name
+            .sort_unstable_by(|a, b| self.reporters[*a as usize].cmp(&self.reporters[*b as usize]));
+        let mut renumber = vec![0u32; by_name.len()];
+        for (new, old) in by_name.iter().enumerate() {
+            renumber[*old as usize] = new as u32;
+        }
+        let mut names = self.reporters;
+        names.sort_unstable();
+        let table = std::sync::Arc::new(names);
         let mut out = Vec::with_capacity(rows);
         for (at, key) in crate::store::in_order(self.keys, &order) {
-            let mut mine = reps.of(at).to_vec();
-            mine.sort_unstable();
-            mine.dedup();
-            let reporters = mine
-                .iter()
-                .filter_map(|r| self.reporters.get(*r as usize))
-                .cloned()
-                .collect();
+            let places = reps.of(at).iter().map(|r| renumber[*r as usize]).collect();
+            let reporters = Reporters::shared(table.clone(), places);
             let mut mine = days.of(at).to_vec();
             mine.sort_unstable();
             mine.dedup();
-            let spans = runs.of(at);
-            let mut v4 = Vec::with_capacity(spans.iter().map(|(a, b)| b - a).sum());
-            for (a, b) in spans {
-                v4.extend_from_slice(self.v4.get(*a..*b).unwrap_or_default());
-            }
             let t = self.totals[at];
             out.push(Evidence {
                 key,
@@ -167,9 +168,13 @@ impl Gathered {
                 first: t.first,
                 last: t.last,
                 reporters,
-                // Sets built at once from sorted lists.
-                days: mine.into_iter().collect(),
-                ips: Some(IpSet::new(v4, others.of(at).iter().cloned().collect())),
+                days: mine,
+                // Runs of the one list of addresses, not copies.
+                ips: Some(IpSet::gathered(
+                    arena.clone(),
+                    runs.of(at).to_vec(),
+                    others.of(at).iter().cloned().collect(),
+                )),
             });
         }
         let daily = crate::store::days_in_order(&order, self.daily);

@@ -113,7 +113,7 @@ impl Db {
             let e = &mut out[at];
             let reporter = r.get_ref(12)?.as_str().unwrap_or_default();
             if !e.reporters.contains(reporter) {
-                e.reporters.insert(reporter.to_owned());
+                e.reporters.insert(reporter);
             }
             let begin: Option<i64> = r.get(13)?;
             let end: Option<i64> = r.get(14)?;
@@ -122,7 +122,7 @@ impl Db {
             e.first = crate::analyse::min_opt(e.first, begin);
             e.last = e.last.max(end);
             if let Some(b) = begin {
-                e.days.insert(b.div_euclid(86_400));
+                crate::model::add_day(&mut e.days, b.div_euclid(86_400));
                 if by_day {
                     *daily.entry((at, b.div_euclid(86_400))).or_default() += count;
                 }
