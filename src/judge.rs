@@ -266,10 +266,16 @@ pub fn each_domain_in_parallel<T: Send>(
     let extra: Vec<Store> = (1..threads)
         .map(|_| store.reopen_read_only())
         .collect::<Result<_, _>>()?;
-    let work = |store: &Store, t: usize| -> Result<Vec<(usize, T)>, StoreError> {
+    // Each thread takes the next domain when it is done with one: domains differ in size by
+    // orders of magnitude, and dealt in turns one thread was left with the large ones.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = |store: &Store| -> Result<Vec<(usize, T)>, StoreError> {
         let mut out = Vec::new();
-        // Domains dealt round-robin, so that the big ones spread.
-        for (i, (policy, last)) in domains.iter().enumerate().skip(t).step_by(threads) {
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some((policy, last)) = domains.get(i) else {
+                break;
+            };
             let r = reported(store, policy.clone(), *last, scope)?;
             let judged = judge(store, r, judgement, &mut |_| Ok(Names::new()))?;
             out.extend(each(store, judged)?.map(|v| (i, v)));
@@ -279,13 +285,12 @@ pub fn each_domain_in_parallel<T: Send>(
     let results: Vec<Result<Vec<(usize, T)>, StoreError>> = std::thread::scope(|s| {
         let workers: Vec<_> = extra
             .into_iter()
-            .enumerate()
-            .map(|(i, own)| {
+            .map(|own| {
                 let work = &work;
-                s.spawn(move || work(&own, i + 1))
+                s.spawn(move || work(&own))
             })
             .collect();
-        let mut results = vec![work(store, 0)];
+        let mut results = vec![work(store)];
         results.extend(
             workers
                 .into_iter()

@@ -718,8 +718,8 @@ pub fn add_day(days: &mut Vec<i64>, day: i64) {
 /// A read of the rollups meets a few dozen names over a year's hundred thousand rows: the names
 /// are kept once, in a table the rows of one read share, and each row holds its places in it
 /// (copying each row's names into a sorted set of its own, and dropping them again, was a tenth
-/// of a year's `senders`). A row read from the records has a table of its own.
-#[derive(Debug, Clone, Default)]
+/// of a year's `senders`). The table is made by a [`ReporterTable`], as the rows are summed.
+#[derive(Clone, Default)]
 pub struct Reporters {
     /// Names in increasing order, each once.
     table: std::sync::Arc<Vec<String>>,
@@ -752,30 +752,6 @@ impl Reporters {
     pub fn is_empty(&self) -> bool {
         self.places.is_empty()
     }
-
-    pub fn contains(&self, name: &str) -> bool {
-        self.places
-            .binary_search_by(|p| {
-                let n = self.table.get(*p as usize).map_or("", String::as_str);
-                n.cmp(name)
-            })
-            .is_ok()
-    }
-
-    /// Adds `name` (a row of the records: its table becomes its own).
-    pub fn insert(&mut self, name: &str) {
-        if self.contains(name) {
-            return;
-        }
-        let mut names: Vec<String> = match std::sync::Arc::get_mut(&mut self.table) {
-            Some(t) if t.len() == self.places.len() => std::mem::take(t),
-            _ => self.iter().map(str::to_owned).collect(),
-        };
-        let at = names.partition_point(|n| n.as_str() < name);
-        names.insert(at, name.to_owned());
-        self.places = (0..names.len() as u32).collect();
-        self.table = std::sync::Arc::new(names);
-    }
 }
 
 impl PartialEq for Reporters {
@@ -786,13 +762,44 @@ impl PartialEq for Reporters {
 
 impl Eq for Reporters {}
 
-impl<'a> FromIterator<&'a str> for Reporters {
-    fn from_iter<I: IntoIterator<Item = &'a str>>(names: I) -> Reporters {
-        let mut r = Reporters::default();
-        for n in names {
-            r.insert(n);
+/// The row's names, not the whole table.
+impl std::fmt::Debug for Reporters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+/// The reporters' names met while summing evidence rows, each given a place once, made at the
+/// end the table the rows' [`Reporters`] share ([`ReporterTable::finish`]).
+#[derive(Debug, Default)]
+pub struct ReporterTable {
+    names: Vec<String>,
+    places: std::collections::HashMap<String, u32, foldhash::fast::RandomState>,
+}
+
+impl ReporterTable {
+    /// The place of `name`, given when new.
+    pub fn place(&mut self, name: &str) -> u32 {
+        if let Some(p) = self.places.get(name) {
+            return *p;
         }
-        r
+        let next = self.names.len() as u32;
+        self.names.push(name.to_owned());
+        self.places.insert(name.to_owned(), next);
+        next
+    }
+
+    /// The names in order, to be shared, and each place's place among them.
+    pub fn finish(self) -> (std::sync::Arc<Vec<String>>, Vec<u32>) {
+        let mut by_name: Vec<u32> = (0..self.names.len() as u32).collect();
+        by_name.sort_unstable_by(|a, b| self.names[*a as usize].cmp(&self.names[*b as usize]));
+        let mut renumber = vec![0u32; by_name.len()];
+        for (new, old) in by_name.iter().enumerate() {
+            renumber[*old as usize] = new as u32;
+        }
+        let mut names = self.names;
+        names.sort_unstable();
+        (std::sync::Arc::new(names), renumber)
     }
 }
 
@@ -846,7 +853,7 @@ pub struct IpEvidence {
 /// each sender's again, wrote a year's four million addresses twice more (and faulted in the
 /// pages to hold them). A plain list rather than a compressed bitmap: source IPs are sparse, so
 /// a bitmap's containers held a few addresses each and cost more to build and to walk.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct IpSet {
     /// The list the addresses are in, shared by the sets of one read.
     arena: std::sync::Arc<Vec<u32>>,
@@ -866,6 +873,16 @@ impl PartialEq for IpSet {
 }
 
 impl Eq for IpSet {}
+
+/// The set's own addresses, not the whole list they are runs of.
+impl std::fmt::Debug for IpSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IpSet")
+            .field("v4", &self.v4_runs().collect::<Vec<_>>())
+            .field("other", &self.other)
+            .finish()
+    }
+}
 
 /// `ip` as a number when it is an IPv4 address written canonically (as `Ipv4Addr` writes it back:
 /// four decimal octets without leading zeros), so that a set of numbers counts exactly the
@@ -1208,6 +1225,38 @@ mod tests {
         let all: Vec<&[u32]> = runs.v4_runs().chain(tail.v4_runs()).collect();
         assert_eq!(distinct_v4(&all, &mut scratch), 5);
         assert_eq!(distinct_v4(&[], &mut scratch), 0);
+    }
+
+    /// Rows share one table of names, in order; a union of rows of two tables names each once.
+    #[test]
+    fn reporters_share_a_table() {
+        let mut t = ReporterTable::default();
+        let (y, g, m) = (t.place("Yahoo"), t.place("Google"), t.place("Mail.ru"));
+        assert_eq!(t.place("Google"), g);
+        let (table, renumber) = t.finish();
+        let row = |places: &[u32]| {
+            Reporters::shared(
+                table.clone(),
+                places.iter().map(|p| renumber[*p as usize]).collect(),
+            )
+        };
+        let a = row(&[y, g, y]);
+        let b = row(&[m]);
+        assert_eq!(a.iter().collect::<Vec<_>>(), ["Google", "Yahoo"]);
+        assert_eq!((a.len(), b.len()), (2, 1));
+        assert_eq!(format!("{a:?}"), r#"{"Google", "Yahoo"}"#);
+        // Another read's table, the same names elsewhere in memory.
+        let mut t2 = ReporterTable::default();
+        let y2 = t2.place("Yahoo");
+        let (table2, renumber2) = t2.finish();
+        let c = Reporters::shared(table2, vec![renumber2[y2 as usize], 7]);
+        assert_eq!(c.iter().collect::<Vec<_>>(), ["Yahoo"]);
+        assert_ne!(a, c);
+        let mut all = ReporterUnion::default();
+        for r in [&a, &b, &c, &a] {
+            all.add(r);
+        }
+        assert_eq!(all.names(), ["Google", "Mail.ru", "Yahoo"]);
     }
 
     /// Keys sort by their order bytes exactly as by their fields: texts that are prefixes of

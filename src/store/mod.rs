@@ -1105,6 +1105,82 @@ pub(crate) fn sorted_evidence(
     (in_order(out, &order).map(|(_, e)| e).collect(), days)
 }
 
+/// Evidence rows being summed from records, one per key (both backends' readers of the records):
+/// each record adds its messages, span, day of begin and reporter to its row; at the end the
+/// rows share one table of reporters' names and come in key order ([`sorted_evidence`]).
+pub(crate) struct RecordSums {
+    rows: Vec<Evidence>,
+    /// Each row's reporters, as places in `table`.
+    reporters: Vec<Vec<u32>>,
+    table: crate::model::ReporterTable,
+    daily: FastMap<(usize, i64), u64>,
+    by_day: bool,
+}
+
+impl RecordSums {
+    /// Nothing yet; with `by_day`, day counts are kept too.
+    pub(crate) fn new(by_day: bool) -> Self {
+        RecordSums {
+            rows: Vec::new(),
+            reporters: Vec::new(),
+            table: Default::default(),
+            daily: FastMap::default(),
+            by_day,
+        }
+    }
+
+    /// A new row for `key`: its place.
+    pub(crate) fn push(&mut self, key: EvidenceKey) -> usize {
+        self.rows.push(Evidence {
+            key,
+            ..Evidence::default()
+        });
+        self.reporters.push(Vec::new());
+        self.rows.len() - 1
+    }
+
+    /// Adds a record of `count` messages to the row at `at`, from a report of `reporter`
+    /// beginning at `begin` and ending at `end`.
+    pub(crate) fn add(
+        &mut self,
+        at: usize,
+        reporter: &str,
+        begin: Option<i64>,
+        end: Option<i64>,
+        count: u64,
+    ) {
+        let (Some(e), Some(mine)) = (self.rows.get_mut(at), self.reporters.get_mut(at)) else {
+            return;
+        };
+        let place = self.table.place(reporter);
+        if !mine.contains(&place) {
+            mine.push(place);
+        }
+        e.messages = e.messages.saturating_add(count);
+        e.first = crate::analyse::min_opt(e.first, begin);
+        e.last = e.last.max(end);
+        if let Some(b) = begin {
+            crate::model::add_day(&mut e.days, b.div_euclid(86_400));
+            if self.by_day {
+                *self.daily.entry((at, b.div_euclid(86_400))).or_default() += count;
+            }
+        }
+    }
+
+    /// The rows in key order, and their day counts.
+    pub(crate) fn finish(self) -> (Vec<Evidence>, Vec<DayCount>) {
+        let (table, renumber) = self.table.finish();
+        let mut rows = self.rows;
+        for (e, mine) in rows.iter_mut().zip(self.reporters) {
+            let places = mine
+                .iter()
+                .filter_map(|p| renumber.get(*p as usize).copied());
+            e.reporters = crate::model::Reporters::shared(table.clone(), places.collect());
+        }
+        sorted_evidence(rows, self.daily)
+    }
+}
+
 /// `items` taken in `order` (each place once, as [`evidence_order`] gives them), each with the
 /// place it came from.
 pub(crate) fn in_order<'o, T: 'o>(

@@ -52,8 +52,7 @@ pub fn evidence_per_ip(
     // [`StoredRecord::evidence_key`] (different columns can say the same: they are summed too).
     let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
     let mut by_key: HashMap<EvidenceKey, usize> = HashMap::new();
-    let mut out: Vec<Evidence> = Vec::new();
-    let mut daily: HashMap<(usize, i64), u64> = HashMap::new();
+    let mut sums = crate::store::RecordSums::new(by_day);
     let mut buf = Vec::new();
     for r in &rows {
         buf.clear();
@@ -63,36 +62,17 @@ pub fn evidence_per_ip(
             Some(&at) => at,
             None => {
                 let key = stored_record(r, r.get(0), 1).evidence_key();
-                let at = *by_key.entry(key).or_insert_with_key(|key| {
-                    out.push(Evidence {
-                        key: key.clone(),
-                        ..Evidence::default()
-                    });
-                    out.len() - 1
-                });
+                let at = *by_key
+                    .entry(key)
+                    .or_insert_with_key(|key| sums.push(key.clone()));
                 index.insert(buf.clone(), at);
                 at
             }
         };
-        let e = &mut out[at];
         let reporter: &str = r.get(12);
-        if !e.reporters.contains(reporter) {
-            e.reporters.insert(reporter);
-        }
-        let begin: Option<i64> = r.get(13);
-        let end: Option<i64> = r.get(14);
-        let messages = count(r.get(15));
-        e.messages = e.messages.saturating_add(messages);
-        e.first = crate::analyse::min_opt(e.first, begin);
-        e.last = e.last.max(end);
-        if let Some(b) = begin {
-            crate::model::add_day(&mut e.days, b.div_euclid(86_400));
-            if by_day {
-                *daily.entry((at, b.div_euclid(86_400))).or_default() += messages;
-            }
-        }
+        sums.add(at, reporter, r.get(13), r.get(14), count(r.get(15)));
     }
-    Ok(crate::store::sorted_evidence(out, daily))
+    Ok(sums.finish())
 }
 
 /// The records of `domain`'s reports ending in `[since, until)` whose key without the source IP

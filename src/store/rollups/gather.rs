@@ -4,7 +4,7 @@
 use super::codec::{Sums, SumsSink, decode_key, encode_key, entries, put_text, split};
 use super::{EvidenceAndDays, HashMap};
 use crate::analyse::min_opt;
-use crate::model::{Evidence, EvidenceKey, IpSet, Reporters, canonical_v4};
+use crate::model::{Evidence, EvidenceKey, IpSet, ReporterTable, Reporters, canonical_v4};
 
 /// Evidence being summed from rollup rows and edge records, one row per key without the IP.
 ///
@@ -26,8 +26,7 @@ pub(super) struct Gathered {
     /// Each row's reporters (places in `reporters`) and days of begin.
     reps: Vec<(usize, u32)>,
     days: Vec<(usize, i64)>,
-    reporters: Vec<String>,
-    reporter_places: HashMap<String, u32>,
+    reporters: ReporterTable,
     /// The current blob's names' places in `reporters`.
     local: Vec<u32>,
     daily: HashMap<(usize, i64), u64>,
@@ -58,25 +57,12 @@ impl Gathered {
         at
     }
 
-    /// The place of reporter `name` in `reporters`.
-    fn reporter_place(&mut self, name: &str) -> u32 {
-        let next = self.reporters.len() as u32;
-        match self.reporter_places.get(name) {
-            Some(p) => *p,
-            None => {
-                self.reporters.push(name.to_owned());
-                self.reporter_places.insert(name.to_owned(), next);
-                next
-            }
-        }
-    }
-
     /// Adds a row's blob (of `domain`).
     pub(super) fn add_blob(&mut self, domain: &str, blob: &[u8]) -> Option<()> {
         let (names, _) = split(blob)?;
         self.local.clear();
         for name in names {
-            let place = self.reporter_place(name);
+            let place = self.reporters.place(name);
             self.local.push(place);
         }
         entries(blob, |names, key, sums| {
@@ -117,7 +103,7 @@ impl Gathered {
             places.push(at);
             self.totals[at].add(e.messages, e.first, e.last);
             for name in e.reporters.iter() {
-                let place = self.reporter_place(name);
+                let place = self.reporters.place(name);
                 self.reps.push((at, place));
             }
             self.days.extend(e.days.iter().map(|d| (at, *d)));
@@ -144,16 +130,7 @@ impl Gathered {
         let order = crate::store::evidence_order(self.keys.iter());
         let arena = std::sync::Arc::new(self.v4);
         // The names in order, each once, shared by every row; each row's places renumbered.
-        let mut by_name: Vec<u32> = (0..self.reporters.len() as u32).collect();
-        by_name
-            .sort_unstable_by(|a, b| self.reporters[*a as usize].cmp(&self.reporters[*b as usize]));
-        let mut renumber = vec![0u32; by_name.len()];
-        for (new, old) in by_name.iter().enumerate() {
-            renumber[*old as usize] = new as u32;
-        }
-        let mut names = self.reporters;
-        names.sort_unstable();
-        let table = std::sync::Arc::new(names);
+        let (table, renumber) = self.reporters.finish();
         let mut out = Vec::with_capacity(rows);
         for (at, key) in crate::store::in_order(self.keys, &order) {
             let places = reps.of(at).iter().map(|r| renumber[*r as usize]).collect();

@@ -82,12 +82,11 @@ impl Db {
             window_conditions(domain.is_some(), since.is_some(), until.is_some())
         ))?;
         let mut rows = stmt.query((domain, since, until))?;
-        let mut daily: HashMap<(usize, i64), u64> = HashMap::default();
         // Rows are summed by their key columns. The lookup key is those columns' bytes in a reused
         // buffer, so a row like one seen before allocates nothing.
         let mut index: HashMap<Vec<u8>, usize> = HashMap::default();
         let mut by_key: HashMap<EvidenceKey, usize> = HashMap::default();
-        let mut out: Vec<Evidence> = Vec::new();
+        let mut sums = crate::store::RecordSums::new(by_day);
         let mut buf = Vec::new();
         while let Some(r) = rows.next()? {
             buf.clear();
@@ -99,36 +98,17 @@ impl Db {
                 None => {
                     let domain = text(r, 0)?.unwrap_or_default();
                     let key = stored_record(r, 1, domain)?.evidence_key();
-                    let at = *by_key.entry(key).or_insert_with_key(|key| {
-                        out.push(Evidence {
-                            key: key.clone(),
-                            ..Evidence::default()
-                        });
-                        out.len() - 1
-                    });
+                    let at = *by_key
+                        .entry(key)
+                        .or_insert_with_key(|key| sums.push(key.clone()));
                     index.insert(buf.clone(), at);
                     at
                 }
             };
-            let e = &mut out[at];
             let reporter = r.get_ref(12)?.as_str().unwrap_or_default();
-            if !e.reporters.contains(reporter) {
-                e.reporters.insert(reporter);
-            }
-            let begin: Option<i64> = r.get(13)?;
-            let end: Option<i64> = r.get(14)?;
-            let count: u64 = r.get(15)?;
-            e.messages = e.messages.saturating_add(count);
-            e.first = crate::analyse::min_opt(e.first, begin);
-            e.last = e.last.max(end);
-            if let Some(b) = begin {
-                crate::model::add_day(&mut e.days, b.div_euclid(86_400));
-                if by_day {
-                    *daily.entry((at, b.div_euclid(86_400))).or_default() += count;
-                }
-            }
+            sums.add(at, reporter, r.get(13)?, r.get(14)?, r.get(15)?);
         }
-        Ok(crate::store::sorted_evidence(out, daily))
+        Ok(sums.finish())
     }
 
     /// The records of `domain`'s reports ending in `[since, until)` whose key without the source
