@@ -267,7 +267,7 @@ pub fn each_domain_in_parallel<T: Send>(
         .map(|_| store.reopen_read_only())
         .collect::<Result<_, _>>()?;
     // Each thread takes the next domain when it is done with one: domains differ in size by
-    // orders of magnitude, and dealt in turns one thread was left with the large ones.
+    // orders of magnitude, and dealt in turns a thread could be left with the large ones.
     let next = std::sync::atomic::AtomicUsize::new(0);
     let work = |store: &Store| -> Result<Vec<(usize, T)>, StoreError> {
         let mut out = Vec::new();

@@ -157,8 +157,7 @@ struct Tally<'e> {
     source_ips: u64,
     first: Option<i64>,
     last: Option<i64>,
-    /// The reporters' names, each once (sorted at the end: a hash set of the rows' own names
-    /// rather than a sorted set of copies, met once per row and reporter).
+    /// The reporters' names, each once (sorted at the end, [`ReporterUnion::names`]).
     reporters: ReporterUnion<'e>,
     /// Of these messages, those whose From is a subdomain of the policy domain.
     subdomain: u64,
