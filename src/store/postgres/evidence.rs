@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, GenericClient};
 
 use super::{
@@ -138,7 +137,10 @@ pub fn evidence_of_keys(
         .collect();
     let params: [&(dyn postgres::types::ToSql + Sync); 6] =
         [&domain, &since, &until, &dkim, &spf, &forwarded];
-    let mut rows = tx.query_raw(
+    let mut fold = OfKeys::new(keys);
+    let mut buf = Vec::new();
+    super::each_row(
+        &mut tx,
         &format!(
             "SELECT c.report, c.report_end, c.source_ip, c.header_from, c.auth_dkim_domain,
                 c.auth_dkim_result, c.auth_spf_domain, c.auth_spf_result, c.envelope_from, c.dkim,
@@ -159,27 +161,24 @@ pub fn evidence_of_keys(
                 "$3::int8 IS NULL"
             },
         ),
-        params,
+        &params,
+        |r| {
+            let Some((reporter, end)) = reports.get(&r.get::<_, i64>(0)) else {
+                return Ok(());
+            };
+            if *end != r.get::<_, i64>(1) {
+                return Ok(());
+            }
+            buf.clear();
+            put_columns(&mut buf, r, 3..12);
+            buf.push(u8::from(r.get::<_, bool>(12)));
+            let kind = fold.kind(&buf, || Ok::<_, PgError>(stored_record(r, domain, 2)))?;
+            if let Some(key) = kind {
+                fold.add(r.get(2), key, reporter, count(r.get(13)));
+            }
+            Ok(())
+        },
     )?;
-    let mut fold = OfKeys::new(keys);
-    let mut buf = Vec::new();
-    while let Some(r) = rows.next()? {
-        let Some((reporter, end)) = reports.get(&r.get::<_, i64>(0)) else {
-            continue;
-        };
-        if *end != r.get::<_, i64>(1) {
-            continue;
-        }
-        buf.clear();
-        put_columns(&mut buf, &r, 3..12);
-        buf.push(u8::from(r.get::<_, bool>(12)));
-        let kind = fold.kind(&buf, || Ok::<_, PgError>(stored_record(&r, domain, 2)))?;
-        let Some(key) = kind else {
-            continue;
-        };
-        fold.add(r.get(2), key, reporter, count(r.get(13)));
-    }
-    drop(rows);
     tx.commit()?;
     Ok(fold.finish())
 }

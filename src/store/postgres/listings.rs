@@ -181,16 +181,6 @@ fn source_groups(
     }
     // The domain last, when read: columns 1..3 are a group's key, with the domain's (3) when
     // there is one per row.
-    let mut rows = client.query_raw(
-        &format!(
-            "SELECT r.id, c.source_ip, c.header_from, {} c.dkim, c.spf, c.disposition, c.count
-             FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
-                AND c.report_end = coalesce(r.date_end, r.ingested_at)
-             WHERE {conditions}",
-            if domain.is_some() { "" } else { "r.domain," }
-        ),
-        params,
-    )?;
     let (key, first) = if domain.is_some() {
         (1..3, 3)
     } else {
@@ -202,36 +192,48 @@ fn source_groups(
     let mut seen: Vec<(usize, i64)> = Vec::new();
     let mut out: Vec<SourceSummary> = Vec::new();
     let mut buf = Vec::new();
-    while let Some(r) = rows.next()? {
-        buf.clear();
-        put_columns(&mut buf, &r, key.clone());
-        let at = match index.get(buf.as_slice()) {
-            Some(&at) => at,
-            None => {
-                let ip: &str = r.get(1);
-                let header_from: Option<&str> = r.get(2);
-                let group_domain = match domain {
-                    Some(d) => d,
-                    None => r.get(3),
-                };
-                out.push(SourceSummary::group(
-                    group_domain.to_owned(),
-                    ip.to_owned(),
-                    header_from.map(str::to_owned),
-                ));
-                index.insert(buf.clone(), out.len() - 1);
-                out.len() - 1
-            }
-        };
-        let result = |i| r.get::<_, Option<&str>>(i).map(DmarcResult::parse);
-        out[at].count(
-            result(first),
-            result(first + 1),
-            r.get::<_, Option<&str>>(first + 2).map(Disposition::parse),
-            count(r.get(first + 3)),
-        );
-        seen.push((at, r.get(0)));
-    }
+    super::each_row(
+        client,
+        &format!(
+            "SELECT r.id, c.source_ip, c.header_from, {} c.dkim, c.spf, c.disposition, c.count
+             FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
+                AND c.report_end = coalesce(r.date_end, r.ingested_at)
+             WHERE {conditions}",
+            if domain.is_some() { "" } else { "r.domain," }
+        ),
+        &params,
+        |r| {
+            buf.clear();
+            put_columns(&mut buf, r, key.clone());
+            let at = match index.get(buf.as_slice()) {
+                Some(&at) => at,
+                None => {
+                    let ip: &str = r.get(1);
+                    let header_from: Option<&str> = r.get(2);
+                    let group_domain = match domain {
+                        Some(d) => d,
+                        None => r.get(3),
+                    };
+                    out.push(SourceSummary::group(
+                        group_domain.to_owned(),
+                        ip.to_owned(),
+                        header_from.map(str::to_owned),
+                    ));
+                    index.insert(buf.clone(), out.len() - 1);
+                    out.len() - 1
+                }
+            };
+            let result = |i| r.get::<_, Option<&str>>(i).map(DmarcResult::parse);
+            out[at].count(
+                result(first),
+                result(first + 1),
+                r.get::<_, Option<&str>>(first + 2).map(Disposition::parse),
+                count(r.get(first + 3)),
+            );
+            seen.push((at, r.get(0)));
+            Ok(())
+        },
+    )?;
     seen.sort_unstable();
     seen.dedup();
     for (at, _) in seen {
@@ -289,8 +291,10 @@ fn finish_sources(
 pub fn reports(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<ReportSummary>, PgError> {
     let (domain, since, until, limit) = filter_params(f);
     let params: [&(dyn postgres::types::ToSql + Sync); 3] = [&domain, &since, &until];
-    // Streamed: each row made a summary as it arrives, not held as a row first.
-    let out: Vec<ReportSummary> = client
+    // Streamed: each row made a summary as it arrives, not held as a row first. (Taken a batch
+    // at a time from a portal, `each_row`, the server waited while each batch was made
+    // summaries: less CPU, but slower.)
+    let mut out: Vec<ReportSummary> = client
         .query_raw(
             "SELECT org_name, report_id, domain, date_begin, date_end, record_count, message_count,
                 pass_count, p, origin
@@ -313,7 +317,6 @@ pub fn reports(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Report
             })
         })
         .collect()?;
-    let mut out = out;
     let order = |a: &ReportSummary, b: &ReportSummary| {
         (a.begin.map(|t| t.0), &a.org_name, &a.report_id, &a.domain).cmp(&(
             b.begin.map(|t| t.0),
