@@ -35,7 +35,13 @@ pub fn evidence_per_ip(
     // Every record with its report, as the SQLite store reads them: grouping them on the server
     // (by these columns and the day) saved nothing, as a day's records rarely repeat, and cost a
     // sort.
-    let rows = client.query(
+    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut by_key: HashMap<EvidenceKey, usize> = HashMap::new();
+    let mut sums = crate::store::RecordSums::new(by_day);
+    let mut buf = Vec::new();
+    // A batch at a time (`each_row`): a year of a large domain held as rows at once was millions.
+    super::each_row(
+        client,
         &format!(
             "SELECT r.domain, c.source_ip, c.header_from, c.auth_dkim_domain, c.auth_dkim_result,
                 c.auth_spf_domain, c.auth_spf_result, c.envelope_from, c.dkim, c.spf,
@@ -45,32 +51,30 @@ pub fn evidence_per_ip(
              WHERE {conditions}"
         ),
         &[&domain, &since, &until],
+        // Rows are summed by their stored columns ([`StoredRecord`]'s), looked up by those
+        // columns' bytes in a reused buffer; each new set is turned into its key by
+        // [`StoredRecord::evidence_key`] (different columns can say the same: they are summed
+        // too).
+        |r| {
+            buf.clear();
+            put_columns(&mut buf, r, 0..11);
+            buf.push(u8::from(r.get::<_, bool>(11)));
+            let at = match index.get(buf.as_slice()) {
+                Some(&at) => at,
+                None => {
+                    let key = stored_record(r, r.get(0), 1).evidence_key();
+                    let at = *by_key
+                        .entry(key)
+                        .or_insert_with_key(|key| sums.push(key.clone()));
+                    index.insert(buf.clone(), at);
+                    at
+                }
+            };
+            let reporter: &str = r.get(12);
+            sums.add(at, reporter, r.get(13), r.get(14), count(r.get(15)));
+            Ok(())
+        },
     )?;
-    // Rows are summed by their stored columns ([`StoredRecord`]'s), looked up by those columns'
-    // bytes in a reused buffer; each new set is turned into its key by
-    // [`StoredRecord::evidence_key`] (different columns can say the same: they are summed too).
-    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
-    let mut by_key: HashMap<EvidenceKey, usize> = HashMap::new();
-    let mut sums = crate::store::RecordSums::new(by_day);
-    let mut buf = Vec::new();
-    for r in &rows {
-        buf.clear();
-        put_columns(&mut buf, r, 0..11);
-        buf.push(u8::from(r.get::<_, bool>(11)));
-        let at = match index.get(buf.as_slice()) {
-            Some(&at) => at,
-            None => {
-                let key = stored_record(r, r.get(0), 1).evidence_key();
-                let at = *by_key
-                    .entry(key)
-                    .or_insert_with_key(|key| sums.push(key.clone()));
-                index.insert(buf.clone(), at);
-                at
-            }
-        };
-        let reporter: &str = r.get(12);
-        sums.add(at, reporter, r.get(13), r.get(14), count(r.get(15)));
-    }
     Ok(sums.finish())
 }
 
