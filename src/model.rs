@@ -717,8 +717,9 @@ pub fn add_day(days: &mut Vec<i64>, day: i64) {
 ///
 /// A read of the rollups meets a few dozen names over a year's hundred thousand rows: the names
 /// are kept once, in a table the rows of one read share, and each row holds its places in it
-/// (copying each row's names into a sorted set of its own, and dropping them again, was a tenth
-/// of a year's `senders`). The table is made by a [`ReporterTable`], as the rows are summed.
+/// (each row's names copied into a sorted set of its own, and dropped again, were half a million
+/// allocations for a year of a large estate). The table is made by a [`ReporterTable`], as the
+/// rows are summed.
 #[derive(Clone, Default)]
 pub struct Reporters {
     /// Names in increasing order, each once.
