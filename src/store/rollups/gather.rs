@@ -1,7 +1,7 @@
 //! Evidence summed from rollup rows and from the records of a window's partial days
 //! ([`Gathered`]): one row per key without the source IP, its IPs as a set.
 
-use super::codec::{Sums, SumsSink, decode_key, encode_key, entries, put_text, split};
+use super::codec::{Sums, SumsSink, decode_key, encode_key, entries, split};
 use super::{EvidenceAndDays, HashMap};
 use crate::analyse::min_opt;
 use crate::model::{Evidence, EvidenceKey, IpSet, ReporterTable, Reporters, canonical_v4};
@@ -14,8 +14,10 @@ use crate::model::{Evidence, EvidenceKey, IpSet, ReporterTable, Reporters, canon
 /// copied again as it grew (a seventh of reading a year).
 #[derive(Default)]
 pub(super) struct Gathered {
-    /// (domain, key bytes) → place in `keys`.
+    /// (domain's number, key bytes) → place in `keys`.
     index: HashMap<Vec<u8>, usize>,
+    /// The domains met, numbered: a key is looked up with its domain's number, not its name.
+    domains: HashMap<String, u32>,
     /// Each row's key and totals; made evidence, in order, at the end.
     keys: Vec<EvidenceKey>,
     totals: Vec<Totals>,
@@ -43,7 +45,20 @@ impl Gathered {
         }
     }
 
-    /// The place of the key whose bytes (its domain's, then [`encode_key`]'s) are in `buf`.
+    /// `domain`'s number, as the bytes keys are looked up with.
+    fn domain_number(&mut self, domain: &str) -> [u8; 4] {
+        let next = self.domains.len() as u32;
+        let n = match self.domains.get(domain) {
+            Some(n) => *n,
+            None => {
+                self.domains.insert(domain.to_owned(), next);
+                next
+            }
+        };
+        n.to_le_bytes()
+    }
+
+    /// The place of the key whose bytes (its domain's number, then [`encode_key`]'s) are in `buf`.
     fn known(&self) -> Option<usize> {
         self.index.get(self.buf.as_slice()).copied()
     }
@@ -59,6 +74,7 @@ impl Gathered {
 
     /// Adds a row's blob (of `domain`).
     pub(super) fn add_blob(&mut self, domain: &str, blob: &[u8]) -> Option<()> {
+        let number = self.domain_number(domain);
         let (names, _) = split(blob)?;
         self.local.clear();
         for name in names {
@@ -67,7 +83,7 @@ impl Gathered {
         }
         entries(blob, |names, key, sums| {
             self.buf.clear();
-            put_text(&mut self.buf, domain.as_bytes());
+            self.buf.extend_from_slice(&number);
             self.buf.extend_from_slice(key);
             let at = match self.known() {
                 Some(at) => at,
@@ -93,8 +109,9 @@ impl Gathered {
         for mut e in evidence {
             let ip = std::mem::take(&mut e.key.source_ip);
             // Keyed by the bytes a rollup row keys it by, so that its sums and the row's meet.
+            let number = self.domain_number(&e.key.domain);
             self.buf.clear();
-            put_text(&mut self.buf, e.key.domain.as_bytes());
+            self.buf.extend_from_slice(&number);
             encode_key(&e.key, &mut self.buf);
             let at = match self.known() {
                 Some(at) => at,
@@ -132,8 +149,19 @@ impl Gathered {
         // The names in order, each once, shared by every row; each row's places renumbered.
         let (table, renumber) = self.reporters.finish();
         let mut out = Vec::with_capacity(rows);
+        // Which row last took each name: a row's names met once each without sorting them all
+        // (a row meets each of its names once per entry it was summed from).
+        let mut taken = vec![usize::MAX; renumber.len()];
         for (at, key) in crate::store::in_order(self.keys, &order) {
-            let places = reps.of(at).iter().map(|r| renumber[*r as usize]).collect();
+            let mut places = Vec::new();
+            for p in reps.of(at).iter().filter_map(|r| renumber.get(*r as usize)) {
+                if let Some(t) = taken.get_mut(*p as usize)
+                    && *t != at
+                {
+                    *t = at;
+                    places.push(*p);
+                }
+            }
             let reporters = Reporters::shared(table.clone(), places);
             let mut mine = days.of(at).to_vec();
             mine.sort_unstable();
