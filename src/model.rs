@@ -926,12 +926,13 @@ pub fn distinct_v4(runs: &[&[u32]], scratch: &mut V4Scratch) -> usize {
     n
 }
 
-/// Sorts `v4` and keeps each address once.
-pub fn sort_v4(v4: &mut Vec<u32>) {
+/// The addresses of `runs` (in any order, repeated or not) as a set: sorted, each once.
+pub fn sort_v4(runs: &[&[u32]]) -> Vec<u32> {
     let mut scratch = V4Scratch::default();
-    let sorted = sort_runs(&[v4.as_slice()], &mut scratch);
-    *v4 = into_sorted(scratch, sorted);
+    let sorted = sort_runs(runs, &mut scratch);
+    let mut v4 = into_sorted(scratch, sorted);
     v4.dedup();
+    v4
 }
 
 /// The list [`sort_runs`] sorted `n` addresses into (`in_a`), taken from `scratch`.
@@ -1055,14 +1056,8 @@ impl IpSet {
         if self.increasing {
             return self.v4_runs().next().unwrap_or_default();
         }
-        self.sorted.get_or_init(|| {
-            let runs: Vec<&[u32]> = self.v4_runs().collect();
-            let mut scratch = V4Scratch::default();
-            let sorted = sort_runs(&runs, &mut scratch);
-            let mut v4 = into_sorted(scratch, sorted);
-            v4.dedup();
-            v4
-        })
+        self.sorted
+            .get_or_init(|| sort_v4(&self.v4_runs().collect::<Vec<_>>()))
     }
 
     /// Every canonical IPv4 address of the set at least once, in runs, in no particular order:
@@ -1167,7 +1162,7 @@ mod tests {
         let mut x: u32 = 12345;
         let mut scratch = V4Scratch::default();
         for n in [0usize, 1, 5, 1023, 1024, 70000, 5000] {
-            let mut v: Vec<u32> = (0..n)
+            let v: Vec<u32> = (0..n)
                 .map(|i| {
                     x ^= x << 13;
                     x ^= x >> 17;
@@ -1187,13 +1182,11 @@ mod tests {
             // Counted from runs, with lists kept from the last count (longer or shorter).
             let (left, right) = v.split_at(n / 3);
             assert_eq!(distinct_v4(&[left, right], &mut scratch), want.len());
-            sort_v4(&mut v);
-            assert_eq!(v, want, "{n} addresses");
+            assert_eq!(sort_v4(&[&v]), want, "{n} addresses");
         }
-        let mut same = vec![7u32; 3000];
+        let same = vec![7u32; 3000];
         assert_eq!(distinct_v4(&[&same, &same[..5]], &mut scratch), 1);
-        sort_v4(&mut same);
-        assert_eq!(same, [7]);
+        assert_eq!(sort_v4(&[&same]), [7]);
     }
 
     /// A set gathered from overlapping runs is the set of its addresses: sorted, each once, when
