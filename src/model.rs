@@ -790,8 +790,8 @@ impl ReporterTable {
         next
     }
 
-    /// The names in order, to be shared, and each place's place among them.
-    pub fn finish(self) -> (std::sync::Arc<Vec<String>>, Vec<u32>) {
+    /// The names in order, to be shared by the rows ([`SharedNames::row`]).
+    pub fn finish(self) -> SharedNames {
         let mut by_name: Vec<u32> = (0..self.names.len() as u32).collect();
         by_name.sort_unstable_by(|a, b| self.names[*a as usize].cmp(&self.names[*b as usize]));
         let mut renumber = vec![0u32; by_name.len()];
@@ -800,7 +800,37 @@ impl ReporterTable {
         }
         let mut names = self.names;
         names.sort_unstable();
-        (std::sync::Arc::new(names), renumber)
+        SharedNames {
+            table: std::sync::Arc::new(names),
+            renumber,
+        }
+    }
+}
+
+/// A [`ReporterTable`]'s names in order, the table every row's [`Reporters`] share.
+#[derive(Debug)]
+pub struct SharedNames {
+    table: std::sync::Arc<Vec<String>>,
+    /// Each place the table gave ([`ReporterTable::place`]) → its name's place in `table`.
+    renumber: Vec<u32>,
+}
+
+impl SharedNames {
+    /// How many names.
+    pub fn len(&self) -> usize {
+        self.renumber.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.renumber.is_empty()
+    }
+
+    /// A row's reporters: the names at `places`, as [`ReporterTable::place`] gave them.
+    pub fn row(&self, places: impl IntoIterator<Item = u32>) -> Reporters {
+        let places = places
+            .into_iter()
+            .filter_map(|p| self.renumber.get(p as usize).copied());
+        Reporters::shared(self.table.clone(), places.collect())
     }
 }
 
@@ -1227,23 +1257,16 @@ mod tests {
         let mut t = ReporterTable::default();
         let (y, g, m) = (t.place("Yahoo"), t.place("Google"), t.place("Mail.ru"));
         assert_eq!(t.place("Google"), g);
-        let (table, renumber) = t.finish();
-        let row = |places: &[u32]| {
-            Reporters::shared(
-                table.clone(),
-                places.iter().map(|p| renumber[*p as usize]).collect(),
-            )
-        };
-        let a = row(&[y, g, y]);
-        let b = row(&[m]);
+        let names = t.finish();
+        let a = names.row([y, g, y]);
+        let b = names.row([m]);
         assert_eq!(a.iter().collect::<Vec<_>>(), ["Google", "Yahoo"]);
         assert_eq!((a.len(), b.len()), (2, 1));
         assert_eq!(format!("{a:?}"), r#"{"Google", "Yahoo"}"#);
         // Another read's table, the same names elsewhere in memory.
         let mut t2 = ReporterTable::default();
         let y2 = t2.place("Yahoo");
-        let (table2, renumber2) = t2.finish();
-        let c = Reporters::shared(table2, vec![renumber2[y2 as usize], 7]);
+        let c = t2.finish().row([y2, 7]);
         assert_eq!(c.iter().collect::<Vec<_>>(), ["Yahoo"]);
         assert_ne!(a, c);
         let mut all = ReporterUnion::default();

@@ -1169,13 +1169,10 @@ impl RecordSums {
 
     /// The rows in key order, and their day counts.
     pub(crate) fn finish(self) -> (Vec<Evidence>, Vec<DayCount>) {
-        let (table, renumber) = self.table.finish();
+        let names = self.table.finish();
         let mut rows = self.rows;
         for (e, mine) in rows.iter_mut().zip(self.reporters) {
-            let places = mine
-                .iter()
-                .filter_map(|p| renumber.get(*p as usize).copied());
-            e.reporters = crate::model::Reporters::shared(table.clone(), places.collect());
+            e.reporters = names.row(mine);
         }
         sorted_evidence(rows, self.daily)
     }

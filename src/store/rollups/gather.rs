@@ -4,7 +4,7 @@
 use super::codec::{Sums, SumsSink, decode_key, encode_key, entries, split};
 use super::{EvidenceAndDays, HashMap};
 use crate::analyse::min_opt;
-use crate::model::{Evidence, EvidenceKey, IpSet, ReporterTable, Reporters, canonical_v4};
+use crate::model::{Evidence, EvidenceKey, IpSet, ReporterTable, canonical_v4};
 
 /// Evidence being summed from rollup rows and edge records, one row per key without the IP.
 ///
@@ -146,15 +146,15 @@ impl Gathered {
         let others = by_place(rows, self.others);
         let order = crate::store::evidence_order(self.keys.iter());
         let arena = std::sync::Arc::new(self.v4);
-        // The names in order, each once, shared by every row; each row's places renumbered.
-        let (table, renumber) = self.reporters.finish();
+        // The names in order, each once, shared by every row.
+        let names = self.reporters.finish();
         let mut out = Vec::with_capacity(rows);
         // Which row last took each name: a row's names met once each without sorting them all
         // (a row meets each of its names once per entry it was summed from).
-        let mut taken = vec![usize::MAX; renumber.len()];
+        let mut taken = vec![usize::MAX; names.len()];
         for (at, key) in crate::store::in_order(self.keys, &order) {
             let mut places = Vec::new();
-            for p in reps.of(at).iter().filter_map(|r| renumber.get(*r as usize)) {
+            for p in reps.of(at) {
                 if let Some(t) = taken.get_mut(*p as usize)
                     && *t != at
                 {
@@ -162,7 +162,7 @@ impl Gathered {
                     places.push(*p);
                 }
             }
-            let reporters = Reporters::shared(table.clone(), places);
+            let reporters = names.row(places);
             let mut mine = days.of(at).to_vec();
             mine.sort_unstable();
             mine.dedup();
