@@ -315,6 +315,17 @@ fn put_columns(buf: &mut Vec<u8>, row: &postgres::Row, columns: std::ops::Range<
 /// domain's sources, 911k records: 0.94 → 0.70 s).
 const NO_WORKERS: &str = "SET LOCAL max_parallel_workers_per_gather = 0";
 
+/// For a read that sums many records in a few groups, joined to their reports (a window's few
+/// thousand): a hash of the reports rather than an index lookup per record, and the sums in a
+/// hash table (64 MiB before it spills to disk) rather than every record sorted. The planner
+/// takes a condition on lowered columns to keep a handful of rows, and so chose the other two
+/// (a year of the 10M estate's largest sender: 2.35 s; with these, 0.62 s).
+const SUM_BY_HASH: &str =
+    "SET LOCAL enable_nestloop = off; SET LOCAL enable_sort = off; SET LOCAL work_mem = '64MB'";
+
+/// The largest sum of counts read back (`bigint`'s): a sum beyond it reads as it.
+const MAX_COUNT: i64 = i64::MAX;
+
 /// Rows fetched at a time by [`each_row`].
 const BATCH_ROWS: i32 = 8192;
 
