@@ -295,17 +295,34 @@ fn stored_record<'r>(
 
 /// Appends the text columns `columns` of `row` to `buf`, each marked present and length-prefixed
 /// (so different columns never give the same bytes): the lookup key of rows summed by their
-/// columns' values, made without allocating.
+/// columns' values, made without allocating, and without checking the texts as UTF-8 (a key's
+/// bytes are only compared; a row whose columns are turned into a record reads them as texts).
 fn put_columns(buf: &mut Vec<u8>, row: &postgres::Row, columns: std::ops::Range<usize>) {
     for i in columns {
-        match row.get::<_, Option<&str>>(i) {
-            Some(t) => {
+        match row.get::<_, Option<TextBytes<'_>>>(i) {
+            Some(TextBytes(t)) => {
                 buf.push(1);
-                buf.extend_from_slice(&(t.len() as u64).to_le_bytes());
-                buf.extend_from_slice(t.as_bytes());
+                buf.extend_from_slice(&(t.len() as u32).to_le_bytes());
+                buf.extend_from_slice(t);
             }
             None => buf.push(0),
         }
+    }
+}
+
+/// A text column's bytes as the server sent them (in the database's encoding, UTF-8).
+struct TextBytes<'a>(&'a [u8]);
+
+impl<'a> postgres::types::FromSql<'a> for TextBytes<'a> {
+    fn from_sql(
+        _: &postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(TextBytes(raw))
+    }
+
+    fn accepts(ty: &postgres::types::Type) -> bool {
+        <&str as postgres::types::FromSql>::accepts(ty)
     }
 }
 
