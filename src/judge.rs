@@ -198,7 +198,7 @@ fn stand_ins(evidence: &mut [Evidence], knowledge: &analyse::Knowledge, names: &
     }
     for (e, ip) in evidence.iter_mut().zip(found) {
         if let Some(ip) = ip {
-            e.key.source_ip = ip;
+            e.key.source_ip = ip.into();
         }
     }
     true

@@ -7,7 +7,10 @@ use serde::Serialize;
 
 /// A record's short texts (addresses, domains, selectors): up to 24 bytes kept inline rather than
 /// allocated, so a record of a typical report allocates for its lists only (issue 21: allocation
-/// and, on another thread, freeing were ~1,300 instructions a record). Reads as a `&str`.
+/// and, on another thread, freeing were ~1,300 instructions a record). Reads as a `&str`. Also an
+/// evidence key's texts: a year of a large estate is ~90k keys, whose texts, each allocated on its
+/// own, were read from all over memory by `senders` and put in order (`senders --days 365` on the
+/// 10M estate 9% faster inline).
 pub type ShortStr = compact_str::CompactString;
 
 /// One DMARC aggregate (rua) report, as RFC 7489 Appendix C and RFC 9990 (`dmarc-2.0`) describe it.
@@ -626,14 +629,14 @@ pub struct RejectSummary {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EvidenceKey {
     /// The policy domain of the report.
-    pub domain: String,
-    pub source_ip: String,
-    pub header_from: String,
+    pub domain: ShortStr,
+    pub source_ip: ShortStr,
+    pub header_from: ShortStr,
     /// Domain of the first passing DKIM signature, else of the first signature; empty if unsigned.
-    pub dkim_domain: String,
+    pub dkim_domain: ShortStr,
     pub dkim_result: DkimResult,
     /// SPF-authenticated domain (MAIL FROM, else HELO, else the envelope from); empty if unknown.
-    pub spf_domain: String,
+    pub spf_domain: ShortStr,
     pub spf_result: SpfResult,
     /// `policy_evaluated`: aligned DKIM / aligned SPF passed.
     pub dkim_aligned: bool,

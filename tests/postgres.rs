@@ -615,7 +615,7 @@ fn listings_answer_as_sqlite_over_the_samples_and_the_corpus() {
             let mut keys: Vec<EvidenceKey> = e1
                 .iter()
                 .map(|e| EvidenceKey {
-                    source_ip: String::new(),
+                    source_ip: Default::default(),
                     ..e.key.clone()
                 })
                 .collect();

@@ -104,11 +104,11 @@ fn identify<'e>(
     // The operator of the sending IP is whoever SPF authorises it for; failing that, the signer;
     // failing both, the reverse DNS name, when looked up.
     match (spf_pass, dkim_pass) {
-        (Some(s), _) if s == own => (key.domain.clone(), Origin::Own),
+        (Some(s), _) if s == own => (key.domain.to_string(), Origin::Own),
         (Some(s), _) => (s, Origin::Other),
-        (None, Some(d)) if d == own => (key.domain.clone(), Origin::Own),
+        (None, Some(d)) if d == own => (key.domain.to_string(), Origin::Own),
         (None, Some(d)) => (d, Origin::Other),
-        (None, None) => match names.get(&key.source_ip).cloned().flatten() {
+        (None, None) => match names.get(key.source_ip.as_str()).cloned().flatten() {
             Some(name) => {
                 let org = registrable(&name);
                 let declared = k
@@ -120,7 +120,7 @@ fn identify<'e>(
                 } else if let Some(s) = k.services.iter().find(|s| s.domains.contains(&org)) {
                     (s.name.clone(), Origin::Service)
                 } else if org == own {
-                    (key.domain.clone(), Origin::Own)
+                    (key.domain.to_string(), Origin::Own)
                 } else {
                     (format!("{org} (reverse DNS)"), Origin::Other)
                 }
@@ -190,7 +190,8 @@ impl<'e> Tally<'e> {
             } else {
                 &mut self.dkim_other
             };
-            *map.entry(k.dkim_domain.to_ascii_lowercase()).or_default() += n;
+            *map.entry(k.dkim_domain.to_ascii_lowercase().into())
+                .or_default() += n;
         }
         if k.spf_result == SpfResult::Pass && !k.spf_aligned && !k.spf_domain.is_empty() {
             let map = if is_own(&k.spf_domain) {
@@ -198,7 +199,8 @@ impl<'e> Tally<'e> {
             } else {
                 &mut self.spf_other
             };
-            *map.entry(k.spf_domain.to_ascii_lowercase()).or_default() += n;
+            *map.entry(k.spf_domain.to_ascii_lowercase().into())
+                .or_default() += n;
         }
         if k.spf_result != SpfResult::Pass && is_own(&k.spf_domain) {
             self.spf_fail_own += n;
@@ -419,7 +421,7 @@ pub fn senders(
     let mut last: Option<(Identity, (usize, Origin))> = None;
     for (i, e) in evidence.iter().enumerate() {
         if own.0 != e.key.domain {
-            own = (e.key.domain.clone(), registrable(&e.key.domain));
+            own = (e.key.domain.to_string(), registrable(&e.key.domain));
             identified.clear();
             last = None;
         }
@@ -515,7 +517,7 @@ pub fn unauthenticated_sources(evidence: &[Evidence]) -> Vec<String> {
     let mut ips: Vec<String> = Vec::new();
     for e in evidence.iter().filter(|e| unauthenticated(e)) {
         match &e.ips {
-            None => ips.push(e.key.source_ip.clone()),
+            None => ips.push(e.key.source_ip.to_string()),
             Some(set) => ips.extend(set.iter()),
         }
     }

@@ -128,11 +128,11 @@ pub fn new_sources(
     let mut by_sender: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     for s in senders {
         let rows = s.evidence.iter().filter_map(|&i| evidence.get(i));
-        for e in rows.filter(|e| !known.contains(&e.key.source_ip)) {
+        for e in rows.filter(|e| !known.contains(e.key.source_ip.as_str())) {
             *by_sender
                 .entry(s.summary.sender.clone())
                 .or_default()
-                .entry(e.key.source_ip.clone())
+                .entry(e.key.source_ip.to_string())
                 .or_default() += e.messages;
         }
     }

@@ -151,9 +151,9 @@ fn hints(
         messages = messages.saturating_add(e.messages);
         if e.key.dkim_aligned && !e.key.forwarded {
             let s = legitimate
-                .entry(e.key.source_ip.clone())
+                .entry(e.key.source_ip.to_string())
                 .or_insert_with(|| LegitimateSource {
-                    ip: e.key.source_ip.clone(),
+                    ip: e.key.source_ip.to_string(),
                     sender: format!("DKIM d={}", e.key.dkim_domain),
                     messages: 0,
                 });

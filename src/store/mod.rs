@@ -594,10 +594,14 @@ struct StoredRecord<'a> {
 
 impl StoredRecord<'_> {
     fn evidence_key(&self) -> EvidenceKey {
-        let lower = |s: Option<&str>| s.unwrap_or_default().to_ascii_lowercase();
+        let lower = |s: Option<&str>| {
+            let mut t = crate::model::ShortStr::from(s.unwrap_or_default());
+            t.make_ascii_lowercase();
+            t
+        };
         EvidenceKey {
-            domain: self.domain.to_owned(),
-            source_ip: self.source_ip.to_owned(),
+            domain: self.domain.into(),
+            source_ip: self.source_ip.into(),
             header_from: lower(self.header_from),
             dkim_domain: lower(self.auth_dkim_domain),
             dkim_result: crate::model::DkimResult::parse(self.auth_dkim_result.unwrap_or_default()),

@@ -154,7 +154,7 @@ pub fn sources(
         let mut without_ip: Vec<EvidenceKey> = rows
             .iter()
             .map(|e| EvidenceKey {
-                source_ip: String::new(),
+                source_ip: Default::default(),
                 ..e.key.clone()
             })
             .collect();

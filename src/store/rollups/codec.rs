@@ -125,16 +125,16 @@ pub(super) fn encode_key(k: &EvidenceKey, out: &mut Vec<u8>) {
 /// The key [`encode_key`] wrote, for `domain`.
 pub(super) fn decode_key(b: &[u8], domain: &str) -> Option<EvidenceKey> {
     let mut c = Cursor::new(b);
-    let header_from = c.text()?.to_owned();
-    let dkim_domain = c.text()?.to_owned();
+    let header_from = c.text()?.into();
+    let dkim_domain = c.text()?.into();
     let dkim_result = DkimResult::parse(c.text()?);
-    let spf_domain = c.text()?.to_owned();
+    let spf_domain = c.text()?.into();
     let spf_result = SpfResult::parse(c.text()?);
     let disposition = Disposition::parse(c.text()?);
     let flags = *c.b.get(c.at)?;
     Some(EvidenceKey {
-        domain: domain.to_owned(),
-        source_ip: String::new(),
+        domain: domain.into(),
+        source_ip: crate::model::ShortStr::default(),
         header_from,
         dkim_domain,
         dkim_result,

@@ -130,7 +130,7 @@ impl Gathered {
                     self.v4.push(a);
                     self.run(at, start);
                 }
-                None => self.others.push((at, ip)),
+                None => self.others.push((at, ip.into())),
             }
         }
         for d in daily {
