@@ -217,8 +217,9 @@ impl<T> ByPlace<T> {
     }
 }
 
-/// Parts `items` of `rows` rows by place, by counting: two passes, no sort.
-fn by_place<T: Clone>(rows: usize, items: Vec<(usize, T)>) -> ByPlace<T> {
+/// Parts `items` of `rows` rows by place, by counting: two passes, no sort, each item written
+/// straight to its place in the one list (a year's days of begin are a million).
+fn by_place<T: Clone + Default>(rows: usize, items: Vec<(usize, T)>) -> ByPlace<T> {
     let mut ends = vec![0usize; rows];
     for (at, _) in &items {
         ends[*at] += 1;
@@ -230,16 +231,13 @@ fn by_place<T: Clone>(rows: usize, items: Vec<(usize, T)>) -> ByPlace<T> {
     }
     // Filled from the back, so that each row's items keep their order.
     let mut next = ends.clone();
-    let mut slots: Vec<Option<T>> = vec![None; items.len()];
+    let mut values: Vec<T> = vec![T::default(); items.len()];
     for (at, v) in items.into_iter().rev() {
         let n = &mut next[at];
         *n -= 1;
-        slots[*n] = Some(v);
+        values[*n] = v;
     }
-    ByPlace {
-        ends,
-        values: slots.into_iter().flatten().collect(),
-    }
+    ByPlace { ends, values }
 }
 
 /// Stored sums added into the evidence at `at`.
