@@ -33,9 +33,12 @@ pub struct AggregateReport {
 }
 
 impl AggregateReport {
-    /// Sum of `<count>` over all records.
+    /// Sum of `<count>` over all records (saturating: the parser bounds a count, a report built
+    /// otherwise need not be).
     pub fn message_count(&self) -> u64 {
-        self.records.iter().map(|r| r.count).sum()
+        self.records
+            .iter()
+            .fold(0u64, |n, r| n.saturating_add(r.count))
     }
 
     /// Messages that passed DMARC: aligned DKIM or aligned SPF pass in `policy_evaluated`.
@@ -43,8 +46,7 @@ impl AggregateReport {
         self.records
             .iter()
             .filter(|r| r.dmarc_pass())
-            .map(|r| r.count)
-            .sum()
+            .fold(0u64, |n, r| n.saturating_add(r.count))
     }
 }
 

@@ -538,6 +538,54 @@ fn load_both(inputs: &[(String, Extracted)], client: &mut Client, sqlite: &Store
     tx.commit().unwrap();
 }
 
+/// A sender's page sums a key's records on the server: counts whose sum is beyond `bigint` (three
+/// rows of 2⁶³−1 messages: beyond what the parser takes, as a database written by another
+/// version or copied in might hold) read as SQLite's records added one by one give them,
+/// saturated.
+#[test]
+fn a_sender_s_counts_beyond_bigint_sum_as_on_sqlite() {
+    let record = "<record><row><source_ip>192.0.2.7</source_ip><count>5</count>\
+        <policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>pass</spf>\
+        </policy_evaluated></row><identifiers><header_from>huge.example</header_from>\
+        </identifiers><auth_results><dkim><domain>huge.example</domain><result>pass</result>\
+        </dkim><spf><domain>huge.example</domain><result>pass</result></spf></auth_results>\
+        </record>";
+    let xml = format!(
+        "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>Receiver</org_name>\
+         <email>r@receiver.example</email><report_id>huge-1</report_id><date_range>\
+         <begin>1790000000</begin><end>1790086399</end></date_range></report_metadata>\
+         <policy_published><domain>huge.example</domain><p>none</p></policy_published>\
+         {record}{record}{record}</feedback>"
+    );
+    let mut x = dmarc_warden::pipeline::extract(xml.as_bytes(), &Limits::default());
+    assert_eq!(x.reports.len(), 1, "{:?}", x.failures);
+    for r in &mut x.reports[0].item.records {
+        r.count = i64::MAX as u64;
+    }
+    let db = server().fresh_db();
+    let mut client = migrated(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Store::open(&dir.path().join("warden.db")).unwrap();
+    load_both(&[("huge.xml".to_owned(), x)], &mut client, &sqlite);
+    let (rows, _) = sqlite
+        .evidence_per_ip(Some("huge.example"), None, None, false)
+        .unwrap();
+    let keys: Vec<EvidenceKey> = rows
+        .iter()
+        .map(|e| EvidenceKey {
+            source_ip: Default::default(),
+            ..e.key.clone()
+        })
+        .collect();
+    let pg = pg::evidence_of_keys(&mut client, "huge.example", None, None, &keys).unwrap();
+    let lite = sqlite
+        .evidence_of_keys("huge.example", None, None, &keys)
+        .unwrap();
+    assert_eq!(pg, lite);
+    assert_eq!(pg.len(), 1);
+    assert_eq!(pg[0].messages, u64::MAX);
+}
+
 #[test]
 fn listings_answer_as_sqlite_over_the_samples_and_the_corpus() {
     let mut inputs = extract_dir(&crate::cli::samples());

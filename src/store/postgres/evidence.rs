@@ -10,8 +10,8 @@ use std::collections::{BTreeSet, HashMap};
 use postgres::{Client, GenericClient};
 
 use super::{
-    MAX_COUNT, NO_WORKERS, PgError, SUM_BY_HASH, UntilBy, count, put_columns, snapshot,
-    stored_record, window_conditions,
+    NO_WORKERS, PgError, SUM_BY_HASH, UntilBy, count, put_columns, snapshot, stored_record,
+    sum_of_counts, window_conditions,
 };
 use crate::model::{DayCount, Evidence, EvidenceKey, IpEvidence};
 use crate::store::of_keys::OfKeys;
@@ -140,7 +140,7 @@ pub fn evidence_of_keys(
             "SELECT c.source_ip, c.header_from, c.auth_dkim_domain, c.auth_dkim_result,
                 c.auth_spf_domain, c.auth_spf_result, c.envelope_from, c.dkim, c.spf,
                 c.disposition, c.forwarded, r.org_name,
-                LEAST(sum(c.count), {MAX_COUNT})::int8
+                sum(GREATEST(c.count, 0))::text
              FROM records c JOIN reports r ON r.domain = c.domain AND r.id = c.report
                 AND c.report_end = coalesce(r.date_end, r.ingested_at)
              WHERE c.domain = $1 AND r.domain = $1 AND {since_is} AND {until_is}
@@ -156,7 +156,7 @@ pub fn evidence_of_keys(
             buf.push(u8::from(r.get::<_, bool>(10)));
             let kind = fold.kind(&buf, || Ok::<_, PgError>(stored_record(r, domain, 0)))?;
             if let Some(key) = kind {
-                fold.add(r.get(0), key, r.get(11), count(r.get(12)));
+                fold.add(r.get(0), key, r.get(11), sum_of_counts(r.get(12)));
             }
             Ok(())
         },
