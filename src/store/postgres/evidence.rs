@@ -118,18 +118,8 @@ pub fn evidence_of_keys(
     let mut tx = snapshot(client)?;
     tx.batch_execute(NO_WORKERS)?;
     tx.batch_execute(SUM_BY_HASH)?;
-    let (since_is, until_is) = (
-        if since.is_some() {
-            "c.report_end >= $2 AND r.date_end >= $2"
-        } else {
-            "$2::int8 IS NULL"
-        },
-        if until.is_some() {
-            "c.report_end < $3 AND r.date_end < $3"
-        } else {
-            "$3::int8 IS NULL"
-        },
-    );
+    // The window as every read of records with their reports spells it.
+    let conditions = window_conditions(true, since.is_some(), until.is_some(), UntilBy::End);
     let params: [&(dyn postgres::types::ToSql + Sync); 6] =
         [&domain, &since, &until, &dkim, &spf, &forwarded];
     let mut fold = OfKeys::new(keys);
@@ -143,7 +133,7 @@ pub fn evidence_of_keys(
                 sum(GREATEST(c.count, 0))::text
              FROM records c JOIN reports r ON r.domain = c.domain AND r.id = c.report
                 AND c.report_end = coalesce(r.date_end, r.ingested_at)
-             WHERE c.domain = $1 AND r.domain = $1 AND {since_is} AND {until_is}
+             WHERE {conditions}
                 AND coalesce(lower(c.auth_dkim_domain), '') = ANY($4)
                 AND coalesce(lower(coalesce(c.auth_spf_domain, c.envelope_from)), '') = ANY($5)
                 AND c.forwarded = ANY($6)
