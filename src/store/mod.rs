@@ -24,6 +24,7 @@ mod lists;
 mod of_keys;
 pub mod postgres;
 mod rollups;
+mod source_groups;
 mod sqlite;
 
 /// The rollups' sums of a batch's aggregate reports, made before its unit of work begins (on

@@ -15,8 +15,9 @@ use crate::model::{
     Disposition, DmarcResult, DomainSummary, FailureSummary, Filter, PolicyPublished,
     RejectSummary, ReportSummary, SourceSummary, Timestamp, TlsSummary,
 };
+use crate::store::StoreError;
 use crate::store::halves::{self, Groups};
-use crate::store::{FastMap, StoreError};
+use crate::store::source_groups::KeyFields;
 
 fn pct(v: Option<i64>) -> Option<u32> {
     v.and_then(|v| u32::try_from(v).ok())
@@ -67,8 +68,8 @@ pub fn domains(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Domain
 /// what they mean, its reports counted once each (the (group, report) pairs met, sorted at the
 /// end: rows come in the server's order, streamed, so that it neither sorts them nor holds them).
 pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<SourceSummary>, PgError> {
-    let (_, out) = source_groups(client, f, None)?;
-    finish_sources(client, f, out)
+    let groups = source_groups(client, f, None)?;
+    finish_sources(client, f, groups)
 }
 
 /// [`sources`], a domain of more than `halves::SPLIT_RECORDS` records read in two halves of its reports
@@ -126,8 +127,9 @@ pub fn sources_in_halves(
         (first, second)
     });
     let (first, second) = second;
-    let (_, out) = halves::join(first?, second?);
-    let out = finish_sources(&mut tx, f, out)?;
+    let mut groups = first?;
+    groups.join(second?);
+    let out = finish_sources(&mut tx, f, groups)?;
     tx.commit().map_err(PgError::from)?;
     Ok(out)
 }
@@ -186,11 +188,7 @@ fn source_groups(
     } else {
         (1..4, 4)
     };
-    // A group's texts' bytes (each length-prefixed) → its place in `out`.
-    let mut index: FastMap<Vec<u8>, usize> = FastMap::default();
-    // Each (group, report) met, counted once each at the end (sorted: cheaper than a set).
-    let mut seen: Vec<(usize, i64)> = Vec::new();
-    let mut out: Vec<SourceSummary> = Vec::new();
+    let mut groups = Groups::new(false);
     let mut buf = Vec::new();
     super::each_row(
         client,
@@ -205,41 +203,18 @@ fn source_groups(
         |r| {
             buf.clear();
             put_columns(&mut buf, r, key.clone());
-            let at = match index.get(buf.as_slice()) {
-                Some(&at) => at,
-                None => {
-                    let ip: &str = r.get(1);
-                    let header_from: Option<&str> = r.get(2);
-                    let group_domain = match domain {
-                        Some(d) => d,
-                        None => r.get(3),
-                    };
-                    out.push(SourceSummary::group(
-                        group_domain.to_owned(),
-                        ip.to_owned(),
-                        header_from.map(str::to_owned),
-                    ));
-                    index.insert(buf.clone(), out.len() - 1);
-                    out.len() - 1
-                }
-            };
             let result = |i| r.get::<_, Option<&str>>(i).map(DmarcResult::parse);
-            out[at].count(
+            groups.group(&buf, r.get(0)).count(
                 result(first),
                 result(first + 1),
                 r.get::<_, Option<&str>>(first + 2).map(Disposition::parse),
                 count(r.get(first + 3)),
             );
-            seen.push((at, r.get(0)));
             Ok(())
         },
     )?;
-    seen.sort_unstable();
-    seen.dedup();
-    for (at, _) in seen {
-        out[at].reports += 1;
-    }
-    Ok((index, out))
+    groups.count_reports();
+    Ok(groups)
 }
 
 /// The groups sorted (most messages first, then by domain, IP and header From), the first
@@ -247,24 +222,16 @@ fn source_groups(
 fn finish_sources(
     client: &mut impl GenericClient,
     f: &Filter,
-    mut out: Vec<SourceSummary>,
+    groups: Groups,
 ) -> Result<Vec<SourceSummary>, PgError> {
-    let order = |a: &SourceSummary, b: &SourceSummary| {
-        (b.messages, &a.domain, &a.source_ip, &a.header_from).cmp(&(
-            a.messages,
-            &b.domain,
-            &b.source_ip,
-            &b.header_from,
-        ))
+    // As `source_groups` reads them: the IP, header From, then the domain when not one.
+    let fields = KeyFields {
+        domain: f.domain.is_none().then_some(2),
+        ip: 0,
+        header_from: 1,
     };
-    // Groups are distinct, so the first `limit` chosen before sorting are the first sorted.
-    if let Some(limit) = f.limit.and_then(|l| usize::try_from(l).ok())
-        && limit < out.len()
-    {
-        out.select_nth_unstable_by(limit, order);
-        out.truncate(limit);
-    }
-    out.sort_unstable_by(order);
+    let limit = f.limit.and_then(|l| usize::try_from(l).ok());
+    let mut out = groups.finish(limit, f.domain.as_deref(), fields);
     // Failure reports about each source for its domain, whenever they arrived: one query for
     // the listed domains' (a few thousand reports), not one per source.
     let domains: BTreeSet<&str> = out.iter().map(|s| s.domain.as_str()).collect();

@@ -306,14 +306,8 @@ fn stored_record<'r>(
 /// bytes are only compared; a row whose columns are turned into a record reads them as texts).
 fn put_columns(buf: &mut Vec<u8>, row: &postgres::Row, columns: std::ops::Range<usize>) {
     for i in columns {
-        match row.get::<_, Option<TextBytes<'_>>>(i) {
-            Some(TextBytes(t)) => {
-                buf.push(1);
-                buf.extend_from_slice(&(t.len() as u32).to_le_bytes());
-                buf.extend_from_slice(t);
-            }
-            None => buf.push(0),
-        }
+        let field = row.get::<_, Option<TextBytes<'_>>>(i);
+        crate::store::source_groups::put_key_field(buf, field.map(|TextBytes(t)| t));
     }
 }
 

@@ -14,6 +14,7 @@ use crate::model::{
 };
 use crate::store::StoreError;
 use crate::store::halves::{self, Groups};
+use crate::store::source_groups::{KeyFields, put_key_field};
 
 /// `domains`: totals in one pass over the (domain, date_end, …) index, which holds every column the
 /// sums read (schemas/0011_reports_totals.sql); then each domain's latest report in the filter by
@@ -66,7 +67,7 @@ impl Db {
             Some(d) => self.halves(d, since, until)?,
             None => None,
         };
-        let (_, mut out) = match halves {
+        let groups = match halves {
             None => source_groups(&self.conn, f, all)?,
             Some(mid) => {
                 let other = Db::open_read_only(&self.path)?;
@@ -78,25 +79,18 @@ impl Db {
                         .unwrap_or_else(|p| std::panic::resume_unwind(p));
                     (first, second)
                 });
-                halves::join(first?, second?)
+                let mut groups = first?;
+                groups.join(second?);
+                groups
             }
         };
-        let order = |a: &SourceSummary, b: &SourceSummary| {
-            (b.messages, &a.domain, &a.source_ip, &a.header_from).cmp(&(
-                a.messages,
-                &b.domain,
-                &b.source_ip,
-                &b.header_from,
-            ))
+        // As `source_groups` reads them: the domain, IP and header From.
+        let fields = KeyFields {
+            domain: Some(0),
+            ip: 1,
+            header_from: 2,
         };
-        // Groups are distinct, so the first `limit` chosen before sorting are the first sorted.
-        if let Ok(limit) = usize::try_from(limit)
-            && limit < out.len()
-        {
-            out.select_nth_unstable_by(limit, order);
-            out.truncate(limit);
-        }
-        out.sort_unstable_by(order);
+        let mut out = groups.finish(usize::try_from(limit).ok(), None, fields);
         // Failure reports about each source for its domain, whenever they arrived.
         let mut stmt = self.conn.prepare_cached(
             "SELECT COUNT(*) FROM failure_reports WHERE source_ip = ?1 AND reported_domain = ?2",
@@ -312,9 +306,8 @@ fn source_groups(
     ids: (i64, i64),
 ) -> Result<Groups, StoreError> {
     let (domain, since, until, _) = filter_params(f);
-    let mut out: Vec<SourceSummary> = Vec::new();
     // CROSS JOIN keeps reports the outer loop: one report's records come together, which is what
-    // lets `last_report` count each group's reports once.
+    // lets the groups count their reports as they change.
     let mut stmt = conn.prepare(
         "SELECT r.id, r.domain, c.source_ip, c.header_from, c.dkim, c.spf, c.disposition,
             c.count
@@ -323,44 +316,27 @@ fn source_groups(
             AND (?3 IS NULL OR r.date_begin < ?3) AND r.id >= ?4 AND r.id < ?5",
     )?;
     let mut rows = stmt.query(params![domain, since, until, ids.0, ids.1])?;
-    // Groups by their key columns' bytes in a reused buffer: a group seen before allocates
-    // nothing.
-    let mut index: crate::store::FastMap<Vec<u8>, usize> = Default::default();
-    let mut last_report: Vec<i64> = Vec::new();
+    let mut groups = Groups::new(true);
     let mut buf = Vec::new();
     while let Some(r) = rows.next()? {
         buf.clear();
         for i in 1..=3 {
-            key_bytes(&mut buf, r.get_ref(i)?);
+            let field = match r.get_ref(i)? {
+                ValueRef::Null => None,
+                ValueRef::Text(t) => Some(t),
+                _ => {
+                    // Not a text: reading it as one gives the error that says so.
+                    r.get::<_, String>(i)?;
+                    None
+                }
+            };
+            put_key_field(&mut buf, field);
         }
-        let at = place(&mut index, &mut out, &buf, || {
-            last_report.push(i64::MIN);
-            Ok(SourceSummary::group(r.get(1)?, r.get(2)?, r.get(3)?))
-        })?;
-        let report: i64 = r.get(0)?;
-        out[at].count(r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
-        if last_report[at] != report {
-            last_report[at] = report;
-            out[at].reports += 1;
-        }
+        groups
+            .group(&buf, r.get(0)?)
+            .count(r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
     }
-    Ok((index, out))
-}
-
-/// The place in `out` of the group whose key columns' bytes are `bytes`: found in `index`, or
-/// made by `new`, pushed and indexed (so that a group seen before allocates nothing).
-fn place<T>(
-    index: &mut crate::store::FastMap<Vec<u8>, usize>,
-    out: &mut Vec<T>,
-    bytes: &[u8],
-    new: impl FnOnce() -> rusqlite::Result<T>,
-) -> rusqlite::Result<usize> {
-    if let Some(at) = index.get(bytes) {
-        return Ok(*at);
-    }
-    out.push(new()?);
-    index.insert(bytes.to_vec(), out.len() - 1);
-    Ok(out.len() - 1)
+    Ok(groups)
 }
 
 /// Appends a column's value to a grouping key: a type tag, then its length and bytes, so that no

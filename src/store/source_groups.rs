@@ -1,0 +1,323 @@
+//! `sources`' groups (domain, source IP, header From) summed as a store reads its records
+//! ([`SourceGroups`]): a large domain's year is a quarter of a million groups, of which a page
+//! shows a hundred, so a group is its key's bytes in one list and its counts, and only the groups
+//! returned are made [`SourceSummary`]s with their texts.
+
+use crate::model::SourceSummary;
+
+/// Groups being summed: each group's key (its texts, each marked present and length-prefixed, as
+/// [`put_key_field`] writes them) in one list, its counts in a [`SourceSummary`] whose texts stay
+/// empty until [`SourceGroups::finish`], and its reports counted once each.
+#[derive(Default)]
+pub(crate) struct SourceGroups {
+    /// Whether a report's records come together (a group's reports are then counted as they
+    /// change), or in any order (counted at the end from the pairs met).
+    together: bool,
+    /// Every group's key bytes, one after another; group `i`'s are `keys[ends[i - 1]..ends[i]]`.
+    keys: Vec<u8>,
+    ends: Vec<usize>,
+    /// Each group's key's hash.
+    hashes: Vec<u64>,
+    /// Each group's counts (texts empty).
+    counts: Vec<SourceSummary>,
+    /// Each group's place, by its key's hash.
+    table: hashbrown::HashTable<usize>,
+    /// The report each group was last met in.
+    last: Vec<i64>,
+    /// Each (group, report) met when reports' records may come in any order, counted once each
+    /// by [`SourceGroups::count_reports`] (sorted: cheaper than a set) when some group met a
+    /// report below its last.
+    seen: Vec<(usize, i64)>,
+    unordered: bool,
+}
+
+/// The hash of a key's bytes; the same in every [`SourceGroups`], so that one half's groups are
+/// looked up in the other's by their stored hash.
+fn hash(key: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x646d_6172_6377_6172).hash_one(key)
+}
+
+/// Appends a key's text field (`None` for NULL) to `buf`: marked present and length-prefixed, so
+/// that different fields never give the same bytes.
+pub(crate) fn put_key_field(buf: &mut Vec<u8>, field: Option<&[u8]>) {
+    match field {
+        Some(t) => {
+            buf.push(1);
+            buf.extend_from_slice(&(t.len() as u32).to_le_bytes());
+            buf.extend_from_slice(t);
+        }
+        None => buf.push(0),
+    }
+}
+
+/// The fields of a key [`put_key_field`] wrote, in order.
+fn key_fields(mut key: &[u8]) -> impl Iterator<Item = Option<&[u8]>> {
+    std::iter::from_fn(move || {
+        let (&tag, rest) = key.split_first()?;
+        if tag == 0 {
+            key = rest;
+            return Some(None);
+        }
+        let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        let field = rest.get(4..4 + len)?;
+        key = &rest[4 + len..];
+        Some(Some(field))
+    })
+}
+
+impl SourceGroups {
+    /// No groups yet; `together` when the records will come report by report.
+    pub(crate) fn new(together: bool) -> Self {
+        SourceGroups {
+            together,
+            ..SourceGroups::default()
+        }
+    }
+
+    /// Group `at`'s key bytes.
+    fn key(&self, at: usize) -> &[u8] {
+        let start = if at == 0 { 0 } else { self.ends[at - 1] };
+        &self.keys[start..self.ends[at]]
+    }
+
+    fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
+        self.table.find(hash, |&at| self.key(at) == key).copied()
+    }
+
+    fn add(&mut self, hash: u64, key: &[u8], counts: SourceSummary) -> usize {
+        let at = self.counts.len();
+        self.keys.extend_from_slice(key);
+        self.ends.push(self.keys.len());
+        self.counts.push(counts);
+        self.last.push(i64::MIN);
+        self.hashes.push(hash);
+        let hashes = &self.hashes;
+        self.table.insert_unique(hash, at, |&i| hashes[i]);
+        at
+    }
+
+    /// The counts of the group whose key bytes are `key` (made, empty, when new), met in `report`.
+    pub(crate) fn group(&mut self, key: &[u8], report: i64) -> &mut SourceSummary {
+        let h = hash(key);
+        let at = match self.find(h, key) {
+            Some(at) => at,
+            None => self.add(
+                h,
+                key,
+                SourceSummary::group(String::new(), String::new(), None),
+            ),
+        };
+        let last = &mut self.last[at];
+        if *last != report {
+            // Counted as it changes, exact while each group meets its reports in increasing
+            // order (or together): how the records mostly come.
+            if report < *last && !self.together {
+                self.unordered = true;
+            }
+            *last = report;
+            self.counts[at].reports += 1;
+            if !self.together {
+                self.seen.push((at, report));
+            }
+        }
+        &mut self.counts[at]
+    }
+
+    /// Each group's reports counted exactly, when records may come in any order: as counted
+    /// when each group met its reports in increasing order, else from the (group, report) pairs
+    /// met.
+    pub(crate) fn count_reports(&mut self) {
+        let mut seen = std::mem::take(&mut self.seen);
+        if !self.unordered {
+            return;
+        }
+        for c in &mut self.counts {
+            c.reports = 0;
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        for (at, _) in seen {
+            self.counts[at].reports += 1;
+        }
+        self.unordered = false;
+    }
+
+    /// `other`'s groups added to these: a group both hold is summed, the others appended. Each
+    /// holds its own reports counted ([`Self::count_reports`]); a report is read by one of them.
+    pub(crate) fn join(&mut self, other: SourceGroups) {
+        for (at, theirs) in other.counts.iter().enumerate() {
+            let key = other.key(at);
+            let h = other.hashes[at];
+            match self.find(h, key) {
+                Some(mine) => self.counts[mine].absorb(theirs),
+                None => {
+                    self.add(h, key, theirs.clone());
+                }
+            }
+        }
+    }
+
+    /// The groups, most messages first, then by domain, IP and header From, the first `limit`
+    /// when given; made [`SourceSummary`]s with their texts. `fields` names what a key's fields
+    /// are: the domain's place among them (`None`: every group is `domain`'s), then the source
+    /// IP's and header From's.
+    pub(crate) fn finish(
+        self,
+        limit: Option<usize>,
+        domain: Option<&str>,
+        fields: KeyFields,
+    ) -> Vec<SourceSummary> {
+        // A group's domain, IP and header From, as bytes (their order is the texts').
+        let texts = |at: usize| {
+            let field = |i: usize| key_fields(self.key(at)).nth(i).flatten();
+            let d = match fields.domain {
+                Some(i) => field(i),
+                None => domain.map(str::as_bytes),
+            };
+            (d, field(fields.ip), field(fields.header_from))
+        };
+        let order = |a: &usize, b: &usize| {
+            let (x, y) = (&self.counts[*a], &self.counts[*b]);
+            y.messages
+                .cmp(&x.messages)
+                .then_with(|| texts(*a).cmp(&texts(*b)))
+        };
+        let mut places: Vec<usize> = (0..self.counts.len()).collect();
+        if let Some(limit) = limit
+            && limit < places.len()
+        {
+            places = self.first(places, limit, order);
+        }
+        places.sort_unstable_by(order);
+        places
+            .into_iter()
+            .map(|at| {
+                let (d, ip, header_from) = texts(at);
+                let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                let mut s = self.counts[at].clone();
+                s.domain = d.map(text).unwrap_or_default();
+                s.source_ip = ip.map(text).unwrap_or_default();
+                s.header_from = header_from.map(text);
+                s
+            })
+            .collect()
+    }
+}
+
+impl SourceGroups {
+    /// The first `limit` of `places` (fewer than them) in `order`, unsorted: chosen by messages
+    /// alone, and by the whole order only among those with as many messages as the last chosen
+    /// (the texts, read from the keys, compared for those alone).
+    fn first(
+        &self,
+        mut places: Vec<usize>,
+        limit: usize,
+        order: impl Fn(&usize, &usize) -> std::cmp::Ordering,
+    ) -> Vec<usize> {
+        let Some(last) = limit.checked_sub(1) else {
+            return Vec::new();
+        };
+        let messages = |at: &usize| self.counts[*at].messages;
+        places.select_nth_unstable_by(last, |a, b| messages(b).cmp(&messages(a)));
+        let edge = messages(&places[last]);
+        let (mut chosen, mut tied): (Vec<usize>, Vec<usize>) = places
+            .into_iter()
+            .filter(|at| messages(at) >= edge)
+            .partition(|at| messages(at) > edge);
+        let room = limit - chosen.len();
+        if room < tied.len() {
+            tied.select_nth_unstable_by(room, order);
+            tied.truncate(room);
+        }
+        chosen.extend(tied);
+        chosen
+    }
+}
+
+/// Where a key's texts are among its fields ([`SourceGroups::finish`]).
+#[derive(Clone, Copy)]
+pub(crate) struct KeyFields {
+    pub domain: Option<usize>,
+    pub ip: usize,
+    pub header_from: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// Rows of (IP, header From, report, messages) in a scrambled order, with ties in messages
+    /// and reports met out of order: each group's counts and reports as counted one by one, and
+    /// the first `limit` as the whole list sorted gives them, halves joined alike.
+    #[test]
+    fn groups_count_reports_once_and_list_in_order() {
+        let mut rows = Vec::new();
+        let mut x: u64 = 7;
+        for i in 0..5_000u64 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let ip = format!("192.0.2.{}", (x >> 33) % 97);
+            let hf = (!(x >> 20).is_multiple_of(5)).then(|| format!("h{}.example", (x >> 40) % 3));
+            let report = ((x >> 13) % 400) as i64;
+            rows.push((ip, hf, report, (x >> 50) % 4 + u64::from(i.is_multiple_of(3))));
+        }
+        for ordered in [false, true] {
+            let mut rows = rows.clone();
+            if ordered {
+                rows.sort_by_key(|r| r.2);
+            }
+            let mut want: BTreeMap<(String, Option<String>), (u64, BTreeSet<i64>)> =
+                BTreeMap::new();
+            for (ip, hf, report, n) in &rows {
+                let e = want.entry((ip.clone(), hf.clone())).or_default();
+                e.0 += n;
+                e.1.insert(*report);
+            }
+            let read = |rows: &[(String, Option<String>, i64, u64)]| {
+                let mut g = SourceGroups::new(false);
+                let mut buf = Vec::new();
+                for (ip, hf, report, n) in rows {
+                    buf.clear();
+                    put_key_field(&mut buf, Some(ip.as_bytes()));
+                    put_key_field(&mut buf, hf.as_deref().map(str::as_bytes));
+                    g.group(&buf, *report).count(None, None, None, *n);
+                }
+                g.count_reports();
+                g
+            };
+            let fields = KeyFields {
+                domain: None,
+                ip: 0,
+                header_from: 1,
+            };
+            let mut all: Vec<SourceSummary> = want
+                .iter()
+                .map(|((ip, hf), (n, reports))| {
+                    let mut s = SourceSummary::group("d.example".into(), ip.clone(), hf.clone());
+                    s.count(None, None, None, *n);
+                    s.reports = reports.len() as u64;
+                    s
+                })
+                .collect();
+            all.sort_by(|a, b| {
+                (b.messages, &a.source_ip, &a.header_from).cmp(&(
+                    a.messages,
+                    &b.source_ip,
+                    &b.header_from,
+                ))
+            });
+            // Each half's reports are its own, as a store's halves are.
+            let (low, high): (Vec<_>, Vec<_>) = rows.iter().cloned().partition(|r| r.2 < 200);
+            for limit in [None, Some(0), Some(1), Some(17), Some(all.len())] {
+                let expected: Vec<_> = all.iter().take(limit.unwrap_or(usize::MAX)).collect();
+                let whole = read(&rows).finish(limit, Some("d.example"), fields);
+                assert_eq!(whole.iter().collect::<Vec<_>>(), expected, "{limit:?}");
+                let mut halves = read(&low);
+                halves.join(read(&high));
+                let joined = halves.finish(limit, Some("d.example"), fields);
+                assert_eq!(joined.iter().collect::<Vec<_>>(), expected, "{limit:?}");
+            }
+        }
+    }
+}
