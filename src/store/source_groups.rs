@@ -260,7 +260,12 @@ mod tests {
             let ip = format!("192.0.2.{}", (x >> 33) % 97);
             let hf = (!(x >> 20).is_multiple_of(5)).then(|| format!("h{}.example", (x >> 40) % 3));
             let report = ((x >> 13) % 400) as i64;
-            rows.push((ip, hf, report, (x >> 50) % 4 + u64::from(i.is_multiple_of(3))));
+            rows.push((
+                ip,
+                hf,
+                report,
+                (x >> 50) % 4 + u64::from(i.is_multiple_of(3)),
+            ));
         }
         for ordered in [false, true] {
             let mut rows = rows.clone();

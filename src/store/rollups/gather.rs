@@ -25,7 +25,10 @@ pub(super) struct Gathered {
     v4: Vec<u32>,
     runs: Vec<(usize, (usize, usize))>,
     others: Vec<(usize, String)>,
-    /// Each row's reporters (places in `reporters`) and days of begin.
+    /// Each row's reporters among the first 64 places in `reporters`, a bit per place (a year's
+    /// rows meet their reporters again in every month: a million places listed, for a few dozen
+    /// names), and the rest as (row, place); and each row's days of begin.
+    rep_bits: Vec<u64>,
     reps: Vec<(usize, u32)>,
     days: Vec<(usize, i64)>,
     reporters: ReporterTable,
@@ -67,6 +70,7 @@ impl Gathered {
     fn add_key(&mut self, key: EvidenceKey) -> usize {
         self.keys.push(key);
         self.totals.push(Totals::default());
+        self.rep_bits.push(0);
         let at = self.keys.len() - 1;
         self.index.insert(self.buf.clone(), at);
         at
@@ -96,6 +100,14 @@ impl Gathered {
         })
     }
 
+    /// Notes that the row at `at` has the reporter at `place` in `reporters`.
+    fn reporter(&mut self, at: usize, place: u32) {
+        match self.rep_bits.get_mut(at) {
+            Some(bits) if place < 64 => *bits |= 1 << place,
+            _ => self.reps.push((at, place)),
+        }
+    }
+
     /// Notes that the addresses of `v4` from `start` on are the row at `at`'s.
     fn run(&mut self, at: usize, start: usize) {
         if self.v4.len() > start {
@@ -121,7 +133,7 @@ impl Gathered {
             self.totals[at].add(e.messages, e.first, e.last);
             for name in e.reporters.iter() {
                 let place = self.reporters.place(name);
-                self.reps.push((at, place));
+                self.reporter(at, place);
             }
             self.days.extend(e.days.iter().map(|d| (at, *d)));
             match canonical_v4(&ip) {
@@ -140,6 +152,7 @@ impl Gathered {
 
     pub(super) fn finish(self) -> EvidenceAndDays {
         let rows = self.keys.len();
+        let rep_bits = self.rep_bits;
         let reps = by_place(rows, self.reps);
         let days = by_place(rows, self.days);
         let runs = by_place(rows, self.runs);
@@ -153,7 +166,8 @@ impl Gathered {
         // (a row meets each of its names once per entry it was summed from).
         let mut taken = vec![usize::MAX; names.len()];
         for (at, key) in crate::store::in_order(self.keys, &order) {
-            let mut places = Vec::new();
+            let bits = rep_bits.get(at).copied().unwrap_or(0);
+            let mut places: Vec<u32> = (0..64).filter(|p| bits & (1 << p) != 0).collect();
             for p in reps.of(at) {
                 if let Some(t) = taken.get_mut(*p as usize)
                     && *t != at
@@ -257,8 +271,8 @@ impl SumsSink for AddInto<'_> {
         }
     }
     fn reporter(&mut self, place: usize, _: &str) {
-        if let Some(p) = self.g.local.get(place) {
-            self.g.reps.push((self.at, *p));
+        if let Some(&p) = self.g.local.get(place) {
+            self.g.reporter(self.at, p);
         }
     }
     fn v4s(&mut self) -> &mut Vec<u32> {
@@ -266,5 +280,44 @@ impl SumsSink for AddInto<'_> {
     }
     fn other(&mut self, ip: &str) {
         self.g.others.push((self.at, ip.to_owned()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::codec::{Entries, Sums, encode_key, merge};
+    use super::*;
+
+    /// A row's reporters each once, in order of their names, whether their places fit its bits
+    /// (the first 64 names met) or not, met once or in several rows.
+    #[test]
+    fn reporters_beyond_the_first_64_are_kept_once() {
+        let key = EvidenceKey {
+            domain: "example.org".into(),
+            header_from: "example.org".into(),
+            ..EvidenceKey::default()
+        };
+        let mut kb = Vec::new();
+        encode_key(&key, &mut kb);
+        let blob = |names: std::ops::Range<u32>| {
+            let mut s = Sums {
+                messages: 1,
+                ..Sums::default()
+            };
+            for n in names {
+                s.add_reporter(&format!("reporter {n:03}"));
+            }
+            merge(&[], Entries::from_iter([(kb.clone(), s)])).expect("blob")
+        };
+        let mut g = Gathered::new(false);
+        for names in [0..100, 50..150, 140..141] {
+            g.add_blob("example.org", &blob(names)).expect("read");
+        }
+        let (rows, _) = g.finish();
+        assert_eq!(rows.len(), 1);
+        let names: Vec<&str> = rows[0].reporters.iter().collect();
+        let expected: Vec<String> = (0..150).map(|n| format!("reporter {n:03}")).collect();
+        assert_eq!(names, expected);
+        assert_eq!(rows[0].messages, 3);
     }
 }
