@@ -11,7 +11,8 @@ use crate::model::SourceSummary;
 #[derive(Default)]
 pub(crate) struct SourceGroups {
     /// Whether a report's records come together (a group's reports are then counted as they
-    /// change), or in any order (counted at the end from the pairs met).
+    /// change), or in any order (also counted so, exact while each group meets its reports in
+    /// increasing order; else counted again from the pairs met).
     together: bool,
     /// Every group's key bytes, one after another; group `i`'s are `keys[ends[i - 1]..ends[i]]`.
     keys: Vec<u8>,
@@ -28,6 +29,7 @@ pub(crate) struct SourceGroups {
     /// by [`SourceGroups::count_reports`] (sorted: cheaper than a set) when some group met a
     /// report below its last.
     seen: Vec<(usize, i64)>,
+    /// Whether some group met a report below the last it met (records in any order only).
     unordered: bool,
 }
 
