@@ -191,8 +191,7 @@ impl SourceGroups {
         {
             places = self.first(places, limit, order);
         }
-        places.sort_unstable_by(order);
-        places
+        let mut out: Vec<SourceSummary> = places
             .into_iter()
             .map(|at| {
                 let (d, ip, header_from) = texts(at);
@@ -203,7 +202,18 @@ impl SourceGroups {
                 s.header_from = header_from.map(text);
                 s
             })
-            .collect()
+            .collect();
+        // Sorted as texts once made (every group, without a limit: comparing keys' bytes would
+        // part each key again for each comparison).
+        out.sort_unstable_by(|a, b| {
+            (b.messages, &a.domain, &a.source_ip, &a.header_from).cmp(&(
+                a.messages,
+                &b.domain,
+                &b.source_ip,
+                &b.header_from,
+            ))
+        });
+        out
     }
 }
 
