@@ -65,8 +65,8 @@ pub fn domains(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Domain
 
 /// Every record in the filter, with its report, summed here by (domain, source IP, header From),
 /// as the SQLite store does: each group's counts by [`SourceSummary::count`], the one owner of
-/// what they mean, its reports counted once each (the (group, report) pairs met, sorted at the
-/// end: rows come in the server's order, streamed, so that it neither sorts them nor holds them).
+/// what they mean, its reports counted once each ([`Groups`]: rows come in the server's order,
+/// streamed, so that it neither sorts them nor holds them).
 pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<SourceSummary>, PgError> {
     let groups = source_groups(client, f, None)?;
     finish_sources(client, f, groups)
