@@ -1,5 +1,5 @@
 //! A large domain's `sources` read in two halves of its reports at once, on two connections, and
-//! joined ([`Groups::join`]): the rule of when.
+//! joined ([`super::source_groups::SourceGroups::join`]): the rule of when.
 
 /// Domains of more records than this in the window are read in two halves at once (tests lower it
 /// with `DMARC_WARDEN_SPLIT_RECORDS`, to compare the halves with the whole).
@@ -12,6 +12,3 @@ pub(super) fn split_records() -> i64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(SPLIT_RECORDS)
 }
-
-/// Source groups as a half reads them.
-pub(super) type Groups = super::source_groups::SourceGroups;

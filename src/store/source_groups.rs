@@ -215,9 +215,7 @@ impl SourceGroups {
         });
         out
     }
-}
 
-impl SourceGroups {
     /// The first `limit` of `places` (fewer than them) in `order`, unsorted: chosen by messages
     /// alone, and by the whole order only among those with as many messages as the last chosen
     /// (the texts, read from the keys, compared for those alone).

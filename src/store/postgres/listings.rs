@@ -16,8 +16,8 @@ use crate::model::{
     RejectSummary, ReportSummary, SourceSummary, Timestamp, TlsSummary,
 };
 use crate::store::StoreError;
-use crate::store::halves::{self, Groups};
-use crate::store::source_groups::KeyFields;
+use crate::store::halves;
+use crate::store::source_groups::{KeyFields, SourceGroups};
 
 fn pct(v: Option<i64>) -> Option<u32> {
     v.and_then(|v| u32::try_from(v).ok())
@@ -65,8 +65,8 @@ pub fn domains(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Domain
 
 /// Every record in the filter, with its report, summed here by (domain, source IP, header From),
 /// as the SQLite store does: each group's counts by [`SourceSummary::count`], the one owner of
-/// what they mean, its reports counted once each ([`Groups`]: rows come in the server's order,
-/// streamed, so that it neither sorts them nor holds them).
+/// what they mean, its reports counted once each ([`SourceGroups`]: rows come in the server's
+/// order, streamed, so that it neither sorts them nor holds them).
 pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<SourceSummary>, PgError> {
     let groups = source_groups(client, f, None)?;
     finish_sources(client, f, groups)
@@ -100,10 +100,10 @@ pub fn sources_in_halves(
     let other = other()?;
     let id = id.as_str();
     // The second half on the other connection, in the first's snapshot.
-    let run = move || -> Result<Groups, StoreError> {
+    let run = move || -> Result<SourceGroups, StoreError> {
         let url = other.url();
         let mut client = other.client()?;
-        let half = |client: &mut Client| -> Result<Groups, PgError> {
+        let half = |client: &mut Client| -> Result<SourceGroups, PgError> {
             let mut tx = snapshot(client)?;
             // The snapshot's name is the server's own text; written as a literal (SET takes no
             // parameter).
@@ -166,7 +166,7 @@ fn source_groups(
     client: &mut impl GenericClient,
     f: &Filter,
     ids: Option<(i64, i64)>,
-) -> Result<Groups, PgError> {
+) -> Result<SourceGroups, PgError> {
     let (domain, since, until, _) = filter_params(f);
     let mut conditions = window_conditions(
         domain.is_some(),
@@ -188,7 +188,7 @@ fn source_groups(
     } else {
         (1..4, 4)
     };
-    let mut groups = Groups::new(false);
+    let mut groups = SourceGroups::new(false);
     let mut buf = Vec::new();
     super::each_row(
         client,
@@ -222,7 +222,7 @@ fn source_groups(
 fn finish_sources(
     client: &mut impl GenericClient,
     f: &Filter,
-    groups: Groups,
+    groups: SourceGroups,
 ) -> Result<Vec<SourceSummary>, PgError> {
     // As `source_groups` reads them: the IP, header From, then the domain when not one.
     let fields = KeyFields {

@@ -13,8 +13,8 @@ use crate::model::{
     TlsSummary,
 };
 use crate::store::StoreError;
-use crate::store::halves::{self, Groups};
-use crate::store::source_groups::{KeyFields, put_key_field};
+use crate::store::halves;
+use crate::store::source_groups::{KeyFields, SourceGroups, put_key_field};
 
 /// `domains`: totals in one pass over the (domain, date_end, …) index, which holds every column the
 /// sums read (schemas/0011_reports_totals.sql); then each domain's latest report in the filter by
@@ -304,7 +304,7 @@ fn source_groups(
     conn: &rusqlite::Connection,
     f: &Filter,
     ids: (i64, i64),
-) -> Result<Groups, StoreError> {
+) -> Result<SourceGroups, StoreError> {
     let (domain, since, until, _) = filter_params(f);
     // CROSS JOIN keeps reports the outer loop: one report's records come together, which is what
     // lets the groups count their reports as they change.
@@ -316,7 +316,7 @@ fn source_groups(
             AND (?3 IS NULL OR r.date_begin < ?3) AND r.id >= ?4 AND r.id < ?5",
     )?;
     let mut rows = stmt.query(params![domain, since, until, ids.0, ids.1])?;
-    let mut groups = Groups::new(true);
+    let mut groups = SourceGroups::new(true);
     let mut buf = Vec::new();
     while let Some(r) = rows.next()? {
         buf.clear();
