@@ -72,6 +72,20 @@ pub fn month_of(t: i64) -> Option<(i64, i64)> {
     Some((at(start), at(next)))
 }
 
+/// The UTC calendar quarter holding `t` (January, April, July, October to the next): its first
+/// moment and the first moment of the next, as [`month_of`]'s months.
+pub fn quarter_of(t: i64) -> Option<(i64, i64)> {
+    use chrono::Datelike;
+    if !(0..MONTHS_END).contains(&t) {
+        return None;
+    }
+    let d = utc(t)?.date_naive();
+    let start = chrono::NaiveDate::from_ymd_opt(d.year(), (d.month0() / 3) * 3 + 1, 1)?;
+    let next = start.checked_add_months(chrono::Months::new(3))?;
+    let at = |d: chrono::NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
+    Some((at(start), at(next)))
+}
+
 /// 10000-01-01T00:00:00Z: where [`month_of`]'s months end.
 pub const MONTHS_END: i64 = 253_402_300_800;
 
@@ -190,6 +204,28 @@ mod tests {
             );
             t += 86_400 * 97 + 3_671;
         }
+    }
+
+    /// A quarter is three of `month_of`'s months, from January, April, July or October.
+    #[test]
+    fn quarters_are_three_months() {
+        let day = |s: &str| parse_day(s).unwrap();
+        for (t, start, end) in [
+            ("2026-01-01", "2026-01-01", "2026-04-01"),
+            ("2026-03-31", "2026-01-01", "2026-04-01"),
+            ("2026-05-17", "2026-04-01", "2026-07-01"),
+            ("2026-09-30", "2026-07-01", "2026-10-01"),
+            ("2026-12-31", "2026-10-01", "2027-01-01"),
+            ("1970-01-01", "1970-01-01", "1970-04-01"),
+        ] {
+            assert_eq!(
+                quarter_of(day(t) + 3_600),
+                Some((day(start), day(end))),
+                "{t}"
+            );
+        }
+        assert_eq!(quarter_of(-1), None);
+        assert_eq!(quarter_of(MONTHS_END), None);
     }
 
     #[test]

@@ -190,6 +190,15 @@ fn rollups_answer_as_the_records_over_the_corpus_and_generated_reports(backend: 
         assert_eq!(number(&env, "SELECT count(*) FROM rollup_stale"), 0);
         assert_eq!(number(&env, "SELECT count(*) FROM rollup_parts"), 0);
     }
+    // A few runs of one later report each: on SQLite, the units of work after which the months
+    // the generated reports left stale settle (PostgreSQL settled them at each run's end). Their
+    // 300 days hold whole quarters, summed from their months: the windows below read them.
+    for n in 360..365 {
+        let one = tempfile::tempdir().unwrap();
+        std::fs::write(one.path().join("later.xml"), generated(n, 3, 0)).unwrap();
+        ingest(&env, &[one.path()], &[]);
+    }
+    assert!(number(&env, "SELECT count(*) FROM rollup_quarters") > 0);
     same(&env, "with generated reports");
     // A large domain's sources are read in two halves at once: the same listing.
     for args in [
@@ -301,15 +310,18 @@ fn an_existing_database_is_back_filled_and_a_wrong_rollup_is_noticed(backend: Ba
         &match backend {
             Backend::Sqlite => format!(
                 "DROP TABLE rollup_days; DROP TABLE rollup_months; DROP TABLE rollup_stale;
-                 DROP TABLE rollup_parts; DROP TABLE rollup_clock; PRAGMA user_version = {};",
+                 DROP TABLE rollup_parts; DROP TABLE rollup_clock; DROP TABLE rollup_quarters;
+                 PRAGMA user_version = {};",
                 // 0012_rollups.sql is the eleventh migration (0008 was never used); the ones after
                 // it run again too and must be idempotent.
                 10
             ),
             Backend::Postgres => format!(
                 "DROP TABLE rollup_days; DROP TABLE rollup_months; DROP TABLE rollup_stale;
-                 DROP TABLE rollup_parts; DROP SEQUENCE rollup_clock;
-                 DELETE FROM schema_migrations WHERE version = {latest};"
+                 DROP TABLE rollup_parts; DROP SEQUENCE rollup_clock; DROP TABLE rollup_quarters;
+                 DELETE FROM schema_migrations WHERE version >= {};",
+                // 0005_rollups and 0006_rollup_quarters.
+                latest - 1
             ),
         },
     );
@@ -320,6 +332,12 @@ fn an_existing_database_is_back_filled_and_a_wrong_rollup_is_noticed(backend: Ba
         panic!("the back-filled rollups answer as the records: {d}");
     }
     assert_eq!(version(&env), latest, "the rollups' migration applied");
+    assert!(number(&env, "SELECT count(*) FROM rollup_quarters") > 0, "quarters back-filled");
+    // Without the quarters, their months are read: the same answers.
+    execute(&env, "DELETE FROM rollup_quarters");
+    if let Some(d) = first_difference(&answers(&env, false), &want) {
+        panic!("the months answer as the quarters did: {d}");
+    }
     // The largest month row goes missing.
     execute(
         &env,

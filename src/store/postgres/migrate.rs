@@ -28,6 +28,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_rollups",
         include_str!("../../../schemas/postgres/0005_rollups.sql"),
     ),
+    (
+        "0006_rollup_quarters",
+        include_str!("../../../schemas/postgres/0006_rollup_quarters.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("dmarcwm" + 1).
@@ -78,19 +82,25 @@ pub fn migrate(client: &mut impl GenericClient) -> Result<usize, PgError> {
         });
     }
     let mut applied = 0;
+    let (mut rebuild, mut quarters) = (false, false);
     for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
         tx.batch_execute(sql)
             .map_err(|error| PgError::Migration { name, error })?;
-        if *name == "0005_rollups" {
-            // The back-fill: the rollups of the reports already stored.
-            super::rollups::rebuild(&mut tx)?;
-        }
+        rebuild |= *name == "0005_rollups";
+        quarters |= *name == "0006_rollup_quarters";
         let number = i as i32 + 1;
         tx.execute(
             "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
             &[&number, name],
         )?;
         applied += 1;
+    }
+    // The back-fill, once every table is made: the rollups of the reports already stored, or
+    // the quarters of the months already summed.
+    if rebuild {
+        super::rollups::rebuild(&mut tx)?;
+    } else if quarters {
+        super::rollups::quarters(&mut tx)?;
     }
     tx.commit()?;
     Ok(applied)

@@ -1,4 +1,5 @@
-//! PostgreSQL's statements for the rollups (`schemas/postgres/0005_rollups.sql`): [`RollupSql`]
+//! PostgreSQL's statements for the rollups (`schemas/postgres/0005_rollups.sql`,
+//! `0006_rollup_quarters.sql`): [`RollupSql`]
 //! in a unit of work's transaction and [`RollupRead`] in a reader's, under the algorithms of
 //! [`crate::store::rollups`] (what the tier holds, and how it is kept and read, is described
 //! there).
@@ -30,7 +31,11 @@
 //!   records of a window's partial days) in ONE snapshot: a REPEATABLE READ READ ONLY
 //!   transaction ([`evidence_in`]).
 //! - a month listed stale is settled by a later unit of work that holds its key EXCLUSIVE and
-//!   finds it still listed (checked under the lock).
+//!   finds it still listed (checked under the lock);
+//! - a quarter row is deleted with the stale mark of any of its months (under that month's
+//!   lock), and written again only by a transaction that holds all of its months' keys
+//!   EXCLUSIVE and finds none of them stale (checked under the locks): no writer can be adding
+//!   to one of them meanwhile, so a committed quarter row is its month rows' sum.
 //!
 //! What is not locked: the back-fill and `migrate --to` (one transaction before anyone else
 //! writes), and the rows `prune` deletes wholly before its cutoff (a report older than the
@@ -46,6 +51,7 @@ use super::{PgError, count};
 use crate::model::{AggregateReport, DayCount, Evidence};
 use crate::store::rollups::{
     self, DAY, EvidenceAndDays, NO_DAY, Pending, Presum, RollupRead, RollupSql, Rows, Table,
+    quarter_span,
 };
 use crate::store::{StoreError, StoredRecord};
 
@@ -123,6 +129,17 @@ impl<C: GenericClient> RollupSql for Sql<'_, C> {
                  SET end_day = EXCLUDED.end_day, sums = EXCLUDED.sums",
                 &[&domain, &at, &end, &blob],
             ),
+            (Rows::Quarters(_), true) => c.execute(
+                "DELETE FROM rollup_quarters WHERE domain = $1 AND quarter = $2",
+                &[&domain, &at],
+            ),
+            (Rows::Quarters(end), false) => c.execute(
+                "INSERT INTO rollup_quarters (domain, quarter, end_day, sums)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (domain, quarter) DO UPDATE
+                 SET end_day = EXCLUDED.end_day, sums = EXCLUDED.sums",
+                &[&domain, &at, &end, &blob],
+            ),
         }
         .map_err(PgError::from)?;
         Ok(())
@@ -146,6 +163,49 @@ impl<C: GenericClient> RollupSql for Sql<'_, C> {
             f(r.get(0))?;
         }
         Ok(())
+    }
+
+    fn months_of(
+        &mut self,
+        domain: &str,
+        from: i64,
+        to: i64,
+        mut f: impl FnMut(&[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let rows = self
+            .0
+            .query(
+                "SELECT sums FROM rollup_months WHERE domain = $1 AND month >= $2 AND end_day <= $3",
+                &[&domain, &from, &to],
+            )
+            .map_err(PgError::from)?;
+        for r in &rows {
+            f(r.get(0))?;
+        }
+        Ok(())
+    }
+
+    fn any_stale(&mut self, domain: &str, from: i64, to: i64) -> Result<bool, StoreError> {
+        let row = self
+            .0
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM rollup_stale
+                 WHERE domain = $1 AND month >= $2 AND end_day <= $3)",
+                &[&domain, &from, &to],
+            )
+            .map_err(PgError::from)?;
+        Ok(row.get(0))
+    }
+
+    fn month_rows(&mut self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = self
+            .0
+            .query(
+                "SELECT domain, month FROM rollup_months ORDER BY domain, month",
+                &[],
+            )
+            .map_err(PgError::from)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     fn take_parts(
@@ -216,14 +276,17 @@ impl<C: GenericClient> RollupSql for Sql<'_, C> {
         end: i64,
         clock: i64,
     ) -> Result<(), StoreError> {
+        // The quarter holding the month is no longer its months' sum (none: matches no row).
+        let quarter = quarter_span(start).map_or(i64::MIN, |(q, _)| q);
         self.0
             .execute(
-                "WITH gone AS (DELETE FROM rollup_months WHERE domain = $1 AND month = $2)
+                "WITH gone AS (DELETE FROM rollup_months WHERE domain = $1 AND month = $2),
+                 quarter AS (DELETE FROM rollup_quarters WHERE domain = $1 AND quarter = $5)
                  INSERT INTO rollup_stale (domain, month, end_day, touched)
                  VALUES ($1, $2, $3, $4)
                  ON CONFLICT (domain, month) DO UPDATE
                  SET touched = greatest(rollup_stale.touched, EXCLUDED.touched)",
-                &[&domain, &start, &end, &clock],
+                &[&domain, &start, &end, &clock, &quarter],
             )
             .map_err(PgError::from)?;
         Ok(())
@@ -298,8 +361,8 @@ impl<C: GenericClient> RollupSql for Sql<'_, C> {
     fn clear(&mut self) -> Result<(), StoreError> {
         self.0
             .batch_execute(
-                "DELETE FROM rollup_days; DELETE FROM rollup_months; DELETE FROM rollup_stale;
-                 DELETE FROM rollup_parts",
+                "DELETE FROM rollup_days; DELETE FROM rollup_months; DELETE FROM rollup_quarters;
+                 DELETE FROM rollup_stale; DELETE FROM rollup_parts",
             )
             .map_err(PgError::from)?;
         Ok(())
@@ -325,10 +388,11 @@ impl<C: GenericClient> RollupSql for Sql<'_, C> {
         let c = &mut *self.0;
         let days = "FROM rollup_days WHERE day < $1 AND day <> $2";
         let months = "FROM rollup_months WHERE end_day <= $1 AND $2::int8 IS NOT NULL";
+        let quarters = "FROM rollup_quarters WHERE end_day <= $1 AND $2::int8 IS NOT NULL";
         // A stale month is counted as the row it stands for.
         let stale = "FROM rollup_stale WHERE end_day <= $1 AND $2::int8 IS NOT NULL";
         let mut n = 0;
-        for rows in [days, months, stale] {
+        for rows in [days, months, quarters, stale] {
             n += if dry_run {
                 let row = c
                     .query_one(&format!("SELECT count(*) {rows}"), &[&day, &NO_DAY])
@@ -345,6 +409,9 @@ impl<C: GenericClient> RollupSql for Sql<'_, C> {
                 &[&day, &NO_DAY],
             )
             .map_err(PgError::from)?;
+            // A quarter the cutoff splits is no longer its months' sum.
+            c.execute("DELETE FROM rollup_quarters WHERE quarter < $1", &[&day])
+                .map_err(PgError::from)?;
         }
         Ok(n)
     }
@@ -517,9 +584,16 @@ impl RollupRead for Read<'_, '_> {
     ) -> Result<(), StoreError> {
         let of_domain = of_domain(domain);
         let sql = match table {
+            Table::Quarters => format!(
+                "SELECT domain, sums FROM rollup_quarters
+                 WHERE {of_domain} AND quarter >= $2 AND end_day <= $3"
+            ),
             Table::Months => format!(
-                "SELECT domain, sums FROM rollup_months
-                 WHERE {of_domain} AND month >= $2 AND end_day <= $3"
+                "SELECT domain, sums FROM rollup_months m
+                 WHERE {of_domain} AND month >= $2 AND end_day <= $3
+                 AND NOT EXISTS (SELECT 1 FROM rollup_quarters q
+                    WHERE q.domain = m.domain AND q.quarter <= m.month AND q.end_day >= m.end_day
+                    AND q.quarter >= $2 AND q.end_day <= $3)"
             ),
             Table::Days => format!(
                 "SELECT domain, sums FROM rollup_days WHERE {of_domain} AND day >= $2 AND day < $3"
@@ -637,6 +711,12 @@ impl Kept {
 /// after `migrate --to` copied the reports in).
 pub(super) fn rebuild(client: &mut impl GenericClient) -> Result<(), PgError> {
     rollups::rebuild(&mut Sql(client)).map_err(pg_error)
+}
+
+/// Sums every quarter again from its month rows ([`rollups::quarters`]): the back-fill of the
+/// migration that adds them.
+pub(super) fn quarters(client: &mut impl GenericClient) -> Result<(), PgError> {
+    rollups::quarters(&mut Sql(client)).map_err(pg_error)
 }
 
 /// Sums every stale month again from its days (those another writer is adding to are left to

@@ -1,5 +1,6 @@
-//! Days and months: the day a report is rolled up under ([`day_of`]), the month row holding a
-//! day ([`month_span`]), and which rows answer a window ([`Plan`]).
+//! Days, months and quarters: the day a report is rolled up under ([`day_of`]), the month row
+//! holding a day ([`month_span`]), the quarter row holding a month ([`quarter_span`]), and which
+//! rows answer a window ([`Plan`]).
 
 /// The day stored for a report without an end: below every real day.
 pub(in crate::store) const NO_DAY: i64 = i64::MIN;
@@ -22,6 +23,13 @@ pub(super) fn month_span(day: i64) -> Option<(i64, i64)> {
         Some((start, end)) => Some((start / DAY, end / DAY)),
         None => Some((day, day.saturating_add(1))),
     }
+}
+
+/// The days `[start, end)` of the calendar quarter holding the month that begins on `month`
+/// (its quarter row sums its month rows); `None` where months are days of their own.
+pub(in crate::store) fn quarter_span(month: i64) -> Option<(i64, i64)> {
+    let (start, end) = month.checked_mul(DAY).and_then(crate::time::quarter_of)?;
+    Some((start / DAY, end / DAY))
 }
 
 /// The lock key of `day`'s month: its first day, or the day itself where it has no month row.

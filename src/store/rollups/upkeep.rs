@@ -1,13 +1,13 @@
 //! The writer's side of the tier, written once over [`RollupSql`]: a unit of work's sums written
 //! as parts of their days ([`write`]), parts folded into day rows ([`fold`]), stale months summed
-//! again from their days ([`settle`]), everything summed again from the records ([`rebuild`]), and
-//! `prune`'s part ([`prune`]).
+//! again from their days ([`settle`]), quarters summed again from their months ([`requarter`]),
+//! everything summed again from the records ([`rebuild`]), and `prune`'s part ([`prune`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::codec::{Entries, add_entries, encode_all, merge};
 use super::pending::{Pending, free_elsewhere};
-use super::plan::{NO_DAY, month_key, month_span};
+use super::plan::{NO_DAY, month_key, month_span, quarter_span};
 use super::{RollupSql, Rows};
 use crate::store::StoreError;
 
@@ -37,6 +37,41 @@ pub(super) fn rebuild_month<S: RollupSql>(
     })?;
     let blob = merge(&[], all).ok_or_else(S::unreadable)?;
     sql.put_row(Rows::Months(end), domain, start, &blob)
+}
+
+/// Sums `domain`'s quarter holding the month that begins on `month` again from its month rows:
+/// its row is deleted, and written again when none of its months is stale, no other writer adds
+/// to them ([`RollupSql::try_fold`]) and it holds more than one month row (else its months are
+/// read instead, as exact and as fast).
+pub(in crate::store) fn requarter<S: RollupSql>(
+    sql: &mut S,
+    domain: &str,
+    month: i64,
+) -> Result<(), StoreError> {
+    let Some((start, end)) = quarter_span(month) else {
+        return Ok(());
+    };
+    sql.put_row(Rows::Quarters(end), domain, start, &[])?;
+    let mut m = start;
+    while let Some((_, next)) = month_span(m).filter(|_| m < end) {
+        if !sql.try_fold(domain, m)? {
+            return Ok(());
+        }
+        m = next;
+    }
+    if sql.any_stale(domain, start, end)? {
+        return Ok(());
+    }
+    let (mut all, mut rows) = (Entries::default(), 0);
+    sql.months_of(domain, start, end, |blob| {
+        rows += 1;
+        add_entries(&mut all, blob).ok_or_else(S::unreadable)
+    })?;
+    if rows < 2 {
+        return Ok(());
+    }
+    let blob = merge(&[], all).ok_or_else(S::unreadable)?;
+    sql.put_row(Rows::Quarters(end), domain, start, &blob)
 }
 
 /// Parts a day may gather before a unit of work adding to it folds them into its row.
@@ -171,6 +206,7 @@ pub(in crate::store) fn settle<S: RollupSql>(sql: &mut S, before: i64) -> Result
         fold(sql, domain, *start, *end)?;
         rebuild_month(sql, domain, *start, *end)?;
         sql.unstale(domain, *start)?;
+        requarter(sql, domain, *start)?;
     }
     Ok(())
 }
@@ -193,8 +229,8 @@ fn sum_day<S: RollupSql>(
 }
 
 /// Deletes the rollups and sums every stored report again, one (domain, day) at a time, then
-/// each month from its days (the migration's back-fill; after `migrate --to` copied the reports
-/// in).
+/// each month from its days and each quarter from its months (the migration's back-fill; after
+/// `migrate --to` copied the reports in).
 pub(in crate::store) fn rebuild<S: RollupSql>(sql: &mut S) -> Result<(), StoreError> {
     sql.clear()?;
     let mut months = BTreeSet::new();
@@ -207,6 +243,20 @@ pub(in crate::store) fn rebuild<S: RollupSql>(sql: &mut S) -> Result<(), StoreEr
     }
     for (domain, start, end) in months {
         rebuild_month(sql, &domain, start, end)?;
+    }
+    quarters(sql)
+}
+
+/// Sums every quarter that has month rows again from them (the back-fill of the migration that
+/// adds the quarter rows, and the end of [`rebuild`]).
+pub(in crate::store) fn quarters<S: RollupSql>(sql: &mut S) -> Result<(), StoreError> {
+    let quarters: BTreeSet<(String, i64)> = sql
+        .month_rows()?
+        .into_iter()
+        .filter_map(|(domain, month)| Some((domain, quarter_span(month)?.0)))
+        .collect();
+    for (domain, start) in quarters {
+        requarter(sql, &domain, start)?;
     }
     Ok(())
 }
@@ -230,9 +280,11 @@ pub(in crate::store) fn prune<S: RollupSql>(
     if dry_run {
         return Ok(gone);
     }
-    // The month that holds the cutoff lost days: summed again from those left.
+    // The month that holds the cutoff lost days: summed again from those left, and its quarter
+    // from its months (the quarters that begin before the cutoff went with `prune_rows`).
     for (domain, start, end) in sql.months_across(day)? {
         rebuild_month(sql, &domain, start, end)?;
+        requarter(sql, &domain, start)?;
     }
     // The reports without an end, pruned by when they were stored, from what remains.
     let undated = sql.domains_on(NO_DAY)?;

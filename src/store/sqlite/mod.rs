@@ -48,10 +48,15 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../schemas/0013_reports_listing.sql"),
     include_str!("../../../schemas/0014_reports_reporter.sql"),
     include_str!("../../../schemas/0015_rollup_rows.sql"),
+    QUARTERS,
 ];
 
-/// The migration that adds the rollups: applying it back-fills them from the records.
+/// The migration that adds the rollups: applying it back-fills them from the records (once the
+/// later migrations have made their tables).
 const ROLLUPS: &str = include_str!("../../../schemas/0012_rollups.sql");
+
+/// The migration that adds the quarter rows: applying it sums them from the month rows.
+const QUARTERS: &str = include_str!("../../../schemas/0016_rollup_quarters.sql");
 
 /// Rows per multi-row INSERT of records (a power of two): 64 rows of 15 columns (960 values) stay
 /// far below SQLite's variable limit. Measured with the values bound in place (`raw.rs`; callgrind,
@@ -183,12 +188,17 @@ impl Db {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version = schema_version(&tx, &self.path)?;
+        let (mut rebuild, mut quarters) = (false, false);
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
             tx.execute_batch(sql)?;
-            if *sql == ROLLUPS {
-                rollups::rebuild(&tx)?;
-            }
+            rebuild |= *sql == ROLLUPS;
+            quarters |= *sql == QUARTERS;
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        }
+        if rebuild {
+            rollups::rebuild(&tx)?;
+        } else if quarters {
+            rollups::quarters(&tx)?;
         }
         tx.commit()?;
         Ok(())

@@ -1,4 +1,4 @@
-//! SQLite's statements for the rollups (`schemas/0012_rollups.sql`): [`RollupSql`] on the unit of
+//! SQLite's statements for the rollups (`schemas/0012_rollups.sql`, `0016_rollup_quarters.sql`): [`RollupSql`] on the unit of
 //! work's connection and [`RollupRead`] on the store's, under the algorithms of
 //! [`crate::store::rollups`] (what the tier holds, and how it is kept and read, is described
 //! there). SQLite has one writer at a time: the clock is one row (`rollup_clock`), and a fold
@@ -12,7 +12,7 @@ use super::evidence::{STORED_COLUMNS, STORED_COUNT, stored_record, text};
 use super::{Db, Tx};
 use crate::model::AggregateReport;
 use crate::store::rollups::{
-    self, DAY, EvidenceAndDays, NO_DAY, Presum, RollupRead, RollupSql, Rows, Table,
+    self, DAY, EvidenceAndDays, NO_DAY, Presum, RollupRead, RollupSql, Rows, Table, quarter_span,
 };
 use crate::store::{Packed, StoreError, StoredRecord};
 
@@ -77,6 +77,15 @@ impl RollupSql for Sql<'_> {
                      VALUES (?1, ?2, ?3, ?4)",
                 )?
                 .execute(params![domain, at, end, blob])?,
+            (Rows::Quarters(_), true) => conn
+                .prepare_cached("DELETE FROM rollup_quarters WHERE domain = ?1 AND quarter = ?2")?
+                .execute(params![domain, at])?,
+            (Rows::Quarters(end), false) => conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO rollup_quarters (domain, quarter, end_day, sums)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![domain, at, end, blob])?,
         };
         Ok(())
     }
@@ -96,6 +105,41 @@ impl RollupSql for Sql<'_> {
             f(r.get_ref(0)?.as_blob().map_err(|_| unreadable())?)?;
         }
         Ok(())
+    }
+
+    fn months_of(
+        &mut self,
+        domain: &str,
+        from: i64,
+        to: i64,
+        mut f: impl FnMut(&[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT sums FROM rollup_months WHERE domain = ?1 AND month >= ?2 AND end_day <= ?3",
+        )?;
+        let mut rows = stmt.query(params![domain, from, to])?;
+        while let Some(r) = rows.next()? {
+            f(r.get_ref(0)?.as_blob().map_err(|_| unreadable())?)?;
+        }
+        Ok(())
+    }
+
+    fn any_stale(&mut self, domain: &str, from: i64, to: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM rollup_stale
+                 WHERE domain = ?1 AND month >= ?2 AND end_day <= ?3)",
+            )?
+            .query_row(params![domain, from, to], |r| r.get(0))?)
+    }
+
+    fn month_rows(&mut self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(self
+            .0
+            .prepare("SELECT domain, month FROM rollup_months ORDER BY domain, month")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?)
     }
 
     fn take_parts(
@@ -210,6 +254,9 @@ impl RollupSql for Sql<'_> {
         self.0
             .prepare_cached("DELETE FROM rollup_months WHERE domain = ?1 AND month = ?2")?
             .execute(params![domain, start])?;
+        if let Some((quarter, _)) = quarter_span(start) {
+            self.put_row(Rows::Quarters(0), domain, quarter, &[])?;
+        }
         self.0
             .prepare_cached(
                 "INSERT INTO rollup_stale (domain, month, end_day, touched) VALUES (?1, ?2, ?3, ?4)
@@ -225,6 +272,7 @@ impl RollupSql for Sql<'_> {
         clock: i64,
     ) -> Result<(), StoreError> {
         static DELETE: Many = Many::new();
+        static QUARTERS: Many = Many::new();
         static STALE: Many = Many::new();
         for run in runs(months) {
             // An OR of (domain, month) keys, each found through the index, not a row value
@@ -241,6 +289,25 @@ impl RollupSql for Sql<'_> {
             self.0
                 .prepare_cached(sql)?
                 .execute(params_from_iter(keys))?;
+            // The quarters holding them are no longer their months' sum.
+            let quarters: Vec<(&str, i64)> = run
+                .iter()
+                .filter_map(|(domain, start, _)| Some((*domain, quarter_span(*start)?.0)))
+                .collect();
+            if !quarters.is_empty() {
+                let sql = QUARTERS.sql(quarters.len(), |n| {
+                    format!(
+                        "DELETE FROM rollup_quarters WHERE {}",
+                        vec!["(domain = ? AND quarter = ?)"; n].join(" OR ")
+                    )
+                });
+                let keys = quarters
+                    .iter()
+                    .flat_map(|(domain, quarter)| [domain as &dyn ToSql, quarter]);
+                self.0
+                    .prepare_cached(sql)?
+                    .execute(params_from_iter(keys))?;
+            }
             let sql = STALE.sql(run.len(), |n| {
                 format!(
                     "INSERT INTO rollup_stale (domain, month, end_day, touched) VALUES {}
@@ -315,6 +382,7 @@ impl RollupSql for Sql<'_> {
         let conn = self.0;
         conn.execute("DELETE FROM rollup_days", [])?;
         conn.execute("DELETE FROM rollup_months", [])?;
+        conn.execute("DELETE FROM rollup_quarters", [])?;
         conn.execute("DELETE FROM rollup_stale", [])?;
         conn.execute("DELETE FROM rollup_parts", [])?;
         Ok(())
@@ -340,12 +408,13 @@ impl RollupSql for Sql<'_> {
         let conn = self.0;
         let days = "FROM rollup_days WHERE day < ?1 AND day > -9223372036854775808";
         let months = "FROM rollup_months WHERE end_day <= ?1";
+        let quarters = "FROM rollup_quarters WHERE end_day <= ?1";
         // A stale month is counted as the row it stands for (whether a unit of work sums it
         // again before this one does not change the count).
         let stale = "FROM rollup_stale WHERE end_day <= ?1";
         if dry_run {
             let mut n = 0;
-            for rows in [days, months, stale] {
+            for rows in [days, months, quarters, stale] {
                 let c: i64 =
                     conn.query_row(&format!("SELECT count(*) {rows}"), [day], |r| r.get(0))?;
                 n += u64::try_from(c).unwrap_or(0);
@@ -354,7 +423,10 @@ impl RollupSql for Sql<'_> {
         }
         let mut gone = conn.execute(&format!("DELETE {days}"), [day])? as u64;
         gone += conn.execute(&format!("DELETE {months}"), [day])? as u64;
+        gone += conn.execute(&format!("DELETE {quarters}"), [day])? as u64;
         gone += conn.execute(&format!("DELETE {stale}"), [day])? as u64;
+        // A quarter the cutoff splits is no longer its months' sum.
+        conn.execute("DELETE FROM rollup_quarters WHERE quarter < ?1", [day])?;
         conn.execute(
             "DELETE FROM rollup_parts WHERE day < ?1 AND day > -9223372036854775808",
             [day],
@@ -418,6 +490,12 @@ fn runs<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
 /// Deletes the rollups and sums every stored report again (the migration's back-fill).
 pub(super) fn rebuild(conn: &Connection) -> Result<(), StoreError> {
     rollups::rebuild(&mut Sql(conn))
+}
+
+/// Sums every quarter again from its month rows ([`rollups::quarters`]): the back-fill of the
+/// migration that adds them.
+pub(super) fn quarters(conn: &Connection) -> Result<(), StoreError> {
+    rollups::quarters(&mut Sql(conn))
 }
 
 /// `prune`'s part ([`rollups::prune`]): how many rows went (or would go).
@@ -492,9 +570,16 @@ impl RollupRead for Read<'_> {
     ) -> Result<(), StoreError> {
         let of_domain = of_domain(domain);
         let sql = match table {
+            Table::Quarters => format!(
+                "SELECT domain, sums FROM rollup_quarters
+                 WHERE {of_domain} AND quarter >= ?2 AND end_day <= ?3"
+            ),
             Table::Months => format!(
-                "SELECT domain, sums FROM rollup_months
-                 WHERE {of_domain} AND month >= ?2 AND end_day <= ?3"
+                "SELECT domain, sums FROM rollup_months m
+                 WHERE {of_domain} AND month >= ?2 AND end_day <= ?3
+                 AND NOT EXISTS (SELECT 1 FROM rollup_quarters q
+                    WHERE q.domain = m.domain AND q.quarter <= m.month AND q.end_day >= m.end_day
+                    AND q.quarter >= ?2 AND q.end_day <= ?3)"
             ),
             Table::Days | Table::Parts => format!(
                 "SELECT domain, sums FROM {}
@@ -547,6 +632,15 @@ impl Db {
         until: Option<i64>,
         by_day: bool,
     ) -> Result<Option<EvidenceAndDays>, StoreError> {
-        rollups::evidence_rolled(&mut Read(self), domain, since, until, by_day)
+        // Every row in one snapshot: a writer settling a month or summing a quarter between two
+        // of the reads would have one counted twice or not at all.
+        if !self.conn.is_autocommit() {
+            return rollups::evidence_rolled(&mut Read(self), domain, since, until, by_day);
+        }
+        self.conn.execute_batch("BEGIN DEFERRED")?;
+        let read = rollups::evidence_rolled(&mut Read(self), domain, since, until, by_day);
+        self.conn
+            .execute_batch(if read.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+        read
     }
 }
