@@ -9,7 +9,7 @@
 use crate::analyse::check::StartingPoint;
 use crate::analyse::{self, Advice, Names, Sender, window_start};
 use crate::model::{self, DayCount, Evidence, PolicyPublished};
-use crate::store::{Store, StoreError};
+use crate::store::{Detail, Store, StoreError};
 use crate::{fetch, parse};
 
 /// What `senders` and `advise` know beyond the reports, from the config file
@@ -38,6 +38,9 @@ pub struct Scope {
     pub until: Option<i64>,
     /// Also count each evidence row's messages per day ([`Judged::daily`]).
     pub by_day: bool,
+    /// Leave each evidence row's days of begin out (`Evidence::days` empty): for those who judge
+    /// senders and give no advice (`senders`).
+    pub without_days: bool,
     /// Evidence per source IP (from the records), for those who need each IP's own messages;
     /// otherwise rows may be summed over IPs (`Evidence::ips`, from the rollups).
     pub per_ip: bool,
@@ -46,6 +49,15 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// What the evidence read for this scope carries besides its sums.
+    fn detail(&self) -> Detail {
+        match (self.by_day, self.without_days) {
+            (true, _) => Detail::Daily,
+            (false, false) => Detail::Days,
+            (false, true) => Detail::Sums,
+        }
+    }
+
     /// The domains this scope covers, with the policy and end of each one's latest report: those
     /// reported, less any a dashboard user may not see.
     fn domains(&self, store: &Store) -> Result<Vec<(PolicyPublished, Option<i64>)>, StoreError> {
@@ -85,8 +97,8 @@ pub struct Reported {
     pub evidence: Vec<Evidence>,
     /// Per day, messages of each evidence row (only with [`Scope::by_day`]).
     pub daily: Vec<DayCount>,
-    /// Whether `daily` was asked for.
-    by_day: bool,
+    /// What the evidence was read with.
+    detail: Detail,
 }
 
 /// One domain, judged.
@@ -173,7 +185,7 @@ fn reported(
         Some(&policy.domain),
         window.0,
         window.1,
-        scope.by_day,
+        scope.detail(),
     )?;
     Ok(Reported {
         policy,
@@ -181,7 +193,7 @@ fn reported(
         window,
         evidence,
         daily,
-        by_day: scope.by_day,
+        detail: scope.detail(),
     })
 }
 
@@ -227,7 +239,7 @@ fn judge(
     let names = names(&r.evidence)?;
     if !stand_ins(&mut r.evidence, &judgement.knowledge, &names) {
         (r.evidence, r.daily) =
-            store.evidence_per_ip(Some(&r.policy.domain), r.window.0, r.window.1, r.by_day)?;
+            store.evidence_per_ip(Some(&r.policy.domain), r.window.0, r.window.1, r.detail)?;
     }
     let senders = analyse::senders(
         &r.evidence,
@@ -374,7 +386,9 @@ pub fn judge_domain(
     let mut evidence = store.evidence_between(Some(domain), since, until)?;
     let names = names(&evidence)?;
     if !stand_ins(&mut evidence, &j.knowledge, &names) {
-        evidence = store.evidence_per_ip(Some(domain), since, until, false)?.0;
+        evidence = store
+            .evidence_per_ip(Some(domain), since, until, Detail::Days)?
+            .0;
     }
     let senders = analyse::senders(&evidence, &j.knowledge, &j.thresholds, &names);
     Ok(Window {

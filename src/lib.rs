@@ -217,7 +217,11 @@ fn execute(config: Config) -> anyhow::Result<u8> {
         Action::Senders(judge) => {
             let rows: Vec<_> = judge::each_domain_collected(
                 &store,
-                &cli_scope(&judge),
+                // Senders only: no advice, so no row's days of begin.
+                &judge::Scope {
+                    without_days: true,
+                    ..cli_scope(&judge)
+                },
                 &judge.judgement,
                 judge.resolve,
                 present::unanswered_lookups,

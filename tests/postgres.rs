@@ -24,7 +24,7 @@ use dmarc_warden::model::{AggregateReport, EvidenceKey, Extracted, Filter, IpEvi
 use dmarc_warden::store::postgres::{
     self as pg, Client, Connector, Location, PgError, PgUrl, resolve_password,
 };
-use dmarc_warden::store::{Inserted, RejectedInput, Store, StoreError};
+use dmarc_warden::store::{Detail, Inserted, RejectedInput, Store, StoreError};
 use dmarc_warden::unpack::Limits;
 use support::{PASSWORD, ROLE, TestDb, server};
 
@@ -568,7 +568,7 @@ fn a_sender_s_counts_beyond_bigint_sum_as_on_sqlite() {
     let sqlite = Store::open(&dir.path().join("warden.db")).unwrap();
     load_both(&[("huge.xml".to_owned(), x)], &mut client, &sqlite);
     let (rows, _) = sqlite
-        .evidence_per_ip(Some("huge.example"), None, None, false)
+        .evidence_per_ip(Some("huge.example"), None, None, Detail::Days)
         .unwrap();
     let keys: Vec<EvidenceKey> = rows
         .iter()
@@ -651,9 +651,12 @@ fn listings_answer_as_sqlite_over_the_samples_and_the_corpus() {
             &w("tls"),
         );
         let (domain, since, until) = (f.domain.as_deref(), f.since, f.until);
-        let (e1, d1) = pg::evidence_per_ip(&mut client, domain, since, until, true).unwrap();
+        let (e1, d1) =
+            pg::evidence_per_ip(&mut client, domain, since, until, Detail::Daily).unwrap();
         // The records' rows (SQLite's rollups are compared with them in tests/rollups.rs).
-        let (e2, d2) = sqlite.evidence_per_ip(domain, since, until, true).unwrap();
+        let (e2, d2) = sqlite
+            .evidence_per_ip(domain, since, until, Detail::Daily)
+            .unwrap();
         same(e1.clone(), e2, &w("evidence"));
         same(d1, d2, &w("evidence by day"));
         if let Some(domain) = domain {

@@ -732,10 +732,10 @@ impl Store {
         since: Option<i64>,
         until: Option<i64>,
     ) -> Result<Vec<Evidence>, StoreError> {
-        Ok(self.evidence_in(domain, since, until, false)?.0)
+        Ok(self.evidence_in(domain, since, until, Detail::Days)?.0)
     }
 
-    /// [`Store::evidence_between`]; with `by_day`, also how many messages of each evidence row came
+    /// [`Store::evidence_between`]; with [`Detail::Daily`], also how many messages of each evidence row came
     /// in reports beginning on each day (the web's charts). From the rollups when they
     /// answer the window: a row per key without the source IP, its IPs in `Evidence::ips`.
     pub fn evidence_in(
@@ -743,9 +743,9 @@ impl Store {
         domain: Option<&str>,
         since: Option<i64>,
         until: Option<i64>,
-        by_day: bool,
+        detail: Detail,
     ) -> Result<(Vec<Evidence>, Vec<DayCount>), StoreError> {
-        backend!(self, db => db.evidence_in(domain, since, until, by_day))
+        backend!(self, db => db.evidence_in(domain, since, until, detail))
     }
 
     /// [`Store::evidence_in`] with a row per source IP (`Evidence::ips` is `None`), read from the
@@ -755,9 +755,9 @@ impl Store {
         domain: Option<&str>,
         since: Option<i64>,
         until: Option<i64>,
-        by_day: bool,
+        detail: Detail,
     ) -> Result<(Vec<Evidence>, Vec<DayCount>), StoreError> {
-        backend!(self, db => db.evidence_per_ip(domain, since, until, by_day))
+        backend!(self, db => db.evidence_per_ip(domain, since, until, detail))
     }
 
     /// The mail of `domain`'s reports ending in `[since, until)` under the keys `keys` (each
@@ -1110,6 +1110,32 @@ pub(crate) fn sorted_evidence(
     (in_order(out, &order).map(|(_, e)| e).collect(), days)
 }
 
+/// What evidence rows carry besides their sums (the readers of [`Store::evidence_in`] and
+/// [`Store::evidence_per_ip`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Detail {
+    /// The sums alone, [`Evidence::days`] left empty: for those who judge senders and give no
+    /// advice (`senders`: gathering each row's days of a year was a tenth of its time).
+    Sums,
+    /// Each row's days of begin too ([`Evidence::days`]: the advice's evidence window).
+    #[default]
+    Days,
+    /// Days, and each row's messages per day of begin ([`DayCount`]: the web's charts).
+    Daily,
+}
+
+impl Detail {
+    /// Whether rows carry their days of begin.
+    pub fn days(self) -> bool {
+        self != Detail::Sums
+    }
+
+    /// Whether each row's messages are counted per day.
+    pub fn daily(self) -> bool {
+        self == Detail::Daily
+    }
+}
+
 /// Evidence rows being summed from records, one per key (both backends' readers of the records):
 /// each record adds its messages, span, day of begin and reporter to its row; at the end the
 /// rows share one table of reporters' names and come in key order ([`sorted_evidence`]).
@@ -1119,18 +1145,18 @@ pub(crate) struct RecordSums {
     reporters: Vec<Vec<u32>>,
     table: crate::model::ReporterTable,
     daily: FastMap<(usize, i64), u64>,
-    by_day: bool,
+    detail: Detail,
 }
 
 impl RecordSums {
-    /// Nothing yet; with `by_day`, day counts are kept too.
-    pub(crate) fn new(by_day: bool) -> Self {
+    /// Nothing yet, keeping what `detail` asks for.
+    pub(crate) fn new(detail: Detail) -> Self {
         RecordSums {
             rows: Vec::new(),
             reporters: Vec::new(),
             table: Default::default(),
             daily: FastMap::default(),
-            by_day,
+            detail,
         }
     }
 
@@ -1164,9 +1190,9 @@ impl RecordSums {
         e.messages = e.messages.saturating_add(count);
         e.first = crate::analyse::min_opt(e.first, begin);
         e.last = e.last.max(end);
-        if let Some(b) = begin {
+        if let Some(b) = begin.filter(|_| self.detail.days()) {
             crate::model::add_day(&mut e.days, b.div_euclid(86_400));
-            if self.by_day {
+            if self.detail.daily() {
                 *self.daily.entry((at, b.div_euclid(86_400))).or_default() += count;
             }
         }

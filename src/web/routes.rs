@@ -252,6 +252,7 @@ impl View {
                 since,
                 until,
                 by_day: false,
+                without_days: false,
                 per_ip: false,
                 visible: Visible::All,
             },

@@ -5,6 +5,7 @@
 //! then turned into their key by [`StoredRecord::evidence_key`], the one conversion, and folded
 //! and ordered as the SQLite store does.
 
+use crate::store::Detail;
 use std::collections::{BTreeSet, HashMap};
 
 use postgres::{Client, GenericClient};
@@ -17,14 +18,14 @@ use crate::model::{DayCount, Evidence, EvidenceKey, IpEvidence};
 use crate::store::of_keys::OfKeys;
 
 /// Records of reports ending on or after `since` and before `until` (of `domain`, when given), summed
-/// by [`EvidenceKey`], sorted by it; with `by_day`, also how many messages of each evidence row came
+/// by [`EvidenceKey`], sorted by it; with [`Detail::Daily`](crate::store::Detail), also how many messages of each evidence row came
 /// in reports beginning on each day.
 pub fn evidence_per_ip(
     client: &mut impl GenericClient,
     domain: Option<&str>,
     since: Option<i64>,
     until: Option<i64>,
-    by_day: bool,
+    detail: Detail,
 ) -> Result<(Vec<Evidence>, Vec<DayCount>), PgError> {
     let conditions = window_conditions(
         domain.is_some(),
@@ -37,7 +38,7 @@ pub fn evidence_per_ip(
     // sort.
     let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
     let mut by_key: HashMap<EvidenceKey, usize> = HashMap::new();
-    let mut sums = crate::store::RecordSums::new(by_day);
+    let mut sums = crate::store::RecordSums::new(detail);
     let mut buf = Vec::new();
     // A batch at a time (`each_row`): a year of a large domain held as rows at once was millions.
     super::each_row(

@@ -37,6 +37,7 @@ mod rejects;
 mod rollups;
 mod url;
 
+use crate::store::Detail;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -528,7 +529,7 @@ impl Db {
         domain: Option<&str>,
         since: Option<i64>,
         until: Option<i64>,
-        by_day: bool,
+        detail: Detail,
     ) -> Result<(Vec<Evidence>, Vec<DayCount>), StoreError> {
         let mut prepared = self
             .prepared
@@ -540,7 +541,7 @@ impl Db {
             domain,
             since,
             until,
-            by_day,
+            detail,
         )
         .map_err(|e| match e {
             StoreError::Postgres(e) => StoreError::Postgres(e.at(self.url())),
@@ -691,7 +692,7 @@ reads! {
     rejects() -> Vec<RejectSummary> = listings::rejects;
     latest_policies(domain: Option<&str>) -> Vec<(PolicyPublished, Option<i64>)> =
         listings::latest_policies;
-    evidence_per_ip(domain: Option<&str>, since: Option<i64>, until: Option<i64>, by_day: bool)
+    evidence_per_ip(domain: Option<&str>, since: Option<i64>, until: Option<i64>, detail: Detail)
         -> (Vec<Evidence>, Vec<DayCount>) = evidence::evidence_per_ip;
     evidence_of_keys(domain: &str, since: Option<i64>, until: Option<i64>, keys: &[EvidenceKey])
         -> Vec<IpEvidence> = evidence::evidence_of_keys;

@@ -42,6 +42,7 @@
 //! retention stored while `prune` runs may leave its parts without their stale mark, read only
 //! when a window reaches back before the cutoff).
 
+use crate::store::Detail;
 use std::collections::{BTreeSet, HashMap};
 
 use postgres::fallible_iterator::FallibleIterator;
@@ -620,14 +621,14 @@ impl RollupRead for Read<'_, '_> {
         domain: Option<&str>,
         since: i64,
         until: i64,
-        by_day: bool,
+        detail: Detail,
     ) -> Result<EvidenceAndDays, StoreError> {
         Ok(super::evidence::evidence_per_ip(
             self.0,
             domain,
             Some(since),
             Some(until),
-            by_day,
+            detail,
         )?)
     }
 }
@@ -649,7 +650,7 @@ pub fn evidence_in(
     domain: Option<&str>,
     since: Option<i64>,
     until: Option<i64>,
-    by_day: bool,
+    detail: Detail,
 ) -> Result<(Vec<Evidence>, Vec<DayCount>), StoreError> {
     if !rollups::from_records() {
         let mut tx = client
@@ -659,14 +660,14 @@ pub fn evidence_in(
             .start()
             .map_err(PgError::from)?;
         let rolled =
-            rollups::evidence_rolled(&mut Read(&mut tx, prepared), domain, since, until, by_day)?;
+            rollups::evidence_rolled(&mut Read(&mut tx, prepared), domain, since, until, detail)?;
         tx.commit().map_err(PgError::from)?;
         if let Some(rolled) = rolled {
             return Ok(rolled);
         }
     }
     Ok(super::evidence::evidence_per_ip(
-        client, domain, since, until, by_day,
+        client, domain, since, until, detail,
     )?)
 }
 

@@ -5,6 +5,7 @@ use super::codec::{Sums, SumsSink, decode_key, encode_key, entries, split};
 use super::{EvidenceAndDays, HashMap};
 use crate::analyse::min_opt;
 use crate::model::{Evidence, EvidenceKey, IpSet, ReporterTable, canonical_v4};
+use crate::store::Detail;
 
 /// Evidence being summed from rollup rows and edge records, one row per key without the IP.
 ///
@@ -35,15 +36,15 @@ pub(super) struct Gathered {
     /// The current blob's names' places in `reporters`.
     local: Vec<u32>,
     daily: HashMap<(usize, i64), u64>,
-    by_day: bool,
+    detail: Detail,
     buf: Vec<u8>,
 }
 
 impl Gathered {
-    /// Nothing yet; with `by_day`, day counts are kept too.
-    pub(super) fn new(by_day: bool) -> Self {
+    /// Nothing yet, keeping what `detail` asks for.
+    pub(super) fn new(detail: Detail) -> Self {
         Gathered {
-            by_day,
+            detail,
             ..Gathered::default()
         }
     }
@@ -265,8 +266,11 @@ impl SumsSink for AddInto<'_> {
         self.g.totals[self.at].add(messages, first, last);
     }
     fn begin(&mut self, day: i64, messages: u64) {
+        if !self.g.detail.days() {
+            return;
+        }
         self.g.days.push((self.at, day));
-        if self.g.by_day {
+        if self.g.detail.daily() {
             *self.g.daily.entry((self.at, day)).or_default() += messages;
         }
     }
@@ -309,7 +313,7 @@ mod tests {
             }
             merge(&[], Entries::from_iter([(kb.clone(), s)])).expect("blob")
         };
-        let mut g = Gathered::new(false);
+        let mut g = Gathered::new(Detail::Days);
         for names in [0..100, 50..150, 140..141] {
             g.add_blob("example.org", &blob(names)).expect("read");
         }

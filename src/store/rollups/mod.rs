@@ -66,6 +66,7 @@ pub(in crate::store) use upkeep::{prune, quarters, rebuild, settle, write};
 /// The maps the tier's sums are gathered in, keyed by encoded keys, days and names.
 type HashMap<K, V> = super::FastMap<K, V>;
 
+use crate::store::Detail;
 use std::collections::BTreeSet;
 
 use crate::model::{DayCount, Evidence};
@@ -290,7 +291,7 @@ pub(in crate::store) trait RollupRead {
         domain: Option<&str>,
         since: i64,
         until: i64,
-        by_day: bool,
+        detail: Detail,
     ) -> Result<EvidenceAndDays, StoreError>;
 }
 
@@ -302,12 +303,12 @@ pub(in crate::store) fn evidence_rolled<R: RollupRead>(
     domain: Option<&str>,
     since: Option<i64>,
     until: Option<i64>,
-    by_day: bool,
+    detail: Detail,
 ) -> Result<Option<EvidenceAndDays>, StoreError> {
     let Some(plan) = Plan::of(since, until) else {
         return Ok(None);
     };
-    let mut g = Gathered::new(by_day);
+    let mut g = Gathered::new(detail);
     // Stale months (the writers' current ones) are read by day.
     let stale = read.stale_in(domain, plan.months)?;
     let mut reads = vec![
@@ -328,7 +329,7 @@ pub(in crate::store) fn evidence_rolled<R: RollupRead>(
         read.blobs(table, domain, range, |d, blob| g.add_blob(d, blob))?;
     }
     for (a, b) in plan.edges {
-        g.add_per_ip(read.per_ip(domain, a, b, by_day)?);
+        g.add_per_ip(read.per_ip(domain, a, b, detail)?);
     }
     Ok(Some(g.finish()))
 }

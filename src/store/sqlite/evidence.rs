@@ -4,6 +4,7 @@
 use super::listings::key_bytes;
 use super::{Db, REPORT_DOMAINS};
 use crate::model::{DayCount, Evidence, EvidenceKey, IpEvidence, PolicyPublished};
+use crate::store::Detail;
 use crate::store::of_keys::OfKeys;
 use crate::store::{FastMap as HashMap, StoreError, StoredRecord};
 
@@ -53,14 +54,14 @@ impl Db {
         domain: Option<&str>,
         since: Option<i64>,
         until: Option<i64>,
-        by_day: bool,
+        detail: Detail,
     ) -> Result<(Vec<Evidence>, Vec<DayCount>), StoreError> {
         if !super::rollups::from_records()
-            && let Some(rolled) = self.evidence_rolled(domain, since, until, by_day)?
+            && let Some(rolled) = self.evidence_rolled(domain, since, until, detail)?
         {
             return Ok(rolled);
         }
-        self.evidence_per_ip(domain, since, until, by_day)
+        self.evidence_per_ip(domain, since, until, detail)
     }
 
     /// Every record of the reports asked for, with its report; rows whose stored columns are equal
@@ -71,7 +72,7 @@ impl Db {
         domain: Option<&str>,
         since: Option<i64>,
         until: Option<i64>,
-        by_day: bool,
+        detail: Detail,
     ) -> Result<(Vec<Evidence>, Vec<DayCount>), StoreError> {
         /// The columns [`StoredRecord`] is read from: the domain, then [`STORED_COLUMNS`].
         const KEY_COLUMNS: usize = 1 + STORED_COUNT;
@@ -86,7 +87,7 @@ impl Db {
         // buffer, so a row like one seen before allocates nothing.
         let mut index: HashMap<Vec<u8>, usize> = HashMap::default();
         let mut by_key: HashMap<EvidenceKey, usize> = HashMap::default();
-        let mut sums = crate::store::RecordSums::new(by_day);
+        let mut sums = crate::store::RecordSums::new(detail);
         let mut buf = Vec::new();
         while let Some(r) = rows.next()? {
             buf.clear();

@@ -4,6 +4,7 @@
 //! there). SQLite has one writer at a time: the clock is one row (`rollup_clock`), and a fold
 //! deletes the parts of the days it folded by range.
 
+use crate::store::Detail;
 use std::sync::OnceLock;
 
 use rusqlite::{Connection, ToSql, params, params_from_iter};
@@ -605,10 +606,10 @@ impl RollupRead for Read<'_> {
         domain: Option<&str>,
         since: i64,
         until: i64,
-        by_day: bool,
+        detail: Detail,
     ) -> Result<EvidenceAndDays, StoreError> {
         self.0
-            .evidence_per_ip(domain, Some(since), Some(until), by_day)
+            .evidence_per_ip(domain, Some(since), Some(until), detail)
     }
 }
 
@@ -630,15 +631,15 @@ impl Db {
         domain: Option<&str>,
         since: Option<i64>,
         until: Option<i64>,
-        by_day: bool,
+        detail: Detail,
     ) -> Result<Option<EvidenceAndDays>, StoreError> {
         // Every row in one snapshot: a writer settling a month or summing a quarter between two
         // of the reads would have one counted twice or not at all.
         if !self.conn.is_autocommit() {
-            return rollups::evidence_rolled(&mut Read(self), domain, since, until, by_day);
+            return rollups::evidence_rolled(&mut Read(self), domain, since, until, detail);
         }
         self.conn.execute_batch("BEGIN DEFERRED")?;
-        let read = rollups::evidence_rolled(&mut Read(self), domain, since, until, by_day);
+        let read = rollups::evidence_rolled(&mut Read(self), domain, since, until, detail);
         self.conn
             .execute_batch(if read.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
         read
