@@ -198,6 +198,17 @@ impl<C: GenericClient> RollupSql for Sql<'_, C> {
         Ok(row.get(0))
     }
 
+    fn has_quarter(&mut self, domain: &str, start: i64) -> Result<bool, StoreError> {
+        let row = self
+            .0
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM rollup_quarters WHERE domain = $1 AND quarter = $2)",
+                &[&domain, &start],
+            )
+            .map_err(PgError::from)?;
+        Ok(row.get(0))
+    }
+
     fn month_rows(&mut self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = self
             .0

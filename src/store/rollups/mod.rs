@@ -38,7 +38,7 @@
 //! a clock): summing a month again each time a batch skipped it cost more than the rest of
 //! the upkeep. A quarter row exists only while it is the sum of its month rows and none of its
 //! months is stale: marking a month stale deletes it, and settling a month sums it again from
-//! its months (when none is stale). A replaced copy or `prune` marks the (domain, day) it deletes from; at commit those
+//! its months once each has a row (and the quarter before, if it has none, from what it has). A replaced copy or `prune` marks the (domain, day) it deletes from; at commit those
 //! days are summed again from their records (a minimum or a set cannot be subtracted). The
 //! migration's back-fill is the same sum.
 //!
@@ -132,6 +132,9 @@ pub(in crate::store) trait RollupSql {
 
     /// Whether a month of `domain` wholly in `[from, to)` is listed stale.
     fn any_stale(&mut self, domain: &str, from: i64, to: i64) -> Result<bool, StoreError>;
+
+    /// Whether `domain` has a quarter row at `start`.
+    fn has_quarter(&mut self, domain: &str, start: i64) -> Result<bool, StoreError>;
 
     /// Each (domain, first day) of the month rows.
     fn month_rows(&mut self) -> Result<Vec<(String, i64)>, StoreError>;

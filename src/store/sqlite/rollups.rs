@@ -135,6 +135,15 @@ impl RollupSql for Sql<'_> {
             .query_row(params![domain, from, to], |r| r.get(0))?)
     }
 
+    fn has_quarter(&mut self, domain: &str, start: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM rollup_quarters WHERE domain = ?1 AND quarter = ?2)",
+            )?
+            .query_row(params![domain, start], |r| r.get(0))?)
+    }
+
     fn month_rows(&mut self) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(self
             .0
