@@ -146,39 +146,32 @@ impl<C: GenericClient> RollupSql for Sql<'_, C> {
         Ok(())
     }
 
-    fn days_of(
+    fn rows_of(
         &mut self,
+        table: Table,
         domain: &str,
         from: i64,
         to: i64,
         mut f: impl FnMut(&[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        let sql = match table {
+            Table::Days => {
+                "SELECT sums FROM rollup_days WHERE domain = $1 AND day >= $2 AND day < $3"
+            }
+            Table::Parts => {
+                "SELECT sums FROM rollup_parts WHERE domain = $1 AND day >= $2 AND day < $3"
+            }
+            Table::Months => {
+                "SELECT sums FROM rollup_months WHERE domain = $1 AND month >= $2 AND end_day <= $3"
+            }
+            Table::Quarters => {
+                "SELECT sums FROM rollup_quarters
+                 WHERE domain = $1 AND quarter >= $2 AND end_day <= $3"
+            }
+        };
         let rows = self
             .0
-            .query(
-                "SELECT sums FROM rollup_days WHERE domain = $1 AND day >= $2 AND day < $3",
-                &[&domain, &from, &to],
-            )
-            .map_err(PgError::from)?;
-        for r in &rows {
-            f(r.get(0))?;
-        }
-        Ok(())
-    }
-
-    fn months_of(
-        &mut self,
-        domain: &str,
-        from: i64,
-        to: i64,
-        mut f: impl FnMut(&[u8]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        let rows = self
-            .0
-            .query(
-                "SELECT sums FROM rollup_months WHERE domain = $1 AND month >= $2 AND end_day <= $3",
-                &[&domain, &from, &to],
-            )
+            .query(sql, &[&domain, &from, &to])
             .map_err(PgError::from)?;
         for r in &rows {
             f(r.get(0))?;

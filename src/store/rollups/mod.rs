@@ -112,18 +112,11 @@ pub(in crate::store) trait RollupSql {
     fn put_row(&mut self, rows: Rows, domain: &str, at: i64, blob: &[u8])
     -> Result<(), StoreError>;
 
-    /// Hands `f` the blob of each of `domain`'s day rows of days `[from, to)`.
-    fn days_of(
+    /// Hands `f` the blob of each of `domain`'s rows of `table` wholly in `[from, to)` (days,
+    /// months or quarters; every month row, whether a quarter row holds it or not).
+    fn rows_of(
         &mut self,
-        domain: &str,
-        from: i64,
-        to: i64,
-        f: impl FnMut(&[u8]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError>;
-
-    /// Hands `f` the blob of each of `domain`'s month rows of months wholly in `[from, to)`.
-    fn months_of(
-        &mut self,
+        table: Table,
         domain: &str,
         from: i64,
         to: i64,
@@ -256,11 +249,12 @@ pub(in crate::store) trait RollupSql {
     }
 }
 
-/// A table the reader reads blobs from.
+/// A table of rollup rows, read by the reader ([`RollupRead::blobs`]) and the upkeep
+/// ([`RollupSql::rows_of`]).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(in crate::store) enum Table {
     Quarters,
-    /// The month rows not summed in a quarter row wholly in the range.
+    /// The month rows (to the reader, those no quarter row wholly in its range holds).
     Months,
     Days,
     Parts,

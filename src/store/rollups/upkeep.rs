@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::codec::{Entries, add_entries, encode_all, merge};
 use super::pending::{Pending, free_elsewhere};
 use super::plan::{NO_DAY, month_key, month_span, quarter_span};
-use super::{RollupSql, Rows};
+use super::{RollupSql, Rows, Table};
 use crate::store::StoreError;
 
 /// Merges `add` into the day row of `domain` at `day`.
@@ -32,7 +32,7 @@ pub(super) fn rebuild_month<S: RollupSql>(
     end: i64,
 ) -> Result<(), StoreError> {
     let mut all = Entries::default();
-    sql.days_of(domain, start, end, |blob| {
+    sql.rows_of(Table::Days, domain, start, end, |blob| {
         add_entries(&mut all, blob).ok_or_else(S::unreadable)
     })?;
     let blob = merge(&[], all).ok_or_else(S::unreadable)?;
@@ -75,7 +75,7 @@ pub(in crate::store) fn requarter<S: RollupSql>(
         return Ok(());
     }
     let mut blobs = Vec::new();
-    sql.months_of(domain, start, end, |blob| {
+    sql.rows_of(Table::Months, domain, start, end, |blob| {
         blobs.push(blob.to_vec());
         Ok(())
     })?;

@@ -91,33 +91,30 @@ impl RollupSql for Sql<'_> {
         Ok(())
     }
 
-    fn days_of(
+    fn rows_of(
         &mut self,
+        table: Table,
         domain: &str,
         from: i64,
         to: i64,
         mut f: impl FnMut(&[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut stmt = self.0.prepare_cached(
-            "SELECT sums FROM rollup_days WHERE domain = ?1 AND day >= ?2 AND day < ?3",
-        )?;
-        let mut rows = stmt.query(params![domain, from, to])?;
-        while let Some(r) = rows.next()? {
-            f(r.get_ref(0)?.as_blob().map_err(|_| unreadable())?)?;
-        }
-        Ok(())
-    }
-
-    fn months_of(
-        &mut self,
-        domain: &str,
-        from: i64,
-        to: i64,
-        mut f: impl FnMut(&[u8]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        let mut stmt = self.0.prepare_cached(
-            "SELECT sums FROM rollup_months WHERE domain = ?1 AND month >= ?2 AND end_day <= ?3",
-        )?;
+        let sql = match table {
+            Table::Days => {
+                "SELECT sums FROM rollup_days WHERE domain = ?1 AND day >= ?2 AND day < ?3"
+            }
+            Table::Parts => {
+                "SELECT sums FROM rollup_parts WHERE domain = ?1 AND day >= ?2 AND day < ?3"
+            }
+            Table::Months => {
+                "SELECT sums FROM rollup_months WHERE domain = ?1 AND month >= ?2 AND end_day <= ?3"
+            }
+            Table::Quarters => {
+                "SELECT sums FROM rollup_quarters
+                 WHERE domain = ?1 AND quarter >= ?2 AND end_day <= ?3"
+            }
+        };
+        let mut stmt = self.0.prepare_cached(sql)?;
         let mut rows = stmt.query(params![domain, from, to])?;
         while let Some(r) = rows.next()? {
             f(r.get_ref(0)?.as_blob().map_err(|_| unreadable())?)?;
