@@ -36,11 +36,10 @@ pub struct Scope {
     pub since: Option<i64>,
     /// Reports ending before this time.
     pub until: Option<i64>,
-    /// Also count each evidence row's messages per day ([`Judged::daily`]).
-    pub by_day: bool,
-    /// Leave each evidence row's days of begin out (`Evidence::days` empty): for those who judge
-    /// senders and give no advice (`senders`).
-    pub without_days: bool,
+    /// What the evidence carries besides its sums: each row's days of begin (the advice's
+    /// evidence window; the default), also its messages per day ([`Judged::daily`]: the web's
+    /// charts), or neither (`senders`, which gives no advice).
+    pub detail: Detail,
     /// Evidence per source IP (from the records), for those who need each IP's own messages;
     /// otherwise rows may be summed over IPs (`Evidence::ips`, from the rollups).
     pub per_ip: bool,
@@ -49,15 +48,6 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// What the evidence read for this scope carries besides its sums.
-    fn detail(&self) -> Detail {
-        match (self.by_day, self.without_days) {
-            (true, _) => Detail::Daily,
-            (false, false) => Detail::Days,
-            (false, true) => Detail::Sums,
-        }
-    }
-
     /// The domains this scope covers, with the policy and end of each one's latest report: those
     /// reported, less any a dashboard user may not see.
     fn domains(&self, store: &Store) -> Result<Vec<(PolicyPublished, Option<i64>)>, StoreError> {
@@ -95,7 +85,7 @@ pub struct Reported {
     /// The reports covered: `(since, until)`, `until` excluded.
     pub window: (Option<i64>, Option<i64>),
     pub evidence: Vec<Evidence>,
-    /// Per day, messages of each evidence row (only with [`Scope::by_day`]).
+    /// Per day, messages of each evidence row (only with [`Detail::Daily`]).
     pub daily: Vec<DayCount>,
     /// What the evidence was read with.
     detail: Detail,
@@ -111,7 +101,7 @@ pub struct Judged {
     /// The reports judged: `(since, until)`, `until` excluded.
     pub window: (Option<i64>, Option<i64>),
     pub evidence: Vec<Evidence>,
-    /// Per day, messages of each evidence row (only with [`Scope::by_day`]).
+    /// Per day, messages of each evidence row (only with [`Detail::Daily`]).
     pub daily: Vec<DayCount>,
     /// The reverse DNS names the senders were identified by.
     pub names: Names,
@@ -185,7 +175,7 @@ fn reported(
         Some(&policy.domain),
         window.0,
         window.1,
-        scope.detail(),
+        scope.detail,
     )?;
     Ok(Reported {
         policy,
@@ -193,7 +183,7 @@ fn reported(
         window,
         evidence,
         daily,
-        detail: scope.detail(),
+        detail: scope.detail,
     })
 }
 

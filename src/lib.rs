@@ -219,7 +219,7 @@ fn execute(config: Config) -> anyhow::Result<u8> {
                 &store,
                 // Senders only: no advice, so no row's days of begin.
                 &judge::Scope {
-                    without_days: true,
+                    detail: store::Detail::Sums,
                     ..cli_scope(&judge)
                 },
                 &judge.judgement,

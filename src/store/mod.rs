@@ -735,8 +735,8 @@ impl Store {
         Ok(self.evidence_in(domain, since, until, Detail::Days)?.0)
     }
 
-    /// [`Store::evidence_between`]; with [`Detail::Daily`], also how many messages of each evidence row came
-    /// in reports beginning on each day (the web's charts). From the rollups when they
+    /// [`Store::evidence_between`]; with [`Detail::Daily`], also how many messages of each
+    /// evidence row came in reports beginning on each day (the web's charts). From the rollups when they
     /// answer the window: a row per key without the source IP, its IPs in `Evidence::ips`.
     pub fn evidence_in(
         &self,

@@ -9,7 +9,7 @@ use crate::analyse::{self, Advice};
 use crate::judge::Judgement;
 use crate::judge::{self, Judged, Scope};
 use crate::model::{Evidence, EvidenceKey, IpEvidence};
-use crate::store::{Store, StoreError};
+use crate::store::{Detail, Store, StoreError};
 
 /// One day's (or bucket's) mail of a domain, by sender class ([`crate::model::SenderClass::ALL`]
 /// order).
@@ -55,7 +55,7 @@ pub fn domains(
     judgement: &Judgement,
 ) -> Result<Vec<DomainView>, StoreError> {
     let scope = Scope {
-        by_day: true,
+        detail: Detail::Daily,
         ..scope.clone()
     };
     // A domain without reports in an asked-for range is not part of the view.

@@ -17,7 +17,7 @@ use super::{ServeConfig, Shared};
 use crate::access::Visible;
 use crate::judge::Scope;
 use crate::model::Filter;
-use crate::store::Store;
+use crate::store::{Detail, Store};
 
 /// What a page of a domain that is not stored, or not the user's, says.
 const NOTHING: &str = "nothing stored matches";
@@ -251,8 +251,7 @@ impl View {
                 days,
                 since,
                 until,
-                by_day: false,
-                without_days: false,
+                detail: Detail::Days,
                 per_ip: false,
                 visible: Visible::All,
             },

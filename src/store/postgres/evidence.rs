@@ -5,7 +5,6 @@
 //! then turned into their key by [`StoredRecord::evidence_key`], the one conversion, and folded
 //! and ordered as the SQLite store does.
 
-use crate::store::Detail;
 use std::collections::{BTreeSet, HashMap};
 
 use postgres::{Client, GenericClient};
@@ -15,11 +14,12 @@ use super::{
     sum_of_counts, window_conditions,
 };
 use crate::model::{DayCount, Evidence, EvidenceKey, IpEvidence};
+use crate::store::Detail;
 use crate::store::of_keys::OfKeys;
 
 /// Records of reports ending on or after `since` and before `until` (of `domain`, when given), summed
-/// by [`EvidenceKey`], sorted by it; with [`Detail::Daily`](crate::store::Detail), also how many messages of each evidence row came
-/// in reports beginning on each day.
+/// by [`EvidenceKey`], sorted by it; with [`Detail::Daily`], also how many messages of each
+/// evidence row came in reports beginning on each day.
 pub fn evidence_per_ip(
     client: &mut impl GenericClient,
     domain: Option<&str>,

@@ -37,7 +37,6 @@ mod rejects;
 mod rollups;
 mod url;
 
-use crate::store::Detail;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -51,7 +50,7 @@ use crate::model::{
     TlsReport, TlsSummary,
 };
 use crate::store::{
-    ChangeToken, Inserted, Kept, KeptInput, LatestReport, Notified, Pending, RejectedInput,
+    ChangeToken, Detail, Inserted, Kept, KeptInput, LatestReport, Notified, Pending, RejectedInput,
     ReportSpan, StoreError, TlsCounts,
 };
 

@@ -42,7 +42,6 @@
 //! retention stored while `prune` runs may leave its parts without their stale mark, read only
 //! when a window reaches back before the cutoff).
 
-use crate::store::Detail;
 use std::collections::{BTreeSet, HashMap};
 
 use postgres::fallible_iterator::FallibleIterator;
@@ -54,7 +53,7 @@ use crate::store::rollups::{
     self, DAY, EvidenceAndDays, NO_DAY, Pending, Presum, RollupRead, RollupSql, Rows, Table,
     quarter_span,
 };
-use crate::store::{StoreError, StoredRecord};
+use crate::store::{Detail, StoreError, StoredRecord};
 
 /// A stored blob that cannot be read: a damaged database.
 fn unreadable() -> StoreError {

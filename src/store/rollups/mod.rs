@@ -38,7 +38,8 @@
 //! a clock): summing a month again each time a batch skipped it cost more than the rest of
 //! the upkeep. A quarter row exists only while it is the sum of its month rows and none of its
 //! months is stale: marking a month stale deletes it, and settling a month sums it again from
-//! its months once each has a row (and the quarter before, if it has none, from what it has). A replaced copy or `prune` marks the (domain, day) it deletes from; at commit those
+//! its months once each has a row (and the quarter before, if it has none, from what it has).
+//! A replaced copy or `prune` marks the (domain, day) it deletes from; at commit those
 //! days are summed again from their records (a minimum or a set cannot be subtracted). The
 //! migration's back-fill is the same sum.
 //!
@@ -66,11 +67,10 @@ pub(in crate::store) use upkeep::{prune, quarters, rebuild, settle, write};
 /// The maps the tier's sums are gathered in, keyed by encoded keys, days and names.
 type HashMap<K, V> = super::FastMap<K, V>;
 
-use crate::store::Detail;
 use std::collections::BTreeSet;
 
 use crate::model::{DayCount, Evidence};
-use crate::store::{StoreError, StoredRecord};
+use crate::store::{Detail, StoreError, StoredRecord};
 
 use gather::Gathered;
 use plan::Plan;
@@ -272,8 +272,8 @@ pub(in crate::store) trait RollupRead {
 
     /// Hands `f` each row's domain and blob: of `table`, quarter rows wholly in `[range.0,
     /// range.1)`, month rows wholly in it that no such quarter row holds, or day rows and parts
-    /// of days in it; when `f` says `None` (a blob it cannot
-    /// read), an error (a damaged database).
+    /// of days in it; when `f` says `None` (a blob it cannot read), an error (a damaged
+    /// database).
     fn blobs(
         &mut self,
         table: Table,

@@ -4,9 +4,8 @@
 use super::listings::key_bytes;
 use super::{Db, REPORT_DOMAINS};
 use crate::model::{DayCount, Evidence, EvidenceKey, IpEvidence, PolicyPublished};
-use crate::store::Detail;
 use crate::store::of_keys::OfKeys;
-use crate::store::{FastMap as HashMap, StoreError, StoredRecord};
+use crate::store::{Detail, FastMap as HashMap, StoreError, StoredRecord};
 
 impl Db {
     pub fn latest_policies(

@@ -1,10 +1,10 @@
-//! SQLite's statements for the rollups (`schemas/0012_rollups.sql`, `0016_rollup_quarters.sql`): [`RollupSql`] on the unit of
-//! work's connection and [`RollupRead`] on the store's, under the algorithms of
+//! SQLite's statements for the rollups (`schemas/0012_rollups.sql`,
+//! `0016_rollup_quarters.sql`): [`RollupSql`] on the unit of work's connection and
+//! [`RollupRead`] on the store's, under the algorithms of
 //! [`crate::store::rollups`] (what the tier holds, and how it is kept and read, is described
 //! there). SQLite has one writer at a time: the clock is one row (`rollup_clock`), and a fold
 //! deletes the parts of the days it folded by range.
 
-use crate::store::Detail;
 use std::sync::OnceLock;
 
 use rusqlite::{Connection, ToSql, params, params_from_iter};
@@ -15,7 +15,7 @@ use crate::model::AggregateReport;
 use crate::store::rollups::{
     self, DAY, EvidenceAndDays, NO_DAY, Presum, RollupRead, RollupSql, Rows, Table, quarter_span,
 };
-use crate::store::{Packed, StoreError, StoredRecord};
+use crate::store::{Detail, Packed, StoreError, StoredRecord};
 
 pub(super) use crate::store::rollups::{Pending, from_records};
 
