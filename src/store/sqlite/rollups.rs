@@ -296,19 +296,22 @@ impl RollupSql for Sql<'_> {
             self.0
                 .prepare_cached(sql)?
                 .execute(params_from_iter(keys))?;
-            // The quarters holding them are no longer their months' sum.
-            let quarters: Vec<(&str, i64)> = run
+            // The quarters holding them are no longer their months' sum (each once: a domain's
+            // months come in order).
+            let mut quarters: Vec<(&str, i64)> = run
                 .iter()
                 .filter_map(|(domain, start, _)| Some((*domain, quarter_span(*start)?.0)))
                 .collect();
-            if !quarters.is_empty() {
-                let sql = QUARTERS.sql(quarters.len(), |n| {
+            quarters.dedup();
+            // In runs of their own: fewer than the months (a power of two), or none.
+            for keys in runs(&quarters) {
+                let sql = QUARTERS.sql(keys.len(), |n| {
                     format!(
                         "DELETE FROM rollup_quarters WHERE {}",
                         vec!["(domain = ? AND quarter = ?)"; n].join(" OR ")
                     )
                 });
-                let keys = quarters
+                let keys = keys
                     .iter()
                     .flat_map(|(domain, quarter)| [domain as &dyn ToSql, quarter]);
                 self.0
