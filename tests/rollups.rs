@@ -199,6 +199,7 @@ fn rollups_answer_as_the_records_over_the_corpus_and_generated_reports(backend: 
         ingest(&env, &[one.path()], &[]);
     }
     assert!(number(&env, "SELECT count(*) FROM rollup_quarters") > 0);
+    assert!(number(&env, "SELECT count(*) FROM rollup_thirds") > 0);
     same(&env, "with generated reports");
     // A large domain's sources are read in two halves at once: the same listing.
     for args in [
@@ -311,7 +312,7 @@ fn an_existing_database_is_back_filled_and_a_wrong_rollup_is_noticed(backend: Ba
             Backend::Sqlite => format!(
                 "DROP TABLE rollup_days; DROP TABLE rollup_months; DROP TABLE rollup_stale;
                  DROP TABLE rollup_parts; DROP TABLE rollup_clock; DROP TABLE rollup_quarters;
-                 PRAGMA user_version = {};",
+                 DROP TABLE rollup_thirds; PRAGMA user_version = {};",
                 // 0012_rollups.sql is the eleventh migration (0008 was never used); the ones after
                 // it run again too and must be idempotent.
                 10
@@ -319,9 +320,9 @@ fn an_existing_database_is_back_filled_and_a_wrong_rollup_is_noticed(backend: Ba
             Backend::Postgres => format!(
                 "DROP TABLE rollup_days; DROP TABLE rollup_months; DROP TABLE rollup_stale;
                  DROP TABLE rollup_parts; DROP SEQUENCE rollup_clock; DROP TABLE rollup_quarters;
-                 DELETE FROM schema_migrations WHERE version >= {};",
-                // 0005_rollups and 0006_rollup_quarters.
-                latest - 1
+                 DROP TABLE rollup_thirds; DELETE FROM schema_migrations WHERE version >= {};",
+                // 0005_rollups, 0006_rollup_quarters and 0007_rollup_thirds.
+                latest - 2
             ),
         },
     );
@@ -333,10 +334,29 @@ fn an_existing_database_is_back_filled_and_a_wrong_rollup_is_noticed(backend: Ba
     }
     assert_eq!(version(&env), latest, "the rollups' migration applied");
     assert!(number(&env, "SELECT count(*) FROM rollup_quarters") > 0, "quarters back-filled");
-    // Without the quarters, their months are read: the same answers.
-    execute(&env, "DELETE FROM rollup_quarters");
+    assert!(number(&env, "SELECT count(*) FROM rollup_thirds") > 0, "thirds back-filled");
+    // A database made before the thirds gets them from its days.
+    let thirds = number(&env, "SELECT count(*) FROM rollup_thirds");
+    execute(
+        &env,
+        &match backend {
+            Backend::Sqlite => format!("DROP TABLE rollup_thirds; PRAGMA user_version = {};", latest - 1),
+            Backend::Postgres => format!(
+                "DROP TABLE rollup_thirds; DELETE FROM schema_migrations WHERE version = {latest};"
+            ),
+        },
+    );
+    let out = env.run(&["ingest", "--quiet", s(&crate::cli::samples())]);
+    assert!(out.code <= 1, "{}", out.stderr);
+    assert_eq!(version(&env), latest, "the thirds' migration applied");
+    assert_eq!(number(&env, "SELECT count(*) FROM rollup_thirds"), thirds);
     if let Some(d) = first_difference(&answers(&env, false), &want) {
-        panic!("the months answer as the quarters did: {d}");
+        panic!("the back-filled thirds answer as the records: {d}");
+    }
+    // Without the quarters and thirds, their months and days are read: the same answers.
+    execute(&env, "DELETE FROM rollup_quarters; DELETE FROM rollup_thirds");
+    if let Some(d) = first_difference(&answers(&env, false), &want) {
+        panic!("the months and days answer as the quarters and thirds did: {d}");
     }
     // The largest month row goes missing.
     execute(

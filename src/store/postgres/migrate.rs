@@ -9,6 +9,7 @@
 use postgres::GenericClient;
 
 use super::PgError;
+use crate::store::rollups::Added;
 
 /// The migrations, numbered from 1 in this order; their names are recorded with them.
 pub const MIGRATIONS: &[(&str, &str)] = &[
@@ -31,6 +32,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0006_rollup_quarters",
         include_str!("../../../schemas/postgres/0006_rollup_quarters.sql"),
+    ),
+    (
+        "0007_rollup_thirds",
+        include_str!("../../../schemas/postgres/0007_rollup_thirds.sql"),
     ),
 ];
 
@@ -82,12 +87,18 @@ pub fn migrate(client: &mut impl GenericClient) -> Result<usize, PgError> {
         });
     }
     let mut applied = 0;
-    let (mut rebuild, mut quarters) = (false, false);
+    // The first (so the earliest) rollup rows applied here: what the back-fill sums.
+    let mut added = None;
     for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
         tx.batch_execute(sql)
             .map_err(|error| PgError::Migration { name, error })?;
-        rebuild |= *name == "0005_rollups";
-        quarters |= *name == "0006_rollup_quarters";
+        let rows = match *name {
+            "0005_rollups" => Some(Added::Rollups),
+            "0006_rollup_quarters" => Some(Added::Quarters),
+            "0007_rollup_thirds" => Some(Added::Thirds),
+            _ => None,
+        };
+        added = added.or(rows);
         let number = i as i32 + 1;
         tx.execute(
             "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
@@ -96,11 +107,9 @@ pub fn migrate(client: &mut impl GenericClient) -> Result<usize, PgError> {
         applied += 1;
     }
     // The back-fill, once every table is made: the rollups of the reports already stored, or
-    // the quarters of the months already summed.
-    if rebuild {
-        super::rollups::rebuild(&mut tx)?;
-    } else if quarters {
-        super::rollups::quarters(&mut tx)?;
+    // the thirds and quarters of the months already summed.
+    if let Some(added) = added {
+        super::rollups::back_fill(&mut tx, added)?;
     }
     tx.commit()?;
     Ok(applied)

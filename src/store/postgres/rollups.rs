@@ -1,5 +1,5 @@
 //! PostgreSQL's statements for the rollups (`schemas/postgres/0005_rollups.sql`,
-//! `0006_rollup_quarters.sql`): [`RollupSql`]
+//! `0006_rollup_quarters.sql`, `0007_rollup_thirds.sql`): [`RollupSql`]
 //! in a unit of work's transaction and [`RollupRead`] in a reader's, under the algorithms of
 //! [`crate::store::rollups`] (what the tier holds, and how it is kept and read, is described
 //! there).
@@ -32,6 +32,8 @@
 //!   transaction ([`evidence_in`]).
 //! - a month listed stale is settled by a later unit of work that holds its key EXCLUSIVE and
 //!   finds it still listed (checked under the lock);
+//! - the rows of a month's thirds are written with its row and deleted with it, so the same
+//!   holds of them;
 //! - a quarter row is deleted with the stale mark of any of its months (under that month's
 //!   lock), and written again only by a transaction that holds all of its months' keys
 //!   EXCLUSIVE and finds none of them stale (checked under the locks): no writer can be adding
@@ -119,6 +121,16 @@ impl<C: GenericClient> RollupSql for Sql<'_, C> {
                  ON CONFLICT (domain, day) DO UPDATE SET sums = EXCLUDED.sums",
                 &[&domain, &at, &blob],
             ),
+            (Rows::Thirds(_), true) => c.execute(
+                "DELETE FROM rollup_thirds WHERE domain = $1 AND third = $2",
+                &[&domain, &at],
+            ),
+            (Rows::Thirds(end), false) => c.execute(
+                "INSERT INTO rollup_thirds (domain, third, end_day, sums) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (domain, third) DO UPDATE
+                 SET end_day = EXCLUDED.end_day, sums = EXCLUDED.sums",
+                &[&domain, &at, &end, &blob],
+            ),
             (Rows::Months(_), true) => c.execute(
                 "DELETE FROM rollup_months WHERE domain = $1 AND month = $2",
                 &[&domain, &at],
@@ -159,6 +171,9 @@ impl<C: GenericClient> RollupSql for Sql<'_, C> {
             }
             Table::Parts => {
                 "SELECT sums FROM rollup_parts WHERE domain = $1 AND day >= $2 AND day < $3"
+            }
+            Table::Thirds => {
+                "SELECT sums FROM rollup_thirds WHERE domain = $1 AND third >= $2 AND end_day <= $3"
             }
             Table::Months => {
                 "SELECT sums FROM rollup_months WHERE domain = $1 AND month >= $2 AND end_day <= $3"
@@ -285,6 +300,8 @@ impl<C: GenericClient> RollupSql for Sql<'_, C> {
         self.0
             .execute(
                 "WITH gone AS (DELETE FROM rollup_months WHERE domain = $1 AND month = $2),
+                 thirds AS (DELETE FROM rollup_thirds
+                    WHERE domain = $1 AND third >= $2 AND third < $3),
                  quarter AS (DELETE FROM rollup_quarters WHERE domain = $1 AND quarter = $5)
                  INSERT INTO rollup_stale (domain, month, end_day, touched)
                  VALUES ($1, $2, $3, $4)
@@ -366,7 +383,7 @@ impl<C: GenericClient> RollupSql for Sql<'_, C> {
         self.0
             .batch_execute(
                 "DELETE FROM rollup_days; DELETE FROM rollup_months; DELETE FROM rollup_quarters;
-                 DELETE FROM rollup_stale; DELETE FROM rollup_parts",
+                 DELETE FROM rollup_thirds; DELETE FROM rollup_stale; DELETE FROM rollup_parts",
             )
             .map_err(PgError::from)?;
         Ok(())
@@ -391,12 +408,13 @@ impl<C: GenericClient> RollupSql for Sql<'_, C> {
     fn prune_rows(&mut self, day: i64, dry_run: bool) -> Result<u64, StoreError> {
         let c = &mut *self.0;
         let days = "FROM rollup_days WHERE day < $1 AND day <> $2";
+        let thirds = "FROM rollup_thirds WHERE end_day <= $1 AND $2::int8 IS NOT NULL";
         let months = "FROM rollup_months WHERE end_day <= $1 AND $2::int8 IS NOT NULL";
         let quarters = "FROM rollup_quarters WHERE end_day <= $1 AND $2::int8 IS NOT NULL";
         // A stale month is counted as the row it stands for.
         let stale = "FROM rollup_stale WHERE end_day <= $1 AND $2::int8 IS NOT NULL";
         let mut n = 0;
-        for rows in [days, months, quarters, stale] {
+        for rows in [days, thirds, months, quarters, stale] {
             n += if dry_run {
                 let row = c
                     .query_one(&format!("SELECT count(*) {rows}"), &[&day, &NO_DAY])
@@ -413,7 +431,9 @@ impl<C: GenericClient> RollupSql for Sql<'_, C> {
                 &[&day, &NO_DAY],
             )
             .map_err(PgError::from)?;
-            // A quarter the cutoff splits is no longer its months' sum.
+            // A third or quarter the cutoff splits is no longer its days' or months' sum.
+            c.execute("DELETE FROM rollup_thirds WHERE third < $1", &[&day])
+                .map_err(PgError::from)?;
             c.execute("DELETE FROM rollup_quarters WHERE quarter < $1", &[&day])
                 .map_err(PgError::from)?;
         }
@@ -599,11 +619,21 @@ impl RollupRead for Read<'_, '_> {
                     WHERE q.domain = m.domain AND q.quarter <= m.month AND q.end_day >= m.end_day
                     AND q.quarter >= $2 AND q.end_day <= $3)"
             ),
-            Table::Days => format!(
-                "SELECT domain, sums FROM rollup_days WHERE {of_domain} AND day >= $2 AND day < $3"
+            Table::Thirds => format!(
+                "SELECT domain, sums FROM rollup_thirds
+                 WHERE {of_domain} AND third >= $2 AND end_day <= $3"
             ),
-            Table::Parts => format!(
-                "SELECT domain, sums FROM rollup_parts WHERE {of_domain} AND day >= $2 AND day < $3"
+            Table::Days | Table::Parts => format!(
+                "SELECT domain, sums FROM {} d
+                 WHERE {of_domain} AND day >= $2 AND day < $3
+                 AND NOT EXISTS (SELECT 1 FROM rollup_thirds t
+                    WHERE t.domain = d.domain AND t.third <= d.day AND t.end_day > d.day
+                    AND t.third >= $2 AND t.end_day <= $3)",
+                if table == Table::Days {
+                    "rollup_days"
+                } else {
+                    "rollup_parts"
+                }
             ),
         };
         // Streamed: each blob is summed as it arrives (a year of an estate is tens of MB).
@@ -717,10 +747,13 @@ pub(super) fn rebuild(client: &mut impl GenericClient) -> Result<(), PgError> {
     rollups::rebuild(&mut Sql(client)).map_err(pg_error)
 }
 
-/// Sums every quarter again from its month rows ([`rollups::quarters`]): the back-fill of the
-/// migration that adds them.
-pub(super) fn quarters(client: &mut impl GenericClient) -> Result<(), PgError> {
-    rollups::quarters(&mut Sql(client)).map_err(pg_error)
+/// The back-fill of the migrations that added `added` and the rollup rows after it
+/// ([`rollups::back_fill`]).
+pub(super) fn back_fill(
+    client: &mut impl GenericClient,
+    added: rollups::Added,
+) -> Result<(), PgError> {
+    rollups::back_fill(&mut Sql(client), added).map_err(pg_error)
 }
 
 /// Sums every stale month again from its days (those another writer is adding to are left to

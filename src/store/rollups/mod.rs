@@ -1,17 +1,22 @@
 //! The sender tier of the rollups (`schemas/0012_rollups.sql`, `schemas/postgres/0005_rollups.sql`):
 //! the aggregate records summed per evidence key without the source IP, one row per policy domain and UTC day of the report's end
-//! (`rollup_days`), one per domain and calendar month (`rollup_months`) and one per domain and
-//! calendar quarter (`rollup_quarters`, migration 16 / postgres 6), each row holding every key's
-//! sums in one blob; kept in the unit of work that stores the reports, and read by
-//! `evidence_in`: whole quarters from the quarter rows, the other whole months from the month
-//! rows, the other whole days from the day rows, and a window's partial first (or last) day
-//! from the records of just those reports, so that a window means what it means on the records
-//! (`analyse::window_start`) and a year reads a handful of rows per domain.
+//! (`rollup_days`), one per domain and calendar month (`rollup_months`), one per domain and
+//! calendar quarter (`rollup_quarters`, migration 16 / postgres 6) and one per domain and third
+//! of a month (`rollup_thirds`, migration 17 / postgres 7), each row holding every key's sums in
+//! one blob; kept in the unit of work that stores the reports, and read by `evidence_in`: whole
+//! quarters from the quarter rows, the other whole months from the month rows, the whole thirds
+//! of the months at the window's edges from the thirds' rows, the other whole days from the day
+//! rows, and a window's partial first (or last) day from the records of just those reports, so
+//! that a window means what it means on the records (`analyse::window_start`) and a year reads a
+//! handful of rows per domain.
 //!
 //! Quarters, because a domain's keys hardly change from month to month: a month row holds nearly
 //! every key of the year, and a year read from eleven of them summed each key eleven times
 //! (`senders --days 365` on a 10M-record estate: 17,860 entries summed for the largest domain;
-//! with quarters 11,386, and 16% less time).
+//! with quarters 11,386, and 16% less time). Thirds, because a window rarely begins on the
+//! first of a month: a year read the month it begins in from up to 30 day rows (26 of its 36
+//! rows per domain, a third of its entries), now from the days up to the next third and at most
+//! two thirds' rows.
 //!
 //! Without the IP, because source IPs hardly repeat: in a generated estate of 2.0M records, 1.86M
 //! distinct (domain, day, IP) but 370k (domain, day, key without IP). What the IP decides is kept
@@ -36,7 +41,8 @@
 //! listed in `rollup_stale`; readers read those months by day), and are summed again from their
 //! days by the unit of work [`upkeep::SETTLE_AFTER`] units after the last that touched them (counted in
 //! a clock): summing a month again each time a batch skipped it cost more than the rest of
-//! the upkeep. A quarter row exists only while it is the sum of its month rows and none of its
+//! the upkeep. A month's thirds are summed from its days with it and deleted with it. A quarter
+//! row exists only while it is the sum of its month rows and none of its
 //! months is stale: marking a month stale deletes it, and settling a month sums it again from
 //! its months once each has a row (and the quarter before, if it has none, from what it has).
 //! A replaced copy or `prune` marks the (domain, day) it deletes from; at commit those
@@ -62,7 +68,7 @@ mod upkeep;
 
 pub(in crate::store) use pending::{Pending, Presum, presum};
 pub(in crate::store) use plan::{DAY, NO_DAY, quarter_span};
-pub(in crate::store) use upkeep::{prune, quarters, rebuild, settle, write};
+pub(in crate::store) use upkeep::{Added, back_fill, prune, rebuild, settle, write};
 
 /// The maps the tier's sums are gathered in, keyed by encoded keys, days and names.
 type HashMap<K, V> = super::FastMap<K, V>;
@@ -83,10 +89,12 @@ pub(in crate::store) fn from_records() -> bool {
 /// Evidence as its readers return it: the rows and their day counts.
 pub(in crate::store) type EvidenceAndDays = (Vec<Evidence>, Vec<DayCount>);
 
-/// A row table: the day rows, the month rows or the quarter rows.
+/// A row table: the day rows, the thirds of months, the month rows or the quarter rows.
 #[derive(Clone, Copy)]
 pub(in crate::store) enum Rows {
     Days,
+    /// With the day after the third.
+    Thirds(i64),
     /// With the day after the month.
     Months(i64),
     /// With the day after the quarter.
@@ -162,8 +170,8 @@ pub(in crate::store) trait RollupSql {
     /// This unit of work's number from the clock (each unit of work that writes takes the next).
     fn tick(&mut self) -> Result<i64, StoreError>;
 
-    /// Deletes `domain`'s month row at `start` (and the row of the quarter holding it) and
-    /// lists it stale, touched at `clock`.
+    /// Deletes `domain`'s month row at `start` (with its thirds' rows, and the row of the
+    /// quarter holding it) and lists it stale, touched at `clock`.
     fn mark_stale(
         &mut self,
         domain: &str,
@@ -207,9 +215,10 @@ pub(in crate::store) trait RollupSql {
     fn report_days(&mut self) -> Result<Vec<(String, i64)>, StoreError>;
 
     /// Deletes (or, dry, counts) the day rows and parts of days before `day` (not [`NO_DAY`]'s),
-    /// the month rows, quarter rows and stale months wholly before it, and the quarter rows that
-    /// begin before it (their months are read until the quarter is summed again); how many rows
-    /// (parts and the quarters across `day` not counted).
+    /// the rows of thirds, months and quarters and the stale months wholly before it, and the
+    /// rows of thirds and quarters that begin before it (their days or months are read until
+    /// they are summed again); how many rows (parts and the thirds and quarters across `day`
+    /// not counted).
     fn prune_rows(&mut self, day: i64, dry_run: bool) -> Result<u64, StoreError>;
 
     /// The month rows that begin before `day` and end after it.
@@ -256,6 +265,10 @@ pub(in crate::store) enum Table {
     Quarters,
     /// The month rows (to the reader, those no quarter row wholly in its range holds).
     Months,
+    /// The thirds of months.
+    Thirds,
+    /// The day rows and the parts of days (to the reader, those of the days no third's row
+    /// wholly in its range holds).
     Days,
     Parts,
 }
@@ -271,9 +284,9 @@ pub(in crate::store) trait RollupRead {
     ) -> Result<Vec<(String, i64, i64)>, StoreError>;
 
     /// Hands `f` each row's domain and blob: of `table`, quarter rows wholly in `[range.0,
-    /// range.1)`, month rows wholly in it that no such quarter row holds, or day rows and parts
-    /// of days in it; when `f` says `None` (a blob it cannot read), an error (a damaged
-    /// database).
+    /// range.1)`, month rows wholly in it that no such quarter row holds, rows of thirds wholly
+    /// in it, or day rows and parts of days in it that no such third's row holds; when `f` says
+    /// `None` (a blob it cannot read), an error (a damaged database).
     fn blobs(
         &mut self,
         table: Table,
@@ -313,7 +326,7 @@ pub(in crate::store) fn evidence_rolled<R: RollupRead>(
         (Table::Months, domain, plan.months),
     ];
     for range in &plan.days {
-        for table in [Table::Days, Table::Parts] {
+        for table in [Table::Thirds, Table::Days, Table::Parts] {
             reads.push((table, domain, *range));
         }
     }

@@ -1,6 +1,7 @@
-//! Days, months and quarters: the day a report is rolled up under ([`day_of`]), the month row
-//! holding a day ([`month_span`]), the quarter row holding a month ([`quarter_span`]), and which
-//! rows answer a window ([`Plan`]).
+//! Days, thirds of months, months and quarters: the day a report is rolled up under
+//! ([`day_of`]), the month row holding a day ([`month_span`]), the third rows of a month
+//! ([`thirds`]), the quarter row holding a month ([`quarter_span`]), and which rows answer a
+//! window ([`Plan`]).
 
 /// The day stored for a report without an end: below every real day.
 pub(in crate::store) const NO_DAY: i64 = i64::MIN;
@@ -23,6 +24,23 @@ pub(super) fn month_span(day: i64) -> Option<(i64, i64)> {
         Some((start, end)) => Some((start / DAY, end / DAY)),
         None => Some((day, day.saturating_add(1))),
     }
+}
+
+/// Days a third of a month holds (the last third: the rest of the month).
+const THIRD: i64 = 10;
+
+/// The thirds `[start, end)` of the month row `[start, end)` ([`month_span`]): days 1-10, 11-20
+/// and 21 to its end, each summed into a row of its own with the month's; none for a month that
+/// is a day alone.
+pub(super) fn thirds(start: i64, end: i64) -> Vec<(i64, i64)> {
+    if end - start <= 2 * THIRD {
+        return Vec::new();
+    }
+    vec![
+        (start, start + THIRD),
+        (start + THIRD, start + 2 * THIRD),
+        (start + 2 * THIRD, end),
+    ]
 }
 
 /// The days `[start, end)` of the calendar quarter holding the month that begins on `month`

@@ -1,13 +1,14 @@
 //! The writer's side of the tier, written once over [`RollupSql`]: a unit of work's sums written
-//! as parts of their days ([`write`]), parts folded into day rows ([`fold`]), stale months summed
-//! again from their days ([`settle`]), quarters summed again from their months ([`requarter`]),
-//! everything summed again from the records ([`rebuild`]), and `prune`'s part ([`prune`]).
+//! as parts of their days ([`write`]), parts folded into day rows ([`fold`]), stale months (and
+//! their thirds) summed again from their days ([`settle`], [`rebuild_month`]), quarters summed
+//! again from their months ([`requarter`]), everything summed again from the records
+//! ([`rebuild`]), the migrations' back-fill ([`back_fill`]), and `prune`'s part ([`prune`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::codec::{Entries, add_entries, encode_all, merge};
 use super::pending::{Pending, free_elsewhere};
-use super::plan::{NO_DAY, month_key, month_span, quarter_span};
+use super::plan::{NO_DAY, month_key, month_span, quarter_span, thirds};
 use super::{RollupSql, Rows, Table};
 use crate::store::StoreError;
 
@@ -24,18 +25,39 @@ fn merge_day<S: RollupSql>(
     sql.put_row(Rows::Days, domain, day, &new)
 }
 
-/// Sums `domain`'s month `[start, end)` again from its day rows.
+/// Sums `domain`'s month `[start, end)` again from its day rows, and the rows of its thirds
+/// with it: each third from its days, the month from its thirds' sums (a month that is a day
+/// alone has no thirds: from its day).
 pub(super) fn rebuild_month<S: RollupSql>(
     sql: &mut S,
     domain: &str,
     start: i64,
     end: i64,
 ) -> Result<(), StoreError> {
-    let mut all = Entries::default();
-    sql.rows_of(Table::Days, domain, start, end, |blob| {
-        add_entries(&mut all, blob).ok_or_else(S::unreadable)
-    })?;
-    let blob = merge(&[], all).ok_or_else(S::unreadable)?;
+    let thirds = thirds(start, end);
+    let mut month = Entries::default();
+    if thirds.is_empty() {
+        sql.rows_of(Table::Days, domain, start, end, |blob| {
+            add_entries(&mut month, blob).ok_or_else(S::unreadable)
+        })?;
+    }
+    for (a, b) in thirds {
+        let mut third = Entries::default();
+        sql.rows_of(Table::Days, domain, a, b, |blob| {
+            add_entries(&mut third, blob).ok_or_else(S::unreadable)
+        })?;
+        // Empty (no days): the row deleted.
+        sql.put_row(Rows::Thirds(b), domain, a, &encode_all(&mut third))?;
+        for (key, sums) in third {
+            match month.get_mut(&key) {
+                Some(m) => m.absorb(sums),
+                None => {
+                    month.insert(key, sums);
+                }
+            }
+        }
+    }
+    let blob = merge(&[], month).ok_or_else(S::unreadable)?;
     sql.put_row(Rows::Months(end), domain, start, &blob)
 }
 
@@ -268,8 +290,8 @@ fn sum_day<S: RollupSql>(
 }
 
 /// Deletes the rollups and sums every stored report again, one (domain, day) at a time, then
-/// each month from its days and each quarter from its months (the migration's back-fill; after
-/// `migrate --to` copied the reports in).
+/// each month (and its thirds) from its days and each quarter from its months (the migration's
+/// back-fill; after `migrate --to` copied the reports in).
 pub(in crate::store) fn rebuild<S: RollupSql>(sql: &mut S) -> Result<(), StoreError> {
     sql.clear()?;
     let mut months = BTreeSet::new();
@@ -286,9 +308,42 @@ pub(in crate::store) fn rebuild<S: RollupSql>(sql: &mut S) -> Result<(), StoreEr
     quarters(sql)
 }
 
-/// Sums every quarter that has month rows again from them (the back-fill of the migration that
-/// adds the quarter rows, and the end of [`rebuild`]).
-pub(in crate::store) fn quarters<S: RollupSql>(sql: &mut S) -> Result<(), StoreError> {
+/// The rollup rows a migration adds, in the order the migrations added them: the earliest a
+/// database lacked says what its back-fill sums ([`back_fill`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(in crate::store) enum Added {
+    /// The tier itself (`0012_rollups`, postgres `0005_rollups`).
+    Rollups,
+    /// The quarter rows (`0016_rollup_quarters`, postgres `0006_rollup_quarters`).
+    Quarters,
+    /// The rows of thirds (`0017_rollup_thirds`, postgres `0007_rollup_thirds`).
+    Thirds,
+}
+
+/// The back-fill of the migrations that added `added` and the rows after it, once every table is
+/// made: everything from the records, or the months again from their days (their thirds with
+/// them) and then the quarters from the months.
+pub(in crate::store) fn back_fill<S: RollupSql>(
+    sql: &mut S,
+    added: Added,
+) -> Result<(), StoreError> {
+    if added == Added::Rollups {
+        return rebuild(sql);
+    }
+    for (domain, month) in sql.month_rows()? {
+        if let Some((start, end)) = month_span(month) {
+            rebuild_month(sql, &domain, start, end)?;
+        }
+    }
+    if added == Added::Quarters {
+        quarters(sql)?;
+    }
+    Ok(())
+}
+
+/// Sums every quarter that has month rows again from them (the end of [`rebuild`] and of the
+/// quarters' [`back_fill`]).
+fn quarters<S: RollupSql>(sql: &mut S) -> Result<(), StoreError> {
     let quarters: BTreeSet<(String, i64)> = sql
         .month_rows()?
         .into_iter()

@@ -21,7 +21,7 @@ mod raw;
 mod rdns;
 mod rejects;
 mod rollups;
-use crate::store::rollups::Presum;
+use crate::store::rollups::{Added, Presum};
 mod text;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../schemas/0014_reports_reporter.sql"),
     include_str!("../../../schemas/0015_rollup_rows.sql"),
     QUARTERS,
+    THIRDS,
 ];
 
 /// The migration that adds the rollups: applying it back-fills them from the records (once the
@@ -57,6 +58,9 @@ const ROLLUPS: &str = include_str!("../../../schemas/0012_rollups.sql");
 
 /// The migration that adds the quarter rows: applying it sums them from the month rows.
 const QUARTERS: &str = include_str!("../../../schemas/0016_rollup_quarters.sql");
+
+/// The migration that adds the rows of thirds: applying it sums them from the day rows.
+const THIRDS: &str = include_str!("../../../schemas/0017_rollup_thirds.sql");
 
 /// Rows per multi-row INSERT of records (a power of two): 64 rows of 15 columns (960 values) stay
 /// far below SQLite's variable limit. Measured with the values bound in place (`raw.rs`; callgrind,
@@ -188,17 +192,22 @@ impl Db {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version = schema_version(&tx, &self.path)?;
-        let (mut rebuild, mut quarters) = (false, false);
+        // The first (so the earliest) rollup rows applied here: what the back-fill sums, once
+        // every table is made.
+        let mut added = None;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
             tx.execute_batch(sql)?;
-            rebuild |= *sql == ROLLUPS;
-            quarters |= *sql == QUARTERS;
+            let rows = match *sql {
+                ROLLUPS => Some(Added::Rollups),
+                QUARTERS => Some(Added::Quarters),
+                THIRDS => Some(Added::Thirds),
+                _ => None,
+            };
+            added = added.or(rows);
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
         }
-        if rebuild {
-            rollups::rebuild(&tx)?;
-        } else if quarters {
-            rollups::quarters(&tx)?;
+        if let Some(added) = added {
+            rollups::back_fill(&tx, added)?;
         }
         tx.commit()?;
         Ok(())

@@ -1,5 +1,5 @@
 //! SQLite's statements for the rollups (`schemas/0012_rollups.sql`,
-//! `0016_rollup_quarters.sql`): [`RollupSql`] on the unit of work's connection and
+//! `0016_rollup_quarters.sql`, `0017_rollup_thirds.sql`): [`RollupSql`] on the unit of work's connection and
 //! [`RollupRead`] on the store's, under the algorithms of
 //! [`crate::store::rollups`] (what the tier holds, and how it is kept and read, is described
 //! there). SQLite has one writer at a time: the clock is one row (`rollup_clock`), and a fold
@@ -69,6 +69,15 @@ impl RollupSql for Sql<'_> {
                     "INSERT OR REPLACE INTO rollup_days (domain, day, sums) VALUES (?1, ?2, ?3)",
                 )?
                 .execute(params![domain, at, blob])?,
+            (Rows::Thirds(_), true) => conn
+                .prepare_cached("DELETE FROM rollup_thirds WHERE domain = ?1 AND third = ?2")?
+                .execute(params![domain, at])?,
+            (Rows::Thirds(end), false) => conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO rollup_thirds (domain, third, end_day, sums)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![domain, at, end, blob])?,
             (Rows::Months(_), true) => conn
                 .prepare_cached("DELETE FROM rollup_months WHERE domain = ?1 AND month = ?2")?
                 .execute(params![domain, at])?,
@@ -105,6 +114,9 @@ impl RollupSql for Sql<'_> {
             }
             Table::Parts => {
                 "SELECT sums FROM rollup_parts WHERE domain = ?1 AND day >= ?2 AND day < ?3"
+            }
+            Table::Thirds => {
+                "SELECT sums FROM rollup_thirds WHERE domain = ?1 AND third >= ?2 AND end_day <= ?3"
             }
             Table::Months => {
                 "SELECT sums FROM rollup_months WHERE domain = ?1 AND month >= ?2 AND end_day <= ?3"
@@ -261,6 +273,11 @@ impl RollupSql for Sql<'_> {
         self.0
             .prepare_cached("DELETE FROM rollup_months WHERE domain = ?1 AND month = ?2")?
             .execute(params![domain, start])?;
+        self.0
+            .prepare_cached(
+                "DELETE FROM rollup_thirds WHERE domain = ?1 AND third >= ?2 AND third < ?3",
+            )?
+            .execute(params![domain, start, end])?;
         if let Some((quarter, _)) = quarter_span(start) {
             self.put_row(Rows::Quarters(0), domain, quarter, &[])?;
         }
@@ -279,6 +296,7 @@ impl RollupSql for Sql<'_> {
         clock: i64,
     ) -> Result<(), StoreError> {
         static DELETE: Many = Many::new();
+        static THIRDS: Many = Many::new();
         static QUARTERS: Many = Many::new();
         static STALE: Many = Many::new();
         for run in runs(months) {
@@ -293,6 +311,18 @@ impl RollupSql for Sql<'_> {
             let keys = run
                 .iter()
                 .flat_map(|(domain, start, _)| [domain as &dyn ToSql, start]);
+            self.0
+                .prepare_cached(sql)?
+                .execute(params_from_iter(keys))?;
+            let sql = THIRDS.sql(run.len(), |n| {
+                format!(
+                    "DELETE FROM rollup_thirds WHERE {}",
+                    vec!["(domain = ? AND third >= ? AND third < ?)"; n].join(" OR ")
+                )
+            });
+            let keys = run
+                .iter()
+                .flat_map(|(domain, start, end)| [domain as &dyn ToSql, start, end]);
             self.0
                 .prepare_cached(sql)?
                 .execute(params_from_iter(keys))?;
@@ -392,6 +422,7 @@ impl RollupSql for Sql<'_> {
         let conn = self.0;
         conn.execute("DELETE FROM rollup_days", [])?;
         conn.execute("DELETE FROM rollup_months", [])?;
+        conn.execute("DELETE FROM rollup_thirds", [])?;
         conn.execute("DELETE FROM rollup_quarters", [])?;
         conn.execute("DELETE FROM rollup_stale", [])?;
         conn.execute("DELETE FROM rollup_parts", [])?;
@@ -417,6 +448,7 @@ impl RollupSql for Sql<'_> {
     fn prune_rows(&mut self, day: i64, dry_run: bool) -> Result<u64, StoreError> {
         let conn = self.0;
         let days = "FROM rollup_days WHERE day < ?1 AND day > -9223372036854775808";
+        let thirds = "FROM rollup_thirds WHERE end_day <= ?1";
         let months = "FROM rollup_months WHERE end_day <= ?1";
         let quarters = "FROM rollup_quarters WHERE end_day <= ?1";
         // A stale month is counted as the row it stands for (whether a unit of work sums it
@@ -424,7 +456,7 @@ impl RollupSql for Sql<'_> {
         let stale = "FROM rollup_stale WHERE end_day <= ?1";
         if dry_run {
             let mut n = 0;
-            for rows in [days, months, quarters, stale] {
+            for rows in [days, thirds, months, quarters, stale] {
                 let c: i64 =
                     conn.query_row(&format!("SELECT count(*) {rows}"), [day], |r| r.get(0))?;
                 n += u64::try_from(c).unwrap_or(0);
@@ -432,10 +464,12 @@ impl RollupSql for Sql<'_> {
             return Ok(n);
         }
         let mut gone = conn.execute(&format!("DELETE {days}"), [day])? as u64;
+        gone += conn.execute(&format!("DELETE {thirds}"), [day])? as u64;
         gone += conn.execute(&format!("DELETE {months}"), [day])? as u64;
         gone += conn.execute(&format!("DELETE {quarters}"), [day])? as u64;
         gone += conn.execute(&format!("DELETE {stale}"), [day])? as u64;
-        // A quarter the cutoff splits is no longer its months' sum.
+        // A third or quarter the cutoff splits is no longer its days' or months' sum.
+        conn.execute("DELETE FROM rollup_thirds WHERE third < ?1", [day])?;
         conn.execute("DELETE FROM rollup_quarters WHERE quarter < ?1", [day])?;
         conn.execute(
             "DELETE FROM rollup_parts WHERE day < ?1 AND day > -9223372036854775808",
@@ -502,10 +536,10 @@ pub(super) fn rebuild(conn: &Connection) -> Result<(), StoreError> {
     rollups::rebuild(&mut Sql(conn))
 }
 
-/// Sums every quarter again from its month rows ([`rollups::quarters`]): the back-fill of the
-/// migration that adds them.
-pub(super) fn quarters(conn: &Connection) -> Result<(), StoreError> {
-    rollups::quarters(&mut Sql(conn))
+/// The back-fill of the migrations that added `added` and the rollup rows after it
+/// ([`rollups::back_fill`]).
+pub(super) fn back_fill(conn: &Connection, added: rollups::Added) -> Result<(), StoreError> {
+    rollups::back_fill(&mut Sql(conn), added)
 }
 
 /// `prune`'s part ([`rollups::prune`]): how many rows went (or would go).
@@ -591,9 +625,16 @@ impl RollupRead for Read<'_> {
                     WHERE q.domain = m.domain AND q.quarter <= m.month AND q.end_day >= m.end_day
                     AND q.quarter >= ?2 AND q.end_day <= ?3)"
             ),
+            Table::Thirds => format!(
+                "SELECT domain, sums FROM rollup_thirds
+                 WHERE {of_domain} AND third >= ?2 AND end_day <= ?3"
+            ),
             Table::Days | Table::Parts => format!(
-                "SELECT domain, sums FROM {}
-                 WHERE {of_domain} AND day >= ?2 AND day < ?3",
+                "SELECT domain, sums FROM {} d
+                 WHERE {of_domain} AND day >= ?2 AND day < ?3
+                 AND NOT EXISTS (SELECT 1 FROM rollup_thirds t
+                    WHERE t.domain = d.domain AND t.third <= d.day AND t.end_day > d.day
+                    AND t.third >= ?2 AND t.end_day <= ?3)",
                 if table == Table::Days {
                     "rollup_days"
                 } else {
