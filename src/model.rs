@@ -729,8 +729,9 @@ pub fn add_day(days: &mut Vec<i64>, day: i64) {
 pub struct Reporters {
     /// Names in increasing order, each once.
     table: std::sync::Arc<Vec<String>>,
-    /// This row's places in `table`, increasing.
-    places: Vec<u32>,
+    /// This row's places in `table`, increasing: shared too by rows with the same names (a
+    /// year's rows have a few dozen sets of them between them).
+    places: std::sync::Arc<[u32]>,
 }
 
 impl Reporters {
@@ -740,7 +741,10 @@ impl Reporters {
         places.retain(|p| (*p as usize) < table.len());
         places.sort_unstable();
         places.dedup();
-        Reporters { table, places }
+        Reporters {
+            table,
+            places: places.into(),
+        }
     }
 
     /// The names, in order.

@@ -4,7 +4,7 @@
 use super::codec::{Sums, SumsSink, decode_key, encode_key, entries, split};
 use super::{EvidenceAndDays, HashMap};
 use crate::analyse::min_opt;
-use crate::model::{Evidence, EvidenceKey, IpSet, ReporterTable, canonical_v4};
+use crate::model::{Evidence, EvidenceKey, IpSet, ReporterTable, Reporters, canonical_v4};
 use crate::store::Detail;
 
 /// Evidence being summed from rollup rows and edge records, one row per key without the IP.
@@ -166,18 +166,35 @@ impl Gathered {
         // Which row last took each name: a row's names met once each without sorting them all
         // (a row meets each of its names once per entry it was summed from).
         let mut taken = vec![usize::MAX; names.len()];
+        // The rows whose names are all among the first 64 share their names' places, one list
+        // per set of them.
+        let mut by_bits: HashMap<u64, Reporters> = HashMap::default();
+        let mut places: Vec<u32> = Vec::new();
         for (at, key) in crate::store::in_order(self.keys, &order) {
             let bits = rep_bits.get(at).copied().unwrap_or(0);
-            let mut places: Vec<u32> = (0..64).filter(|p| bits & (1 << p) != 0).collect();
-            for p in reps.of(at) {
-                if let Some(t) = taken.get_mut(*p as usize)
-                    && *t != at
-                {
-                    *t = at;
-                    places.push(*p);
-                }
+            let more = reps.of(at);
+            places.clear();
+            let mut left = bits;
+            while left != 0 {
+                places.push(left.trailing_zeros());
+                left &= left - 1;
             }
-            let reporters = names.row(places);
+            let reporters = if more.is_empty() {
+                by_bits
+                    .entry(bits)
+                    .or_insert_with(|| names.row(places.iter().copied()))
+                    .clone()
+            } else {
+                for p in more {
+                    if let Some(t) = taken.get_mut(*p as usize)
+                        && *t != at
+                    {
+                        *t = at;
+                        places.push(*p);
+                    }
+                }
+                names.row(places.iter().copied())
+            };
             let mut mine = days.of(at).to_vec();
             mine.sort_unstable();
             mine.dedup();
