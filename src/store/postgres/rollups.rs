@@ -599,6 +599,10 @@ impl RollupRead for Read<'_, '_> {
             .collect())
     }
 
+    fn unreadable() -> StoreError {
+        unreadable()
+    }
+
     fn blobs(
         &mut self,
         table: Table,

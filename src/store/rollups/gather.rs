@@ -4,7 +4,7 @@
 use super::codec::{Sums, SumsSink, decode_key, encode_key, entries, split};
 use super::{EvidenceAndDays, HashMap};
 use crate::analyse::min_opt;
-use crate::model::{Evidence, EvidenceKey, IpSet, ReporterTable, Reporters, canonical_v4};
+use crate::model::{Evidence, IpSet, ReporterTable, Reporters, canonical_v4};
 use crate::store::Detail;
 
 /// Evidence being summed from rollup rows and edge records, one row per key without the IP.
@@ -13,14 +13,24 @@ use crate::store::Detail;
 /// one list for all rows, each item (or run of addresses) with its row's place, and is parted
 /// per row once at the end ([`by_place`]): a year's rows were grown one push at a time, each list
 /// copied again as it grew (a seventh of reading a year).
+///
+/// A row's key is kept as its bytes (its domain's number, then [`encode_key`]'s) in one list,
+/// found by their hash, and made an [`EvidenceKey`] only at the end: a year's hundred thousand
+/// keys, each made as met, were copied again each time their list grew (and each key's bytes
+/// again, into a map of their own).
 #[derive(Default)]
 pub(super) struct Gathered {
-    /// (domain's number, key bytes) → place in `keys`.
-    index: HashMap<Vec<u8>, usize>,
-    /// The domains met, numbered: a key is looked up with its domain's number, not its name.
+    /// Each row's key bytes, one after another: row `i`'s are `arena[ends[i - 1]..ends[i]]`.
+    arena: Vec<u8>,
+    ends: Vec<usize>,
+    /// Each row's key bytes' hash, and each row's place by it.
+    hashes: Vec<u64>,
+    table: hashbrown::HashTable<usize>,
+    /// The domains met, numbered (a key is looked up with its domain's number, not its name),
+    /// and their names by number.
     domains: HashMap<String, u32>,
-    /// Each row's key and totals; made evidence, in order, at the end.
-    keys: Vec<EvidenceKey>,
+    names: Vec<String>,
+    /// Each row's totals; made evidence, in order, at the end.
     totals: Vec<Totals>,
     /// Every row's IPv4 addresses; `runs` says whose: (place, start, end) in `v4`.
     v4: Vec<u32>,
@@ -56,24 +66,42 @@ impl Gathered {
             Some(n) => *n,
             None => {
                 self.domains.insert(domain.to_owned(), next);
+                self.names.push(domain.to_owned());
                 next
             }
         };
         n.to_le_bytes()
     }
 
-    /// The place of the key whose bytes (its domain's number, then [`encode_key`]'s) are in `buf`.
-    fn known(&self) -> Option<usize> {
-        self.index.get(self.buf.as_slice()).copied()
+    /// Row `at`'s key bytes.
+    fn key_bytes(&self, at: usize) -> &[u8] {
+        let start = if at == 0 { 0 } else { self.ends[at - 1] };
+        &self.arena[start..self.ends[at]]
     }
 
-    /// A new place for `key` (source IP empty), whose bytes are in `buf`.
-    fn add_key(&mut self, key: EvidenceKey) -> usize {
-        self.keys.push(key);
+    /// The place of the key whose bytes (its domain's number, then [`encode_key`]'s) are in
+    /// `buf`, given a new place when not met yet.
+    fn place(&mut self) -> usize {
+        let hash = hash(&self.buf);
+        let Gathered {
+            arena,
+            ends,
+            hashes,
+            table,
+            buf,
+            ..
+        } = self;
+        let bytes = |at: usize| &arena[if at == 0 { 0 } else { ends[at - 1] }..ends[at]];
+        if let Some(at) = table.find(hash, |&at| bytes(at) == buf.as_slice()) {
+            return *at;
+        }
+        let at = ends.len();
+        arena.extend_from_slice(buf);
+        ends.push(arena.len());
+        hashes.push(hash);
+        table.insert_unique(hash, at, |&at| hashes[at]);
         self.totals.push(Totals::default());
         self.rep_bits.push(0);
-        let at = self.keys.len() - 1;
-        self.index.insert(self.buf.clone(), at);
         at
     }
 
@@ -90,10 +118,7 @@ impl Gathered {
             self.buf.clear();
             self.buf.extend_from_slice(&number);
             self.buf.extend_from_slice(key);
-            let at = match self.known() {
-                Some(at) => at,
-                None => self.add_key(decode_key(key, domain)?),
-            };
+            let at = self.place();
             let start = self.v4.len();
             Sums::visit(sums, names, &mut AddInto { g: self, at })?;
             self.run(at, start);
@@ -126,10 +151,7 @@ impl Gathered {
             self.buf.clear();
             self.buf.extend_from_slice(&number);
             encode_key(&e.key, &mut self.buf);
-            let at = match self.known() {
-                Some(at) => at,
-                None => self.add_key(e.key),
-            };
+            let at = self.place();
             places.push(at);
             self.totals[at].add(e.messages, e.first, e.last);
             for name in e.reporters.iter() {
@@ -151,14 +173,22 @@ impl Gathered {
         }
     }
 
-    pub(super) fn finish(self) -> EvidenceAndDays {
-        let rows = self.keys.len();
+    /// The evidence gathered, in key order, and its day counts; `None` when a key's bytes are
+    /// not such (a damaged blob).
+    pub(super) fn finish(self) -> Option<EvidenceAndDays> {
+        let rows = self.ends.len();
+        let mut keys = Vec::with_capacity(rows);
+        for at in 0..rows {
+            let (number, key) = self.key_bytes(at).split_at_checked(4)?;
+            let number = u32::from_le_bytes(number.try_into().ok()?);
+            keys.push(decode_key(key, self.names.get(number as usize)?)?);
+        }
         let rep_bits = self.rep_bits;
         let reps = by_place(rows, self.reps);
         let days = by_place(rows, self.days);
         let runs = by_place(rows, self.runs);
         let others = by_place(rows, self.others);
-        let order = crate::store::evidence_order(self.keys.iter());
+        let order = crate::store::evidence_order(keys.iter());
         let arena = std::sync::Arc::new(self.v4);
         // The names in order, each once, shared by every row.
         let names = self.reporters.finish();
@@ -170,7 +200,7 @@ impl Gathered {
         // per set of them.
         let mut by_bits: HashMap<u64, Reporters> = HashMap::default();
         let mut places: Vec<u32> = Vec::new();
-        for (at, key) in crate::store::in_order(self.keys, &order) {
+        for (at, key) in crate::store::in_order(keys, &order) {
             let bits = rep_bits.get(at).copied().unwrap_or(0);
             let more = reps.of(at);
             places.clear();
@@ -215,8 +245,14 @@ impl Gathered {
             });
         }
         let daily = crate::store::days_in_order(&order, self.daily);
-        (out, daily)
+        Some((out, daily))
     }
+}
+
+/// The hash a key's bytes are found by.
+fn hash(key: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x646d_6172_6377_6775).hash_one(key)
 }
 
 /// A row's messages and the earliest begin and latest end of the reports that carried them.
@@ -308,6 +344,7 @@ impl SumsSink for AddInto<'_> {
 mod tests {
     use super::super::codec::{Entries, Sums, encode_key, merge};
     use super::*;
+    use crate::model::EvidenceKey;
 
     /// A row's reporters each once, in order of their names, whether their places fit its bits
     /// (the first 64 names met) or not, met once or in several rows.
@@ -334,7 +371,7 @@ mod tests {
         for names in [0..100, 50..150, 140..141] {
             g.add_blob("example.org", &blob(names)).expect("read");
         }
-        let (rows, _) = g.finish();
+        let (rows, _) = g.finish().expect("read");
         assert_eq!(rows.len(), 1);
         let names: Vec<&str> = rows[0].reporters.iter().collect();
         let expected: Vec<String> = (0..150).map(|n| format!("reporter {n:03}")).collect();

@@ -275,6 +275,9 @@ pub(in crate::store) enum Table {
 
 /// The reader's statements ([`evidence_rolled`]).
 pub(in crate::store) trait RollupRead {
+    /// The error for a stored blob that cannot be read: a damaged database.
+    fn unreadable() -> StoreError;
+
     /// The stale months of `domain` (every domain's when `None`) that lie wholly in
     /// `[months.0, months.1)`: domain, first day, day after.
     fn stale_in(
@@ -341,7 +344,7 @@ pub(in crate::store) fn evidence_rolled<R: RollupRead>(
     for (a, b) in plan.edges {
         g.add_per_ip(read.per_ip(domain, a, b, detail)?);
     }
-    Ok(Some(g.finish()))
+    Ok(Some(g.finish().ok_or_else(R::unreadable)?))
 }
 
 #[cfg(test)]

@@ -605,6 +605,10 @@ impl RollupRead for Read<'_> {
             .collect::<Result<_, _>>()?)
     }
 
+    fn unreadable() -> StoreError {
+        unreadable().into()
+    }
+
     fn blobs(
         &mut self,
         table: Table,
