@@ -179,6 +179,12 @@ macro_rules! report_enum {
         impl $name {
             /// The value of a report's text (any case); never fails.
             pub fn parse(text: &str) -> Self {
+                // As written (reports mostly, stored keys always): one comparison of lengths and
+                // bytes, not one case-blind comparison per value in turn.
+                match text {
+                    $($text => return $name::$variant,)*
+                    _ => {}
+                }
                 match text {
                     $(t if t.eq_ignore_ascii_case($text) => $name::$variant,)*
                     other => $name::Other(other.to_ascii_lowercase()),

@@ -451,6 +451,7 @@ pub(super) fn encode_all(sums: &mut Entries) -> Vec<u8> {
 
 /// Calls `each` with every entry of a stored blob: its key's bytes and its sums' bytes (whose
 /// reporters are places in `names`).
+#[inline]
 pub(super) fn entries<'a>(
     blob: &'a [u8],
     mut each: impl FnMut(&[&'a str], &'a [u8], &'a [u8]) -> Option<()>,

@@ -41,6 +41,11 @@ pub(super) struct Gathered {
     /// names), and the rest as (row, place); and each row's days of begin.
     rep_bits: Vec<u64>,
     reps: Vec<(usize, u32)>,
+    /// Each row's days of begin within `span` as bits, `span.words` words a row (a year's rows
+    /// met a million (row, day) pairs, each listed, parted per row and sorted again), and those
+    /// outside it as (row, day).
+    span: DaySpan,
+    day_bits: Vec<u64>,
     days: Vec<(usize, i64)>,
     reporters: ReporterTable,
     /// The current blob's names' places in `reporters`.
@@ -51,11 +56,21 @@ pub(super) struct Gathered {
 }
 
 impl Gathered {
-    /// Nothing yet, keeping what `detail` asks for.
-    pub(super) fn new(detail: Detail) -> Self {
+    /// Nothing yet, keeping what `detail` asks for; days of begin in `[days.0, days.1)` (the
+    /// days a window's reports most likely began on) kept as bits.
+    pub(super) fn new(detail: Detail, days: Option<(i64, i64)>) -> Self {
         Gathered {
             detail,
+            span: DaySpan::of(days.filter(|_| detail.days())),
             ..Gathered::default()
+        }
+    }
+
+    /// Notes that the row at `at` has mail in reports that began on `day`.
+    fn day(&mut self, at: usize, day: i64) {
+        match self.span.bit(day) {
+            Some(bit) => self.day_bits[at * self.span.words + bit / 64] |= 1 << (bit % 64),
+            None => self.days.push((at, day)),
         }
     }
 
@@ -102,6 +117,8 @@ impl Gathered {
         table.insert_unique(hash, at, |&at| hashes[at]);
         self.totals.push(Totals::default());
         self.rep_bits.push(0);
+        self.day_bits
+            .resize(self.day_bits.len() + self.span.words, 0);
         at
     }
 
@@ -158,7 +175,9 @@ impl Gathered {
                 let place = self.reporters.place(name);
                 self.reporter(at, place);
             }
-            self.days.extend(e.days.iter().map(|d| (at, *d)));
+            for d in &e.days {
+                self.day(at, *d);
+            }
             match canonical_v4(&ip) {
                 Some(a) => {
                     let start = self.v4.len();
@@ -225,9 +244,26 @@ impl Gathered {
                 }
                 names.row(places.iter().copied())
             };
-            let mut mine = days.of(at).to_vec();
-            mine.sort_unstable();
-            mine.dedup();
+            let outside = days.of(at);
+            let words = self
+                .day_bits
+                .get(at * self.span.words..(at + 1) * self.span.words)
+                .unwrap_or_default();
+            let mut mine: Vec<i64> = Vec::with_capacity(
+                outside.len() + words.iter().map(|w| w.count_ones() as usize).sum::<usize>(),
+            );
+            for (i, w) in words.iter().enumerate() {
+                let mut left = *w;
+                while left != 0 {
+                    mine.push(self.span.start + (i * 64) as i64 + i64::from(left.trailing_zeros()));
+                    left &= left - 1;
+                }
+            }
+            if !outside.is_empty() {
+                mine.extend_from_slice(outside);
+                mine.sort_unstable();
+                mine.dedup();
+            }
             let t = self.totals[at];
             out.push(Evidence {
                 key,
@@ -253,6 +289,32 @@ impl Gathered {
 fn hash(key: &[u8]) -> u64 {
     use std::hash::BuildHasher;
     foldhash::fast::FixedState::with_seed(0x646d_6172_6377_6775).hash_one(key)
+}
+
+/// The days of begin kept as bits: `words` words a row from `start` (none: every day listed).
+#[derive(Default, Clone, Copy)]
+struct DaySpan {
+    start: i64,
+    words: usize,
+}
+
+impl DaySpan {
+    /// Bits enough for `[from, to)`, when that is known and at most 1,024 days.
+    fn of(days: Option<(i64, i64)>) -> DaySpan {
+        match days {
+            Some((from, to)) if from < to && to - from <= 1024 => DaySpan {
+                start: from,
+                words: usize::try_from(to - from).unwrap_or(0).div_ceil(64),
+            },
+            _ => DaySpan::default(),
+        }
+    }
+
+    /// `day`'s bit, when within.
+    fn bit(&self, day: i64) -> Option<usize> {
+        let bit = usize::try_from(day.checked_sub(self.start)?).ok()?;
+        (bit < self.words * 64).then_some(bit)
+    }
 }
 
 /// A row's messages and the earliest begin and latest end of the reports that carried them.
@@ -322,7 +384,7 @@ impl SumsSink for AddInto<'_> {
         if !self.g.detail.days() {
             return;
         }
-        self.g.days.push((self.at, day));
+        self.g.day(self.at, day);
         if self.g.detail.daily() {
             *self.g.daily.entry((self.at, day)).or_default() += messages;
         }
@@ -367,7 +429,7 @@ mod tests {
             }
             merge(&[], Entries::from_iter([(kb.clone(), s)])).expect("blob")
         };
-        let mut g = Gathered::new(Detail::Days);
+        let mut g = Gathered::new(Detail::Days, None);
         for names in [0..100, 50..150, 140..141] {
             g.add_blob("example.org", &blob(names)).expect("read");
         }

@@ -321,7 +321,8 @@ pub(in crate::store) fn evidence_rolled<R: RollupRead>(
     let Some(plan) = Plan::of(since, until) else {
         return Ok(None);
     };
-    let mut g = Gathered::new(detail);
+    let today = crate::time::now().div_euclid(DAY);
+    let mut g = Gathered::new(detail, plan::likely_begins(since, until, today));
     // Stale months (the writers' current ones) are read by day.
     let stale = read.stale_in(domain, plan.months)?;
     let mut reads = vec![

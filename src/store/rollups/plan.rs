@@ -55,6 +55,19 @@ pub(in crate::store) fn month_key(day: i64) -> i64 {
     month_span(day).map_or(day, |(start, _)| start)
 }
 
+/// The days a window's reports most likely began on (kept as bits by the reader; any other
+/// day is listed): from a month before the day of its start to the day after its end, or after
+/// `today` for a window without one; `None` for a window without a start.
+pub(super) fn likely_begins(
+    since: Option<i64>,
+    until: Option<i64>,
+    today: i64,
+) -> Option<(i64, i64)> {
+    let from = since?.div_euclid(DAY).checked_sub(31)?;
+    let to = until.map_or(today, |u| u.div_euclid(DAY)).checked_add(2)?;
+    Some((from, to))
+}
+
 /// Which rows answer a window `[since, until)` of report ends: the whole days `[from, to)` it
 /// covers (the months wholly inside from month rows, the other days from day rows), and the
 /// partial days at its edges, from the records.
