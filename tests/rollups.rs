@@ -321,8 +321,8 @@ fn an_existing_database_is_back_filled_and_a_wrong_rollup_is_noticed(backend: Ba
                 "DROP TABLE rollup_days; DROP TABLE rollup_months; DROP TABLE rollup_stale;
                  DROP TABLE rollup_parts; DROP SEQUENCE rollup_clock; DROP TABLE rollup_quarters;
                  DROP TABLE rollup_thirds; DELETE FROM schema_migrations WHERE version >= {};",
-                // 0005_rollups, 0006_rollup_quarters and 0007_rollup_thirds.
-                latest - 2
+                // 0005_rollups, 0006_rollup_quarters, 0007_rollup_thirds and 0008_rollup_keys.
+                latest - 3
             ),
         },
     );
@@ -335,23 +335,25 @@ fn an_existing_database_is_back_filled_and_a_wrong_rollup_is_noticed(backend: Ba
     assert_eq!(version(&env), latest, "the rollups' migration applied");
     assert!(number(&env, "SELECT count(*) FROM rollup_quarters") > 0, "quarters back-filled");
     assert!(number(&env, "SELECT count(*) FROM rollup_thirds") > 0, "thirds back-filled");
-    // A database made before the thirds gets them from its days.
+    // A database made before the thirds and the keys' shorter form (0017 and 0018, postgres 7
+    // and 8) gets its rollups summed again.
     let thirds = number(&env, "SELECT count(*) FROM rollup_thirds");
     execute(
         &env,
         &match backend {
-            Backend::Sqlite => format!("DROP TABLE rollup_thirds; PRAGMA user_version = {};", latest - 1),
+            Backend::Sqlite => format!("DROP TABLE rollup_thirds; PRAGMA user_version = {};", latest - 2),
             Backend::Postgres => format!(
-                "DROP TABLE rollup_thirds; DELETE FROM schema_migrations WHERE version = {latest};"
+                "DROP TABLE rollup_thirds; DELETE FROM schema_migrations WHERE version >= {};",
+                latest - 1
             ),
         },
     );
     let out = env.run(&["ingest", "--quiet", s(&crate::cli::samples())]);
     assert!(out.code <= 1, "{}", out.stderr);
-    assert_eq!(version(&env), latest, "the thirds' migration applied");
+    assert_eq!(version(&env), latest, "the thirds' and keys' migrations applied");
     assert_eq!(number(&env, "SELECT count(*) FROM rollup_thirds"), thirds);
     if let Some(d) = first_difference(&answers(&env, false), &want) {
-        panic!("the back-filled thirds answer as the records: {d}");
+        panic!("the rollups summed again answer as the records: {d}");
     }
     // Without the quarters and thirds, their months and days are read: the same answers.
     execute(&env, "DELETE FROM rollup_quarters; DELETE FROM rollup_thirds");

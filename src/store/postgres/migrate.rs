@@ -9,7 +9,7 @@
 use postgres::GenericClient;
 
 use super::PgError;
-use crate::store::rollups::Added;
+use crate::store::rollups::BackFill;
 
 /// The migrations, numbered from 1 in this order; their names are recorded with them.
 pub const MIGRATIONS: &[(&str, &str)] = &[
@@ -36,6 +36,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0007_rollup_thirds",
         include_str!("../../../schemas/postgres/0007_rollup_thirds.sql"),
+    ),
+    (
+        "0008_rollup_keys",
+        include_str!("../../../schemas/postgres/0008_rollup_keys.sql"),
     ),
 ];
 
@@ -87,18 +91,18 @@ pub fn migrate(client: &mut impl GenericClient) -> Result<usize, PgError> {
         });
     }
     let mut applied = 0;
-    // The first (so the earliest) rollup rows applied here: what the back-fill sums.
-    let mut added = None;
+    // The most any migration applied here needs summed again.
+    let mut need = None;
     for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
         tx.batch_execute(sql)
             .map_err(|error| PgError::Migration { name, error })?;
-        let rows = match *name {
-            "0005_rollups" => Some(Added::Rollups),
-            "0006_rollup_quarters" => Some(Added::Quarters),
-            "0007_rollup_thirds" => Some(Added::Thirds),
+        let this = match *name {
+            "0005_rollups" | "0008_rollup_keys" => Some(BackFill::Everything),
+            "0006_rollup_quarters" => Some(BackFill::Quarters),
+            "0007_rollup_thirds" => Some(BackFill::Months),
             _ => None,
         };
-        added = added.or(rows);
+        need = need.max(this);
         let number = i as i32 + 1;
         tx.execute(
             "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
@@ -108,8 +112,8 @@ pub fn migrate(client: &mut impl GenericClient) -> Result<usize, PgError> {
     }
     // The back-fill, once every table is made: the rollups of the reports already stored, or
     // the thirds and quarters of the months already summed.
-    if let Some(added) = added {
-        super::rollups::back_fill(&mut tx, added)?;
+    if let Some(need) = need {
+        super::rollups::back_fill(&mut tx, need)?;
     }
     tx.commit()?;
     Ok(applied)

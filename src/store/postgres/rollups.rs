@@ -751,13 +751,12 @@ pub(super) fn rebuild(client: &mut impl GenericClient) -> Result<(), PgError> {
     rollups::rebuild(&mut Sql(client)).map_err(pg_error)
 }
 
-/// The back-fill of the migrations that added `added` and the rollup rows after it
-/// ([`rollups::back_fill`]).
+/// The back-fill a migration of the rollups needs ([`rollups::back_fill`]).
 pub(super) fn back_fill(
     client: &mut impl GenericClient,
-    added: rollups::Added,
+    need: rollups::BackFill,
 ) -> Result<(), PgError> {
-    rollups::back_fill(&mut Sql(client), added).map_err(pg_error)
+    rollups::back_fill(&mut Sql(client), need).map_err(pg_error)
 }
 
 /// Sums every stale month again from its days (those another writer is adding to are left to

@@ -107,30 +107,96 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// A key as stored: what [`EvidenceKey`] says but its domain (the row's) and source IP.
-pub(super) fn encode_key(k: &EvidenceKey, out: &mut Vec<u8>) {
-    for t in [
-        k.header_from.as_str(),
-        &k.dkim_domain,
-        k.dkim_result.as_str(),
-        &k.spf_domain,
-        k.spf_result.as_str(),
-        k.disposition.as_str(),
-    ] {
-        put_text(out, t.as_bytes());
+/// The results and dispositions a key names, stored as their number here (from 1; 0: the text
+/// follows). Stored: words are only ever added at the end.
+const WORDS: [&str; 11] = [
+    "",
+    "none",
+    "pass",
+    "fail",
+    "softfail",
+    "neutral",
+    "policy",
+    "temperror",
+    "permerror",
+    "quarantine",
+    "reject",
+];
+
+/// A result or disposition as stored: its number among [`WORDS`], or 0 and its text.
+fn put_word(out: &mut Vec<u8>, t: &str) {
+    match WORDS.iter().position(|w| *w == t) {
+        Some(at) => out.push(at as u8 + 1),
+        None => {
+            out.push(0);
+            put_text(out, t.as_bytes());
+        }
     }
+}
+
+/// A domain name of a key as stored: 0 when empty, 1 when the row's domain, else its length
+/// plus 2 and its bytes.
+fn put_name(out: &mut Vec<u8>, t: &str, domain: &str) {
+    if t.is_empty() {
+        out.push(0);
+    } else if t == domain {
+        out.push(1);
+    } else {
+        put_varint(out, t.len() as u64 + 2);
+        out.extend_from_slice(t.as_bytes());
+    }
+}
+
+impl<'a> Cursor<'a> {
+    /// What [`put_word`] wrote.
+    fn word(&mut self) -> Option<&'a str> {
+        let code = *self.b.get(self.at)?;
+        self.at += 1;
+        match code {
+            0 => self.text(),
+            n => WORDS.get(usize::from(n) - 1).copied(),
+        }
+    }
+
+    /// What [`put_name`] wrote, of a row of `domain`.
+    fn name(&mut self, domain: &str) -> Option<crate::model::ShortStr> {
+        Some(match self.varint()? {
+            0 => crate::model::ShortStr::default(),
+            1 => domain.into(),
+            n => {
+                let n = usize::try_from(n - 2).ok()?;
+                let t = self.b.get(self.at..self.at.checked_add(n)?)?;
+                self.at += n;
+                std::str::from_utf8(t).ok()?.into()
+            }
+        })
+    }
+}
+
+/// A key as stored: what [`EvidenceKey`] says but its domain (the row's) and source IP; its
+/// names as the row's domain where they are (most keys' From and many an SPF domain) and its
+/// results by number ([`WORDS`]): a year's entries had been 78 bytes of key each, half of what
+/// it read.
+pub(super) fn encode_key(k: &EvidenceKey, out: &mut Vec<u8>) {
+    let domain = k.domain.as_str();
+    put_name(out, &k.header_from, domain);
+    put_name(out, &k.dkim_domain, domain);
+    put_word(out, k.dkim_result.as_str());
+    put_name(out, &k.spf_domain, domain);
+    put_word(out, k.spf_result.as_str());
+    put_word(out, k.disposition.as_str());
     out.push(u8::from(k.dkim_aligned) | u8::from(k.spf_aligned) << 1 | u8::from(k.forwarded) << 2);
 }
 
 /// The key [`encode_key`] wrote, for `domain`.
 pub(super) fn decode_key(b: &[u8], domain: &str) -> Option<EvidenceKey> {
     let mut c = Cursor::new(b);
-    let header_from = c.text()?.into();
-    let dkim_domain = c.text()?.into();
-    let dkim_result = DkimResult::parse(c.text()?);
-    let spf_domain = c.text()?.into();
-    let spf_result = SpfResult::parse(c.text()?);
-    let disposition = Disposition::parse(c.text()?);
+    let header_from = c.name(domain)?;
+    let dkim_domain = c.name(domain)?;
+    let dkim_result = DkimResult::parse(c.word()?);
+    let spf_domain = c.name(domain)?;
+    let spf_result = SpfResult::parse(c.word()?);
+    let disposition = Disposition::parse(c.word()?);
     let flags = *c.b.get(c.at)?;
     Some(EvidenceKey {
         domain: domain.into(),

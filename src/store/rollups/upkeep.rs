@@ -308,26 +308,25 @@ pub(in crate::store) fn rebuild<S: RollupSql>(sql: &mut S) -> Result<(), StoreEr
     quarters(sql)
 }
 
-/// The rollup rows a migration adds, in the order the migrations added them: the earliest a
-/// database lacked says what its back-fill sums ([`back_fill`]).
+/// What a migration of the rollups needs summed again, least first: the migrations applied at
+/// once need the most of theirs ([`back_fill`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(in crate::store) enum Added {
-    /// The tier itself (`0012_rollups`, postgres `0005_rollups`).
-    Rollups,
-    /// The quarter rows (`0016_rollup_quarters`, postgres `0006_rollup_quarters`).
+pub(in crate::store) enum BackFill {
+    /// The months from their days, with their thirds (`0017_rollup_thirds`, postgres 7).
+    Months,
+    /// The months, then the quarters from them (`0016_rollup_quarters`, postgres 6).
     Quarters,
-    /// The rows of thirds (`0017_rollup_thirds`, postgres `0007_rollup_thirds`).
-    Thirds,
+    /// Everything from the records: the tier made (`0012_rollups`, postgres 5), or its blobs'
+    /// form changed (`0018_rollup_keys`, postgres 8).
+    Everything,
 }
 
-/// The back-fill of the migrations that added `added` and the rows after it, once every table is
-/// made: everything from the records, or the months again from their days (their thirds with
-/// them) and then the quarters from the months.
+/// The back-fill a migration needs ([`BackFill`]), once every table is made.
 pub(in crate::store) fn back_fill<S: RollupSql>(
     sql: &mut S,
-    added: Added,
+    need: BackFill,
 ) -> Result<(), StoreError> {
-    if added == Added::Rollups {
+    if need == BackFill::Everything {
         return rebuild(sql);
     }
     for (domain, month) in sql.month_rows()? {
@@ -335,7 +334,7 @@ pub(in crate::store) fn back_fill<S: RollupSql>(
             rebuild_month(sql, &domain, start, end)?;
         }
     }
-    if added == Added::Quarters {
+    if need == BackFill::Quarters {
         quarters(sql)?;
     }
     Ok(())

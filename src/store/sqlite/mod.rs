@@ -21,7 +21,7 @@ mod raw;
 mod rdns;
 mod rejects;
 mod rollups;
-use crate::store::rollups::{Added, Presum};
+use crate::store::rollups::{BackFill, Presum};
 mod text;
 
 use std::path::{Path, PathBuf};
@@ -50,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../schemas/0015_rollup_rows.sql"),
     QUARTERS,
     THIRDS,
+    KEYS,
 ];
 
 /// The migration that adds the rollups: applying it back-fills them from the records (once the
@@ -61,6 +62,9 @@ const QUARTERS: &str = include_str!("../../../schemas/0016_rollup_quarters.sql")
 
 /// The migration that adds the rows of thirds: applying it sums them from the day rows.
 const THIRDS: &str = include_str!("../../../schemas/0017_rollup_thirds.sql");
+
+/// The migration that stores the rollups' keys shorter: applying it sums them all again.
+const KEYS: &str = include_str!("../../../schemas/0018_rollup_keys.sql");
 
 /// Rows per multi-row INSERT of records (a power of two): 64 rows of 15 columns (960 values) stay
 /// far below SQLite's variable limit. Measured with the values bound in place (`raw.rs`; callgrind,
@@ -192,22 +196,21 @@ impl Db {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version = schema_version(&tx, &self.path)?;
-        // The first (so the earliest) rollup rows applied here: what the back-fill sums, once
-        // every table is made.
-        let mut added = None;
+        // The most any migration applied here needs summed again, once every table is made.
+        let mut need = None;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
             tx.execute_batch(sql)?;
-            let rows = match *sql {
-                ROLLUPS => Some(Added::Rollups),
-                QUARTERS => Some(Added::Quarters),
-                THIRDS => Some(Added::Thirds),
+            let this = match *sql {
+                ROLLUPS | KEYS => Some(BackFill::Everything),
+                QUARTERS => Some(BackFill::Quarters),
+                THIRDS => Some(BackFill::Months),
                 _ => None,
             };
-            added = added.or(rows);
+            need = need.max(this);
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
         }
-        if let Some(added) = added {
-            rollups::back_fill(&tx, added)?;
+        if let Some(need) = need {
+            rollups::back_fill(&tx, need)?;
         }
         tx.commit()?;
         Ok(())

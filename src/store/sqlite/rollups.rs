@@ -536,10 +536,9 @@ pub(super) fn rebuild(conn: &Connection) -> Result<(), StoreError> {
     rollups::rebuild(&mut Sql(conn))
 }
 
-/// The back-fill of the migrations that added `added` and the rollup rows after it
-/// ([`rollups::back_fill`]).
-pub(super) fn back_fill(conn: &Connection, added: rollups::Added) -> Result<(), StoreError> {
-    rollups::back_fill(&mut Sql(conn), added)
+/// The back-fill a migration of the rollups needs ([`rollups::back_fill`]).
+pub(super) fn back_fill(conn: &Connection, need: rollups::BackFill) -> Result<(), StoreError> {
+    rollups::back_fill(&mut Sql(conn), need)
 }
 
 /// `prune`'s part ([`rollups::prune`]): how many rows went (or would go).
