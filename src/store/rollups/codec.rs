@@ -271,14 +271,18 @@ impl Sums {
         for t in [self.first, self.last].into_iter().flatten() {
             put_signed(out, t);
         }
+        // The days of begin behind their length in bytes, so that a reader without use for
+        // them steps over them (a year's rows hold 800,000).
         self.begins.sort_unstable();
-        put_varint(out, self.begins.len() as u64);
+        let mut days = Vec::with_capacity(1 + 3 * self.begins.len());
+        put_varint(&mut days, self.begins.len() as u64);
         let mut prev = 0i64;
         for (d, n) in &self.begins {
-            put_signed(out, d.wrapping_sub(prev));
-            put_varint(out, *n);
+            put_signed(&mut days, d.wrapping_sub(prev));
+            put_varint(&mut days, *n);
             prev = *d;
         }
+        put_text(out, &days);
         let mut places: Vec<u64> = self.reporters.iter().map(|r| names.place(r)).collect();
         places.sort_unstable();
         places.dedup();
@@ -320,10 +324,17 @@ impl Sums {
             None
         };
         sink.totals(messages, first, last);
-        let mut prev = 0i64;
-        for _ in 0..c.count()? {
-            prev = prev.wrapping_add(c.signed()?);
-            sink.begin(prev, c.varint()?);
+        let days = c.bytes()?;
+        if sink.wants_begins() {
+            let mut d = Cursor::new(days);
+            let mut prev = 0i64;
+            for _ in 0..d.count()? {
+                prev = prev.wrapping_add(d.signed()?);
+                sink.begin(prev, d.varint()?);
+            }
+            if !d.done() {
+                return None;
+            }
         }
         for _ in 0..c.count()? {
             let place = usize::try_from(c.varint()?).ok()?;
@@ -353,6 +364,10 @@ impl Sums {
 /// What [`Sums::visit`] hands the parts of stored sums to.
 pub(super) trait SumsSink {
     fn totals(&mut self, messages: u64, first: Option<i64>, last: Option<i64>);
+    /// Whether [`SumsSink::begin`] is to be called (else the days of begin are stepped over).
+    fn wants_begins(&self) -> bool {
+        true
+    }
     fn begin(&mut self, day: i64, messages: u64);
     /// A reporter: its place in the blob's names, and its name.
     fn reporter(&mut self, place: usize, org: &str);

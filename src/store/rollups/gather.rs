@@ -380,10 +380,10 @@ impl SumsSink for AddInto<'_> {
     fn totals(&mut self, messages: u64, first: Option<i64>, last: Option<i64>) {
         self.g.totals[self.at].add(messages, first, last);
     }
+    fn wants_begins(&self) -> bool {
+        self.g.detail.days()
+    }
     fn begin(&mut self, day: i64, messages: u64) {
-        if !self.g.detail.days() {
-            return;
-        }
         self.g.day(self.at, day);
         if self.g.detail.daily() {
             *self.g.daily.entry((self.at, day)).or_default() += messages;

@@ -26,10 +26,12 @@
 //! [`crate::analyse::stand_in`]), and where a caller needs IPs' own messages.
 //!
 //! A blob is a list of entries, each its key's bytes and its sums' bytes, both length-prefixed
-//! (so that an entry a batch does not touch is copied as bytes): messages, the earliest begin and
-//! latest end of the reports that carried them, messages by UTC day of the reports' begin (the
-//! days of `Evidence::days` and the web's charts), the reporters, and the source IPs (canonical
-//! IPv4 addresses as increasing varint differences, the rest as texts).
+//! (so that an entry a batch does not touch is copied as bytes). A key names the row's own
+//! domain and its results by a byte each (`codec::encode_key`, migration 18 / postgres 8). The
+//! sums: messages, the earliest begin and latest end of the reports that carried them, messages
+//! by UTC day of the reports' begin (the days of `Evidence::days` and the web's charts;
+//! length-prefixed, so that `senders` steps over them), the reporters, and the source IPs
+//! (canonical IPv4 addresses as increasing varint differences, the rest as texts).
 //!
 //! Upkeep: the reports of a batch are summed into a [`Presum`] before its unit of work begins, on
 //! the pipeline's gatherer thread (a unit of work given none, or storing only some of them, sums
