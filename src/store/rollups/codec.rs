@@ -290,13 +290,13 @@ impl Sums {
         for p in places {
             put_varint(out, p);
         }
+        // Increasing, each as its four bytes: read back as a copy (as varint differences they
+        // took 3.4 bytes each, and a year's 3.6 million were a fifth of reading it).
         self.v4.sort_unstable();
         self.v4.dedup();
         put_varint(out, self.v4.len() as u64);
-        let mut prev = 0u32;
         for a in &self.v4 {
-            put_varint(out, u64::from(a - prev));
-            prev = *a;
+            out.extend_from_slice(&a.to_le_bytes());
         }
         self.other.sort_unstable();
         self.other.dedup();
@@ -340,14 +340,14 @@ impl Sums {
             let place = usize::try_from(c.varint()?).ok()?;
             sink.reporter(place, names.get(place)?);
         }
-        let mut prev = 0u32;
         let n = c.count()?;
-        let v4 = sink.v4s();
-        v4.reserve(n);
-        for _ in 0..n {
-            prev = prev.checked_add(u32::try_from(c.varint()?).ok()?)?;
-            v4.push(prev);
-        }
+        let end = c.at.checked_add(n.checked_mul(4)?)?;
+        let v4 = c.b.get(c.at..end)?;
+        c.at = end;
+        sink.v4s().extend(
+            v4.chunks_exact(4)
+                .map(|a| u32::from_le_bytes([a[0], a[1], a[2], a[3]])),
+        );
         for _ in 0..c.count()? {
             sink.other(c.text()?);
         }

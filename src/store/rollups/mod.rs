@@ -31,7 +31,8 @@
 //! sums: messages, the earliest begin and latest end of the reports that carried them, messages
 //! by UTC day of the reports' begin (the days of `Evidence::days` and the web's charts;
 //! length-prefixed, so that `senders` steps over them), the reporters, and the source IPs
-//! (canonical IPv4 addresses as increasing varint differences, the rest as texts).
+//! (canonical IPv4 addresses increasing, four bytes each, read back as a copy; the rest as
+//! texts).
 //!
 //! Upkeep: the reports of a batch are summed into a [`Presum`] before its unit of work begins, on
 //! the pipeline's gatherer thread (a unit of work given none, or storing only some of them, sums
