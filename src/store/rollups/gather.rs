@@ -90,8 +90,7 @@ impl Gathered {
 
     /// Row `at`'s key bytes.
     fn key_bytes(&self, at: usize) -> &[u8] {
-        let start = if at == 0 { 0 } else { self.ends[at - 1] };
-        &self.arena[start..self.ends[at]]
+        &self.arena[key_span(&self.ends, at)]
     }
 
     /// The place of the key whose bytes (its domain's number, then [`encode_key`]'s) are in
@@ -106,8 +105,7 @@ impl Gathered {
             buf,
             ..
         } = self;
-        let bytes = |at: usize| &arena[if at == 0 { 0 } else { ends[at - 1] }..ends[at]];
-        if let Some(at) = table.find(hash, |&at| bytes(at) == buf.as_slice()) {
+        if let Some(at) = table.find(hash, |&at| arena[key_span(ends, at)] == buf[..]) {
             return *at;
         }
         let at = ends.len();
@@ -283,6 +281,11 @@ impl Gathered {
         let daily = crate::store::days_in_order(&order, self.daily);
         Some((out, daily))
     }
+}
+
+/// Where row `at`'s key bytes are in the list of them whose ends are `ends`.
+fn key_span(ends: &[usize], at: usize) -> std::ops::Range<usize> {
+    (if at == 0 { 0 } else { ends[at - 1] })..ends[at]
 }
 
 /// The hash a key's bytes are found by.
