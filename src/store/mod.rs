@@ -20,6 +20,7 @@
 
 pub mod copy;
 mod halves;
+mod key_list;
 mod lists;
 mod of_keys;
 pub mod postgres;

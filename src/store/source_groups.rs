@@ -3,6 +3,7 @@
 //! shows a hundred, so a group is its key's bytes in one list and its counts, and only the groups
 //! returned are made [`SourceSummary`]s with their texts.
 
+use super::key_list::{KeyList, hash};
 use crate::model::SourceSummary;
 
 /// Groups being summed: each group's key (its texts, each marked present and length-prefixed, as
@@ -14,15 +15,10 @@ pub(crate) struct SourceGroups {
     /// change), or in any order (also counted so, exact while each group meets its reports in
     /// increasing order; else counted again from the pairs met).
     together: bool,
-    /// Every group's key bytes, one after another; group `i`'s are `keys[ends[i - 1]..ends[i]]`.
-    keys: Vec<u8>,
-    ends: Vec<usize>,
-    /// Each group's key's hash.
-    hashes: Vec<u64>,
+    /// Every group's key bytes, group `i`'s at place `i`.
+    keys: KeyList,
     /// Each group's counts (texts empty).
     counts: Vec<SourceSummary>,
-    /// Each group's place, by its key's hash.
-    table: hashbrown::HashTable<usize>,
     /// The report each group was last met in.
     last: Vec<i64>,
     /// Each (group, report) met when reports' records may come in any order, counted once each
@@ -31,13 +27,6 @@ pub(crate) struct SourceGroups {
     seen: Vec<(usize, i64)>,
     /// Whether some group met a report below the last it met (records in any order only).
     unordered: bool,
-}
-
-/// The hash of a key's bytes; the same in every [`SourceGroups`], so that one half's groups are
-/// looked up in the other's by their stored hash.
-fn hash(key: &[u8]) -> u64 {
-    use std::hash::BuildHasher;
-    foldhash::fast::FixedState::with_seed(0x646d_6172_6377_6172).hash_one(key)
 }
 
 /// Appends a key's text field (`None` for NULL) to `buf`: marked present and length-prefixed, so
@@ -79,30 +68,19 @@ impl SourceGroups {
 
     /// Group `at`'s key bytes.
     fn key(&self, at: usize) -> &[u8] {
-        let start = if at == 0 { 0 } else { self.ends[at - 1] };
-        &self.keys[start..self.ends[at]]
-    }
-
-    fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
-        self.table.find(hash, |&at| self.key(at) == key).copied()
+        self.keys.key(at)
     }
 
     fn add(&mut self, hash: u64, key: &[u8], counts: SourceSummary) -> usize {
-        let at = self.counts.len();
-        self.keys.extend_from_slice(key);
-        self.ends.push(self.keys.len());
         self.counts.push(counts);
         self.last.push(i64::MIN);
-        self.hashes.push(hash);
-        let hashes = &self.hashes;
-        self.table.insert_unique(hash, at, |&i| hashes[i]);
-        at
+        self.keys.push(hash, key)
     }
 
     /// The counts of the group whose key bytes are `key` (made, empty, when new), met in `report`.
     pub(crate) fn group(&mut self, key: &[u8], report: i64) -> &mut SourceSummary {
         let h = hash(key);
-        let at = match self.find(h, key) {
+        let at = match self.keys.find(h, key) {
             Some(at) => at,
             None => self.add(
                 h,
@@ -150,8 +128,8 @@ impl SourceGroups {
     pub(crate) fn join(&mut self, other: SourceGroups) {
         for (at, theirs) in other.counts.iter().enumerate() {
             let key = other.key(at);
-            let h = other.hashes[at];
-            match self.find(h, key) {
+            let h = other.keys.hash_of(at);
+            match self.keys.find(h, key) {
                 Some(mine) => self.counts[mine].absorb(theirs),
                 None => {
                     self.add(h, key, theirs.clone());

@@ -88,11 +88,16 @@ impl<'a> Cursor<'a> {
         Some(((n >> 1) as i64) ^ -((n & 1) as i64))
     }
 
-    pub(super) fn bytes(&mut self) -> Option<&'a [u8]> {
-        let n = usize::try_from(self.varint()?).ok()?;
+    /// The next `n` bytes.
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let out = self.b.get(self.at..self.at.checked_add(n)?)?;
         self.at += n;
         Some(out)
+    }
+
+    pub(super) fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = usize::try_from(self.varint()?).ok()?;
+        self.take(n)
     }
 
     pub(super) fn text(&mut self) -> Option<&'a str> {
@@ -163,12 +168,9 @@ impl<'a> Cursor<'a> {
         Some(match self.varint()? {
             0 => crate::model::ShortStr::default(),
             1 => domain.into(),
-            n => {
-                let n = usize::try_from(n - 2).ok()?;
-                let t = self.b.get(self.at..self.at.checked_add(n)?)?;
-                self.at += n;
-                std::str::from_utf8(t).ok()?.into()
-            }
+            n => std::str::from_utf8(self.take(usize::try_from(n - 2).ok()?)?)
+                .ok()?
+                .into(),
         })
     }
 }
@@ -341,9 +343,7 @@ impl Sums {
             sink.reporter(place, names.get(place)?);
         }
         let n = c.count()?;
-        let end = c.at.checked_add(n.checked_mul(4)?)?;
-        let v4 = c.b.get(c.at..end)?;
-        c.at = end;
+        let v4 = c.take(n.checked_mul(4)?)?;
         sink.v4s().extend(
             v4.chunks_exact(4)
                 .map(|a| u32::from_le_bytes([a[0], a[1], a[2], a[3]])),
@@ -544,6 +544,18 @@ pub(super) fn entries<'a>(
         each(&names, key, c.bytes()?)?;
     }
     Some(())
+}
+
+/// Adds `from`'s sums to `into`'s, key by key.
+pub(super) fn absorb_entries(into: &mut Entries, from: Entries) {
+    for (key, sums) in from {
+        match into.get_mut(&key) {
+            Some(have) => have.absorb(sums),
+            None => {
+                into.insert(key, sums);
+            }
+        }
+    }
 }
 
 /// Adds every entry of a stored blob to `all`; `None` when it is not such a blob.

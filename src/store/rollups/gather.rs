@@ -6,6 +6,7 @@ use super::{EvidenceAndDays, HashMap};
 use crate::analyse::min_opt;
 use crate::model::{Evidence, IpSet, ReporterTable, Reporters, canonical_v4};
 use crate::store::Detail;
+use crate::store::key_list::KeyList;
 
 /// Evidence being summed from rollup rows and edge records, one row per key without the IP.
 ///
@@ -20,12 +21,8 @@ use crate::store::Detail;
 /// again, into a map of their own).
 #[derive(Default)]
 pub(super) struct Gathered {
-    /// Each row's key bytes, one after another: row `i`'s are `arena[ends[i - 1]..ends[i]]`.
-    arena: Vec<u8>,
-    ends: Vec<usize>,
-    /// Each row's key bytes' hash, and each row's place by it.
-    hashes: Vec<u64>,
-    table: hashbrown::HashTable<usize>,
+    /// Each row's key bytes, row `i`'s at place `i`.
+    keys: KeyList,
     /// The domains met, numbered (a key is looked up with its domain's number, not its name),
     /// and their names by number.
     domains: HashMap<String, u32>,
@@ -88,35 +85,16 @@ impl Gathered {
         n.to_le_bytes()
     }
 
-    /// Row `at`'s key bytes.
-    fn key_bytes(&self, at: usize) -> &[u8] {
-        &self.arena[key_span(&self.ends, at)]
-    }
-
     /// The place of the key whose bytes (its domain's number, then [`encode_key`]'s) are in
     /// `buf`, given a new place when not met yet.
     fn place(&mut self) -> usize {
-        let hash = hash(&self.buf);
-        let Gathered {
-            arena,
-            ends,
-            hashes,
-            table,
-            buf,
-            ..
-        } = self;
-        if let Some(at) = table.find(hash, |&at| arena[key_span(ends, at)] == buf[..]) {
-            return *at;
+        let (at, new) = self.keys.place(&self.buf);
+        if new {
+            self.totals.push(Totals::default());
+            self.rep_bits.push(0);
+            self.day_bits
+                .resize(self.day_bits.len() + self.span.words, 0);
         }
-        let at = ends.len();
-        arena.extend_from_slice(buf);
-        ends.push(arena.len());
-        hashes.push(hash);
-        table.insert_unique(hash, at, |&at| hashes[at]);
-        self.totals.push(Totals::default());
-        self.rep_bits.push(0);
-        self.day_bits
-            .resize(self.day_bits.len() + self.span.words, 0);
         at
     }
 
@@ -193,10 +171,10 @@ impl Gathered {
     /// The evidence gathered, in key order, and its day counts; `None` when a key's bytes are
     /// not such (a damaged blob).
     pub(super) fn finish(self) -> Option<EvidenceAndDays> {
-        let rows = self.ends.len();
+        let rows = self.keys.len();
         let mut keys = Vec::with_capacity(rows);
         for at in 0..rows {
-            let (number, key) = self.key_bytes(at).split_at_checked(4)?;
+            let (number, key) = self.keys.key(at).split_at_checked(4)?;
             let number = u32::from_le_bytes(number.try_into().ok()?);
             keys.push(decode_key(key, self.names.get(number as usize)?)?);
         }
@@ -221,11 +199,7 @@ impl Gathered {
             let bits = rep_bits.get(at).copied().unwrap_or(0);
             let more = reps.of(at);
             places.clear();
-            let mut left = bits;
-            while left != 0 {
-                places.push(left.trailing_zeros());
-                left &= left - 1;
-            }
+            places.extend(set_bits(bits));
             let reporters = if more.is_empty() {
                 by_bits
                     .entry(bits)
@@ -251,11 +225,8 @@ impl Gathered {
                 outside.len() + words.iter().map(|w| w.count_ones() as usize).sum::<usize>(),
             );
             for (i, w) in words.iter().enumerate() {
-                let mut left = *w;
-                while left != 0 {
-                    mine.push(self.span.start + (i * 64) as i64 + i64::from(left.trailing_zeros()));
-                    left &= left - 1;
-                }
+                let first = self.span.start + (i * 64) as i64;
+                mine.extend(set_bits(*w).map(|b| first + i64::from(b)));
             }
             if !outside.is_empty() {
                 mine.extend_from_slice(outside);
@@ -283,15 +254,15 @@ impl Gathered {
     }
 }
 
-/// Where row `at`'s key bytes are in the list of them whose ends are `ends`.
-fn key_span(ends: &[usize], at: usize) -> std::ops::Range<usize> {
-    (if at == 0 { 0 } else { ends[at - 1] })..ends[at]
-}
-
-/// The hash a key's bytes are found by.
-fn hash(key: &[u8]) -> u64 {
-    use std::hash::BuildHasher;
-    foldhash::fast::FixedState::with_seed(0x646d_6172_6377_6775).hash_one(key)
+/// The places of `word`'s set bits, lowest first.
+fn set_bits(mut word: u64) -> impl Iterator<Item = u32> {
+    std::iter::from_fn(move || {
+        (word != 0).then(|| {
+            let bit = word.trailing_zeros();
+            word &= word - 1;
+            bit
+        })
+    })
 }
 
 /// The days of begin kept as bits: `words` words a row from `start` (none: every day listed).

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use super::HashMap;
-use super::codec::{Entries, Sums, encode_key};
+use super::codec::{Entries, Sums, absorb_entries, encode_key};
 use super::plan::{DAY, day_of};
 use crate::analyse::min_opt;
 use crate::model::AggregateReport;
@@ -253,16 +253,10 @@ impl Pending {
                 continue;
             };
             for (day, entries) in by_day {
-                let Some(row) = mine.get_mut(&day) else {
-                    mine.insert(day, entries);
-                    continue;
-                };
-                for (key, sums) in entries {
-                    match row.get_mut(&key) {
-                        Some(have) => have.absorb(sums),
-                        None => {
-                            row.insert(key, sums);
-                        }
+                match mine.get_mut(&day) {
+                    Some(row) => absorb_entries(row, entries),
+                    None => {
+                        mine.insert(day, entries);
                     }
                 }
             }

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::codec::{Entries, add_entries, encode_all, merge};
+use super::codec::{Entries, absorb_entries, add_entries, encode_all, merge};
 use super::pending::{Pending, free_elsewhere};
 use super::plan::{NO_DAY, month_key, month_span, quarter_span, thirds};
 use super::{RollupSql, Rows, Table};
@@ -48,14 +48,7 @@ pub(super) fn rebuild_month<S: RollupSql>(
         })?;
         // Empty (no days): the row deleted.
         sql.put_row(Rows::Thirds(b), domain, a, &encode_all(&mut third))?;
-        for (key, sums) in third {
-            match month.get_mut(&key) {
-                Some(m) => m.absorb(sums),
-                None => {
-                    month.insert(key, sums);
-                }
-            }
-        }
+        absorb_entries(&mut month, third);
     }
     let blob = merge(&[], month).ok_or_else(S::unreadable)?;
     sql.put_row(Rows::Months(end), domain, start, &blob)
