@@ -172,11 +172,10 @@ enum Form<W: Write> {
         element: Vec<u8>,
     },
     Csv(Box<csv::Writer<W>>),
-    /// The cells, kept until the widths are known.
+    /// The shown cells, kept until the widths are known.
     Table {
         out: W,
-        rows: Vec<Row>,
-        wide: bool,
+        table: table::Table,
         width: usize,
     },
 }
@@ -197,8 +196,7 @@ impl<T: Tabular, W: Write> Sink<T, W> {
             }
             Format::Table => Form::Table {
                 out,
-                rows: Vec::new(),
-                wide: output.wide,
+                table: table::Table::new(T::columns(), output.wide),
                 width,
             },
         };
@@ -227,8 +225,8 @@ impl<T: Tabular, W: Write> Sink<T, W> {
                 element,
             } => json_element(out, std::mem::take(first), element, row),
             Form::Csv(w) => w.serialize(row).map_err(csv_io),
-            Form::Table { rows, .. } => {
-                rows.push(row.row());
+            Form::Table { table, .. } => {
+                table.push(&row.row());
                 Ok(())
             }
         };
@@ -257,14 +255,13 @@ impl<T: Tabular, W: Write> Sink<T, W> {
             }
             Form::Table {
                 mut out,
-                rows,
-                wide,
+                table,
                 width,
             } => {
-                if rows.is_empty() {
+                if table.is_empty() {
                     writeln!(out, "(nothing stored matches)")?;
                 } else {
-                    table::render(&mut out, &T::columns(), &rows, wide, width)?;
+                    table.write(&mut out, width)?;
                 }
                 Ok(out)
             }

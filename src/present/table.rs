@@ -127,72 +127,166 @@ pub fn render<W: Write>(
     wide: bool,
     width: usize,
 ) -> io::Result<()> {
-    let shown: Vec<usize> = (0..columns.len())
-        .filter(|&i| wide || !columns[i].wide)
-        .collect();
-    fn cell(row: &Row, i: usize) -> &str {
-        row.cells.get(i).map_or("", String::as_str)
-    }
-    // Cells come from reports: a control character would break the layout or drive the terminal,
-    // so every cell is measured and written [`clean`] (a copy only where it has one: a listing of
-    // hundreds of thousands of reports is not copied again).
-    let mut widths: Vec<usize> = shown
-        .iter()
-        .map(|&i| {
-            rows.iter()
-                .map(|r| clean(cell(r, i)).width())
-                .chain([columns[i].header.width()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    if !wide {
-        fit(columns, &shown, &mut widths, width);
-    }
-    // One line at a time into a buffer used again for the next.
-    let mut line = String::new();
-    let mut write_line = |out: &mut W, cells: &mut dyn Iterator<Item = &str>| -> io::Result<()> {
-        line.clear();
-        for (k, (&i, text)) in shown.iter().zip(cells).enumerate() {
-            let w = widths[k];
-            let text = clean(text);
-            let text = match columns[i].fit {
-                Fit::End if !wide => cut_end(&text, w),
-                Fit::Start if !wide => cut_start(&text, w),
-                _ => Cow::Borrowed(text.as_ref()),
-            };
-            let pad = w.saturating_sub(text.width());
-            if k > 0 {
-                spaces(&mut line, GAP);
-            }
-            match columns[i].align {
-                Align::Left => {
-                    line.push_str(&text);
-                    spaces(&mut line, pad);
-                }
-                Align::Right => {
-                    spaces(&mut line, pad);
-                    line.push_str(&text);
-                }
-            }
-        }
-        writeln!(out, "{}", line.trim_end())
-    };
-    write_line(out, &mut shown.iter().map(|&i| columns[i].header))?;
+    let mut table = Table::new(columns.to_vec(), wide);
     for row in rows {
-        write_line(out, &mut shown.iter().map(|&i| cell(row, i)))?;
-        if let Some(detail) = row.detail.as_deref().filter(|d| !d.is_empty()) {
-            for l in wrap(&clean(detail), width, DETAIL_INDENT, DETAIL_INDENT) {
-                writeln!(out, "{l}")?;
-            }
+        table.push(row);
+    }
+    table.write(out, width)
+}
+
+/// A table being filled a row at a time, then written once its columns' widths are known.
+///
+/// Cells come from reports: a control character would break the layout or drive the terminal, so
+/// each shown cell is [`clean`]ed and measured once, as it is pushed, and kept in one string with
+/// the others (a listing of hundreds of thousands of reports holds its shown text, not a string per
+/// cell; hidden `--wide` columns are not kept at all).
+pub struct Table {
+    columns: Vec<Column>,
+    /// The indices of the columns shown.
+    shown: Vec<usize>,
+    wide: bool,
+    /// Every kept cell's text, one after another.
+    text: String,
+    /// Per kept cell, in row order: where its text ends in `text`, and its width.
+    cells: Vec<(usize, usize)>,
+    /// Per row, its cleaned free text (`None` when it has none).
+    details: Vec<Option<Box<str>>>,
+    /// Per shown column, its widest cell (the header included).
+    widths: Vec<usize>,
+}
+
+impl Table {
+    pub fn new(columns: Vec<Column>, wide: bool) -> Table {
+        let shown: Vec<usize> = (0..columns.len())
+            .filter(|&i| wide || !columns[i].wide)
+            .collect();
+        let widths = shown.iter().map(|&i| width(columns[i].header)).collect();
+        Table {
+            columns,
+            shown,
+            wide,
+            text: String::new(),
+            cells: Vec::new(),
+            details: Vec::new(),
+            widths,
         }
     }
-    Ok(())
+
+    /// Whether no row was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.details.is_empty()
+    }
+
+    pub fn push(&mut self, row: &Row) {
+        for (k, &i) in self.shown.iter().enumerate() {
+            let cell = clean(row.cells.get(i).map_or("", String::as_str));
+            let w = width(&cell);
+            self.widths[k] = self.widths[k].max(w);
+            self.text.push_str(&cell);
+            self.cells.push((self.text.len(), w));
+        }
+        self.details.push(
+            row.detail
+                .as_deref()
+                .filter(|d| !d.is_empty())
+                .map(|d| clean(d).into()),
+        );
+    }
+
+    /// Writes the header and the rows in at most `width` columns (unless wide).
+    pub fn write<W: Write>(mut self, out: &mut W, width: usize) -> io::Result<()> {
+        if !self.wide {
+            fit(&self.columns, &self.shown, &mut self.widths, width);
+        }
+        let (columns, shown, widths, wide) = (&self.columns, &self.shown, &self.widths, self.wide);
+        // One line at a time into a buffer used again for the next.
+        let mut line = String::new();
+        let mut write_line =
+            |out: &mut W, cells: &mut dyn Iterator<Item = (&str, usize)>| -> io::Result<()> {
+                line.clear();
+                for (k, (&i, (text, text_width))) in shown.iter().zip(cells).enumerate() {
+                    let w = widths[k];
+                    let (text, text_width) = if text_width <= w || wide {
+                        (Cow::Borrowed(text), text_width)
+                    } else {
+                        let cut = match columns[i].fit {
+                            Fit::End => cut_end(text, w),
+                            Fit::Start => cut_start(text, w),
+                            Fit::Keep => Cow::Borrowed(text),
+                        };
+                        let cut_width = self::width(&cut);
+                        (cut, cut_width)
+                    };
+                    let pad = w.saturating_sub(text_width);
+                    if k > 0 {
+                        spaces(&mut line, GAP);
+                    }
+                    match columns[i].align {
+                        Align::Left => {
+                            line.push_str(&text);
+                            spaces(&mut line, pad);
+                        }
+                        Align::Right => {
+                            spaces(&mut line, pad);
+                            line.push_str(&text);
+                        }
+                    }
+                }
+                line.truncate(line.trim_end().len());
+                line.push('\n');
+                out.write_all(line.as_bytes())
+            };
+        write_line(
+            out,
+            &mut shown
+                .iter()
+                .map(|&i| (columns[i].header, self::width(columns[i].header))),
+        )?;
+        let mut start = 0;
+        let per_row = shown.len();
+        for (r, detail) in self.details.iter().enumerate() {
+            let (text, cells) = (&self.text, &self.cells[r * per_row..(r + 1) * per_row]);
+            write_line(
+                out,
+                &mut cells.iter().map(|&(end, w)| {
+                    let cell = &text[start..end];
+                    start = end;
+                    (cell, w)
+                }),
+            )?;
+            if let Some(detail) = detail {
+                for l in wrap(detail, width, DETAIL_INDENT, DETAIL_INDENT) {
+                    writeln!(out, "{l}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The columns `text` takes on a terminal (its length when it is printable ASCII, as most cells are).
+fn width(text: &str) -> usize {
+    if printable_ascii(text) {
+        text.len()
+    } else {
+        text.width()
+    }
+}
+
+/// Whether `text` is all printable ASCII: nothing to clean, one column per byte.
+fn printable_ascii(text: &str) -> bool {
+    text.bytes().all(|b| (0x20..0x7f).contains(&b))
 }
 
 /// Appends `n` spaces.
 fn spaces(line: &mut String, n: usize) {
-    line.extend(std::iter::repeat_n(' ', n));
+    const SPACES: &str = "                                                                ";
+    let mut n = n;
+    while n > 0 {
+        let k = n.min(SPACES.len());
+        line.push_str(&SPACES[..k]);
+        n -= k;
+    }
 }
 
 /// Narrows the cuttable columns, a column at a time and the widest first, until the row fits in `width` or none can give more.
@@ -214,7 +308,7 @@ fn fit(columns: &[Column], shown: &[usize], widths: &mut [usize], width: usize) 
 /// `text` with each control character (a line break, a tab, an escape sequence's ESC, taken from a
 /// report) replaced: whitespace by a space, the rest by `�`.
 pub fn clean(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if printable_ascii(text) || !text.chars().any(char::is_control) {
         return Cow::Borrowed(text);
     }
     Cow::Owned(
