@@ -58,6 +58,17 @@ use crate::model::{
 /// many rows by their columns' bytes: std's SipHash was most of what a lookup cost there.
 pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// The places of `word`'s set bits, lowest first.
+pub(crate) fn set_bits(mut word: u64) -> impl Iterator<Item = u32> {
+    std::iter::from_fn(move || {
+        (word != 0).then(|| {
+            let bit = word.trailing_zeros();
+            word &= word - 1;
+            bit
+        })
+    })
+}
+
 pub use postgres::Location;
 
 /// `match` over the store's backends, binding the backend's handle to `$db`.

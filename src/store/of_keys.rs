@@ -3,7 +3,8 @@
 //! (source IP, key). Each backend reads its rows and makes each row's lookup bytes; what is kept
 //! and how it is summed is written here once.
 
-use super::{FastMap, StoredRecord};
+use super::key_list::KeyList;
+use super::{FastMap, StoredRecord, set_bits};
 use crate::model::{EvidenceKey, IpEvidence};
 
 /// The records of a sender's keys being summed per source IP and key.
@@ -13,10 +14,25 @@ pub(crate) struct OfKeys<'k> {
     /// A record's stored columns but the IP (their bytes) → the place of their key among those
     /// asked for, if there: each distinct set of columns is turned into a key once.
     kinds: FastMap<Vec<u8>, Option<usize>>,
-    /// An IP's bytes and its key's place → its row in `out`.
-    places: FastMap<Vec<u8>, usize>,
-    out: Vec<IpEvidence>,
+    /// Each (source IP, key's place) met, as the IP's bytes then the place's: its sum is the same
+    /// place in `sums`.
+    places: KeyList,
+    sums: Vec<Sum>,
+    /// The reporters met, each once: a sum's reporters are places here.
+    reporters: Vec<String>,
+    /// The place of the reporter last met (records come report by report).
+    last_reporter: usize,
     buf: Vec<u8>,
+}
+
+/// One (source IP, key)'s messages and reporters.
+#[derive(Default)]
+struct Sum {
+    messages: u64,
+    /// The reporters among the first 64 met, as bits of their places.
+    first: u64,
+    /// The others' places (a domain rarely hears from more than 64 reporters).
+    more: Vec<usize>,
 }
 
 impl<'k> OfKeys<'k> {
@@ -24,8 +40,10 @@ impl<'k> OfKeys<'k> {
         OfKeys {
             wanted: keys.iter().enumerate().map(|(i, k)| (k, i)).collect(),
             kinds: FastMap::default(),
-            places: FastMap::default(),
-            out: Vec::new(),
+            places: KeyList::default(),
+            sums: Vec::new(),
+            reporters: Vec::new(),
+            last_reporter: 0,
             buf: Vec::new(),
         }
     }
@@ -53,27 +71,56 @@ impl<'k> OfKeys<'k> {
         self.buf.clear();
         self.buf.extend_from_slice(ip.as_bytes());
         self.buf.extend_from_slice(&key.to_le_bytes());
-        let at = match self.places.get(self.buf.as_slice()) {
-            Some(&at) => at,
-            None => {
-                self.out.push(IpEvidence {
-                    ip: ip.to_owned(),
-                    key,
-                    ..IpEvidence::default()
-                });
-                self.places.insert(self.buf.clone(), self.out.len() - 1);
-                self.out.len() - 1
-            }
-        };
-        let e = &mut self.out[at];
-        if !e.reporters.contains(reporter) {
-            e.reporters.insert(reporter.to_owned());
+        let (at, new) = self.places.place(&self.buf);
+        if new {
+            self.sums.push(Sum::default());
         }
-        e.messages = e.messages.saturating_add(messages);
+        let who = self.reporter(reporter);
+        let sum = &mut self.sums[at];
+        if who < 64 {
+            sum.first |= 1 << who;
+        } else if !sum.more.contains(&who) {
+            sum.more.push(who);
+        }
+        sum.messages = sum.messages.saturating_add(messages);
+    }
+
+    /// The place of `name` among the reporters met.
+    fn reporter(&mut self, name: &str) -> usize {
+        if self.reporters.get(self.last_reporter).map(String::as_str) != Some(name) {
+            self.last_reporter = match self.reporters.iter().position(|r| r == name) {
+                Some(at) => at,
+                None => {
+                    self.reporters.push(name.to_owned());
+                    self.reporters.len() - 1
+                }
+            };
+        }
+        self.last_reporter
     }
 
     /// The sums, one per (source IP, key), in the order first met.
     pub(crate) fn finish(self) -> Vec<IpEvidence> {
-        self.out
+        let reporters = &self.reporters;
+        self.sums
+            .into_iter()
+            .enumerate()
+            .map(|(at, sum)| {
+                let bytes = self.places.key(at);
+                let (ip, key) = bytes.split_at(bytes.len() - size_of::<usize>());
+                let mut key_bytes = [0; size_of::<usize>()];
+                key_bytes.copy_from_slice(key);
+                IpEvidence {
+                    ip: String::from_utf8_lossy(ip).into_owned(),
+                    key: usize::from_le_bytes(key_bytes),
+                    messages: sum.messages,
+                    reporters: set_bits(sum.first)
+                        .map(|i| i as usize)
+                        .chain(sum.more)
+                        .map(|i| reporters[i].clone())
+                        .collect(),
+                }
+            })
+            .collect()
     }
 }

@@ -199,7 +199,7 @@ impl Gathered {
             let bits = rep_bits.get(at).copied().unwrap_or(0);
             let more = reps.of(at);
             places.clear();
-            places.extend(set_bits(bits));
+            places.extend(crate::store::set_bits(bits));
             let reporters = if more.is_empty() {
                 by_bits
                     .entry(bits)
@@ -226,7 +226,7 @@ impl Gathered {
             );
             for (i, w) in words.iter().enumerate() {
                 let first = self.span.start + (i * 64) as i64;
-                mine.extend(set_bits(*w).map(|b| first + i64::from(b)));
+                mine.extend(crate::store::set_bits(*w).map(|b| first + i64::from(b)));
             }
             if !outside.is_empty() {
                 mine.extend_from_slice(outside);
@@ -252,17 +252,6 @@ impl Gathered {
         let daily = crate::store::days_in_order(&order, self.daily);
         Some((out, daily))
     }
-}
-
-/// The places of `word`'s set bits, lowest first.
-fn set_bits(mut word: u64) -> impl Iterator<Item = u32> {
-    std::iter::from_fn(move || {
-        (word != 0).then(|| {
-            let bit = word.trailing_zeros();
-            word &= word - 1;
-            bit
-        })
-    })
 }
 
 /// The days of begin kept as bits: `words` words a row from `start` (none: every day listed).
