@@ -317,13 +317,14 @@ fn an_existing_database_is_back_filled_and_a_wrong_rollup_is_noticed(backend: Ba
                 // it run again too and must be idempotent.
                 10
             ),
-            Backend::Postgres => format!(
-                "DROP TABLE rollup_days; DROP TABLE rollup_months; DROP TABLE rollup_stale;
-                 DROP TABLE rollup_parts; DROP SEQUENCE rollup_clock; DROP TABLE rollup_quarters;
-                 DROP TABLE rollup_thirds; DELETE FROM schema_migrations WHERE version >= {};",
-                // 0005_rollups, 0006_rollup_quarters, 0007_rollup_thirds and 0008_rollup_keys.
-                latest - 3
-            ),
+            // 0005_rollups and every migration after it (which run again and must be
+            // idempotent).
+            Backend::Postgres => "DROP TABLE rollup_days; DROP TABLE rollup_months;
+                 DROP TABLE rollup_stale; DROP TABLE rollup_parts; DROP SEQUENCE rollup_clock;
+                 DROP TABLE rollup_quarters; DROP TABLE rollup_thirds;
+                 DELETE FROM schema_migrations WHERE version >=
+                    (SELECT version FROM schema_migrations WHERE name = '0005_rollups');"
+                .to_owned(),
         },
     );
     // A command that writes migrates it (a read-only one refuses a database too old).
@@ -342,10 +343,10 @@ fn an_existing_database_is_back_filled_and_a_wrong_rollup_is_noticed(backend: Ba
         &env,
         &match backend {
             Backend::Sqlite => format!("DROP TABLE rollup_thirds; PRAGMA user_version = {};", latest - 2),
-            Backend::Postgres => format!(
-                "DROP TABLE rollup_thirds; DELETE FROM schema_migrations WHERE version >= {};",
-                latest - 1
-            ),
+            Backend::Postgres => "DROP TABLE rollup_thirds; DELETE FROM schema_migrations
+                 WHERE version >= (SELECT version FROM schema_migrations
+                    WHERE name = '0007_rollup_thirds');"
+                .to_owned(),
         },
     );
     let out = env.run(&["ingest", "--quiet", s(&crate::cli::samples())]);

@@ -141,19 +141,19 @@ impl Tabular for ReportSummary {
     }
 
     fn row(&self) -> Row {
-        Row {
-            cells: vec![
-                self.org_name.clone(),
-                self.report_id.clone(),
-                self.domain.clone(),
-                period(self.begin, self.end),
-                count(self.records),
-                count(self.messages),
-                share(self.dmarc_pass, self.messages),
-                self.p.clone().unwrap_or_default(),
-                self.origin.clone(),
-            ],
-            detail: None,
-        }
+        Row::of(|cell| self.each_cell(cell))
+    }
+
+    fn each_cell(&self, cell: &mut dyn FnMut(&str)) -> Option<String> {
+        cell(&self.org_name);
+        cell(&self.report_id);
+        cell(&self.domain);
+        cell(&period(self.begin, self.end));
+        cell(&count(self.records));
+        cell(&count(self.messages));
+        cell(&share(self.dmarc_pass, self.messages));
+        cell(self.p.as_deref().unwrap_or_default());
+        cell(&self.origin);
+        None
     }
 }

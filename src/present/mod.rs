@@ -74,6 +74,17 @@ pub trait Tabular: Serialize {
             detail: None,
         }
     }
+
+    /// This row's cells handed to `cell` one at a time, in `columns()`' order, and its free text:
+    /// what a table keeps of it. By default `row()`'s; a listing of very many rows writes its
+    /// cells here without a copy of each (and its `row()` with [`Row::of`]).
+    fn each_cell(&self, cell: &mut dyn FnMut(&str)) -> Option<String> {
+        let row = self.row();
+        for c in &row.cells {
+            cell(c);
+        }
+        row.detail
+    }
 }
 
 /// A row's values as table cells, in field order: absent values empty, strings unquoted.
@@ -226,7 +237,8 @@ impl<T: Tabular, W: Write> Sink<T, W> {
             } => json_element(out, std::mem::take(first), element, row),
             Form::Csv(w) => w.serialize(row).map_err(csv_io),
             Form::Table { table, .. } => {
-                table.push(&row.row());
+                let detail = row.each_cell(&mut |c| table.cell(c));
+                table.end_row(detail.as_deref());
                 Ok(())
             }
         };

@@ -119,6 +119,16 @@ pub struct Row {
     pub detail: Option<String>,
 }
 
+impl Row {
+    /// The row whose cells `each_cell` hands over (as [`super::Tabular::each_cell`] does) and
+    /// whose free text it returns.
+    pub fn of(each_cell: impl FnOnce(&mut dyn FnMut(&str)) -> Option<String>) -> Row {
+        let mut cells = Vec::new();
+        let detail = each_cell(&mut |c| cells.push(c.to_owned()));
+        Row { cells, detail }
+    }
+}
+
 /// Writes `rows` under `columns` in at most `width` columns (unless `wide`).
 pub fn render<W: Write>(
     out: &mut W,
@@ -153,6 +163,9 @@ pub struct Table {
     details: Vec<Option<Box<str>>>,
     /// Per shown column, its widest cell (the header included).
     widths: Vec<usize>,
+    /// The column of the next cell of the row being pushed, and how many of its cells were kept.
+    next: usize,
+    kept: usize,
 }
 
 impl Table {
@@ -169,6 +182,8 @@ impl Table {
             cells: Vec::new(),
             details: Vec::new(),
             widths,
+            next: 0,
+            kept: 0,
         }
     }
 
@@ -178,19 +193,37 @@ impl Table {
     }
 
     pub fn push(&mut self, row: &Row) {
-        for (k, &i) in self.shown.iter().enumerate() {
-            let cell = clean(row.cells.get(i).map_or("", String::as_str));
-            let w = width(&cell);
-            self.widths[k] = self.widths[k].max(w);
-            self.text.push_str(&cell);
-            self.cells.push((self.text.len(), w));
+        for cell in &row.cells {
+            self.cell(cell);
         }
-        self.details.push(
-            row.detail
-                .as_deref()
-                .filter(|d| !d.is_empty())
-                .map(|d| clean(d).into()),
-        );
+        self.end_row(row.detail.as_deref());
+    }
+
+    /// The next cell of the row being pushed (in `columns`' order; kept only when shown).
+    pub fn cell(&mut self, text: &str) {
+        let i = self.next;
+        self.next += 1;
+        if self.shown.get(self.kept) != Some(&i) {
+            return;
+        }
+        let k = self.kept;
+        self.kept += 1;
+        let cell = clean(text);
+        let w = width(&cell);
+        self.widths[k] = self.widths[k].max(w);
+        self.text.push_str(&cell);
+        self.cells.push((self.text.len(), w));
+    }
+
+    /// Ends the row being pushed (its shown cells not given are empty), with its free text.
+    pub fn end_row(&mut self, detail: Option<&str>) {
+        while self.kept < self.shown.len() {
+            self.cells.push((self.text.len(), 0));
+            self.kept += 1;
+        }
+        (self.next, self.kept) = (0, 0);
+        self.details
+            .push(detail.filter(|d| !d.is_empty()).map(|d| clean(d).into()));
     }
 
     /// Writes the header and the rows in at most `width` columns (unless wide).

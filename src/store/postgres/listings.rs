@@ -252,65 +252,48 @@ fn finish_sources(
     Ok(out)
 }
 
-/// Reports in the filter, by begin (none first), reporter, report ID and domain: sorted here, in
-/// that (byte) order, which is unique per report, rather than by the server, which spilled half a
-/// million reports to disk to sort them in its working memory.
+/// Reports in the filter, by begin (none first), reporter, report ID and domain.
 pub fn reports(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<ReportSummary>, PgError> {
-    let (domain, since, until, limit) = filter_params(f);
-    let params: [&(dyn postgres::types::ToSql + Sync); 3] = [&domain, &since, &until];
-    // Streamed: each row made a summary as it arrives, not held as a row first. (Taken a batch
-    // at a time from a portal, `each_row`, the server waited while each batch was made
-    // summaries: less CPU, but slower.)
-    let mut out: Vec<ReportSummary> = client
-        .query_raw(
-            "SELECT org_name, report_id, domain, date_begin, date_end, record_count, message_count,
-                pass_count, p, origin
-             FROM reports WHERE ($1::text IS NULL OR domain = $1)
-                AND ($2::int8 IS NULL OR date_end >= $2) AND ($3::int8 IS NULL OR date_begin < $3)",
-            params,
-        )?
-        .map(|r| {
-            Ok(ReportSummary {
-                org_name: r.get(0),
-                report_id: r.get(1),
-                domain: r.get(2),
-                begin: r.get::<_, Option<i64>>(3).map(Timestamp),
-                end: r.get::<_, Option<i64>>(4).map(Timestamp),
-                records: count(r.get(5)),
-                messages: count(r.get(6)),
-                dmarc_pass: count(r.get(7)),
-                p: r.get(8),
-                origin: r.get(9),
-            })
-        })
-        .collect()?;
-    let order = |a: &ReportSummary, b: &ReportSummary| {
-        (a.begin.map(|t| t.0), &a.org_name, &a.report_id, &a.domain).cmp(&(
-            b.begin.map(|t| t.0),
-            &b.org_name,
-            &b.report_id,
-            &b.domain,
-        ))
-    };
-    if let Some(limit) = limit.and_then(|l| usize::try_from(l).ok())
-        && limit < out.len()
-    {
-        out.select_nth_unstable_by(limit, order);
-        out.truncate(limit);
-    }
-    out.sort_unstable_by(order);
+    let mut out = Vec::new();
+    reports_each(client, f, &mut |r| {
+        out.push(r);
+        true
+    })?;
     Ok(out)
 }
 
-/// [`reports`] handed to `each` one at a time (sorted here, so held until then); stops when
-/// `each` answers false.
+/// The reports `f` selects, by begin (none first), reporter, report ID and domain, each handed to
+/// `each` as it arrives (the `reports_listing` index gives them in that order, unique per report,
+/// so nothing is sorted or held); stops when `each` answers false.
 pub fn reports_each(
     client: &mut impl GenericClient,
     f: &Filter,
     each: &mut dyn FnMut(ReportSummary) -> bool,
 ) -> Result<(), PgError> {
-    for r in reports(client, f)? {
-        if !each(r) {
+    let (domain, since, until, limit) = filter_params(f);
+    let params: [&(dyn postgres::types::ToSql + Sync); 4] = [&domain, &since, &until, &limit];
+    let mut rows = client.query_raw(
+        "SELECT org_name, report_id, domain, date_begin, date_end, record_count, message_count,
+            pass_count, p, origin
+         FROM reports WHERE ($1::text IS NULL OR domain = $1)
+            AND ($2::int8 IS NULL OR date_end >= $2) AND ($3::int8 IS NULL OR date_begin < $3)
+         ORDER BY date_begin NULLS FIRST, org_name, report_id, domain LIMIT $4",
+        params,
+    )?;
+    while let Some(r) = rows.next()? {
+        let report = ReportSummary {
+            org_name: r.get(0),
+            report_id: r.get(1),
+            domain: r.get(2),
+            begin: r.get::<_, Option<i64>>(3).map(Timestamp),
+            end: r.get::<_, Option<i64>>(4).map(Timestamp),
+            records: count(r.get(5)),
+            messages: count(r.get(6)),
+            dmarc_pass: count(r.get(7)),
+            p: r.get(8),
+            origin: r.get(9),
+        };
+        if !each(report) {
             break;
         }
     }

@@ -41,6 +41,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0008_rollup_keys",
         include_str!("../../../schemas/postgres/0008_rollup_keys.sql"),
     ),
+    (
+        "0009_reports_listing",
+        include_str!("../../../schemas/postgres/0009_reports_listing.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("dmarcwm" + 1).
