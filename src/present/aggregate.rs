@@ -90,25 +90,23 @@ impl Tabular for SourceSummary {
     }
 
     fn row(&self) -> Row {
+        Row::of(|cell| self.each_cell(cell))
+    }
+
+    fn each_cell(&self, cell: &mut dyn FnMut(&str)) -> Option<String> {
         let m = self.messages;
-        Row {
-            cells: vec![
-                self.domain.clone(),
-                self.header_from
-                    .clone()
-                    .unwrap_or_else(|| self.domain.clone()),
-                self.source_ip.clone(),
-                count(m),
-                share(self.dmarc_pass, m),
-                share(self.dkim_aligned, m),
-                share(self.spf_aligned, m),
-                count(self.quarantined),
-                count(self.rejected),
-                count(self.reports),
-                count(self.failure_reports),
-            ],
-            detail: None,
-        }
+        cell(&self.domain);
+        cell(self.header_from.as_deref().unwrap_or(&self.domain));
+        cell(&self.source_ip);
+        cell(&count(m));
+        cell(&share(self.dmarc_pass, m));
+        cell(&share(self.dkim_aligned, m));
+        cell(&share(self.spf_aligned, m));
+        cell(&count(self.quarantined));
+        cell(&count(self.rejected));
+        cell(&count(self.reports));
+        cell(&count(self.failure_reports));
+        None
     }
 }
 

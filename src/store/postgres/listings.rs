@@ -17,7 +17,7 @@ use crate::model::{
 };
 use crate::store::StoreError;
 use crate::store::halves;
-use crate::store::source_groups::{KeyFields, SourceGroups};
+use crate::store::source_groups::{KeyFields, SourceGroups, set_failure_reports};
 
 fn pct(v: Option<i64>) -> Option<u32> {
     v.and_then(|v| u32::try_from(v).ok())
@@ -236,19 +236,19 @@ fn finish_sources(
     // the listed domains' (a few thousand reports), not one per source.
     let domains: BTreeSet<&str> = out.iter().map(|s| s.domain.as_str()).collect();
     let domains: Vec<&str> = domains.into_iter().collect();
-    let counts: HashMap<(String, String), i64> = client
-        .query(
-            "SELECT source_ip, reported_domain, count(*) FROM failure_reports
-             WHERE reported_domain = ANY($1) AND source_ip IS NOT NULL GROUP BY 1, 2",
-            &[&domains],
-        )?
-        .iter()
-        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
-        .collect();
-    for s in &mut out {
-        let key = (s.source_ip.clone(), s.domain.clone());
-        s.failure_reports = counts.get(&key).copied().map_or(0, count);
+    // Domain → source IP → failure reports.
+    let mut counts: HashMap<String, HashMap<String, u64>> = HashMap::new();
+    for r in client.query(
+        "SELECT source_ip, reported_domain, count(*) FROM failure_reports
+         WHERE reported_domain = ANY($1) AND source_ip IS NOT NULL GROUP BY 1, 2",
+        &[&domains],
+    )? {
+        counts
+            .entry(r.get(1))
+            .or_default()
+            .insert(r.get(0), count(r.get(2)));
     }
+    set_failure_reports(&mut out, &counts);
     Ok(out)
 }
 

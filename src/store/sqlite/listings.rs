@@ -14,7 +14,7 @@ use crate::model::{
 };
 use crate::store::StoreError;
 use crate::store::halves;
-use crate::store::source_groups::{KeyFields, SourceGroups, put_key_field};
+use crate::store::source_groups::{KeyFields, SourceGroups, put_key_field, set_failure_reports};
 
 /// `domains`: totals in one pass over the (domain, date_end, …) index, which holds every column the
 /// sums read (schemas/0011_reports_totals.sql); then each domain's latest report in the filter by
@@ -108,13 +108,7 @@ impl Db {
                 mine.insert(r.get(0)?, r.get(1)?);
             }
         }
-        for s in &mut out {
-            s.failure_reports = counts
-                .get(s.domain.as_str())
-                .and_then(|by_ip| by_ip.get(s.source_ip.as_str()))
-                .copied()
-                .unwrap_or(0);
-        }
+        set_failure_reports(&mut out, &counts);
         Ok(out)
     }
 
