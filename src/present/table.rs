@@ -129,21 +129,6 @@ impl Row {
     }
 }
 
-/// Writes `rows` under `columns` in at most `width` columns (unless `wide`).
-pub fn render<W: Write>(
-    out: &mut W,
-    columns: &[Column],
-    rows: &[Row],
-    wide: bool,
-    width: usize,
-) -> io::Result<()> {
-    let mut table = Table::new(columns.to_vec(), wide);
-    for row in rows {
-        table.push(row);
-    }
-    table.write(out, width)
-}
-
 /// A table being filled a row at a time, then written once its columns' widths are known.
 ///
 /// Cells come from reports: a control character would break the layout or drive the terminal, so
@@ -192,6 +177,7 @@ impl Table {
         self.details.is_empty()
     }
 
+    /// Adds `row`.
     pub fn push(&mut self, row: &Row) {
         for cell in &row.cells {
             self.cell(cell);
@@ -462,6 +448,21 @@ impl<W: Write> Write for Wrapping<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Writes `rows` under `columns` in at most `width` columns (unless `wide`).
+    fn render<W: Write>(
+        out: &mut W,
+        columns: &[Column],
+        rows: &[Row],
+        wide: bool,
+        width: usize,
+    ) -> io::Result<()> {
+        let mut table = Table::new(columns.to_vec(), wide);
+        for row in rows {
+            table.push(row);
+        }
+        table.write(out, width)
+    }
 
     #[test]
     fn control_characters_from_reports_never_reach_the_terminal() {
