@@ -5,7 +5,7 @@
 
 use super::key_list::KeyList;
 use super::{FastMap, StoredRecord, set_bits};
-use crate::model::{EvidenceKey, IpEvidence};
+use crate::model::{EvidenceKey, IpEvidence, ReporterTable};
 
 /// The records of a sender's keys being summed per source IP and key.
 pub(crate) struct OfKeys<'k> {
@@ -18,10 +18,10 @@ pub(crate) struct OfKeys<'k> {
     /// place in `sums`.
     places: KeyList,
     sums: Vec<Sum>,
-    /// The reporters met, each once: a sum's reporters are places here.
-    reporters: Vec<String>,
-    /// The place of the reporter last met (records come report by report).
-    last_reporter: usize,
+    /// The reporters met, each given a place once: a sum's reporters are places here.
+    reporters: ReporterTable,
+    /// The reporter last met and its place (records come report by report).
+    last_reporter: Option<(String, u32)>,
     buf: Vec<u8>,
 }
 
@@ -32,7 +32,7 @@ struct Sum {
     /// The reporters among the first 64 met, as bits of their places.
     first: u64,
     /// The others' places (a domain rarely hears from more than 64 reporters).
-    more: Vec<usize>,
+    more: Vec<u32>,
 }
 
 impl<'k> OfKeys<'k> {
@@ -42,8 +42,8 @@ impl<'k> OfKeys<'k> {
             kinds: FastMap::default(),
             places: KeyList::default(),
             sums: Vec::new(),
-            reporters: Vec::new(),
-            last_reporter: 0,
+            reporters: ReporterTable::default(),
+            last_reporter: None,
             buf: Vec::new(),
         }
     }
@@ -86,22 +86,20 @@ impl<'k> OfKeys<'k> {
     }
 
     /// The place of `name` among the reporters met.
-    fn reporter(&mut self, name: &str) -> usize {
-        if self.reporters.get(self.last_reporter).map(String::as_str) != Some(name) {
-            self.last_reporter = match self.reporters.iter().position(|r| r == name) {
-                Some(at) => at,
-                None => {
-                    self.reporters.push(name.to_owned());
-                    self.reporters.len() - 1
-                }
-            };
+    fn reporter(&mut self, name: &str) -> u32 {
+        match &self.last_reporter {
+            Some((last, place)) if last == name => *place,
+            _ => {
+                let place = self.reporters.place(name);
+                self.last_reporter = Some((name.to_owned(), place));
+                place
+            }
         }
-        self.last_reporter
     }
 
     /// The sums, one per (source IP, key), in the order first met.
     pub(crate) fn finish(self) -> Vec<IpEvidence> {
-        let reporters = &self.reporters;
+        let names = self.reporters.finish();
         self.sums
             .into_iter()
             .enumerate()
@@ -114,10 +112,10 @@ impl<'k> OfKeys<'k> {
                     ip: String::from_utf8_lossy(ip).into_owned(),
                     key: usize::from_le_bytes(key_bytes),
                     messages: sum.messages,
-                    reporters: set_bits(sum.first)
-                        .map(|i| i as usize)
-                        .chain(sum.more)
-                        .map(|i| reporters[i].clone())
+                    reporters: names
+                        .row(set_bits(sum.first).chain(sum.more))
+                        .iter()
+                        .map(str::to_owned)
                         .collect(),
                 }
             })
