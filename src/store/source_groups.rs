@@ -175,22 +175,30 @@ impl SourceGroups {
         // Sorted by their keys' texts, each group's read from its key once (a large domain's
         // year is a quarter of a million groups; the summaries' strings, compared instead, were
         // each in memory of their own). One domain's groups need not compare it.
+        // (`at` is unique, so the domain after it is never compared.)
         let one_domain = fields.domain.is_none();
         let mut sorted: Vec<_> = places
             .into_iter()
             .map(|at| {
                 let (d, ip, header_from) = texts(at);
-                let d = if one_domain { None } else { d };
-                (Reverse(self.counts[at].messages), d, ip, header_from, at)
+                let compared = if one_domain { None } else { d };
+                (
+                    Reverse(self.counts[at].messages),
+                    compared,
+                    ip,
+                    header_from,
+                    at,
+                    d,
+                )
             })
             .collect();
         sorted.sort_unstable();
         sorted
             .into_iter()
-            .map(|(_, _, ip, header_from, at)| {
+            .map(|(_, _, ip, header_from, at, d)| {
                 let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
                 let mut s = self.counts[at].clone();
-                s.domain = texts(at).0.map(text).unwrap_or_default();
+                s.domain = d.map(text).unwrap_or_default();
                 s.source_ip = ip.map(text).unwrap_or_default();
                 s.header_from = header_from.map(text);
                 s
