@@ -148,9 +148,8 @@ pub struct Table {
     details: Vec<Option<Box<str>>>,
     /// Per shown column, its widest cell (the header included).
     widths: Vec<usize>,
-    /// The column of the next cell of the row being pushed, and how many of its cells were kept.
+    /// The column of the next cell of the row being pushed.
     next: usize,
-    kept: usize,
 }
 
 impl Table {
@@ -168,7 +167,6 @@ impl Table {
             details: Vec::new(),
             widths,
             next: 0,
-            kept: 0,
         }
     }
 
@@ -189,11 +187,10 @@ impl Table {
     pub fn cell(&mut self, text: &str) {
         let i = self.next;
         self.next += 1;
-        if self.shown.get(self.kept) != Some(&i) {
+        let k = self.kept();
+        if self.shown.get(k) != Some(&i) {
             return;
         }
-        let k = self.kept;
-        self.kept += 1;
         let cell = clean(text);
         let w = width(&cell);
         self.widths[k] = self.widths[k].max(w);
@@ -203,13 +200,17 @@ impl Table {
 
     /// Ends the row being pushed (its shown cells not given are empty), with its free text.
     pub fn end_row(&mut self, detail: Option<&str>) {
-        while self.kept < self.shown.len() {
+        for _ in self.kept()..self.shown.len() {
             self.cells.push((self.text.len(), 0));
-            self.kept += 1;
         }
-        (self.next, self.kept) = (0, 0);
+        self.next = 0;
         self.details
             .push(detail.filter(|d| !d.is_empty()).map(|d| clean(d).into()));
+    }
+
+    /// How many cells of the row being pushed were kept.
+    fn kept(&self) -> usize {
+        self.cells.len() - self.details.len() * self.shown.len()
     }
 
     /// Writes the header and the rows in at most `width` columns (unless wide).
