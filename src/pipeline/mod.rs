@@ -222,8 +222,8 @@ where
     let mut stats = Stats::default();
 
     std::thread::scope(|scope| {
-        scope.spawn(move || {
-            pool.install(|| {
+        spawn_named(scope, "dmarc-warden-read", move || {
+            let _ = pool.install(|| {
                 // A send fails only when the writer stopped on a database error: stop reading
                 // inputs; the writer's error is what the run returns.
                 chunks(inputs, CHUNK_INPUTS)
@@ -236,12 +236,14 @@ where
                                 .collect(),
                         )
                     })
-            })
-        });
+            });
+        })?;
         // Freeing what was written (thousands of small strings per chunk) is left to a thread of
         // its own: the writer is the pipeline's narrowest stage.
         let (done, written_chunks) = std::sync::mpsc::channel::<Vec<Vec<Processed>>>();
-        scope.spawn(move || written_chunks.into_iter().for_each(drop));
+        spawn_named(scope, "dmarc-warden-free", move || {
+            written_chunks.into_iter().for_each(drop);
+        })?;
         // Batches of about `batch_rows` records, until the inputs run out, written by units of
         // work of one or more (below). A batch is gathered before it is written, at once
         // (PostgreSQL: one upsert of its reports in key order, then COPY, so that concurrent
@@ -256,7 +258,7 @@ where
         let batch_rows = store.batch_rows();
         let keeps_rollups = store.keeps_rollups();
         let (batches, gathered) = sync_channel::<(Vec<Vec<Processed>>, crate::store::Presum)>(0);
-        scope.spawn(move || {
+        spawn_named(scope, "dmarc-warden-gather", move || {
             loop {
                 let (mut batch, mut size) = (Vec::new(), 0);
                 while size < batch_rows {
@@ -281,7 +283,7 @@ where
                     break;
                 }
             }
-        });
+        })?;
         // Owned here so that an early return drops it, which stops the gatherer and the workers
         // before the scope joins.
         let gathered = gathered;
@@ -319,6 +321,19 @@ where
     }
     stats.elapsed = started.elapsed();
     Ok(stats)
+}
+
+/// Starts `f` on a thread of the scope named `name` (as profilers and `top -H` show it).
+fn spawn_named<'s, 'e>(
+    scope: &'s std::thread::Scope<'s, 'e>,
+    name: &str,
+    f: impl FnOnce() + Send + 's,
+) -> Result<(), IngestError> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn_scoped(scope, f)
+        .map(drop)
+        .map_err(|e| IngestError::Threads(e.to_string()))
 }
 
 /// How long a unit of work of several batches waits, holding the database, for its next batch
