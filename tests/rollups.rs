@@ -86,6 +86,51 @@ fn answers(env: &Env, from_records: bool) -> Vec<(String, String)> {
         None => html,
     };
     out.push(("report --html".to_owned(), html));
+    out.extend(sender_pages(env, vars));
+    out
+}
+
+/// The dashboard's page of every sender of every domain (its source IPs: from the rollups, each
+/// IP's own sums, or from the records), over the default window, 14 days and 365 days.
+fn sender_pages(env: &Env, vars: &[(&str, &str)]) -> Vec<(String, String)> {
+    let (_server, base) = crate::web::serve(env, "127.0.0.1:0", vars);
+    let links = |path: &str, prefix: &str| -> Vec<String> {
+        let (status, _, body) = crate::web::get(&base, path, None);
+        assert_eq!(status, 200, "{path}: {body}");
+        let mut found: Vec<String> = body
+            .split("href=\"")
+            .skip(1)
+            .filter_map(|h| h.split('"').next())
+            .filter(|h| h.starts_with(prefix) && !h.contains('?'))
+            .map(|h| h.replace("&amp;", "&"))
+            .collect();
+        found.sort();
+        found.dedup();
+        found
+    };
+    let mut out = Vec::new();
+    let domains = links("/", "/domain/");
+    let domains = domains
+        .iter()
+        .filter(|d| d.matches('/').count() == 2 && *d != "/domain/");
+    // Every domain of the samples and generated reports, and 30 of the corpus's thousands.
+    let (ours, corpus): (Vec<&String>, Vec<&String>) =
+        domains.partition(|d| d.ends_with(".example") || d.ends_with("example.org"));
+    for domain in ours.into_iter().chain(corpus.into_iter().take(30)) {
+        for sender in links(domain, &format!("{domain}/sender/")) {
+            for query in ["", "?days=14", "?days=365"] {
+                let path = format!("{sender}{query}");
+                let (status, _, body) = crate::web::get(&base, &path, None);
+                // A sender of the default window may have sent nothing in another.
+                assert!(
+                    status == 200 || (status == 404 && !query.is_empty()),
+                    "{path}: {body}"
+                );
+                out.push((path, format!("{status} {body}")));
+            }
+        }
+    }
+    assert!(!out.is_empty(), "no sender page");
     out
 }
 
@@ -336,13 +381,14 @@ fn an_existing_database_is_back_filled_and_a_wrong_rollup_is_noticed(backend: Ba
     assert_eq!(version(&env), latest, "the rollups' migration applied");
     assert!(number(&env, "SELECT count(*) FROM rollup_quarters") > 0, "quarters back-filled");
     assert!(number(&env, "SELECT count(*) FROM rollup_thirds") > 0, "thirds back-filled");
-    // A database made before the thirds and the keys' shorter form (0017 and 0018, postgres 7
-    // and 8) gets its rollups summed again.
+    // A database made before the thirds, the keys' shorter form and the IPs' own sums (0017 to
+    // 0019, postgres 7 to 10) gets its rollups summed again.
     let thirds = number(&env, "SELECT count(*) FROM rollup_thirds");
     execute(
         &env,
         &match backend {
-            Backend::Sqlite => format!("DROP TABLE rollup_thirds; PRAGMA user_version = {};", latest - 2),
+            // 0017_rollup_thirds.sql is the sixteenth migration.
+            Backend::Sqlite => "DROP TABLE rollup_thirds; PRAGMA user_version = 15;".to_owned(),
             Backend::Postgres => "DROP TABLE rollup_thirds; DELETE FROM schema_migrations
                  WHERE version >= (SELECT version FROM schema_migrations
                     WHERE name = '0007_rollup_thirds');"
@@ -351,7 +397,7 @@ fn an_existing_database_is_back_filled_and_a_wrong_rollup_is_noticed(backend: Ba
     );
     let out = env.run(&["ingest", "--quiet", s(&crate::cli::samples())]);
     assert!(out.code <= 1, "{}", out.stderr);
-    assert_eq!(version(&env), latest, "the thirds' and keys' migrations applied");
+    assert_eq!(version(&env), latest, "the thirds', keys' and IPs' migrations applied");
     assert_eq!(number(&env, "SELECT count(*) FROM rollup_thirds"), thirds);
     if let Some(d) = first_difference(&answers(&env, false), &want) {
         panic!("the rollups summed again answer as the records: {d}");

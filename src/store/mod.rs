@@ -782,6 +782,9 @@ impl Store {
         until: Option<i64>,
         keys: &[EvidenceKey],
     ) -> Result<Vec<IpEvidence>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         backend!(self, db => db.evidence_of_keys(domain, since, until, keys))
     }
 

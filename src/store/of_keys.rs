@@ -66,8 +66,24 @@ impl<'k> OfKeys<'k> {
         Ok(k)
     }
 
+    /// The place of `key` (without a source IP) among the keys asked for, if there.
+    pub(crate) fn place_of(&self, key: &EvidenceKey) -> Option<usize> {
+        self.wanted.get(key).copied()
+    }
+
     /// Adds a kept record's messages, from `ip` under the key at `key`, reported by `reporter`.
     pub(crate) fn add(&mut self, ip: &str, key: usize, reporter: &str, messages: u64) {
+        self.add_sums(ip, key, messages, std::iter::once(reporter));
+    }
+
+    /// Adds `messages` from `ip` under the key at `key`, reported by `reporters`.
+    pub(crate) fn add_sums<'r>(
+        &mut self,
+        ip: &str,
+        key: usize,
+        messages: u64,
+        reporters: impl Iterator<Item = &'r str>,
+    ) {
         self.buf.clear();
         self.buf.extend_from_slice(ip.as_bytes());
         self.buf.extend_from_slice(&key.to_le_bytes());
@@ -75,13 +91,16 @@ impl<'k> OfKeys<'k> {
         if new {
             self.sums.push(Sum::default());
         }
-        let who = self.reporter(reporter);
-        let sum = &mut self.sums[at];
-        if who < 64 {
-            sum.first |= 1 << who;
-        } else if !sum.more.contains(&who) {
-            sum.more.push(who);
+        for reporter in reporters {
+            let who = self.reporter(reporter);
+            let sum = &mut self.sums[at];
+            if who < 64 {
+                sum.first |= 1 << who;
+            } else if !sum.more.contains(&who) {
+                sum.more.push(who);
+            }
         }
+        let sum = &mut self.sums[at];
         sum.messages = sum.messages.saturating_add(messages);
     }
 

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::analyse::{self, Advice};
 use crate::judge::Judgement;
 use crate::judge::{self, Judged, Scope};
-use crate::model::{Evidence, EvidenceKey, IpEvidence};
+use crate::model::{Evidence, EvidenceKey};
 use crate::store::{Detail, Store, StoreError};
 
 /// One day's (or bucket's) mail of a domain, by sender class ([`crate::model::SenderClass::ALL`]
@@ -148,7 +148,8 @@ pub fn sources(
         .iter()
         .filter_map(|&i| view.judged.evidence.get(i))
         .collect();
-    // Rows summed over source IPs (the rollups'): the records of the same keys, read per IP.
+    // Rows summed over source IPs (the rollups'): the same keys' sums per IP, from the rollups
+    // (the records of a window shorter than a day).
     let (keys, per_ip);
     if rows.iter().any(|e| e.ips.is_some()) {
         let mut without_ip: Vec<EvidenceKey> = rows
@@ -161,7 +162,8 @@ pub fn sources(
         without_ip.sort();
         without_ip.dedup();
         keys = without_ip;
-        per_ip = of_keys(store, view, &keys)?;
+        let (since, until) = view.judged.window;
+        per_ip = store.evidence_of_keys(view.domain(), since, until, &keys)?;
         for e in &per_ip {
             if let Some(key) = keys.get(e.key) {
                 let reporters = e.reporters.iter().map(String::as_str);
@@ -189,36 +191,6 @@ pub fn sources(
         s.name = cached.get(&s.ip).cloned().flatten();
     }
     Ok((out, all))
-}
-
-/// [`Store::evidence_of_keys`] over the view's window: its two halves read at once, each on a
-/// connection of its own, when the window is bounded below and the domain has a last report (a
-/// year of a large domain is a million records).
-fn of_keys(
-    store: &Store,
-    view: &DomainView,
-    keys: &[EvidenceKey],
-) -> Result<Vec<IpEvidence>, StoreError> {
-    let domain = view.domain();
-    let (since, until) = view.judged.window;
-    let end = until.or(view.judged.last.map(|l| l.saturating_add(1)));
-    let (Some(a), Some(b)) = (since, end) else {
-        return store.evidence_of_keys(domain, since, until, keys);
-    };
-    if b.saturating_sub(a) < 2 * 86_400 {
-        return store.evidence_of_keys(domain, since, until, keys);
-    }
-    let mid = a + (b - a) / 2;
-    let other = store.reopen_read_only()?;
-    std::thread::scope(|s| {
-        let later = s.spawn(move || other.evidence_of_keys(domain, Some(mid), until, keys));
-        let mut out = store.evidence_of_keys(domain, since, Some(mid), keys)?;
-        let later = later
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
-        out.extend(later);
-        Ok(out)
-    })
 }
 
 /// Adds `messages` from `ip` under `k` (reported by `reporters`) to the IP's row.

@@ -104,6 +104,20 @@ pub fn evidence_of_keys(
     if keys.is_empty() {
         return Ok(Vec::new());
     }
+    let mut tx = snapshot(client)?;
+    let out = of_keys_in(&mut tx, domain, since, until, keys)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+/// [`evidence_of_keys`] in the transaction `tx` (its settings are for the rest of it).
+pub(super) fn of_keys_in(
+    tx: &mut impl GenericClient,
+    domain: &str,
+    since: Option<i64>,
+    until: Option<i64>,
+    keys: &[EvidenceKey],
+) -> Result<Vec<IpEvidence>, PgError> {
     let set = |f: fn(&EvidenceKey) -> &str| -> Vec<&str> {
         let s: BTreeSet<&str> = keys.iter().map(f).collect();
         s.into_iter().collect()
@@ -116,7 +130,6 @@ pub fn evidence_of_keys(
         .collect::<BTreeSet<bool>>()
         .into_iter()
         .collect();
-    let mut tx = snapshot(client)?;
     tx.batch_execute(NO_WORKERS)?;
     tx.batch_execute(SUM_BY_HASH)?;
     // The window as every read of records with their reports spells it.
@@ -126,7 +139,7 @@ pub fn evidence_of_keys(
     let mut fold = OfKeys::new(keys);
     let mut buf = Vec::new();
     super::each_row(
-        &mut tx,
+        tx,
         &format!(
             "SELECT c.source_ip, c.header_from, c.auth_dkim_domain, c.auth_dkim_result,
                 c.auth_spf_domain, c.auth_spf_result, c.envelope_from, c.dkim, c.spf,
@@ -152,6 +165,5 @@ pub fn evidence_of_keys(
             Ok(())
         },
     )?;
-    tx.commit()?;
     Ok(fold.finish())
 }

@@ -45,6 +45,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0009_reports_listing",
         include_str!("../../../schemas/postgres/0009_reports_listing.sql"),
     ),
+    (
+        "0010_rollup_ips",
+        include_str!("../../../schemas/postgres/0010_rollup_ips.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("dmarcwm" + 1).
@@ -101,7 +105,7 @@ pub fn migrate(client: &mut impl GenericClient) -> Result<usize, PgError> {
         tx.batch_execute(sql)
             .map_err(|error| PgError::Migration { name, error })?;
         let this = match *name {
-            "0005_rollups" | "0008_rollup_keys" => Some(BackFill::Everything),
+            "0005_rollups" | "0008_rollup_keys" | "0010_rollup_ips" => Some(BackFill::Everything),
             "0006_rollup_quarters" => Some(BackFill::Quarters),
             "0007_rollup_thirds" => Some(BackFill::Months),
             _ => None,

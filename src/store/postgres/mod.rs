@@ -548,6 +548,34 @@ impl Db {
         })
     }
 
+    /// The mail of `domain`'s reports under `keys` per source IP and key: from the rollups when
+    /// they answer the window, in one snapshot ([`rollups::evidence_of_keys`]), else from the
+    /// records.
+    pub fn evidence_of_keys(
+        &self,
+        domain: &str,
+        since: Option<i64>,
+        until: Option<i64>,
+        keys: &[EvidenceKey],
+    ) -> Result<Vec<IpEvidence>, StoreError> {
+        let mut prepared = self
+            .prepared
+            .try_borrow_mut()
+            .map_err(|_| StoreError::InUnitOfWork)?;
+        rollups::evidence_of_keys(
+            &mut *self.client()?,
+            &mut prepared,
+            domain,
+            since,
+            until,
+            keys,
+        )
+        .map_err(|e| match e {
+            StoreError::Postgres(e) => StoreError::Postgres(e.at(self.url())),
+            other => other,
+        })
+    }
+
     /// `sources` ([`listings::sources_in_halves`]): a large domain in two halves at once, the
     /// second on a connection of its own.
     pub fn sources(&self, f: &Filter) -> Result<Vec<SourceSummary>, StoreError> {
@@ -693,8 +721,6 @@ reads! {
         listings::latest_policies;
     evidence_per_ip(domain: Option<&str>, since: Option<i64>, until: Option<i64>, detail: Detail)
         -> (Vec<Evidence>, Vec<DayCount>) = evidence::evidence_per_ip;
-    evidence_of_keys(domain: &str, since: Option<i64>, until: Option<i64>, keys: &[EvidenceKey])
-        -> Vec<IpEvidence> = evidence::evidence_of_keys;
     rdns(ips: &[String], fresh_since: i64) -> HashMap<String, Option<String>> = rdns::rdns;
     dkim_selectors(domain: &str) -> Vec<SelectorSeen> = checks::dkim_selectors;
     tls_report_count(domain: &str) -> (u64, Option<i64>) = checks::tls_report_count;

@@ -50,7 +50,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, GenericClient, IsolationLevel, Statement, Transaction};
 
 use super::{PgError, count};
-use crate::model::{AggregateReport, DayCount, Evidence};
+use crate::model::{AggregateReport, DayCount, Evidence, EvidenceKey, IpEvidence};
 use crate::store::rollups::{
     self, DAY, EvidenceAndDays, NO_DAY, Pending, Presum, RollupRead, RollupSql, Rows, Table,
     quarter_span,
@@ -653,6 +653,22 @@ impl RollupRead for Read<'_, '_> {
         Ok(())
     }
 
+    fn of_keys(
+        &mut self,
+        domain: &str,
+        since: i64,
+        until: i64,
+        keys: &[EvidenceKey],
+    ) -> Result<Vec<IpEvidence>, StoreError> {
+        Ok(super::evidence::of_keys_in(
+            self.0,
+            domain,
+            Some(since),
+            Some(until),
+            keys,
+        )?)
+    }
+
     fn per_ip(
         &mut self,
         domain: Option<&str>,
@@ -689,23 +705,59 @@ pub fn evidence_in(
     until: Option<i64>,
     detail: Detail,
 ) -> Result<(Vec<Evidence>, Vec<DayCount>), StoreError> {
-    if !rollups::from_records() {
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(PgError::from)?;
-        let rolled =
-            rollups::evidence_rolled(&mut Read(&mut tx, prepared), domain, since, until, detail)?;
-        tx.commit().map_err(PgError::from)?;
-        if let Some(rolled) = rolled {
-            return Ok(rolled);
-        }
+    let rolled = in_snapshot(client, prepared, |read| {
+        rollups::evidence_rolled(read, domain, since, until, detail)
+    })?;
+    match rolled {
+        Some(rolled) => Ok(rolled),
+        None => Ok(super::evidence::evidence_per_ip(
+            client, domain, since, until, detail,
+        )?),
     }
-    Ok(super::evidence::evidence_per_ip(
-        client, domain, since, until, detail,
-    )?)
+}
+
+/// The mail of `domain`'s reports under `keys` per source IP and key: from the rollups when
+/// they answer the window (whole UTC days; each IP's own sums), read in one snapshot; else from
+/// the records.
+pub fn evidence_of_keys(
+    client: &mut Client,
+    prepared: &mut Prepared,
+    domain: &str,
+    since: Option<i64>,
+    until: Option<i64>,
+    keys: &[EvidenceKey],
+) -> Result<Vec<IpEvidence>, StoreError> {
+    let rolled = in_snapshot(client, prepared, |read| {
+        rollups::of_keys_rolled(read, domain, since, until, keys)
+    })?;
+    match rolled {
+        Some(rolled) => Ok(rolled),
+        None => Ok(super::evidence::evidence_of_keys(
+            client, domain, since, until, keys,
+        )?),
+    }
+}
+
+/// What `read` answers from the rollups, every row in one snapshot (a writer settling a month
+/// or summing a quarter between two reads would have one counted twice or not at all); `None`
+/// when the rollups are ignored (`DMARC_WARDEN_FROM_RECORDS=1`) or do not answer.
+fn in_snapshot<T>(
+    client: &mut Client,
+    prepared: &mut Prepared,
+    read: impl FnOnce(&mut Read<'_, '_>) -> Result<Option<T>, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    if rollups::from_records() {
+        return Ok(None);
+    }
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .map_err(PgError::from)?;
+    let rolled = read(&mut Read(&mut tx, prepared))?;
+    tx.commit().map_err(PgError::from)?;
+    Ok(rolled)
 }
 
 /// A unit of work's rollups: what it stored, summed, and written at its commit.

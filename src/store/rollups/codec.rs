@@ -224,9 +224,40 @@ pub(super) struct Sums {
     /// Messages by UTC day of their reports' begin (reports without one are in none).
     pub(super) begins: Vec<(i64, u64)>,
     pub(super) reporters: Vec<String>,
-    /// Canonical IPv4 addresses ([`canonical_v4`]), and the other IPs as sent.
-    pub(super) v4: Vec<u32>,
-    pub(super) other: Vec<String>,
+    /// Each record's (or stored IP's) source IP, as a canonical IPv4 address ([`canonical_v4`]),
+    /// with the place of its reporter in `reporters` ([`NO_REPORTER`] for none) and its
+    /// messages: the key's set of IPs and each IP's own sums are made of them by
+    /// [`Sums::encode`].
+    pub(super) v4: Vec<(u32, u32, u64)>,
+    /// The same for the other IPs, as sent.
+    pub(super) other: Vec<(String, u32, u64)>,
+}
+
+/// The reporter of an IP's sums that names none (stored sums of an IP without reporters).
+const NO_REPORTER: u32 = u32::MAX;
+
+/// An IP as a blob stores it: a canonical IPv4 address as its number, anything else as sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ip<'a> {
+    V4(u32),
+    Other(&'a str),
+}
+
+impl<'a> Ip<'a> {
+    /// `ip` as a blob stores it.
+    pub(super) fn of(ip: &'a str) -> Ip<'a> {
+        canonical_v4(ip).map_or(Ip::Other(ip), Ip::V4)
+    }
+}
+
+impl std::fmt::Display for Ip<'_> {
+    /// The IP as the records hold it (a canonical IPv4 address is its dotted decimals).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ip::V4(a) => std::net::Ipv4Addr::from(*a).fmt(f),
+            Ip::Other(t) => f.write_str(t),
+        }
+    }
 }
 
 impl Sums {
@@ -237,16 +268,22 @@ impl Sums {
         }
     }
 
-    pub(super) fn add_reporter(&mut self, org: &str) {
-        if !self.reporters.iter().any(|r| r == org) {
-            self.reporters.push(org.to_owned());
+    /// The place of `org` in `reporters`, added when new.
+    pub(super) fn add_reporter(&mut self, org: &str) -> u32 {
+        match self.reporters.iter().position(|r| r == org) {
+            Some(at) => at as u32,
+            None => {
+                self.reporters.push(org.to_owned());
+                (self.reporters.len() - 1) as u32
+            }
         }
     }
 
-    pub(super) fn add_ip(&mut self, ip: &str) {
-        match canonical_v4(ip) {
-            Some(a) => self.v4.push(a),
-            None => self.other.push(ip.to_owned()),
+    /// Adds `messages` from `ip`, reported by the reporter at `reporter` in `reporters`.
+    pub(super) fn add_ip(&mut self, ip: Ip<'_>, reporter: u32, messages: u64) {
+        match ip {
+            Ip::V4(a) => self.v4.push((a, reporter, messages)),
+            Ip::Other(t) => self.other.push((t.to_owned(), reporter, messages)),
         }
     }
 
@@ -257,13 +294,13 @@ impl Sums {
         for (d, n) in o.begins {
             self.add_begin(d, n);
         }
-        for r in o.reporters {
-            if !self.reporters.contains(&r) {
-                self.reporters.push(r);
-            }
-        }
-        self.v4.extend(o.v4);
-        self.other.extend(o.other);
+        // `o`'s reporters' places among these.
+        let places: Vec<u32> = o.reporters.iter().map(|r| self.add_reporter(r)).collect();
+        let place = |r: u32| places.get(r as usize).copied().unwrap_or(NO_REPORTER);
+        self.v4
+            .extend(o.v4.into_iter().map(|(a, r, n)| (a, place(r), n)));
+        self.other
+            .extend(o.other.into_iter().map(|(t, r, n)| (t, place(r), n)));
     }
 
     /// Writes the sums (sets sorted and made sets here), reporters as their places in `names`.
@@ -292,20 +329,48 @@ impl Sums {
         for p in places {
             put_varint(out, p);
         }
-        // Increasing, each as its four bytes: read back as a copy (as varint differences they
-        // took 3.4 bytes each, and a year's 3.6 million were a fifth of reading it).
+        // The set of IPs, increasing, each canonical IPv4 address as its four bytes: read back
+        // as a copy (as varint differences they took 3.4 bytes each, and a year's 3.6 million
+        // were a fifth of reading it); then each IP's own sums in the same order, behind their
+        // length, so that a reader of the set alone steps over them: its messages and its
+        // reporters' places in `names`.
+        let mut own = Vec::new();
+        let one = |own: &mut Vec<u8>, run: &[(u32, u64)], names: &mut Names| {
+            let messages = run.iter().fold(0u64, |m, (_, n)| m.saturating_add(*n));
+            put_varint(own, messages);
+            let mut places: Vec<u64> = run
+                .iter()
+                .filter(|(r, _)| *r != NO_REPORTER)
+                .filter_map(|(r, _)| self.reporters.get(*r as usize))
+                .map(|r| names.place(r))
+                .collect();
+            places.sort_unstable();
+            places.dedup();
+            put_varint(own, places.len() as u64);
+            for p in places {
+                put_varint(own, p);
+            }
+        };
         self.v4.sort_unstable();
-        self.v4.dedup();
-        put_varint(out, self.v4.len() as u64);
-        for a in &self.v4 {
-            out.extend_from_slice(&a.to_le_bytes());
+        let mut run = Vec::new();
+        let v4_count = self.v4.chunk_by(|a, b| a.0 == b.0).count();
+        put_varint(out, v4_count as u64);
+        for ip in self.v4.chunk_by(|a, b| a.0 == b.0) {
+            out.extend_from_slice(&ip[0].0.to_le_bytes());
+            run.clear();
+            run.extend(ip.iter().map(|(_, r, n)| (*r, *n)));
+            one(&mut own, &run, names);
         }
         self.other.sort_unstable();
-        self.other.dedup();
-        put_varint(out, self.other.len() as u64);
-        for o in &self.other {
-            put_text(out, o.as_bytes());
+        let other_count = self.other.chunk_by(|a, b| a.0 == b.0).count();
+        put_varint(out, other_count as u64);
+        for ip in self.other.chunk_by(|a, b| a.0 == b.0) {
+            put_text(out, ip[0].0.as_bytes());
+            run.clear();
+            run.extend(ip.iter().map(|(_, r, n)| (*r, *n)));
+            one(&mut own, &run, names);
         }
+        put_text(out, &own);
     }
 
     /// Reads the sums [`Sums::encode`] wrote, handing each part to `sink` (no structure is built
@@ -344,12 +409,38 @@ impl Sums {
         }
         let n = c.count()?;
         let v4 = c.take(n.checked_mul(4)?)?;
-        sink.v4s().extend(
-            v4.chunks_exact(4)
-                .map(|a| u32::from_le_bytes([a[0], a[1], a[2], a[3]])),
-        );
+        let v4 = v4
+            .chunks_exact(4)
+            .map(|a| u32::from_le_bytes([a[0], a[1], a[2], a[3]]));
+        if let Some(set) = sink.v4s() {
+            set.extend(v4.clone());
+        }
+        let wants_ips = sink.wants_ips();
+        let mut others = Vec::new();
         for _ in 0..c.count()? {
-            sink.other(c.text()?);
+            let ip = c.text()?;
+            sink.other(ip);
+            if wants_ips {
+                others.push(ip);
+            }
+        }
+        let own = c.bytes()?;
+        if wants_ips {
+            let mut o = Cursor::new(own);
+            let mut places = Vec::new();
+            let ips = v4.map(Ip::V4).chain(others.into_iter().map(Ip::Other));
+            for ip in ips {
+                let messages = o.varint()?;
+                places.clear();
+                for _ in 0..o.count()? {
+                    let place = usize::try_from(o.varint()?).ok()?;
+                    places.push((place, *names.get(place)?));
+                }
+                sink.ip(ip, messages, &places);
+            }
+            if !o.done() {
+                return None;
+            }
         }
         c.done().then_some(())
     }
@@ -371,12 +462,21 @@ pub(super) trait SumsSink {
     fn begin(&mut self, day: i64, messages: u64);
     /// A reporter: its place in the blob's names, and its name.
     fn reporter(&mut self, place: usize, org: &str);
-    /// Where the IPv4 addresses go (pushed in increasing order): the longest part of most sums,
-    /// decoded straight into the list.
-    fn v4s(&mut self) -> &mut Vec<u32>;
+    /// Where the set's IPv4 addresses go (pushed in increasing order): the longest part of most
+    /// sums, decoded straight into the list; `None` to step over them.
+    fn v4s(&mut self) -> Option<&mut Vec<u32>>;
+    /// An IP of the set that is not a canonical IPv4 address.
     fn other(&mut self, ip: &str);
+    /// Whether [`SumsSink::ip`] is to be called (else each IP's own sums are stepped over).
+    fn wants_ips(&self) -> bool {
+        false
+    }
+    /// An IP's own sums: its messages and its reporters (their places in the blob's names, and
+    /// their names).
+    fn ip(&mut self, _ip: Ip<'_>, _messages: u64, _reporters: &[(usize, &str)]) {}
 }
 
+/// The sums as stored, each IP's own included (merging, and tests).
 impl SumsSink for Sums {
     fn totals(&mut self, messages: u64, first: Option<i64>, last: Option<i64>) {
         self.messages = self.messages.saturating_add(messages);
@@ -389,11 +489,24 @@ impl SumsSink for Sums {
     fn reporter(&mut self, _: usize, org: &str) {
         self.add_reporter(org);
     }
-    fn v4s(&mut self) -> &mut Vec<u32> {
-        &mut self.v4
+    fn v4s(&mut self) -> Option<&mut Vec<u32>> {
+        None
     }
-    fn other(&mut self, ip: &str) {
-        self.other.push(ip.to_owned());
+    fn other(&mut self, _: &str) {}
+    fn wants_ips(&self) -> bool {
+        true
+    }
+    fn ip(&mut self, ip: Ip<'_>, messages: u64, reporters: &[(usize, &str)]) {
+        // The IP's messages go with its first reporter; the others add none.
+        let places: Vec<u32> = reporters
+            .iter()
+            .map(|(_, org)| self.add_reporter(org))
+            .collect();
+        let mut places = places.into_iter();
+        self.add_ip(ip, places.next().unwrap_or(NO_REPORTER), messages);
+        for r in places {
+            self.add_ip(ip, r, 0);
+        }
     }
 }
 

@@ -1,12 +1,13 @@
 //! Evidence summed from rollup rows and from the records of a window's partial days
 //! ([`Gathered`]): one row per key without the source IP, its IPs as a set.
 
-use super::codec::{Sums, SumsSink, decode_key, encode_key, entries, split};
+use super::codec::{Ip, Sums, SumsSink, decode_key, encode_key, entries, split};
 use super::{EvidenceAndDays, HashMap};
 use crate::analyse::min_opt;
 use crate::model::{Evidence, IpSet, ReporterTable, Reporters, canonical_v4};
 use crate::store::Detail;
 use crate::store::key_list::KeyList;
+use crate::store::of_keys::OfKeys;
 
 /// Evidence being summed from rollup rows and edge records, one row per key without the IP.
 ///
@@ -357,11 +358,36 @@ impl SumsSink for AddInto<'_> {
             self.g.reporter(self.at, p);
         }
     }
-    fn v4s(&mut self) -> &mut Vec<u32> {
-        &mut self.g.v4
+    fn v4s(&mut self) -> Option<&mut Vec<u32>> {
+        Some(&mut self.g.v4)
     }
     fn other(&mut self, ip: &str) {
         self.g.others.push((self.at, ip.to_owned()));
+    }
+}
+
+/// Hands the IPs' own sums of a key asked for to a sender's page's sums
+/// ([`super::of_keys_rolled`]), the key at its place among those asked for.
+pub(super) struct OfKey<'f, 'k>(pub(super) &'f mut OfKeys<'k>, pub(super) usize);
+
+impl SumsSink for OfKey<'_, '_> {
+    fn totals(&mut self, _: u64, _: Option<i64>, _: Option<i64>) {}
+    fn wants_begins(&self) -> bool {
+        false
+    }
+    fn begin(&mut self, _: i64, _: u64) {}
+    fn reporter(&mut self, _: usize, _: &str) {}
+    fn v4s(&mut self) -> Option<&mut Vec<u32>> {
+        None
+    }
+    fn other(&mut self, _: &str) {}
+    fn wants_ips(&self) -> bool {
+        true
+    }
+    fn ip(&mut self, ip: Ip<'_>, messages: u64, reporters: &[(usize, &str)]) {
+        let ip = ip.to_string();
+        self.0
+            .add_sums(&ip, self.1, messages, reporters.iter().map(|(_, org)| *org));
     }
 }
 

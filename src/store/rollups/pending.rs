@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use super::HashMap;
-use super::codec::{Entries, Sums, absorb_entries, encode_key};
+use super::codec::{Entries, Ip, Sums, absorb_entries, encode_key};
 use super::plan::{DAY, day_of};
 use crate::analyse::min_opt;
 use crate::model::AggregateReport;
@@ -192,8 +192,8 @@ impl Sums {
         if let Some(b) = begin {
             self.add_begin(b.div_euclid(DAY), count);
         }
-        self.add_reporter(org);
-        self.add_ip(ip);
+        let reporter = self.add_reporter(org);
+        self.add_ip(Ip::of(ip), reporter, count);
     }
 }
 

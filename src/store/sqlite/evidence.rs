@@ -111,12 +111,30 @@ impl Db {
         Ok(sums.finish())
     }
 
+    /// The mail of `domain`'s reports ending in `[since, until)` under `keys`, per source IP and
+    /// key ([`crate::store::Store::evidence_of_keys`]): from the rollups when the window holds a
+    /// whole day, in one snapshot (`rollups::of_keys_rolled`), else from the records.
+    pub fn evidence_of_keys(
+        &self,
+        domain: &str,
+        since: Option<i64>,
+        until: Option<i64>,
+        keys: &[EvidenceKey],
+    ) -> Result<Vec<IpEvidence>, StoreError> {
+        if !super::rollups::from_records()
+            && let Some(rolled) = self.of_keys_rolled(domain, since, until, keys)?
+        {
+            return Ok(rolled);
+        }
+        self.of_keys_from_records(domain, since, until, keys)
+    }
+
     /// The records of `domain`'s reports ending in `[since, until)` whose key without the source
     /// IP (an [`EvidenceKey`] whose `source_ip` is empty) is one of `keys`, summed per source IP
     /// and key. The other records are passed over by their stored columns' bytes (each distinct
     /// columns turned into a key once), so that a sender's page builds nothing for the rest of
     /// the domain's mail.
-    pub fn evidence_of_keys(
+    pub(super) fn of_keys_from_records(
         &self,
         domain: &str,
         since: Option<i64>,

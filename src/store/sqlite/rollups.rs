@@ -11,7 +11,7 @@ use rusqlite::{Connection, ToSql, params, params_from_iter};
 
 use super::evidence::{STORED_COLUMNS, STORED_COUNT, stored_record, text};
 use super::{Db, Tx};
-use crate::model::AggregateReport;
+use crate::model::{AggregateReport, EvidenceKey, IpEvidence};
 use crate::store::rollups::{
     self, DAY, EvidenceAndDays, NO_DAY, Presum, RollupRead, RollupSql, Rows, Table, quarter_span,
 };
@@ -654,6 +654,17 @@ impl RollupRead for Read<'_> {
         Ok(())
     }
 
+    fn of_keys(
+        &mut self,
+        domain: &str,
+        since: i64,
+        until: i64,
+        keys: &[EvidenceKey],
+    ) -> Result<Vec<IpEvidence>, StoreError> {
+        self.0
+            .of_keys_from_records(domain, Some(since), Some(until), keys)
+    }
+
     fn per_ip(
         &mut self,
         domain: Option<&str>,
@@ -677,6 +688,18 @@ fn of_domain(domain: Option<&str>) -> &'static str {
 }
 
 impl Db {
+    /// [`Db::evidence_of_keys`] from the rollups ([`rollups::of_keys_rolled`]), when the window
+    /// holds a whole day (else `None`).
+    pub(super) fn of_keys_rolled(
+        &self,
+        domain: &str,
+        since: Option<i64>,
+        until: Option<i64>,
+        keys: &[EvidenceKey],
+    ) -> Result<Option<Vec<IpEvidence>>, StoreError> {
+        self.in_snapshot(|read| rollups::of_keys_rolled(read, domain, since, until, keys))
+    }
+
     /// [`Db::evidence_in`] from the rollups ([`rollups::evidence_rolled`]), when the window holds
     /// a whole day (else `None`).
     pub(super) fn evidence_rolled(
@@ -686,15 +709,23 @@ impl Db {
         until: Option<i64>,
         detail: Detail,
     ) -> Result<Option<EvidenceAndDays>, StoreError> {
-        // Every row in one snapshot: a writer settling a month or summing a quarter between two
-        // of the reads would have one counted twice or not at all.
+        self.in_snapshot(|read| rollups::evidence_rolled(read, domain, since, until, detail))
+    }
+
+    /// What `read` answers from the rollups, every row in one snapshot (a writer settling a
+    /// month or summing a quarter between two of the reads would have one counted twice or not
+    /// at all): in the transaction already open, else in one of its own.
+    fn in_snapshot<T>(
+        &self,
+        read: impl FnOnce(&mut Read<'_>) -> Result<Option<T>, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
         if !self.conn.is_autocommit() {
-            return rollups::evidence_rolled(&mut Read(self), domain, since, until, detail);
+            return read(&mut Read(self));
         }
         self.conn.execute_batch("BEGIN DEFERRED")?;
-        let read = rollups::evidence_rolled(&mut Read(self), domain, since, until, detail);
+        let answer = read(&mut Read(self));
         self.conn
-            .execute_batch(if read.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
-        read
+            .execute_batch(if answer.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+        answer
     }
 }
