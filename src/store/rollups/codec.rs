@@ -322,7 +322,10 @@ impl Sums {
             prev = *d;
         }
         put_text(out, &days);
-        let mut places: Vec<u64> = self.reporters.iter().map(|r| names.place(r)).collect();
+        // Each reporter's place in `names`, by its place in `reporters`: looked up once here,
+        // not once per IP it reported.
+        let at: Vec<u64> = self.reporters.iter().map(|r| names.place(r)).collect();
+        let mut places = at.clone();
         places.sort_unstable();
         places.dedup();
         put_varint(out, places.len() as u64);
@@ -335,20 +338,17 @@ impl Sums {
         // length, so that a reader of the set alone steps over them: its messages and its
         // reporters' places in `names`.
         let mut own = Vec::new();
-        let one = |own: &mut Vec<u8>, run: &[(u32, u64)], names: &mut Names| {
+        let mut places = Vec::new();
+        let mut one = |own: &mut Vec<u8>, run: &[(u32, u64)]| {
             let messages = run.iter().fold(0u64, |m, (_, n)| m.saturating_add(*n));
             put_varint(own, messages);
-            let mut places: Vec<u64> = run
-                .iter()
-                .filter(|(r, _)| *r != NO_REPORTER)
-                .filter_map(|(r, _)| self.reporters.get(*r as usize))
-                .map(|r| names.place(r))
-                .collect();
+            places.clear();
+            places.extend(run.iter().filter_map(|(r, _)| at.get(*r as usize)));
             places.sort_unstable();
             places.dedup();
             put_varint(own, places.len() as u64);
-            for p in places {
-                put_varint(own, p);
+            for p in &places {
+                put_varint(own, *p);
             }
         };
         self.v4.sort_unstable();
@@ -359,7 +359,7 @@ impl Sums {
             out.extend_from_slice(&ip[0].0.to_le_bytes());
             run.clear();
             run.extend(ip.iter().map(|(_, r, n)| (*r, *n)));
-            one(&mut own, &run, names);
+            one(&mut own, &run);
         }
         self.other.sort_unstable();
         let other_count = self.other.chunk_by(|a, b| a.0 == b.0).count();
@@ -368,7 +368,7 @@ impl Sums {
             put_text(out, ip[0].0.as_bytes());
             run.clear();
             run.extend(ip.iter().map(|(_, r, n)| (*r, *n)));
-            one(&mut own, &run, names);
+            one(&mut own, &run);
         }
         put_text(out, &own);
     }
