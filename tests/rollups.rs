@@ -1,7 +1,9 @@
 //! Rollups (issue 20, the sender tier without the source IP): every answer computed from the
 //! rollups is the answer computed from the records (`DMARC_WARDEN_FROM_RECORDS=1`, the hidden
-//! switch to the record-based readers), on SQLite and on PostgreSQL: over the samples, the bad
-//! fixtures and (SQLite) the shared corpus, over generated reports, with declared senders' networks that
+//! switch to the record-based readers), the dashboard's sender pages (their IPs) among them, on
+//! SQLite and on PostgreSQL: over the samples, the bad fixtures and the shared corpus (a few of
+//! its collections on PostgreSQL), over generated reports, over reports ending at an hour that
+//! leaves windows a partial first day, with declared senders' networks that
 //! part a row's IPs and that do not, after copies replaced by more complete ones (with another
 //! period), a reprocess of kept rejects, a second ingest of everything and a prune; an existing
 //! database is back-filled by the migration; a rollup that is off by one message is noticed; and
@@ -220,7 +222,17 @@ fn rollups_answer_as_the_records_over_the_corpus_and_generated_reports(backend: 
     // below (the corpus doubled this suite's longest test).
     let inputs = match backend {
         Backend::Sqlite => crate::tables::inputs(),
-        Backend::Postgres => vec![crate::cli::samples(), crate::cli::bad_fixtures()],
+        Backend::Postgres => {
+            // And a few of the corpus's collections: real reports' periods end at any hour, so
+            // that windows have partial edge days, read from the records beside the rollups.
+            let mut inputs = vec![crate::cli::samples(), crate::cli::bad_fixtures()];
+            if let Ok(dirs) = std::fs::read_dir(crate::corpus::corpus_dir()) {
+                let mut dirs: Vec<_> = dirs.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+                dirs.sort();
+                inputs.extend(dirs.into_iter().take(8));
+            }
+            inputs
+        }
     };
     let env = Env::on(backend);
     let inputs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
@@ -246,6 +258,17 @@ fn rollups_answer_as_the_records_over_the_corpus_and_generated_reports(backend: 
     assert!(number(&env, "SELECT count(*) FROM rollup_quarters") > 0);
     assert!(number(&env, "SELECT count(*) FROM rollup_thirds") > 0);
     same(&env, "with generated reports");
+    // Reports ending at 20:00 and the last at 01:00: a window of days then begins at 01:00:01
+    // of a day whose report ends within it (a partial edge day, read from the records).
+    let hours = tempfile::tempdir().unwrap();
+    let midnight = 20_717 * 86_400;
+    for i in 0..30 {
+        let end = midnight + i * 86_400 + if i == 29 { 3_600 } else { 72_000 };
+        let name = hours.path().join(format!("hours-{i}.xml"));
+        std::fs::write(name, at_hour(i, end)).unwrap();
+    }
+    ingest(&env, &[hours.path()], &[]);
+    same(&env, "with reports ending at any hour");
     // A large domain's sources are read in two halves at once: the same listing.
     for args in [
         &["sources", "--domain", "example.org", "--format", "json"][..],
@@ -259,6 +282,33 @@ fn rollups_answer_as_the_records_over_the_corpus_and_generated_reports(backend: 
         assert_eq!(whole.stdout, halves.stdout, "{args:?} read in halves");
     }
 }
+}
+
+/// A report of `edges.example` numbered `i`, its day ending at `end`: three sources, one of them
+/// failing DKIM.
+fn at_hour(i: i64, end: i64) -> String {
+    let record = |ip: i64, count: i64, dkim: &str| {
+        format!(
+            "<record><row><source_ip>192.0.2.{ip}</source_ip><count>{count}</count>\
+             <policy_evaluated><disposition>none</disposition><dkim>{dkim}</dkim><spf>pass</spf>\
+             </policy_evaluated></row><identifiers><header_from>edges.example</header_from>\
+             </identifiers><auth_results><dkim><domain>edges.example</domain>\
+             <result>{dkim}</result></dkim><spf><domain>edges.example</domain>\
+             <result>pass</result></spf></auth_results></record>"
+        )
+    };
+    format!(
+        "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>Receiver {}</org_name>\
+         <email>r@receiver.example</email><report_id>hours-{i}</report_id><date_range>\
+         <begin>{}</begin><end>{end}</end></date_range></report_metadata>\
+         <policy_published><domain>edges.example</domain><p>none</p></policy_published>\
+         {}{}{}</feedback>",
+        i % 3,
+        end - 86_399,
+        record(i % 5, i + 1, "pass"),
+        record(i % 7 + 10, 2, "pass"),
+        record(i % 4 + 20, 1, "fail"),
+    )
 }
 
 /// A generated report `n` with `records` records and its period ending `shift` seconds later:
