@@ -530,21 +530,8 @@ impl Db {
         until: Option<i64>,
         detail: Detail,
     ) -> Result<(Vec<Evidence>, Vec<DayCount>), StoreError> {
-        let mut prepared = self
-            .prepared
-            .try_borrow_mut()
-            .map_err(|_| StoreError::InUnitOfWork)?;
-        rollups::evidence_in(
-            &mut *self.client()?,
-            &mut prepared,
-            domain,
-            since,
-            until,
-            detail,
-        )
-        .map_err(|e| match e {
-            StoreError::Postgres(e) => StoreError::Postgres(e.at(self.url())),
-            other => other,
+        self.read_rollups(|client, prepared| {
+            rollups::evidence_in(client, prepared, domain, since, until, detail)
         })
     }
 
@@ -558,33 +545,37 @@ impl Db {
         until: Option<i64>,
         keys: &[EvidenceKey],
     ) -> Result<Vec<IpEvidence>, StoreError> {
+        self.read_rollups(|client, prepared| {
+            rollups::evidence_of_keys(client, prepared, domain, since, until, keys)
+        })
+    }
+
+    /// A read of the rollups (`f`) on the connection with its prepared statements; its database
+    /// errors name this database.
+    fn read_rollups<T>(
+        &self,
+        f: impl FnOnce(&mut Client, &mut rollups::Prepared) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut prepared = self
             .prepared
             .try_borrow_mut()
             .map_err(|_| StoreError::InUnitOfWork)?;
-        rollups::evidence_of_keys(
-            &mut *self.client()?,
-            &mut prepared,
-            domain,
-            since,
-            until,
-            keys,
-        )
-        .map_err(|e| match e {
+        f(&mut *self.client()?, &mut prepared).map_err(|e| self.located(e))
+    }
+
+    /// `e`, naming this database when it is the server's.
+    fn located(&self, e: StoreError) -> StoreError {
+        match e {
             StoreError::Postgres(e) => StoreError::Postgres(e.at(self.url())),
             other => other,
-        })
+        }
     }
 
     /// `sources` ([`listings::sources_in_halves`]): a large domain in two halves at once, the
     /// second on a connection of its own.
     pub fn sources(&self, f: &Filter) -> Result<Vec<SourceSummary>, StoreError> {
-        listings::sources_in_halves(&mut *self.client()?, f, || self.reopen_read_only()).map_err(
-            |e| match e {
-                StoreError::Postgres(e) => StoreError::Postgres(e.at(self.url())),
-                other => other,
-            },
-        )
+        listings::sources_in_halves(&mut *self.client()?, f, || self.reopen_read_only())
+            .map_err(|e| self.located(e))
     }
 
     /// `prune` ([`prune::prune`]): in transactions of its own, on this connection.
