@@ -11,8 +11,9 @@ use crate::model::{EvidenceKey, IpEvidence, ReporterTable};
 pub(crate) struct OfKeys<'k> {
     /// Each key asked for → its place among them.
     wanted: FastMap<&'k EvidenceKey, usize>,
-    /// A record's stored columns but the IP (their bytes) → the place of their key among those
-    /// asked for, if there: each distinct set of columns is turned into a key once.
+    /// The bytes a key is met by (a record's stored columns but the IP, or a rollup's encoded
+    /// key: one form a fold) → the place of the key among those asked for, if there: each is
+    /// turned into a key once.
     kinds: FastMap<Vec<u8>, Option<usize>>,
     /// Each (source IP, key's place) met, as the IP's bytes then the place's: its sum is the same
     /// place in `sums`.
@@ -56,19 +57,24 @@ impl<'k> OfKeys<'k> {
         columns: &[u8],
         record: impl FnOnce() -> Result<StoredRecord<'r>, E>,
     ) -> Result<Option<usize>, E> {
-        if let Some(k) = self.kinds.get(columns) {
-            return Ok(*k);
-        }
-        let mut key = record()?.evidence_key();
-        key.source_ip.clear();
-        let k = self.wanted.get(&key).copied();
-        self.kinds.insert(columns.to_vec(), k);
-        Ok(k)
+        self.place_by(columns, || Ok(record()?.evidence_key()))
     }
 
-    /// The place of `key` (without a source IP) among the keys asked for, if there.
-    pub(crate) fn place_of(&self, key: &EvidenceKey) -> Option<usize> {
-        self.wanted.get(key).copied()
+    /// The place among the keys asked for of the key met as `bytes`; `key` makes it when these
+    /// bytes are new (its IP, if any, is left out).
+    pub(crate) fn place_by<E>(
+        &mut self,
+        bytes: &[u8],
+        key: impl FnOnce() -> Result<EvidenceKey, E>,
+    ) -> Result<Option<usize>, E> {
+        if let Some(k) = self.kinds.get(bytes) {
+            return Ok(*k);
+        }
+        let mut key = key()?;
+        key.source_ip.clear();
+        let k = self.wanted.get(&key).copied();
+        self.kinds.insert(bytes.to_vec(), k);
+        Ok(k)
     }
 
     /// Adds a kept record's messages, from `ip` under the key at `key`, reported by `reporter`.

@@ -389,22 +389,12 @@ pub(in crate::store) fn of_keys_rolled<R: RollupRead>(
         return Ok(None);
     };
     let mut fold = crate::store::of_keys::OfKeys::new(keys);
-    // Each key's bytes met → its place among those asked for, if there.
-    let mut places: HashMap<Vec<u8>, Option<usize>> = HashMap::default();
     let stale = read.stale_in(Some(domain), plan.months)?;
     for (table, d, range) in reads(&plan, Some(domain), &stale) {
         read.blobs(table, d, range, |_, blob| {
             codec::entries(blob, |names, key, sums| {
-                let place = match places.get(key) {
-                    Some(p) => *p,
-                    None => {
-                        let k = codec::decode_key(key, domain)?;
-                        let p = fold.place_of(&k);
-                        places.insert(key.to_vec(), p);
-                        p
-                    }
-                };
-                match place {
+                let place = fold.place_by(key, || codec::decode_key(key, domain).ok_or(()));
+                match place.ok()? {
                     Some(at) => codec::Sums::visit(sums, names, &mut gather::OfKey(&mut fold, at)),
                     None => Some(()),
                 }
