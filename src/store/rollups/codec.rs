@@ -338,38 +338,12 @@ impl Sums {
         // length, so that a reader of the set alone steps over them: its messages and its
         // reporters' places in `names`.
         let mut own = Vec::new();
-        let mut places = Vec::new();
-        let mut one = |own: &mut Vec<u8>, run: &[(u32, u64)]| {
-            let messages = run.iter().fold(0u64, |m, (_, n)| m.saturating_add(*n));
-            put_varint(own, messages);
-            places.clear();
-            places.extend(run.iter().filter_map(|(r, _)| at.get(*r as usize)));
-            places.sort_unstable();
-            places.dedup();
-            put_varint(own, places.len() as u64);
-            for p in &places {
-                put_varint(own, *p);
-            }
-        };
-        self.v4.sort_unstable();
-        let mut run = Vec::new();
-        let v4_count = self.v4.chunk_by(|a, b| a.0 == b.0).count();
-        put_varint(out, v4_count as u64);
-        for ip in self.v4.chunk_by(|a, b| a.0 == b.0) {
-            out.extend_from_slice(&ip[0].0.to_le_bytes());
-            run.clear();
-            run.extend(ip.iter().map(|(_, r, n)| (*r, *n)));
-            one(&mut own, &run);
-        }
-        self.other.sort_unstable();
-        let other_count = self.other.chunk_by(|a, b| a.0 == b.0).count();
-        put_varint(out, other_count as u64);
-        for ip in self.other.chunk_by(|a, b| a.0 == b.0) {
-            put_text(out, ip[0].0.as_bytes());
-            run.clear();
-            run.extend(ip.iter().map(|(_, r, n)| (*r, *n)));
-            one(&mut own, &run);
-        }
+        put_ips(out, &mut own, &at, &mut self.v4, |out, a| {
+            out.extend_from_slice(&a.to_le_bytes());
+        });
+        put_ips(out, &mut own, &at, &mut self.other, |out, t| {
+            put_text(out, t.as_bytes());
+        });
         put_text(out, &own);
     }
 
@@ -449,6 +423,36 @@ impl Sums {
         let mut s = Sums::default();
         Sums::visit(b, names, &mut s)?;
         Some(s)
+    }
+}
+
+/// Writes `ips` (each IP with a reporter's place in the key's reporters and messages, sorted
+/// here) as a set to `out`, how many then each distinct IP by `put`, and each one's own sums to
+/// `own`: its messages, and its reporters' places in the row's names (`at`: by their place in
+/// the key's reporters).
+fn put_ips<T: Ord>(
+    out: &mut Vec<u8>,
+    own: &mut Vec<u8>,
+    at: &[u64],
+    ips: &mut [(T, u32, u64)],
+    put: impl Fn(&mut Vec<u8>, &T),
+) {
+    ips.sort_unstable();
+    let same = |a: &(T, u32, u64), b: &(T, u32, u64)| a.0 == b.0;
+    put_varint(out, ips.chunk_by(same).count() as u64);
+    let mut places = Vec::new();
+    for ip in ips.chunk_by(same) {
+        put(out, &ip[0].0);
+        let messages = ip.iter().fold(0u64, |m, (_, _, n)| m.saturating_add(*n));
+        put_varint(own, messages);
+        places.clear();
+        places.extend(ip.iter().filter_map(|(_, r, _)| at.get(*r as usize)));
+        places.sort_unstable();
+        places.dedup();
+        put_varint(own, places.len() as u64);
+        for p in &places {
+            put_varint(own, *p);
+        }
     }
 }
 
