@@ -36,6 +36,36 @@ const QUERIES: &[&[&str]] = &[
     &["advise", "--offline", "--days", "365", "--format", "json"],
     &["advise", "--offline", "--days", "365"],
     &["digest", "--days", "7"],
+    // `sources` over every report, over reports ending after a moment within a day (the
+    // reports ending later that day read from their records, the rest from the rollups), and
+    // with an end (periods beginning before it: read from the records either way).
+    &["sources", "--format", "json"],
+    &[
+        "sources",
+        "--since",
+        "2026-10-05T12:00:00Z",
+        "--format",
+        "json",
+    ],
+    &[
+        "sources",
+        "--domain",
+        "edges.example",
+        "--since",
+        "2026-10-05T12:00:00Z",
+        "--format",
+        "json",
+    ],
+    &["sources", "--domain", "example.org", "--limit", "5"],
+    &[
+        "sources",
+        "--since",
+        "2026-01-01",
+        "--until",
+        "2026-10-10",
+        "--format",
+        "json",
+    ],
 ];
 
 /// Declared senders whose networks hold some of the generated reports' recurring servers (so a
@@ -118,7 +148,21 @@ fn sender_pages(env: &Env, vars: &[(&str, &str)]) -> Vec<(String, String)> {
     // Every domain of the samples and generated reports, and 30 of the corpus's thousands.
     let (ours, corpus): (Vec<&String>, Vec<&String>) =
         domains.partition(|d| d.ends_with(".example") || d.ends_with("example.org"));
-    for domain in ours.into_iter().chain(corpus.into_iter().take(30)) {
+    let domains: Vec<&String> = ours
+        .into_iter()
+        .chain(corpus.into_iter().take(30))
+        .collect();
+    // Each domain's sources as the dashboard asks for them.
+    for domain in &domains {
+        let name = &domain["/domain/".len()..];
+        for query in ["", "&since=2026-10-05T12:00:00Z"] {
+            let path = format!("/api/sources?domain={name}&limit=100{query}");
+            let (status, _, body) = crate::web::get(&base, &path, None);
+            assert_eq!(status, 200, "{path}: {body}");
+            out.push((path, body));
+        }
+    }
+    for domain in domains {
         for sender in links(domain, &format!("{domain}/sender/")) {
             for query in ["", "?days=14", "?days=365"] {
                 let path = format!("{sender}{query}");
@@ -269,14 +313,16 @@ fn rollups_answer_as_the_records_over_the_corpus_and_generated_reports(backend: 
     }
     ingest(&env, &[hours.path()], &[]);
     same(&env, "with reports ending at any hour");
-    // A large domain's sources are read in two halves at once: the same listing.
+    // A large domain's sources are read from the records in two halves at once: the same
+    // listing.
     for args in [
         &["sources", "--domain", "example.org", "--format", "json"][..],
         &["sources", "--domain", "domain7.example", "--format", "json"],
         &["sources", "--domain", "domain7.example", "--limit", "7", "--format", "json"],
     ] {
-        let whole = env.run(args);
-        let halves = env.run_with_env(args, &[("DMARC_WARDEN_SPLIT_RECORDS", "1")]);
+        let whole = env.run_with_env(args, &[FROM_RECORDS]);
+        let halves =
+            env.run_with_env(args, &[FROM_RECORDS, ("DMARC_WARDEN_SPLIT_RECORDS", "1")]);
         assert_eq!(whole.code, 0, "{args:?}: {}", whole.stderr);
         assert!(whole.stdout.len() > 100, "{args:?}: {}", whole.stdout);
         assert_eq!(whole.stdout, halves.stdout, "{args:?} read in halves");
@@ -284,14 +330,20 @@ fn rollups_answer_as_the_records_over_the_corpus_and_generated_reports(backend: 
 }
 }
 
-/// A report of `edges.example` numbered `i`, its day ending at `end`: three sources, one of them
-/// failing DKIM.
+/// A report of `edges.example` numbered `i`, its day ending at `end`: three records, one of them
+/// failing DKIM, under a header From in capitals, and in every other report from the first
+/// record's IP (a report that `sources` counts once for that IP and From, under two keys).
 fn at_hour(i: i64, end: i64) -> String {
     let record = |ip: i64, count: i64, dkim: &str| {
+        let from = if dkim == "fail" {
+            "Edges.Example"
+        } else {
+            "edges.example"
+        };
         format!(
             "<record><row><source_ip>192.0.2.{ip}</source_ip><count>{count}</count>\
              <policy_evaluated><disposition>none</disposition><dkim>{dkim}</dkim><spf>pass</spf>\
-             </policy_evaluated></row><identifiers><header_from>edges.example</header_from>\
+             </policy_evaluated></row><identifiers><header_from>{from}</header_from>\
              </identifiers><auth_results><dkim><domain>edges.example</domain>\
              <result>{dkim}</result></dkim><spf><domain>edges.example</domain>\
              <result>pass</result></spf></auth_results></record>"
@@ -307,7 +359,7 @@ fn at_hour(i: i64, end: i64) -> String {
         end - 86_399,
         record(i % 5, i + 1, "pass"),
         record(i % 7 + 10, 2, "pass"),
-        record(i % 4 + 20, 1, "fail"),
+        record(if i % 2 == 0 { i % 5 } else { i % 4 + 20 }, 1, "fail"),
     )
 }
 

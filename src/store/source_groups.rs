@@ -45,6 +45,61 @@ pub(crate) fn put_key_field(buf: &mut Vec<u8>, field: Option<&[u8]>) {
     }
 }
 
+/// Appends the key of a source's group to `buf`: its IP, its header From as `sources` groups it
+/// (in ASCII lowercase, as an evidence key holds it — [`crate::store::StoredRecord::evidence_key`]
+/// — so that the rollups, summed by those keys, answer the listing; none when empty), then its
+/// domain when the listing is of several ([`KeyFields::of`] says where each is).
+pub(crate) fn put_source_key(
+    buf: &mut Vec<u8>,
+    ip: &[u8],
+    header_from: Option<&[u8]>,
+    domain: Option<&[u8]>,
+) {
+    put_key_field(buf, Some(ip));
+    match header_from.filter(|t| !t.is_empty()) {
+        Some(t) if t.iter().any(u8::is_ascii_uppercase) => {
+            put_key_field(buf, Some(&t.to_ascii_lowercase()))
+        }
+        from => put_key_field(buf, from),
+    }
+    if domain.is_some() {
+        put_key_field(buf, domain);
+    }
+}
+
+/// Which record of a report counts the report for its source's group (its IP and header From,
+/// as [`put_source_key`] writes them): the first met. The rollups keep each IP's reports so per
+/// key, so that a group's keys add up to its reports.
+#[derive(Default)]
+pub(crate) struct FirstInReport {
+    seen: std::collections::HashSet<Vec<u8>, foldhash::fast::RandomState>,
+    buf: Vec<u8>,
+}
+
+impl FirstInReport {
+    /// Whether a record of `report` from `ip` under `header_from` is the first met.
+    pub(crate) fn first(&mut self, report: i64, ip: &str, header_from: Option<&str>) -> bool {
+        self.buf.clear();
+        self.buf.extend_from_slice(&report.to_le_bytes());
+        put_source_key(
+            &mut self.buf,
+            ip.as_bytes(),
+            header_from.map(str::as_bytes),
+            None,
+        );
+        if self.seen.contains(self.buf.as_slice()) {
+            return false;
+        }
+        self.seen.insert(self.buf.clone());
+        true
+    }
+
+    /// Forgets every report met (their records are all met).
+    pub(crate) fn clear(&mut self) {
+        self.seen.clear();
+    }
+}
+
 /// The fields of a key [`put_key_field`] wrote, in order.
 fn key_fields(mut key: &[u8]) -> impl Iterator<Item = Option<&[u8]>> {
     std::iter::from_fn(move || {
@@ -104,6 +159,21 @@ impl SourceGroups {
                 self.seen.push((at, report));
             }
         }
+        &mut self.counts[at]
+    }
+
+    /// The counts of the group whose key bytes are `key` (made, empty, when new), its reports
+    /// counted by the caller (sums already counted: the rollups').
+    pub(crate) fn summed(&mut self, key: &[u8]) -> &mut SourceSummary {
+        let h = hash(key);
+        let at = match self.keys.find(h, key) {
+            Some(at) => at,
+            None => self.add(
+                h,
+                key,
+                SourceSummary::group(String::new(), String::new(), None),
+            ),
+        };
         &mut self.counts[at]
     }
 
@@ -256,6 +326,17 @@ pub(crate) struct KeyFields {
     pub domain: Option<usize>,
     pub ip: usize,
     pub header_from: usize,
+}
+
+impl KeyFields {
+    /// The fields [`put_source_key`] writes, with the domain when the listing is of `several`.
+    pub(crate) fn of(several: bool) -> KeyFields {
+        KeyFields {
+            domain: several.then_some(2),
+            ip: 0,
+            header_from: 1,
+        }
+    }
 }
 
 #[cfg(test)]

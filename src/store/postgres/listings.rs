@@ -9,7 +9,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, GenericClient};
 
 use super::{
-    NO_WORKERS, PgError, UntilBy, count, filter_params, put_columns, snapshot, window_conditions,
+    NO_WORKERS, PgError, TextBytes, UntilBy, count, filter_params, snapshot, window_conditions,
 };
 use crate::model::{
     Disposition, DmarcResult, DomainSummary, FailureSummary, Filter, PolicyPublished,
@@ -17,7 +17,7 @@ use crate::model::{
 };
 use crate::store::StoreError;
 use crate::store::halves;
-use crate::store::source_groups::{KeyFields, SourceGroups, set_failure_reports};
+use crate::store::source_groups::{KeyFields, SourceGroups, put_source_key, set_failure_reports};
 
 fn pct(v: Option<i64>) -> Option<u32> {
     v.and_then(|v| u32::try_from(v).ok())
@@ -68,7 +68,7 @@ pub fn domains(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<Domain
 /// what they mean, its reports counted once each ([`SourceGroups`]: rows come in the server's
 /// order, streamed, so that it neither sorts them nor holds them).
 pub fn sources(client: &mut impl GenericClient, f: &Filter) -> Result<Vec<SourceSummary>, PgError> {
-    let groups = source_groups(client, f, None)?;
+    let groups = source_groups(client, f, None, UntilBy::Begin)?;
     finish_sources(client, f, groups)
 }
 
@@ -112,7 +112,7 @@ pub fn sources_in_halves(
                 id.replace('\'', "''")
             ))?;
             tx.batch_execute(NO_WORKERS)?;
-            let groups = source_groups(&mut tx, f, Some((mid, i64::MAX)))?;
+            let groups = source_groups(&mut tx, f, Some((mid, i64::MAX)), UntilBy::Begin)?;
             tx.commit()?;
             Ok(groups)
         };
@@ -120,7 +120,7 @@ pub fn sources_in_halves(
     };
     let second = std::thread::scope(|s| {
         let second = s.spawn(run);
-        let first = source_groups(&mut tx, f, Some((i64::MIN, mid)));
+        let first = source_groups(&mut tx, f, Some((i64::MIN, mid)), UntilBy::Begin);
         let second = second
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
@@ -159,21 +159,18 @@ fn halves(
     Ok(Some(row.get(0)))
 }
 
-/// [`sources`]' groups over the records of the reports in the filter, of those whose ids are in
-/// `[ids.0, ids.1)` when given. With a domain in the filter, the domain is not read with each
-/// record (it is the filter's).
-fn source_groups(
+/// [`sources`]' groups over the records of the reports in the filter (its `until` bounding
+/// their begin or, for the rollups' partial days, their end: `by`), of those whose ids are in
+/// `[ids.0, ids.1)` when given, keyed as [`put_source_key`] says. With a domain in the filter,
+/// the domain is not read with each record (it is the filter's).
+pub(super) fn source_groups(
     client: &mut impl GenericClient,
     f: &Filter,
     ids: Option<(i64, i64)>,
+    by: UntilBy,
 ) -> Result<SourceGroups, PgError> {
     let (domain, since, until, _) = filter_params(f);
-    let mut conditions = window_conditions(
-        domain.is_some(),
-        since.is_some(),
-        until.is_some(),
-        UntilBy::Begin,
-    );
+    let mut conditions = window_conditions(domain.is_some(), since.is_some(), until.is_some(), by);
     let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&domain, &since, &until];
     if let Some((from, to)) = &ids {
         // On both sides, so that each half reads only its records from the (domain, report)
@@ -183,11 +180,7 @@ fn source_groups(
     }
     // The domain last, when read: columns 1..3 are a group's key, with the domain's (3) when
     // there is one per row.
-    let (key, first) = if domain.is_some() {
-        (1..3, 3)
-    } else {
-        (1..4, 4)
-    };
+    let first = if domain.is_some() { 3 } else { 4 };
     let mut groups = SourceGroups::new(false);
     let mut buf = Vec::new();
     super::each_row(
@@ -202,7 +195,9 @@ fn source_groups(
         &params,
         |r| {
             buf.clear();
-            put_columns(&mut buf, r, key.clone());
+            let text = |i| r.get::<_, Option<TextBytes<'_>>>(i).map(|TextBytes(t)| t);
+            let several = (first == 4).then(|| text(3).unwrap_or_default());
+            put_source_key(&mut buf, text(1).unwrap_or_default(), text(2), several);
             let result = |i| r.get::<_, Option<&str>>(i).map(DmarcResult::parse);
             groups.group(&buf, r.get(0)).count(
                 result(first),
@@ -219,17 +214,12 @@ fn source_groups(
 
 /// The groups sorted (most messages first, then by domain, IP and header From), the first
 /// `limit`, with the failure reports about each.
-fn finish_sources(
+pub(super) fn finish_sources(
     client: &mut impl GenericClient,
     f: &Filter,
     groups: SourceGroups,
 ) -> Result<Vec<SourceSummary>, PgError> {
-    // As `source_groups` reads them: the IP, header From, then the domain when not one.
-    let fields = KeyFields {
-        domain: f.domain.is_none().then_some(2),
-        ip: 0,
-        header_from: 1,
-    };
+    let fields = KeyFields::of(f.domain.is_none());
     let limit = f.limit.and_then(|l| usize::try_from(l).ok());
     let mut out = groups.finish(limit, f.domain.as_deref(), fields);
     // Failure reports about each source for its domain, whenever they arrived: one query for

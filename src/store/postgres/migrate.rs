@@ -49,6 +49,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0010_rollup_ips",
         include_str!("../../../schemas/postgres/0010_rollup_ips.sql"),
     ),
+    (
+        "0011_rollup_reports",
+        include_str!("../../../schemas/postgres/0011_rollup_reports.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("dmarcwm" + 1).
@@ -105,7 +109,9 @@ pub fn migrate(client: &mut impl GenericClient) -> Result<usize, PgError> {
         tx.batch_execute(sql)
             .map_err(|error| PgError::Migration { name, error })?;
         let this = match *name {
-            "0005_rollups" | "0008_rollup_keys" | "0010_rollup_ips" => Some(BackFill::Everything),
+            "0005_rollups" | "0008_rollup_keys" | "0010_rollup_ips" | "0011_rollup_reports" => {
+                Some(BackFill::Everything)
+            }
             "0006_rollup_quarters" => Some(BackFill::Quarters),
             "0007_rollup_thirds" => Some(BackFill::Months),
             _ => None,

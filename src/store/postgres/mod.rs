@@ -247,7 +247,7 @@ fn json<T: serde::Serialize>(items: &[T]) -> String {
 /// What a window's `$3` (until) bounds: evidence ends its window with the report's end (as the
 /// rollups' days), listings with its begin (as `--until` means: periods beginning before it).
 #[derive(Clone, Copy)]
-enum UntilBy {
+pub(super) enum UntilBy {
     End,
     Begin,
 }
@@ -312,7 +312,7 @@ fn put_columns(buf: &mut Vec<u8>, row: &postgres::Row, columns: std::ops::Range<
 }
 
 /// A text column's bytes as the server sent them (in the database's encoding, UTF-8).
-struct TextBytes<'a>(&'a [u8]);
+pub(super) struct TextBytes<'a>(pub(super) &'a [u8]);
 
 impl<'a> postgres::types::FromSql<'a> for TextBytes<'a> {
     fn from_sql(
@@ -571,9 +571,15 @@ impl Db {
         }
     }
 
-    /// `sources` ([`listings::sources_in_halves`]): a large domain in two halves at once, the
-    /// second on a connection of its own.
+    /// `sources`: from the rollups ([`rollups::sources`]) where they answer, else
+    /// [`listings::sources_in_halves`] (a large domain in two halves at once, the second on a
+    /// connection of its own).
     pub fn sources(&self, f: &Filter) -> Result<Vec<SourceSummary>, StoreError> {
+        if let Some(out) =
+            self.read_rollups(|client, prepared| rollups::sources(client, prepared, f))?
+        {
+            return Ok(out);
+        }
         listings::sources_in_halves(&mut *self.client()?, f, || self.reopen_read_only())
             .map_err(|e| self.located(e))
     }

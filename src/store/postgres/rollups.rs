@@ -50,11 +50,14 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, GenericClient, IsolationLevel, Statement, Transaction};
 
 use super::{PgError, count};
-use crate::model::{AggregateReport, DayCount, Evidence, EvidenceKey, IpEvidence};
+use crate::model::{
+    AggregateReport, DayCount, Evidence, EvidenceKey, Filter, IpEvidence, SourceSummary,
+};
 use crate::store::rollups::{
     self, DAY, EvidenceAndDays, NO_DAY, Pending, Presum, RollupRead, RollupSql, Rows, Table,
     quarter_span,
 };
+use crate::store::source_groups::SourceGroups;
 use crate::store::{Detail, StoreError, StoredRecord};
 
 /// A stored blob that cannot be read: a damaged database.
@@ -342,7 +345,7 @@ impl<C: GenericClient> RollupSql for Sql<'_, C> {
         &mut self,
         domain: &str,
         day: i64,
-        mut f: impl FnMut(&StoredRecord<'_>, &str, Option<i64>, Option<i64>, u64),
+        mut f: impl FnMut(i64, &StoredRecord<'_>, &str, Option<i64>, Option<i64>, u64),
     ) -> Result<(), StoreError> {
         // The records' partition key says the same as the report's end (for a report without
         // one, when it was stored), so that only the day's month is read.
@@ -364,7 +367,8 @@ impl<C: GenericClient> RollupSql for Sql<'_, C> {
                 &format!(
                     "SELECT c.source_ip, c.header_from, c.auth_dkim_domain, c.auth_dkim_result,
                         c.auth_spf_domain, c.auth_spf_result, c.envelope_from, c.dkim, c.spf,
-                        c.disposition, c.forwarded, r.org_name, r.date_begin, r.date_end, c.count
+                        c.disposition, c.forwarded, r.org_name, r.date_begin, r.date_end, c.count,
+                        r.id
                      FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
                         AND c.report_end = coalesce(r.date_end, r.ingested_at)
                      WHERE r.domain = $1 AND c.domain = $1 AND {span}"
@@ -374,7 +378,14 @@ impl<C: GenericClient> RollupSql for Sql<'_, C> {
             .map_err(PgError::from)?;
         for r in &rows {
             let stored = super::stored_record(r, domain, 0);
-            f(&stored, r.get(11), r.get(12), r.get(13), count(r.get(14)));
+            f(
+                r.get(15),
+                &stored,
+                r.get(11),
+                r.get(12),
+                r.get(13),
+                count(r.get(14)),
+            );
         }
         Ok(())
     }
@@ -669,6 +680,26 @@ impl RollupRead for Read<'_, '_> {
         )?)
     }
 
+    fn source_groups(
+        &mut self,
+        domain: Option<&str>,
+        since: i64,
+        until: i64,
+    ) -> Result<SourceGroups, StoreError> {
+        let f = Filter {
+            domain: domain.map(str::to_owned),
+            since: Some(since),
+            until: Some(until),
+            limit: None,
+        };
+        Ok(super::listings::source_groups(
+            self.0,
+            &f,
+            None,
+            super::UntilBy::End,
+        )?)
+    }
+
     fn per_ip(
         &mut self,
         domain: Option<&str>,
@@ -735,6 +766,25 @@ pub fn evidence_of_keys(
         None => Ok(super::evidence::evidence_of_keys(
             client, domain, since, until, keys,
         )?),
+    }
+}
+
+/// `sources` from the rollups ([`rollups::sources_rolled`]) with the failure reports about each
+/// source, when they answer `f` (a window open at its end, holding a whole day); else `None`.
+pub fn sources(
+    client: &mut Client,
+    prepared: &mut Prepared,
+    f: &Filter,
+) -> Result<Option<Vec<SourceSummary>>, StoreError> {
+    if f.until.is_some() {
+        return Ok(None);
+    }
+    let rolled = in_snapshot(client, prepared, |read| {
+        rollups::sources_rolled(read, f.domain.as_deref(), f.since)
+    })?;
+    match rolled {
+        Some(groups) => Ok(Some(super::listings::finish_sources(client, f, groups)?)),
+        None => Ok(None),
     }
 }
 

@@ -225,12 +225,12 @@ pub(super) struct Sums {
     pub(super) begins: Vec<(i64, u64)>,
     pub(super) reporters: Vec<String>,
     /// Each record's (or stored IP's) source IP, as a canonical IPv4 address ([`canonical_v4`]),
-    /// with the place of its reporter in `reporters` ([`NO_REPORTER`] for none) and its
-    /// messages: the key's set of IPs and each IP's own sums are made of them by
-    /// [`Sums::encode`].
-    pub(super) v4: Vec<(u32, u32, u64)>,
+    /// with the place of its reporter in `reporters` ([`NO_REPORTER`] for none), its messages
+    /// and the reports it counts ([`Sums::add`]): the key's set of IPs and each IP's own sums
+    /// are made of them by [`Sums::encode`].
+    pub(super) v4: Vec<(u32, u32, u64, u32)>,
     /// The same for the other IPs, as sent.
-    pub(super) other: Vec<(String, u32, u64)>,
+    pub(super) other: Vec<(String, u32, u64, u32)>,
 }
 
 /// The reporter of an IP's sums that names none (stored sums of an IP without reporters).
@@ -279,11 +279,12 @@ impl Sums {
         }
     }
 
-    /// Adds `messages` from `ip`, reported by the reporter at `reporter` in `reporters`.
-    pub(super) fn add_ip(&mut self, ip: Ip<'_>, reporter: u32, messages: u64) {
+    /// Adds `messages` from `ip`, reported by the reporter at `reporter` in `reporters`, in
+    /// `reports` reports (counted as [`Sums::add`] says).
+    pub(super) fn add_ip(&mut self, ip: Ip<'_>, reporter: u32, messages: u64, reports: u32) {
         match ip {
-            Ip::V4(a) => self.v4.push((a, reporter, messages)),
-            Ip::Other(t) => self.other.push((t.to_owned(), reporter, messages)),
+            Ip::V4(a) => self.v4.push((a, reporter, messages, reports)),
+            Ip::Other(t) => self.other.push((t.to_owned(), reporter, messages, reports)),
         }
     }
 
@@ -298,9 +299,9 @@ impl Sums {
         let places: Vec<u32> = o.reporters.iter().map(|r| self.add_reporter(r)).collect();
         let place = |r: u32| places.get(r as usize).copied().unwrap_or(NO_REPORTER);
         self.v4
-            .extend(o.v4.into_iter().map(|(a, r, n)| (a, place(r), n)));
+            .extend(o.v4.into_iter().map(|(a, r, n, k)| (a, place(r), n, k)));
         self.other
-            .extend(o.other.into_iter().map(|(t, r, n)| (t, place(r), n)));
+            .extend(o.other.into_iter().map(|(t, r, n, k)| (t, place(r), n, k)));
     }
 
     /// Writes the sums (sets sorted and made sets here), reporters as their places in `names`.
@@ -335,8 +336,8 @@ impl Sums {
         // The set of IPs, increasing, each canonical IPv4 address as its four bytes: read back
         // as a copy (as varint differences they took 3.4 bytes each, and a year's 3.6 million
         // were a fifth of reading it); then each IP's own sums in the same order, behind their
-        // length, so that a reader of the set alone steps over them: its messages and its
-        // reporters' places in `names`.
+        // length, so that a reader of the set alone steps over them: its messages, its reports
+        // and its reporters' places in `names`.
         let mut own = Vec::new();
         put_ips(out, &mut own, &at, &mut self.v4, |out, a| {
             out.extend_from_slice(&a.to_le_bytes());
@@ -405,12 +406,13 @@ impl Sums {
             let ips = v4.map(Ip::V4).chain(others.into_iter().map(Ip::Other));
             for ip in ips {
                 let messages = o.varint()?;
+                let reports = u32::try_from(o.varint()?).ok()?;
                 places.clear();
                 for _ in 0..o.count()? {
                     let place = usize::try_from(o.varint()?).ok()?;
                     places.push((place, *names.get(place)?));
                 }
-                sink.ip(ip, messages, &places);
+                sink.ip(ip, messages, reports, &places);
             }
             if !o.done() {
                 return None;
@@ -426,27 +428,29 @@ impl Sums {
     }
 }
 
-/// Writes `ips` (each IP with a reporter's place in the key's reporters and messages, sorted
-/// here) as a set to `out`, how many then each distinct IP by `put`, and each one's own sums to
-/// `own`: its messages, and its reporters' places in the row's names (`at`: by their place in
-/// the key's reporters).
+/// Writes `ips` (each IP with a reporter's place in the key's reporters, messages and reports,
+/// sorted here) as a set to `out`, how many then each distinct IP by `put`, and each one's own
+/// sums to `own`: its messages, its reports, and its reporters' places in the row's names (`at`:
+/// by their place in the key's reporters).
 fn put_ips<T: Ord>(
     out: &mut Vec<u8>,
     own: &mut Vec<u8>,
     at: &[u64],
-    ips: &mut [(T, u32, u64)],
+    ips: &mut [(T, u32, u64, u32)],
     put: impl Fn(&mut Vec<u8>, &T),
 ) {
     ips.sort_unstable();
-    let same = |a: &(T, u32, u64), b: &(T, u32, u64)| a.0 == b.0;
+    let same = |a: &(T, u32, u64, u32), b: &(T, u32, u64, u32)| a.0 == b.0;
     put_varint(out, ips.chunk_by(same).count() as u64);
     let mut places = Vec::new();
     for ip in ips.chunk_by(same) {
         put(out, &ip[0].0);
-        let messages = ip.iter().fold(0u64, |m, (_, _, n)| m.saturating_add(*n));
+        let messages = ip.iter().fold(0u64, |m, (_, _, n, _)| m.saturating_add(*n));
+        let reports = ip.iter().fold(0u32, |m, (_, _, _, k)| m.saturating_add(*k));
         put_varint(own, messages);
+        put_varint(own, u64::from(reports));
         places.clear();
-        places.extend(ip.iter().filter_map(|(_, r, _)| at.get(*r as usize)));
+        places.extend(ip.iter().filter_map(|(_, r, _, _)| at.get(*r as usize)));
         places.sort_unstable();
         places.dedup();
         put_varint(own, places.len() as u64);
@@ -475,9 +479,9 @@ pub(super) trait SumsSink {
     fn wants_ips(&self) -> bool {
         false
     }
-    /// An IP's own sums: its messages and its reporters (their places in the blob's names, and
-    /// their names).
-    fn ip(&mut self, _ip: Ip<'_>, _messages: u64, _reporters: &[(usize, &str)]) {}
+    /// An IP's own sums: its messages, the reports it counts ([`Sums::add`]) and its reporters
+    /// (their places in the blob's names, and their names).
+    fn ip(&mut self, _ip: Ip<'_>, _messages: u64, _reports: u32, _reporters: &[(usize, &str)]) {}
 }
 
 /// The sums as stored, each IP's own included (merging, and tests).
@@ -500,16 +504,16 @@ impl SumsSink for Sums {
     fn wants_ips(&self) -> bool {
         true
     }
-    fn ip(&mut self, ip: Ip<'_>, messages: u64, reporters: &[(usize, &str)]) {
-        // The IP's messages go with its first reporter; the others add none.
+    fn ip(&mut self, ip: Ip<'_>, messages: u64, reports: u32, reporters: &[(usize, &str)]) {
+        // The IP's messages and reports go with its first reporter; the others add none.
         let places: Vec<u32> = reporters
             .iter()
             .map(|(_, org)| self.add_reporter(org))
             .collect();
         let mut places = places.into_iter();
-        self.add_ip(ip, places.next().unwrap_or(NO_REPORTER), messages);
+        self.add_ip(ip, places.next().unwrap_or(NO_REPORTER), messages, reports);
         for r in places {
-            self.add_ip(ip, r, 0);
+            self.add_ip(ip, r, 0, 0);
         }
     }
 }

@@ -4,10 +4,13 @@
 use super::codec::{Ip, Sums, SumsSink, decode_key, encode_key, entries, split};
 use super::{EvidenceAndDays, HashMap};
 use crate::analyse::min_opt;
-use crate::model::{Evidence, IpSet, ReporterTable, Reporters, canonical_v4};
+use crate::model::{
+    DmarcResult, Evidence, EvidenceKey, IpSet, ReporterTable, Reporters, canonical_v4,
+};
 use crate::store::Detail;
 use crate::store::key_list::KeyList;
 use crate::store::of_keys::OfKeys;
+use crate::store::source_groups::{SourceGroups, put_source_key};
 
 /// Evidence being summed from rollup rows and edge records, one row per key without the IP.
 ///
@@ -384,10 +387,66 @@ impl SumsSink for OfKey<'_, '_> {
     fn wants_ips(&self) -> bool {
         true
     }
-    fn ip(&mut self, ip: Ip<'_>, messages: u64, reporters: &[(usize, &str)]) {
+    fn ip(&mut self, ip: Ip<'_>, messages: u64, _: u32, reporters: &[(usize, &str)]) {
         let ip = ip.to_string();
         self.0
             .add_sums(&ip, self.1, messages, reporters.iter().map(|(_, org)| *org));
+    }
+}
+
+/// Adds the IPs' own sums of one key to `sources`' groups ([`super::sources_rolled`]): each IP's
+/// messages counted as the key's policy results and disposition say, under the key's header From
+/// (and its row's domain, for a listing of several), with the reports it counts.
+pub(super) struct OfSources<'a> {
+    pub(super) groups: &'a mut SourceGroups,
+    pub(super) key: &'a EvidenceKey,
+    /// The row's domain, when the listing is of several.
+    pub(super) domain: Option<&'a str>,
+    pub(super) buf: &'a mut Vec<u8>,
+    pub(super) ip: &'a mut String,
+}
+
+impl SumsSink for OfSources<'_> {
+    fn totals(&mut self, _: u64, _: Option<i64>, _: Option<i64>) {}
+    fn wants_begins(&self) -> bool {
+        false
+    }
+    fn begin(&mut self, _: i64, _: u64) {}
+    fn reporter(&mut self, _: usize, _: &str) {}
+    fn v4s(&mut self) -> Option<&mut Vec<u32>> {
+        None
+    }
+    fn other(&mut self, _: &str) {}
+    fn wants_ips(&self) -> bool {
+        true
+    }
+    fn ip(&mut self, ip: Ip<'_>, messages: u64, reports: u32, _: &[(usize, &str)]) {
+        use std::fmt::Write;
+        self.ip.clear();
+        let _ = write!(self.ip, "{ip}");
+        self.buf.clear();
+        let k = self.key;
+        put_source_key(
+            self.buf,
+            self.ip.as_bytes(),
+            Some(k.header_from.as_bytes()),
+            self.domain.map(str::as_bytes),
+        );
+        let result = |pass: bool| {
+            Some(if pass {
+                DmarcResult::Pass
+            } else {
+                DmarcResult::Fail
+            })
+        };
+        let s = self.groups.summed(self.buf);
+        s.count(
+            result(k.dkim_aligned),
+            result(k.spf_aligned),
+            Some(k.disposition.clone()),
+            messages,
+        );
+        s.reports = s.reports.saturating_add(u64::from(reports));
     }
 }
 

@@ -26,7 +26,13 @@
 //! [`crate::analyse::stand_in`]). Each IP of a key also keeps its own messages and reporters
 //! (migration 19 / postgres 10), read by a sender's page ([`of_keys_rolled`]): within a key the
 //! IPs do repeat (the 10M estate's own sender: 700 IPs in the year's 563k records), and a
-//! year's page read them from every record of its keys (0.45–0.9 s; now 0.04–0.05 s).
+//! year's page read them from every record of its keys (0.45–0.9 s; now 0.04–0.05 s). And the
+//! reports each IP counts (migration 20 / postgres 11): a report is counted, for each of its
+//! source IPs and header Froms (in lower case), by the first of its records from them, whatever
+//! that record's key, so that the keys of a From add up to each IP's reports. `sources` (and
+//! `/api/sources`) read them ([`sources_rolled`]) rather than every record of their window: its
+//! rows are (IP, header From) with messages counted by the keys' policy results and reports
+//! counted once each.
 //!
 //! A blob is a list of entries, each its key's bytes and its sums' bytes, both length-prefixed
 //! (so that an entry a batch does not touch is copied as bytes). A key names the row's own
@@ -35,8 +41,8 @@
 //! by UTC day of the reports' begin (the days of `Evidence::days` and the web's charts;
 //! length-prefixed, so that `senders` steps over them), the reporters, the source IPs
 //! (canonical IPv4 addresses increasing, four bytes each, read back as a copy; the rest as
-//! texts), and each of those IPs' own messages and reporters, in the same order (length-prefixed
-//! too: only a sender's page reads them).
+//! texts), and each of those IPs' own messages, reports and reporters, in the same order
+//! (length-prefixed too: only a sender's page and `sources` read them).
 //!
 //! Upkeep: the reports of a batch are summed into a [`Presum`] before its unit of work begins, on
 //! the pipeline's gatherer thread (a unit of work given none, or storing only some of them, sums
@@ -83,6 +89,7 @@ type HashMap<K, V> = super::FastMap<K, V>;
 use std::collections::BTreeSet;
 
 use crate::model::{DayCount, Evidence, EvidenceKey, IpEvidence};
+use crate::store::source_groups::SourceGroups;
 use crate::store::{Detail, StoreError, StoredRecord};
 
 use gather::Gathered;
@@ -207,12 +214,12 @@ pub(in crate::store) trait RollupSql {
     fn unstale(&mut self, domain: &str, start: i64) -> Result<(), StoreError>;
 
     /// Calls `f` with each stored record of `domain`'s reports ending on `day`, with its
-    /// report's reporter, begin and end, and its messages.
+    /// report's id, reporter, begin and end, and its messages.
     fn records_of_day(
         &mut self,
         domain: &str,
         day: i64,
-        f: impl FnMut(&StoredRecord<'_>, &str, Option<i64>, Option<i64>, u64),
+        f: impl FnMut(i64, &StoredRecord<'_>, &str, Option<i64>, Option<i64>, u64),
     ) -> Result<(), StoreError>;
 
     /// Deletes every rollup row.
@@ -315,6 +322,15 @@ pub(in crate::store) trait RollupRead {
         keys: &[EvidenceKey],
     ) -> Result<Vec<IpEvidence>, StoreError>;
 
+    /// `sources`' groups of the records of reports ending in `[since, until)`, their reports
+    /// counted ([`crate::store::source_groups::SourceGroups::count_reports`]).
+    fn source_groups(
+        &mut self,
+        domain: Option<&str>,
+        since: i64,
+        until: i64,
+    ) -> Result<SourceGroups, StoreError>;
+
     /// The evidence of reports ending in `[since, until)` read from the records, per source IP.
     fn per_ip(
         &mut self,
@@ -414,6 +430,45 @@ pub(in crate::store) fn of_keys_rolled<R: RollupRead>(
     Ok(Some(fold.finish()))
 }
 
+/// `sources`' groups (source IP, header From, and domain when `domain` is none) of the reports
+/// ending at or after `since` from the rollups, when the window holds a whole day (else
+/// `None`): each key's IPs' own messages, counted as the key's results say, and reports (each
+/// report counted by one key of each of its IPs and header Froms: [`codec::Sums::add`]), in
+/// the rows the window reads whole, and the records of its partial first day. A listing's
+/// window ends by the reports' begin (`--until`: periods beginning before it), which the
+/// rollups, by day of the end, cannot answer: it reads the records.
+pub(in crate::store) fn sources_rolled<R: RollupRead>(
+    read: &mut R,
+    domain: Option<&str>,
+    since: Option<i64>,
+) -> Result<Option<SourceGroups>, StoreError> {
+    let Some(plan) = Plan::of(since, None) else {
+        return Ok(None);
+    };
+    let mut groups = SourceGroups::new(false);
+    let (mut buf, mut ip) = (Vec::new(), String::new());
+    let stale = read.stale_in(domain, plan.months)?;
+    for (table, d, range) in reads(&plan, domain, &stale) {
+        read.blobs(table, d, range, |row_domain, blob| {
+            codec::entries(blob, |names, key, sums| {
+                let key = codec::decode_key(key, row_domain)?;
+                let mut sink = gather::OfSources {
+                    groups: &mut groups,
+                    key: &key,
+                    domain: domain.is_none().then_some(row_domain),
+                    buf: &mut buf,
+                    ip: &mut ip,
+                };
+                codec::Sums::visit(sums, names, &mut sink)
+            })
+        })?;
+    }
+    for (a, b) in plan.edges {
+        groups.join(read.source_groups(domain, a, b)?);
+    }
+    Ok(Some(groups))
+}
+
 #[cfg(test)]
 mod tests {
     use super::codec::*;
@@ -467,24 +522,29 @@ mod tests {
         }
     }
 
-    /// Each IP of decoded sums (as the records hold it) with its messages and reporters.
-    fn per_ip(s: &Sums) -> Vec<(String, u64, Vec<String>)> {
-        let mut out: std::collections::BTreeMap<String, (u64, Vec<String>)> = Default::default();
+    /// Each IP of decoded sums (as the records hold it) with its messages, reports and
+    /// reporters.
+    fn per_ip(s: &Sums) -> Vec<(String, u64, u32, Vec<String>)> {
+        let mut out: std::collections::BTreeMap<String, (u64, u32, Vec<String>)> =
+            Default::default();
         let v4 =
             s.v4.iter()
-                .map(|(a, r, n)| (Ip::V4(*a).to_string(), *r, *n));
-        let other = s.other.iter().map(|(t, r, n)| (t.clone(), *r, *n));
-        for (ip, r, n) in v4.chain(other) {
+                .map(|(a, r, n, k)| (Ip::V4(*a).to_string(), *r, *n, *k));
+        let other = s.other.iter().map(|(t, r, n, k)| (t.clone(), *r, *n, *k));
+        for (ip, r, n, k) in v4.chain(other) {
             let e = out.entry(ip).or_default();
             e.0 += n;
+            e.1 += k;
             if let Some(name) = s.reporters.get(r as usize)
-                && !e.1.contains(name)
+                && !e.2.contains(name)
             {
-                e.1.push(name.clone());
-                e.1.sort();
+                e.2.push(name.clone());
+                e.2.sort();
             }
         }
-        out.into_iter().map(|(ip, (n, r))| (ip, n, r)).collect()
+        out.into_iter()
+            .map(|(ip, (n, k, r))| (ip, n, k, r))
+            .collect()
     }
 
     #[test]
@@ -492,15 +552,15 @@ mod tests {
         let mut a = Sums::default();
         let google = a.add_reporter("Google");
         let yahoo = a.add_reporter("Yahoo\nInc");
-        for (ip, r, n) in [
-            ("192.0.2.1", google, 2),
-            ("2001:db8::1", yahoo, 1),
-            ("", google, 1),
-            ("192.000.2.1", yahoo, 1),
-            ("10.0.0.1", google, 1),
-            ("192.0.2.1", yahoo, 1),
+        for (ip, r, n, k) in [
+            ("192.0.2.1", google, 2, 1),
+            ("2001:db8::1", yahoo, 1, 1),
+            ("", google, 1, 0),
+            ("192.000.2.1", yahoo, 1, 1),
+            ("10.0.0.1", google, 1, 1),
+            ("192.0.2.1", yahoo, 1, 1),
         ] {
-            a.add_ip(Ip::of(ip), r, n);
+            a.add_ip(Ip::of(ip), r, n, k);
         }
         assert_eq!(Ip::of("192.000.2.1"), Ip::Other("192.000.2.1"));
         a.messages = 7;
@@ -529,9 +589,9 @@ mod tests {
         };
         let ms = b.add_reporter("Microsoft");
         let google = b.add_reporter("Google");
-        b.add_ip(Ip::V4(u32::MAX), ms, 3);
-        b.add_ip(Ip::V4(0), google, 0);
-        b.add_ip(Ip::of("192.0.2.1"), ms, 4);
+        b.add_ip(Ip::V4(u32::MAX), ms, 3, 2);
+        b.add_ip(Ip::V4(0), google, 0, 0);
+        b.add_ip(Ip::of("192.0.2.1"), ms, 4, 1);
         let twice = merge(&blob, Entries::from_iter([(kb.clone(), b)])).unwrap();
         let mut seen = 0;
         entries(&twice, |names, k, stored| {
@@ -548,17 +608,18 @@ mod tests {
             assert_eq!(
                 per_ip(&s),
                 [
-                    ("".to_owned(), 1, vec![g.clone()]),
-                    ("0.0.0.0".to_owned(), 0, vec![g.clone()]),
-                    ("10.0.0.1".to_owned(), 1, vec![g.clone()]),
+                    ("".to_owned(), 1, 0, vec![g.clone()]),
+                    ("0.0.0.0".to_owned(), 0, 0, vec![g.clone()]),
+                    ("10.0.0.1".to_owned(), 1, 1, vec![g.clone()]),
                     (
                         "192.0.2.1".to_owned(),
                         7,
+                        3,
                         vec![g.clone(), m.clone(), y.clone()]
                     ),
-                    ("192.000.2.1".to_owned(), 1, vec![y.clone()]),
-                    ("2001:db8::1".to_owned(), 1, vec![y.clone()]),
-                    ("255.255.255.255".to_owned(), 3, vec![m.clone()]),
+                    ("192.000.2.1".to_owned(), 1, 1, vec![y.clone()]),
+                    ("2001:db8::1".to_owned(), 1, 1, vec![y.clone()]),
+                    ("255.255.255.255".to_owned(), 3, 2, vec![m.clone()]),
                 ]
             );
             // The set alone, the IPs' own sums stepped over.

@@ -11,6 +11,7 @@ use super::plan::{DAY, day_of};
 use crate::analyse::min_opt;
 use crate::model::AggregateReport;
 use crate::store::StoredRecord;
+use crate::store::source_groups::FirstInReport;
 
 /// Frees `garbage` on a thread of its own: the sums of a batch are thousands of small allocations,
 /// and the writer is the pipeline's narrowest stage.
@@ -53,6 +54,7 @@ impl Pending {
         let (Some(row), keys) = self.row(domain, day_of(m.end)) else {
             return;
         };
+        keys.firsts.clear();
         // Records in a row with the same columns (one sender's IPs, as reports list them) are
         // summed apart and added to their key's sums once: the key looked up once a run, not
         // once a record (two thirds of the records of the generated corpora).
@@ -73,9 +75,17 @@ impl Pending {
                 disposition: rec.disposition.as_ref().map(|d| d.as_str()),
                 forwarded: rec.forwarded(),
             };
+            let first = keys.firsts.first(0, stored.source_ip, stored.header_from);
             match &mut run {
                 Some((columns, sums)) if same_key(columns, &stored) => {
-                    sums.add(&m.org_name, m.begin, m.end, rec.count, stored.source_ip);
+                    sums.add(
+                        &m.org_name,
+                        m.begin,
+                        m.end,
+                        rec.count,
+                        stored.source_ip,
+                        first,
+                    );
                     continue;
                 }
                 _ => {}
@@ -84,7 +94,14 @@ impl Pending {
                 keys.add_run(row, &columns, sums);
             }
             let mut sums = Sums::default();
-            sums.add(&m.org_name, m.begin, m.end, rec.count, stored.source_ip);
+            sums.add(
+                &m.org_name,
+                m.begin,
+                m.end,
+                rec.count,
+                stored.source_ip,
+                first,
+            );
             run = Some((stored, sums));
         }
         if let Some((columns, sums)) = run {
@@ -114,6 +131,8 @@ fn same_key(a: &StoredRecord<'_>, b: &StoredRecord<'_>) -> bool {
 pub(super) struct Keys {
     pub(super) keys: HashMap<Vec<u8>, Vec<u8>>,
     buf: Vec<u8>,
+    /// The record of a report that counts it for its source IP and header From.
+    pub(super) firsts: FirstInReport,
 }
 
 impl Keys {
@@ -177,7 +196,10 @@ impl Keys {
 }
 
 impl Sums {
-    /// Adds a record of `count` messages from `ip` in a report of `org` for (`begin`, `end`).
+    /// Adds a record of `count` messages from `ip` in a report of `org` for (`begin`, `end`),
+    /// counting the report for `ip` when `first`: the first of the report's records from `ip`
+    /// under its header From ([`FirstInReport`]), whichever key it is under, so that the keys
+    /// of a From add up to the reports of each IP (`sources`).
     pub(super) fn add(
         &mut self,
         org: &str,
@@ -185,6 +207,7 @@ impl Sums {
         end: Option<i64>,
         count: u64,
         ip: &str,
+        first: bool,
     ) {
         self.messages = self.messages.saturating_add(count);
         self.first = min_opt(self.first, begin);
@@ -193,7 +216,7 @@ impl Sums {
             self.add_begin(b.div_euclid(DAY), count);
         }
         let reporter = self.add_reporter(org);
-        self.add_ip(Ip::of(ip), reporter, count);
+        self.add_ip(Ip::of(ip), reporter, count, u32::from(first));
     }
 }
 

@@ -275,9 +275,13 @@ fn sum_day<S: RollupSql>(
     let (Some(row), keys) = p.row(domain, day) else {
         return Ok(());
     };
-    sql.records_of_day(domain, day, |stored, org, begin, end, count| {
+    keys.firsts.clear();
+    sql.records_of_day(domain, day, |report, stored, org, begin, end, count| {
+        let first = keys
+            .firsts
+            .first(report, stored.source_ip, stored.header_from);
         if let Some(s) = keys.sums(row, stored) {
-            s.add(org, begin, end, count, stored.source_ip);
+            s.add(org, begin, end, count, stored.source_ip, first);
         }
     })
 }
@@ -310,7 +314,8 @@ pub(in crate::store) enum BackFill {
     /// The months, then the quarters from them (`0016_rollup_quarters`, postgres 6).
     Quarters,
     /// Everything from the records: the tier made (`0012_rollups`, postgres 5), or its blobs'
-    /// form changed (`0018_rollup_keys`, postgres 8).
+    /// form changed (`0018_rollup_keys`, `0019_rollup_ips`, `0020_rollup_reports`; postgres 8, 10
+    /// and 11).
     Everything,
 }
 

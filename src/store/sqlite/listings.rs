@@ -14,7 +14,7 @@ use crate::model::{
 };
 use crate::store::StoreError;
 use crate::store::halves;
-use crate::store::source_groups::{KeyFields, SourceGroups, put_key_field, set_failure_reports};
+use crate::store::source_groups::{KeyFields, SourceGroups, put_source_key, set_failure_reports};
 
 /// `domains`: totals in one pass over the (domain, date_end, …) index, which holds every column the
 /// sums read (schemas/0011_reports_totals.sql); then each domain's latest report in the filter by
@@ -62,35 +62,16 @@ impl Db {
     /// the second on a connection of its own.
     pub fn sources(&self, f: &Filter) -> Result<Vec<SourceSummary>, StoreError> {
         let (domain, since, until, limit) = filter_params(f);
-        let all = (i64::MIN, i64::MAX);
-        let halves = match domain {
-            Some(d) => self.halves(d, since, until)?,
-            None => None,
+        let rolled = match until {
+            None if !super::rollups::from_records() => self.sources_rolled(domain, since)?,
+            _ => None,
         };
-        let groups = match halves {
-            None => source_groups(&self.conn, f, all)?,
-            Some(mid) => {
-                let other = Db::open_read_only(&self.path)?;
-                let (first, second) = std::thread::scope(|s| {
-                    let second = s.spawn(move || source_groups(&other.conn, f, (mid, i64::MAX)));
-                    let first = source_groups(&self.conn, f, (i64::MIN, mid));
-                    let second = second
-                        .join()
-                        .unwrap_or_else(|p| std::panic::resume_unwind(p));
-                    (first, second)
-                });
-                let mut groups = first?;
-                groups.join(second?);
-                groups
-            }
+        let groups = match rolled {
+            Some(groups) => groups,
+            None => self.sources_from_records(f)?,
         };
-        // As `source_groups` reads them: the domain, IP and header From.
-        let fields = KeyFields {
-            domain: Some(0),
-            ip: 1,
-            header_from: 2,
-        };
-        let mut out = groups.finish(usize::try_from(limit).ok(), None, fields);
+        let fields = KeyFields::of(domain.is_none());
+        let mut out = groups.finish(usize::try_from(limit).ok(), domain, fields);
         // Failure reports about each source for its domain, whenever they arrived: one query
         // per listed domain, not one per source (a large domain's 233,000 sources were as many
         // statements, each taking and releasing SQLite's locks: half of the listing's time).
@@ -110,6 +91,37 @@ impl Db {
         }
         set_failure_reports(&mut out, &counts);
         Ok(out)
+    }
+
+    /// [`Db::sources`]' groups from the records: a domain of more than
+    /// `halves::SPLIT_RECORDS` records read in two halves of its reports at once, the second on
+    /// a connection of its own.
+    fn sources_from_records(&self, f: &Filter) -> Result<SourceGroups, StoreError> {
+        let (domain, since, until, _) = filter_params(f);
+        let all = (i64::MIN, i64::MAX);
+        let halves = match domain {
+            Some(d) => self.halves(d, since, until)?,
+            None => None,
+        };
+        let window = Window::Listing { since, until };
+        Ok(match halves {
+            None => source_groups(&self.conn, domain, window, all)?,
+            Some(mid) => {
+                let other = Db::open_read_only(&self.path)?;
+                let (first, second) = std::thread::scope(|s| {
+                    let second = s
+                        .spawn(move || source_groups(&other.conn, domain, window, (mid, i64::MAX)));
+                    let first = source_groups(&self.conn, domain, window, (i64::MIN, mid));
+                    let second = second
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                    (first, second)
+                });
+                let mut groups = first?;
+                groups.join(second?);
+                groups
+            }
+        })
     }
 
     /// The reports `f` selects, oldest period first, each handed to `each` as it is read (the
@@ -308,31 +320,53 @@ impl Db {
     }
 }
 
-/// [`Db::sources`]' groups over the records of the reports in the filter whose ids are in
-/// `[ids.0, ids.1)`: the rows, and each one's key columns' bytes → its place.
-#[allow(clippy::type_complexity)]
-fn source_groups(
+/// Which reports [`source_groups`] reads.
+#[derive(Clone, Copy)]
+pub(super) enum Window {
+    /// A listing's: periods ending at or after `since` and beginning before `until`.
+    Listing {
+        since: Option<i64>,
+        until: Option<i64>,
+    },
+    /// The rollups' partial days: reports ending in `[since, until)`.
+    Ends { since: i64, until: i64 },
+}
+
+/// `sources`' groups over the records of `domain`'s reports (every domain's when none) in
+/// `window` whose ids are in `[ids.0, ids.1)`, keyed as [`put_source_key`] says.
+pub(super) fn source_groups(
     conn: &rusqlite::Connection,
-    f: &Filter,
+    domain: Option<&str>,
+    window: Window,
     ids: (i64, i64),
 ) -> Result<SourceGroups, StoreError> {
-    let (domain, since, until, _) = filter_params(f);
+    let (since, begins_before, ends_before) = match window {
+        Window::Listing { since, until } => (since, until, None),
+        Window::Ends { since, until } => (Some(since), None, Some(until)),
+    };
     // CROSS JOIN keeps reports the outer loop: one report's records come together, which is what
     // lets the groups count their reports as they change.
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT r.id, r.domain, c.source_ip, c.header_from, c.dkim, c.spf, c.disposition,
             c.count
          FROM reports r CROSS JOIN records c ON c.report = r.id
          WHERE (?1 IS NULL OR r.domain = ?1) AND (?2 IS NULL OR r.date_end >= ?2)
-            AND (?3 IS NULL OR r.date_begin < ?3) AND r.id >= ?4 AND r.id < ?5",
+            AND (?3 IS NULL OR r.date_begin < ?3) AND (?6 IS NULL OR r.date_end < ?6)
+            AND r.id >= ?4 AND r.id < ?5",
     )?;
-    let mut rows = stmt.query(params![domain, since, until, ids.0, ids.1])?;
+    let mut rows = stmt.query(params![
+        domain,
+        since,
+        begins_before,
+        ids.0,
+        ids.1,
+        ends_before
+    ])?;
     let mut groups = SourceGroups::new(true);
     let mut buf = Vec::new();
     while let Some(r) = rows.next()? {
-        buf.clear();
-        for i in 1..=3 {
-            let field = match r.get_ref(i)? {
+        let text = |i| -> Result<Option<&[u8]>, StoreError> {
+            Ok(match r.get_ref(i)? {
                 ValueRef::Null => None,
                 ValueRef::Text(t) => Some(t),
                 _ => {
@@ -340,9 +374,14 @@ fn source_groups(
                     r.get::<_, String>(i)?;
                     None
                 }
-            };
-            put_key_field(&mut buf, field);
-        }
+            })
+        };
+        buf.clear();
+        let several = match domain {
+            None => Some(text(1)?.unwrap_or_default()),
+            Some(_) => None,
+        };
+        put_source_key(&mut buf, text(2)?.unwrap_or_default(), text(3)?, several);
         groups
             .group(&buf, r.get(0)?)
             .count(r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);

@@ -52,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     THIRDS,
     KEYS,
     IPS,
+    REPORTS,
 ];
 
 /// The migration that adds the rollups: applying it back-fills them from the records (once the
@@ -69,6 +70,10 @@ const KEYS: &str = include_str!("../../../schemas/0018_rollup_keys.sql");
 
 /// The migration that keeps each rollup key's IPs' own sums: applying it sums them all again.
 const IPS: &str = include_str!("../../../schemas/0019_rollup_ips.sql");
+
+/// The migration that keeps the reports each rollup key's IPs count: applying it sums them all
+/// again.
+const REPORTS: &str = include_str!("../../../schemas/0020_rollup_reports.sql");
 
 /// Rows per multi-row INSERT of records (a power of two): 64 rows of 15 columns (960 values) stay
 /// far below SQLite's variable limit. Measured with the values bound in place (`raw.rs`; callgrind,
@@ -205,7 +210,7 @@ impl Db {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
             tx.execute_batch(sql)?;
             let this = match *sql {
-                ROLLUPS | KEYS | IPS => Some(BackFill::Everything),
+                ROLLUPS | KEYS | IPS | REPORTS => Some(BackFill::Everything),
                 QUARTERS => Some(BackFill::Quarters),
                 THIRDS => Some(BackFill::Months),
                 _ => None,

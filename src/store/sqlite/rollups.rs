@@ -15,6 +15,7 @@ use crate::model::{AggregateReport, EvidenceKey, IpEvidence};
 use crate::store::rollups::{
     self, DAY, EvidenceAndDays, NO_DAY, Presum, RollupRead, RollupSql, Rows, Table, quarter_span,
 };
+use crate::store::source_groups::SourceGroups;
 use crate::store::{Detail, Packed, StoreError, StoredRecord};
 
 pub(super) use crate::store::rollups::{Pending, from_records};
@@ -384,7 +385,7 @@ impl RollupSql for Sql<'_> {
         &mut self,
         domain: &str,
         day: i64,
-        mut f: impl FnMut(&StoredRecord<'_>, &str, Option<i64>, Option<i64>, u64),
+        mut f: impl FnMut(i64, &StoredRecord<'_>, &str, Option<i64>, Option<i64>, u64),
     ) -> Result<(), StoreError> {
         let (span, from, to) = match day {
             NO_DAY => (
@@ -399,7 +400,7 @@ impl RollupSql for Sql<'_> {
             ),
         };
         let mut stmt = self.0.prepare_cached(&format!(
-            "SELECT {STORED_COLUMNS}, r.org_name, r.date_begin, r.date_end, c.count
+            "SELECT {STORED_COLUMNS}, r.org_name, r.date_begin, r.date_end, c.count, r.id
              FROM reports r CROSS JOIN records c ON c.report = r.id
              WHERE r.domain = ?1 AND {span}"
         ))?;
@@ -408,6 +409,7 @@ impl RollupSql for Sql<'_> {
             let stored = stored_record(r, 0, domain)?;
             let org = text(r, STORED_COUNT)?.unwrap_or_default();
             f(
+                r.get(STORED_COUNT + 4)?,
                 &stored,
                 org,
                 r.get(STORED_COUNT + 1)?,
@@ -665,6 +667,20 @@ impl RollupRead for Read<'_> {
             .of_keys_from_records(domain, Some(since), Some(until), keys)
     }
 
+    fn source_groups(
+        &mut self,
+        domain: Option<&str>,
+        since: i64,
+        until: i64,
+    ) -> Result<SourceGroups, StoreError> {
+        super::listings::source_groups(
+            &self.0.conn,
+            domain,
+            super::listings::Window::Ends { since, until },
+            (i64::MIN, i64::MAX),
+        )
+    }
+
     fn per_ip(
         &mut self,
         domain: Option<&str>,
@@ -698,6 +714,16 @@ impl Db {
         keys: &[EvidenceKey],
     ) -> Result<Option<Vec<IpEvidence>>, StoreError> {
         self.in_snapshot(|read| rollups::of_keys_rolled(read, domain, since, until, keys))
+    }
+
+    /// [`Db::sources`]' groups over reports ending at or after `since` from the rollups
+    /// ([`rollups::sources_rolled`]), when the window holds a whole day (else `None`).
+    pub(super) fn sources_rolled(
+        &self,
+        domain: Option<&str>,
+        since: Option<i64>,
+    ) -> Result<Option<SourceGroups>, StoreError> {
+        self.in_snapshot(|read| rollups::sources_rolled(read, domain, since))
     }
 
     /// [`Db::evidence_in`] from the rollups ([`rollups::evidence_rolled`]), when the window holds
