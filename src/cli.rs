@@ -111,6 +111,9 @@ pub enum Command {
         filter: FilterArgs,
     },
     /// Per sending IP: messages and how many passed DMARC, aligned DKIM and aligned SPF.
+    ///
+    /// One row per policy domain, source IP and header From (in lower case: `Example.COM` and
+    /// `example.com` are one From), most messages first; REPORTS counts each report once.
     Sources {
         #[command(flatten)]
         filter: FilterArgs,
