@@ -135,17 +135,22 @@ impl SourceGroups {
         self.keys.push(hash, key)
     }
 
-    /// The counts of the group whose key bytes are `key` (made, empty, when new), met in `report`.
-    pub(crate) fn group(&mut self, key: &[u8], report: i64) -> &mut SourceSummary {
+    /// The place of the group whose key bytes are `key`, made (empty) when new.
+    fn place(&mut self, key: &[u8]) -> usize {
         let h = hash(key);
-        let at = match self.keys.find(h, key) {
+        match self.keys.find(h, key) {
             Some(at) => at,
             None => self.add(
                 h,
                 key,
                 SourceSummary::group(String::new(), String::new(), None),
             ),
-        };
+        }
+    }
+
+    /// The counts of the group whose key bytes are `key` (made, empty, when new), met in `report`.
+    pub(crate) fn group(&mut self, key: &[u8], report: i64) -> &mut SourceSummary {
+        let at = self.place(key);
         let last = &mut self.last[at];
         if *last != report {
             // Counted as it changes, exact while each group meets its reports in increasing
@@ -165,15 +170,7 @@ impl SourceGroups {
     /// The counts of the group whose key bytes are `key` (made, empty, when new), its reports
     /// counted by the caller (sums already counted: the rollups').
     pub(crate) fn summed(&mut self, key: &[u8]) -> &mut SourceSummary {
-        let h = hash(key);
-        let at = match self.keys.find(h, key) {
-            Some(at) => at,
-            None => self.add(
-                h,
-                key,
-                SourceSummary::group(String::new(), String::new(), None),
-            ),
-        };
+        let at = self.place(key);
         &mut self.counts[at]
     }
 

@@ -484,6 +484,31 @@ pub(super) trait SumsSink {
     fn ip(&mut self, _ip: Ip<'_>, _messages: u64, _reports: u32, _reporters: &[(usize, &str)]) {}
 }
 
+/// A reader of each IP's own sums alone ([`SumsSink::ip`]), every other part stepped over.
+pub(super) trait OwnSums {
+    /// What [`SumsSink::ip`] is handed.
+    fn own(&mut self, ip: Ip<'_>, messages: u64, reports: u32, reporters: &[(usize, &str)]);
+}
+
+impl<T: OwnSums> SumsSink for T {
+    fn totals(&mut self, _: u64, _: Option<i64>, _: Option<i64>) {}
+    fn wants_begins(&self) -> bool {
+        false
+    }
+    fn begin(&mut self, _: i64, _: u64) {}
+    fn reporter(&mut self, _: usize, _: &str) {}
+    fn v4s(&mut self) -> Option<&mut Vec<u32>> {
+        None
+    }
+    fn other(&mut self, _: &str) {}
+    fn wants_ips(&self) -> bool {
+        true
+    }
+    fn ip(&mut self, ip: Ip<'_>, messages: u64, reports: u32, reporters: &[(usize, &str)]) {
+        self.own(ip, messages, reports, reporters);
+    }
+}
+
 /// The sums as stored, each IP's own included (merging, and tests).
 impl SumsSink for Sums {
     fn totals(&mut self, messages: u64, first: Option<i64>, last: Option<i64>) {

@@ -1,7 +1,7 @@
 //! Evidence summed from rollup rows and from the records of a window's partial days
 //! ([`Gathered`]): one row per key without the source IP, its IPs as a set.
 
-use super::codec::{Ip, Sums, SumsSink, decode_key, encode_key, entries, split};
+use super::codec::{Ip, OwnSums, Sums, SumsSink, decode_key, encode_key, entries, split};
 use super::{EvidenceAndDays, HashMap};
 use crate::analyse::min_opt;
 use crate::model::{
@@ -373,21 +373,8 @@ impl SumsSink for AddInto<'_> {
 /// ([`super::of_keys_rolled`]), the key at its place among those asked for.
 pub(super) struct OfKey<'f, 'k>(pub(super) &'f mut OfKeys<'k>, pub(super) usize);
 
-impl SumsSink for OfKey<'_, '_> {
-    fn totals(&mut self, _: u64, _: Option<i64>, _: Option<i64>) {}
-    fn wants_begins(&self) -> bool {
-        false
-    }
-    fn begin(&mut self, _: i64, _: u64) {}
-    fn reporter(&mut self, _: usize, _: &str) {}
-    fn v4s(&mut self) -> Option<&mut Vec<u32>> {
-        None
-    }
-    fn other(&mut self, _: &str) {}
-    fn wants_ips(&self) -> bool {
-        true
-    }
-    fn ip(&mut self, ip: Ip<'_>, messages: u64, _: u32, reporters: &[(usize, &str)]) {
+impl OwnSums for OfKey<'_, '_> {
+    fn own(&mut self, ip: Ip<'_>, messages: u64, _: u32, reporters: &[(usize, &str)]) {
         let ip = ip.to_string();
         self.0
             .add_sums(&ip, self.1, messages, reporters.iter().map(|(_, org)| *org));
@@ -406,21 +393,8 @@ pub(super) struct OfSources<'a> {
     pub(super) ip: &'a mut String,
 }
 
-impl SumsSink for OfSources<'_> {
-    fn totals(&mut self, _: u64, _: Option<i64>, _: Option<i64>) {}
-    fn wants_begins(&self) -> bool {
-        false
-    }
-    fn begin(&mut self, _: i64, _: u64) {}
-    fn reporter(&mut self, _: usize, _: &str) {}
-    fn v4s(&mut self) -> Option<&mut Vec<u32>> {
-        None
-    }
-    fn other(&mut self, _: &str) {}
-    fn wants_ips(&self) -> bool {
-        true
-    }
-    fn ip(&mut self, ip: Ip<'_>, messages: u64, reports: u32, _: &[(usize, &str)]) {
+impl OwnSums for OfSources<'_> {
+    fn own(&mut self, ip: Ip<'_>, messages: u64, reports: u32, _: &[(usize, &str)]) {
         use std::fmt::Write;
         self.ip.clear();
         let _ = write!(self.ip, "{ip}");

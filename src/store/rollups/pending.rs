@@ -76,33 +76,19 @@ impl Pending {
                 forwarded: rec.forwarded(),
             };
             let first = keys.firsts.first(0, stored.source_ip, stored.header_from);
-            match &mut run {
-                Some((columns, sums)) if same_key(columns, &stored) => {
-                    sums.add(
-                        &m.org_name,
-                        m.begin,
-                        m.end,
-                        rec.count,
-                        stored.source_ip,
-                        first,
-                    );
-                    continue;
-                }
-                _ => {}
-            }
-            if let Some((columns, sums)) = run.take() {
-                keys.add_run(row, &columns, sums);
-            }
-            let mut sums = Sums::default();
-            sums.add(
-                &m.org_name,
-                m.begin,
-                m.end,
-                rec.count,
+            let (ip, same) = (
                 stored.source_ip,
-                first,
+                matches!(&run, Some((c, _)) if same_key(c, &stored)),
             );
-            run = Some((stored, sums));
+            if !same {
+                if let Some((columns, sums)) = run.take() {
+                    keys.add_run(row, &columns, sums);
+                }
+                run = Some((stored, Sums::default()));
+            }
+            if let Some((_, sums)) = &mut run {
+                sums.add(&m.org_name, m.begin, m.end, rec.count, ip, first);
+            }
         }
         if let Some((columns, sums)) = run {
             keys.add_run(row, &columns, sums);
