@@ -1,13 +1,13 @@
 //! Rollups (issue 20, the sender tier without the source IP): every answer computed from the
 //! rollups is the answer computed from the records (`DMARC_WARDEN_FROM_RECORDS=1`, the hidden
-//! switch to the record-based readers), the dashboard's sender pages (their IPs) among them, on
-//! SQLite and on PostgreSQL: over the samples, the bad fixtures and the shared corpus (a few of
-//! its collections on PostgreSQL), over generated reports, over reports ending at an hour that
-//! leaves windows a partial first day, with declared senders' networks that
-//! part a row's IPs and that do not, after copies replaced by more complete ones (with another
-//! period), a reprocess of kept rejects, a second ingest of everything and a prune; an existing
-//! database is back-filled by the migration; a rollup that is off by one message is noticed; and
-//! (PostgreSQL) several ingests at once over overlapping inputs keep them exact.
+//! switch to the record-based readers), the dashboard's sender pages (their IPs), `sources` and
+//! `/api/sources` (each IP's reports) among them, on SQLite and on PostgreSQL: over the samples,
+//! the bad fixtures and the shared corpus (a few of its collections on PostgreSQL), over generated
+//! reports, over reports ending at an hour that leaves windows a partial first day, with declared
+//! senders' networks that part a row's IPs and that do not, after copies replaced by more complete
+//! ones (with another period), a reprocess of kept rejects, a second ingest of everything and a
+//! prune; an existing database is back-filled by the migration; a rollup that is off by one message
+//! is noticed; and (PostgreSQL) several ingests at once over overlapping inputs keep them exact.
 
 use std::path::Path;
 
