@@ -394,10 +394,10 @@ pub(super) struct OfSources<'a> {
 }
 
 impl OwnSums for OfSources<'_> {
+    const REPORTERS: bool = false;
     fn own(&mut self, ip: Ip<'_>, messages: u64, reports: u32, _: &[(usize, &str)]) {
-        use std::fmt::Write;
         self.ip.clear();
-        let _ = write!(self.ip, "{ip}");
+        ip.push_to(self.ip);
         self.buf.clear();
         let k = self.key;
         put_source_key(

@@ -547,6 +547,38 @@ mod tests {
             .collect()
     }
 
+    /// An IP appended by `push_to` is its `Display` text, every octet's length and the rest.
+    #[test]
+    fn ips_are_written_as_displayed() {
+        let mut out = String::new();
+        let mut x: u32 = 12_345;
+        let v4 = [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            255,
+            0x0a00_0001,
+            0xc000_0201,
+            u32::MAX,
+        ];
+        for a in v4.into_iter().chain((0..2_000).map(|_| {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            x
+        })) {
+            out.clear();
+            Ip::V4(a).push_to(&mut out);
+            assert_eq!(out, Ip::V4(a).to_string());
+        }
+        for t in ["2001:db8::1", "", "192.000.2.1"] {
+            out.clear();
+            Ip::of(t).push_to(&mut out);
+            assert_eq!(out, t);
+        }
+    }
+
     #[test]
     fn sums_survive_storing_and_merge() {
         let mut a = Sums::default();
