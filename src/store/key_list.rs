@@ -24,6 +24,14 @@ impl KeyList {
         self.ends.len()
     }
 
+    /// Forgets every key (keeping the room they took).
+    pub(crate) fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.hashes.clear();
+        self.table.clear();
+    }
+
     /// Key `at`'s bytes.
     pub(crate) fn key(&self, at: usize) -> &[u8] {
         let start = if at == 0 { 0 } else { self.ends[at - 1] };

@@ -72,7 +72,8 @@ pub(crate) fn put_source_key(
 /// key, so that a group's keys add up to its reports.
 #[derive(Default)]
 pub(crate) struct FirstInReport {
-    seen: std::collections::HashSet<Vec<u8>, foldhash::fast::RandomState>,
+    /// Each (report, group) met, as the report's bytes then the group's key.
+    seen: KeyList,
     buf: Vec<u8>,
 }
 
@@ -87,11 +88,7 @@ impl FirstInReport {
             header_from.map(str::as_bytes),
             None,
         );
-        if self.seen.contains(self.buf.as_slice()) {
-            return false;
-        }
-        self.seen.insert(self.buf.clone());
-        true
+        self.seen.place(&self.buf).1
     }
 
     /// Forgets every report met (their records are all met).

@@ -770,17 +770,14 @@ pub fn evidence_of_keys(
 }
 
 /// `sources` from the rollups ([`rollups::sources_rolled`]) with the failure reports about each
-/// source, when they answer `f` (a window open at its end, holding a whole day); else `None`.
+/// source, when they answer `f`; else `None`.
 pub fn sources(
     client: &mut Client,
     prepared: &mut Prepared,
     f: &Filter,
 ) -> Result<Option<Vec<SourceSummary>>, StoreError> {
-    if f.until.is_some() {
-        return Ok(None);
-    }
     let rolled = in_snapshot(client, prepared, |read| {
-        rollups::sources_rolled(read, f.domain.as_deref(), f.since)
+        rollups::sources_rolled(read, f.domain.as_deref(), f.since, f.until)
     })?;
     match rolled {
         Some(groups) => Ok(Some(super::listings::finish_sources(client, f, groups)?)),

@@ -431,17 +431,21 @@ pub(in crate::store) fn of_keys_rolled<R: RollupRead>(
 }
 
 /// `sources`' groups (source IP, header From, and domain when `domain` is none) of the reports
-/// ending at or after `since` from the rollups, when the window holds a whole day (else
-/// `None`): each key's IPs' own messages, counted as the key's results say, and reports (each
-/// report counted by one key of each of its IPs and header Froms: [`codec::Sums::add`]), in
-/// the rows the window reads whole, and the records of its partial first day. A listing's
-/// window ends by the reports' begin (`--until`: periods beginning before it), which the
-/// rollups, by day of the end, cannot answer: it reads the records.
+/// ending at or after `since` from the rollups, when the window holds a whole day and has no
+/// `until` (else `None`): each key's IPs' own messages, counted as the key's results say, and
+/// reports (each report counted by one key of each of its IPs and header Froms:
+/// [`codec::Sums::add`]), in the rows the window reads whole, and the records of its partial
+/// first day. A listing's `until` bounds the reports' begin (`--until`: periods beginning
+/// before it), which the rollups, by day of the end, cannot answer: the records do.
 pub(in crate::store) fn sources_rolled<R: RollupRead>(
     read: &mut R,
     domain: Option<&str>,
     since: Option<i64>,
+    until: Option<i64>,
 ) -> Result<Option<SourceGroups>, StoreError> {
+    if until.is_some() {
+        return Ok(None);
+    }
     let Some(plan) = Plan::of(since, None) else {
         return Ok(None);
     };

@@ -62,9 +62,9 @@ impl Db {
     /// the second on a connection of its own.
     pub fn sources(&self, f: &Filter) -> Result<Vec<SourceSummary>, StoreError> {
         let (domain, since, until, limit) = filter_params(f);
-        let rolled = match until {
-            None if !super::rollups::from_records() => self.sources_rolled(domain, since)?,
-            _ => None,
+        let rolled = match super::rollups::from_records() {
+            false => self.sources_rolled(domain, since, until)?,
+            true => None,
         };
         let groups = match rolled {
             Some(groups) => groups,

@@ -716,14 +716,15 @@ impl Db {
         self.in_snapshot(|read| rollups::of_keys_rolled(read, domain, since, until, keys))
     }
 
-    /// [`Db::sources`]' groups over reports ending at or after `since` from the rollups
-    /// ([`rollups::sources_rolled`]), when the window holds a whole day (else `None`).
+    /// [`Db::sources`]' groups from the rollups ([`rollups::sources_rolled`]), when they answer
+    /// the window (else `None`).
     pub(super) fn sources_rolled(
         &self,
         domain: Option<&str>,
         since: Option<i64>,
+        until: Option<i64>,
     ) -> Result<Option<SourceGroups>, StoreError> {
-        self.in_snapshot(|read| rollups::sources_rolled(read, domain, since))
+        self.in_snapshot(|read| rollups::sources_rolled(read, domain, since, until))
     }
 
     /// [`Db::evidence_in`] from the rollups ([`rollups::evidence_rolled`]), when the window holds
