@@ -2,6 +2,7 @@
 //! next writing command applies. (PostgreSQL's: `postgres::migrations_*` and
 //! `prune::the_migration_partitions_a_database_of_schema_0001`.)
 
+use dmarc_warden::store::lists::Lists;
 use rusqlite::Connection;
 
 use crate::cli::{Env, s, samples};
@@ -20,8 +21,9 @@ const BEFORE_RECORD_LISTS: &[&str] = &[
 
 /// A database of the schema before records carried their lists (DKIM, SPF and override rows in
 /// three tables), holding what `ingest` stores today of every sample report, is upgraded: each
-/// record's lists are packed into exactly the text `ingest` writes, the three tables are gone, and
-/// the listings answer as on the database `ingest` wrote.
+/// record's lists are packed into a text that reads back as exactly the lists `ingest` wrote (the
+/// migration writes JSON, `ingest` the compact text of `src/store/lists.rs`), the three tables
+/// are gone, and the listings answer as on the database `ingest` wrote.
 #[test]
 fn a_database_with_record_list_tables_is_packed_as_ingest_packs() {
     let env = Env::new();
@@ -45,18 +47,36 @@ fn a_database_with_record_list_tables_is_packed_as_ingest_packs() {
              auth_spf_result, forwarded)
          SELECT id, report, source_ip, count, disposition, dkim, spf, header_from, envelope_from,
              envelope_to, auth_dkim_domain, auth_dkim_result, auth_spf_domain, auth_spf_result,
-             forwarded FROM new.records;
-         INSERT INTO record_dkim (record, n, domain, selector, result, human_result)
-         SELECT c.id, d.key, d.value ->> 0, d.value ->> 1, d.value ->> 2, d.value ->> 3
-         FROM new.records c, json_each(c.auth, '$[0]') d;
-         INSERT INTO record_spf (record, n, domain, scope, result)
-         SELECT c.id, x.key, x.value ->> 0, x.value ->> 1, x.value ->> 2
-         FROM new.records c, json_each(c.auth, '$[1]') x;
-         INSERT INTO record_reasons (record, n, type, comment)
-         SELECT c.id, x.key, x.value ->> 0, x.value ->> 1
-         FROM new.records c, json_each(c.auth, '$[2]') x;",
+             forwarded FROM new.records;",
     )
     .unwrap();
+    // Each record's lists, read as the store reads them, one row an item.
+    for (id, auth) in auth_of(&conn, "new") {
+        let lists = Lists::read(&auth).unwrap_or_else(|| panic!("record {id}: {auth:?}"));
+        for (n, [domain, selector, result, human]) in lists.dkim.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO record_dkim (record, n, domain, selector, result, human_result)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![id, n, domain, selector, result, human],
+            )
+            .unwrap();
+        }
+        for (n, [domain, scope, result]) in lists.spf.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO record_spf (record, n, domain, scope, result)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![id, n, domain, scope, result],
+            )
+            .unwrap();
+        }
+        for (n, [kind, comment]) in lists.reasons.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO record_reasons (record, n, type, comment) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![id, n, kind, comment],
+            )
+            .unwrap();
+        }
+    }
     let lists: i64 = conn
         .query_row(
             "SELECT (SELECT count(*) FROM record_dkim) + (SELECT count(*) FROM record_spf)
@@ -81,16 +101,19 @@ fn a_database_with_record_list_tables_is_packed_as_ingest_packs() {
     let conn = Connection::open(&old).unwrap();
     conn.execute("ATTACH DATABASE ?1 AS new", [s(&env.db())])
         .unwrap();
-    let (records, differ): (i64, i64) = conn
-        .query_row(
-            "SELECT count(*), count(*) FILTER (WHERE o.auth IS NOT n.auth)
-             FROM main.records o JOIN new.records n ON n.id = o.id",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert!(records > 50, "{records}");
-    assert_eq!(differ, 0, "records whose packed lists differ from ingest's");
+    // The migration packs the lists as JSON, which reads back as what `ingest` wrote.
+    let (old_auth, new_auth) = (auth_of(&conn, "main"), auth_of(&conn, "new"));
+    assert!(old_auth.len() > 50, "{}", old_auth.len());
+    assert_eq!(old_auth.len(), new_auth.len());
+    for ((id, o), (_, n)) in old_auth.iter().zip(&new_auth) {
+        assert!(o.starts_with('['), "record {id}: {o:?}");
+        assert!(n.starts_with('~'), "record {id}: {n:?}");
+        assert_eq!(
+            Lists::read(o),
+            Lists::read(n),
+            "record {id}: {o:?} and {n:?}"
+        );
+    }
     let tables: i64 = conn
         .query_row(
             "SELECT count(*) FROM main.sqlite_schema WHERE name LIKE 'record\\_%' ESCAPE '\\'",
@@ -109,4 +132,17 @@ fn a_database_with_record_list_tables_is_packed_as_ingest_packs() {
         )
         .unwrap();
     assert_eq!(keys, 0);
+}
+
+/// Each record's id and `auth`, in id order, of the database attached as `schema`.
+fn auth_of(conn: &Connection, schema: &str) -> Vec<(i64, String)> {
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT id, auth FROM {schema}.records ORDER BY id"
+        ))
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }

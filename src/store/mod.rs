@@ -21,7 +21,7 @@
 pub mod copy;
 mod halves;
 mod key_list;
-mod lists;
+pub mod lists;
 mod of_keys;
 pub mod postgres;
 mod rollups;

@@ -2,10 +2,12 @@
 //! results, one row per domain per run.
 
 use postgres::GenericClient;
+use postgres::fallible_iterator::FallibleIterator;
 
 use super::{PgError, count};
 use crate::analyse::check::{DomainCheck, SelectorSeen, Severity};
 use crate::model::Timestamp;
+use crate::store::lists::Selectors;
 
 /// DKIM selectors that reports show signing with `domain` itself (d= equal to it), with the
 /// first and last report periods they appear in.
@@ -13,24 +15,17 @@ pub fn dkim_selectors(
     client: &mut impl GenericClient,
     domain: &str,
 ) -> Result<Vec<SelectorSeen>, PgError> {
-    Ok(client
-        .query(
-            // Each record's DKIM signatures: `auth`'s first list (crate::store::lists).
-            "SELECT lower(d ->> 1), min(r.date_begin), max(r.date_end)
-             FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
-                  CROSS JOIN json_array_elements(c.auth::json -> 0) d
-             WHERE r.domain = $1 AND lower(d ->> 0) = $1
-               AND d ->> 1 IS NOT NULL AND d ->> 1 <> ''
-             GROUP BY 1 ORDER BY 1",
-            &[&domain],
-        )?
-        .iter()
-        .map(|r| SelectorSeen {
-            selector: r.get(0),
-            first: r.get(1),
-            last: r.get(2),
-        })
-        .collect())
+    let mut seen = Selectors::new(domain);
+    let mut rows = client.query_raw(
+        "SELECT c.auth, r.date_begin, r.date_end
+         FROM reports r JOIN records c ON c.domain = r.domain AND c.report = r.id
+         WHERE r.domain = $1 AND c.auth IS NOT NULL",
+        [domain],
+    )?;
+    while let Some(row) = rows.next()? {
+        seen.add(row.get(0), row.get(1), row.get(2));
+    }
+    Ok(seen.into_seen())
 }
 
 /// SMTP TLS reports stored for `domain`, and the end of the latest.

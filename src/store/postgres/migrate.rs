@@ -53,6 +53,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0011_rollup_reports",
         include_str!("../../../schemas/postgres/0011_rollup_reports.sql"),
     ),
+    (
+        "0012_record_lists_compact",
+        include_str!("../../../schemas/postgres/0012_record_lists_compact.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("dmarcwm" + 1).

@@ -5,26 +5,24 @@ use super::{Db, Tx};
 use crate::analyse::check::{DomainCheck, SelectorSeen, Severity};
 use crate::model::Timestamp;
 use crate::store::StoreError;
+use crate::store::lists::Selectors;
 
 impl Db {
     pub fn dkim_selectors(&self, domain: &str) -> Result<Vec<SelectorSeen>, StoreError> {
         let mut stmt = self.conn.prepare(
-            // Each record's DKIM signatures: `auth`'s first list (crate::store::lists).
-            "SELECT lower(d.value ->> 1), min(r.date_begin), max(r.date_end)
+            "SELECT c.auth, r.date_begin, r.date_end
              FROM reports r CROSS JOIN records c ON c.report = r.id
-                  CROSS JOIN json_each(c.auth, '$[0]') d
-             WHERE r.domain = ?1 AND lower(d.value ->> 0) = ?1
-               AND d.value ->> 1 IS NOT NULL AND d.value ->> 1 != ''
-             GROUP BY 1 ORDER BY 1",
+             WHERE r.domain = ?1 AND c.auth IS NOT NULL",
         )?;
-        let rows = stmt.query_map([domain], |r| {
-            Ok(SelectorSeen {
-                selector: r.get(0)?,
-                first: r.get(1)?,
-                last: r.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut rows = stmt.query([domain])?;
+        let mut seen = Selectors::new(domain);
+        while let Some(row) = rows.next()? {
+            // Anything but text is lists this version cannot read, as unreadable text is.
+            if let Ok(auth) = row.get_ref(0)?.as_str() {
+                seen.add(auth, row.get(1)?, row.get(2)?);
+            }
+        }
+        Ok(seen.into_seen())
     }
 
     pub fn tls_report_count(&self, domain: &str) -> Result<(u64, Option<i64>), StoreError> {
@@ -95,8 +93,9 @@ impl Tx<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::analyse::check::{Check, DomainCheck, Finding, Severity};
-    use crate::model::Timestamp;
+    use crate::analyse::check::{Check, DomainCheck, Finding, SelectorSeen, Severity};
+    use crate::model::{Located, Timestamp};
+    use crate::store::lists::Lists;
     use crate::store::{Store, StoreError};
 
     fn check(domain: &str, at: i64, message: &str) -> DomainCheck {
@@ -138,5 +137,88 @@ mod tests {
         );
         assert!(store.dkim_selectors("a.test").expect("read").is_empty());
         assert_eq!(store.tls_report_count("a.test").expect("read"), (0, None));
+    }
+
+    /// Selectors are read from each record's lists, in the compact text `ingest` writes and in
+    /// the JSON earlier versions wrote, alike: signing with the domain itself only, in lower
+    /// case, with the first and last periods of the reports they appear in.
+    #[test]
+    fn dkim_selectors_are_read_from_compact_and_json_lists() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = Store::open(&dir.path().join("t.db")).expect("database");
+        let report = |id: &str, begin: i64, dkim: &str| {
+            let xml = format!(
+                "<feedback><report_metadata><org_name>r</org_name><report_id>{id}</report_id>\
+                 <date_range><begin>{begin}</begin><end>{}</end></date_range></report_metadata>\
+                 <policy_published><domain>a.test</domain><p>none</p></policy_published>\
+                 <record><row><source_ip>192.0.2.1</source_ip><count>1</count></row>\
+                 <identifiers><header_from>a.test</header_from></identifiers>\
+                 <auth_results>{dkim}<spf><domain>a.test</domain><result>pass</result></spf>\
+                 </auth_results></record></feedback>",
+                begin + 86_400
+            );
+            Located {
+                location: String::new(),
+                item: crate::parse::aggregate::parse_aggregate(&xml).expect("report"),
+            }
+        };
+        let sig = |d: &str, s: &str| {
+            format!(
+                "<dkim><domain>{d}</domain><selector>{s}</selector><result>pass</result></dkim>"
+            )
+        };
+        let reports = [
+            report(
+                "1",
+                1_000_000,
+                &(sig("other.test", "x") + &sig("a.test", "S1")),
+            ),
+            report(
+                "2",
+                2_000_000,
+                &(sig("A.test", "s2") + &sig("a.test", "s1")),
+            ),
+            report("3", 3_000_000, &sig("a.test", "")),
+        ];
+        store
+            .write(|tx| -> Result<(), StoreError> {
+                for r in &reports {
+                    tx.insert_report("t", r, 0)?;
+                }
+                Ok(())
+            })
+            .expect("write");
+        let compact = store.dkim_selectors("a.test").expect("read");
+        let seen = |s: &[SelectorSeen]| {
+            s.iter()
+                .map(|s| (s.selector.clone(), s.first, s.last))
+                .collect::<Vec<_>>()
+        };
+        let want = [
+            ("s1".to_owned(), Some(1_000_000), Some(2_086_400)),
+            ("s2".to_owned(), Some(2_000_000), Some(2_086_400)),
+        ];
+        assert_eq!(seen(&compact), want);
+        // The same lists as JSON, as an earlier version wrote them.
+        let conn = rusqlite::Connection::open(dir.path().join("t.db")).expect("open");
+        let texts: Vec<String> = conn
+            .prepare("SELECT auth FROM records ORDER BY id")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .expect("auth");
+        assert!(texts.iter().all(|t| t.starts_with('~')), "{texts:?}");
+        conn.execute_batch(
+            r#"UPDATE records SET auth = CASE id
+                 WHEN 1 THEN '[[["other.test","x","pass",null],["a.test","S1","pass",null]],[["a.test",null,"pass"]],[]]'
+                 WHEN 2 THEN '[[["a.test","s2","pass",null],["a.test","s1","pass",null]],[["a.test",null,"pass"]],[]]'
+                 ELSE '[[["a.test",null,"pass",null]],[["a.test",null,"pass"]],[]]' END"#,
+        )
+        .expect("update");
+        for (id, text) in (1..).zip(&texts) {
+            let json: String = conn
+                .query_row("SELECT auth FROM records WHERE id = ?1", [id], |r| r.get(0))
+                .expect("auth");
+            assert_eq!(Lists::read(&json), Lists::read(text), "record {id}");
+        }
+        assert_eq!(seen(&store.dkim_selectors("a.test").expect("read")), want);
     }
 }

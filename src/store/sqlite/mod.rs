@@ -53,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     KEYS,
     IPS,
     REPORTS,
+    include_str!("../../../schemas/0021_record_lists_compact.sql"),
 ];
 
 /// The migration that adds the rollups: applying it back-fills them from the records (once the
