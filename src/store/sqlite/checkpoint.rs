@@ -18,15 +18,15 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 use rusqlite::wal::CheckpointMode;
 
-/// WAL pages (of 4 KiB) after which a commit asks for a checkpoint: 8 MiB, several copies in a large
-/// ingest. Measured (issue 21, `cargo bench --bench floor`, 5,000 mixed / 400 large reports, wall):
+/// The WAL's size after which a commit asks for a checkpoint: 8 MiB (2,048 pages of 4 KiB, 512 of
+/// 16 KiB), several copies in a large ingest. Measured in pages of 4 KiB (issue 21, `cargo bench --bench floor`, 5,000 mixed / 400 large reports, wall):
 /// 1,000 pages 0.235 / 0.200 s, 4,096 pages 0.227 / 0.200 s, none until the close 0.247 / 0.219 s
 /// (the close then copies all of it: 55 ms); in the writer's commit, as before, 0.261 / 0.239 s.
 /// Stop 29, once the writer had less to do (alternating, load 2): 4,096 pages 0.290–0.293 /
 /// 0.242–0.254 s, of which the close (which copies and syncs what is left, with nothing beside
 /// it) 0.036–0.040 / 0.049–0.054 s; 2,048 pages 0.262–0.282 / 0.218–0.226 s, the close
 /// 0.017–0.019 / 0.018–0.023 s; 1,024 pages 0.270–0.273 / 0.217–0.230 s; CPU alike.
-const CHECKPOINT_PAGES: i32 = 2048;
+const CHECKPOINT_BYTES: i64 = 8 << 20;
 
 /// The checkpointing thread of one connection, once started.
 #[derive(Default)]
@@ -48,8 +48,10 @@ impl Checkpointer {
         let running = Arc::new(Mutex::new(Running::default()));
         let shared = Arc::clone(&running);
         let path: PathBuf = path.to_owned();
+        let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+        let threshold = CHECKPOINT_BYTES / page_size.max(512);
         conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: i32| {
-            if pages >= CHECKPOINT_PAGES {
+            if i64::from(pages) >= threshold {
                 let mut running = shared.lock().unwrap_or_else(PoisonError::into_inner);
                 nudge(&mut running, &path);
             }
@@ -138,7 +140,7 @@ mod tests {
             .expect("table");
         let size = || std::fs::metadata(&path).expect("database file").len();
         let before = size();
-        // 24 commits of 1 MB: 6,000 pages, past the 4,096 that ask for a checkpoint.
+        // 24 commits of 1 MB, past the 8 MiB that ask for a checkpoint.
         for _ in 0..24 {
             db.conn
                 .execute("INSERT INTO filler VALUES (zeroblob(1000000))", [])

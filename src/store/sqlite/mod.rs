@@ -32,6 +32,9 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::{ChangeToken, StoreError};
 use crate::model::Filter;
 
+/// The page size of a new database, in bytes.
+const PAGE_SIZE: i64 = 16_384;
+
 /// Numbered migrations; `PRAGMA user_version` records how many were applied.
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../schemas/0001_initial.sql"),
@@ -138,6 +141,14 @@ impl Db {
         // Room for every statement a unit of work prepares from the cache (the records' multi-row
         // INSERTs are prepared by `raw.rs`, once a batch, outside it).
         conn.set_prepared_statement_cache_capacity(64);
+        // Pages of 16 KiB for a new database (SQLite ignores this for one that has tables): a
+        // unit of work of `ingest` appends its records to a few pages rather than to four times
+        // as many, each with its own B-tree balancing, WAL frame and checkpoint write (issue 21:
+        // 9 interleaved runs, CPU 0.634 → 0.573 s over 5,000 mixed reports, 0.549 → 0.478 s over
+        // 400 large ones; 32 and 64 KiB did no better). A database made by an earlier version
+        // keeps its 4 KiB pages until `VACUUM`.
+        conn.pragma_update(None, "page_size", PAGE_SIZE)
+            .map_err(open_err)?;
         set_wal(&conn).map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
