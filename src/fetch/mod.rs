@@ -76,6 +76,9 @@ pub struct Inputs {
     walk: Option<walkdir::FilterEntry<walkdir::IntoIter, KeepEntry>>,
     mbox: Option<Mbox<Source>>,
     limit: u64,
+    /// The directory of the last file walked, and whether it is a Maildir: asked once a
+    /// directory, not once a file (two `stat` calls a file, in the serial part of `ingest`).
+    last_dir: Option<(PathBuf, bool)>,
 }
 
 impl Inputs {
@@ -87,6 +90,23 @@ impl Inputs {
             walk: None,
             mbox: None,
             limit,
+            last_dir: None,
+        }
+    }
+
+    /// Whether `path`, a file walked, is beside a Maildir's `cur/` and `new/`: the mail server's
+    /// bookkeeping (`dovecot-uidlist`, `maildirfolder`, index files), not a message.
+    fn maildir_metadata(&mut self, path: &Path) -> bool {
+        let Some(dir) = path.parent() else {
+            return false;
+        };
+        match &self.last_dir {
+            Some((last, answer)) if last == dir => *answer,
+            _ => {
+                let answer = is_maildir(dir);
+                self.last_dir = Some((dir.to_owned(), answer));
+                answer
+            }
         }
     }
 
@@ -159,7 +179,7 @@ impl Iterator for Inputs {
                 match walk.next() {
                     Some(Ok(entry)) => {
                         if entry.file_type().is_file()
-                            && !is_maildir_metadata(entry.path())
+                            && !self.maildir_metadata(entry.path())
                             && let Some(input) = self.file(entry.path())
                         {
                             return Some(input);
@@ -223,12 +243,6 @@ fn is_maildir_tmp(entry: &walkdir::DirEntry) -> bool {
     entry.file_type().is_dir()
         && entry.file_name() == "tmp"
         && entry.path().parent().is_some_and(is_maildir)
-}
-
-/// Files beside `cur/` and `new/` in a Maildir (`dovecot-uidlist`, `maildirfolder`, index files) are
-/// the mail server's bookkeeping, not messages.
-fn is_maildir_metadata(path: &Path) -> bool {
-    path.parent().is_some_and(is_maildir)
 }
 
 /// Splits an mbox into messages, one at a time.
