@@ -5,6 +5,7 @@
 //!   crate::{x, y}` groups and `super::` chains that reach the crate root): data flows one way.
 //! - Every module file starts with `//!` docs.
 //! - Only the `store` module names `rusqlite` and `postgres`; only `time` names `chrono`.
+//! - Only `unsafe` in the records' raw insert; a record's lists read only through `store::lists`.
 //!
 //! Comments, strings and character literals are blanked before reading, so a path in a doc link
 //! or a message is not an import.
@@ -463,4 +464,33 @@ fn unsafe_code_lives_only_in_the_sqlite_raw_insert() {
     assert_eq!(found, vec![allowed.to_owned()], "files using `unsafe`");
     let lib = std::fs::read_to_string(src().join("store/sqlite/mod.rs")).unwrap();
     assert_eq!(lib.matches("#[allow(unsafe_code)]").count(), 1);
+}
+
+/// A record's lists (`records.auth`) are read only through `store::lists` (`Lists::read`), which
+/// knows every text they have been stored as: no SQL elsewhere reads them with the databases'
+/// JSON functions (as `check`'s selectors did while they were JSON), so that their form can change
+/// with a migration that marks it.
+#[test]
+fn records_lists_are_read_only_through_store_lists() {
+    let allowed = Path::new("store/lists.rs");
+    let mut found = Vec::new();
+    for (path, text) in sources(&src()) {
+        if path == allowed {
+            continue;
+        }
+        for (n, line) in text.lines().enumerate() {
+            let names_auth = line.match_indices("auth").any(|(at, _)| {
+                !line[..at].chars().next_back().is_some_and(is_ident)
+                    && !line[at + 4..].chars().next().is_some_and(is_ident)
+            });
+            if names_auth && line.to_ascii_lowercase().contains("json") {
+                found.push(format!("src/{}:{}: {}", path.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "`auth` read as JSON:\n{}",
+        found.join("\n")
+    );
 }

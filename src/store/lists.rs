@@ -28,7 +28,7 @@ use crate::analyse::check::SelectorSeen;
 use crate::model::{AggregateReport, Record};
 
 /// The lists of every record of a report, packed ahead of its unit of work ([`Packed::of`], on
-/// the parsing threads, so that the single writer does not pack them: about 1,200 instructions a
+/// the parsing threads, so that the single writer does not pack them: as JSON, about 1,200 instructions a
 /// record, a tenth of what the writer spends on one).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Packed {
