@@ -19,8 +19,9 @@
 //! (`[[["example.org","s1","pass",null]],[["example.org","mfrom","pass"]],[]]`), which
 //! `auth` held before `schemas/0021_record_lists_compact.sql` (PostgreSQL: `0012`) and which the
 //! migrations that pack the old tables still write: [`Lists::read`] reads both, and nothing reads
-//! `auth` but through it (issue 21: the JSON was a third of a record's bytes, and of what the single
-//! writer spent on it).
+//! `auth` but through it (issue 21: the JSON was about 80 of a generated record's 190 bytes, and
+//! with `auth` left empty `ingest` took 15–24% less time; the single writer's work follows the
+//! bytes it writes).
 
 use std::collections::BTreeMap;
 
@@ -28,8 +29,8 @@ use crate::analyse::check::SelectorSeen;
 use crate::model::{AggregateReport, Record};
 
 /// The lists of every record of a report, packed ahead of its unit of work ([`Packed::of`], on
-/// the parsing threads, so that the single writer does not pack them: as JSON, about 1,200 instructions a
-/// record, a tenth of what the writer spends on one).
+/// the parsing threads, so that the single writer does not pack them: as JSON, about 1,200
+/// instructions a record, a tenth of what the writer spent on one).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Packed {
     /// Every record's text, one after another.
