@@ -181,8 +181,13 @@ impl Lists {
         if let Some(text) = auth.strip_prefix('~') {
             return compact(text);
         }
-        type Items = Vec<Vec<Option<String>>>;
         let (dkim, spf, reasons): (Items, Items, Items) = serde_json::from_str(auth).ok()?;
+        Lists::of([dkim, spf, reasons])
+    }
+
+    /// The three lists' items as read, each of exactly its list's fields (the missing last ones
+    /// `None`).
+    fn of([dkim, spf, reasons]: [Items; 3]) -> Option<Lists> {
         Some(Lists {
             dkim: dkim.into_iter().map(fields).collect::<Option<_>>()?,
             spf: spf.into_iter().map(fields).collect::<Option<_>>()?,
@@ -190,6 +195,9 @@ impl Lists {
         })
     }
 }
+
+/// A list's items as read, each its fields.
+type Items = Vec<Vec<Option<String>>>;
 
 /// The DKIM selectors that records show signing with one domain itself (`d=` equal to it, in
 /// lower case), each with the first and last report periods it appears in: what both backends'
@@ -250,80 +258,66 @@ fn fields<const N: usize>(mut item: Vec<Option<String>>) -> Option<[Option<Strin
     item.try_into().ok()
 }
 
-/// The compact text after its `~`.
+/// The compact text after its `~`, read in one pass: each field's markers are resolved as it ends
+/// (`!` none; a domain `=` the first domain, which is always written whole before it).
 fn compact(text: &str) -> Option<Lists> {
-    // Each list, each item, each field: (value, whether any of it was escaped).
-    let mut lists: [Vec<Vec<(String, bool)>>; 3] = Default::default();
-    let (mut list, mut value, mut escaped) = (0, String::new(), false);
-    let mut items: Vec<Vec<(String, bool)>> = Vec::new();
-    let mut fields_of_item: Vec<(String, bool)> = Vec::new();
+    let mut lists: [Items; 3] = Default::default();
+    let (mut list, mut item, mut first) = (0, Vec::new(), None::<String>);
+    // The field being read, whether any of it was escaped, and whether its item has begun.
+    let (mut value, mut escaped, mut in_item) = (String::new(), false, false);
     let mut chars = text.chars();
-    let mut in_item = false;
     loop {
         let c = chars.next();
         match c {
             Some('\\') => {
                 value.push(chars.next()?);
-                escaped = true;
-                in_item = true;
+                (escaped, in_item) = (true, true);
+                continue;
             }
-            Some(';') => {
-                fields_of_item.push((std::mem::take(&mut value), escaped));
-                escaped = false;
-                in_item = true;
-            }
-            Some(',' | '|') | None => {
-                if in_item || !value.is_empty() || !fields_of_item.is_empty() {
-                    fields_of_item.push((std::mem::take(&mut value), escaped));
-                    items.push(std::mem::take(&mut fields_of_item));
-                } else if c == Some(',') {
-                    return None; // an empty item
-                }
-                escaped = false;
-                in_item = false;
-                if c != Some(',') {
-                    *lists.get_mut(list)? = std::mem::take(&mut items);
-                    list += 1;
-                    if c.is_none() {
-                        break;
-                    }
-                }
-            }
+            Some(';' | ',' | '|') | None => {}
             Some(c) => {
                 value.push(c);
                 in_item = true;
+                continue;
+            }
+        }
+        // A field ends: at `;`, or where its item ends once the item has begun.
+        if c == Some(';') || in_item {
+            let domain = list < 2 && item.is_empty();
+            let v = std::mem::take(&mut value);
+            item.push(match (v.as_str(), escaped) {
+                ("!", false) => None,
+                ("=", false) if domain => Some(first.clone()?),
+                _ => {
+                    if domain && first.is_none() {
+                        first = Some(v.clone());
+                    }
+                    Some(v)
+                }
+            });
+            (escaped, in_item) = (false, true);
+            if c == Some(';') {
+                continue;
+            }
+        } else if c == Some(',') {
+            return None; // an empty item
+        }
+        // An item ends (if one began), and at `|` or the end its list.
+        if in_item {
+            lists.get_mut(list)?.push(std::mem::take(&mut item));
+        }
+        in_item = false;
+        if c != Some(',') {
+            list += 1;
+            if c.is_none() {
+                break;
             }
         }
     }
     if list != 3 {
         return None;
     }
-    // The values: `!` is none, a domain `=` the first domain.
-    let mut first: Option<String> = None;
-    let mut read = |item: Vec<(String, bool)>, domain: bool| -> Option<Vec<Option<String>>> {
-        let mut out = Vec::with_capacity(item.len());
-        for (i, (value, escaped)) in item.into_iter().enumerate() {
-            out.push(match (value.as_str(), escaped) {
-                ("!", false) => None,
-                ("=", false) if domain && i == 0 => Some(first.clone()?),
-                _ => {
-                    if domain && i == 0 && first.is_none() {
-                        first = Some(value.clone());
-                    }
-                    Some(value)
-                }
-            });
-        }
-        Some(out)
-    };
-    let [dkim, spf, reasons] = lists;
-    let dkim = dkim.into_iter().map(|i| fields(read(i, true)?));
-    let dkim = dkim.collect::<Option<Vec<_>>>()?;
-    let spf = spf.into_iter().map(|i| fields(read(i, true)?));
-    let spf = spf.collect::<Option<Vec<_>>>()?;
-    let reasons = reasons.into_iter().map(|i| fields(read(i, false)?));
-    let reasons = reasons.collect::<Option<Vec<_>>>()?;
-    Some(Lists { dkim, spf, reasons })
+    Lists::of(lists)
 }
 
 #[cfg(test)]
