@@ -19,9 +19,10 @@ use rusqlite::Connection;
 use rusqlite::wal::CheckpointMode;
 
 /// The WAL's size after which a commit asks for a checkpoint: 8 MiB (2,048 pages of 4 KiB, 512 of
-/// 16 KiB), several copies in a large ingest. Measured in pages of 4 KiB (issue 21, `cargo bench --bench floor`, 5,000 mixed / 400 large reports, wall):
-/// 1,000 pages 0.235 / 0.200 s, 4,096 pages 0.227 / 0.200 s, none until the close 0.247 / 0.219 s
-/// (the close then copies all of it: 55 ms); in the writer's commit, as before, 0.261 / 0.239 s.
+/// 16 KiB), several copies in a large ingest. Measured in pages of 4 KiB (issue 21, `cargo bench
+/// --bench floor`, 5,000 mixed / 400 large reports, wall): 1,000 pages 0.235 / 0.200 s, 4,096
+/// pages 0.227 / 0.200 s, none until the close 0.247 / 0.219 s (the close then copies all of it:
+/// 55 ms); in the writer's commit, as before, 0.261 / 0.239 s.
 /// Stop 29, once the writer had less to do (alternating, load 2): 4,096 pages 0.290–0.293 /
 /// 0.242–0.254 s, of which the close (which copies and syncs what is left, with nothing beside
 /// it) 0.036–0.040 / 0.049–0.054 s; 2,048 pages 0.262–0.282 / 0.218–0.226 s, the close

@@ -62,9 +62,10 @@ impl Db {
     /// the second on a connection of its own.
     pub fn sources(&self, f: &Filter) -> Result<Vec<SourceSummary>, StoreError> {
         let (domain, since, until, limit) = filter_params(f);
-        let rolled = match super::rollups::from_records() {
-            false => self.sources_rolled(domain, since, until)?,
-            true => None,
+        let rolled = if super::rollups::from_records() {
+            None
+        } else {
+            self.sources_rolled(domain, since, until)?
         };
         let groups = match rolled {
             Some(groups) => groups,

@@ -143,10 +143,12 @@ impl Db {
         conn.set_prepared_statement_cache_capacity(64);
         // Pages of 16 KiB for a new database (SQLite ignores this for one that has tables): a
         // unit of work of `ingest` appends its records to a few pages rather than to four times
-        // as many, each with its own B-tree balancing, WAL frame and checkpoint write (issue 21:
-        // 9 interleaved runs, CPU 0.634 → 0.573 s over 5,000 mixed reports, 0.549 → 0.478 s over
-        // 400 large ones; 32 and 64 KiB did no better). A database made by an earlier version
-        // keeps its 4 KiB pages until `VACUUM`.
+        // as many, each with its own B-tree balancing, WAL frame and checkpoint write (issue 21,
+        // 9 interleaved runs of `ingest` over 5,000 mixed / 400 large reports: CPU 0.634 → 0.573
+        // / 0.549 → 0.478 s while the checkpoint's threshold, then counted in pages, grew with
+        // them; with it kept at 8 MiB and the compact lists, against the build before both,
+        // wall 0.378 → 0.338 / 0.318 → 0.271 s; 32 and 64 KiB did no better). A database made
+        // by an earlier version keeps its 4 KiB pages until `VACUUM`.
         conn.pragma_update(None, "page_size", PAGE_SIZE)
             .map_err(open_err)?;
         set_wal(&conn).map_err(open_err)?;
