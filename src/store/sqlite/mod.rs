@@ -101,7 +101,7 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Db {
     /// Read-write connections only. Declared first, so dropped first: its thread stops (and its
     /// connection closes) before `conn`, which is then the last to close and checkpoints the rest.
-    _checkpointer: Option<checkpoint::Checkpointer>,
+    checkpointer: Option<checkpoint::Checkpointer>,
     conn: Connection,
     path: PathBuf,
 }
@@ -167,7 +167,7 @@ impl Db {
         let mut db = Db {
             conn,
             path: path.to_owned(),
-            _checkpointer: Some(checkpointer),
+            checkpointer: Some(checkpointer),
         };
         db.migrate()?;
         Ok(db)
@@ -200,7 +200,7 @@ impl Db {
         Ok(Db {
             conn,
             path: path.to_owned(),
-            _checkpointer: None,
+            checkpointer: None,
         })
     }
 
@@ -242,6 +242,9 @@ impl Db {
     /// Starts a write transaction, taking the write lock at once (`BEGIN IMMEDIATE`): the ids
     /// `insert_report` assigns cannot be taken by another writer in between.
     pub fn begin(&self) -> Result<Tx<'_>, StoreError> {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.before_write();
+        }
         Ok(Tx {
             inserts: Default::default(),
             conn: &self.conn,
