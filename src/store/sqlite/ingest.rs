@@ -1,5 +1,16 @@
 //! Storing parsed reports: aggregate reports with their records (multi-row inserts, the more
 //! complete copy wins), failure reports and SMTP TLS reports.
+//!
+//! The INSERTs of a unit of work's reports, records and rollup parts say `OR FAIL`, for want of a
+//! statement journal. A statement that writes several B-trees (a row and its index entries, or
+//! several rows) and may stop at a constraint with SQLite's default `ABORT`, which undoes that
+//! statement alone, keeps one: a copy of every page it changes that the transaction had changed
+//! already, 16 KiB each, spilled to a temporary file past 64 KiB. `FAIL` keeps what the statement
+//! did before the failure, so it needs none; and nothing is kept anyway: a failed statement fails
+//! its unit of work, which is rolled back whole (and a single row's constraints are all checked
+//! before any of its B-trees is written). Issue 21: over 5,000 mixed reports the reports' and
+//! rollup parts' INSERTs wrote 13.8 MB to such files in 1,604 `pwrite`s (102 with `OR FAIL`); CPU
+//! of `ingest` 0.545 → 0.530 s (mixed), 0.441 → 0.437 s (large), 13 interleaved runs.
 
 use std::sync::OnceLock;
 
@@ -85,8 +96,10 @@ impl Tx<'_> {
         // The reports stored, with their row and their packed lists (if given), whose records
         // are still to be written.
         let mut stored: Vec<Stored<'_>> = Vec::with_capacity(reports.len());
+        // `OR FAIL`: no statement journal (the module's docs); a copy stored already is no
+        // failure (`DO NOTHING`).
         let mut insert = self.tx.prepare_cached(
-            "INSERT INTO reports (org_name, report_id, domain, email, extra_contact_info, date_begin,
+            "INSERT OR FAIL INTO reports (org_name, report_id, domain, email, extra_contact_info, date_begin,
                 date_end, errors, generator, version, namespace, adkim, aspf, p, sp, np, pct, fo,
                 testing, discovery_method, extensions, record_count, message_count, pass_count,
                 origin, location, ingested_at)

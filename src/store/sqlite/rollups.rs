@@ -196,9 +196,12 @@ impl RollupSql for Sql<'_> {
         Ok(())
     }
 
+    /// `OR FAIL`, here and in [`Self::add_parts`]: no statement journal (`super::ingest`'s docs).
     fn add_part(&mut self, domain: &str, day: i64, blob: &[u8]) -> Result<i64, StoreError> {
         self.0
-            .prepare_cached("INSERT INTO rollup_parts (domain, day, sums) VALUES (?1, ?2, ?3)")?
+            .prepare_cached(
+                "INSERT OR FAIL INTO rollup_parts (domain, day, sums) VALUES (?1, ?2, ?3)",
+            )?
             .execute(params![domain, day, blob])?;
         Ok(self
             .0
@@ -213,7 +216,7 @@ impl RollupSql for Sql<'_> {
         for run in runs(parts) {
             let sql = INSERT.sql(run.len(), |n| {
                 format!(
-                    "INSERT INTO rollup_parts (domain, day, sums) VALUES {}",
+                    "INSERT OR FAIL INTO rollup_parts (domain, day, sums) VALUES {}",
                     vec!["(?, ?, ?)"; n].join(", ")
                 )
             });
