@@ -59,6 +59,15 @@ impl Rows {
 
 const _: () = assert!(ROWS_PER_INSERT.is_power_of_two());
 
+/// One report's row; `?27` is the time it is stored.
+const INSERT_REPORT: &str = "INSERT OR FAIL INTO reports (org_name, report_id, domain, email,
+        extra_contact_info, date_begin, date_end, errors, generator, version, namespace, adkim,
+        aspf, p, sp, np, pct, fo, testing, discovery_method, extensions, record_count,
+        message_count, pass_count, origin, location, ingested_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+        ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)
+     ON CONFLICT (org_name, report_id, domain) DO NOTHING";
+
 static RECORDS: Rows = Rows::new(
     "records (report, source_ip, count, disposition, dkim, spf, header_from, envelope_from, \
      envelope_to, auth_dkim_domain, auth_dkim_result, auth_spf_domain, auth_spf_result, forwarded, \
@@ -97,16 +106,8 @@ impl Tx<'_> {
         // are still to be written.
         let mut stored: Vec<Stored<'_>> = Vec::with_capacity(reports.len());
         // `OR FAIL`: no statement journal (the module's docs); a copy stored already is no
-        // failure (`DO NOTHING`).
-        let mut insert = self.tx.prepare_cached(
-            "INSERT OR FAIL INTO reports (org_name, report_id, domain, email, extra_contact_info, date_begin,
-                date_end, errors, generator, version, namespace, adkim, aspf, p, sp, np, pct, fo,
-                testing, discovery_method, extensions, record_count, message_count, pass_count,
-                origin, location, ingested_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-                ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)
-             ON CONFLICT (org_name, report_id, domain) DO NOTHING",
-        )?;
+        // failure (`DO NOTHING`). Bound in place ([`Insert`]), once a batch.
+        let mut insert = Insert::prepare(self.conn, INSERT_REPORT)?;
         for (i, (origin, report)) in reports.iter().enumerate() {
             let lists = packed
                 .and_then(|p| p.get(i))
@@ -122,38 +123,41 @@ impl Tx<'_> {
                 end: m.end,
                 begin: m.begin,
             };
-            let values = params![
-                m.org_name,
-                m.report_id,
-                p.domain,
-                m.email,
-                m.extra_contact_info,
-                m.begin,
-                m.end,
-                errors,
-                m.generator,
-                r.version,
-                r.namespace,
-                p.adkim,
-                p.aspf,
-                p.p,
-                p.sp,
-                p.np,
-                p.pct,
-                p.fo,
-                p.testing,
-                p.discovery_method,
-                r.extensions,
-                this.records,
-                this.messages,
-                this.passed,
-                origin,
-                report.location,
-                now,
+            fn text(v: &Option<String>) -> Value<'_> {
+                Value::from(v.as_deref())
+            }
+            let values: [Value<'_>; 27] = [
+                m.org_name.as_str().into(),
+                m.report_id.as_str().into(),
+                p.domain.as_str().into(),
+                text(&m.email),
+                text(&m.extra_contact_info),
+                m.begin.into(),
+                m.end.into(),
+                errors.as_deref().into(),
+                text(&m.generator),
+                text(&r.version),
+                text(&r.namespace),
+                text(&p.adkim),
+                text(&p.aspf),
+                text(&p.p),
+                text(&p.sp),
+                text(&p.np),
+                p.pct.map(i64::from).into(),
+                text(&p.fo),
+                text(&p.testing),
+                text(&p.discovery_method),
+                text(&r.extensions),
+                this.records.into(),
+                this.messages.into(),
+                this.passed.into(),
+                (*origin).into(),
+                report.location.as_str().into(),
+                now.into(),
             ];
             // The stored copy's record count, when this copy took its place.
             let mut replaced = None;
-            if insert.execute(values)? == 0 {
+            if insert.run(&values)? == 0 {
                 let (stored_id, kept): (i64, Completeness) = self
                     .tx
                     .prepare_cached(
@@ -187,7 +191,7 @@ impl Tx<'_> {
                     .prepare_cached("DELETE FROM reports WHERE id = ?1")?
                     .execute([stored_id])?;
                 stored.retain(|(row, _, _)| *row != stored_id);
-                insert.execute(values)?;
+                insert.run(&values)?;
                 replaced = Some(stored_records);
             }
             stored.push((self.tx.last_insert_rowid(), r, lists.copied()));

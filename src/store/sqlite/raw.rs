@@ -1,4 +1,5 @@
-//! The records' multi-row INSERT, bound without copying its text.
+//! The INSERTs of `ingest` (the reports', the records' multi-row one), bound without copying their
+//! text.
 //!
 //! rusqlite binds every text as `SQLITE_TRANSIENT`: SQLite copies the value into memory of its
 //! own (a free of the previous copy, an allocation and a copy per value), which was a third of
@@ -49,6 +50,12 @@ impl From<i64> for Value<'_> {
     }
 }
 
+impl From<Option<i64>> for Value<'_> {
+    fn from(v: Option<i64>) -> Self {
+        v.map_or(Value::Null, Value::Int)
+    }
+}
+
 /// A prepared statement of the connection `'c` borrows, finalised when dropped.
 pub struct Insert<'c> {
     db: *mut ffi::sqlite3,
@@ -85,8 +92,9 @@ impl<'c> Insert<'c> {
     }
 
     /// Binds `values` to the statement's parameters in order, runs it to the end, and leaves it
-    /// ready for the next `run` (which binds every parameter again).
-    pub fn run(&mut self, values: &[Value<'_>]) -> Result<(), StoreError> {
+    /// ready for the next `run` (which binds every parameter again). Returns the rows it inserted
+    /// (0 when an `ON CONFLICT DO NOTHING` found the row there).
+    pub fn run(&mut self, values: &[Value<'_>]) -> Result<u64, StoreError> {
         assert_eq!(values.len(), self.parameters, "one value per parameter");
         let outcome = self.bind_and_step(values);
         // SAFETY: `self.stmt` is a live statement. The pointers into `values` left bound are
@@ -98,7 +106,7 @@ impl<'c> Insert<'c> {
         outcome
     }
 
-    fn bind_and_step(&mut self, values: &[Value<'_>]) -> Result<(), StoreError> {
+    fn bind_and_step(&mut self, values: &[Value<'_>]) -> Result<u64, StoreError> {
         for (i, value) in values.iter().enumerate() {
             let at = (i + 1) as c_int;
             // SAFETY: `self.stmt` is live and `at` is within its parameters (checked above). A
@@ -122,9 +130,10 @@ impl<'c> Insert<'c> {
                 return Err(error(self.db, rc));
             }
         }
-        // SAFETY: a live statement with every parameter bound.
+        // SAFETY: a live statement with every parameter bound; then the connection it belongs
+        // to, whose count of changes is that of the statement just finished.
         match unsafe { ffi::sqlite3_step(self.stmt) } {
-            ffi::SQLITE_DONE => Ok(()),
+            ffi::SQLITE_DONE => Ok(unsafe { ffi::sqlite3_changes64(self.db) } as u64),
             rc => Err(error(self.db, rc)),
         }
     }
