@@ -110,8 +110,9 @@ impl<'c> Insert<'c> {
         for (i, value) in values.iter().enumerate() {
             let at = (i + 1) as c_int;
             // SAFETY: `self.stmt` is live and `at` is within its parameters (checked above). A
-            // text is bound as SQLITE_STATIC: SQLite reads it in place until the bindings are
-            // cleared, which `run` does before `values` can go away.
+            // text is bound as SQLITE_STATIC: SQLite reads it in place when the statement steps,
+            // which it does only below, within this call that borrows `values` (the module's
+            // docs: the pointers left bound afterwards are never read).
             let rc = unsafe {
                 match *value {
                     Value::Null => ffi::sqlite3_bind_null(self.stmt, at),
