@@ -321,6 +321,13 @@ pub(crate) fn error_text(e: &postgres::Error) -> String {
             text.push_str(&one_line(detail));
             text.push(')');
         }
+        // What the server suggests, e.g. "out of shared memory" (hint: You might need to
+        // increase max_locks_per_transaction).
+        if let Some(hint) = db.hint() {
+            text.push_str(" (hint: ");
+            text.push_str(&one_line(hint));
+            text.push(')');
+        }
         return text;
     }
     let mut parts: Vec<String> = Vec::new();
