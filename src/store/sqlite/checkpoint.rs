@@ -13,7 +13,7 @@
 //! The WAL starts again from its beginning only when a write transaction begins after a
 //! checkpoint has copied all of it; a writer that begins its next unit of work while the copy is
 //! still running appends instead, and during a long `ingest` it always was: the WAL grew to the
-//! size of everything written (647 MB over a 1M-record estate). So a write transaction that would
+//! size of everything written (4.3 GB over a 4M-record estate). So a write transaction that would
 //! begin while the WAL is past [`WAL_CAP_BYTES`] first waits for the checkpoint asked for
 //! ([`Checkpointer::before_write`]).
 
@@ -39,14 +39,17 @@ use rusqlite::wal::CheckpointMode;
 const CHECKPOINT_BYTES: i64 = 8 << 20;
 
 /// The WAL's size past which a write transaction waits for the checkpoint asked for before it
-/// begins, so that its commit starts the WAL again: twice [`CHECKPOINT_BYTES`], so that the
-/// writer waits at most every other checkpoint. Measured (issue 21, `ingest` into a new database,
-/// 2 cores): over a 1M-record estate (`gen-estate`, 3 interleaved runs) the WAL peaked at 49 MB
-/// rather than 647 MB, and the run took 4.64–4.76 s rather than 4.91–5.24 s (appending to a
-/// longer file allocates pages and blocks that a WAL started again reuses); over the floor
-/// bench's corpora (13 runs) no change beyond the noise, the WAL at 18 MB rather than 29–35 MB
-/// (and its removal at the close, 12 ms on this machine's `discard`-mounted disk, 7 ms).
-const WAL_CAP_BYTES: i64 = 2 * CHECKPOINT_BYTES;
+/// begins, so that its commit starts the WAL again: 64 MiB, eight times [`CHECKPOINT_BYTES`], so
+/// that the writer seldom waits (each wait is a copy and two `fsync`s, while the parsing threads
+/// go on). Measured (issue 21, `ingest` into a new database, 2 cores, a noisy machine): over a
+/// 4M-record estate (`gen-estate`) the WAL peaked at 4.3 GB without the cap (more than the
+/// database), 100 MB with it; the run took 23.7–25.7 s without it (CPU 38.5 s, of which 14.7 s
+/// system time: appending to a file that only grows allocates pages and blocks, which a WAL
+/// started again reuses), 21.3–23.0 s at 64 MiB (CPU 33.5–36.7 s), 22.8–24.5 s at 16 MiB (CPU
+/// 31.7–33.5 s: less copied again, more waits). Over a 1M-record estate (647 MB of WAL without
+/// the cap) and the floor bench's corpora (29–35 MB: no wait at 64 MiB) no change in wall time
+/// beyond the noise.
+const WAL_CAP_BYTES: i64 = 8 * CHECKPOINT_BYTES;
 
 /// How long a writer waits at most for a checkpoint before it begins anyway.
 const CAP_WAIT: Duration = Duration::from_secs(10);
@@ -263,8 +266,8 @@ mod tests {
             .expect("table");
         let wal = || std::fs::metadata(dir.path().join("t.db-wal")).map_or(0, |m| m.len());
         let mut largest = 0;
-        // 64 units of work of 1 MB: four times the cap.
-        for _ in 0..64 {
+        // Units of work of 1 MB, three times the cap.
+        for _ in 0..3 * (super::WAL_CAP_BYTES >> 20) {
             let tx = db.begin().expect("begin");
             tx.conn
                 .execute("INSERT INTO filler VALUES (zeroblob(1000000))", [])
