@@ -220,16 +220,22 @@ mod tests {
 
     use super::super::Db;
 
-    /// The pages committed past the threshold reach the database file while the writer's
-    /// connection stays open (before, only SQLite's own checkpoint in a commit or the close did it).
-    #[test]
-    fn a_long_wal_is_copied_into_the_database_while_the_writer_stays_open() {
+    /// A new database in a temporary directory, with a table `filler (b BLOB)`.
+    fn with_filler() -> (tempfile::TempDir, std::path::PathBuf, Db) {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path = dir.path().join("t.db");
         let db = Db::open(&path).expect("database");
         db.conn
             .execute_batch("CREATE TABLE filler (b BLOB)")
             .expect("table");
+        (dir, path, db)
+    }
+
+    /// The pages committed past the threshold reach the database file while the writer's
+    /// connection stays open (before, only SQLite's own checkpoint in a commit or the close did it).
+    #[test]
+    fn a_long_wal_is_copied_into_the_database_while_the_writer_stays_open() {
+        let (dir, path, db) = with_filler();
         let size = || std::fs::metadata(&path).expect("database file").len();
         let before = size();
         // 24 commits of 1 MB, past the 8 MiB that ask for a checkpoint.
@@ -258,12 +264,7 @@ mod tests {
     /// it stays near its cap rather than growing with everything written.
     #[test]
     fn the_wal_stays_near_its_cap_however_much_is_written() {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("t.db");
-        let db = Db::open(&path).expect("database");
-        db.conn
-            .execute_batch("CREATE TABLE filler (b BLOB)")
-            .expect("table");
+        let (dir, _, db) = with_filler();
         let wal = || std::fs::metadata(dir.path().join("t.db-wal")).map_or(0, |m| m.len());
         let mut largest = 0;
         // Units of work of 1 MB, three times the cap.
