@@ -5,7 +5,8 @@
 //!   crate::{x, y}` groups and `super::` chains that reach the crate root): data flows one way.
 //! - Every module file starts with `//!` docs.
 //! - Only the `store` module names `rusqlite` and `postgres`; only `time` names `chrono`.
-//! - Only `unsafe` in the records' raw insert; a record's lists read only through `store::lists`.
+//! - Only `unsafe` in the raw inserts (`store/sqlite/raw.rs`); a record's lists read only through
+//!   `store::lists`.
 //!
 //! Comments, strings and character literals are blanked before reading, so a path in a doc link
 //! or a message is not an import.
