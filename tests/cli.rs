@@ -122,10 +122,23 @@ impl Env {
                     .unwrap();
                 (row.get(0), row.get(1))
             }
-            None => rusqlite::Connection::open(self.db())
-                .unwrap()
-                .query_row(SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap(),
+            // SQLite keeps a report's records as one block: counted as the store reads them,
+            // and an orphan is a block without its report.
+            None => {
+                let store = dmarc_warden::store::Store::open_read_only(&self.db()).unwrap();
+                let counts = store.table_counts().unwrap();
+                let records = counts.iter().find(|(t, _)| *t == "records").unwrap().1;
+                let orphans: i64 = rusqlite::Connection::open(self.db())
+                    .unwrap()
+                    .query_row(
+                        "SELECT count(*) FROM record_blocks b
+                         WHERE NOT EXISTS (SELECT 1 FROM reports r WHERE r.id = b.report)",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                (records as i64, orphans)
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 //! next writing command applies. (PostgreSQL's: `postgres::migrations_*` and
 //! `prune::the_migration_partitions_a_database_of_schema_0001`.)
 
+use dmarc_warden::store::blocks::{AUTH, Records, Row};
 use dmarc_warden::store::lists::Lists;
 use rusqlite::Connection;
 
@@ -40,16 +41,49 @@ fn a_database_with_record_list_tables_is_packed_as_ingest_packs() {
         .unwrap();
     conn.execute("ATTACH DATABASE ?1 AS new", [s(&env.db())])
         .unwrap();
-    conn.execute_batch(
-        "INSERT INTO reports SELECT * FROM new.reports;
-         INSERT INTO records (id, report, source_ip, count, disposition, dkim, spf, header_from,
-             envelope_from, envelope_to, auth_dkim_domain, auth_dkim_result, auth_spf_domain,
-             auth_spf_result, forwarded)
-         SELECT id, report, source_ip, count, disposition, dkim, spf, header_from, envelope_from,
-             envelope_to, auth_dkim_domain, auth_dkim_result, auth_spf_domain, auth_spf_result,
-             forwarded FROM new.records;",
-    )
-    .unwrap();
+    conn.execute_batch("INSERT INTO reports SELECT * FROM new.reports")
+        .unwrap();
+    // Today's records, read from their blocks, as rows.
+    for (id, (report, row)) in (1..).zip(records_of(&conn, "new")) {
+        let [
+            ip,
+            disposition,
+            dkim,
+            spf,
+            from,
+            env_from,
+            env_to,
+            dd,
+            dr,
+            sd,
+            sr,
+            _auth,
+        ] = row.texts;
+        conn.execute(
+            "INSERT INTO records (id, report, source_ip, count, disposition, dkim, spf,
+                 header_from, envelope_from, envelope_to, auth_dkim_domain, auth_dkim_result,
+                 auth_spf_domain, auth_spf_result, forwarded)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            rusqlite::params![
+                id,
+                report,
+                ip,
+                row.count,
+                disposition,
+                dkim,
+                spf,
+                from,
+                env_from,
+                env_to,
+                dd,
+                dr,
+                sd,
+                sr,
+                row.forwarded
+            ],
+        )
+        .unwrap();
+    }
     // Each record's lists, read as the store reads them, one row an item.
     for (id, auth) in auth_of(&conn, "new") {
         let lists = Lists::read(&auth).unwrap_or_else(|| panic!("record {id}: {auth:?}"));
@@ -101,7 +135,15 @@ fn a_database_with_record_list_tables_is_packed_as_ingest_packs() {
     let conn = Connection::open(&old).unwrap();
     conn.execute("ATTACH DATABASE ?1 AS new", [s(&env.db())])
         .unwrap();
-    // The migration packs the lists as JSON, which reads back as what `ingest` wrote.
+    // The migrations pack the lists as JSON, and then the records into blocks: the records read
+    // back as what `ingest` wrote, their lists as the same lists.
+    let (old_records, new_records) = (records_of(&conn, "main"), records_of(&conn, "new"));
+    assert_eq!(old_records.len(), new_records.len());
+    for ((old_report, o), (new_report, n)) in old_records.iter().zip(&new_records) {
+        assert_eq!(old_report, new_report);
+        assert_eq!(o.texts[..AUTH], n.texts[..AUTH]);
+        assert_eq!((o.count, o.forwarded), (n.count, n.forwarded));
+    }
     let (old_auth, new_auth) = (auth_of(&conn, "main"), auth_of(&conn, "new"));
     assert!(old_auth.len() > 50, "{}", old_auth.len());
     assert_eq!(old_auth.len(), new_auth.len());
@@ -116,17 +158,18 @@ fn a_database_with_record_list_tables_is_packed_as_ingest_packs() {
     }
     let tables: i64 = conn
         .query_row(
-            "SELECT count(*) FROM main.sqlite_schema WHERE name LIKE 'record\\_%' ESCAPE '\\'",
+            "SELECT count(*) FROM main.sqlite_schema
+             WHERE name IN ('record_dkim', 'record_spf', 'record_reasons', 'records')",
             [],
             |r| r.get(0),
         )
         .unwrap();
     assert_eq!(tables, 0);
-    // Rebuilt without a foreign key: records go with their report by the statements that delete
-    // reports (cli::issue_2_…, prune::prune_keeps_exactly_…).
+    // Without a foreign key: records go with their report by the statements that delete reports
+    // (cli::issue_2_…, prune::prune_keeps_exactly_…).
     let keys: i64 = conn
         .query_row(
-            "SELECT count(*) FROM pragma_foreign_key_list('records')",
+            "SELECT count(*) FROM pragma_foreign_key_list('record_blocks')",
             [],
             |r| r.get(0),
         )
@@ -134,15 +177,34 @@ fn a_database_with_record_list_tables_is_packed_as_ingest_packs() {
     assert_eq!(keys, 0);
 }
 
-/// Each record's id and `auth`, in id order, of the database attached as `schema`.
-fn auth_of(conn: &Connection, schema: &str) -> Vec<(i64, String)> {
+/// Each record's report and values, in order, of the database attached as `schema` (SQLite
+/// keeps a report's records as one block: `src/store/blocks.rs`).
+fn records_of(conn: &Connection, schema: &str) -> Vec<(i64, Row<'static>)> {
     let mut stmt = conn
         .prepare(&format!(
-            "SELECT id, auth FROM {schema}.records ORDER BY id"
+            "SELECT report, data FROM {schema}.record_blocks ORDER BY report"
         ))
         .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+    let blocks: Vec<(i64, Vec<u8>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .collect::<Result<_, _>>()
-        .unwrap()
+        .unwrap();
+    let mut out = Vec::new();
+    for (report, data) in blocks {
+        let data: &'static [u8] = data.leak();
+        for row in Records::new(data).unwrap() {
+            out.push((report, row.unwrap()));
+        }
+    }
+    out
+}
+
+/// Each record's place (from 1, over the whole database) and `auth`, in order, of the database
+/// attached as `schema`.
+fn auth_of(conn: &Connection, schema: &str) -> Vec<(i64, String)> {
+    (1..)
+        .zip(records_of(conn, schema))
+        .map(|(id, (_, row))| (id, row.texts[AUTH].unwrap_or_default().to_owned()))
+        .collect()
 }

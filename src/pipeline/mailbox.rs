@@ -246,11 +246,11 @@ impl Run<'_> {
             for (batch, bodies) in rx {
                 let inputs = self.inputs(batch, bodies, folder, uidvalidity);
                 let work = &self.options.work;
-                let pack = self.store.packs_lists();
+                let encode = self.store.encodes_blocks();
                 let mut processed: Vec<(u32, Processed)> = self.pool.install(|| {
                     inputs
                         .into_par_iter()
-                        .map(|(uid, input)| (uid, process(input, work, pack)))
+                        .map(|(uid, input)| (uid, process(input, work, encode)))
                         .collect()
                 });
                 processed.sort_unstable_by_key(|(uid, _)| *uid);

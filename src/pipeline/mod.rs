@@ -17,7 +17,7 @@ use rayon::iter::{ParallelBridge, ParallelIterator};
 use crate::fetch::{Input, read_file};
 use crate::model::{Extracted, Failure, Located};
 use crate::parse::{FailureOptions, decode_xml, parse_aggregate, parse_failure, parse_tls};
-use crate::store::{Inserted, Packed, RejectedInput, Store, StoreError, Tx};
+use crate::store::{Block, Inserted, RejectedInput, Store, StoreError, Tx};
 use crate::unpack::{Leaf, Limits, walk};
 
 /// Unpacks and parses one input held in memory, with the default [`FailureOptions`]. Never fails as
@@ -120,13 +120,13 @@ struct Processed {
     /// The bytes, kept only when something failed, to be stored with the reject.
     data: Option<Vec<u8>>,
     extracted: Extracted,
-    /// Each aggregate report's records' lists, packed here for the store when it stores them so
-    /// (`pack`: [`Store::packs_lists`]), on the parsing threads rather than the single writer's;
-    /// else empty.
-    lists: Vec<Packed>,
+    /// Each aggregate report's records, encoded here for the store when it stores them so
+    /// (`encode`: [`Store::encodes_blocks`]), on the parsing threads rather than the single
+    /// writer's; else empty.
+    blocks: Vec<Block>,
 }
 
-fn process(input: Input, options: &Options, pack: bool) -> Processed {
+fn process(input: Input, options: &Options, encode: bool) -> Processed {
     let limits = &options.limits;
     let origin = input.origin();
     let data = match input {
@@ -138,9 +138,9 @@ fn process(input: Input, options: &Options, pack: bool) -> Processed {
         Ok(data) => {
             let extracted = extract_with(&data, limits, &options.failure);
             let data = (!extracted.failures.is_empty()).then_some(data);
-            let lists = if pack {
+            let blocks = if encode {
                 (extracted.reports.iter())
-                    .map(|r| Packed::of(&r.item))
+                    .map(|r| Block::of(&r.item))
                     .collect()
             } else {
                 Vec::new()
@@ -149,7 +149,7 @@ fn process(input: Input, options: &Options, pack: bool) -> Processed {
                 origin,
                 data,
                 extracted,
-                lists,
+                blocks,
             }
         }
         Err(reason) => Processed {
@@ -159,7 +159,7 @@ fn process(input: Input, options: &Options, pack: bool) -> Processed {
                 failures: vec![located("", Failure { reason })],
                 ..Extracted::default()
             },
-            lists: Vec::new(),
+            blocks: Vec::new(),
         },
     }
 }
@@ -218,7 +218,7 @@ where
         .map_err(|e| IngestError::Threads(e.to_string()))?;
     let threads = pool.current_num_threads();
     let (tx, rx) = sync_channel::<Vec<Processed>>(threads * 2);
-    let pack = store.packs_lists();
+    let encode = store.encodes_blocks();
     let mut stats = Stats::default();
 
     std::thread::scope(|scope| {
@@ -232,7 +232,7 @@ where
                         tx.send(
                             chunk
                                 .into_iter()
-                                .map(|i| process(i, options, pack))
+                                .map(|i| process(i, options, encode))
                                 .collect(),
                         )
                     })
@@ -414,10 +414,10 @@ impl<'s> Writer<'s> {
         }
         let (mut failure_new, mut tls_new, mut records) = (0, 0, 0);
         let reports = each(inputs, |x| &x.reports);
-        // The lists packed on the parsing threads, when every input has them.
-        let packed: Vec<&Packed> = inputs.iter().flat_map(|p| &p.lists).collect();
-        let inserted = if packed.len() == reports.len() && !packed.is_empty() {
-            tx.insert_reports_packed(&reports, &packed, self.now)?
+        // The records encoded on the parsing threads, when every input has them.
+        let blocks: Vec<&Block> = inputs.iter().flat_map(|p| &p.blocks).collect();
+        let inserted = if blocks.len() == reports.len() && !blocks.is_empty() {
+            tx.insert_reports_encoded(&reports, &blocks, self.now)?
         } else {
             tx.insert_reports(&reports, self.now)?
         };
@@ -499,7 +499,7 @@ pub fn reprocess(
             // Not kept (too large or unreadable at the time): read the origin again if it is a file.
             None => Input::File(kept.origin.clone().into()),
         };
-        let processed = process(input, options, store.packs_lists());
+        let processed = process(input, options, store.encodes_blocks());
         let recovered = processed.extracted.failures.is_empty();
         // Still failing with the same bytes: `keep_reject` updates the row in place (attempts + 1,
         // first_seen kept). Recovered, or readable now and so kept under its content key: the old row

@@ -26,50 +26,7 @@
 use std::collections::BTreeMap;
 
 use crate::analyse::check::SelectorSeen;
-use crate::model::{AggregateReport, Record};
-
-/// The lists of every record of a report, packed ahead of its unit of work ([`Packed::of`], on
-/// the parsing threads, so that the single writer does not pack them: as JSON, about 1,200
-/// instructions a record, a tenth of what the writer spent on one).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Packed {
-    /// Every record's text, one after another.
-    text: String,
-    /// Where each record's text ends in `text`.
-    ends: Vec<usize>,
-}
-
-impl Packed {
-    /// `report`'s records' lists, in order.
-    pub fn of(report: &AggregateReport) -> Packed {
-        let mut p = Packed {
-            text: String::new(),
-            ends: Vec::with_capacity(report.records.len()),
-        };
-        for rec in &report.records {
-            pack(rec, &mut p.text);
-            p.ends.push(p.text.len());
-        }
-        p
-    }
-
-    /// The text of the `i`th record, if the report had that many.
-    pub fn get(&self, i: usize) -> Option<&str> {
-        let end = *self.ends.get(i)?;
-        let start = i.checked_sub(1).map_or(0, |j| self.ends[j]);
-        self.text.get(start..end)
-    }
-
-    /// How many records' lists it holds.
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// Whether it holds none.
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-}
+use crate::model::Record;
 
 /// Appends `rec`'s lists to `out`, as the module describes.
 pub fn pack(rec: &Record, out: &mut String) {
@@ -489,25 +446,5 @@ mod tests {
         ] {
             assert_eq!(Lists::read(bad), None, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn a_report_packed_ahead_holds_each_record_s_text() {
-        let mut rec = Record::default();
-        let mut report = AggregateReport::default();
-        report.records.push(rec.clone());
-        rec.reasons.push(PolicyOverride {
-            kind: "local_policy".into(),
-            comment: Some("a \"list\"".into()),
-        });
-        report.records.push(rec.clone());
-        report.records.push(Record::default());
-        let p = Packed::of(&report);
-        assert_eq!(p.len(), 3);
-        for (i, rec) in report.records.iter().enumerate() {
-            assert_eq!(p.get(i), Some(packed(rec).as_str()));
-        }
-        assert_eq!(p.get(3), None);
-        assert!(Packed::of(&AggregateReport::default()).is_empty());
     }
 }

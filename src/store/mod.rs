@@ -18,6 +18,7 @@
 //! [`crate::model`] or [`crate::analyse`]; the queries aggregate the facts as stored and hand them
 //! to those owners.
 
+pub mod blocks;
 pub mod copy;
 mod halves;
 mod key_list;
@@ -42,7 +43,7 @@ pub fn presum<'a>(
     Presum(keeps_rollups.then(|| rollups::presum(reports)))
 }
 
-pub use lists::Packed;
+pub use blocks::Block;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -408,9 +409,9 @@ impl Store {
         true
     }
 
-    /// Whether units of work store records' lists packed ahead on the parsing threads
-    /// ([`Tx::insert_reports_packed`]): SQLite; PostgreSQL packs its own as it encodes `COPY`.
-    pub fn packs_lists(&self) -> bool {
+    /// Whether units of work store records encoded ahead on the parsing threads
+    /// ([`Tx::insert_reports_encoded`]): SQLite; PostgreSQL packs its own as it encodes `COPY`.
+    pub fn encodes_blocks(&self) -> bool {
         matches!(self.backend, Backend::Sqlite(_))
     }
 
@@ -912,17 +913,17 @@ impl Tx<'_> {
         }
     }
 
-    /// [`Tx::insert_reports`], each report's records' lists packed already (`packed`, in the
-    /// order of `reports`: [`Packed::of`], on the parsing threads). SQLite stores those texts;
-    /// PostgreSQL packs its own as it encodes its `COPY`.
-    pub fn insert_reports_packed(
+    /// [`Tx::insert_reports`], each report's records encoded already (`blocks`, in the order of
+    /// `reports`: [`Block::of`], on the parsing threads). SQLite stores those blocks; PostgreSQL
+    /// packs its own rows as it encodes its `COPY`.
+    pub fn insert_reports_encoded(
         &mut self,
         reports: &[(&str, &Located<AggregateReport>)],
-        packed: &[&Packed],
+        blocks: &[&Block],
         now: i64,
     ) -> Result<Vec<Inserted>, StoreError> {
         match &mut self.backend {
-            TxBackend::Sqlite(t) => t.insert_reports(reports, Some(packed), now),
+            TxBackend::Sqlite(t) => t.insert_reports(reports, Some(blocks), now),
             TxBackend::Postgres(t) => t.insert_reports(reports, now),
         }
     }

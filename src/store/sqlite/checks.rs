@@ -1,6 +1,7 @@
 //! `check`: the facts it takes from stored reports (DKIM selectors seen, SMTP TLS reports), and its
 //! results (`dns_checks`, one row per domain and run).
 
+use super::records_of::JOIN;
 use super::{Db, Tx};
 use crate::analyse::check::{DomainCheck, SelectorSeen, Severity};
 use crate::model::Timestamp;
@@ -9,11 +10,10 @@ use crate::store::lists::Selectors;
 
 impl Db {
     pub fn dkim_selectors(&self, domain: &str) -> Result<Vec<SelectorSeen>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT c.auth, r.date_begin, r.date_end
-             FROM reports r CROSS JOIN records c ON c.report = r.id
-             WHERE r.domain = ?1 AND c.auth IS NOT NULL",
-        )?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT c.auth, r.date_begin, r.date_end FROM reports r {JOIN}
+             WHERE r.domain = ?1 AND c.auth IS NOT NULL"
+        ))?;
         let mut rows = stmt.query([domain])?;
         let mut seen = Selectors::new(domain);
         while let Some(row) = rows.next()? {
@@ -95,6 +95,7 @@ impl Tx<'_> {
 mod tests {
     use crate::analyse::check::{Check, DomainCheck, Finding, SelectorSeen, Severity};
     use crate::model::{Located, Timestamp};
+    use crate::store::blocks::{AUTH, Records, Writer};
     use crate::store::lists::Lists;
     use crate::store::{Store, StoreError};
 
@@ -199,25 +200,33 @@ mod tests {
             ("s2".to_owned(), Some(2_000_000), Some(2_086_400)),
         ];
         assert_eq!(seen(&compact), want);
-        // The same lists as JSON, as an earlier version wrote them.
+        // The same lists as JSON, as an earlier version wrote them (and the migration that
+        // packed its records into blocks kept).
         let conn = rusqlite::Connection::open(dir.path().join("t.db")).expect("open");
-        let texts: Vec<String> = conn
-            .prepare("SELECT auth FROM records ORDER BY id")
-            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-            .expect("auth");
-        assert!(texts.iter().all(|t| t.starts_with('~')), "{texts:?}");
-        conn.execute_batch(
-            r#"UPDATE records SET auth = CASE id
-                 WHEN 1 THEN '[[["other.test","x","pass",null],["a.test","S1","pass",null]],[["a.test",null,"pass"]],[]]'
-                 WHEN 2 THEN '[[["a.test","s2","pass",null],["a.test","s1","pass",null]],[["a.test",null,"pass"]],[]]'
-                 ELSE '[[["a.test",null,"pass",null]],[["a.test",null,"pass"]],[]]' END"#,
-        )
-        .expect("update");
-        for (id, text) in (1..).zip(&texts) {
-            let json: String = conn
-                .query_row("SELECT auth FROM records WHERE id = ?1", [id], |r| r.get(0))
-                .expect("auth");
-            assert_eq!(Lists::read(&json), Lists::read(text), "record {id}");
+        let blocks: Vec<(i64, Vec<u8>)> = conn
+            .prepare("SELECT report, data FROM record_blocks ORDER BY report")
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .expect("blocks");
+        let json = [
+            r#"[[["other.test","x","pass",null],["a.test","S1","pass",null]],[["a.test",null,"pass"]],[]]"#,
+            r#"[[["a.test","s2","pass",null],["a.test","s1","pass",null]],[["a.test",null,"pass"]],[]]"#,
+            r#"[[["a.test",null,"pass",null]],[["a.test",null,"pass"]],[]]"#,
+        ];
+        assert_eq!(blocks.len(), json.len());
+        for ((report, data), json) in blocks.iter().zip(json) {
+            let mut records = Records::new(data).expect("a block");
+            let mut row = records.next().expect("a record").expect("readable");
+            let compact = row.texts[AUTH].expect("lists");
+            assert!(compact.starts_with('~'), "{compact}");
+            assert_eq!(Lists::read(json), Lists::read(compact), "report {report}");
+            row.texts[AUTH] = Some(json);
+            let mut w = Writer::with_capacity(1);
+            w.push(&row);
+            conn.execute(
+                "UPDATE record_blocks SET data = ?2 WHERE report = ?1",
+                rusqlite::params![report, w.finish().data()],
+            )
+            .expect("update");
         }
         assert_eq!(seen(&store.dkim_selectors("a.test").expect("read")), want);
     }

@@ -1,28 +1,27 @@
 //! `migrate --to`: the tables read and written in the shape [`crate::store::copy`] describes.
-//! SQLite numbers records globally: read, a record is named by its report and its place in it
-//! (`row_number()` over the report's records in id order); written, records get consecutive ids
-//! in that order.
+//! SQLite keeps a report's records as one block ([`crate::store::blocks`]): read, a record is
+//! named by its report and its place in the block (`records_of`); written, the rows of a report,
+//! which come in order, are packed into its block.
 
 use rusqlite::ToSql;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
+use super::ingest::Packer;
+use super::records_of::JOIN;
 use super::{Db, Tx};
 use crate::store::StoreError;
+use crate::store::blocks::{Row, TEXTS};
 use crate::store::copy::{Kind, Sink, Table, Value};
-
-/// Each record with its place in its report, from 0.
-const PLACED: &str =
-    "(SELECT *, row_number() OVER (PARTITION BY report ORDER BY id) - 1 AS place FROM records)";
 
 /// The query that reads `table` as the copy describes it.
 fn select(table: &Table) -> String {
     match table.name {
         "records" => format!(
-            "SELECT r.domain, c.report, c.place, c.count, c.forwarded, c.source_ip,
+            "SELECT r.domain, r.id, c.place, c.count, c.forwarded, c.source_ip,
                 c.disposition, c.dkim, c.spf, c.header_from, c.envelope_from, c.envelope_to,
                 c.auth_dkim_domain, c.auth_dkim_result, c.auth_spf_domain, c.auth_spf_result,
                 c.auth
-             FROM {PLACED} c JOIN reports r ON r.id = c.report ORDER BY c.report, c.place"
+             FROM reports r {JOIN} ORDER BY r.id, c.place"
         ),
         name => format!(
             "SELECT {} FROM {name} ORDER BY {}",
@@ -61,7 +60,11 @@ impl ToSql for Value {
 }
 
 fn count(conn: &rusqlite::Connection, table: &str) -> Result<u64, StoreError> {
-    Ok(conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
+    let from = match table {
+        "records" => format!("reports r {JOIN}"),
+        table => table.to_owned(),
+    };
+    Ok(conn.query_row(&format!("SELECT count(*) FROM {from}"), [], |r| r.get(0))?)
 }
 
 impl Db {
@@ -95,28 +98,53 @@ impl Db {
 struct Rows<'t, 'c> {
     tx: &'t rusqlite::Transaction<'c>,
     sql: String,
-    /// Which of a row's values go into the statement, in its order.
-    take: Vec<usize>,
-    /// `records`: the id of the next record.
-    next_record: Option<i64>,
 }
 
 impl Sink for Rows<'_, '_> {
     fn row(&mut self, row: Vec<Value>) -> Result<(), StoreError> {
-        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(self.take.len() + 1);
-        let id;
-        if let Some(next) = self.next_record.as_mut() {
-            id = *next;
-            *next += 1;
-            values.push(&id);
-        }
-        values.extend(self.take.iter().map(|&i| &row[i] as &dyn ToSql));
+        let values: Vec<&dyn ToSql> = row.iter().map(|v| v as &dyn ToSql).collect();
         self.tx.prepare_cached(&self.sql)?.execute(&values[..])?;
         Ok(())
     }
 
     fn finish(self: Box<Self>) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+/// Records going into their reports' blocks, in the order of (report, place).
+struct Records<'t> {
+    packer: Packer<'t>,
+    /// Where a row's report, count, `forwarded` and [`TEXTS`] are.
+    report: usize,
+    count: usize,
+    forwarded: usize,
+    texts: [usize; TEXTS.len()],
+}
+
+impl Sink for Records<'_> {
+    fn row(&mut self, row: Vec<Value>) -> Result<(), StoreError> {
+        let int = |i: usize| match row.get(i) {
+            Some(Value::Int(n)) => *n,
+            Some(Value::Bool(b)) => i64::from(*b),
+            _ => 0,
+        };
+        let mut record = Row {
+            count: int(self.count),
+            forwarded: int(self.forwarded) != 0,
+            ..Row::default()
+        };
+        for (to, &i) in record.texts.iter_mut().zip(&self.texts) {
+            *to = match row.get(i) {
+                Some(Value::Text(t)) => Some(t.as_str()),
+                _ => None,
+            };
+        }
+        self.packer.push(int(self.report), &record)
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.packer.flush()
     }
 }
 
@@ -128,60 +156,25 @@ impl<'c> Tx<'c> {
     /// Where the rows of `table` go, in the copy's shape.
     pub fn sink<'t>(&'t mut self, table: &'static Table) -> Result<Box<dyn Sink + 't>, StoreError> {
         let names = table.names();
-        let at = |name: &str| names.iter().position(|n| *n == name).unwrap_or(0);
-        let (sql, take, next_record) = match table.name {
-            "records" => {
-                let columns = [
-                    "report",
-                    "count",
-                    "forwarded",
-                    "source_ip",
-                    "disposition",
-                    "dkim",
-                    "spf",
-                    "header_from",
-                    "envelope_from",
-                    "envelope_to",
-                    "auth_dkim_domain",
-                    "auth_dkim_result",
-                    "auth_spf_domain",
-                    "auth_spf_result",
-                    "auth",
-                ];
-                let first: i64 =
-                    self.tx
-                        .query_row("SELECT ifnull(max(id), 0) + 1 FROM records", [], |r| {
-                            r.get(0)
-                        })?;
-                let marks: Vec<String> = (1..=columns.len() + 1).map(|i| format!("?{i}")).collect();
-                (
-                    format!(
-                        "INSERT INTO records (id, {}) VALUES ({})",
-                        columns.join(", "),
-                        marks.join(", ")
-                    ),
-                    columns.iter().map(|c| at(c)).collect(),
-                    Some(first),
-                )
-            }
-            name => {
-                let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
-                (
-                    format!(
-                        "INSERT INTO {name} ({}) VALUES ({})",
-                        names.join(", "),
-                        marks.join(", ")
-                    ),
-                    (0..names.len()).collect(),
-                    None,
-                )
-            }
-        };
+        let at = |name: &str| names.iter().position(|n| *n == name).unwrap_or(usize::MAX);
+        if table.name == "records" {
+            return Ok(Box::new(Records {
+                packer: Packer::new(&self.tx)?,
+                report: at("report"),
+                count: at("count"),
+                forwarded: at("forwarded"),
+                texts: TEXTS.map(at),
+            }));
+        }
+        let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
         Ok(Box::new(Rows {
             tx: &self.tx,
-            sql,
-            take,
-            next_record,
+            sql: format!(
+                "INSERT INTO {} ({}) VALUES ({})",
+                table.name,
+                names.join(", "),
+                marks.join(", ")
+            ),
         }))
     }
 }

@@ -2,6 +2,7 @@
 //! about the sender ([`EvidenceKey`]), optionally by day.
 
 use super::listings::key_bytes;
+use super::records_of::JOIN;
 use super::{Db, REPORT_DOMAINS};
 use crate::model::{DayCount, Evidence, EvidenceKey, IpEvidence, PolicyPublished};
 use crate::store::of_keys::OfKeys;
@@ -77,7 +78,7 @@ impl Db {
         const KEY_COLUMNS: usize = 1 + STORED_COUNT;
         let mut stmt = self.conn.prepare(&format!(
             "SELECT r.domain, {STORED_COLUMNS}, r.org_name, r.date_begin, r.date_end, c.count
-             FROM reports r CROSS JOIN records c ON c.report = r.id
+             FROM reports r {JOIN}
              WHERE {}",
             window_conditions(domain.is_some(), since.is_some(), until.is_some())
         ))?;
@@ -143,7 +144,7 @@ impl Db {
     ) -> Result<Vec<IpEvidence>, StoreError> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {STORED_COLUMNS}, r.org_name, c.count
-             FROM reports r CROSS JOIN records c ON c.report = r.id
+             FROM reports r {JOIN}
              WHERE {}",
             window_conditions(true, since.is_some(), until.is_some())
         ))?;

@@ -1,8 +1,8 @@
-//! Storing parsed reports: aggregate reports with their records (multi-row inserts, the more
-//! complete copy wins), failure reports and SMTP TLS reports.
+//! Storing parsed reports: aggregate reports with their records (a block a report, multi-row
+//! inserts; the more complete copy wins), failure reports and SMTP TLS reports.
 //!
-//! The INSERTs of a unit of work's reports, records and rollup parts say `OR FAIL`, for want of a
-//! statement journal. A statement that writes several B-trees (a row and its index entries, or
+//! The INSERTs of a unit of work's reports, record blocks and rollup parts say `OR FAIL`, for want
+//! of a statement journal. A statement that writes several B-trees (a row and its index entries, or
 //! several rows) and may stop at a constraint with SQLite's default `ABORT`, which undoes that
 //! statement alone, keeps one: a copy of every page it changes that the transaction had changed
 //! already, 16 KiB each, spilled to a temporary file past 64 KiB. `FAIL` keeps what the statement
@@ -19,11 +19,12 @@ use rusqlite::params;
 use super::raw::{Insert, Value};
 use super::{ROWS_PER_INSERT, Tx, json, sat};
 use crate::model::{AggregateReport, FailureReport, Located, TlsReport};
-use crate::store::{Completeness, Inserted, Packed, StoreError, lists};
+use crate::store::blocks::{self, Block};
+use crate::store::{Completeness, Inserted, StoreError};
 
 /// A report stored in this batch, whose records are still to be written: its row, the report, and
-/// its records' lists if packed already.
-type Stored<'a> = (i64, &'a AggregateReport, Option<&'a Packed>);
+/// its records' block if encoded already.
+type Stored<'a> = (i64, &'a AggregateReport, Option<&'a Block>);
 
 /// A multi-row `INSERT INTO {into} VALUES (…), (…), …` of `columns` values a row; its SQL for
 /// each number of rows up to [`ROWS_PER_INSERT`] (a power of two) is built once.
@@ -68,12 +69,7 @@ const INSERT_REPORT: &str = "INSERT OR FAIL INTO reports (org_name, report_id, d
         ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)
      ON CONFLICT (org_name, report_id, domain) DO NOTHING";
 
-static RECORDS: Rows = Rows::new(
-    "records (report, source_ip, count, disposition, dkim, spf, header_from, envelope_from, \
-     envelope_to, auth_dkim_domain, auth_dkim_result, auth_spf_domain, auth_spf_result, forwarded, \
-     auth)",
-    15,
-);
+static BLOCKS: Rows = Rows::new("record_blocks (report, data)", 2);
 
 impl Tx<'_> {
     /// [`crate::store::Tx::insert_report`]: `INSERT … ON CONFLICT DO NOTHING`; when a copy is stored
@@ -90,28 +86,26 @@ impl Tx<'_> {
     }
 
     /// [`crate::store::Tx::insert_reports`]: each report as [`Self::insert_report`] has it, in
-    /// order; then the records of all that were stored, numbered on from the largest record id,
-    /// [`ROWS_PER_INSERT`] rows a statement across reports (with 20 records a report, a third of
-    /// the statements of a report at a time). The statements are prepared once for the unit of
-    /// work. `packed`, when given, holds each report's records' lists packed already (in the
-    /// order of `reports`); otherwise they are packed here.
+    /// order; then the records of all that were stored, a block a report
+    /// ([`Self::insert_records`]). `blocks`, when given, holds each report's block encoded
+    /// already (in the order of `reports`); otherwise they are encoded here.
     pub fn insert_reports(
         &mut self,
         reports: &[(&str, &Located<AggregateReport>)],
-        packed: Option<&[&Packed]>,
+        blocks: Option<&[&Block]>,
         now: i64,
     ) -> Result<Vec<Inserted>, StoreError> {
         let mut outcomes = Vec::with_capacity(reports.len());
-        // The reports stored, with their row and their packed lists (if given), whose records
+        // The reports stored, with their row and their block (if given), whose records
         // are still to be written.
         let mut stored: Vec<Stored<'_>> = Vec::with_capacity(reports.len());
         // `OR FAIL`: no statement journal (the module's docs); a copy stored already is no
         // failure (`DO NOTHING`). Bound in place ([`Insert`]), once a batch.
         let mut insert = Insert::prepare(self.conn, INSERT_REPORT)?;
         for (i, (origin, report)) in reports.iter().enumerate() {
-            let lists = packed
-                .and_then(|p| p.get(i))
-                .filter(|p| p.len() == report.item.records.len());
+            let block = blocks
+                .and_then(|b| b.get(i))
+                .filter(|b| b.len() == report.item.records.len());
             let (r, m, p) = (&report.item, &report.item.metadata, &report.item.policy);
             let errors = (!m.errors.is_empty())
                 .then(|| serde_json::to_string(&m.errors).unwrap_or_default());
@@ -182,7 +176,7 @@ impl Tx<'_> {
                 // Its records go with it (no foreign key cascades: schemas/0010_record_lists.sql);
                 // a copy stored earlier in this batch has none yet, and none are written for it.
                 self.tx
-                    .prepare_cached("DELETE FROM records WHERE report = ?1")?
+                    .prepare_cached("DELETE FROM record_blocks WHERE report = ?1")?
                     .execute([stored_id])?;
                 self.tx
                     .prepare_cached("DELETE FROM reports WHERE id = ?1")?
@@ -191,7 +185,7 @@ impl Tx<'_> {
                 insert.run(&values)?;
                 replaced = Some(stored_records);
             }
-            stored.push((self.tx.last_insert_rowid(), r, lists.copied()));
+            stored.push((self.tx.last_insert_rowid(), r, block.copied()));
             outcomes.push(match replaced {
                 Some(before) => Inserted::Replaced {
                     records: usize::try_from(this.records - before).unwrap_or(0),
@@ -207,75 +201,39 @@ impl Tx<'_> {
         Ok(outcomes)
     }
 
-    /// Writes the records of `reports` (with their report's row), each with its lists packed into
-    /// its `auth` column ([`crate::store::lists`]): as given, or packed here.
+    /// Writes the records of `reports`, each report's as one block ([`blocks`]): as given, or
+    /// encoded here; [`ROWS_PER_INSERT`] blocks a statement. A report without records has none.
     fn insert_records(&self, reports: &[Stored<'_>]) -> Result<(), StoreError> {
-        if reports.iter().all(|(_, r, _)| r.records.is_empty()) {
-            return Ok(());
-        }
-        // Every record of the batch, with its report's row and its lists if packed already;
-        // SQLite numbers them in this order.
-        let records = reports.iter().flat_map(|(row, r, packed)| {
-            let lists = (0..r.records.len()).map(move |i| packed.and_then(|p| p.get(i)));
-            r.records
-                .iter()
-                .zip(lists)
-                .map(move |(rec, l)| (*row, rec, l))
-        });
+        // Blocks encoded here, for the reports that came without one.
+        let encoded: Vec<Block> = (reports.iter())
+            .filter(|(_, r, b)| b.is_none() && !r.records.is_empty())
+            .map(|(_, r, _)| Block::of(r))
+            .collect();
+        let mut encoded = encoded.iter();
+        let blocks: Vec<(i64, &Block)> = (reports.iter())
+            .filter(|(_, r, _)| !r.records.is_empty())
+            .filter_map(|(row, _, b)| Some((*row, b.or_else(|| encoded.next())?)))
+            .collect();
         // The statements of 1, 2, 4, … rows, prepared when first needed in the unit of work
         // (once for its several batches), bound in place.
         let mut statements = self.inserts.borrow_mut();
         if statements.is_empty() {
             statements.extend((0..=ROWS_PER_INSERT.ilog2()).map(|_| None));
         }
-        let mut auth: Vec<String> = vec![String::new(); ROWS_PER_INSERT];
-        let mut records = records.peekable();
-        let mut chunk = Vec::with_capacity(ROWS_PER_INSERT);
-        while records.peek().is_some() {
-            chunk.clear();
-            chunk.extend(records.by_ref().take(ROWS_PER_INSERT));
-            for ((_, rec, packed), auth) in chunk.iter().zip(auth.iter_mut()) {
-                auth.clear();
-                if packed.is_none() {
-                    lists::pack(rec, auth);
-                }
-            }
-            let mut rest = &chunk[..];
-            let mut auth = &auth[..];
-            while !rest.is_empty() {
-                // Statements of a power of two rows only (a tail of 13 goes as 8 + 4 + 1): each
-                // statement compiled is one of a few, not one for every length a batch may have.
-                let n: usize = 1 << rest.len().ilog2();
-                let statement = match &mut statements[n.ilog2() as usize] {
-                    Some(statement) => statement,
-                    empty => empty.insert(Insert::prepare(self.conn, RECORDS.sql(n))?),
-                };
-                let mut values = Vec::with_capacity(n * RECORDS.columns);
-                for ((report_row, rec, packed), auth) in rest[..n].iter().zip(auth) {
-                    let auth = packed.unwrap_or(auth.as_str());
-                    let (d, sp) = (rec.deciding_dkim(), rec.deciding_spf());
-                    values.extend([
-                        Value::Int(*report_row),
-                        rec.source_ip.as_str().into(),
-                        Value::Int(sat(rec.count)),
-                        rec.disposition.as_ref().map(|v| v.as_str()).into(),
-                        rec.dkim.as_ref().map(|v| v.as_str()).into(),
-                        rec.spf.as_ref().map(|v| v.as_str()).into(),
-                        rec.header_from.as_deref().into(),
-                        rec.envelope_from.as_deref().into(),
-                        rec.envelope_to.as_deref().into(),
-                        d.map(|d| d.domain.as_str()).into(),
-                        d.map(|d| d.result.as_str()).into(),
-                        sp.map(|s| s.domain.as_str()).into(),
-                        sp.map(|s| s.result.as_str()).into(),
-                        Value::Int(i64::from(rec.forwarded())),
-                        auth.into(),
-                    ]);
-                }
-                statement.run(&values)?;
-                rest = &rest[n..];
-                auth = &auth[n..];
-            }
+        let mut rest = &blocks[..];
+        while !rest.is_empty() {
+            // Statements of a power of two rows only (a tail of 13 goes as 8 + 4 + 1): each
+            // statement compiled is one of a few, not one for every length a batch may have.
+            let n: usize = 1 << rest.len().min(ROWS_PER_INSERT).ilog2();
+            let statement = match &mut statements[n.ilog2() as usize] {
+                Some(statement) => statement,
+                empty => empty.insert(Insert::prepare(self.conn, BLOCKS.sql(n))?),
+            };
+            let values: Vec<Value<'_>> = (rest[..n].iter())
+                .flat_map(|(row, block)| [Value::Int(*row), Value::Blob(block.data())])
+                .collect();
+            statement.run(&values)?;
+            rest = &rest[n..];
         }
         Ok(())
     }
@@ -420,4 +378,93 @@ impl Tx<'_> {
             records: r.policies.len(),
         })
     }
+}
+
+/// Writes blocks of records as rows of `(report, place, …)` arrive, in that order (the migration
+/// that packs the `records` table; `migrate --to` a SQLite database).
+pub(super) struct Packer<'t> {
+    insert: rusqlite::CachedStatement<'t>,
+    current: Option<(i64, blocks::Writer)>,
+}
+
+impl<'t> Packer<'t> {
+    pub(super) fn new(tx: &'t rusqlite::Transaction<'_>) -> Result<Packer<'t>, StoreError> {
+        Ok(Packer {
+            insert: tx
+                .prepare_cached("INSERT INTO record_blocks (report, data) VALUES (?1, ?2)")?,
+            current: None,
+        })
+    }
+
+    /// Adds the next record, of `report`.
+    pub(super) fn push(&mut self, report: i64, row: &blocks::Row<'_>) -> Result<(), StoreError> {
+        if self.current.as_ref().is_some_and(|(r, _)| *r != report) {
+            self.flush()?;
+        }
+        let (_, writer) = self
+            .current
+            .get_or_insert_with(|| (report, blocks::Writer::with_capacity(16)));
+        writer.push(row);
+        Ok(())
+    }
+
+    /// Writes the block being filled.
+    pub(super) fn flush(&mut self) -> Result<(), StoreError> {
+        if let Some((report, writer)) = self.current.take() {
+            self.insert
+                .execute(params![report, writer.finish().data()])?;
+        }
+        Ok(())
+    }
+}
+
+/// Migration 22 (`schemas/0022_record_blocks.sql`): the rows of `records` packed into blocks, in
+/// their order, then the table dropped. A text stored as bytes that are not UTF-8 is kept with
+/// U+FFFD in their place.
+pub(super) fn pack_records_table(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    let packed_already: bool = tx.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'records')",
+        [],
+        |r| r.get(0),
+    )?;
+    if packed_already {
+        return Ok(());
+    }
+    let mut read = tx.prepare(
+        "SELECT report, count, forwarded, source_ip, disposition, dkim, spf, header_from,
+            envelope_from, envelope_to, auth_dkim_domain, auth_dkim_result, auth_spf_domain,
+            auth_spf_result, auth
+         FROM records ORDER BY report, id",
+    )?;
+    let mut packer = Packer::new(tx)?;
+    let mut rows = read.query([])?;
+    while let Some(r) = rows.next()? {
+        let texts: Vec<Option<std::borrow::Cow<'_, str>>> = (3..3 + blocks::TEXTS.len())
+            .map(|i| {
+                Ok(match r.get_ref(i)? {
+                    rusqlite::types::ValueRef::Null => None,
+                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                        Some(String::from_utf8_lossy(t))
+                    }
+                    rusqlite::types::ValueRef::Integer(n) => Some(n.to_string().into()),
+                    rusqlite::types::ValueRef::Real(x) => Some(x.to_string().into()),
+                })
+            })
+            .collect::<rusqlite::Result<_>>()?;
+        let mut row = blocks::Row {
+            count: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+            forwarded: r.get::<_, Option<i64>>(2)?.unwrap_or(0) != 0,
+            ..blocks::Row::default()
+        };
+        for (to, from) in row.texts.iter_mut().zip(&texts) {
+            *to = from.as_deref();
+        }
+        packer.push(r.get(0)?, &row)?;
+    }
+    packer.flush()?;
+    drop(packer);
+    drop(rows);
+    drop(read);
+    tx.execute_batch("DROP TABLE records")?;
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! also behind the web's JSON API. SQL sums and counts what is stored; what passes and how a row
 //! reads are the model's ([`SourceSummary::count`], [`TlsSummary::list`] and its kin).
 
+use super::records_of::JOIN;
 use std::collections::{BTreeSet, HashMap};
 
 use rusqlite::params;
@@ -347,14 +348,14 @@ pub(super) fn source_groups(
     };
     // CROSS JOIN keeps reports the outer loop: one report's records come together, which is what
     // lets the groups count their reports as they change.
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT r.id, r.domain, c.source_ip, c.header_from, c.dkim, c.spf, c.disposition,
             c.count
-         FROM reports r CROSS JOIN records c ON c.report = r.id
+         FROM reports r {JOIN}
          WHERE (?1 IS NULL OR r.domain = ?1) AND (?2 IS NULL OR r.date_end >= ?2)
             AND (?3 IS NULL OR r.date_begin < ?3) AND (?6 IS NULL OR r.date_end < ?6)
-            AND r.id >= ?4 AND r.id < ?5",
-    )?;
+            AND r.id >= ?4 AND r.id < ?5"
+    ))?;
     let mut rows = stmt.query(params![
         domain,
         since,

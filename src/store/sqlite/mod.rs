@@ -19,6 +19,10 @@ mod prune;
 #[allow(unsafe_code)] // the one exception: see raw.rs
 mod raw;
 mod rdns;
+// `unsafe impl` of rusqlite's virtual-table traits (a `#[repr(C)]` layout with SQLite's base
+// struct first); no unsafe block.
+#[allow(unsafe_code)]
+mod records_of;
 mod rejects;
 mod rollups;
 use crate::store::rollups::{BackFill, Presum};
@@ -57,6 +61,7 @@ const MIGRATIONS: &[&str] = &[
     IPS,
     REPORTS,
     include_str!("../../../schemas/0021_record_lists_compact.sql"),
+    BLOCKS,
 ];
 
 /// The migration that adds the rollups: applying it back-fills them from the records (once the
@@ -79,10 +84,14 @@ const IPS: &str = include_str!("../../../schemas/0019_rollup_ips.sql");
 /// again.
 const REPORTS: &str = include_str!("../../../schemas/0020_rollup_reports.sql");
 
-/// Rows per multi-row INSERT of records (a power of two): 64 rows of 15 columns (960 values) stay
-/// far below SQLite's variable limit. Measured with the values bound in place (`raw.rs`; callgrind,
-/// 1,000 mixed / 100 large reports): 16 rows 809M / 1,085M, 64 rows 806M / 1,077M, 256 rows
-/// 821M / 1,114M (each statement compiled costs more than its rows save).
+/// The migration that stores each report's records as one block (`store::blocks`): applying it
+/// packs the `records` table's rows into blocks before it drops the table.
+const BLOCKS: &str = include_str!("../../../schemas/0022_record_blocks.sql");
+
+/// Rows per multi-row INSERT of record blocks (a power of two). Measured when a record was a row of
+/// 15 columns, bound in place (`raw.rs`; callgrind, 1,000 mixed / 100 large reports): 16 rows
+/// 809M / 1,085M, 64 rows 806M / 1,077M, 256 rows 821M / 1,114M (each statement compiled costs
+/// more than its rows save).
 const ROWS_PER_INSERT: usize = 64;
 
 /// `report_domains(domain)`: the policy domains of the stored aggregate reports, once each, found
@@ -108,7 +117,7 @@ pub struct Db {
 
 /// A write transaction on a [`Db`], rolled back when dropped uncommitted.
 pub struct Tx<'c> {
-    /// The records' INSERTs of 1, 2, 4, … rows, prepared when first needed and kept for the
+    /// The record blocks' INSERTs of 1, 2, 4, … rows, prepared when first needed and kept for the
     /// unit of work (`ingest.rs`); declared before `tx`, so finalised before it ends.
     inserts: std::cell::RefCell<Vec<Option<raw::Insert<'c>>>>,
     conn: &'c Connection,
@@ -138,6 +147,7 @@ impl Db {
         };
         let mut conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        records_of::register(&conn).map_err(open_err)?;
         // Room for every statement a unit of work prepares from the cache (the records' multi-row
         // INSERTs are prepared by `raw.rs`, once a batch, outside it).
         conn.set_prepared_statement_cache_capacity(64);
@@ -183,6 +193,7 @@ impl Db {
             | rusqlite::OpenFlags::SQLITE_OPEN_URI;
         let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        records_of::register(&conn).map_err(open_err)?;
         conn.pragma_update(None, "query_only", "ON")
             .map_err(open_err)?;
         // Pages read by a system call each, not mapped (`mmap_size` 0, SQLite's default): queries
@@ -223,6 +234,9 @@ impl Db {
         let mut need = None;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
             tx.execute_batch(sql)?;
+            if *sql == BLOCKS {
+                ingest::pack_records_table(&tx)?;
+            }
             let this = match *sql {
                 ROLLUPS | KEYS | IPS | REPORTS => Some(BackFill::Everything),
                 QUARTERS => Some(BackFill::Quarters),

@@ -1,6 +1,7 @@
 //! What notifications need from the database: the conditions last notified (`notify_state`), the
 //! outbox of notices not yet delivered (`notify_outbox`), and when each reporter sent its reports.
 
+use super::records_of::JOIN;
 use std::collections::BTreeSet;
 
 use rusqlite::{Connection, params};
@@ -69,10 +70,10 @@ impl Db {
         since: i64,
         until: i64,
     ) -> Result<BTreeSet<String>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT DISTINCT c.source_ip FROM reports r CROSS JOIN records c ON c.report = r.id
-             WHERE r.domain = ?1 AND r.date_end >= ?2 AND r.date_end < ?3",
-        )?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT DISTINCT c.source_ip FROM reports r {JOIN}
+             WHERE r.domain = ?1 AND r.date_end >= ?2 AND r.date_end < ?3"
+        ))?;
         let rows = stmt.query_map(params![domain, since, until], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -87,7 +87,7 @@ impl Db {
             // Their records first: nothing cascades (schemas/0010_record_lists.sql).
             tx.tx.execute(
                 &format!(
-                    "DELETE FROM records WHERE report IN
+                    "DELETE FROM record_blocks WHERE report IN
                          (SELECT id FROM reports WHERE id <= ?2 AND {OLD_REPORT})"
                 ),
                 params![cutoffs.reports, last],

@@ -1,5 +1,5 @@
-//! The INSERTs of `ingest` (the reports', the records' multi-row one), bound without copying their
-//! text.
+//! The INSERTs of `ingest` (the reports', the records' blocks' multi-row one), bound without
+//! copying their text and bytes.
 //!
 //! rusqlite binds every text as `SQLITE_TRANSIENT`: SQLite copies the value into memory of its
 //! own (a free of the previous copy, an allocation and a copy per value), which was a third of
@@ -14,7 +14,8 @@
 //! finalising only look at its flags (`MEM_Static`: nothing to free); and nothing here asks for
 //! the statement's expanded SQL.
 //!
-//! The only `unsafe` of the crate; each block states what it relies on.
+//! With `records_of.rs`'s trait implementations, the only `unsafe` of the crate; each block states
+//! what it relies on.
 
 use std::ffi::{CStr, c_int};
 use std::marker::PhantomData;
@@ -30,6 +31,7 @@ pub enum Value<'v> {
     Null,
     Int(i64),
     Text(&'v str),
+    Blob(&'v [u8]),
 }
 
 impl<'v> From<Option<&'v str>> for Value<'v> {
@@ -112,7 +114,7 @@ impl<'c> Insert<'c> {
             // SAFETY: `self.stmt` is live and `at` is within its parameters (checked above). A
             // text is bound as SQLITE_STATIC: SQLite reads it in place when the statement steps,
             // which it does only below, within this call that borrows `values` (the module's
-            // docs: the pointers left bound afterwards are never read).
+            // docs: the pointers left bound afterwards are never read); so is a blob.
             let rc = unsafe {
                 match *value {
                     Value::Null => ffi::sqlite3_bind_null(self.stmt, at),
@@ -124,6 +126,13 @@ impl<'c> Insert<'c> {
                         t.len() as u64,
                         ffi::SQLITE_STATIC(),
                         ffi::SQLITE_UTF8 as u8,
+                    ),
+                    Value::Blob(b) => ffi::sqlite3_bind_blob64(
+                        self.stmt,
+                        at,
+                        b.as_ptr().cast(),
+                        b.len() as u64,
+                        ffi::SQLITE_STATIC(),
                     ),
                 }
             };

@@ -5,6 +5,7 @@
 //! there). SQLite has one writer at a time: the clock is one row (`rollup_clock`), and a fold
 //! deletes the parts of the days it folded by range.
 
+use super::records_of::JOIN;
 use std::sync::OnceLock;
 
 use rusqlite::{Connection, ToSql, params, params_from_iter};
@@ -16,7 +17,7 @@ use crate::store::rollups::{
     self, DAY, EvidenceAndDays, NO_DAY, Presum, RollupRead, RollupSql, Rows, Table, quarter_span,
 };
 use crate::store::source_groups::SourceGroups;
-use crate::store::{Detail, Packed, StoreError, StoredRecord};
+use crate::store::{Block, Detail, StoreError, StoredRecord};
 
 pub(super) use crate::store::rollups::{Pending, from_records};
 
@@ -404,7 +405,7 @@ impl RollupSql for Sql<'_> {
         };
         let mut stmt = self.0.prepare_cached(&format!(
             "SELECT {STORED_COLUMNS}, r.org_name, r.date_begin, r.date_end, c.count, r.id
-             FROM reports r CROSS JOIN records c ON c.report = r.id
+             FROM reports r {JOIN}
              WHERE r.domain = ?1 AND {span}"
         ))?;
         let mut rows = stmt.query(params![domain, from, to])?;
@@ -559,7 +560,7 @@ impl Tx<'_> {
 
     /// Adds the reports this unit of work stored to the rollups' pending sums
     /// ([`Pending::stored`]).
-    pub(super) fn roll_up(&self, reports: &[(i64, &AggregateReport, Option<&Packed>)]) {
+    pub(super) fn roll_up(&self, reports: &[(i64, &AggregateReport, Option<&Block>)]) {
         let pre = self.presum.take();
         self.rollups
             .borrow_mut()
