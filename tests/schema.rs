@@ -2,7 +2,7 @@
 //! next writing command applies. (PostgreSQL's: `postgres::migrations_*` and
 //! `prune::the_migration_partitions_a_database_of_schema_0001`.)
 
-use dmarc_warden::store::blocks::{AUTH, Records, Row};
+use dmarc_warden::store::blocks::{AUTH, Records, Row, TEXTS};
 use dmarc_warden::store::lists::Lists;
 use rusqlite::Connection;
 
@@ -43,44 +43,18 @@ fn a_database_with_record_list_tables_is_packed_as_ingest_packs() {
         .unwrap();
     conn.execute_batch("INSERT INTO reports SELECT * FROM new.reports")
         .unwrap();
-    // Today's records, read from their blocks, as rows.
+    // Today's records, read from their blocks, as rows (the texts in `TEXTS`' order, but `auth`).
     for (id, (report, row)) in (1..).zip(records_of(&conn, "new")) {
-        let [
-            ip,
-            disposition,
-            dkim,
-            spf,
-            from,
-            env_from,
-            env_to,
-            dd,
-            dr,
-            sd,
-            sr,
-            _auth,
-        ] = row.texts;
+        let numbers = [id, report, row.count, i64::from(row.forwarded)];
+        let values = (numbers.iter().map(|n| n as &dyn rusqlite::ToSql))
+            .chain(row.texts[..AUTH].iter().map(|t| t as &dyn rusqlite::ToSql));
         conn.execute(
-            "INSERT INTO records (id, report, source_ip, count, disposition, dkim, spf,
-                 header_from, envelope_from, envelope_to, auth_dkim_domain, auth_dkim_result,
-                 auth_spf_domain, auth_spf_result, forwarded)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            rusqlite::params![
-                id,
-                report,
-                ip,
-                row.count,
-                disposition,
-                dkim,
-                spf,
-                from,
-                env_from,
-                env_to,
-                dd,
-                dr,
-                sd,
-                sr,
-                row.forwarded
-            ],
+            &format!(
+                "INSERT INTO records (id, report, count, forwarded, {}) VALUES ({})",
+                TEXTS[..AUTH].join(", "),
+                vec!["?"; 4 + AUTH].join(", ")
+            ),
+            rusqlite::params_from_iter(values),
         )
         .unwrap();
     }

@@ -120,8 +120,10 @@ pub enum StoreError {
         found: i64,
         known: usize,
     },
+    /// SQLite's error, its message once (no source: the message is rusqlite's own text, whose
+    /// source is SQLite's code, which told nothing more than "SQL logic error").
     #[error("database: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(rusqlite::Error),
     /// A PostgreSQL database: every message one line, naming the server or database.
     #[error(transparent)]
     Postgres(#[from] postgres::PgError),
@@ -151,6 +153,12 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Sql(e)
+    }
 }
 
 /// How complete a copy of a report is, compared field by field in this order: the copy that
