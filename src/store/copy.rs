@@ -3,8 +3,9 @@
 //!
 //! The tables are described here once, in a shape both backends can read and write: the
 //! PostgreSQL schema's, where a record is named by its report's `(domain, report, n)`; its lists
-//! travel packed in its `auth` column (`crate::store::lists`). SQLite numbers records globally
-//! (`records.id`); its `copy.rs` turns one into the other. Every other id (reports, rejects,
+//! travel packed in its `auth` column (`crate::store::lists`). SQLite keeps a report's records
+//! as one block (`crate::store::blocks`); its `copy.rs` reads a record's place in its block as
+//! `n` and packs the rows of a report into its block. Every other id (reports, rejects,
 //! failure and TLS reports, checks, the outbox) is kept as it is, so nothing that points at one
 //! changes meaning.
 
