@@ -34,7 +34,7 @@ mod corpus;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use dmarc_warden::fetch::{Input, Inputs, read_file};
+use dmarc_warden::fetch::{Input, Inputs};
 use dmarc_warden::pipeline::{Options, extract, ingest};
 use dmarc_warden::store::Store;
 use dmarc_warden::unpack::{Content, Limits, sniff};
@@ -280,15 +280,17 @@ fn options() -> Options {
 const CHUNK: usize = 16;
 
 /// Reads and parses (with `parse`) every input on a rayon pool of one thread per core, fed by the
-/// same lazy input iterator and in the same chunks as `ingest`; sums what `parse` says.
+/// same lazy input iterator and in the same chunks as `ingest`; sums what `parse` says. A file is
+/// read as `ingest` reads it, on from the bytes the walk read to tell an mbox (`Input::read`:
+/// into a buffer of the file's size, bounded).
 fn parallel(dir: &Path, parse: impl Fn(&[u8]) -> usize + Sync) -> usize {
     let limit = Limits::default().max_message_size;
-    parallel_inputs(dir, |path| parse(&read_file(path, limit).expect("read")))
+    parallel_inputs(dir, |input| parse(&input.read(limit).expect("read")))
 }
 
-/// Hands every file of `dir` to `each` on a rayon pool of one thread per core, fed by the same lazy
-/// input iterator and in the same chunks as `ingest`; sums what `each` says.
-fn parallel_inputs(dir: &Path, each: impl Fn(&Path) -> usize + Sync) -> usize {
+/// Hands every input of `dir` to `each` on a rayon pool of one thread per core, fed by the same
+/// lazy input iterator and in the same chunks as `ingest`; sums what `each` says.
+fn parallel_inputs(dir: &Path, each: impl Fn(Input) -> usize + Sync) -> usize {
     let limits = Limits::default();
     let pool = rayon::ThreadPoolBuilder::new()
         .build()
@@ -301,15 +303,7 @@ fn parallel_inputs(dir: &Path, each: impl Fn(&Path) -> usize + Sync) -> usize {
     pool.install(|| {
         chunks
             .par_bridge()
-            .map(|chunk| {
-                chunk
-                    .into_iter()
-                    .map(|input| match input {
-                        Input::File(path) => each(&path),
-                        other => panic!("unexpected input {other:?}"),
-                    })
-                    .sum::<usize>()
-            })
+            .map(|chunk| chunk.into_iter().map(&each).sum::<usize>())
             .sum()
     })
 }
@@ -319,7 +313,7 @@ fn parallel_inputs(dir: &Path, each: impl Fn(&Path) -> usize + Sync) -> usize {
 /// Written here with the crates alone rather than with `unpack::walk`, so that it costs what they
 /// need and no more: what `ingest` spends beyond it is ours to remove, in `unpack` as elsewhere.
 fn floor(dir: &Path) -> usize {
-    parallel_files(dir, |data| {
+    parallel(dir, |data| {
         let mut events = 0;
         unpack(data, 0, &mut |xml| events += tokenise(xml));
         events
@@ -409,18 +403,6 @@ fn tokenise(xml: &[u8]) -> usize {
             }
         }
     }
-}
-
-/// [`parallel`], but each file read into a buffer of its size (bounded), as the floor may.
-fn parallel_files(dir: &Path, parse: impl Fn(&[u8]) -> usize + Sync) -> usize {
-    let limit = Limits::default().max_message_size;
-    parallel_inputs(dir, |path| {
-        let file = std::fs::File::open(path).expect("open");
-        let size = file.metadata().map_or(0, |m| m.len());
-        let mut data = Vec::with_capacity(size.min(limit) as usize + 1);
-        file.take(limit + 1).read_to_end(&mut data).expect("read");
-        parse(&data)
-    })
 }
 
 /// Read, unpack and parse into the model: the parsing side of `ingest`. Returns the records.

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::bad_fixtures;
-use dmarc_warden::fetch::{Input, Inputs, read_file};
+use dmarc_warden::fetch::Inputs;
 use dmarc_warden::model::Extracted;
 use dmarc_warden::pipeline::extract;
 use dmarc_warden::unpack::Limits;
@@ -43,10 +43,11 @@ fn generated(file: &Path) -> bool {
 fn extract_file(path: &Path) -> Vec<Extracted> {
     let limits = Limits::default();
     Inputs::new(vec![path.to_owned()], limits.max_message_size)
-        .map(|input| match input {
-            Input::File(p) => extract(&read_file(&p, limits.max_message_size).unwrap(), &limits),
-            Input::Bytes { data, .. } => extract(&data, &limits),
-            Input::Unreadable { origin, reason } => panic!("{origin}: {reason}"),
+        .map(|input| {
+            let origin = input.origin();
+            let data = (input.read(limits.max_message_size))
+                .unwrap_or_else(|reason| panic!("{origin}: {reason}"));
+            extract(&data, &limits)
         })
         .collect()
 }

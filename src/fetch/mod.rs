@@ -21,6 +21,14 @@ use std::path::{Path, PathBuf};
 pub enum Input {
     /// A file, to be read (bounded) by a worker.
     File(PathBuf),
+    /// A file opened already, its first bytes read (`head`), to be read on (bounded) by a worker:
+    /// what walking a directory gives, which looks at each file's start to tell an mbox, so that
+    /// the file is opened once (issue 21: every file was opened twice, once on the serial walk).
+    Opened {
+        path: PathBuf,
+        file: File,
+        head: Vec<u8>,
+    },
     /// Bytes already read: one message of an mbox, or standard input.
     Bytes { origin: String, data: Vec<u8> },
     /// An input that could not be read at all; it becomes a reject.
@@ -30,10 +38,37 @@ pub enum Input {
 impl Input {
     pub fn origin(&self) -> String {
         match self {
-            Input::File(p) => p.display().to_string(),
+            Input::File(p) | Input::Opened { path: p, .. } => p.display().to_string(),
             Input::Bytes { origin, .. } | Input::Unreadable { origin, .. } => origin.clone(),
         }
     }
+
+    /// The input's bytes, read where they were not read already, at most `limit` of them; else
+    /// why not.
+    pub fn read(self, limit: u64) -> Result<Vec<u8>, String> {
+        match self {
+            Input::File(path) => read_file(&path, limit).map_err(|e| e.to_string()),
+            Input::Opened { file, head, .. } => {
+                let data = Vec::with_capacity(size_hint(&file, limit));
+                read_bounded(file, head_then(data, head), limit).map_err(|e| e.to_string())
+            }
+            Input::Bytes { data, .. } => Ok(data),
+            Input::Unreadable { reason, .. } => Err(reason),
+        }
+    }
+}
+
+/// `data` holding `head` first.
+fn head_then(mut data: Vec<u8>, head: Vec<u8>) -> Vec<u8> {
+    data.extend_from_slice(&head);
+    data
+}
+
+/// A buffer's size for `file`'s bytes: its size now, one byte more (to see the end without
+/// growing it), within `limit`.
+fn size_hint(file: &File, limit: u64) -> usize {
+    file.metadata()
+        .map_or(0, |m| m.len().min(limit).saturating_add(1)) as usize
 }
 
 /// Why an input could not be read.
@@ -50,16 +85,14 @@ pub enum ReadError {
 /// Reads a whole file, refusing one larger than `limit` without reading past `limit + 1` bytes.
 pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     let file = File::open(path)?;
-    // The size now is a hint for the buffer (one byte more, to see the end without growing it).
-    let size = file
-        .metadata()
-        .map_or(0, |m| m.len().min(limit).saturating_add(1));
-    read_bounded(file, Vec::with_capacity(size as usize), limit)
+    let data = Vec::with_capacity(size_hint(&file, limit));
+    read_bounded(file, data, limit)
 }
 
+/// `data` (what was read already) and the rest of `reader`, refused past `limit` bytes in all.
 fn read_bounded(reader: impl Read, mut data: Vec<u8>, limit: u64) -> Result<Vec<u8>, ReadError> {
     reader
-        .take(limit.saturating_add(1))
+        .take(limit.saturating_add(1).saturating_sub(data.len() as u64))
         .read_to_end(&mut data)?;
     if data.len() as u64 > limit {
         return Err(ReadError::TooLarge { limit });
@@ -117,10 +150,10 @@ impl Inputs {
         let opened = File::open(path).and_then(|mut f| {
             let mut head = Vec::with_capacity(5);
             (&mut f).take(5).read_to_end(&mut head)?;
-            Ok((f, head == b"From "))
+            Ok((f, head))
         });
         match opened {
-            Ok((mut f, true)) => match f.seek(SeekFrom::Start(0)) {
+            Ok((mut f, head)) if head == b"From " => match f.seek(SeekFrom::Start(0)) {
                 Ok(_) => {
                     let reader = BufReader::with_capacity(64 << 10, f);
                     self.mbox = Some(Mbox::new(Box::new(reader), origin, self.limit));
@@ -131,7 +164,11 @@ impl Inputs {
                     reason: ReadError::Io(e).to_string(),
                 }),
             },
-            Ok((_, false)) => Some(Input::File(path.to_owned())),
+            Ok((file, head)) => Some(Input::Opened {
+                path: path.to_owned(),
+                file,
+                head,
+            }),
             Err(e) => Some(Input::Unreadable {
                 origin,
                 reason: ReadError::Io(e).to_string(),
@@ -358,12 +395,42 @@ mod tests {
 
     fn split(mbox: &str, limit: u64) -> Vec<Result<String, String>> {
         Mbox::new(mbox.as_bytes(), "m".into(), limit)
-            .map(|i| match i {
-                Input::Bytes { data, .. } => Ok(String::from_utf8(data).unwrap()),
-                Input::Unreadable { reason, .. } => Err(reason),
-                Input::File(_) => unreachable!(),
-            })
+            .map(|i| i.read(limit).map(|data| String::from_utf8(data).unwrap()))
             .collect()
+    }
+
+    /// A walked file is opened once: the walk reads its first bytes to tell an mbox, and the
+    /// worker reads on from there, within the limit counted over the whole file.
+    #[test]
+    fn a_walked_file_is_read_whole_from_where_the_walk_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [
+            ("a", "<feedback/>"),
+            ("b", "abc"),
+            ("c", ""),
+            ("d", "0123456789"),
+        ] {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let mut read: Vec<(String, Result<String, String>)> =
+            Inputs::new(vec![dir.path().into()], 10)
+                .map(|i| {
+                    assert!(matches!(i, Input::Opened { .. }), "{i:?}");
+                    let name = i.origin().rsplit('/').next().unwrap().to_owned();
+                    (name, i.read(10).map(|d| String::from_utf8(d).unwrap()))
+                })
+                .collect();
+        read.sort();
+        assert_eq!(
+            read[0],
+            (
+                "a".into(),
+                Err(ReadError::TooLarge { limit: 10 }.to_string())
+            )
+        );
+        assert_eq!(read[1], ("b".into(), Ok("abc".into())));
+        assert_eq!(read[2], ("c".into(), Ok(String::new())));
+        assert_eq!(read[3], ("d".into(), Ok("0123456789".into())));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
-use crate::fetch::{Input, read_file};
+use crate::fetch::Input;
 use crate::model::{Extracted, Failure, Located};
 use crate::parse::{FailureOptions, decode_xml, parse_aggregate, parse_failure, parse_tls};
 use crate::store::{Block, Inserted, RejectedInput, Store, StoreError, Tx};
@@ -129,12 +129,7 @@ struct Processed {
 fn process(input: Input, options: &Options, encode: bool) -> Processed {
     let limits = &options.limits;
     let origin = input.origin();
-    let data = match input {
-        Input::File(path) => read_file(&path, limits.max_message_size).map_err(|e| e.to_string()),
-        Input::Bytes { data, .. } => Ok(data),
-        Input::Unreadable { reason, .. } => Err(reason),
-    };
-    match data {
+    match input.read(limits.max_message_size) {
         Ok(data) => {
             let extracted = extract_with(&data, limits, &options.failure);
             let data = (!extracted.failures.is_empty()).then_some(data);
