@@ -22,7 +22,7 @@
 //! one, refusing (never panicking on) bytes that are not a block this version wrote.
 
 use crate::model::{AggregateReport, Record};
-use crate::store::lists;
+use crate::store::{lists, sat};
 
 /// The first byte of a block of this format.
 pub const VERSION: u8 = 1;
@@ -111,7 +111,7 @@ impl Block {
 fn row<'a>(rec: &'a Record, auth: &'a str) -> Row<'a> {
     let (d, s) = (rec.deciding_dkim(), rec.deciding_spf());
     Row {
-        count: i64::try_from(rec.count).unwrap_or(i64::MAX),
+        count: sat(rec.count),
         forwarded: rec.forwarded(),
         texts: [
             Some(rec.source_ip.as_str()),

@@ -59,6 +59,12 @@ use crate::model::{
 /// many rows by their columns' bytes: std's SipHash was most of what a lookup cost there.
 pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// A count as the databases store it: their integers are signed 64-bit, so counts beyond are
+/// clamped rather than wrapped (both backends, and the record blocks).
+pub(crate) fn sat(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// The places of `word`'s set bits, lowest first.
 pub(crate) fn set_bits(mut word: u64) -> impl Iterator<Item = u32> {
     std::iter::from_fn(move || {

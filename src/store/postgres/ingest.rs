@@ -15,9 +15,9 @@ use std::collections::HashMap;
 use postgres::GenericClient;
 use postgres::types::ToSql;
 
-use super::{PgError, json, opt_text, sat, text};
+use super::{PgError, json, opt_text, text};
 use crate::model::{AggregateReport, FailureReport, Located, TlsReport};
-use crate::store::{Inserted, lists};
+use crate::store::{Inserted, lists, sat};
 
 const UPSERT_REPORTS: &str = "
 INSERT INTO reports AS r (domain, org_name, report_id, date_begin, date_end, record_count,

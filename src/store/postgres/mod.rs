@@ -221,11 +221,6 @@ fn opt_text(s: &Option<String>) -> Option<Cow<'_, str>> {
     s.as_deref().map(text)
 }
 
-/// Counts are unsigned; PostgreSQL's integers are signed 64-bit, so counts beyond are clamped.
-fn sat(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 /// A sum of stored counts (each read as [`count`] reads it: `GREATEST(count, 0)`), sent as the
 /// text of the server's exact `numeric` (a `bigint` sum could overflow): what the counts added
 /// one by one with saturation give.
@@ -381,7 +376,12 @@ fn snapshot(client: &mut Client) -> Result<Transaction<'_>, PgError> {
 fn filter_params(
     f: &crate::model::Filter,
 ) -> (Option<&str>, Option<i64>, Option<i64>, Option<i64>) {
-    (f.domain.as_deref(), f.since, f.until, f.limit.map(sat))
+    (
+        f.domain.as_deref(),
+        f.since,
+        f.until,
+        f.limit.map(super::sat),
+    )
 }
 
 /// An open PostgreSQL database, behind [`crate::store::Store`]: one connection (the store is

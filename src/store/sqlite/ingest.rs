@@ -17,10 +17,10 @@ use std::sync::OnceLock;
 use rusqlite::params;
 
 use super::raw::{Insert, Value};
-use super::{ROWS_PER_INSERT, Tx, json, sat};
+use super::{ROWS_PER_INSERT, Tx, json};
 use crate::model::{AggregateReport, FailureReport, Located, TlsReport};
 use crate::store::blocks::{self, Block};
-use crate::store::{Completeness, Inserted, StoreError};
+use crate::store::{Completeness, Inserted, StoreError, sat};
 
 /// A report stored in this batch, whose records are still to be written: its row, the report, and
 /// its records' block if encoded already.

@@ -341,17 +341,12 @@ fn schema_version(conn: &Connection, path: &Path) -> Result<i64, StoreError> {
     Ok(version)
 }
 
-/// SQLite integers are signed 64-bit; counts beyond that are clamped rather than wrapped.
-fn sat(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 fn filter_params(f: &Filter) -> (Option<&str>, Option<i64>, Option<i64>, i64) {
     (
         f.domain.as_deref(),
         f.since,
         f.until,
-        f.limit.map_or(-1, sat),
+        f.limit.map_or(-1, super::sat),
     )
 }
 
