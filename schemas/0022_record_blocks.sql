@@ -3,7 +3,7 @@
 -- (src/store/sqlite/records_of.rs), instead of a row a record (issue 21: a record cost the single
 -- writer two B-tree inserts and ~145 bytes; in a block it costs ~27). Applying it, the program
 -- then packs the rows of `records` into blocks and drops that table with its index
--- (src/store/sqlite/ingest.rs, `pack_records_table`). A report without records has no block.
+-- (src/store/sqlite/copy.rs, `pack_records_table`). A report without records has no block.
 -- Applied again (as a test does), it finds the blocks there and no `records`: nothing to do.
 CREATE TABLE IF NOT EXISTS record_blocks (
     report INTEGER PRIMARY KEY,   -- reports.id

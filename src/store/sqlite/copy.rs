@@ -1,17 +1,17 @@
 //! `migrate --to`: the tables read and written in the shape [`crate::store::copy`] describes.
 //! SQLite keeps a report's records as one block ([`crate::store::blocks`]): read, a record is
 //! named by its report and its place in the block (`records_of`); written, the rows of a report,
-//! which come in order, are packed into its block.
+//! which come in order, are packed into its block. Migration 22 packs an earlier version's
+//! `records` table the same way (`pack_records_table`).
 
 use rusqlite::ToSql;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
-use super::ingest::Packer;
 use super::records_of::JOIN;
 use super::{Db, Tx};
 use crate::store::StoreError;
-use crate::store::blocks::{Row, TEXTS};
-use crate::store::copy::{Kind, Sink, Table, Value};
+use crate::store::blocks::{Row, TEXTS, Writer};
+use crate::store::copy::{Kind, Sink, TABLES, Table, Value};
 
 /// The query that reads `table` as the copy describes it.
 fn select(table: &Table) -> String {
@@ -112,14 +112,42 @@ impl Sink for Rows<'_, '_> {
     }
 }
 
-/// Records going into their reports' blocks, in the order of (report, place).
+/// Records going into their reports' blocks, in the order of (report, place): a report's block
+/// is written when the rows move on to the next report, and at the end.
 struct Records<'t> {
-    packer: Packer<'t>,
+    insert: rusqlite::CachedStatement<'t>,
+    /// The report whose block is being filled.
+    current: Option<(i64, Writer)>,
     /// Where a row's report, count, `forwarded` and [`TEXTS`] are.
     report: usize,
     count: usize,
     forwarded: usize,
     texts: [usize; TEXTS.len()],
+}
+
+impl<'t> Records<'t> {
+    /// Rows whose columns are `names` (the copy's names), into `tx`'s `record_blocks`.
+    fn new(tx: &'t rusqlite::Transaction<'_>, names: &[&str]) -> Result<Records<'t>, StoreError> {
+        let at = |name: &str| names.iter().position(|n| *n == name).unwrap_or(usize::MAX);
+        Ok(Records {
+            insert: tx
+                .prepare_cached("INSERT INTO record_blocks (report, data) VALUES (?1, ?2)")?,
+            current: None,
+            report: at("report"),
+            count: at("count"),
+            forwarded: at("forwarded"),
+            texts: TEXTS.map(at),
+        })
+    }
+
+    /// Writes the block being filled.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if let Some((report, writer)) = self.current.take() {
+            self.insert
+                .execute(rusqlite::params![report, writer.finish().data()])?;
+        }
+        Ok(())
+    }
 }
 
 impl Sink for Records<'_> {
@@ -140,12 +168,60 @@ impl Sink for Records<'_> {
                 _ => None,
             };
         }
-        self.packer.push(int(self.report), &record)
+        let report = int(self.report);
+        if self.current.as_ref().is_some_and(|(r, _)| *r != report) {
+            self.flush()?;
+        }
+        let (_, writer) = self
+            .current
+            .get_or_insert_with(|| (report, Writer::with_capacity(16)));
+        writer.push(&record);
+        Ok(())
     }
 
     fn finish(mut self: Box<Self>) -> Result<(), StoreError> {
-        self.packer.flush()
+        self.flush()
     }
+}
+
+/// Migration 22 (`schemas/0022_record_blocks.sql`): the rows of an earlier version's `records`
+/// table packed into blocks, in their order, as `migrate --to` packs the copy's rows (each value
+/// read as the copy reads the column: a text stored as bytes that are not UTF-8 kept with U+FFFD
+/// in their place), then the table dropped. Nothing to do where it is gone already.
+pub(super) fn pack_records_table(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    let packed_already: bool = tx.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'records')",
+        [],
+        |r| r.get(0),
+    )?;
+    if packed_already {
+        return Ok(());
+    }
+    // The copy's columns of a record that the table had (not `domain`, `n`); were there none,
+    // the SELECT below would fail, and the table stay.
+    let table = TABLES.iter().find(|t| t.name == "records");
+    let columns: Vec<(&str, Kind)> = (table.map_or(&[][..], |t| t.columns).iter())
+        .filter(|(name, _)| !matches!(*name, "domain" | "n"))
+        .copied()
+        .collect();
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    let mut read = tx.prepare(&format!(
+        "SELECT {} FROM records ORDER BY report, id",
+        names.join(", ")
+    ))?;
+    let mut records = Records::new(tx, &names)?;
+    let mut rows = read.query([])?;
+    while let Some(r) = rows.next()? {
+        let row = (columns.iter().enumerate())
+            .map(|(i, (_, kind))| Ok(value(r.get_ref(i)?, *kind)))
+            .collect::<rusqlite::Result<Vec<Value>>>()?;
+        records.row(row)?;
+    }
+    records.flush()?;
+    drop((records, rows));
+    drop(read);
+    tx.execute_batch("DROP TABLE records")?;
+    Ok(())
 }
 
 impl<'c> Tx<'c> {
@@ -156,15 +232,8 @@ impl<'c> Tx<'c> {
     /// Where the rows of `table` go, in the copy's shape.
     pub fn sink<'t>(&'t mut self, table: &'static Table) -> Result<Box<dyn Sink + 't>, StoreError> {
         let names = table.names();
-        let at = |name: &str| names.iter().position(|n| *n == name).unwrap_or(usize::MAX);
         if table.name == "records" {
-            return Ok(Box::new(Records {
-                packer: Packer::new(&self.tx)?,
-                report: at("report"),
-                count: at("count"),
-                forwarded: at("forwarded"),
-                texts: TEXTS.map(at),
-            }));
+            return Ok(Box::new(Records::new(&self.tx, &names)?));
         }
         let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
         Ok(Box::new(Rows {

@@ -19,7 +19,7 @@ use rusqlite::params;
 use super::raw::{Insert, Value};
 use super::{ROWS_PER_INSERT, Tx, json};
 use crate::model::{AggregateReport, FailureReport, Located, TlsReport};
-use crate::store::blocks::{self, Block};
+use crate::store::blocks::Block;
 use crate::store::{Completeness, Inserted, StoreError, sat};
 
 /// A report stored in this batch, whose records are still to be written: its row, the report, and
@@ -378,93 +378,4 @@ impl Tx<'_> {
             records: r.policies.len(),
         })
     }
-}
-
-/// Writes blocks of records as rows of `(report, place, …)` arrive, in that order (the migration
-/// that packs the `records` table; `migrate --to` a SQLite database).
-pub(super) struct Packer<'t> {
-    insert: rusqlite::CachedStatement<'t>,
-    current: Option<(i64, blocks::Writer)>,
-}
-
-impl<'t> Packer<'t> {
-    pub(super) fn new(tx: &'t rusqlite::Transaction<'_>) -> Result<Packer<'t>, StoreError> {
-        Ok(Packer {
-            insert: tx
-                .prepare_cached("INSERT INTO record_blocks (report, data) VALUES (?1, ?2)")?,
-            current: None,
-        })
-    }
-
-    /// Adds the next record, of `report`.
-    pub(super) fn push(&mut self, report: i64, row: &blocks::Row<'_>) -> Result<(), StoreError> {
-        if self.current.as_ref().is_some_and(|(r, _)| *r != report) {
-            self.flush()?;
-        }
-        let (_, writer) = self
-            .current
-            .get_or_insert_with(|| (report, blocks::Writer::with_capacity(16)));
-        writer.push(row);
-        Ok(())
-    }
-
-    /// Writes the block being filled.
-    pub(super) fn flush(&mut self) -> Result<(), StoreError> {
-        if let Some((report, writer)) = self.current.take() {
-            self.insert
-                .execute(params![report, writer.finish().data()])?;
-        }
-        Ok(())
-    }
-}
-
-/// Migration 22 (`schemas/0022_record_blocks.sql`): the rows of `records` packed into blocks, in
-/// their order, then the table dropped. A text stored as bytes that are not UTF-8 is kept with
-/// U+FFFD in their place.
-pub(super) fn pack_records_table(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
-    let packed_already: bool = tx.query_row(
-        "SELECT NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'records')",
-        [],
-        |r| r.get(0),
-    )?;
-    if packed_already {
-        return Ok(());
-    }
-    let mut read = tx.prepare(
-        "SELECT report, count, forwarded, source_ip, disposition, dkim, spf, header_from,
-            envelope_from, envelope_to, auth_dkim_domain, auth_dkim_result, auth_spf_domain,
-            auth_spf_result, auth
-         FROM records ORDER BY report, id",
-    )?;
-    let mut packer = Packer::new(tx)?;
-    let mut rows = read.query([])?;
-    while let Some(r) = rows.next()? {
-        let texts: Vec<Option<std::borrow::Cow<'_, str>>> = (3..3 + blocks::TEXTS.len())
-            .map(|i| {
-                Ok(match r.get_ref(i)? {
-                    rusqlite::types::ValueRef::Null => None,
-                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
-                        Some(String::from_utf8_lossy(t))
-                    }
-                    rusqlite::types::ValueRef::Integer(n) => Some(n.to_string().into()),
-                    rusqlite::types::ValueRef::Real(x) => Some(x.to_string().into()),
-                })
-            })
-            .collect::<rusqlite::Result<_>>()?;
-        let mut row = blocks::Row {
-            count: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
-            forwarded: r.get::<_, Option<i64>>(2)?.unwrap_or(0) != 0,
-            ..blocks::Row::default()
-        };
-        for (to, from) in row.texts.iter_mut().zip(&texts) {
-            *to = from.as_deref();
-        }
-        packer.push(r.get(0)?, &row)?;
-    }
-    packer.flush()?;
-    drop(packer);
-    drop(rows);
-    drop(read);
-    tx.execute_batch("DROP TABLE records")?;
-    Ok(())
 }

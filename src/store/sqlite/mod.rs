@@ -235,7 +235,7 @@ impl Db {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
             tx.execute_batch(sql)?;
             if *sql == BLOCKS {
-                ingest::pack_records_table(&tx)?;
+                copy::pack_records_table(&tx)?;
             }
             let this = match *sql {
                 ROLLUPS | KEYS | IPS | REPORTS => Some(BackFill::Everything),
