@@ -49,19 +49,14 @@ impl Input {
         match self {
             Input::File(path) => read_file(&path, limit).map_err(|e| e.to_string()),
             Input::Opened { file, head, .. } => {
-                let data = Vec::with_capacity(size_hint(&file, limit));
-                read_bounded(file, head_then(data, head), limit).map_err(|e| e.to_string())
+                let mut data = Vec::with_capacity(size_hint(&file, limit));
+                data.extend_from_slice(&head);
+                read_bounded(file, data, limit).map_err(|e| e.to_string())
             }
             Input::Bytes { data, .. } => Ok(data),
             Input::Unreadable { reason, .. } => Err(reason),
         }
     }
-}
-
-/// `data` holding `head` first.
-fn head_then(mut data: Vec<u8>, head: Vec<u8>) -> Vec<u8> {
-    data.extend_from_slice(&head);
-    data
 }
 
 /// A buffer's size for `file`'s bytes: its size now, one byte more (to see the end without
