@@ -935,25 +935,26 @@ impl std::fmt::Debug for IpSet {
 /// four decimal octets without leading zeros), so that a set of numbers counts exactly the
 /// distinct texts.
 pub fn canonical_v4(ip: &str) -> Option<u32> {
-    let mut parts = ip.split('.');
-    let mut n: u32 = 0;
-    for _ in 0..4 {
-        let part = parts.next()?.as_bytes();
-        let canonical = match part {
-            [b'0'] => true,
-            [b'1'..=b'9', rest @ ..] => rest.len() <= 2 && rest.iter().all(u8::is_ascii_digit),
-            _ => false,
-        };
-        if !canonical {
-            return None;
+    // One pass over the bytes (the rollups ask this of every record stored).
+    let (mut n, mut octet, mut digits, mut dots) = (0u32, 0u32, 0u8, 0u8);
+    for &b in ip.as_bytes() {
+        match b {
+            b'0'..=b'9' => {
+                // A leading zero only alone ("0", never "01"); at most three digits.
+                if (digits == 1 && octet == 0) || digits == 3 {
+                    return None;
+                }
+                octet = octet * 10 + u32::from(b - b'0');
+                digits += 1;
+            }
+            b'.' if digits > 0 && octet <= 255 && dots < 3 => {
+                n = n << 8 | octet;
+                (octet, digits, dots) = (0, 0, dots + 1);
+            }
+            _ => return None,
         }
-        let octet = part.iter().fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
-        if octet > 255 {
-            return None;
-        }
-        n = n << 8 | octet;
     }
-    parts.next().is_none().then_some(n)
+    (dots == 3 && digits > 0 && octet <= 255).then_some(n << 8 | octet)
 }
 
 /// Lists reused by [`distinct_v4`] and [`sort_v4`] from one set to the next (a year's senders
@@ -1367,6 +1368,16 @@ mod tests {
             "::1",
             "100.200.250.99",
             "1.2.3.999",
+            "0.0.0.0",
+            "255.255.255.255",
+            "1.2.3.04",
+            "1.2.3.",
+            ".1.2.3",
+            "1.2.3.4.",
+            "1.2.3.256",
+            "1.2.3.0000",
+            "1.2.3.1000",
+            "1.2.3.4a",
         ] {
             let want = ip
                 .parse::<std::net::Ipv4Addr>()

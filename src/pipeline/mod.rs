@@ -163,6 +163,17 @@ fn process(input: Input, options: &Options, encode: bool) -> Processed {
 /// between threads (each a possible wake-up), while a chunk of typical reports stays small.
 const CHUNK_INPUTS: usize = 16;
 
+/// Files walked are opened on the walk ([`Input::read`]) and held open until a worker reads them:
+/// the chunks the workers hold keep at most this many open, whatever the number of threads, well
+/// within the usual limit of 1,024 open files a process.
+const OPEN_INPUTS: usize = 256;
+
+/// Inputs a chunk for `threads` workers: [`CHUNK_INPUTS`], fewer when so many threads would hold
+/// more than [`OPEN_INPUTS`] files open.
+fn chunk_inputs(threads: usize) -> usize {
+    (OPEN_INPUTS / threads.max(1)).clamp(1, CHUNK_INPUTS)
+}
+
 /// Groups `inputs` into vectors of up to `n`, lazily.
 fn chunks<I: Iterator>(mut inputs: I, n: usize) -> impl Iterator<Item = Vec<I::Item>> {
     std::iter::from_fn(move || {
@@ -221,7 +232,7 @@ where
             let _ = pool.install(|| {
                 // A send fails only when the writer stopped on a database error: stop reading
                 // inputs; the writer's error is what the run returns.
-                chunks(inputs, CHUNK_INPUTS)
+                chunks(inputs, chunk_inputs(threads))
                     .par_bridge()
                     .try_for_each_with(tx, |tx, chunk| {
                         tx.send(
@@ -513,4 +524,21 @@ pub fn reprocess(
     }
     stats.elapsed = started.elapsed();
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chunks_in_hand_hold_a_bounded_number_of_files_open() {
+        assert_eq!(chunk_inputs(2), CHUNK_INPUTS);
+        for threads in [0, 1, 2, 16, 64, 256, 1024] {
+            let n = chunk_inputs(threads);
+            assert!(n >= 1 && n <= CHUNK_INPUTS, "{threads}: {n}");
+            assert!(n * threads <= OPEN_INPUTS.max(threads), "{threads}: {n}");
+        }
+        let chunks: Vec<Vec<u32>> = chunks(0..5, 2).collect();
+        assert_eq!(chunks, [vec![0, 1], vec![2, 3], vec![4]]);
+    }
 }

@@ -56,9 +56,10 @@ impl Pending {
         };
         keys.firsts.clear();
         // Records in a row with the same columns (one sender's IPs, as reports list them) are
-        // summed apart and added to their key's sums once: the key looked up once a run, not
+        // added to their key's sums found once for the run: the key looked up once a run, not
         // once a record (two thirds of the records of the generated corpora).
-        let mut run: Option<(StoredRecord<'_>, Sums)> = None;
+        let mut run: Option<StoredRecord<'_>> = None;
+        let (mut sums, mut reporter): (Option<&mut Sums>, u32) = (None, 0);
         for rec in &r.records {
             let (dk, sp) = (rec.deciding_dkim(), rec.deciding_spf());
             let stored = StoredRecord {
@@ -76,22 +77,16 @@ impl Pending {
                 forwarded: rec.forwarded(),
             };
             let first = keys.firsts.first(0, stored.source_ip, stored.header_from);
-            let (ip, same) = (
-                stored.source_ip,
-                matches!(&run, Some((c, _)) if same_key(c, &stored)),
-            );
-            if !same {
-                if let Some((columns, sums)) = run.take() {
-                    keys.add_run(row, &columns, sums);
+            if !run.as_ref().is_some_and(|c| same_key(c, &stored)) {
+                sums = keys.sums(row, &stored);
+                if let Some(sums) = sums.as_deref_mut() {
+                    reporter = sums.add_reporter(&m.org_name);
                 }
-                run = Some((stored, Sums::default()));
+                run = Some(stored);
             }
-            if let Some((_, sums)) = &mut run {
-                sums.add(&m.org_name, m.begin, m.end, rec.count, ip, first);
+            if let Some(sums) = sums.as_deref_mut() {
+                sums.add(reporter, m.begin, m.end, rec.count, &rec.source_ip, first);
             }
-        }
-        if let Some((columns, sums)) = run {
-            keys.add_run(row, &columns, sums);
         }
     }
 }
@@ -122,18 +117,6 @@ pub(super) struct Keys {
 }
 
 impl Keys {
-    /// Adds `sums`, of a run of records with `stored`'s columns, to their key's sums in `row`.
-    fn add_run(&mut self, row: &mut Entries, stored: &StoredRecord<'_>, sums: Sums) {
-        if let Some(s) = self.sums(row, stored) {
-            // Every record's sums name its reporter: none, a key just made.
-            if s.reporters.is_empty() {
-                *s = sums;
-            } else {
-                s.absorb(sums);
-            }
-        }
-    }
-
     /// The sums in `row` of the key of `stored`, made when new.
     pub(super) fn sums<'r>(
         &mut self,
@@ -182,13 +165,13 @@ impl Keys {
 }
 
 impl Sums {
-    /// Adds a record of `count` messages from `ip` in a report of `org` for (`begin`, `end`),
-    /// counting the report for `ip` when `first`: the first of the report's records from `ip`
+    /// Adds a record of `count` messages from `ip` in a report of the reporter at `reporter` (its
+    /// place, [`Sums::add_reporter`]) for (`begin`, `end`), counting the report for `ip` when `first`: the first of the report's records from `ip`
     /// under its header From ([`FirstInReport`]), whichever key it is under, so that the keys
     /// of a From add up to the reports of each IP (`sources`).
     pub(super) fn add(
         &mut self,
-        org: &str,
+        reporter: u32,
         begin: Option<i64>,
         end: Option<i64>,
         count: u64,
@@ -201,7 +184,6 @@ impl Sums {
         if let Some(b) = begin {
             self.add_begin(b.div_euclid(DAY), count);
         }
-        let reporter = self.add_reporter(org);
         self.add_ip(Ip::of(ip), reporter, count, u32::from(first));
     }
 }

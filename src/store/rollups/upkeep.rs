@@ -281,7 +281,8 @@ fn sum_day<S: RollupSql>(
             .firsts
             .first(report, stored.source_ip, stored.header_from);
         if let Some(s) = keys.sums(row, stored) {
-            s.add(org, begin, end, count, stored.source_ip, first);
+            let reporter = s.add_reporter(org);
+            s.add(reporter, begin, end, count, stored.source_ip, first);
         }
     })
 }
