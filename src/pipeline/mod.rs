@@ -535,7 +535,7 @@ mod tests {
         assert_eq!(chunk_inputs(2), CHUNK_INPUTS);
         for threads in [0, 1, 2, 16, 64, 256, 1024] {
             let n = chunk_inputs(threads);
-            assert!(n >= 1 && n <= CHUNK_INPUTS, "{threads}: {n}");
+            assert!((1..=CHUNK_INPUTS).contains(&n), "{threads}: {n}");
             assert!(n * threads <= OPEN_INPUTS.max(threads), "{threads}: {n}");
         }
         let chunks: Vec<Vec<u32>> = chunks(0..5, 2).collect();
