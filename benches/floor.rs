@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use dmarc_warden::fetch::{Input, Inputs};
-use dmarc_warden::pipeline::{Options, extract, ingest};
+use dmarc_warden::pipeline::{Options, chunks, extract, ingest};
 use dmarc_warden::store::Store;
 use dmarc_warden::unpack::{Content, Limits, sniff};
 use flate2::read::{GzDecoder, ZlibDecoder};
@@ -276,9 +276,6 @@ fn options() -> Options {
     }
 }
 
-/// Inputs handed to a worker at a time, as `pipeline::ingest` does.
-const CHUNK: usize = 16;
-
 /// Reads and parses (with `parse`) every input on a rayon pool of one thread per core, fed by the
 /// same lazy input iterator and in the same chunks as `ingest`; sums what `parse` says. A file is
 /// read as `ingest` reads it, on from the bytes the walk read to tell an mbox (`Input::read`:
@@ -295,13 +292,9 @@ fn parallel_inputs(dir: &Path, each: impl Fn(Input) -> usize + Sync) -> usize {
     let pool = rayon::ThreadPoolBuilder::new()
         .build()
         .expect("thread pool");
-    let mut inputs = Inputs::new(vec![dir.to_owned()], limits.max_message_size);
-    let chunks = std::iter::from_fn(move || {
-        let chunk: Vec<Input> = inputs.by_ref().take(CHUNK).collect();
-        (!chunk.is_empty()).then_some(chunk)
-    });
+    let inputs = Inputs::new(vec![dir.to_owned()], limits.max_message_size);
     pool.install(|| {
-        chunks
+        chunks(inputs, pool.current_num_threads())
             .par_bridge()
             .map(|chunk| chunk.into_iter().map(&each).sum::<usize>())
             .sum()

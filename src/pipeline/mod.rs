@@ -174,8 +174,11 @@ fn chunk_inputs(threads: usize) -> usize {
     (OPEN_INPUTS / threads.max(1)).clamp(1, CHUNK_INPUTS)
 }
 
-/// Groups `inputs` into vectors of up to `n`, lazily.
-fn chunks<I: Iterator>(mut inputs: I, n: usize) -> impl Iterator<Item = Vec<I::Item>> {
+/// Groups `inputs` into the chunks a worker of a pool of `threads` takes at a time
+/// ([`chunk_inputs`]), lazily: how `ingest` hands its inputs out (and the floor bench, which reads
+/// as `ingest` does).
+pub fn chunks<I: Iterator>(mut inputs: I, threads: usize) -> impl Iterator<Item = Vec<I::Item>> {
+    let n = chunk_inputs(threads);
     std::iter::from_fn(move || {
         let chunk: Vec<_> = inputs.by_ref().take(n).collect();
         (!chunk.is_empty()).then_some(chunk)
@@ -232,7 +235,7 @@ where
             let _ = pool.install(|| {
                 // A send fails only when the writer stopped on a database error: stop reading
                 // inputs; the writer's error is what the run returns.
-                chunks(inputs, chunk_inputs(threads))
+                chunks(inputs, threads)
                     .par_bridge()
                     .try_for_each_with(tx, |tx, chunk| {
                         tx.send(
@@ -538,7 +541,9 @@ mod tests {
             assert!((1..=CHUNK_INPUTS).contains(&n), "{threads}: {n}");
             assert!(n * threads <= OPEN_INPUTS.max(threads), "{threads}: {n}");
         }
-        let chunks: Vec<Vec<u32>> = chunks(0..5, 2).collect();
-        assert_eq!(chunks, [vec![0, 1], vec![2, 3], vec![4]]);
+        let lengths: Vec<usize> = chunks(0..40, 2).map(|c| c.len()).collect();
+        assert_eq!(lengths, [16, 16, 8]);
+        let chunks: Vec<Vec<u32>> = chunks(0..5, 200).collect();
+        assert_eq!(chunks, [vec![0], vec![1], vec![2], vec![3], vec![4]]);
     }
 }

@@ -51,7 +51,7 @@ use crate::model::{
 };
 use crate::store::{
     ChangeToken, Detail, Inserted, Kept, KeptInput, LatestReport, Notified, Pending, RejectedInput,
-    ReportSpan, StoreError, TlsCounts,
+    ReportSpan, StoreError, TlsCounts, sat,
 };
 
 pub use checks::{dkim_selectors, last_checks, save_check, tls_report_count};
@@ -376,12 +376,7 @@ fn snapshot(client: &mut Client) -> Result<Transaction<'_>, PgError> {
 fn filter_params(
     f: &crate::model::Filter,
 ) -> (Option<&str>, Option<i64>, Option<i64>, Option<i64>) {
-    (
-        f.domain.as_deref(),
-        f.since,
-        f.until,
-        f.limit.map(super::sat),
-    )
+    (f.domain.as_deref(), f.since, f.until, f.limit.map(sat))
 }
 
 /// An open PostgreSQL database, behind [`crate::store::Store`]: one connection (the store is

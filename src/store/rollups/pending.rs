@@ -166,9 +166,10 @@ impl Keys {
 
 impl Sums {
     /// Adds a record of `count` messages from `ip` in a report of the reporter at `reporter` (its
-    /// place, [`Sums::add_reporter`]) for (`begin`, `end`), counting the report for `ip` when `first`: the first of the report's records from `ip`
-    /// under its header From ([`FirstInReport`]), whichever key it is under, so that the keys
-    /// of a From add up to the reports of each IP (`sources`).
+    /// place, [`Sums::add_reporter`]) for (`begin`, `end`), counting the report for `ip` when
+    /// `first`: the first of the report's records from `ip` under its header From
+    /// ([`FirstInReport`]), whichever key it is under, so that the keys of a From add up to the
+    /// reports of each IP (`sources`).
     pub(super) fn add(
         &mut self,
         reporter: u32,
