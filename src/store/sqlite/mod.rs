@@ -161,9 +161,11 @@ impl Db {
         // by an earlier version keeps its 4 KiB pages until `VACUUM`.
         conn.pragma_update(None, "page_size", PAGE_SIZE)
             .map_err(open_err)?;
-        set_wal(&conn).map_err(open_err)?;
+        // Before the switch to WAL, which for a new database is its first write: its syncs are
+        // then NORMAL's too.
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
+        set_wal(&conn).map_err(open_err)?;
         // 4 MiB of page cache rather than SQLite's 2: a unit of work of `ingest` (16,000 rows)
         // touches more pages than 2 MiB hold, which it then spilled to the WAL and read back
         // (issue 21, 5,000 mixed reports: 23,255 `pwrite` and 10,618 `pread` calls → 18,950 /
@@ -230,24 +232,10 @@ impl Db {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version = schema_version(&tx, &self.path)?;
-        // The most any migration applied here needs summed again, once every table is made.
-        let mut need = None;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-            tx.execute_batch(sql)?;
-            if *sql == BLOCKS {
-                copy::pack_records_table(&tx)?;
-            }
-            let this = match *sql {
-                ROLLUPS | KEYS | IPS | REPORTS => Some(BackFill::Everything),
-                QUARTERS => Some(BackFill::Quarters),
-                THIRDS => Some(BackFill::Months),
-                _ => None,
-            };
-            need = need.max(this);
-            tx.pragma_update(None, "user_version", i as i64 + 1)?;
-        }
-        if let Some(need) = need {
-            rollups::back_fill(&tx, need)?;
+        if version == 0 && is_empty(&tx)? {
+            make_schema(&tx)?;
+        } else {
+            apply_migrations(&tx, version)?;
         }
         tx.commit()?;
         Ok(())
@@ -328,6 +316,52 @@ fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
+/// Applies the migrations after `version`, each recording its number, then sums again what they
+/// need summed.
+fn apply_migrations(tx: &rusqlite::Transaction<'_>, version: i64) -> Result<(), StoreError> {
+    // The most any migration applied here needs summed again, once every table is made.
+    let mut need = None;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        tx.execute_batch(sql)?;
+        if *sql == BLOCKS {
+            copy::pack_records_table(tx)?;
+        }
+        let this = match *sql {
+            ROLLUPS | KEYS | IPS | REPORTS => Some(BackFill::Everything),
+            QUARTERS => Some(BackFill::Quarters),
+            THIRDS => Some(BackFill::Months),
+            _ => None,
+        };
+        need = need.max(this);
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    if let Some(need) = need {
+        rollups::back_fill(tx, need)?;
+    }
+    Ok(())
+}
+
+/// What every migration applied to an empty database leaves: its tables, indexes and rows, in the
+/// order they were made (`schemas/sqlite.sql`, written from [`MIGRATIONS`] by a test, which
+/// fails when the two differ: `UPDATE_GOLDEN=1` writes it again). A new database is made from it
+/// in one go: replayed one by one, the migrations cost 25 million instructions (6 ms, each
+/// change of the schema read it all again), which every `ingest` into a new database paid
+/// before it could write (issue 21), and so did each test.
+const SCHEMA: &str = include_str!("../../../schemas/sqlite.sql");
+
+/// Makes the schema of [`MIGRATIONS`] in a new database from [`SCHEMA`].
+fn make_schema(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(SCHEMA)?;
+    tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
+    Ok(())
+}
+
+/// Whether the database has no tables, indexes, views or triggers at all (a new file).
+fn is_empty(conn: &Connection) -> Result<bool, StoreError> {
+    let n: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+    Ok(n == 0)
+}
+
 /// `PRAGMA user_version`, refusing a database from a newer dmarc-warden.
 fn schema_version(conn: &Connection, path: &Path) -> Result<i64, StoreError> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -358,6 +392,96 @@ fn json<T: serde::Serialize>(items: &[T]) -> String {
 #[cfg(test)]
 mod tests {
     use crate::store::{Store, StoreError};
+    use rusqlite::Connection;
+
+    /// A database's schema and rows as SQL that makes them again: each table, index, view and
+    /// trigger SQLite did not make itself, in the order they were made, then each table's rows.
+    fn dump(conn: &Connection) -> String {
+        let mut out = String::from(
+            "-- The SQLite schema every migration (schemas/0*.sql) applied to an empty database\n\
+             -- leaves, in the order its parts were made: what a new database is made from\n\
+             -- (src/store/sqlite/mod.rs, SCHEMA). Written by the test that checks it:\n\
+             -- UPDATE_GOLDEN=1 cargo test --lib sqlite_schema; not to be edited.\n",
+        );
+        let mut tables = Vec::new();
+        let mut stmt = conn
+            .prepare(
+                "SELECT type, name, sql FROM sqlite_schema
+                 WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid",
+            )
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap();
+        for row in rows {
+            let (kind, name, sql): (String, String, String) = row.unwrap();
+            out.push_str(&format!("\n{sql};\n"));
+            if kind == "table" {
+                tables.push(name);
+            }
+        }
+        for table in tables {
+            let columns: Vec<String> = conn
+                .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let values = columns
+                .iter()
+                .map(|c| format!("quote(\"{c}\")"))
+                .collect::<Vec<_>>()
+                .join(" || ', ' || ");
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT 'INSERT INTO \"{table}\" VALUES (' || {values} || ');' FROM \"{table}\""
+                ))
+                .unwrap();
+            for insert in stmt.query_map([], |r| r.get::<_, String>(0)).unwrap() {
+                out.push_str(&format!("\n{}\n", insert.unwrap()));
+            }
+        }
+        out
+    }
+
+    /// A new database is made from `schemas/sqlite.sql` in one go rather than by replaying the
+    /// migrations: both make the same tables, indexes and rows, in the same order, and the file is
+    /// what the migrations make (`UPDATE_GOLDEN=1` writes it again after a new migration).
+    #[test]
+    fn sqlite_schema_of_a_new_database_is_what_the_migrations_make() {
+        let mut migrated = Connection::open_in_memory().unwrap();
+        let tx = migrated.transaction().unwrap();
+        super::apply_migrations(&tx, 0).unwrap();
+        tx.commit().unwrap();
+        let expected = dump(&migrated);
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/sqlite.sql");
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            // Built in by `include_str!`: checked against it from the next build on.
+            std::fs::write(path, &expected).unwrap();
+            return;
+        }
+        assert!(
+            super::SCHEMA == expected,
+            "schemas/sqlite.sql is not what the migrations make (after a new migration, \
+             UPDATE_GOLDEN=1 cargo test --lib sqlite_schema writes it again; review the diff)"
+        );
+        let mut made = Connection::open_in_memory().unwrap();
+        let tx = made.transaction().unwrap();
+        super::make_schema(&tx).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(dump(&made), expected);
+        let version = |c: &Connection| -> i64 {
+            c.pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(version(&made), version(&migrated));
+        assert_eq!(version(&made), super::MIGRATIONS.len() as i64);
+        // And a new file is made so when opened.
+        let dir = tempfile::tempdir().unwrap();
+        let db = super::Db::open(&dir.path().join("new.db")).unwrap();
+        assert_eq!(dump(&db.conn), expected);
+    }
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().expect("temporary directory");
