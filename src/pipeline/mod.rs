@@ -226,26 +226,73 @@ where
         .build()
         .map_err(|e| IngestError::Threads(e.to_string()))?;
     let threads = pool.current_num_threads();
-    let (tx, rx) = sync_channel::<Vec<Processed>>(threads * 2);
     let encode = store.encodes_blocks();
     let mut stats = Stats::default();
+    // Batches of about `batch_rows` records, until the inputs run out, written by units of work
+    // of one or more (below). A batch is gathered before it is written, at once (PostgreSQL: one
+    // upsert of its reports in key order, then COPY, so that concurrent writers lock reports in
+    // one order) and holds the database only while writing.
+    //
+    // Each worker adds the chunk it parsed to the batch being gathered; the one whose chunk fills
+    // it makes the batch's rollup sums ([`crate::store::presum`]) and hands it to the writer, and
+    // goes on. While the writer writes one batch, the workers fill the next, and one more may
+    // wait for the writer, so that a long commit does not stop them (issue 21: parsing and
+    // writing, each about half of the CPU time, once ran one after the other: over 5,000 mixed
+    // reports the writer waited 0.25-0.83 s for its batches). Held at most: the batch written,
+    // one waiting, one a worker waits to hand over while the writer is behind (each worker
+    // at most one), and the one gathered. The batches were gathered on a thread of their own,
+    // woken by every chunk: 700 of the run's 1,300 context switches over 5,000 mixed reports;
+    // without it, over 14 alternating runs of `cargo bench --bench floor`, ingest 0.246 →
+    // 0.232 s (mixed) and 0.187 → 0.181 s (large).
+    let batch_rows = store.batch_rows();
+    let keeps_rollups = store.keeps_rollups();
+    let (batches, gathered) = sync_channel::<(Vec<Vec<Processed>>, crate::store::Presum)>(1);
+    let gathering = std::sync::Mutex::new((Vec::new(), 0));
+    let gathering = &gathering;
+    // Hands `batch` with its sums to the writer; fails when the writer stopped.
+    let hand_over = move |batches: &std::sync::mpsc::SyncSender<_>, batch: Vec<Vec<Processed>>| {
+        let reports = batch.iter().flatten();
+        let reports = reports.flat_map(|p| p.extracted.reports.iter().map(|r| &r.item));
+        let presum = crate::store::presum(keeps_rollups, reports);
+        batches.send((batch, presum)).map_err(drop)
+    };
 
     std::thread::scope(|scope| {
         spawn_named(scope, "dmarc-warden-read", move || {
+            let last = batches.clone();
             let _ = pool.install(|| {
                 // A send fails only when the writer stopped on a database error: stop reading
                 // inputs; the writer's error is what the run returns.
                 chunks(inputs, threads)
                     .par_bridge()
-                    .try_for_each_with(tx, |tx, chunk| {
-                        tx.send(
-                            chunk
-                                .into_iter()
-                                .map(|i| process(i, options, encode))
-                                .collect(),
-                        )
+                    .try_for_each_with(batches, |batches, chunk| {
+                        let chunk: Vec<Processed> = chunk
+                            .into_iter()
+                            .map(|i| process(i, options, encode))
+                            .collect();
+                        let size = chunk.iter().map(Processed::size).sum::<usize>();
+                        let full = {
+                            let mut g = gathering.lock().unwrap_or_else(|e| e.into_inner());
+                            let (batch, rows) = &mut *g;
+                            batch.push(chunk);
+                            *rows += size;
+                            (*rows >= batch_rows).then(|| {
+                                *rows = 0;
+                                std::mem::take(batch)
+                            })
+                        };
+                        match full {
+                            Some(batch) => hand_over(batches, batch),
+                            None => Ok(()),
+                        }
                     })
             });
+            // The inputs ran out: what is gathered is the last batch.
+            let (batch, _) =
+                std::mem::take(&mut *gathering.lock().unwrap_or_else(|e| e.into_inner()));
+            if !batch.is_empty() {
+                let _ = hand_over(&last, batch);
+            }
         })?;
         // Freeing what was written (thousands of small strings per chunk) is left to a thread of
         // its own: the writer is the pipeline's narrowest stage.
@@ -253,48 +300,8 @@ where
         spawn_named(scope, "dmarc-warden-free", move || {
             written_chunks.into_iter().for_each(drop);
         })?;
-        // Batches of about `batch_rows` records, until the inputs run out, written by units of
-        // work of one or more (below). A batch is gathered before it is written, at once
-        // (PostgreSQL: one upsert of its reports in key order, then COPY, so that concurrent
-        // writers lock reports in one order) and holds the database only while writing.
-        //
-        // Batches are gathered on a thread of their own and handed over when the writer is ready
-        // for the next (a rendezvous): while the writer writes one batch, the workers fill the
-        // next, rather than stopping once the channel's few chunks are full and leaving the
-        // writer to wait for a whole batch afterwards (issue 21: parsing and writing, each about
-        // half of the CPU time, then ran one after the other: over 5,000 mixed reports the writer
-        // waited 0.25-0.83 s for its batches, 0.12-0.17 s since). At most two batches are held.
-        let batch_rows = store.batch_rows();
-        let keeps_rollups = store.keeps_rollups();
-        let (batches, gathered) = sync_channel::<(Vec<Vec<Processed>>, crate::store::Presum)>(0);
-        spawn_named(scope, "dmarc-warden-gather", move || {
-            loop {
-                let (mut batch, mut size) = (Vec::new(), 0);
-                while size < batch_rows {
-                    match rx.recv() {
-                        Ok(chunk) => {
-                            size += chunk.iter().map(Processed::size).sum::<usize>();
-                            batch.push(chunk);
-                        }
-                        Err(_) => break,
-                    }
-                }
-                // The inputs ran out, or the writer stopped (then `rx` is dropped here, which
-                // stops the workers).
-                if batch.is_empty() {
-                    break;
-                }
-                // The rollups' sums of the batch, here rather than on the writer's thread.
-                let reports = batch.iter().flatten();
-                let reports = reports.flat_map(|p| p.extracted.reports.iter().map(|r| &r.item));
-                let presum = crate::store::presum(keeps_rollups, reports);
-                if batches.send((batch, presum)).is_err() {
-                    break;
-                }
-            }
-        })?;
-        // Owned here so that an early return drops it, which stops the gatherer and the workers
-        // before the scope joins.
+        // Owned here so that an early return drops it, which stops the workers before the scope
+        // joins.
         let gathered = gathered;
         let mut written = Writer::new(&mut stats);
         // A unit of work writes batches as they come until it holds about `unit_rows` rows

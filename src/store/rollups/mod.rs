@@ -45,7 +45,7 @@
 //! (length-prefixed too: only a sender's page and `sources` read them).
 //!
 //! Upkeep: the reports of a batch are summed into a [`Presum`] before its unit of work begins, on
-//! the pipeline's gatherer thread (a unit of work given none, or storing only some of them, sums
+//! the pipeline worker that filled the batch (a unit of work given none, or storing only some of them, sums
 //! what it stored into [`Pending`] itself; a record's key is computed once per distinct stored
 //! columns). Its commit writes the sums of each (domain, day) as a new part of that day
 //! (`rollup_parts`, read by readers beside the day's row and folded into it once a day has
