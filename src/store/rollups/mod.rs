@@ -44,10 +44,10 @@
 //! texts), and each of those IPs' own messages, reports and reporters, in the same order
 //! (length-prefixed too: only a sender's page and `sources` read them).
 //!
-//! Upkeep: the reports of a batch are summed into a [`Presum`] before its unit of work begins, on
-//! the pipeline worker that filled the batch (a unit of work given none, or storing only some of them, sums
-//! what it stored into [`Pending`] itself; a record's key is computed once per distinct stored
-//! columns). Its commit writes the sums of each (domain, day) as a new part of that day
+//! Upkeep: the reports of a batch are summed into a [`Presum`] before its unit of work begins, by
+//! the pipeline's worker that filled the batch (a unit of work given none, or storing only some of
+//! them, sums what it stored into [`Pending`] itself; a record's key is computed once per
+//! distinct stored columns). Its commit writes the sums of each (domain, day) as a new part of that day
 //! (`rollup_parts`, read by readers beside the day's row and folded into it once a day has
 //! [`upkeep::FOLD_PARTS`]), so that a unit of work writes about the bytes of its own sums rather than
 //! those of every day it adds to again. The months it touches go stale (their rows deleted and
