@@ -387,6 +387,8 @@ pub struct Db {
     /// The rollup reader's statements, prepared on `client` once (boxed: `Store`'s backends
     /// stay near one size).
     prepared: Box<RefCell<rollups::Prepared>>,
+    /// This run's first unit of work ([`crate::store::rollups::RunClock`]).
+    run_clock: crate::store::rollups::RunClock,
 }
 
 /// A transaction on a [`Db`] ([`crate::store::Store::write`]), rolled back when dropped
@@ -394,6 +396,7 @@ pub struct Db {
 pub struct Tx<'c> {
     tx: Transaction<'c>,
     url: &'c PgUrl,
+    run_clock: &'c crate::store::rollups::RunClock,
     /// The rollups of what this unit of work stored, written at commit.
     rollups: rollups::Kept,
 }
@@ -410,6 +413,7 @@ impl Db {
                 client: RefCell::new(client),
                 connector: Arc::new(connector),
                 prepared: Box::default(),
+                run_clock: Default::default(),
             },
             warnings,
         ))
@@ -434,6 +438,7 @@ impl Db {
             client: RefCell::new(client),
             connector,
             prepared: Box::default(),
+            run_clock: Default::default(),
         })
     }
 
@@ -464,6 +469,7 @@ impl Db {
         Ok(Tx {
             tx,
             url,
+            run_clock: &self.run_clock,
             rollups: rollups::Kept::default(),
         })
     }
@@ -593,10 +599,11 @@ impl Tx<'_> {
     pub fn commit(mut self) -> Result<(), StoreError> {
         let url = self.url;
         let kept = std::mem::take(&mut self.rollups);
-        kept.write(&mut self.tx).map_err(|e| match e {
-            StoreError::Postgres(e) => StoreError::Postgres(e.at(url)),
-            other => other,
-        })?;
+        kept.write(&mut self.tx, self.run_clock)
+            .map_err(|e| match e {
+                StoreError::Postgres(e) => StoreError::Postgres(e.at(url)),
+                other => other,
+            })?;
         Ok(self.tx.commit().map_err(|e| PgError::from(e).at(url))?)
     }
 

@@ -855,11 +855,15 @@ impl Kept {
     }
 
     /// Writes the pending sums (at commit), when the unit of work stored or replaced reports.
-    pub(super) fn write(self, client: &mut impl GenericClient) -> Result<(), StoreError> {
+    pub(super) fn write(
+        self,
+        client: &mut impl GenericClient,
+        run: &rollups::RunClock,
+    ) -> Result<(), StoreError> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        rollups::write(&mut Sql(client), self.pending)
+        rollups::write(&mut Sql(client), self.pending, run)
     }
 }
 

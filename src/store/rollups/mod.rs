@@ -81,7 +81,7 @@ mod upkeep;
 
 pub(in crate::store) use pending::{Pending, Presum, presum};
 pub(in crate::store) use plan::{DAY, NO_DAY, quarter_span};
-pub(in crate::store) use upkeep::{BackFill, back_fill, prune, rebuild, settle, write};
+pub(in crate::store) use upkeep::{BackFill, RunClock, back_fill, prune, rebuild, settle, write};
 
 /// The maps the tier's sums are gathered in, keyed by encoded keys, days and names.
 type HashMap<K, V> = super::FastMap<K, V>;

@@ -5,6 +5,7 @@
 //! ([`rebuild`]), the migrations' back-fill ([`back_fill`]), and `prune`'s part ([`prune`]).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::codec::{Entries, absorb_entries, add_entries, encode_all, merge};
 use super::pending::{Pending, free_elsewhere};
@@ -133,8 +134,34 @@ pub(in crate::store) const FOLD_PARTS: i64 = 16;
 
 /// Units of work a stale month waits, untouched, before one sums it again: reports arrive for a
 /// few days at a time, so a month the last few did not add to is most likely done with (summing
-/// it again each time a batch skipped it would cost more than all the rest of the upkeep).
+/// it again each time a batch skipped it would cost more than all the rest of the upkeep). Counted
+/// across runs: within one run, the order of its inputs (a backfill's files by name, each
+/// reporter's years after the last's) says nothing of which months are done with ([`RunClock`]).
 pub(in crate::store) const SETTLE_AFTER: i64 = 4;
+
+/// The clock's number of the first unit of work a run wrote (a store's connection, from the first
+/// [`write`] on): the months a run touched are not summed again within it, only by a later run's
+/// units of work (or, on PostgreSQL, at the run's end). Over 2,000 generated reports of 300
+/// records, whose months each unit of work touched again in turn, a unit settled months that a
+/// later one made stale again: `ingest` 0.98 → 0.72 s without those settles (issue 21).
+#[derive(Debug)]
+pub(in crate::store) struct RunClock(AtomicI64);
+
+impl Default for RunClock {
+    fn default() -> Self {
+        RunClock(AtomicI64::new(i64::MIN))
+    }
+}
+
+impl RunClock {
+    /// The run's first unit of work's number, `clock` when this is the first.
+    fn first(&self, clock: i64) -> i64 {
+        match (self.0).compare_exchange(i64::MIN, clock, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => clock,
+            Err(first) => first,
+        }
+    }
+}
 
 /// The sums of `domain`'s reports ending on `day`, from their stored records.
 fn day_from_records<S: RollupSql>(
@@ -158,8 +185,13 @@ fn day_from_records<S: RollupSql>(
 /// into the day's row once it has [`FOLD_PARTS`], or when its month settles. The month rows of the
 /// days touched go stale (deleted, and listed in `rollup_stale` with the unit of work's number from
 /// the clock; readers read those months by day); a unit of work [`SETTLE_AFTER`] units after
-/// the last that touched a stale month folds its days' parts and sums the month again from them.
-pub(in crate::store) fn write<S: RollupSql>(sql: &mut S, p: Pending) -> Result<(), StoreError> {
+/// the last that touched a stale month, and of a later run than that one ([`RunClock`]), folds its
+/// days' parts and sums the month again from them.
+pub(in crate::store) fn write<S: RollupSql>(
+    sql: &mut S,
+    p: Pending,
+    run: &RunClock,
+) -> Result<(), StoreError> {
     let Pending {
         mut days, dirty, ..
     } = p;
@@ -229,7 +261,14 @@ pub(in crate::store) fn write<S: RollupSql>(sql: &mut S, p: Pending) -> Result<(
         .map(|(domain, start, end)| (domain.as_str(), *start, *end))
         .collect();
     sql.mark_stale_all(&months, clock)?;
-    settle(sql, clock.saturating_sub(SETTLE_AFTER))
+    // Months untouched since before the run began, SETTLE_AFTER units of work ago or more.
+    let first = run.first(clock);
+    settle(
+        sql,
+        clock
+            .saturating_sub(SETTLE_AFTER)
+            .min(first.saturating_sub(1)),
+    )
 }
 
 /// Folds the parts of `domain`'s days `[from, to)` into their rows.
@@ -384,6 +423,6 @@ pub(in crate::store) fn prune<S: RollupSql>(
         dirty: undated.into_iter().map(|d| (d, NO_DAY)).collect(),
         ..Pending::default()
     };
-    write(sql, p)?;
+    write(sql, p, &RunClock::default())?;
     Ok(gone)
 }

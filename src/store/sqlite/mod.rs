@@ -25,7 +25,7 @@ mod rdns;
 mod records_of;
 mod rejects;
 mod rollups;
-use crate::store::rollups::{BackFill, Presum};
+use crate::store::rollups::{BackFill, Presum, RunClock};
 mod text;
 
 use std::path::{Path, PathBuf};
@@ -113,6 +113,8 @@ pub struct Db {
     checkpointer: Option<checkpoint::Checkpointer>,
     conn: Connection,
     path: PathBuf,
+    /// This run's first unit of work ([`RunClock`]).
+    run_clock: RunClock,
 }
 
 /// A write transaction on a [`Db`], rolled back when dropped uncommitted.
@@ -121,6 +123,7 @@ pub struct Tx<'c> {
     /// unit of work (`ingest.rs`); declared before `tx`, so finalised before it ends.
     inserts: std::cell::RefCell<Vec<Option<raw::Insert<'c>>>>,
     conn: &'c Connection,
+    run_clock: &'c RunClock,
     tx: rusqlite::Transaction<'c>,
     /// The rollups' sums of what this unit of work stored, written at commit.
     rollups: std::cell::RefCell<rollups::Pending>,
@@ -180,6 +183,7 @@ impl Db {
             conn,
             path: path.to_owned(),
             checkpointer: Some(checkpointer),
+            run_clock: Default::default(),
         };
         db.migrate()?;
         Ok(db)
@@ -214,6 +218,7 @@ impl Db {
             conn,
             path: path.to_owned(),
             checkpointer: None,
+            run_clock: Default::default(),
         })
     }
 
@@ -250,6 +255,7 @@ impl Db {
         Ok(Tx {
             inserts: Default::default(),
             conn: &self.conn,
+            run_clock: &self.run_clock,
             tx: rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?,
             rollups: Default::default(),
             presum: Default::default(),

@@ -576,7 +576,7 @@ impl Tx<'_> {
     /// Writes the pending sums (at commit).
     pub(super) fn keep_rollups(&mut self) -> Result<(), StoreError> {
         let p = self.rollups.take();
-        rollups::write(&mut Sql(&self.tx), p)
+        rollups::write(&mut Sql(&self.tx), p, self.run_clock)
     }
 
     /// Deletes the rollups and sums every stored report again (after `migrate --to` copied the
