@@ -53,8 +53,8 @@
 //! those of every day it adds to again. The months it touches go stale (their rows deleted and
 //! listed in `rollup_stale`; readers read those months by day), and are summed again from their
 //! days by the unit of work [`upkeep::SETTLE_AFTER`] units after the last that touched them (counted in
-//! a clock): summing a month again each time a batch skipped it cost more than the rest of
-//! the upkeep. A month's thirds are summed from its days with it and deleted with it. A quarter
+//! a clock), and of a later run ([`RunClock`]; PostgreSQL settles a run's at its end): summing a
+//! month again each time a batch skipped it cost more than the rest of the upkeep. A month's thirds are summed from its days with it and deleted with it. A quarter
 //! row exists only while it is the sum of its month rows and none of its
 //! months is stale: marking a month stale deletes it, and settling a month sums it again from
 //! its months once each has a row (and the quarter before, if it has none, from what it has).
