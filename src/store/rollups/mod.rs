@@ -46,21 +46,21 @@
 //!
 //! Upkeep: the reports of a batch are summed into a [`Presum`] before its unit of work begins, by
 //! the pipeline's worker that filled the batch (a unit of work given none, or storing only some of
-//! them, sums what it stored into [`Pending`] itself; a record's key is computed once per
-//! distinct stored columns). Its commit writes the sums of each (domain, day) as a new part of that day
+//! them, sums what it stored into [`Pending`] itself; a record's key is computed once per distinct
+//! stored columns). Its commit writes the sums of each (domain, day) as a new part of that day
 //! (`rollup_parts`, read by readers beside the day's row and folded into it once a day has
-//! [`upkeep::FOLD_PARTS`]), so that a unit of work writes about the bytes of its own sums rather than
-//! those of every day it adds to again. The months it touches go stale (their rows deleted and
+//! [`upkeep::FOLD_PARTS`]), so that a unit of work writes about the bytes of its own sums rather
+//! than those of every day it adds to again. The months it touches go stale (their rows deleted and
 //! listed in `rollup_stale`; readers read those months by day), and are summed again from their
-//! days by the unit of work [`upkeep::SETTLE_AFTER`] units after the last that touched them (counted in
-//! a clock), and of a later run ([`RunClock`]; PostgreSQL settles a run's at its end): summing a
-//! month again each time a batch skipped it cost more than the rest of the upkeep. A month's thirds are summed from its days with it and deleted with it. A quarter
-//! row exists only while it is the sum of its month rows and none of its
-//! months is stale: marking a month stale deletes it, and settling a month sums it again from
-//! its months once each has a row (and the quarter before, if it has none, from what it has).
-//! A replaced copy or `prune` marks the (domain, day) it deletes from; at commit those
-//! days are summed again from their records (a minimum or a set cannot be subtracted). The
-//! migration's back-fill is the same sum.
+//! days by the unit of work [`upkeep::SETTLE_AFTER`] units after the last that touched them
+//! (counted in a clock), and of a later run ([`RunClock`]; PostgreSQL settles a run's at its end):
+//! summing a month again each time a batch skipped it cost more than the rest of the upkeep. A
+//! month's thirds are summed from its days with it and deleted with it. A quarter row exists only
+//! while it is the sum of its month rows and none of its months is stale: marking a month stale
+//! deletes it, and settling a month sums it again from its months once each has a row (and the
+//! quarter before, if it has none, from what it has). A replaced copy or `prune` marks the (domain,
+//! day) it deletes from; at commit those days are summed again from their records (a minimum or a
+//! set cannot be subtracted). The migration's back-fill is the same sum.
 //!
 //! `DMARC_WARDEN_FROM_RECORDS=1` makes the readers ignore the rollups (to compare the two).
 //!

@@ -5,7 +5,7 @@
 //! ([`rebuild`]), the migrations' back-fill ([`back_fill`]), and `prune`'s part ([`prune`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::OnceLock;
 
 use super::codec::{Entries, absorb_entries, add_entries, encode_all, merge};
 use super::pending::{Pending, free_elsewhere};
@@ -144,22 +144,13 @@ pub(in crate::store) const SETTLE_AFTER: i64 = 4;
 /// units of work (or, on PostgreSQL, at the run's end). Over 2,000 generated reports of 300
 /// records, whose months each unit of work touched again in turn, a unit settled months that a
 /// later one made stale again: `ingest` 0.98 → 0.72 s without those settles (issue 21).
-#[derive(Debug)]
-pub(in crate::store) struct RunClock(AtomicI64);
-
-impl Default for RunClock {
-    fn default() -> Self {
-        RunClock(AtomicI64::new(i64::MIN))
-    }
-}
+#[derive(Debug, Default)]
+pub(in crate::store) struct RunClock(OnceLock<i64>);
 
 impl RunClock {
     /// The run's first unit of work's number, `clock` when this is the first.
     fn first(&self, clock: i64) -> i64 {
-        match (self.0).compare_exchange(i64::MIN, clock, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => clock,
-            Err(first) => first,
-        }
+        *self.0.get_or_init(|| clock)
     }
 }
 
