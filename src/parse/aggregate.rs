@@ -20,7 +20,7 @@
 //! - `::ffff:`-mapped IPv4 source addresses: stored as plain IPv4.
 
 use std::borrow::Cow;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use quick_xml::Reader;
 use quick_xml::escape::resolve_predefined_entity;
@@ -700,9 +700,7 @@ fn lower(text: &str) -> Option<String> {
 /// A record's text in lower case, inline when short ([`ShortStr`]).
 fn lowered(text: &str) -> ShortStr {
     let mut t = ShortStr::from(text);
-    if text.bytes().any(|b| b.is_ascii_uppercase()) {
-        t.make_ascii_lowercase();
-    }
+    t.make_ascii_lowercase();
     t
 }
 
@@ -736,9 +734,8 @@ fn timestamp(field: &'static str, text: &str) -> Result<Option<i64>, ParseError>
 /// record is never lost over a malformed address.
 pub fn normalise_ip(text: &str) -> ShortStr {
     use compact_str::ToCompactString;
-    // The usual case: an IPv4 address that parses is written as it is (the parser takes no leading
-    // zeros, so the text is already canonical).
-    if text.parse::<Ipv4Addr>().is_ok() {
+    // The usual case: an IPv4 address written as `Ipv4Addr` writes it is kept as it is.
+    if crate::model::canonical_v4(text).is_some() {
         return ShortStr::from(text);
     }
     match text.parse::<IpAddr>() {

@@ -22,7 +22,7 @@
 //! one, refusing (never panicking on) bytes that are not a block this version wrote.
 
 use crate::model::{AggregateReport, Record};
-use crate::store::{lists, sat};
+use crate::store::{lists, same_bytes, sat};
 
 /// The first byte of a block of this format.
 pub const VERSION: u8 = 1;
@@ -161,7 +161,7 @@ impl Writer {
                 continue;
             };
             let same = |at: &Option<(usize, usize)>| {
-                at.is_some_and(|(s, e)| data[s..e] == *value.as_bytes())
+                at.is_some_and(|(s, e)| same_bytes(&data[s..e], value.as_bytes()))
             };
             if same(&self.before[i]) {
                 data.push(1);

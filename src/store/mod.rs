@@ -65,6 +65,39 @@ pub(crate) fn sat(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Whether `a` and `b` hold the same bytes: for the short values records repeat (domains,
+/// results, addresses) by a word or two at a time, in place of a call to `memcmp` for each.
+#[inline]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |c: Option<&[u8; 8]>| c.map(|c| u64::from_le_bytes(*c));
+    let half = |c: Option<&[u8; 4]>| c.map(|c| u32::from_le_bytes(*c));
+    match a.len() {
+        // The first and the last eight bytes (overlapping when fewer than 16).
+        8..=16 => {
+            word(a.first_chunk()) == word(b.first_chunk())
+                && word(a.last_chunk()) == word(b.last_chunk())
+        }
+        4..=7 => {
+            half(a.first_chunk()) == half(b.first_chunk())
+                && half(a.last_chunk()) == half(b.last_chunk())
+        }
+        _ => a == b,
+    }
+}
+
+/// [`same_bytes`] of two texts, either of which may be absent.
+#[inline]
+pub(crate) fn same_text(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => same_bytes(a.as_bytes(), b.as_bytes()),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 /// The places of `word`'s set bits, lowest first.
 pub(crate) fn set_bits(mut word: u64) -> impl Iterator<Item = u32> {
     std::iter::from_fn(move || {
@@ -1315,6 +1348,31 @@ mod tests {
     /// is the keys' own: keys of one domain sharing a long beginning and differing beyond the
     /// eight bytes or within them, keys that are prefixes of others, then another domain among
     /// them (nothing shared), one key and none.
+    #[test]
+    fn same_bytes_is_equality() {
+        use super::{same_bytes, same_text};
+        let texts: Vec<Vec<u8>> = (0..=20)
+            .flat_map(|n| {
+                let base: Vec<u8> = (0..n).map(|i| b'a' + i as u8).collect();
+                let mut variants = vec![base.clone()];
+                for at in 0..n {
+                    let mut v = base.clone();
+                    v[at as usize] ^= 0x20;
+                    variants.push(v);
+                }
+                variants
+            })
+            .collect();
+        for a in &texts {
+            for b in &texts {
+                assert_eq!(same_bytes(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+        assert!(
+            same_text(None, None) && !same_text(Some(""), None) && same_text(Some(""), Some(""))
+        );
+    }
+
     #[test]
     fn evidence_order_is_the_keys_order() {
         let names = [

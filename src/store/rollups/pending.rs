@@ -10,8 +10,8 @@ use super::codec::{Entries, Ip, Sums, absorb_entries, encode_key};
 use super::plan::{DAY, day_of};
 use crate::analyse::min_opt;
 use crate::model::AggregateReport;
-use crate::store::StoredRecord;
 use crate::store::source_groups::FirstInReport;
+use crate::store::{StoredRecord, same_text};
 
 /// Frees `garbage` on a thread of its own: the sums of a batch are thousands of small allocations,
 /// and the writer is the pipeline's narrowest stage.
@@ -93,17 +93,17 @@ impl Pending {
 
 /// Whether `a` and `b` have the same key's columns (all but the source IP).
 fn same_key(a: &StoredRecord<'_>, b: &StoredRecord<'_>) -> bool {
-    a.domain == b.domain
-        && a.header_from == b.header_from
-        && a.auth_dkim_domain == b.auth_dkim_domain
-        && a.auth_dkim_result == b.auth_dkim_result
-        && a.auth_spf_domain == b.auth_spf_domain
-        && a.auth_spf_result == b.auth_spf_result
-        && a.envelope_from == b.envelope_from
-        && a.dkim == b.dkim
-        && a.spf == b.spf
-        && a.disposition == b.disposition
-        && a.forwarded == b.forwarded
+    a.forwarded == b.forwarded
+        && same_text(Some(a.domain), Some(b.domain))
+        && same_text(a.header_from, b.header_from)
+        && same_text(a.auth_dkim_domain, b.auth_dkim_domain)
+        && same_text(a.auth_dkim_result, b.auth_dkim_result)
+        && same_text(a.auth_spf_domain, b.auth_spf_domain)
+        && same_text(a.auth_spf_result, b.auth_spf_result)
+        && same_text(a.envelope_from, b.envelope_from)
+        && same_text(a.dkim, b.dkim)
+        && same_text(a.spf, b.spf)
+        && same_text(a.disposition, b.disposition)
 }
 
 /// A record's stored columns (as [`Keys::sums`] writes them, but the source IP) → its key's
