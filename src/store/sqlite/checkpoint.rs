@@ -27,8 +27,18 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite::wal::CheckpointMode;
 
-/// The WAL's size after which a commit asks for a checkpoint: 8 MiB (2,048 pages of 4 KiB, 512 of
-/// 16 KiB), several copies in a large ingest. Measured in pages of 4 KiB (issue 21, `cargo bench
+/// The WAL's size after which a commit asks for a checkpoint: 4 MiB (256 pages of 16 KiB), several
+/// copies in a large ingest.
+///
+/// Stop 45: at 8 MiB, a run that wrote a little more than that (the floor bench's 400 large
+/// reports: 10 MB of WAL) asked for its first checkpoint near its end; the close then waited
+/// for that copy (11–13 ms) and made its own (the close 16–20 ms of a 0.158 s run). At 4 MiB the
+/// copies are spread over the run and the close is 6–7 ms: ingest 0.157–0.159 → 0.148–0.149 s
+/// (1.90–1.93 → 1.81–1.83× the floor; two alternating runs of 11 rounds); 5,000 mixed reports
+/// and the four-times corpora the same within the noise (2 MiB: mixed at four times 1–2%
+/// slower); a 1M-record estate, a month a run, 246–252k → 252k records/s.
+///
+/// Earlier, measured in pages of 4 KiB (issue 21, `cargo bench
 /// --bench floor`, 5,000 mixed / 400 large reports, wall): 1,000 pages 0.235 / 0.200 s, 4,096
 /// pages 0.227 / 0.200 s, none until the close 0.247 / 0.219 s (the close then copies all of it:
 /// 55 ms); in the writer's commit, as before, 0.261 / 0.239 s.
@@ -36,10 +46,10 @@ use rusqlite::wal::CheckpointMode;
 /// 0.242–0.254 s, of which the close (which copies and syncs what is left, with nothing beside
 /// it) 0.036–0.040 / 0.049–0.054 s; 2,048 pages 0.262–0.282 / 0.218–0.226 s, the close
 /// 0.017–0.019 / 0.018–0.023 s; 1,024 pages 0.270–0.273 / 0.217–0.230 s; CPU alike.
-const CHECKPOINT_BYTES: i64 = 8 << 20;
+const CHECKPOINT_BYTES: i64 = 4 << 20;
 
 /// The WAL's size past which a write transaction waits for the checkpoint asked for before it
-/// begins, so that its commit starts the WAL again: 64 MiB, eight times [`CHECKPOINT_BYTES`], so
+/// begins, so that its commit starts the WAL again: 64 MiB, many times [`CHECKPOINT_BYTES`], so
 /// that the writer seldom waits (each wait is a copy and two `fsync`s, while the parsing threads
 /// go on). Measured (issue 21, `ingest` into a new database, 2 cores, a noisy machine): over a
 /// 4M-record estate (`gen-estate`) the WAL peaked at 4.3 GB without the cap (more than the
@@ -49,7 +59,7 @@ const CHECKPOINT_BYTES: i64 = 8 << 20;
 /// 31.7–33.5 s: less copied again, more waits). Over a 1M-record estate (647 MB of WAL without
 /// the cap) and the floor bench's corpora (29–35 MB: no wait at 64 MiB) no change in wall time
 /// beyond the noise.
-const WAL_CAP_BYTES: i64 = 8 * CHECKPOINT_BYTES;
+const WAL_CAP_BYTES: i64 = 64 << 20;
 
 /// How long a writer waits at most for a checkpoint before it begins anyway.
 const CAP_WAIT: Duration = Duration::from_secs(10);
@@ -238,7 +248,7 @@ mod tests {
         let (dir, path, db) = with_filler();
         let size = || std::fs::metadata(&path).expect("database file").len();
         let before = size();
-        // 24 commits of 1 MB, past the 8 MiB that ask for a checkpoint.
+        // 24 commits of 1 MB, past the 4 MiB that ask for a checkpoint.
         for _ in 0..24 {
             db.conn
                 .execute("INSERT INTO filler VALUES (zeroblob(1000000))", [])
