@@ -1344,10 +1344,7 @@ mod tests {
     use super::evidence_order;
     use crate::model::{DkimResult, EvidenceKey};
 
-    /// The order `evidence_order` finds (eight bytes past what the keys share, then whole keys)
-    /// is the keys' own: keys of one domain sharing a long beginning and differing beyond the
-    /// eight bytes or within them, keys that are prefixes of others, then another domain among
-    /// them (nothing shared), one key and none.
+    /// `same_bytes` says what `==` says, at every length 0–20 and for a difference in any byte.
     #[test]
     fn same_bytes_is_equality() {
         use super::{same_bytes, same_text};
@@ -1373,6 +1370,10 @@ mod tests {
         );
     }
 
+    /// The order `evidence_order` finds (eight bytes past what the keys share, then whole keys)
+    /// is the keys' own: keys of one domain sharing a long beginning and differing beyond the
+    /// eight bytes or within them, keys that are prefixes of others, then another domain among
+    /// them (nothing shared), one key and none.
     #[test]
     fn evidence_order_is_the_keys_order() {
         let names = [
