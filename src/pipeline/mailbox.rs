@@ -157,6 +157,8 @@ impl Run<'_> {
             round.elapsed = round_started.elapsed();
             // What was committed before a lost connection counts, whatever happens next.
             total.add(&round);
+            // A round is a run: a later round's units of work settle its months.
+            self.store.end_run()?;
             drained?;
             self.full = false;
             if !self.options.watch {

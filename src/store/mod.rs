@@ -560,17 +560,23 @@ impl Store {
         }
     }
 
-    /// At the end of an `ingest` run, on PostgreSQL: sums again, from their days, the rollups'
-    /// months the run left stale (a month a unit of work touched is read by day until a unit of
-    /// work a few later settles it, and a run's last units have none later: a year's overview
-    /// read its last two months by day). SQLite leaves them to the next run's units of work.
-    pub fn settle_rollups(&self) -> Result<(), StoreError> {
+    /// Ends a run (an `ingest`, a `reprocess`, a round of a mailbox): later units of work may
+    /// settle the months this one touched ([`rollups::RunClock`]). On PostgreSQL, when the run
+    /// wrote rollups, it sums again from their days the months it left stale (a month a unit of
+    /// work touched is read by day until a unit of work a few later settles it, and a run's last
+    /// units have none later: a year's overview read its last two months by day). SQLite leaves
+    /// them to the next run's units of work.
+    pub fn end_run(&self) -> Result<(), StoreError> {
         match &self.backend {
-            Backend::Sqlite(_) => Ok(()),
-            Backend::Postgres(_) => self.write(|tx| match &mut tx.backend {
+            Backend::Sqlite(db) => {
+                db.end_run();
+                Ok(())
+            }
+            Backend::Postgres(db) if db.end_run() => self.write(|tx| match &mut tx.backend {
                 TxBackend::Postgres(t) => t.settle_rollups(),
                 TxBackend::Sqlite(_) => Ok(()),
             }),
+            Backend::Postgres(_) => Ok(()),
         }
     }
 

@@ -462,6 +462,11 @@ impl Db {
         Ok(f(&mut *self.client()?).map_err(|e| e.at(self.url()))?)
     }
 
+    /// Ends the run ([`crate::store::Store::end_run`]); whether it wrote rollups.
+    pub fn end_run(&self) -> bool {
+        self.run_clock.end()
+    }
+
     /// Begins a unit of work on `client` (this database's, from [`Db::client`]).
     pub fn begin<'c>(&'c self, client: &'c mut Client) -> Result<Tx<'c>, StoreError> {
         let url = self.url();

@@ -883,7 +883,7 @@ pub(super) fn back_fill(
 
 /// Sums every stale month again from its days (those another writer is adding to are left to
 /// it): the end of an `ingest` run, so that the months it touched are read by month, not by day,
-/// until a later run touches them ([`crate::store::Store::settle_rollups`]).
+/// until a later run touches them ([`crate::store::Store::end_run`]).
 pub(super) fn settle_all(client: &mut impl GenericClient) -> Result<(), PgError> {
     rollups::settle(&mut Sql(client), i64::MAX).map_err(pg_error)
 }

@@ -189,6 +189,11 @@ impl Db {
         Ok(db)
     }
 
+    /// Ends the run ([`crate::store::Store::end_run`]); whether it wrote rollups.
+    pub fn end_run(&self) -> bool {
+        self.run_clock.end()
+    }
+
     pub fn open_read_only(path: &Path) -> Result<Db, StoreError> {
         let open_err = |source| StoreError::Open {
             path: path.to_owned(),
@@ -399,6 +404,51 @@ fn json<T: serde::Serialize>(items: &[T]) -> String {
 mod tests {
     use crate::store::{Store, StoreError};
     use rusqlite::Connection;
+
+    /// The months a run touched are not settled within it, and are by the next run over the same
+    /// connection (`fetch --watch` runs round after round over one): the run's end
+    /// ([`Store::end_run`]) is what lets them settle.
+    #[test]
+    fn a_later_run_over_the_same_connection_settles_the_months_a_run_touched() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = Store::open(&dir.path().join("t.db")).expect("database");
+        let unit = |domain: &str, id: &str, end: i64| {
+            let xml = format!(
+                "<feedback><report_metadata><org_name>r</org_name><report_id>{id}</report_id>\
+                 <date_range><begin>{}</begin><end>{end}</end></date_range></report_metadata>\
+                 <policy_published><domain>{domain}</domain><p>none</p></policy_published>\
+                 <record><row><source_ip>192.0.2.1</source_ip><count>1</count></row>\
+                 <identifiers><header_from>{domain}</header_from></identifiers></record>\
+                 </feedback>",
+                end - 86_400
+            );
+            let report = crate::model::Located {
+                location: String::new(),
+                item: crate::parse::aggregate::parse_aggregate(&xml).expect("report"),
+            };
+            store
+                .write(|tx| tx.insert_report("t", &report, 0).map(drop))
+                .expect("write");
+        };
+        let conn = Connection::open(dir.path().join("t.db")).expect("open");
+        let stale = |domain: &str| -> i64 {
+            conn.query_row(
+                "SELECT count(*) FROM rollup_stale WHERE domain = ?1",
+                [domain],
+                |r| r.get(0),
+            )
+            .expect("stale months")
+        };
+        // 2026-01-15, then units of work in June, more than SETTLE_AFTER of them.
+        unit("a.test", "a", 1_768_435_200);
+        for n in 0..6 {
+            unit("b.test", &format!("b{n}"), 1_781_481_600);
+        }
+        assert_eq!(stale("a.test"), 1, "settled within the run that touched it");
+        store.end_run().expect("end of the run");
+        unit("b.test", "b-next", 1_781_481_600);
+        assert_eq!(stale("a.test"), 0, "left stale by the next run");
+    }
 
     /// A database's schema and rows as SQL that makes them again: each table, index, view and
     /// trigger SQLite did not make itself, in the order they were made, then each table's rows.
