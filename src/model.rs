@@ -13,6 +13,9 @@ use serde::Serialize;
 /// 10M estate 9% faster inline).
 pub type ShortStr = compact_str::CompactString;
 
+/// A record's authentication results of one kind: most records have one, held in the record.
+pub type AuthResults<T> = smallvec::SmallVec<[T; 1]>;
+
 /// One DMARC aggregate (rua) report, as RFC 7489 Appendix C and RFC 9990 (`dmarc-2.0`) describe it.
 ///
 /// Results and dispositions are parsed once, here at the edge, into enums ([`DkimResult`],
@@ -99,8 +102,8 @@ pub struct Record {
     pub header_from: Option<ShortStr>,
     pub envelope_from: Option<ShortStr>,
     pub envelope_to: Option<ShortStr>,
-    pub dkim_results: Vec<DkimAuthResult>,
-    pub spf_results: Vec<SpfAuthResult>,
+    pub dkim_results: AuthResults<DkimAuthResult>,
+    pub spf_results: AuthResults<SpfAuthResult>,
 }
 
 impl Record {

@@ -121,34 +121,6 @@ impl Tag {
     /// The tag of an element by its name, prefixed or not: by its local name. The name is
     /// matched whole first (no known name holds a `:`), so that the usual name, without a
     /// prefix, is not also scanned for one.
-    /// Whether [`Builder::start`] may have something to do when an element of this tag starts.
-    fn opens_item(self) -> bool {
-        use Tag::*;
-        matches!(
-            self,
-            Record | Reason | Dkim | Spf | ReportMetadata | PolicyPublished
-        )
-    }
-
-    /// Whether [`Builder::end`] may have something to do when an element of this tag ends: a
-    /// value, or an item that it closes.
-    fn closes_item(self) -> bool {
-        use Tag::*;
-        !matches!(
-            self,
-            Feedback
-                | ReportMetadata
-                | DateRange
-                | PolicyPublished
-                | Row
-                | PolicyEvaluated
-                | Identifiers
-                | AuthResults
-                | Extensions
-                | Other
-        )
-    }
-
     /// Bytes rather than text: the name need not be found in the document as a `str` first.
     fn named(name: &[u8]) -> Tag {
         match Tag::of(name) {
@@ -216,6 +188,129 @@ impl Tag {
     }
 }
 
+/// What an element is to the [`Builder`]: a value it keeps, an item it opens and closes, or
+/// nothing. Found once, as the element starts, from its tag and its parent's (and, under
+/// `<auth_results>` and `<policy_evaluated>`, its grandparent's), so that neither the start nor
+/// the end looks at the stack again: an element is known by the last two or three names of its
+/// path, whatever is above them (a stray wrapper does not hide a value), except `<version>` and
+/// a record that is stored, which are children of the root only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Other,
+    Version,
+    Metadata,
+    OrgName,
+    Email,
+    ExtraContactInfo,
+    ReportId,
+    Error,
+    Generator,
+    Begin,
+    End,
+    Policy,
+    PolicyDomain,
+    Adkim,
+    Aspf,
+    P,
+    Sp,
+    Np,
+    Pct,
+    Fo,
+    Testing,
+    DiscoveryMethod,
+    /// A `<record>` of the root: started afresh, and stored as it ends.
+    Record,
+    /// A `<record>` of a `<feedback>` below the root: started afresh, never stored.
+    NestedRecord,
+    SourceIp,
+    Count,
+    Disposition,
+    EvaluatedDkim,
+    EvaluatedSpf,
+    /// `<reason>` of `<policy_evaluated>`.
+    Reason,
+    ReasonType,
+    ReasonComment,
+    HeaderFrom,
+    EnvelopeFrom,
+    EnvelopeTo,
+    /// `<dkim>` of `<auth_results>`.
+    Dkim,
+    DkimDomain,
+    DkimSelector,
+    DkimResult,
+    DkimHumanResult,
+    /// `<spf>` of `<auth_results>`.
+    Spf,
+    SpfDomain,
+    SpfScope,
+    SpfResult,
+}
+
+impl Place {
+    /// Whether [`Builder::start`] has something to do as an element of this place starts.
+    fn opens_item(self) -> bool {
+        use Place::*;
+        matches!(
+            self,
+            Record | NestedRecord | Reason | Dkim | Spf | Metadata | Policy
+        )
+    }
+
+    /// The place of an element of `tag` at `depth` (the root is at 1) whose parent is `parent`.
+    fn of(parent: (Tag, Place), depth: usize, tag: Tag) -> Place {
+        use Tag as T;
+        match (parent.0, tag) {
+            (T::Feedback, T::Version) if depth == 2 => Place::Version,
+            (T::Feedback, T::ReportMetadata) => Place::Metadata,
+            (T::Feedback, T::PolicyPublished) => Place::Policy,
+            (T::Feedback, T::Record) if depth == 2 => Place::Record,
+            (T::Feedback, T::Record) => Place::NestedRecord,
+            (T::ReportMetadata, T::OrgName) => Place::OrgName,
+            (T::ReportMetadata, T::Email) => Place::Email,
+            (T::ReportMetadata, T::ExtraContactInfo) => Place::ExtraContactInfo,
+            (T::ReportMetadata, T::ReportId) => Place::ReportId,
+            (T::ReportMetadata, T::Error) => Place::Error,
+            (T::ReportMetadata, T::Generator) => Place::Generator,
+            (T::DateRange, T::Begin) => Place::Begin,
+            (T::DateRange, T::End) => Place::End,
+            (T::PolicyPublished, T::Domain) => Place::PolicyDomain,
+            (T::PolicyPublished, T::Adkim) => Place::Adkim,
+            (T::PolicyPublished, T::Aspf) => Place::Aspf,
+            (T::PolicyPublished, T::P) => Place::P,
+            (T::PolicyPublished, T::Sp) => Place::Sp,
+            (T::PolicyPublished, T::Np) => Place::Np,
+            (T::PolicyPublished, T::Pct) => Place::Pct,
+            (T::PolicyPublished, T::Fo) => Place::Fo,
+            (T::PolicyPublished, T::Testing) => Place::Testing,
+            (T::PolicyPublished, T::DiscoveryMethod) => Place::DiscoveryMethod,
+            (T::Row, T::SourceIp) => Place::SourceIp,
+            (T::Row, T::Count) => Place::Count,
+            (T::PolicyEvaluated, T::Disposition) => Place::Disposition,
+            (T::PolicyEvaluated, T::Dkim) => Place::EvaluatedDkim,
+            (T::PolicyEvaluated, T::Spf) => Place::EvaluatedSpf,
+            (T::PolicyEvaluated, T::Reason) => Place::Reason,
+            (T::Identifiers, T::HeaderFrom) => Place::HeaderFrom,
+            (T::Identifiers, T::EnvelopeFrom) => Place::EnvelopeFrom,
+            (T::Identifiers, T::EnvelopeTo) => Place::EnvelopeTo,
+            (T::AuthResults, T::Dkim) => Place::Dkim,
+            (T::AuthResults, T::Spf) => Place::Spf,
+            (_, tag) => match (parent.1, tag) {
+                (Place::Reason, T::Type) => Place::ReasonType,
+                (Place::Reason, T::Comment) => Place::ReasonComment,
+                (Place::Dkim, T::Domain) => Place::DkimDomain,
+                (Place::Dkim, T::Selector) => Place::DkimSelector,
+                (Place::Dkim, T::Result) => Place::DkimResult,
+                (Place::Dkim, T::HumanResult) => Place::DkimHumanResult,
+                (Place::Spf, T::Domain) => Place::SpfDomain,
+                (Place::Spf, T::Scope) => Place::SpfScope,
+                (Place::Spf, T::Result) => Place::SpfResult,
+                _ => Place::Other,
+            },
+        }
+    }
+}
+
 /// Values collected while walking; turned into an [`AggregateReport`] at the end.
 #[derive(Default)]
 struct Builder {
@@ -237,12 +332,14 @@ struct Builder {
 ///
 /// XML 1.0 line ends (`\r\n`, `\r`) in the document's text become `\n` (a character reference
 /// such as `&#13;` stays what it says): when pieces are joined, and in the value of one piece.
-/// A piece is looked at only when it is a value (text before a child element is dropped unread).
+/// A piece is looked at only when it is a value: the text between elements (half of a report's
+/// events) is kept as the bytes quick-xml found, and dropped unread when an element starts.
 struct Text<'a> {
     /// The document, which every piece is part of (for the place of an error).
     xml: &'a str,
-    /// Text as it is in the document: not yet normalised, references not yet resolved.
-    piece: &'a str,
+    /// Text as it is in the document, a part of `xml`: not yet normalised, references not yet
+    /// resolved.
+    piece: &'a [u8],
     joined: bool,
     /// Normalised text with references resolved, when `joined`.
     buffer: String,
@@ -250,17 +347,18 @@ struct Text<'a> {
 
 impl<'a> Text<'a> {
     fn clear(&mut self) {
-        self.piece = "";
+        self.piece = b"";
         self.joined = false;
     }
 
-    /// Text of the document, as it is there.
-    fn push(&mut self, text: &'a str) -> Result<(), ParseError> {
+    /// Text of the document, as it is there (bytes of `xml`).
+    fn push(&mut self, text: &'a [u8]) -> Result<(), ParseError> {
         if !self.joined && self.piece.is_empty() {
             self.piece = text;
             Ok(())
         } else {
             self.join()?;
+            let text = within(self.xml, text);
             resolve_into(&mut self.buffer, text, offset(self.xml, text))
         }
     }
@@ -275,7 +373,8 @@ impl<'a> Text<'a> {
     fn join(&mut self) -> Result<(), ParseError> {
         if !self.joined {
             self.buffer.clear();
-            resolve_into(&mut self.buffer, self.piece, offset(self.xml, self.piece))?;
+            let piece = within(self.xml, self.piece);
+            resolve_into(&mut self.buffer, piece, offset(self.xml, piece))?;
             self.joined = true;
         }
         Ok(())
@@ -289,7 +388,7 @@ impl<'a> Text<'a> {
         // Line ends are whitespace, and `&` is not: the trimmed value says whether the piece has
         // references or line ends inside, and most values are short and have neither. One pass
         // for both, without the set-up of a search.
-        let value = trim(self.piece);
+        let value = trim(within(self.xml, self.piece));
         let (mut amp, mut cr) = (false, false);
         for &b in value.as_bytes() {
             amp |= b == b'&';
@@ -342,10 +441,13 @@ fn local_name(name: &str) -> &str {
 /// Parses one aggregate report from XML already decoded to UTF-8 (see [`super::decode_xml`]).
 pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
     let mut reader = Reader::from_str(xml);
-    let mut stack: Vec<Tag> = Vec::with_capacity(8);
+    // Each open element's tag and place; the root's parent is nothing we know.
+    let mut stack: Vec<(Tag, Place)> = Vec::with_capacity(8);
+    let parent =
+        |stack: &[(Tag, Place)]| stack.last().copied().unwrap_or((Tag::Other, Place::Other));
     let mut text = Text {
         xml,
-        piece: "",
+        piece: b"",
         joined: false,
         buffer: String::new(),
     };
@@ -368,7 +470,7 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                     root_seen = true;
                     check_root(tag, local_name(within(xml, qname.as_ref())))?;
                     b.report.namespace = namespace_of(&e);
-                } else if tag == Tag::Extensions && stack.as_slice() == [Tag::Feedback] {
+                } else if tag == Tag::Extensions && stack.len() == 1 {
                     // RFC 9990 report-level extensions: kept verbatim, not interpreted.
                     let span = reader
                         .read_to_end(e.name())
@@ -383,12 +485,13 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(ParseError::TooDeep);
                 }
-                stack.push(tag);
+                let place = Place::of(parent(&stack), stack.len() + 1, tag);
+                stack.push((tag, place));
                 text.clear();
-                if tag.opens_item() {
-                    b.start(&stack);
+                if place.opens_item() {
+                    b.start(place);
                 }
-                if tag == Tag::Record && stack.len() == 2 {
+                if place == Place::Record {
                     b.size_records(reader.buffer_position(), xml.len());
                 }
             }
@@ -399,19 +502,18 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                     check_root(tag, local_name(within(xml, qname.as_ref())))?;
                     return Err(ParseError::Missing("report_metadata"));
                 }
-                stack.push(tag);
-                b.start(&stack);
-                b.end(&stack, "")?;
-                stack.pop();
+                let place = Place::of(parent(&stack), stack.len() + 1, tag);
+                b.start(place);
+                b.end(place, "")?;
             }
             Event::End(_) => {
                 // Read (and its references checked) even where no value is kept.
                 let value = text.value()?;
-                if stack.last().is_some_and(|tag| tag.closes_item()) {
-                    b.end(&stack, &value)?;
+                match stack.pop() {
+                    Some((_, Place::Other)) | None => {}
+                    Some((_, place)) => b.end(place, &value)?,
                 }
                 text.clear();
-                stack.pop();
                 if stack.is_empty() {
                     // Anything after the root element (trailing whitespace, NULs, a mail footer) is
                     // ignored: the report is complete.
@@ -421,7 +523,7 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
             Event::Text(t) => {
                 // Always borrowed from `xml`: quick-xml reads a slice without copying.
                 let raw = match t.into_inner() {
-                    Cow::Borrowed(bytes) => within(xml, bytes),
+                    Cow::Borrowed(bytes) => bytes,
                     Cow::Owned(bytes) => {
                         text.push_literal(&String::from_utf8_lossy(&bytes))?;
                         continue;
@@ -556,53 +658,51 @@ impl Builder {
         }
     }
 
-    /// Called after `tag` is pushed: resets the item that the element opens.
-    fn start(&mut self, stack: &[Tag]) {
-        use Tag::*;
-        match stack {
-            [.., Feedback, Record] => self.record = crate::model::Record::default(),
-            [.., PolicyEvaluated, Reason] => self.reason = PolicyOverride::default(),
-            [.., AuthResults, Dkim] => self.dkim = DkimAuthResult::default(),
-            [.., AuthResults, Spf] => self.spf = SpfAuthResult::default(),
-            [.., Feedback, ReportMetadata] => self.seen_metadata = true,
-            [.., Feedback, PolicyPublished] => self.seen_policy = true,
+    /// Called as an element starts: resets the item that it opens.
+    fn start(&mut self, place: Place) {
+        match place {
+            Place::Record | Place::NestedRecord => self.record = crate::model::Record::default(),
+            Place::Reason => self.reason = PolicyOverride::default(),
+            Place::Dkim => self.dkim = DkimAuthResult::default(),
+            Place::Spf => self.spf = SpfAuthResult::default(),
+            Place::Metadata => self.seen_metadata = true,
+            Place::Policy => self.seen_policy = true,
             _ => {}
         }
     }
 
-    /// Called before `tag` is popped, with its trimmed text content.
-    fn end(&mut self, stack: &[Tag], text: &str) -> Result<(), ParseError> {
-        use Tag::*;
+    /// Called as an element ends, with its trimmed text content.
+    fn end(&mut self, place: Place, text: &str) -> Result<(), ParseError> {
         let r = &mut self.report;
-        match stack {
-            [Feedback, Version] => r.version = opt(text),
-            [.., ReportMetadata, OrgName] => r.metadata.org_name = text.to_owned(),
-            [.., ReportMetadata, Email] => r.metadata.email = opt(text),
-            [.., ReportMetadata, ExtraContactInfo] => r.metadata.extra_contact_info = opt(text),
-            [.., ReportMetadata, ReportId] => self.report_id = opt(text),
-            [.., ReportMetadata, Error] => {
+        match place {
+            Place::Version => r.version = opt(text),
+            Place::OrgName => r.metadata.org_name = text.to_owned(),
+            Place::Email => r.metadata.email = opt(text),
+            Place::ExtraContactInfo => r.metadata.extra_contact_info = opt(text),
+            Place::ReportId => self.report_id = opt(text),
+            Place::Error => {
                 if let Some(t) = opt(text) {
                     r.metadata.errors.push(t);
                 }
             }
-            [.., ReportMetadata, Generator] => r.metadata.generator = opt(text),
-            [.., DateRange, Begin] => r.metadata.begin = timestamp("begin", text)?,
-            [.., DateRange, End] => r.metadata.end = timestamp("end", text)?,
+            Place::Generator => r.metadata.generator = opt(text),
+            Place::Begin => r.metadata.begin = timestamp("begin", text)?,
+            Place::End => r.metadata.end = timestamp("end", text)?,
 
-            [.., PolicyPublished, Domain] => r.policy.domain = text.to_ascii_lowercase(),
-            [.., PolicyPublished, Adkim] => r.policy.adkim = lower(text),
-            [.., PolicyPublished, Aspf] => r.policy.aspf = lower(text),
-            [.., PolicyPublished, P] => r.policy.p = lower(text),
-            [.., PolicyPublished, Sp] => r.policy.sp = lower(text),
-            [.., PolicyPublished, Np] => r.policy.np = lower(text),
+            Place::PolicyDomain => r.policy.domain = text.to_ascii_lowercase(),
+            Place::Adkim => r.policy.adkim = lower(text),
+            Place::Aspf => r.policy.aspf = lower(text),
+            Place::P => r.policy.p = lower(text),
+            Place::Sp => r.policy.sp = lower(text),
+            Place::Np => r.policy.np = lower(text),
             // Quirk: pct is advisory; one that is not a number (`100%`, empty) is dropped, not the report.
-            [.., PolicyPublished, Pct] => r.policy.pct = text.trim_end_matches('%').parse().ok(),
-            [.., PolicyPublished, Fo] => r.policy.fo = opt(text),
-            [.., PolicyPublished, Testing] => r.policy.testing = lower(text),
-            [.., PolicyPublished, DiscoveryMethod] => r.policy.discovery_method = lower(text),
+            Place::Pct => r.policy.pct = text.trim_end_matches('%').parse().ok(),
+            Place::Fo => r.policy.fo = opt(text),
+            Place::Testing => r.policy.testing = lower(text),
+            Place::DiscoveryMethod => r.policy.discovery_method = lower(text),
 
-            [.., Row, SourceIp] => self.record.source_ip = normalise_ip(text),
-            [.., Row, Count] if !text.is_empty() => {
+            Place::SourceIp => self.record.source_ip = normalise_ip(text),
+            Place::Count if !text.is_empty() => {
                 let n = r.records.len() + 1;
                 let count: u64 = text.parse().map_err(|_| ParseError::InvalidRecordNumber {
                     record: n,
@@ -617,40 +717,38 @@ impl Builder {
                 }
                 self.record.count = count;
             }
-            [.., PolicyEvaluated, Disposition] => {
+            Place::Disposition => {
                 self.record.disposition = value(text, crate::model::Disposition::parse)
             }
-            [.., PolicyEvaluated, Dkim] => self.record.dkim = value(text, DmarcResult::parse),
-            [.., PolicyEvaluated, Spf] => self.record.spf = value(text, DmarcResult::parse),
-            [.., PolicyEvaluated, Reason, Type] => self.reason.kind = text.to_ascii_lowercase(),
-            [.., PolicyEvaluated, Reason, Comment] => self.reason.comment = opt(text),
-            [.., PolicyEvaluated, Reason] => {
+            Place::EvaluatedDkim => self.record.dkim = value(text, DmarcResult::parse),
+            Place::EvaluatedSpf => self.record.spf = value(text, DmarcResult::parse),
+            Place::ReasonType => self.reason.kind = text.to_ascii_lowercase(),
+            Place::ReasonComment => self.reason.comment = opt(text),
+            Place::Reason => {
                 push(&mut self.record.reasons, std::mem::take(&mut self.reason));
             }
-            [.., Identifiers, HeaderFrom] => self.record.header_from = lower_text(text),
-            [.., Identifiers, EnvelopeFrom] => self.record.envelope_from = lower_text(text),
-            [.., Identifiers, EnvelopeTo] => self.record.envelope_to = lower_text(text),
+            Place::HeaderFrom => self.record.header_from = lower_text(text),
+            Place::EnvelopeFrom => self.record.envelope_from = lower_text(text),
+            Place::EnvelopeTo => self.record.envelope_to = lower_text(text),
 
-            [.., AuthResults, Dkim, Domain] => self.dkim.domain = lowered(text),
-            [.., AuthResults, Dkim, Selector] => {
+            Place::DkimDomain => self.dkim.domain = lowered(text),
+            Place::DkimSelector => {
                 self.dkim.selector = (!text.is_empty()).then(|| ShortStr::from(text))
             }
-            [.., AuthResults, Dkim, Result] => self.dkim.result = DkimResult::parse(text),
-            [.., AuthResults, Dkim, HumanResult] => self.dkim.human_result = opt(text),
-            [.., AuthResults, Dkim] => {
-                push(
-                    &mut self.record.dkim_results,
-                    std::mem::take(&mut self.dkim),
-                );
+            Place::DkimResult => self.dkim.result = DkimResult::parse(text),
+            Place::DkimHumanResult => self.dkim.human_result = opt(text),
+            Place::Dkim => {
+                (self.record.dkim_results).push(std::mem::take(&mut self.dkim));
             }
-            [.., AuthResults, Spf, Domain] => self.spf.domain = lowered(text),
-            [.., AuthResults, Spf, Scope] => self.spf.scope = lower_text(text),
-            [.., AuthResults, Spf, Result] => self.spf.result = SpfResult::parse(text),
-            [.., AuthResults, Spf] => {
-                push(&mut self.record.spf_results, std::mem::take(&mut self.spf));
+            Place::SpfDomain => self.spf.domain = lowered(text),
+            Place::SpfScope => self.spf.scope = lower_text(text),
+            Place::SpfResult => self.spf.result = SpfResult::parse(text),
+            Place::Spf => {
+                (self.record.spf_results).push(std::mem::take(&mut self.spf));
             }
-            [Feedback, Record] => r.records.push(std::mem::take(&mut self.record)),
-            _ => {}
+            Place::Record => r.records.push(std::mem::take(&mut self.record)),
+            Place::Count | Place::Other | Place::Metadata | Place::Policy | Place::NestedRecord => {
+            }
         }
         Ok(())
     }
@@ -846,6 +944,38 @@ mod tests {
             org("A & B")
         );
         assert!(matches!(org("A &amp B"), Err(ParseError::Xml { .. })));
+    }
+
+    #[test]
+    fn places_are_known_by_the_last_names_of_their_path() {
+        // A stray wrapper above a value does not hide it, one between it and its parent does;
+        // `<version>` and a stored record are children of the root only; `<dkim>` is a result
+        // under `<auth_results>` and the aligned result under `<policy_evaluated>`, nothing else.
+        let xml = MINIMAL
+            .replace("<org_name>x</org_name>", "<w><org_name>y</org_name></w>")
+            .replace(
+                "<report_metadata>",
+                "<report_metadata><w><report_metadata><email>e</email></report_metadata></w>",
+            )
+            .replace(
+                "</feedback>",
+                "<version>2</version><w><version>3</version>\
+                 <feedback><record><row><count>9</count></row></record></feedback></w></feedback>",
+            )
+            .replace(
+                "<identifiers>",
+                "<identifiers><dkim><domain>d</domain></dkim>",
+            );
+        let r = parse_aggregate(&xml).unwrap();
+        assert_eq!(r.metadata.org_name, "");
+        assert_eq!(r.metadata.email.as_deref(), Some("e"));
+        assert_eq!(r.version.as_deref(), Some("2"));
+        assert_eq!(r.records.len(), 1);
+        let rec = &r.records[0];
+        assert_eq!(rec.count, 3);
+        assert_eq!(rec.dkim, Some(DmarcResult::Pass));
+        assert_eq!(rec.dkim_results.len(), 1);
+        assert_eq!(rec.dkim_results[0].domain, "example.org");
     }
 
     #[test]

@@ -341,7 +341,7 @@ mod tests {
     #[test]
     fn lists_pack_compactly_and_read_back_the_same() {
         let rec = Record {
-            dkim_results: vec![
+            dkim_results: smallvec::smallvec![
                 dkim("example.org", Some("s\"1\\"), "pass", None),
                 dkim(
                     "ex\u{1}ämple\0.net",
@@ -351,7 +351,11 @@ mod tests {
                 ),
                 dkim("example.org", Some("!"), "fail", Some("=")),
             ],
-            spf_results: vec![spf("example.org", Some("mfrom"), SpfResult::SoftFail)],
+            spf_results: smallvec::smallvec![spf(
+                "example.org",
+                Some("mfrom"),
+                SpfResult::SoftFail
+            )],
             reasons: vec![PolicyOverride {
                 kind: "forwarded".into(),
                 comment: None,
@@ -367,8 +371,8 @@ mod tests {
         assert_eq!(Lists::read(&text), Some(expected(&rec)));
         // The typical record: about half of its JSON.
         let typical = Record {
-            dkim_results: vec![dkim("example.org", Some("s1"), "pass", None)],
-            spf_results: vec![spf("example.org", Some("mfrom"), SpfResult::Pass)],
+            dkim_results: smallvec::smallvec![dkim("example.org", Some("s1"), "pass", None)],
+            spf_results: smallvec::smallvec![spf("example.org", Some("mfrom"), SpfResult::Pass)],
             ..Record::default()
         };
         assert_eq!(packed(&typical), "~example.org;s1;pass|=;mfrom;pass|");
@@ -385,8 +389,11 @@ mod tests {
         for a in values {
             for b in values {
                 let rec = Record {
-                    dkim_results: vec![dkim(a, Some(b), "pass", Some(a)), dkim(b, None, b, None)],
-                    spf_results: vec![
+                    dkim_results: smallvec::smallvec![
+                        dkim(a, Some(b), "pass", Some(a)),
+                        dkim(b, None, b, None)
+                    ],
+                    spf_results: smallvec::smallvec![
                         spf(a, None, SpfResult::Fail),
                         spf(b, Some(a), SpfResult::None),
                     ],
@@ -406,7 +413,7 @@ mod tests {
         }
         // A record with SPF alone: its first domain is the first SPF check's.
         let rec = Record {
-            spf_results: vec![
+            spf_results: smallvec::smallvec![
                 spf("a", None, SpfResult::Pass),
                 spf("a", None, SpfResult::Pass),
             ],
