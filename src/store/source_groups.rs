@@ -67,6 +67,28 @@ pub(crate) fn put_source_key(
     }
 }
 
+/// Whether two records are of one source's group: the same IP and header From, as
+/// [`put_source_key`] writes them (an empty header From as none, in any case).
+pub(crate) fn same_group(
+    (ip, header_from): (&str, Option<&str>),
+    (other_ip, other_from): (&str, Option<&str>),
+) -> bool {
+    crate::store::same_bytes(ip.as_bytes(), other_ip.as_bytes())
+        && match (
+            header_from.filter(|t| !t.is_empty()),
+            other_from.filter(|t| !t.is_empty()),
+        ) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+            _ => false,
+        }
+}
+
+/// Reports of at most this many records have the first record of each group found by looking
+/// at the records before it rather than through [`FirstInReport`]'s map: most reports list a few
+/// sources, and a few comparisons cost less than a key written and hashed.
+pub(crate) const FEW_RECORDS: usize = 32;
+
 /// Which record of a report counts the report for its source's group (its IP and header From,
 /// as [`put_source_key`] writes them): the first met. The rollups keep each IP's reports so per
 /// key, so that a group's keys add up to its reports.
@@ -337,6 +359,33 @@ impl KeyFields {
 mod tests {
     use super::*;
     use std::collections::{BTreeMap, BTreeSet};
+
+    /// [`same_group`] says what equal keys of [`put_source_key`] say.
+    #[test]
+    fn same_group_is_equal_keys() {
+        let ips = ["192.0.2.1", "192.0.2.10", "2001:db8::1", ""];
+        let froms = [
+            None,
+            Some(""),
+            Some("example.org"),
+            Some("Example.ORG"),
+            Some("example.net"),
+        ];
+        let key = |ip: &str, from: Option<&str>| {
+            let mut buf = Vec::new();
+            put_source_key(&mut buf, ip.as_bytes(), from.map(str::as_bytes), None);
+            buf
+        };
+        for a in ips.iter().flat_map(|ip| froms.map(|f| (*ip, f))) {
+            for b in ips.iter().flat_map(|ip| froms.map(|f| (*ip, f))) {
+                assert_eq!(
+                    same_group(a, b),
+                    key(a.0, a.1) == key(b.0, b.1),
+                    "{a:?} {b:?}"
+                );
+            }
+        }
+    }
 
     /// Rows of (IP, header From, report, messages) in a scrambled order, with ties in messages
     /// and reports met out of order: each group's counts and reports as counted one by one, and

@@ -10,7 +10,7 @@ use super::codec::{Entries, Ip, Sums, absorb_entries, encode_key};
 use super::plan::{DAY, day_of};
 use crate::analyse::min_opt;
 use crate::model::AggregateReport;
-use crate::store::source_groups::FirstInReport;
+use crate::store::source_groups::{FEW_RECORDS, FirstInReport, same_group};
 use crate::store::{StoredRecord, same_text};
 
 /// Frees `garbage` on a thread of its own: the sums of a batch are thousands of small allocations,
@@ -60,7 +60,8 @@ impl Pending {
         // once a record (two thirds of the records of the generated corpora).
         let mut run: Option<StoredRecord<'_>> = None;
         let (mut sums, mut reporter): (Option<&mut Sums>, u32) = (None, 0);
-        for rec in &r.records {
+        let few = r.records.len() <= FEW_RECORDS;
+        for (i, rec) in r.records.iter().enumerate() {
             let (dk, sp) = (rec.deciding_dkim(), rec.deciding_spf());
             let stored = StoredRecord {
                 domain,
@@ -76,7 +77,13 @@ impl Pending {
                 disposition: rec.disposition.as_ref().map(|d| d.as_str()),
                 forwarded: rec.forwarded(),
             };
-            let first = keys.firsts.first(0, stored.source_ip, stored.header_from);
+            let first = if few {
+                let group = (stored.source_ip, stored.header_from);
+                !(r.records[..i].iter())
+                    .any(|e| same_group((&e.source_ip, e.header_from.as_deref()), group))
+            } else {
+                keys.firsts.first(0, stored.source_ip, stored.header_from)
+            };
             if !run.as_ref().is_some_and(|c| same_key(c, &stored)) {
                 sums = keys.sums(row, &stored);
                 if let Some(sums) = sums.as_deref_mut() {
