@@ -247,6 +247,24 @@ fn run(corpus: &Corpus, stages: &[Stage], rounds: usize, warm: bool, scratch: &P
             corpus.records as f64 / wall.as_secs_f64(),
         );
     }
+    // Each stage's time over the floor's in the same round (the stages of a round run one after
+    // the other, so a slower moment of this shared machine weighs on both): the median of those.
+    let of_stage = |s: Stage| times.iter().find(|(t, _)| *t == s).map(|(_, t)| t);
+    if let Some(floor) = of_stage(Stage::Floor) {
+        for (stage, t) in times.iter().filter(|(s, _)| *s != Stage::Floor) {
+            let mut ratios: Vec<f64> = (t.iter().zip(floor))
+                .map(|(a, f)| a.wall.as_secs_f64() / f.wall.as_secs_f64())
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            println!(
+                "  {} x floor, round by round: median {:.2} (from {:.2} to {:.2})",
+                format!("{stage:?}").to_lowercase(),
+                ratios[ratios.len() / 2],
+                ratios[0],
+                ratios[ratios.len() - 1]
+            );
+        }
+    }
     if !phases.is_empty() {
         let median = |k: usize| {
             let mut v: Vec<Duration> = phases.iter().map(|p| p[k]).collect();

@@ -275,6 +275,7 @@ impl Place {
     }
 
     /// The place of an element of `tag` at `depth` (the root is at 1) whose parent is `parent`.
+    #[inline(always)]
     fn of(parent: (Tag, Place), depth: usize, tag: Tag) -> Place {
         use Tag as T;
         match (parent.0, tag) {
