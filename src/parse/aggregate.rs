@@ -790,8 +790,8 @@ impl Builder {
     }
 }
 
-/// [`Vec::push`], the first item into a vector of its own size: most records have one result of
-/// each kind (and `push` would take the general path of growing a vector, and room for four).
+/// [`Vec::push`], the first item into a vector of its own size: a record that has a reason seldom
+/// has two (and `push` would take the general path of growing a vector, and room for four).
 fn push<T>(items: &mut Vec<T>, item: T) {
     if items.capacity() == 0 {
         *items = vec![item];
