@@ -274,10 +274,13 @@ impl Place {
         )
     }
 
-    /// The place of an element of `tag` at `depth` (the root is at 1) whose parent is `parent`.
+    /// The place of an element of `tag` that starts inside the elements `open` (the root's
+    /// parent is nothing we know).
     #[inline(always)]
-    fn of(parent: (Tag, Place), depth: usize, tag: Tag) -> Place {
+    fn of(open: &[(Tag, Place)], tag: Tag) -> Place {
         use Tag as T;
+        let parent = open.last().copied().unwrap_or((T::Other, Place::Other));
+        let depth = open.len() + 1;
         match (parent.0, tag) {
             (T::Feedback, T::Version) if depth == 2 => Place::Version,
             (T::Feedback, T::ReportMetadata) => Place::Metadata,
@@ -459,10 +462,8 @@ fn local_name(name: &str) -> &str {
 /// Parses one aggregate report from XML already decoded to UTF-8 (see [`super::decode_xml`]).
 pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
     let mut reader = Reader::from_str(xml);
-    // Each open element's tag and place; the root's parent is nothing we know.
+    // Each open element's tag and place.
     let mut stack: Vec<(Tag, Place)> = Vec::with_capacity(8);
-    let parent =
-        |stack: &[(Tag, Place)]| stack.last().copied().unwrap_or((Tag::Other, Place::Other));
     let mut text = Text {
         xml,
         piece: b"",
@@ -503,7 +504,7 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(ParseError::TooDeep);
                 }
-                let place = Place::of(parent(&stack), stack.len() + 1, tag);
+                let place = Place::of(&stack, tag);
                 stack.push((tag, place));
                 text.clear();
                 if place.opens_item() {
@@ -520,7 +521,7 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                     check_root(tag, local_name(within(xml, qname.as_ref())))?;
                     return Err(ParseError::Missing("report_metadata"));
                 }
-                let place = Place::of(parent(&stack), stack.len() + 1, tag);
+                let place = Place::of(&stack, tag);
                 b.start(place);
                 b.end(place, "")?;
             }
