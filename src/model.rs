@@ -938,26 +938,40 @@ impl std::fmt::Debug for IpSet {
 /// four decimal octets without leading zeros), so that a set of numbers counts exactly the
 /// distinct texts.
 pub fn canonical_v4(ip: &str) -> Option<u32> {
-    // One pass over the bytes (the rollups ask this of every record stored).
-    let (mut n, mut octet, mut digits, mut dots) = (0u32, 0u32, 0u8, 0u8);
-    for &b in ip.as_bytes() {
-        match b {
-            b'0'..=b'9' => {
-                // A leading zero only alone ("0", never "01"); at most three digits.
-                if (digits == 1 && octet == 0) || digits == 3 {
-                    return None;
-                }
-                octet = octet * 10 + u32::from(b - b'0');
-                digits += 1;
+    // Octet by octet (the parser and the rollups ask this of every record): each is a digit,
+    // then up to two more unless the first is a zero, then a dot before the next. Issue 21: a
+    // pass byte by byte with its state in four variables took about 50 instructions more an
+    // address (the rollups' `Sums::add`, which asks it once a record: 45.8M → 40.1M over
+    // 119,935 records).
+    let b = ip.as_bytes();
+    let digit = |i: usize| {
+        b.get(i)
+            .map(|c| u32::from(c.wrapping_sub(b'0')))
+            .filter(|d| *d <= 9)
+    };
+    let (mut n, mut i) = (0u32, 0usize);
+    for k in 0..4 {
+        let mut octet = digit(i)?;
+        i += 1;
+        if octet != 0 {
+            for _ in 0..2 {
+                let Some(d) = digit(i) else { break };
+                octet = octet * 10 + d;
+                i += 1;
             }
-            b'.' if digits > 0 && octet <= 255 && dots < 3 => {
-                n = n << 8 | octet;
-                (octet, digits, dots) = (0, 0, dots + 1);
+            if octet > 255 {
+                return None;
             }
-            _ => return None,
+        }
+        n = n << 8 | octet;
+        if k < 3 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
         }
     }
-    (dots == 3 && digits > 0 && octet <= 255).then_some(n << 8 | octet)
+    (i == b.len()).then_some(n)
 }
 
 /// Lists reused by [`distinct_v4`] and [`sort_v4`] from one set to the next (a year's senders
@@ -1381,6 +1395,19 @@ mod tests {
             "1.2.3.0000",
             "1.2.3.1000",
             "1.2.3.4a",
+            "01.2.3.4",
+            "1.02.3.4",
+            "1..3.4",
+            "1.2.3.4 ",
+            " 1.2.3.4",
+            "1.2.3",
+            "1234.2.3.4",
+            "10.20.30.40",
+            "9.99.199.249",
+            "1.2.3.0",
+            "192.168.001.1",
+            "1.2.3.4/24",
+            "１.2.3.4",
         ] {
             let want = ip
                 .parse::<std::net::Ipv4Addr>()

@@ -99,8 +99,12 @@ fn field(out: &mut String, value: &str) {
         out.push_str(value);
         return;
     }
-    // Nearly every value needs no escape: copied whole after one pass that only looks.
-    if !value.chars().any(|c| special(c) || c == '\0') {
+    // Nearly every value needs no escape: copied whole after one pass that only looks, at its
+    // bytes (each special character and NUL is ASCII, never a byte of a longer character).
+    if !value
+        .bytes()
+        .any(|b| matches!(b, b'\\' | b'|' | b',' | b';' | 0))
+    {
         out.push_str(value);
         return;
     }

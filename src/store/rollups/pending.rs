@@ -10,7 +10,7 @@ use super::codec::{Entries, Ip, Sums, absorb_entries, encode_key};
 use super::plan::{DAY, day_of};
 use crate::analyse::min_opt;
 use crate::model::AggregateReport;
-use crate::store::source_groups::{FEW_RECORDS, FirstInReport, same_group};
+use crate::store::source_groups::{FirstInRecords, FirstInReport};
 use crate::store::{StoredRecord, same_text};
 
 /// Frees `garbage` on a thread of its own: the sums of a batch are thousands of small allocations,
@@ -54,13 +54,12 @@ impl Pending {
         let (Some(row), keys) = self.row(domain, day_of(m.end)) else {
             return;
         };
-        keys.firsts.clear();
+        keys.in_report.clear();
         // Records in a row with the same columns (one sender's IPs, as reports list them) are
         // added to their key's sums found once for the run: the key looked up once a run, not
         // once a record (two thirds of the records of the generated corpora).
         let mut run: Option<StoredRecord<'_>> = None;
         let (mut sums, mut reporter): (Option<&mut Sums>, u32) = (None, 0);
-        let few = r.records.len() <= FEW_RECORDS;
         for (i, rec) in r.records.iter().enumerate() {
             let (dk, sp) = (rec.deciding_dkim(), rec.deciding_spf());
             let stored = StoredRecord {
@@ -77,13 +76,7 @@ impl Pending {
                 disposition: rec.disposition.as_ref().map(|d| d.as_str()),
                 forwarded: rec.forwarded(),
             };
-            let first = if few {
-                let group = (stored.source_ip, stored.header_from);
-                !(r.records[..i].iter())
-                    .any(|e| same_group((&e.source_ip, e.header_from.as_deref()), group))
-            } else {
-                keys.firsts.first(0, stored.source_ip, stored.header_from)
-            };
+            let first = keys.in_report.first(&r.records, i);
             if !run.as_ref().is_some_and(|c| same_key(c, &stored)) {
                 sums = keys.sums(row, &stored);
                 if let Some(sums) = sums.as_deref_mut() {
@@ -119,7 +112,10 @@ fn same_key(a: &StoredRecord<'_>, b: &StoredRecord<'_>) -> bool {
 pub(super) struct Keys {
     pub(super) keys: HashMap<Vec<u8>, Vec<u8>>,
     buf: Vec<u8>,
-    /// The record of a report that counts it for its source IP and header From.
+    /// The record of a report that counts it for its source IP and header From: of a report
+    /// summed from the model ([`Pending::add_report`]), and of the reports whose records are
+    /// read back ([`super::upkeep`]).
+    pub(super) in_report: FirstInRecords,
     pub(super) firsts: FirstInReport,
 }
 
