@@ -76,11 +76,7 @@ impl Block {
         for rec in &report.records {
             // A record's lists are most often the record before's (one sender's IPs): packed
             // again only when they differ.
-            let same = before.is_some_and(|b| {
-                b.dkim_results == rec.dkim_results
-                    && b.spf_results == rec.spf_results
-                    && b.reasons == rec.reasons
-            });
+            let same = before.is_some_and(|b| same_lists(b, rec));
             if !same {
                 auth.clear();
                 lists::pack(rec, &mut auth);
@@ -107,6 +103,38 @@ impl Block {
     }
 }
 
+/// Whether `a` and `b` have the same lists (as `==` has it: [`lists::pack`] writes the same text
+/// for both), their texts compared by [`same_bytes`] (issue 21: `==` called `memcmp` for each,
+/// five times a record).
+fn same_lists(a: &Record, b: &Record) -> bool {
+    fn text(x: &str, y: &str) -> bool {
+        same_bytes(x.as_bytes(), y.as_bytes())
+    }
+    fn optional(x: Option<&str>, y: Option<&str>) -> bool {
+        match (x, y) {
+            (Some(x), Some(y)) => text(x, y),
+            (x, y) => x.is_none() && y.is_none(),
+        }
+    }
+    a.dkim_results.len() == b.dkim_results.len()
+        && a.spf_results.len() == b.spf_results.len()
+        && a.reasons.len() == b.reasons.len()
+        && a.dkim_results.iter().zip(&b.dkim_results).all(|(x, y)| {
+            text(&x.domain, &y.domain)
+                && optional(x.selector.as_deref(), y.selector.as_deref())
+                && x.result == y.result
+                && optional(x.human_result.as_deref(), y.human_result.as_deref())
+        })
+        && a.spf_results.iter().zip(&b.spf_results).all(|(x, y)| {
+            text(&x.domain, &y.domain)
+                && optional(x.scope.as_deref(), y.scope.as_deref())
+                && x.result == y.result
+        })
+        && a.reasons.iter().zip(&b.reasons).all(|(x, y)| {
+            text(&x.kind, &y.kind) && optional(x.comment.as_deref(), y.comment.as_deref())
+        })
+}
+
 /// `rec`'s values as a block holds them, its lists being `auth`.
 fn row<'a>(rec: &'a Record, auth: &'a str) -> Row<'a> {
     let (d, s) = (rec.deciding_dkim(), rec.deciding_spf());
@@ -130,22 +158,36 @@ fn row<'a>(rec: &'a Record, auth: &'a str) -> Row<'a> {
     }
 }
 
+/// Where a value of the record before or of this record is in the block: its start and end, or
+/// [`NOWHERE`] for none.
+type Place = (u32, u32);
+
+/// No value ([`Place`]).
+const NOWHERE: Place = (u32::MAX, 0);
+
 /// Writes a block record by record.
 #[derive(Debug)]
 pub struct Writer {
     block: Block,
-    /// Where the record before's values are in `block.data`, for the references to them.
-    before: [Option<(usize, usize)>; TEXTS.len()],
+    /// Where the values of the record before (`places[before]`) and of this one (the other)
+    /// are in `block.data`, for the references to them: two lists used in turn, not one copied
+    /// into the other once a record (issue 21: that copy, of twelve places of two `usize`s, was
+    /// a `memcpy` call a record).
+    places: [[Place; TEXTS.len()]; 2],
+    before: usize,
 }
 
 impl Writer {
     /// A block for about `records` records.
     pub fn with_capacity(records: usize) -> Writer {
-        let mut data = Vec::with_capacity(1 + 32 * records);
+        // About 27 bytes a record, more for the first of each sender: room enough that the
+        // block is seldom grown (a copy of all of it so far).
+        let mut data = Vec::with_capacity(1 + 48 * records);
         data.push(VERSION);
         Writer {
             block: Block { data, records: 0 },
-            before: [None; TEXTS.len()],
+            places: [[NOWHERE; TEXTS.len()]; 2],
+            before: 0,
         }
     }
 
@@ -154,28 +196,42 @@ impl Writer {
         let data = &mut self.block.data;
         varint(data, zigzag(row.count));
         data.push(u8::from(row.forwarded));
-        let mut here = [None; TEXTS.len()];
+        let [first, second] = &mut self.places;
+        let (before, here) = if self.before == 0 {
+            (&*first, second)
+        } else {
+            (&*second, first)
+        };
         for (i, value) in row.texts.iter().enumerate() {
             let Some(value) = value else {
                 data.push(0);
+                here[i] = NOWHERE;
                 continue;
             };
-            let same = |at: &Option<(usize, usize)>| {
-                at.is_some_and(|(s, e)| same_bytes(&data[s..e], value.as_bytes()))
+            let same = |(s, e): Place| {
+                s != u32::MAX && same_bytes(&data[s as usize..e as usize], value.as_bytes())
             };
-            if same(&self.before[i]) {
+            if same(before[i]) {
                 data.push(1);
-                here[i] = self.before[i];
-            } else if let Some(j) = (0..i).find(|&j| same(&here[j])) {
+                here[i] = before[i];
+            } else if let Some(j) = (0..i).find(|&j| same(here[j])) {
                 data.push(2 + j as u8);
                 here[i] = here[j];
             } else {
                 varint(data, LITERAL + value.len() as u64);
-                here[i] = Some((data.len(), data.len() + value.len()));
+                // A block is far smaller than 4 GiB (a report's records, each within the input
+                // limits); past that, a value is written again rather than referred to.
+                here[i] = match (
+                    u32::try_from(data.len()),
+                    u32::try_from(data.len() + value.len()),
+                ) {
+                    (Ok(s), Ok(e)) if s != u32::MAX => (s, e),
+                    _ => NOWHERE,
+                };
                 data.extend_from_slice(value.as_bytes());
             }
         }
-        self.before = here;
+        self.before ^= 1;
         self.block.records += 1;
     }
 
@@ -428,6 +484,66 @@ mod tests {
         assert_eq!(read[0].count, i64::MAX);
         assert!(read[1].forwarded && !read[0].forwarded);
         assert!(Block::of(&AggregateReport::default()).is_empty());
+    }
+
+    /// [`same_lists`] says what `==` of the three lists says.
+    #[test]
+    fn same_lists_is_equal_lists() {
+        use crate::model::{DkimAuthResult, DkimResult, PolicyOverride, SpfAuthResult, SpfResult};
+        let dkim = |d: &str, s: Option<&str>, r: DkimResult, h: Option<&str>| DkimAuthResult {
+            domain: d.into(),
+            selector: s.map(Into::into),
+            result: r,
+            human_result: h.map(str::to_owned),
+        };
+        let spf = |d: &str, s: Option<&str>, r: SpfResult| SpfAuthResult {
+            domain: d.into(),
+            scope: s.map(Into::into),
+            result: r,
+        };
+        let mut records = vec![Record::default()];
+        for (i, d) in [
+            dkim("example.org", Some("s1"), DkimResult::Pass, None),
+            dkim("example.org", Some("s2"), DkimResult::Pass, None),
+            dkim("example.org", None, DkimResult::Pass, None),
+            dkim("example.org", Some("s1"), DkimResult::Fail, None),
+            dkim("example.org", Some("s1"), DkimResult::Pass, Some("ok")),
+            dkim("example.net", Some("s1"), DkimResult::Pass, None),
+            dkim(
+                "a-much-longer-domain-name.example.org",
+                Some("s1"),
+                DkimResult::Pass,
+                None,
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut r = Record::default();
+            r.dkim_results.push(d.clone());
+            records.push(r.clone());
+            r.dkim_results.push(d);
+            records.push(r.clone());
+            r.spf_results
+                .push(spf("example.org", Some("mfrom"), SpfResult::Pass));
+            records.push(r.clone());
+            let scope = ["mfrom", "helo"][i % 2];
+            r.spf_results[0] = spf("example.org", Some(scope), SpfResult::SoftFail);
+            records.push(r.clone());
+            r.reasons.push(PolicyOverride {
+                kind: "forwarded".into(),
+                comment: (i % 3 == 0).then(|| "a comment".to_owned()),
+            });
+            records.push(r);
+        }
+        for a in &records {
+            for b in &records {
+                let equal = a.dkim_results == b.dkim_results
+                    && a.spf_results == b.spf_results
+                    && a.reasons == b.reasons;
+                assert_eq!(same_lists(a, b), equal, "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]
