@@ -5,8 +5,6 @@
 use crate::analyse::min_opt;
 use crate::model::{Disposition, DkimResult, EvidenceKey, SpfResult, canonical_v4};
 
-use super::HashMap;
-
 /// `n` as a LEB128 varint.
 pub(super) fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
@@ -580,7 +578,7 @@ impl SumsSink for Sums {
 }
 
 /// The sums of one row: each key's bytes ([`encode_key`]) and its sums.
-pub(super) type Entries = HashMap<Vec<u8>, Sums>;
+pub(super) type Entries = hashbrown::HashMap<Vec<u8>, Sums, foldhash::fast::RandomState>;
 
 /// The reporters' names a blob's entries refer to by place: a blob begins with them (how many,
 /// then each as a text), so that each entry's reporters cost a byte or two each. Those of the

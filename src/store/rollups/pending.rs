@@ -160,10 +160,8 @@ impl Keys {
                 self.keys.entry(buf.clone()).or_insert(key)
             }
         };
-        if !row.contains_key(key) {
-            row.insert(key.clone(), Sums::default());
-        }
-        row.get_mut(key)
+        // Found by one hash of the key, copied only when new.
+        Some(row.entry_ref(key.as_slice()).or_default())
     }
 }
 
