@@ -396,17 +396,20 @@ mod tests {
     use super::*;
     use std::collections::{BTreeMap, BTreeSet};
 
+    /// Source IPs and header Froms that are of one group and of another in every way.
+    const IPS: [&str; 4] = ["192.0.2.1", "192.0.2.10", "2001:db8::1", ""];
+    const FROMS: [Option<&str>; 5] = [
+        None,
+        Some(""),
+        Some("example.org"),
+        Some("Example.ORG"),
+        Some("example.net"),
+    ];
+
     /// [`FirstInRecords`] says of each record what looking at the records before it says.
     #[test]
     fn the_first_of_a_group_is_the_first_met() {
-        let ips = ["192.0.2.1", "192.0.2.10", "2001:db8::1", ""];
-        let froms = [
-            None,
-            Some(""),
-            Some("example.org"),
-            Some("Example.ORG"),
-            Some("a.example"),
-        ];
+        let (ips, froms) = (IPS, FROMS);
         let mut x: u64 = 11;
         let mut firsts = FirstInRecords::default();
         for n in [0, 1, 2, 5, 40, 300] {
@@ -440,14 +443,7 @@ mod tests {
     /// [`same_group`] says what equal keys of [`put_source_key`] say.
     #[test]
     fn same_group_is_equal_keys() {
-        let ips = ["192.0.2.1", "192.0.2.10", "2001:db8::1", ""];
-        let froms = [
-            None,
-            Some(""),
-            Some("example.org"),
-            Some("Example.ORG"),
-            Some("example.net"),
-        ];
+        let (ips, froms) = (IPS, FROMS);
         let key = |ip: &str, from: Option<&str>| {
             let mut buf = Vec::new();
             put_source_key(&mut buf, ip.as_bytes(), from.map(str::as_bytes), None);
