@@ -77,8 +77,15 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn execute(config: Config) -> anyhow::Result<u8> {
+    let output = (config.quiet, config.verbose);
     let action = match config.action {
         Action::Login(login, options) => return oauth2_login(&login, &options),
+        // Opens the database itself, beside its parsing threads.
+        Action::Ingest {
+            paths,
+            options,
+            retention,
+        } => return ingest(&config.db, paths, &options, &retention, output),
         // The web outputs open the database read-only: they run beside a `fetch`.
         Action::Serve(serve) => return web_serve(&config.db, serve),
         Action::Report(report) => return web_report(&config.db, &report),
@@ -114,22 +121,12 @@ fn execute(config: Config) -> anyhow::Result<u8> {
     };
     let store = Store::open_at(&config.db, how)?;
     warn(store.warnings());
-    let output = (config.quiet, config.verbose);
     match action {
         Action::Ingest {
             paths,
             options,
             retention,
-        } => {
-            let inputs = fetch::Inputs::new(paths, options.limits.max_message_size);
-            let stats = with_progress(output, |notify| {
-                pipeline::ingest(&store, inputs, &options, &mut |e| notify(Notice::Input(e)))
-                    .map_err(Into::into)
-            })?;
-            let code = finish("ingest", &stats, config.quiet)?;
-            apply_retention(&store, &retention, &config.db, config.quiet)?;
-            Ok(code)
-        }
+        } => ingest(&config.db, paths, &options, &retention, output),
         Action::Reprocess { options } => {
             let stats = with_progress(output, |notify| {
                 pipeline::reprocess(&store, &options, &mut |e| notify(Notice::Input(e)))
@@ -331,6 +328,35 @@ pub(crate) fn warn(warnings: &[String]) {
     for w in warnings {
         eprintln!("dmarc-warden: {w}");
     }
+}
+
+/// `ingest`: the inputs at `paths` into the database at `db`, opened (made when new) while the
+/// parsing threads begin ([`pipeline::ingest_into`]); then the retention, if any.
+fn ingest(
+    db: &store::Location,
+    paths: Vec<std::path::PathBuf>,
+    options: &pipeline::Options,
+    retention: &store::Retention,
+    output: (bool, bool),
+) -> anyhow::Result<u8> {
+    let inputs = fetch::Inputs::new(paths, options.limits.max_message_size);
+    let mut store = None;
+    let stats = with_progress(output, |notify| {
+        let (opened, stats) = pipeline::ingest_into(
+            db,
+            inputs,
+            options,
+            &mut |store| warn(store.warnings()),
+            &mut |e| notify(Notice::Input(e)),
+        )?;
+        store = Some(opened);
+        Ok(stats)
+    })?;
+    let code = finish("ingest", &stats, output.0)?;
+    if let Some(store) = &store {
+        apply_retention(store, retention, db, output.0)?;
+    }
+    Ok(code)
 }
 
 /// `login`: what to do on stderr, the refresh token into its file.

@@ -571,6 +571,17 @@ fn fatal_errors_exit_2_with_one_clear_line() {
         "{}",
         out.stderr
     );
+    // Nor by `ingest`, which opens it beside its parsing threads: the same error, and the
+    // inputs read meanwhile are neither stored nor rejected.
+    let samples = samples();
+    let out = env.run(&["ingest", "--db", s(env.dir.path()), s(&samples)]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.starts_with("dmarc-warden: error: database ")
+            && !out.stderr.contains("rejected"),
+        "{}",
+        out.stderr
+    );
     let out = env.run(&["ingest", "/nonexistent/report.xml"]);
     assert_eq!(out.code, 1);
     assert!(

@@ -248,7 +248,7 @@ impl Run<'_> {
             for (batch, bodies) in rx {
                 let inputs = self.inputs(batch, bodies, folder, uidvalidity);
                 let work = &self.options.work;
-                let encode = self.store.encodes_blocks();
+                let encode = self.store.kind().encodes_blocks();
                 let mut processed: Vec<(u32, Processed)> = self.pool.install(|| {
                     inputs
                         .into_par_iter()

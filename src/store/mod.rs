@@ -391,6 +391,73 @@ enum HeldLock {
     },
 }
 
+/// Which backend holds a database: known from `--db` before it is open ([`Location::kind`]), and
+/// what `ingest` tunes itself by (its batches, its units of work, its parsing threads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+impl Kind {
+    /// Rows (records, and one per report) a unit of work of `ingest` should gather: SQLite writes
+    /// fastest in small batches that stay in the caches (about 4,000 rows, measured in issue 21);
+    /// PostgreSQL in large ones, each a round trip, a `COPY` per table and a commit that waits for
+    /// its WAL to reach the disk (about 40,000 rows, as its bulk-load figures were measured).
+    pub fn batch_rows(self) -> usize {
+        match self {
+            Kind::Sqlite => 4_000,
+            Kind::Postgres => 40_000,
+        }
+    }
+
+    /// Rows a unit of work of `ingest` may hold, in batches of [`Kind::batch_rows`] written as
+    /// they come: on SQLite several (issue 21: a commit rewrites every page of the reports'
+    /// indexes and of the rollups that its reports touch, and over many domains that is most of
+    /// them, so that each commit wrote about as many pages again as its records filled; the
+    /// rollups' upkeep is also paid once a unit of work); on PostgreSQL one.
+    pub fn unit_rows(self) -> usize {
+        match self {
+            Kind::Sqlite => 16_000,
+            Kind::Postgres => 40_000,
+        }
+    }
+
+    /// Whether units of work keep rollups of what they store, from a [`Presum`] when given.
+    pub fn keeps_rollups(self) -> bool {
+        true
+    }
+
+    /// Whether units of work store records encoded ahead on the parsing threads
+    /// ([`Tx::insert_reports_encoded`]): SQLite; PostgreSQL packs its own as it encodes `COPY`.
+    pub fn encodes_blocks(self) -> bool {
+        self == Kind::Sqlite
+    }
+
+    /// Threads `ingest` should parse on, given the machine's `cores`: SQLite's writer runs in this
+    /// process and is now lighter than parsing, so a parsing thread per core beside it (issue 21:
+    /// 5,000 mixed / 400 large reports on 2 cores, wall 0.284 / 0.244 s with one, 0.260 / 0.229 s
+    /// with two); PostgreSQL's server does most of the writing, often on this machine, so one
+    /// core is left to it (20,000 reports into a local server: 1.78 s with one, 1.93-2.05 s with
+    /// two).
+    pub fn parse_threads(self, cores: usize) -> usize {
+        match self {
+            Kind::Sqlite => cores.max(1),
+            Kind::Postgres => cores.saturating_sub(1).max(1),
+        }
+    }
+}
+
+impl Location {
+    /// Which backend holds the database it names.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Location::Sqlite(_) => Kind::Sqlite,
+            Location::Postgres(_) => Kind::Postgres,
+        }
+    }
+}
+
 /// The database, whichever backend holds it.
 pub struct Store {
     backend: Backend,
@@ -428,50 +495,11 @@ enum TxBackend<'s> {
 
 /// Opening, the unit of work, and what the web and the lock files need.
 impl Store {
-    /// Rows (records, and one per report) a unit of work of `ingest` should gather: SQLite writes
-    /// fastest in small batches that stay in the caches (about 4,000 rows, measured in issue 21);
-    /// PostgreSQL in large ones, each a round trip, a `COPY` per table and a commit that waits for
-    /// its WAL to reach the disk (about 40,000 rows, as its bulk-load figures were measured).
-    pub fn batch_rows(&self) -> usize {
+    /// Which backend holds the database.
+    pub fn kind(&self) -> Kind {
         match self.backend {
-            Backend::Sqlite(_) => 4_000,
-            Backend::Postgres(_) => 40_000,
-        }
-    }
-
-    /// Rows a unit of work of `ingest` may hold, in batches of [`Store::batch_rows`] written as
-    /// they come: on SQLite several (issue 21: a commit rewrites every page of the reports'
-    /// indexes and of the rollups that its reports touch, and over many domains that is most of
-    /// them, so that each commit wrote about as many pages again as its records filled; the
-    /// rollups' upkeep is also paid once a unit of work); on PostgreSQL one.
-    pub fn unit_rows(&self) -> usize {
-        match self.backend {
-            Backend::Sqlite(_) => 16_000,
-            Backend::Postgres(_) => 40_000,
-        }
-    }
-
-    /// Whether units of work keep rollups of what they store, from a [`Presum`] when given.
-    pub fn keeps_rollups(&self) -> bool {
-        true
-    }
-
-    /// Whether units of work store records encoded ahead on the parsing threads
-    /// ([`Tx::insert_reports_encoded`]): SQLite; PostgreSQL packs its own as it encodes `COPY`.
-    pub fn encodes_blocks(&self) -> bool {
-        matches!(self.backend, Backend::Sqlite(_))
-    }
-
-    /// Threads `ingest` should parse on, given the machine's `cores`: SQLite's writer runs in this
-    /// process and is now lighter than parsing, so a parsing thread per core beside it (issue 21:
-    /// 5,000 mixed / 400 large reports on 2 cores, wall 0.284 / 0.244 s with one, 0.260 / 0.229 s
-    /// with two); PostgreSQL's server does most of the writing, often on this machine, so one
-    /// core is left to it (20,000 reports into a local server: 1.78 s with one, 1.93-2.05 s with
-    /// two).
-    pub fn parse_threads(&self, cores: usize) -> usize {
-        match self.backend {
-            Backend::Sqlite(_) => cores.max(1),
-            Backend::Postgres(_) => cores.saturating_sub(1).max(1),
+            Backend::Sqlite(_) => Kind::Sqlite,
+            Backend::Postgres(_) => Kind::Postgres,
         }
     }
 
