@@ -326,8 +326,17 @@ impl Sums {
             .extend(o.other.into_iter().map(|(t, r, n, k)| (t, place(r), n, k)));
     }
 
-    /// Writes the sums (sets sorted and made sets here), reporters as their places in `names`.
-    pub(super) fn encode(&mut self, out: &mut Vec<u8>, names: &mut Names) {
+    /// Writes the sums (sets sorted and made sets here), reporters as their places in `names`;
+    /// the lists it needs meanwhile are `scratch`'s, kept from one sums to the next.
+    pub(super) fn encode(&mut self, out: &mut Vec<u8>, names: &mut Names, scratch: &mut Scratch) {
+        let Scratch {
+            days,
+            at,
+            places,
+            own,
+            ip_places,
+            ..
+        } = scratch;
         put_varint(out, self.messages);
         out.push(u8::from(self.first.is_some()) | u8::from(self.last.is_some()) << 1);
         for t in [self.first, self.last].into_iter().flatten() {
@@ -336,38 +345,40 @@ impl Sums {
         // The days of begin behind their length in bytes, so that a reader without use for
         // them steps over them (a year's rows hold 800,000).
         self.begins.sort_unstable();
-        let mut days = Vec::with_capacity(1 + 3 * self.begins.len());
-        put_varint(&mut days, self.begins.len() as u64);
+        days.clear();
+        put_varint(days, self.begins.len() as u64);
         let mut prev = 0i64;
         for (d, n) in &self.begins {
-            put_signed(&mut days, d.wrapping_sub(prev));
-            put_varint(&mut days, *n);
+            put_signed(days, d.wrapping_sub(prev));
+            put_varint(days, *n);
             prev = *d;
         }
-        put_text(out, &days);
+        put_text(out, days);
         // Each reporter's place in `names`, by its place in `reporters`: looked up once here,
         // not once per IP it reported.
-        let at: Vec<u64> = self.reporters.iter().map(|r| names.place(r)).collect();
-        let mut places = at.clone();
+        at.clear();
+        at.extend(self.reporters.iter().map(|r| names.place(r)));
+        places.clear();
+        places.extend_from_slice(at);
         places.sort_unstable();
         places.dedup();
         put_varint(out, places.len() as u64);
-        for p in places {
-            put_varint(out, p);
+        for p in places.iter() {
+            put_varint(out, *p);
         }
         // The set of IPs, increasing, each canonical IPv4 address as its four bytes: read back
         // as a copy (as varint differences they took 3.4 bytes each, and a year's 3.6 million
         // were a fifth of reading it); then each IP's own sums in the same order, behind their
         // length, so that a reader of the set alone steps over them: its messages, its reports
         // and its reporters' places in `names`.
-        let mut own = Vec::new();
-        put_ips(out, &mut own, &at, &mut self.v4, |out, a| {
+        own.clear();
+        put_ips(out, own, ip_places, at, &mut self.v4, |out, a| {
             out.extend_from_slice(&a.to_le_bytes());
         });
-        put_ips(out, &mut own, &at, &mut self.other, |out, t| {
+        put_ips(out, own, ip_places, at, &mut self.other, |out, t| {
             put_text(out, t.as_bytes());
         });
-        put_text(out, &own);
+        put_text(out, own);
     }
 
     /// Reads the sums [`Sums::encode`] wrote, handing each part to `sink` (no structure is built
@@ -460,6 +471,7 @@ impl Sums {
 fn put_ips<T: Ord>(
     out: &mut Vec<u8>,
     own: &mut Vec<u8>,
+    places: &mut Vec<u64>,
     at: &[u64],
     ips: &mut [(T, u32, u64, u32)],
     put: impl Fn(&mut Vec<u8>, &T),
@@ -467,7 +479,6 @@ fn put_ips<T: Ord>(
     ips.sort_unstable();
     let same = |a: &(T, u32, u64, u32), b: &(T, u32, u64, u32)| a.0 == b.0;
     put_varint(out, ips.chunk_by(same).count() as u64);
-    let mut places = Vec::new();
     for ip in ips.chunk_by(same) {
         put(out, &ip[0].0);
         let messages = ip.iter().fold(0u64, |m, (_, _, n, _)| m.saturating_add(*n));
@@ -479,7 +490,7 @@ fn put_ips<T: Ord>(
         places.sort_unstable();
         places.dedup();
         put_varint(own, places.len() as u64);
-        for p in &places {
+        for p in places.iter() {
             put_varint(own, *p);
         }
     }
@@ -580,6 +591,20 @@ impl SumsSink for Sums {
 /// The sums of one row: each key's bytes ([`encode_key`]) and its sums.
 pub(super) type Entries = hashbrown::HashMap<Vec<u8>, Sums, foldhash::fast::RandomState>;
 
+/// The lists [`Sums::encode`] fills and empties for each sums it writes, kept from one to the
+/// next, and from one blob to the next (issue 21: allocated for each, six a key, they and the
+/// blob's growth were a third of the instructions of encoding a unit of work's day parts).
+#[derive(Default)]
+pub(super) struct Scratch {
+    /// One sums' bytes ([`encode_all`]).
+    sums: Vec<u8>,
+    days: Vec<u8>,
+    at: Vec<u64>,
+    places: Vec<u64>,
+    own: Vec<u8>,
+    ip_places: Vec<u64>,
+}
+
 /// The reporters' names a blob's entries refer to by place: a blob begins with them (how many,
 /// then each as a text), so that each entry's reporters cost a byte or two each. Those of the
 /// blob merged into (borrowed, in their places) and those added; looked up in order (a blob names
@@ -649,7 +674,7 @@ pub(super) fn merge(old: &[u8], mut add: Entries) -> Option<Vec<u8>> {
     let mut names = Names::of(&old_names);
     let mut out = Vec::with_capacity(body.len() + add.len() * 64);
     let mut c = Cursor::new(body);
-    let mut sums = Vec::new();
+    let (mut sums, mut scratch) = (Vec::new(), Scratch::default());
     while !c.done() {
         let start = c.at;
         let key = c.bytes()?;
@@ -661,7 +686,7 @@ pub(super) fn merge(old: &[u8], mut add: Entries) -> Option<Vec<u8>> {
                 s.absorb(a);
                 put_text(&mut out, key);
                 sums.clear();
-                s.encode(&mut sums, &mut names);
+                s.encode(&mut sums, &mut names, &mut scratch);
                 put_text(&mut out, &sums);
             }
         }
@@ -671,7 +696,7 @@ pub(super) fn merge(old: &[u8], mut add: Entries) -> Option<Vec<u8>> {
     for (key, mut s) in new {
         put_text(&mut out, &key);
         sums.clear();
-        s.encode(&mut sums, &mut names);
+        s.encode(&mut sums, &mut names, &mut scratch);
         put_text(&mut out, &sums);
     }
     if out.is_empty() {
@@ -686,18 +711,25 @@ pub(super) fn merge(old: &[u8], mut add: Entries) -> Option<Vec<u8>> {
     Some(blob)
 }
 
-/// A new blob of `sums`' entries (in key order, sets sorted in place), without consuming them.
-pub(super) fn encode_all(sums: &mut Entries) -> Vec<u8> {
+/// A new blob of `sums`' entries (in key order, sets sorted in place), without consuming them;
+/// `scratch` holds the lists needed meanwhile, for the next blob too.
+pub(super) fn encode_all(sums: &mut Entries, scratch: &mut Scratch) -> Vec<u8> {
     let mut order: Vec<(&Vec<u8>, &mut Sums)> = sums.iter_mut().collect();
     order.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let mut names = Names::of(&[]);
-    let (mut out, mut buf) = (Vec::new(), Vec::new());
+    // About what each entry takes, so that the blob is seldom grown (a copy of all of it).
+    let room: usize = (order.iter())
+        .map(|(k, s)| k.len() + 24 + 8 * (s.v4.len() + s.other.len()) + 4 * s.begins.len())
+        .sum();
+    let mut out = Vec::with_capacity(room);
+    let mut buf = std::mem::take(&mut scratch.sums);
     for (key, s) in order {
         put_text(&mut out, key);
         buf.clear();
-        s.encode(&mut buf, &mut names);
+        s.encode(&mut buf, &mut names, scratch);
         put_text(&mut out, &buf);
     }
+    scratch.sums = buf;
     if out.is_empty() {
         return out;
     }

@@ -7,7 +7,7 @@
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::codec::{Entries, absorb_entries, add_entries, encode_all, merge};
+use super::codec::{Entries, Scratch, absorb_entries, add_entries, encode_all, merge};
 use super::pending::{Pending, free_elsewhere};
 use super::plan::{NO_DAY, month_key, month_span, quarter_span, thirds};
 use super::{RollupSql, Rows, Table};
@@ -48,7 +48,8 @@ pub(super) fn rebuild_month<S: RollupSql>(
             add_entries(&mut third, blob).ok_or_else(S::unreadable)
         })?;
         // Empty (no days): the row deleted.
-        sql.put_row(Rows::Thirds(b), domain, a, &encode_all(&mut third))?;
+        let blob = encode_all(&mut third, &mut Scratch::default());
+        sql.put_row(Rows::Thirds(b), domain, a, &blob)?;
         absorb_entries(&mut month, third);
     }
     let blob = merge(&[], month).ok_or_else(S::unreadable)?;
@@ -235,9 +236,10 @@ pub(in crate::store) fn write<S: RollupSql>(
     // Every day's new part at once (each day is once in `rows`), then the days that now have
     // enough parts folded: as if each were folded as its part was added, since a fold takes
     // only its own day's parts.
+    let mut scratch = Scratch::default();
     let blobs: Vec<Vec<u8>> = rows
         .iter_mut()
-        .map(|(_, _, sums)| encode_all(sums))
+        .map(|(_, _, sums)| encode_all(sums, &mut scratch))
         .collect();
     let parts: Vec<(&str, i64, &[u8])> = rows
         .iter()
