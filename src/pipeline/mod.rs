@@ -228,12 +228,12 @@ where
 }
 
 /// [`ingest`] into the database at `db`, opened ([`Open::Create`]: made and migrated when new)
-/// on this thread while the parsing threads begin on the inputs, rather than before them: the
-/// first batch takes longer to parse than a new database to make (issue 21: 5 ms of a 0.24 s
-/// run over 5,000 mixed reports, with one core idle), and a PostgreSQL server's connection is a
-/// round trip or several. `opened` is told of the store as soon as it is open. The store comes
-/// back with the counts; when it cannot be opened, that is the run's error and nothing is
-/// written.
+/// on this thread while the parsing threads begin on the inputs, rather than before them, with
+/// one core idle: the first batch takes longer to parse than a new database to make. Issue 21:
+/// making one is 3–4 ms of CPU time, which beside two busy parsing threads on two cores gained
+/// nothing beyond the noise; a PostgreSQL server's connection, a round trip or several, is
+/// mostly waiting. `opened` is told of the store as soon as it is open. The store comes back with
+/// the counts; when it cannot be opened, that is the run's error and nothing is written.
 pub fn ingest_into<I>(
     db: &Location,
     inputs: I,
