@@ -22,7 +22,7 @@
 //! one, refusing (never panicking on) bytes that are not a block this version wrote.
 
 use crate::model::{AggregateReport, Record};
-use crate::store::{lists, same_bytes, sat};
+use crate::store::{lists, same_bytes, same_text, sat};
 
 /// The first byte of a block of this format.
 pub const VERSION: u8 = 1;
@@ -107,31 +107,23 @@ impl Block {
 /// for both), their texts compared by [`same_bytes`] (issue 21: `==` called `memcmp` for each,
 /// five times a record).
 fn same_lists(a: &Record, b: &Record) -> bool {
-    fn text(x: &str, y: &str) -> bool {
-        same_bytes(x.as_bytes(), y.as_bytes())
-    }
-    fn optional(x: Option<&str>, y: Option<&str>) -> bool {
-        match (x, y) {
-            (Some(x), Some(y)) => text(x, y),
-            (x, y) => x.is_none() && y.is_none(),
-        }
-    }
+    let text = |x: &str, y: &str| same_bytes(x.as_bytes(), y.as_bytes());
     a.dkim_results.len() == b.dkim_results.len()
         && a.spf_results.len() == b.spf_results.len()
         && a.reasons.len() == b.reasons.len()
         && a.dkim_results.iter().zip(&b.dkim_results).all(|(x, y)| {
             text(&x.domain, &y.domain)
-                && optional(x.selector.as_deref(), y.selector.as_deref())
+                && same_text(x.selector.as_deref(), y.selector.as_deref())
                 && x.result == y.result
-                && optional(x.human_result.as_deref(), y.human_result.as_deref())
+                && same_text(x.human_result.as_deref(), y.human_result.as_deref())
         })
         && a.spf_results.iter().zip(&b.spf_results).all(|(x, y)| {
             text(&x.domain, &y.domain)
-                && optional(x.scope.as_deref(), y.scope.as_deref())
+                && same_text(x.scope.as_deref(), y.scope.as_deref())
                 && x.result == y.result
         })
         && a.reasons.iter().zip(&b.reasons).all(|(x, y)| {
-            text(&x.kind, &y.kind) && optional(x.comment.as_deref(), y.comment.as_deref())
+            text(&x.kind, &y.kind) && same_text(x.comment.as_deref(), y.comment.as_deref())
         })
 }
 

@@ -112,10 +112,10 @@ fn same_key(a: &StoredRecord<'_>, b: &StoredRecord<'_>) -> bool {
 pub(super) struct Keys {
     pub(super) keys: HashMap<Vec<u8>, Vec<u8>>,
     buf: Vec<u8>,
-    /// The record of a report that counts it for its source IP and header From: of a report
-    /// summed from the model ([`Pending::add_report`]), and of the reports whose records are
-    /// read back ([`super::upkeep`]).
+    /// The record of a report summed from the model ([`Pending::add_report`]) that counts it for
+    /// its source IP and header From.
     pub(super) in_report: FirstInRecords,
+    /// The same, of the reports whose records are read back ([`super::upkeep`]).
     pub(super) firsts: FirstInReport,
 }
 
