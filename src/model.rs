@@ -36,20 +36,44 @@ pub struct AggregateReport {
 }
 
 impl AggregateReport {
-    /// Sum of `<count>` over all records (saturating: the parser bounds a count, a report built
-    /// otherwise need not be).
-    pub fn message_count(&self) -> u64 {
-        self.records
-            .iter()
-            .fold(0u64, |n, r| n.saturating_add(r.count))
+    /// Its messages and those that passed DMARC, over all records.
+    pub fn totals(&self) -> Totals {
+        let mut totals = Totals::default();
+        self.records.iter().for_each(|r| totals.add(r));
+        totals
     }
 
-    /// Messages that passed DMARC: aligned DKIM or aligned SPF pass in `policy_evaluated`.
+    /// Sum of `<count>` over all records ([`Totals::messages`]).
+    pub fn message_count(&self) -> u64 {
+        self.totals().messages
+    }
+
+    /// Messages that passed DMARC ([`Totals::passed`]).
     pub fn pass_count(&self) -> u64 {
-        self.records
-            .iter()
-            .filter(|r| r.dmarc_pass())
-            .fold(0u64, |n, r| n.saturating_add(r.count))
+        self.totals().passed
+    }
+}
+
+/// A report's messages, summed record by record (so that a pass over its records for another
+/// purpose can sum them too: [`crate::store::Block`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Sum of `<count>` (saturating: the parser bounds a count, a report built otherwise need
+    /// not be).
+    pub messages: u64,
+    /// Of those, the messages that passed DMARC: aligned DKIM or aligned SPF pass in
+    /// `policy_evaluated` ([`Record::dmarc_pass`]).
+    pub passed: u64,
+}
+
+impl Totals {
+    /// Counts `record`'s messages.
+    #[inline]
+    pub fn add(&mut self, record: &Record) {
+        self.messages = self.messages.saturating_add(record.count);
+        if record.dmarc_pass() {
+            self.passed = self.passed.saturating_add(record.count);
+        }
     }
 }
 

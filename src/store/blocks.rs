@@ -21,7 +21,7 @@
 //! values (the migration that packs the `records` table, `migrate --to sqlite`); [`Records`] reads
 //! one, refusing (never panicking on) bytes that are not a block this version wrote.
 
-use crate::model::{AggregateReport, Record};
+use crate::model::{AggregateReport, Record, Totals};
 use crate::store::{lists, same_bytes, same_text, sat};
 
 /// The first byte of a block of this format.
@@ -65,6 +65,9 @@ pub struct Row<'a> {
 pub struct Block {
     data: Vec<u8>,
     records: usize,
+    /// The report's messages, summed as its records were encoded (so that the writer, which
+    /// stores them in the report's row, need not go over the records again): [`Block::of`]'s.
+    totals: Option<Totals>,
 }
 
 impl Block {
@@ -73,7 +76,9 @@ impl Block {
         let mut writer = Writer::with_capacity(report.records.len());
         let mut auth = String::new();
         let mut before: Option<&Record> = None;
+        let mut totals = Totals::default();
         for rec in &report.records {
+            totals.add(rec);
             // A record's lists are most often the record before's (one sender's IPs): packed
             // again only when they differ.
             let same = before.is_some_and(|b| same_lists(b, rec));
@@ -84,7 +89,16 @@ impl Block {
             writer.push(&row(rec, &auth));
             before = Some(rec);
         }
-        writer.finish()
+        Block {
+            totals: Some(totals),
+            ..writer.finish()
+        }
+    }
+
+    /// The report's messages ([`AggregateReport::totals`]), when it was made of the report
+    /// ([`Block::of`]) rather than record by record.
+    pub fn totals(&self) -> Option<Totals> {
+        self.totals
     }
 
     /// The bytes stored.
@@ -177,7 +191,11 @@ impl Writer {
         let mut data = Vec::with_capacity(1 + 48 * records);
         data.push(VERSION);
         Writer {
-            block: Block { data, records: 0 },
+            block: Block {
+                data,
+                records: 0,
+                totals: None,
+            },
             places: [[NOWHERE; TEXTS.len()]; 2],
             before: 0,
         }
@@ -476,6 +494,33 @@ mod tests {
         assert_eq!(read[0].count, i64::MAX);
         assert!(read[1].forwarded && !read[0].forwarded);
         assert!(Block::of(&AggregateReport::default()).is_empty());
+    }
+
+    /// A report's block carries its totals, as the report sums them; a block written record by
+    /// record has none to carry.
+    #[test]
+    fn a_report_s_block_carries_its_totals() {
+        use crate::model::{DmarcResult, Record};
+        let rec = |count, dkim, spf| Record {
+            count,
+            dkim,
+            spf,
+            ..Record::default()
+        };
+        let (pass, fail) = (|| Some(DmarcResult::Pass), || Some(DmarcResult::Fail));
+        let report = AggregateReport {
+            records: vec![
+                rec(3, pass(), fail()),
+                rec(5, fail(), fail()),
+                rec(7, None, pass()),
+                rec(u64::MAX, fail(), None),
+            ],
+            ..AggregateReport::default()
+        };
+        let totals = report.totals();
+        assert_eq!((totals.messages, totals.passed), (u64::MAX, 10));
+        assert_eq!(Block::of(&report).totals(), Some(totals));
+        assert_eq!(Writer::with_capacity(0).finish().totals(), None);
     }
 
     /// [`same_lists`] says what `==` of the three lists says.

@@ -100,8 +100,12 @@ impl Tx<'_> {
         // are still to be written.
         let mut stored: Vec<Stored<'_>> = Vec::with_capacity(reports.len());
         // `OR FAIL`: no statement journal (the module's docs); a copy stored already is no
-        // failure (`DO NOTHING`). Bound in place ([`Insert`]), once a batch.
-        let mut insert = Insert::prepare(self.conn, INSERT_REPORT)?;
+        // failure (`DO NOTHING`). Bound in place ([`Insert`]), prepared once a unit of work.
+        let mut cached = self.report_insert.borrow_mut();
+        let insert = match &mut *cached {
+            Some(insert) => insert,
+            empty => empty.insert(Insert::prepare(self.conn, INSERT_REPORT)?),
+        };
         for (i, (origin, report)) in reports.iter().enumerate() {
             let block = blocks
                 .and_then(|b| b.get(i))
@@ -110,10 +114,11 @@ impl Tx<'_> {
             let errors = (!m.errors.is_empty())
                 .then(|| serde_json::to_string(&m.errors).unwrap_or_default());
             // The copy's size, stored with it and compared with a stored copy's.
+            let totals = block.and_then(|b| b.totals()).unwrap_or_else(|| r.totals());
             let this = Completeness {
                 records: r.records.len() as i64,
-                messages: sat(r.message_count()),
-                passed: sat(r.pass_count()),
+                messages: sat(totals.messages),
+                passed: sat(totals.passed),
                 end: m.end,
                 begin: m.begin,
             };
@@ -195,7 +200,7 @@ impl Tx<'_> {
                 },
             });
         }
-        drop(insert);
+        drop(cached);
         self.insert_records(&stored)?;
         self.roll_up(&stored);
         Ok(outcomes)

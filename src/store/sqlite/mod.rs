@@ -122,6 +122,9 @@ pub struct Tx<'c> {
     /// The record blocks' INSERTs of 1, 2, 4, … rows, prepared when first needed and kept for the
     /// unit of work (`ingest.rs`); declared before `tx`, so finalised before it ends.
     inserts: std::cell::RefCell<Vec<Option<raw::Insert<'c>>>>,
+    /// The reports' INSERT, prepared when first needed and kept for the unit of work, as
+    /// `inserts` (issue 21: prepared for each batch, 0.4% of an `ingest`'s CPU time).
+    report_insert: std::cell::RefCell<Option<raw::Insert<'c>>>,
     conn: &'c Connection,
     run_clock: &'c RunClock,
     tx: rusqlite::Transaction<'c>,
@@ -259,6 +262,7 @@ impl Db {
         }
         Ok(Tx {
             inserts: Default::default(),
+            report_insert: Default::default(),
             conn: &self.conn,
             run_clock: &self.run_clock,
             tx: rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?,
