@@ -205,6 +205,10 @@ pub(in crate::store) fn presum<'a>(reports: impl Iterator<Item = &'a AggregateRe
         pending.add_report(r);
         n += 1;
     }
+    // The records' keys serve the summing only: freed here, by the thread that made them (the
+    // allocator frees at once on the thread that allocated; the writer's thread for freeing
+    // them was one more thread started a batch).
+    pending.keys = Keys::default();
     Presum {
         pending,
         reports: n,
@@ -224,13 +228,13 @@ impl Pending {
         if let Some(pre) = pre
             && pre.reports == reports.len()
         {
-            let Pending { days, keys, .. } = pre.pending;
+            // Its keys were freed as it was made ([`presum`]).
+            let Pending { days, .. } = pre.pending;
             if self.days.is_empty() {
                 self.days = days;
             } else {
                 self.absorb(days);
             }
-            free_elsewhere(keys);
             return;
         }
         for r in reports {
