@@ -426,6 +426,11 @@ impl<'a> Text<'a> {
         if self.joined {
             return Ok(Cow::Borrowed(trim(&self.buffer)));
         }
+        // An element of elements (half of them): no text at all, the reader skipped what was
+        // between them.
+        if self.piece.is_empty() {
+            return Ok(Cow::Borrowed(""));
+        }
         // Line ends are whitespace, and `&` is not: the trimmed value says whether the piece has
         // references or line ends inside, and most values are short and have neither. One pass
         // for both, without the set-up of a search.
