@@ -152,9 +152,27 @@ impl Tag {
         }
     }
 
-    /// The tag of a local name written as the schema has it.
+    /// The tag of a local name written as the schema has it: looked up by its [`words`] in
+    /// [`BY_WORDS`] (a name longer than those words hold: [`Tag::of_long`]).
     #[inline]
     fn of(local_name: &[u8]) -> Tag {
+        let n = local_name.len();
+        if n > MAX_WORDS_LEN {
+            return Tag::of_long(local_name);
+        }
+        let (w0, w1) = words(local_name);
+        let known = &BY_WORDS[slot(n, w0, w1)];
+        if known.words == (w0, w1) && usize::from(known.len) == n {
+            known.tag
+        } else {
+            Tag::Other
+        }
+    }
+
+    /// [`Tag::of`], by the names themselves: the names the table is made of ([`BY_WORDS`]),
+    /// and the few longer than its words hold.
+    #[cold]
+    const fn of_long(local_name: &[u8]) -> Tag {
         match local_name {
             b"feedback" => Tag::Feedback,
             b"version" => Tag::Version,
@@ -204,6 +222,133 @@ impl Tag {
         }
     }
 }
+
+/// The longest name [`words`] says all of (the overlapping halves of 16 bytes).
+const MAX_WORDS_LEN: usize = 16;
+
+/// A name of 1 to [`MAX_WORDS_LEN`] bytes as two words, little-endian, that say all of it for its
+/// length: its first and last eight bytes (overlapping when shorter than 16); from 4 to 7 bytes,
+/// its first and last four as one word; below 4, its first, middle and last byte. Read without
+/// a branch on each byte, so that finding a tag is a hash, a load and a comparison (issue 21:
+/// matching names byte by byte, behind a jump on the length and another on the first byte, took
+/// about 30 instructions a start tag and most of the parser's mispredicted jumps).
+const fn words(name: &[u8]) -> (u64, u64) {
+    const fn le(name: &[u8], at: usize, len: usize) -> u64 {
+        let mut word = 0;
+        let mut i = len;
+        while i > 0 {
+            i -= 1;
+            word = word << 8 | name[at + i] as u64;
+        }
+        word
+    }
+    let n = name.len();
+    if n >= 8 {
+        (le(name, 0, 8), le(name, n - 8, 8))
+    } else if n >= 4 {
+        (le(name, 0, 4) | le(name, n - 4, 4) << 32, 0)
+    } else if n >= 1 {
+        (
+            le(name, 0, 1) | le(name, n / 2, 1) << 8 | le(name, n - 1, 1) << 16,
+            0,
+        )
+    } else {
+        (0, 0)
+    }
+}
+
+/// The slot of [`BY_WORDS`] of a name of `n` bytes and these [`words`] (a multiplier found to put
+/// no two of the names in one slot; the table is made at compile time, and would not compile if
+/// two shared one).
+const fn slot(n: usize, w0: u64, w1: u64) -> usize {
+    let h = w0 ^ w1.rotate_left(29) ^ (n as u64) << 56;
+    (h.wrapping_mul(0xa544_b8fb_eee8_e6c1) >> (64 - 7)) as usize
+}
+
+/// A slot of [`BY_WORDS`]: the name's words and length, and its tag (`len` 0: empty).
+#[derive(Clone, Copy)]
+struct Known {
+    words: (u64, u64),
+    len: u8,
+    tag: Tag,
+}
+
+/// Every name [`Tag::of_long`] knows.
+const NAMES: [&[u8]; 44] = [
+    b"feedback",
+    b"version",
+    b"report_metadata",
+    b"org_name",
+    b"email",
+    b"extra_contact_info",
+    b"report_id",
+    b"date_range",
+    b"begin",
+    b"end",
+    b"error",
+    b"generator",
+    b"policy_published",
+    b"domain",
+    b"adkim",
+    b"aspf",
+    b"p",
+    b"sp",
+    b"np",
+    b"pct",
+    b"fo",
+    b"testing",
+    b"discovery_method",
+    b"record",
+    b"row",
+    b"source_ip",
+    b"count",
+    b"policy_evaluated",
+    b"disposition",
+    b"dkim",
+    b"spf",
+    b"reason",
+    b"type",
+    b"comment",
+    b"identifiers",
+    b"header_from",
+    b"envelope_from",
+    b"envelope_to",
+    b"auth_results",
+    b"selector",
+    b"result",
+    b"human_result",
+    b"scope",
+    b"extensions",
+];
+
+/// Every name of [`NAMES`] of at most [`MAX_WORDS_LEN`] bytes, at its [`slot`].
+static BY_WORDS: [Known; 128] = {
+    let mut table = [Known {
+        words: (0, 0),
+        len: 0,
+        tag: Tag::Other,
+    }; 128];
+    let mut i = 0;
+    while i < NAMES.len() {
+        let name = NAMES[i];
+        i += 1;
+        if name.len() > MAX_WORDS_LEN {
+            continue;
+        }
+        let (w0, w1) = words(name);
+        let at = slot(name.len(), w0, w1);
+        assert!(
+            table[at].len == 0,
+            "two names in one slot: another multiplier"
+        );
+        table[at] = Known {
+            words: (w0, w1),
+            len: name.len() as u8,
+            tag: Tag::of_long(name),
+        };
+    }
+    table
+};
 
 /// What an element is to the [`Builder`]: a value it keeps, an item it opens and closes, or
 /// nothing. Found once, as the element starts, from its tag and its parent's (and, under
@@ -1094,6 +1239,43 @@ mod tests {
         assert_eq!(rec.dkim, Some(DmarcResult::Pass));
         assert_eq!(rec.dkim_results.len(), 1);
         assert_eq!(rec.dkim_results[0].domain, "example.org");
+    }
+
+    /// The table finds what the names themselves say, for every name and for names near them
+    /// (a byte changed, one more or fewer, other lengths).
+    #[test]
+    fn tag_of_is_what_the_names_say() {
+        let mut tried = 0;
+        for name in NAMES {
+            let mut near = vec![
+                name.to_vec(),
+                name[1..].to_vec(),
+                name[..name.len() - 1].to_vec(),
+            ];
+            near.push([name, &b"s"[..]].concat());
+            near.push([&b"x"[..], name].concat());
+            for i in 0..name.len() {
+                for b in [b'x', b'_', name[i] ^ 0x20, 0] {
+                    let mut v = name.to_vec();
+                    v[i] = b;
+                    near.push(v);
+                }
+            }
+            for v in near {
+                assert_eq!(
+                    Tag::of(&v),
+                    Tag::of_long(&v),
+                    "{:?}",
+                    String::from_utf8_lossy(&v)
+                );
+                tried += 1;
+            }
+            assert_ne!(Tag::of(name), Tag::Other);
+        }
+        assert!(tried > 1000);
+        assert_eq!(Tag::of(b""), Tag::Other);
+        assert_eq!(Tag::of(b"extra_contact_info"), Tag::ExtraContactInfo);
+        assert_eq!(Tag::of(b"extra_contact_infos"), Tag::Other);
     }
 
     #[test]
