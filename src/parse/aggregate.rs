@@ -652,11 +652,9 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
     loop {
         // Where the reader stands: what it skips before the event begins here ([`Text`]).
         let at = reader.get_ref().as_ptr();
-        let event = reader
-            .read_event()
-            .map_err(|e| not_well_formed(&reader, e))?;
-        match event {
-            Event::Start(e) => {
+        match reader.read_event() {
+            Err(e) => return Err(not_well_formed(&reader, e)),
+            Ok(Event::Start(e)) => {
                 let qname = e.name();
                 let tag = Tag::named(qname.as_ref());
                 if !root_seen {
@@ -688,7 +686,7 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                     b.size_records(reader.buffer_position(), xml.len());
                 }
             }
-            Event::Empty(e) => {
+            Ok(Event::Empty(e)) => {
                 let qname = e.name();
                 let tag = Tag::named(qname.as_ref());
                 if !root_seen {
@@ -699,7 +697,7 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                 b.start(place);
                 b.end(place, "")?;
             }
-            Event::End(_) => {
+            Ok(Event::End(_)) => {
                 // Read (and its references checked) even where no value is kept.
                 let value = text.value()?;
                 match stack.pop() {
@@ -713,7 +711,7 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                     break;
                 }
             }
-            Event::Text(t) => {
+            Ok(Event::Text(t)) => {
                 // Always borrowed from `xml`: quick-xml reads a slice without copying.
                 let raw = match t.into_inner() {
                     Cow::Borrowed(bytes) => bytes,
@@ -724,18 +722,18 @@ pub fn parse_aggregate(xml: &str) -> Result<AggregateReport, ParseError> {
                 };
                 text.push(skipped(xml, at, raw))?;
             }
-            Event::CData(t) => {
+            Ok(Event::CData(t)) => {
                 text.push_skipped(at)?;
                 text.push_literal(&String::from_utf8_lossy(&t))?;
             }
-            Event::PI(_) | Event::Comment(_) => text.push_skipped(at)?,
-            Event::Eof => {
+            Ok(Event::PI(_) | Event::Comment(_)) => text.push_skipped(at)?,
+            Ok(Event::Eof) => {
                 if !root_seen {
                     return Err(ParseError::Empty);
                 }
                 return Err(ParseError::Truncated);
             }
-            Event::Decl(_) | Event::DocType(_) => {}
+            Ok(Event::Decl(_) | Event::DocType(_)) => {}
         }
     }
     b.finish()
