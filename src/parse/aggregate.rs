@@ -601,44 +601,44 @@ const _: () = {
         assert!(TAGS[i] as usize == i, "TAGS lists every tag in order");
         i += 1;
     }
-    assert!(Tag::Other as usize == TAGS.len() - 1, "Other is the last tag");
+    assert!(
+        Tag::Other as usize == TAGS.len() - 1,
+        "Other is the last tag"
+    );
     let mut i = 0;
     while i < PLACES.len() {
         assert!(PLACES[i] as usize == i, "PLACES lists every place in order");
         i += 1;
     }
-    assert!(Place::SpfResult as usize == PLACES.len() - 1, "SpfResult is the last place");
+    assert!(
+        Place::SpfResult as usize == PLACES.len() - 1,
+        "SpfResult is the last place"
+    );
 };
+
+/// The table of `rule` (a `const fn` of a parent's tag or place, and a tag) for every one of
+/// `parents` and every tag, by their numbers.
+macro_rules! places_by {
+    ($parents:expr, $rule:path) => {{
+        let mut table = [[Place::Other; TAGS.len()]; $parents.len()];
+        let mut i = 0;
+        while i < $parents.len() {
+            let mut j = 0;
+            while j < TAGS.len() {
+                table[$parents[i] as usize][TAGS[j] as usize] = $rule($parents[i], TAGS[j]);
+                j += 1;
+            }
+            i += 1;
+        }
+        table
+    }};
+}
 
 /// [`Place::by_tag`] of every parent's tag and tag, by their numbers.
-static BY_TAGS: [[Place; TAGS.len()]; TAGS.len()] = {
-    let mut table = [[Place::Other; TAGS.len()]; TAGS.len()];
-    let mut i = 0;
-    while i < TAGS.len() {
-        let mut j = 0;
-        while j < TAGS.len() {
-            table[TAGS[i] as usize][TAGS[j] as usize] = Place::by_tag(TAGS[i], TAGS[j]);
-            j += 1;
-        }
-        i += 1;
-    }
-    table
-};
+static BY_TAGS: [[Place; TAGS.len()]; TAGS.len()] = places_by!(TAGS, Place::by_tag);
 
 /// [`Place::by_place`] of every parent's place and tag, by their numbers.
-static BY_PLACES: [[Place; TAGS.len()]; PLACES.len()] = {
-    let mut table = [[Place::Other; TAGS.len()]; PLACES.len()];
-    let mut i = 0;
-    while i < PLACES.len() {
-        let mut j = 0;
-        while j < TAGS.len() {
-            table[PLACES[i] as usize][TAGS[j] as usize] = Place::by_place(PLACES[i], TAGS[j]);
-            j += 1;
-        }
-        i += 1;
-    }
-    table
-};
+static BY_PLACES: [[Place; TAGS.len()]; PLACES.len()] = places_by!(PLACES, Place::by_place);
 
 /// Values collected while walking; turned into an [`AggregateReport`] at the end.
 #[derive(Default)]
