@@ -169,57 +169,25 @@ impl Tag {
         }
     }
 
-    /// [`Tag::of`], by the names themselves: the names the table is made of ([`BY_WORDS`]),
-    /// and the few longer than its words hold.
+    /// [`Tag::of`], by the names themselves ([`NAMES`], one by one): the few longer than the
+    /// table's words hold.
     #[cold]
     const fn of_long(local_name: &[u8]) -> Tag {
-        match local_name {
-            b"feedback" => Tag::Feedback,
-            b"version" => Tag::Version,
-            b"report_metadata" => Tag::ReportMetadata,
-            b"org_name" => Tag::OrgName,
-            b"email" => Tag::Email,
-            b"extra_contact_info" => Tag::ExtraContactInfo,
-            b"report_id" => Tag::ReportId,
-            b"date_range" => Tag::DateRange,
-            b"begin" => Tag::Begin,
-            b"end" => Tag::End,
-            b"error" => Tag::Error,
-            b"generator" => Tag::Generator,
-            b"policy_published" => Tag::PolicyPublished,
-            b"domain" => Tag::Domain,
-            b"adkim" => Tag::Adkim,
-            b"aspf" => Tag::Aspf,
-            b"p" => Tag::P,
-            b"sp" => Tag::Sp,
-            b"np" => Tag::Np,
-            b"pct" => Tag::Pct,
-            b"fo" => Tag::Fo,
-            b"testing" => Tag::Testing,
-            b"discovery_method" => Tag::DiscoveryMethod,
-            b"record" => Tag::Record,
-            b"row" => Tag::Row,
-            b"source_ip" => Tag::SourceIp,
-            b"count" => Tag::Count,
-            b"policy_evaluated" => Tag::PolicyEvaluated,
-            b"disposition" => Tag::Disposition,
-            b"dkim" => Tag::Dkim,
-            b"spf" => Tag::Spf,
-            b"reason" => Tag::Reason,
-            b"type" => Tag::Type,
-            b"comment" => Tag::Comment,
-            b"identifiers" => Tag::Identifiers,
-            b"header_from" => Tag::HeaderFrom,
-            b"envelope_from" => Tag::EnvelopeFrom,
-            b"envelope_to" => Tag::EnvelopeTo,
-            b"auth_results" => Tag::AuthResults,
-            b"selector" => Tag::Selector,
-            b"result" => Tag::Result,
-            b"human_result" => Tag::HumanResult,
-            b"scope" => Tag::Scope,
-            b"extensions" => Tag::Extensions,
-            _ => Tag::Other,
+        let mut i = 0;
+        while i < NAMES.len() {
+            let (name, tag) = NAMES[i];
+            if name.len() == local_name.len() {
+                let mut k = 0;
+                while k < name.len() && name[k] == local_name[k] {
+                    k += 1;
+                }
+                if k == name.len() {
+                    return tag;
+                }
+            }
+            i += 1;
         }
+        Tag::Other
     }
 }
 
@@ -273,52 +241,52 @@ struct Known {
     tag: Tag,
 }
 
-/// Every name [`Tag::of_long`] knows.
-const NAMES: [&[u8]; 44] = [
-    b"feedback",
-    b"version",
-    b"report_metadata",
-    b"org_name",
-    b"email",
-    b"extra_contact_info",
-    b"report_id",
-    b"date_range",
-    b"begin",
-    b"end",
-    b"error",
-    b"generator",
-    b"policy_published",
-    b"domain",
-    b"adkim",
-    b"aspf",
-    b"p",
-    b"sp",
-    b"np",
-    b"pct",
-    b"fo",
-    b"testing",
-    b"discovery_method",
-    b"record",
-    b"row",
-    b"source_ip",
-    b"count",
-    b"policy_evaluated",
-    b"disposition",
-    b"dkim",
-    b"spf",
-    b"reason",
-    b"type",
-    b"comment",
-    b"identifiers",
-    b"header_from",
-    b"envelope_from",
-    b"envelope_to",
-    b"auth_results",
-    b"selector",
-    b"result",
-    b"human_result",
-    b"scope",
-    b"extensions",
+/// Every element we know, by its name as the schema writes it.
+const NAMES: [(&[u8], Tag); 44] = [
+    (b"feedback", Tag::Feedback),
+    (b"version", Tag::Version),
+    (b"report_metadata", Tag::ReportMetadata),
+    (b"org_name", Tag::OrgName),
+    (b"email", Tag::Email),
+    (b"extra_contact_info", Tag::ExtraContactInfo),
+    (b"report_id", Tag::ReportId),
+    (b"date_range", Tag::DateRange),
+    (b"begin", Tag::Begin),
+    (b"end", Tag::End),
+    (b"error", Tag::Error),
+    (b"generator", Tag::Generator),
+    (b"policy_published", Tag::PolicyPublished),
+    (b"domain", Tag::Domain),
+    (b"adkim", Tag::Adkim),
+    (b"aspf", Tag::Aspf),
+    (b"p", Tag::P),
+    (b"sp", Tag::Sp),
+    (b"np", Tag::Np),
+    (b"pct", Tag::Pct),
+    (b"fo", Tag::Fo),
+    (b"testing", Tag::Testing),
+    (b"discovery_method", Tag::DiscoveryMethod),
+    (b"record", Tag::Record),
+    (b"row", Tag::Row),
+    (b"source_ip", Tag::SourceIp),
+    (b"count", Tag::Count),
+    (b"policy_evaluated", Tag::PolicyEvaluated),
+    (b"disposition", Tag::Disposition),
+    (b"dkim", Tag::Dkim),
+    (b"spf", Tag::Spf),
+    (b"reason", Tag::Reason),
+    (b"type", Tag::Type),
+    (b"comment", Tag::Comment),
+    (b"identifiers", Tag::Identifiers),
+    (b"header_from", Tag::HeaderFrom),
+    (b"envelope_from", Tag::EnvelopeFrom),
+    (b"envelope_to", Tag::EnvelopeTo),
+    (b"auth_results", Tag::AuthResults),
+    (b"selector", Tag::Selector),
+    (b"result", Tag::Result),
+    (b"human_result", Tag::HumanResult),
+    (b"scope", Tag::Scope),
+    (b"extensions", Tag::Extensions),
 ];
 
 /// Every name of [`NAMES`] of at most [`MAX_WORDS_LEN`] bytes, at its [`slot`].
@@ -330,7 +298,7 @@ static BY_WORDS: [Known; 128] = {
     }; 128];
     let mut i = 0;
     while i < NAMES.len() {
-        let name = NAMES[i];
+        let (name, tag) = NAMES[i];
         i += 1;
         if name.len() > MAX_WORDS_LEN {
             continue;
@@ -344,7 +312,7 @@ static BY_WORDS: [Known; 128] = {
         table[at] = Known {
             words: (w0, w1),
             len: name.len() as u8,
-            tag: Tag::of_long(name),
+            tag,
         };
     }
     table
@@ -605,6 +573,27 @@ const _: () = {
         Tag::Other as usize == TAGS.len() - 1,
         "Other is the last tag"
     );
+    // Every tag but `Other` has its name.
+    assert!(
+        NAMES.len() == TAGS.len() - 1,
+        "NAMES names every tag but Other"
+    );
+    let mut i = 0;
+    while i < NAMES.len() {
+        let mut k = 0;
+        while k < i {
+            assert!(
+                NAMES[k].1 as usize != NAMES[i].1 as usize,
+                "a tag named twice"
+            );
+            k += 1;
+        }
+        assert!(
+            NAMES[i].1 as usize != Tag::Other as usize,
+            "Other has no name"
+        );
+        i += 1;
+    }
     let mut i = 0;
     while i < PLACES.len() {
         assert!(PLACES[i] as usize == i, "PLACES lists every place in order");
@@ -1407,7 +1396,8 @@ mod tests {
     #[test]
     fn tag_of_is_what_the_names_say() {
         let mut tried = 0;
-        for name in NAMES {
+        for (name, tag) in NAMES {
+            assert_eq!(Tag::of(name), tag);
             let mut near = vec![
                 name.to_vec(),
                 name[1..].to_vec(),
