@@ -596,13 +596,26 @@ pub(super) type Entries = hashbrown::HashMap<Vec<u8>, Sums, foldhash::fast::Rand
 /// blob's growth were a third of the instructions of encoding a unit of work's day parts).
 #[derive(Default)]
 pub(super) struct Scratch {
-    /// One sums' bytes ([`encode_all`]).
+    /// One sums' bytes ([`Scratch::put_entry`]).
     sums: Vec<u8>,
     days: Vec<u8>,
     at: Vec<u64>,
     places: Vec<u64>,
     own: Vec<u8>,
     ip_places: Vec<u64>,
+}
+
+impl Scratch {
+    /// Appends an entry to `out`: `key`, then `s` encoded ([`Sums::encode`], its reporters as
+    /// places in `names`), each behind its length.
+    fn put_entry(&mut self, out: &mut Vec<u8>, key: &[u8], s: &mut Sums, names: &mut Names) {
+        put_text(out, key);
+        let mut sums = std::mem::take(&mut self.sums);
+        sums.clear();
+        s.encode(&mut sums, names, self);
+        put_text(out, &sums);
+        self.sums = sums;
+    }
 }
 
 /// The reporters' names a blob's entries refer to by place: a blob begins with them (how many,
@@ -674,7 +687,7 @@ pub(super) fn merge(old: &[u8], mut add: Entries) -> Option<Vec<u8>> {
     let mut names = Names::of(&old_names);
     let mut out = Vec::with_capacity(body.len() + add.len() * 64);
     let mut c = Cursor::new(body);
-    let (mut sums, mut scratch) = (Vec::new(), Scratch::default());
+    let mut scratch = Scratch::default();
     while !c.done() {
         let start = c.at;
         let key = c.bytes()?;
@@ -684,31 +697,31 @@ pub(super) fn merge(old: &[u8], mut add: Entries) -> Option<Vec<u8>> {
             Some(a) => {
                 let mut s = Sums::decode(stored, &old_names)?;
                 s.absorb(a);
-                put_text(&mut out, key);
-                sums.clear();
-                s.encode(&mut sums, &mut names, &mut scratch);
-                put_text(&mut out, &sums);
+                scratch.put_entry(&mut out, key, &mut s, &mut names);
             }
         }
     }
     let mut new: Vec<(Vec<u8>, Sums)> = add.into_iter().collect();
     new.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     for (key, mut s) in new {
-        put_text(&mut out, &key);
-        sums.clear();
-        s.encode(&mut sums, &mut names, &mut scratch);
-        put_text(&mut out, &sums);
+        scratch.put_entry(&mut out, &key, &mut s, &mut names);
     }
-    if out.is_empty() {
-        return Some(out);
+    Some(with_names(&names, out))
+}
+
+/// A blob: the reporters' `names` its entries refer to, then the entries (`entries`, as
+/// [`Scratch::put_entry`] wrote them); empty when there are none.
+fn with_names(names: &Names, entries: Vec<u8>) -> Vec<u8> {
+    if entries.is_empty() {
+        return entries;
     }
-    let mut blob = Vec::with_capacity(out.len() + names.len() * 16 + 2);
+    let mut blob = Vec::with_capacity(entries.len() + names.len() * 16 + 2);
     put_varint(&mut blob, names.len() as u64);
     for n in names.iter() {
         put_text(&mut blob, n.as_bytes());
     }
-    blob.extend_from_slice(&out);
-    Some(blob)
+    blob.extend_from_slice(&entries);
+    blob
 }
 
 /// A new blob of `sums`' entries (in key order, sets sorted in place), without consuming them;
@@ -722,24 +735,10 @@ pub(super) fn encode_all(sums: &mut Entries, scratch: &mut Scratch) -> Vec<u8> {
         .map(|(k, s)| k.len() + 24 + 8 * (s.v4.len() + s.other.len()) + 4 * s.begins.len())
         .sum();
     let mut out = Vec::with_capacity(room);
-    let mut buf = std::mem::take(&mut scratch.sums);
     for (key, s) in order {
-        put_text(&mut out, key);
-        buf.clear();
-        s.encode(&mut buf, &mut names, scratch);
-        put_text(&mut out, &buf);
+        scratch.put_entry(&mut out, key, s, &mut names);
     }
-    scratch.sums = buf;
-    if out.is_empty() {
-        return out;
-    }
-    let mut blob = Vec::with_capacity(out.len() + names.len() * 16 + 2);
-    put_varint(&mut blob, names.len() as u64);
-    for n in names.iter() {
-        put_text(&mut blob, n.as_bytes());
-    }
-    blob.extend_from_slice(&out);
-    blob
+    with_names(&names, out)
 }
 
 /// Calls `each` with every entry of a stored blob: its key's bytes and its sums' bytes (whose
