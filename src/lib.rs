@@ -330,6 +330,11 @@ pub(crate) fn warn(warnings: &[String]) {
     }
 }
 
+/// `m` locked, whether or not a thread panicked holding it.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// `ingest`: the inputs at `paths` into the database at `db`, opened (made when new) while the
 /// parsing threads begin ([`pipeline::ingest_into`]); then the retention, if any.
 fn ingest(

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
 use crate::fetch::Input;
+use crate::lock;
 use crate::model::{Extracted, Failure, Located};
 use crate::parse::{FailureOptions, decode_xml, parse_aggregate, parse_failure, parse_tls};
 use crate::store::{Block, Inserted, Kind, Location, Open, RejectedInput, Store, StoreError, Tx};
@@ -145,11 +146,6 @@ struct Processed {
 struct Chunk {
     parsed_by: Option<usize>,
     inputs: Vec<Processed>,
-}
-
-/// `m` locked, whether or not a thread panicked holding it.
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn process(input: Input, options: &Options, encode: bool) -> Processed {

@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 use crate::access::Visible;
 use crate::judge::Judgement;
+use crate::lock;
 use crate::secret::Secret;
 use crate::store::{ChangeToken, Location, Open, Store, StoreError};
 
@@ -90,10 +91,6 @@ pub struct Shared {
     /// makes every cached page stale.
     cache: std::sync::Mutex<std::collections::HashMap<String, (u64, Arc<routes::Answer>)>>,
     generation: std::sync::atomic::AtomicU64,
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Shared {

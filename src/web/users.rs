@@ -25,6 +25,7 @@ use serde::Deserialize;
 use sha2::Digest;
 
 use crate::access::{DomainPattern, Visible};
+use crate::lock;
 
 /// `[web]` in the config file, as written.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -383,10 +384,6 @@ fn nothing_seen(users: &BTreeMap<String, String>, scopes: &Scopes, shown: &str) 
             )
         })
         .collect()
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
