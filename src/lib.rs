@@ -111,8 +111,7 @@ fn execute(config: Config) -> anyhow::Result<u8> {
     };
     // Listings and the judgements read a database that exists; writers create one.
     let how = match &action {
-        Action::Ingest { .. }
-        | Action::Reprocess { .. }
+        Action::Reprocess { .. }
         | Action::Fetch { .. }
         | Action::Notify(_)
         | Action::Digest { .. }
@@ -122,11 +121,6 @@ fn execute(config: Config) -> anyhow::Result<u8> {
     let store = Store::open_at(&config.db, how)?;
     warn(store.warnings());
     match action {
-        Action::Ingest {
-            paths,
-            options,
-            retention,
-        } => ingest(&config.db, paths, &options, &retention, output),
         Action::Reprocess { options } => {
             let stats = with_progress(output, |notify| {
                 pipeline::reprocess(&store, &options, &mut |e| notify(Notice::Input(e)))
@@ -302,10 +296,13 @@ fn execute(config: Config) -> anyhow::Result<u8> {
                 .context("cannot write to standard output")?;
             Ok(EXIT_OK)
         }
-        Action::Login(login, options) => oauth2_login(&login, &options),
-        Action::Serve(serve) => web_serve(&config.db, serve),
-        Action::Report(report) => web_report(&config.db, &report),
-        Action::Completions(_) | Action::ManPages(_) => Ok(EXIT_OK),
+        // Carried out above, before (or without) this store.
+        Action::Ingest { .. }
+        | Action::Login(..)
+        | Action::Serve(_)
+        | Action::Report(_)
+        | Action::Completions(_)
+        | Action::ManPages(_) => Ok(EXIT_OK),
     }
 }
 
