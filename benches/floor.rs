@@ -24,7 +24,8 @@
 //! `cargo bench --bench floor` runs everything; arguments narrow it:
 //! `cargo bench --bench floor -- [mixed|large] [floor|extract|ingest] [rounds=N] [nowarm]`. Sizes:
 //! `FLOOR_MIXED` (reports, default 5,000) and `FLOOR_LARGE` (default 400); `FLOOR_DIR` keeps the
-//! generated corpora there between runs. One stage, `rounds=1 nowarm` (no untimed first read to
+//! generated corpora there between runs; `CORPUS_DATES=ordered` gives the reports dates in the
+//! order of the files, as a mailbox delivers them, rather than a year every 365 reports. One stage, `rounds=1 nowarm` (no untimed first read to
 //! fill the page cache) is what a profiler should run: `valgrind --tool=callgrind` counts the
 //! instructions of exactly that stage.
 
@@ -125,7 +126,12 @@ fn prepare(
     reports: usize,
     write: fn(&Path, usize) -> std::io::Result<usize>,
 ) -> Corpus {
-    let dir = base.join(format!("{name}-{reports}"));
+    let dates = if corpus::dates_in_order() {
+        "-dated"
+    } else {
+        ""
+    };
+    let dir = base.join(format!("{name}-{reports}{dates}"));
     let stamp = dir.join("records");
     let records = match std::fs::read_to_string(&stamp)
         .ok()
