@@ -241,7 +241,7 @@ impl Tokens {
 
     /// A token good for now: the cached one while fresh, otherwise a new one.
     pub fn access_token(&self) -> Result<Secret, OAuthError> {
-        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cached = crate::lock(&self.cached);
         if let Some(c) = cached.as_ref()
             && fresh(c.obtained, c.lifetime, Instant::now())
         {
@@ -256,7 +256,7 @@ impl Tokens {
     /// A new token, after the server refused `refused` (the cached one is dropped unless another
     /// connection replaced it meanwhile).
     pub fn refresh(&self, refused: &Secret) -> Result<Secret, OAuthError> {
-        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cached = crate::lock(&self.cached);
         if let Some(c) = cached.as_ref()
             && c.token.expose() != refused.expose()
             && fresh(c.obtained, c.lifetime, Instant::now())

@@ -20,7 +20,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -93,7 +93,7 @@ struct Counts {
 
 impl Progress {
     fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
-        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::lock(&self.counts)
     }
 
     /// The thread finished a checkpoint that covers `asked` requests.
@@ -126,7 +126,7 @@ impl Checkpointer {
             let pages = i64::from(pages);
             shared_progress.wal_pages.store(pages, Ordering::Relaxed);
             if pages >= threshold {
-                let mut running = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut running = crate::lock(&shared);
                 nudge(&mut running, &path, &shared_progress);
             }
             Ok(())
@@ -216,7 +216,7 @@ fn nudge(running: &mut Running, path: &Path, progress: &Arc<Progress>) {
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut running = crate::lock(&self.running);
         running.nudge = None;
         if let Some(thread) = running.thread.take() {
             let _ = thread.join();
