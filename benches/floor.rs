@@ -25,9 +25,9 @@
 //! `cargo bench --bench floor -- [mixed|large] [floor|extract|ingest] [rounds=N] [nowarm]`. Sizes:
 //! `FLOOR_MIXED` (reports, default 5,000) and `FLOOR_LARGE` (default 400); `FLOOR_DIR` keeps the
 //! generated corpora there between runs; `CORPUS_DATES=ordered` gives the reports dates in the
-//! order of the files, as a mailbox delivers them, rather than a year every 365 reports. One stage, `rounds=1 nowarm` (no untimed first read to
-//! fill the page cache) is what a profiler should run: `valgrind --tool=callgrind` counts the
-//! instructions of exactly that stage.
+//! order of the files, as a mailbox delivers them, rather than a year every 365 reports. One
+//! stage, `rounds=1 nowarm` (no untimed first read to fill the page cache) is what a profiler
+//! should run: `valgrind --tool=callgrind` counts the instructions of exactly that stage.
 
 #[allow(dead_code)] // the IMAP helpers are for the tests
 #[path = "support/corpus.rs"]
