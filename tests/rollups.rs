@@ -286,6 +286,18 @@ fn rollups_answer_as_the_records_over_the_corpus_and_generated_reports(backend: 
     let dir = tempfile::tempdir().unwrap();
     write_corpus(dir.path(), 300).unwrap();
     ingest(&env, &[dir.path()], &[]);
+    // Reports of one domain and day (1,825 apart) in each batch of a unit of work: each batch's
+    // sums come encoded, added together at commit; with copies of two reports stored above,
+    // whose batch the unit of work sums itself.
+    let one_day = tempfile::tempdir().unwrap();
+    for j in 0..600 {
+        let path = one_day.path().join(format!("day-{j}.xml"));
+        std::fs::write(path, generated(1_000 + 1_825 * j, 30, 0)).unwrap();
+    }
+    for copy in ["report-0.xml", "report-4.xml"] {
+        std::fs::copy(dir.path().join("0000").join(copy), one_day.path().join(copy)).unwrap();
+    }
+    ingest(&env, &[one_day.path()], &[]);
     if backend == Backend::Postgres {
         // The run's end settled the months its last units of work left stale.
         assert_eq!(number(&env, "SELECT count(*) FROM rollup_stale"), 0);

@@ -44,18 +44,19 @@
 //! texts), and each of those IPs' own messages, reports and reporters, in the same order
 //! (length-prefixed too: only a sender's page and `sources` read them).
 //!
-//! Upkeep: the reports of a batch are summed into a [`Presum`] before its unit of work begins, by
-//! the pipeline's worker that filled the batch (a unit of work given none, or storing only some of
-//! them, sums what it stored into [`Pending`] itself; a record's key is computed once per distinct
-//! stored columns). Its commit writes the sums of each (domain, day) as a new part of that day
-//! (`rollup_parts`, read by readers beside the day's row and folded into it once a day has
-//! [`upkeep::FOLD_PARTS`]), so that a unit of work writes about the bytes of its own sums rather
-//! than those of every day it adds to again. The months it touches go stale (their rows deleted and
-//! listed in `rollup_stale`; readers read those months by day), and are summed again from their
-//! days by the unit of work [`upkeep::SETTLE_AFTER`] units after the last that touched them
-//! (counted in a clock), and of a later run ([`RunClock`]; PostgreSQL settles a run's at its end):
-//! summing a month again each time a batch skipped it cost more than the rest of the upkeep. A
-//! month's thirds are summed from its days with it and deleted with it. A quarter row exists only
+//! Upkeep: the reports of a batch are summed into a [`Presum`], encoded as the parts of their days,
+//! before its unit of work begins, by the pipeline's worker that filled the batch (a unit of work
+//! given none, or storing only some of them, sums what it stored into [`Pending`] itself; a
+//! record's key is computed once per distinct stored columns). Its commit writes the sums of each
+//! (domain, day) as a new part of that day (`rollup_parts`, read by readers beside the day's row
+//! and folded into it once a day has [`upkeep::FOLD_PARTS`]; the sums of a day that two of its
+//! batches touch added together first), so that a unit of work writes about the bytes of its own
+//! sums rather than those of every day it adds to again. The months it touches go stale (their rows
+//! deleted and listed in `rollup_stale`; readers read those months by day), and are summed again
+//! from their days by the unit of work [`upkeep::SETTLE_AFTER`] units after the last that touched
+//! them (counted in a clock), and of a later run ([`RunClock`]; PostgreSQL settles a run's at its
+//! end): summing a month again each time a batch skipped it cost more than the rest of the upkeep.
+//! A month's thirds are summed from its days with it and deleted with it. A quarter row exists only
 //! while it is the sum of its month rows and none of its months is stale: marking a month stale
 //! deletes it, and settling a month sums it again from its months once each has a row (and the
 //! quarter before, if it has none, from what it has). A replaced copy or `prune` marks the (domain,

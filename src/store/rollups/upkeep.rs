@@ -194,7 +194,10 @@ pub(in crate::store) fn write<S: RollupSql>(
     run: &RunClock,
 ) -> Result<(), StoreError> {
     let Pending {
-        mut days, dirty, ..
+        mut days,
+        mut encoded,
+        dirty,
+        ..
     } = p;
     let exclusive: BTreeSet<(String, i64)> = dirty
         .iter()
@@ -208,6 +211,7 @@ pub(in crate::store) fn write<S: RollupSql>(
                 .filter(|(_, sums)| !sums.is_empty())
                 .map(move |(day, _)| (domain.clone(), month_key(*day)))
         })
+        .chain((encoded.iter()).map(|(domain, day, _)| (domain.clone(), month_key(*day))))
         .filter(|k| !exclusive.contains(k))
         .collect();
     sql.lock(&shared, &exclusive)?;
@@ -223,28 +227,54 @@ pub(in crate::store) fn write<S: RollupSql>(
             touched.insert((domain.clone(), start, end));
         }
     }
-    let mut rows: Vec<(String, i64, Entries)> = days
+    if !dirty.is_empty() {
+        // Summed again from their records, which hold these sums' reports too.
+        encoded.retain(|(domain, day, _)| !dirty.contains(&(domain.clone(), *day)));
+    }
+    // Each day's sums: encoded ([`super::Presum`]), or summed by the unit of work itself, or both.
+    let mut rows: Vec<(String, i64, Day)> = days
         .into_iter()
         .flat_map(|(domain, by_day)| {
             by_day
                 .into_iter()
-                .map(move |(day, sums)| (domain.clone(), day, sums))
+                .map(move |(day, sums)| (domain.clone(), day, Day::Sums(sums)))
         })
-        .filter(|(_, _, sums)| !sums.is_empty())
+        .filter(|(_, _, sums)| !matches!(sums, Day::Sums(s) if s.is_empty()))
+        .chain((encoded.into_iter()).map(|(domain, day, blob)| (domain, day, Day::Encoded(blob))))
         .collect();
     rows.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-    // Every day's new part at once (each day is once in `rows`), then the days that now have
-    // enough parts folded: as if each were folded as its part was added, since a fold takes
-    // only its own day's parts.
+    // Every day's new part at once (each day once), then the days that now have enough parts
+    // folded: as if each were folded as its part was added, since a fold takes only its own
+    // day's parts. A day with sums from more than one place has them added together (as a fold
+    // adds a day's parts).
     let mut scratch = Scratch::default();
-    let blobs: Vec<Vec<u8>> = rows
-        .iter_mut()
-        .map(|(_, _, sums)| encode_all(sums, &mut scratch))
-        .collect();
-    let parts: Vec<(&str, i64, &[u8])> = rows
-        .iter()
-        .zip(&blobs)
-        .map(|((domain, day, _), blob)| (domain.as_str(), *day, blob.as_slice()))
+    let mut blobs: Vec<(String, i64, Vec<u8>)> = Vec::with_capacity(rows.len());
+    let mut rows = rows.into_iter().peekable();
+    while let Some((domain, day, first)) = rows.next() {
+        let same = |r: &(String, i64, Day)| r.1 == day && r.0 == domain;
+        let blob = match (first, rows.peek().is_some_and(same)) {
+            (Day::Encoded(blob), false) => blob,
+            (Day::Sums(mut sums), false) => encode_all(&mut sums, &mut scratch),
+            (first, true) => {
+                let mut all = Entries::default();
+                let mut add = |sums: Day| match sums {
+                    Day::Encoded(blob) => add_entries(&mut all, &blob).ok_or_else(S::unreadable),
+                    Day::Sums(sums) => {
+                        absorb_entries(&mut all, sums);
+                        Ok(())
+                    }
+                };
+                add(first)?;
+                while let Some((_, _, sums)) = rows.next_if(same) {
+                    add(sums)?;
+                }
+                encode_all(&mut all, &mut scratch)
+            }
+        };
+        blobs.push((domain, day, blob));
+    }
+    let parts: Vec<(&str, i64, &[u8])> = (blobs.iter())
+        .map(|(domain, day, blob)| (domain.as_str(), *day, blob.as_slice()))
         .collect();
     let counts = sql.add_parts(&parts)?;
     for ((domain, day, _), n) in parts.iter().zip(counts) {
@@ -256,7 +286,7 @@ pub(in crate::store) fn write<S: RollupSql>(
         }
     }
     drop(parts);
-    free_elsewhere((rows, blobs));
+    free_elsewhere(blobs);
     let clock = sql.tick()?;
     let months: Vec<(&str, i64, i64)> = touched
         .iter()
@@ -271,6 +301,13 @@ pub(in crate::store) fn write<S: RollupSql>(
             .saturating_sub(SETTLE_AFTER)
             .min(first.saturating_sub(1)),
     )
+}
+
+/// A day's sums in a unit of work's [`Pending`]: encoded (a batch's [`super::Presum`]), or summed
+/// by the unit of work itself.
+enum Day {
+    Encoded(Vec<u8>),
+    Sums(Entries),
 }
 
 /// Folds the parts of `domain`'s days `[from, to)` into their rows.
