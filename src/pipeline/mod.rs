@@ -214,7 +214,7 @@ pub fn chunks<I: Iterator>(mut inputs: I, threads: usize) -> impl Iterator<Item 
 // or thousands. Measured (2 cores, issue 21; `cargo bench --bench floor`, peak RSS of the ingest
 // stage, SQLite): a batch of 2,000 reports held 76-80 MB over reports of 20 records and 194-202 MB
 // over reports of 300; 4,000 rows hold 31-35 MB and 53-66 MB, and the run takes no more CPU time
-// (5-15% less: a batch that fits the caches).
+// (5-15% less: a batch that fits the caches). 2,000 since stop 50 ([`Kind::batch_rows`]).
 
 /// What stops a whole run (as opposed to one input).
 #[derive(Debug, thiserror::Error)]
