@@ -286,9 +286,10 @@ fn rollups_answer_as_the_records_over_the_corpus_and_generated_reports(backend: 
     let dir = tempfile::tempdir().unwrap();
     write_corpus(dir.path(), 300).unwrap();
     ingest(&env, &[dir.path()], &[]);
-    // Reports of one domain and day (1,825 apart) in each batch of a unit of work: each batch's
-    // sums come encoded, added together at commit; with copies of two reports stored above,
-    // whose batch the unit of work sums itself.
+    // Reports of one day (1,825 apart: five years of the generator's 365 days) and two domains
+    // (domain0 and domain25, in turn) in each batch of a unit of work: each batch's sums come
+    // encoded, added together at commit; with copies of two reports stored above, whose batch the
+    // unit of work sums itself.
     let one_day = tempfile::tempdir().unwrap();
     for j in 0..600 {
         let path = one_day.path().join(format!("day-{j}.xml"));

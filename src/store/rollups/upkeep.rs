@@ -237,9 +237,9 @@ pub(in crate::store) fn write<S: RollupSql>(
         .flat_map(|(domain, by_day)| {
             by_day
                 .into_iter()
+                .filter(|(_, sums)| !sums.is_empty())
                 .map(move |(day, sums)| (domain.clone(), day, Day::Sums(sums)))
         })
-        .filter(|(_, _, sums)| !matches!(sums, Day::Sums(s) if s.is_empty()))
         .chain((encoded.into_iter()).map(|(domain, day, blob)| (domain, day, Day::Encoded(blob))))
         .collect();
     rows.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
