@@ -57,8 +57,8 @@ use crate::model::{
     AggregateReport, DayCount, Evidence, EvidenceKey, Filter, IpEvidence, SourceSummary,
 };
 use crate::store::rollups::{
-    self, DAY, EvidenceAndDays, NO_DAY, Pending, Presum, RollupRead, RollupSql, Rows, Table,
-    quarter_span,
+    self, DAY, EvidenceAndDays, NO_DAY, Pending, Presum, RollupRead, RollupSql, Rows, StoredReport,
+    Table, quarter_span,
 };
 use crate::store::source_groups::SourceGroups;
 use crate::store::{Detail, StoreError, StoredRecord};
@@ -845,7 +845,7 @@ impl Kept {
         reports: impl ExactSizeIterator<Item = &'a AggregateReport>,
     ) {
         let pre = self.presum.take();
-        self.pending.stored(pre, reports);
+        self.pending.stored(pre, reports.map(StoredReport::Records));
     }
 
     /// Marks `domain`'s day of `end` (a copy of a report ending then was replaced) to be summed

@@ -80,7 +80,7 @@ mod pending;
 mod plan;
 mod upkeep;
 
-pub(in crate::store) use pending::{Pending, Presum, presum};
+pub(in crate::store) use pending::{Pending, Presum, StoredReport, presum};
 pub(in crate::store) use plan::{DAY, NO_DAY, quarter_span};
 pub(in crate::store) use upkeep::{BackFill, RunClock, back_fill, prune, rebuild, settle, write};
 

@@ -228,6 +228,17 @@ pub(in crate::store) fn presum<'a>(reports: impl Iterator<Item = &'a AggregateRe
     Presum { parts, reports: n }
 }
 
+/// A report a unit of work stored, as [`Pending::stored`] sums it when no [`Presum`] covers it.
+#[derive(Clone, Copy)]
+pub(in crate::store) enum StoredReport<'a> {
+    /// With its records: summed from them.
+    Records(&'a AggregateReport),
+    /// Its records freed once encoded (SQLite's blocks, freed on the parsing threads so that a
+    /// batch waiting for the writer holds no more than it writes): its day summed again at
+    /// commit from the records stored, this one's among them.
+    Encoded(&'a AggregateReport),
+}
+
 impl Pending {
     /// Adds the reports a unit of work stored: the batch's [`Presum`] (`pre`, if it was given
     /// one) when these are all of its reports (the batch is the reports the presum was made of,
@@ -236,7 +247,7 @@ impl Pending {
     pub(in crate::store) fn stored<'a>(
         &mut self,
         pre: Option<Box<Presum>>,
-        reports: impl ExactSizeIterator<Item = &'a AggregateReport>,
+        reports: impl ExactSizeIterator<Item = StoredReport<'a>>,
     ) {
         if let Some(pre) = pre
             && pre.reports == reports.len()
@@ -251,7 +262,10 @@ impl Pending {
             return;
         }
         for r in reports {
-            self.add_report(r);
+            match r {
+                StoredReport::Records(r) => self.add_report(r),
+                StoredReport::Encoded(r) => self.forget_day(&r.policy.domain, r.metadata.end),
+            }
         }
     }
 

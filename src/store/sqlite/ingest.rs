@@ -88,7 +88,10 @@ impl Tx<'_> {
     /// [`crate::store::Tx::insert_reports`]: each report as [`Self::insert_report`] has it, in
     /// order; then the records of all that were stored, a block a report
     /// ([`Self::insert_records`]). `blocks`, when given, holds each report's block encoded
-    /// already (in the order of `reports`); otherwise they are encoded here.
+    /// already (in the order of `reports`); otherwise they are encoded here. A report given with
+    /// its block may come without its records (freed on the parsing thread once encoded, so that
+    /// a batch waiting for the writer holds its blocks only): its count, totals and rollup sums
+    /// are then its block's.
     pub fn insert_reports(
         &mut self,
         reports: &[(&str, &Located<AggregateReport>)],
@@ -107,16 +110,19 @@ impl Tx<'_> {
             empty => empty.insert(Insert::prepare(self.conn, INSERT_REPORT)?),
         };
         for (i, (origin, report)) in reports.iter().enumerate() {
+            // A report whose records were freed once encoded ([`Self::insert_reports`]) has its
+            // block only; one that still holds them has a block of as many.
             let block = blocks
                 .and_then(|b| b.get(i))
-                .filter(|b| b.len() == report.item.records.len());
+                .filter(|b| report.item.records.is_empty() || b.len() == report.item.records.len());
             let (r, m, p) = (&report.item, &report.item.metadata, &report.item.policy);
+            let record_count = block.map_or(r.records.len(), |b| b.len());
             let errors = (!m.errors.is_empty())
                 .then(|| serde_json::to_string(&m.errors).unwrap_or_default());
             // The copy's size, stored with it and compared with a stored copy's.
             let totals = block.and_then(|b| b.totals()).unwrap_or_else(|| r.totals());
             let this = Completeness {
-                records: r.records.len() as i64,
+                records: record_count as i64,
                 messages: sat(totals.messages),
                 passed: sat(totals.passed),
                 end: m.end,
@@ -196,7 +202,7 @@ impl Tx<'_> {
                     records: usize::try_from(this.records - before).unwrap_or(0),
                 },
                 None => Inserted::New {
-                    records: r.records.len(),
+                    records: record_count,
                 },
             });
         }
@@ -216,7 +222,7 @@ impl Tx<'_> {
             .collect();
         let mut encoded = encoded.iter();
         let blocks: Vec<(i64, &Block)> = (reports.iter())
-            .filter(|(_, r, _)| !r.records.is_empty())
+            .filter(|(_, r, b)| b.map_or(!r.records.is_empty(), |b| !b.is_empty()))
             .filter_map(|(row, _, b)| Some((*row, b.or_else(|| encoded.next())?)))
             .collect();
         // The statements of 1, 2, 4, … rows, prepared when first needed in the unit of work

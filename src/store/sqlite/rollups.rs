@@ -14,7 +14,8 @@ use super::evidence::{STORED_COLUMNS, STORED_COUNT, stored_record, text};
 use super::{Db, Tx};
 use crate::model::{AggregateReport, EvidenceKey, IpEvidence};
 use crate::store::rollups::{
-    self, DAY, EvidenceAndDays, NO_DAY, Presum, RollupRead, RollupSql, Rows, Table, quarter_span,
+    self, DAY, EvidenceAndDays, NO_DAY, Presum, RollupRead, RollupSql, Rows, StoredReport, Table,
+    quarter_span,
 };
 use crate::store::source_groups::SourceGroups;
 use crate::store::{Block, Detail, StoreError, StoredRecord};
@@ -562,9 +563,12 @@ impl Tx<'_> {
     /// ([`Pending::stored`]).
     pub(super) fn roll_up(&self, reports: &[(i64, &AggregateReport, Option<&Block>)]) {
         let pre = self.presum.take();
-        self.rollups
-            .borrow_mut()
-            .stored(pre, reports.iter().map(|(_, r, _)| *r));
+        // A report with a block of more records than it holds had them freed once encoded.
+        let reports = reports.iter().map(|&(_, r, block)| match block {
+            Some(b) if b.len() != r.records.len() => StoredReport::Encoded(r),
+            _ => StoredReport::Records(r),
+        });
+        self.rollups.borrow_mut().stored(pre, reports);
     }
 
     /// Marks `domain`'s day of `end` (a report of it is about to be deleted in this unit of
