@@ -22,7 +22,7 @@
 //! one, refusing (never panicking on) bytes that are not a block this version wrote.
 
 use crate::model::{AggregateReport, Record, Totals};
-use crate::store::{lists, same_bytes, same_text, sat};
+use crate::store::{StoredRecord, lists, same_bytes, same_text, sat};
 
 /// The first byte of a block of this format.
 pub const VERSION: u8 = 1;
@@ -161,6 +161,29 @@ fn row<'a>(rec: &'a Record, auth: &'a str) -> Row<'a> {
             s.map(|s| s.result.as_str()),
             Some(auth),
         ],
+    }
+}
+
+impl<'a> Row<'a> {
+    /// The record's stored columns under the report's policy `domain`, as the rollups sum them
+    /// (the [`TEXTS`] [`row`] wrote, read back by place). A record without a source IP (never
+    /// written so) has an empty one.
+    pub(in crate::store) fn stored(&self, domain: &'a str) -> StoredRecord<'a> {
+        let t = &self.texts;
+        StoredRecord {
+            domain,
+            source_ip: t[0].unwrap_or_default(),
+            disposition: t[1],
+            dkim: t[2],
+            spf: t[3],
+            header_from: t[4],
+            envelope_from: t[5],
+            auth_dkim_domain: t[7],
+            auth_dkim_result: t[8],
+            auth_spf_domain: t[9],
+            auth_spf_result: t[10],
+            forwarded: self.forwarded,
+        }
     }
 }
 

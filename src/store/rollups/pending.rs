@@ -10,8 +10,9 @@ use super::codec::{Entries, Ip, Scratch, Sums, encode_all, encode_key};
 use super::plan::{DAY, day_of};
 use crate::analyse::min_opt;
 use crate::model::AggregateReport;
+use crate::store::blocks::{Records, Unreadable};
 use crate::store::source_groups::{FirstInRecords, FirstInReport};
-use crate::store::{StoredRecord, same_text};
+use crate::store::{Block, StoredRecord, same_text};
 
 /// Frees `garbage` on a thread of its own: the sums of a batch are thousands of small allocations,
 /// and the writer is the pipeline's narrowest stage.
@@ -91,6 +92,31 @@ impl Pending {
                 sums.add(reporter, m.begin, m.end, rec.count, &rec.source_ip, first);
             }
         }
+    }
+}
+
+impl Pending {
+    /// Adds one report as stored whose records are in its `block` only ([`StoredReport::Encoded`]):
+    /// as [`Self::add_report`] sums them from the model, and as a day's records read back are
+    /// summed ([`super::upkeep`]).
+    fn add_block(&mut self, r: &AggregateReport, block: &Block) -> Result<(), Unreadable> {
+        let (m, domain) = (&r.metadata, r.policy.domain.as_str());
+        let records = Records::new(block.data())?;
+        let (Some(row), keys) = self.row(domain, day_of(m.end)) else {
+            return Ok(());
+        };
+        keys.firsts.clear();
+        for rec in records {
+            let rec = rec?;
+            let stored = rec.stored(domain);
+            let first = (keys.firsts).first(0, stored.source_ip, stored.header_from);
+            if let Some(sums) = keys.sums(row, &stored) {
+                let reporter = sums.add_reporter(&m.org_name);
+                let count = u64::try_from(rec.count).unwrap_or(0);
+                sums.add(reporter, m.begin, m.end, count, stored.source_ip, first);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -234,9 +260,8 @@ pub(in crate::store) enum StoredReport<'a> {
     /// With its records: summed from them.
     Records(&'a AggregateReport),
     /// Its records freed once encoded (SQLite's blocks, freed on the parsing threads so that a
-    /// batch waiting for the writer holds no more than it writes): its day summed again at
-    /// commit from the records stored, this one's among them.
-    Encoded(&'a AggregateReport),
+    /// batch waiting for the writer holds no more than it writes): summed from its block.
+    Encoded(&'a AggregateReport, &'a Block),
 }
 
 impl Pending {
@@ -264,7 +289,13 @@ impl Pending {
         for r in reports {
             match r {
                 StoredReport::Records(r) => self.add_report(r),
-                StoredReport::Encoded(r) => self.forget_day(&r.policy.domain, r.metadata.end),
+                StoredReport::Encoded(r, block) => {
+                    if self.add_block(r, block).is_err() {
+                        // Never so for a block just made; its day is then summed again from
+                        // the records stored, this one's among them.
+                        self.forget_day(&r.policy.domain, r.metadata.end);
+                    }
+                }
             }
         }
     }

@@ -565,7 +565,7 @@ impl Tx<'_> {
         let pre = self.presum.take();
         // A report with a block of more records than it holds had them freed once encoded.
         let reports = reports.iter().map(|&(_, r, block)| match block {
-            Some(b) if b.len() != r.records.len() => StoredReport::Encoded(r),
+            Some(b) if b.len() != r.records.len() => StoredReport::Encoded(r, b),
             _ => StoredReport::Records(r),
         });
         self.rollups.borrow_mut().stored(pre, reports);
