@@ -313,3 +313,75 @@ impl Pending {
         self.dirty.insert((domain.to_owned(), day_of(end)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::rollups::codec::Scratch;
+
+    /// Every aggregate report of `sample-reports/`, each summed from its records and from its
+    /// block: the same sums, byte for byte once encoded, whichever way a unit of work took.
+    #[test]
+    fn a_report_summed_from_its_block_sums_as_from_its_records() {
+        fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).expect("sample-reports/ is read") {
+                let path = entry.expect("a directory entry").path();
+                if path.is_dir() {
+                    files(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut paths = Vec::new();
+        files(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-reports"),
+            &mut paths,
+        );
+        let (mut reports, mut records) = (0, 0);
+        for path in paths {
+            let bytes = std::fs::read(&path).expect("a sample report is read");
+            let mut parsed = Vec::new();
+            crate::unpack::walk(&bytes, &Default::default(), &mut |_, leaf| {
+                if let crate::unpack::Leaf::Xml(xml) = leaf
+                    && let Ok(r) = crate::parse::parse_aggregate(&crate::parse::decode_xml(xml))
+                {
+                    parsed.push(r);
+                }
+            });
+            for r in parsed {
+                let encode = |p: Pending| -> Vec<(String, i64, Vec<u8>)> {
+                    let mut days: Vec<_> = (p.days.into_iter())
+                        .flat_map(|(domain, by_day)| {
+                            by_day.into_iter().map(move |(day, mut sums)| {
+                                let blob = encode_all(&mut sums, &mut Scratch::default());
+                                (domain.clone(), day, blob)
+                            })
+                        })
+                        .collect();
+                    days.sort();
+                    days
+                };
+                let mut from_records = Pending::default();
+                from_records.add_report(&r);
+                let mut from_block = Pending::default();
+                from_block
+                    .add_block(&r, &Block::of(&r))
+                    .expect("a block just made is read back");
+                assert_eq!(
+                    encode(from_records),
+                    encode(from_block),
+                    "{}: {}",
+                    path.display(),
+                    r.metadata.report_id
+                );
+                reports += 1;
+                records += r.records.len();
+            }
+        }
+        assert!(
+            reports >= 100 && records >= 300,
+            "{reports} reports, {records} records"
+        );
+    }
+}
