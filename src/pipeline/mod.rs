@@ -175,16 +175,19 @@ fn process(input: Input, options: &Options, encode: bool) -> Processed {
                 rows,
             }
         }
-        Err(reason) => Processed {
-            origin,
-            data: None,
-            extracted: Extracted {
+        Err(reason) => {
+            let extracted = Extracted {
                 failures: vec![located("", Failure { reason })],
                 ..Extracted::default()
-            },
-            blocks: Vec::new(),
-            rows: 1,
-        },
+            };
+            Processed {
+                origin,
+                data: None,
+                rows: size(&extracted),
+                extracted,
+                blocks: Vec::new(),
+            }
+        }
     }
 }
 

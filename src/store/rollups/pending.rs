@@ -93,28 +93,21 @@ impl Pending {
             }
         }
     }
-}
 
-impl Pending {
     /// Adds one report as stored whose records are in its `block` only ([`StoredReport::Encoded`]):
     /// as [`Self::add_report`] sums them from the model, and as a day's records read back are
-    /// summed ([`super::upkeep`]).
+    /// summed ([`Keys::add_to`]).
     fn add_block(&mut self, r: &AggregateReport, block: &Block) -> Result<(), Unreadable> {
         let (m, domain) = (&r.metadata, r.policy.domain.as_str());
         let records = Records::new(block.data())?;
         let (Some(row), keys) = self.row(domain, day_of(m.end)) else {
             return Ok(());
         };
-        keys.firsts.clear();
+        let mut add = keys.add_to(row);
         for rec in records {
             let rec = rec?;
-            let stored = rec.stored(domain);
-            let first = (keys.firsts).first(0, stored.source_ip, stored.header_from);
-            if let Some(sums) = keys.sums(row, &stored) {
-                let reporter = sums.add_reporter(&m.org_name);
-                let count = u64::try_from(rec.count).unwrap_or(0);
-                sums.add(reporter, m.begin, m.end, count, stored.source_ip, first);
-            }
+            let count = u64::try_from(rec.count).unwrap_or(0);
+            add(0, &rec.stored(domain), &m.org_name, m.begin, m.end, count);
         }
         Ok(())
     }
@@ -144,11 +137,31 @@ pub(super) struct Keys {
     /// The record of a report summed from the model ([`Pending::add_report`]) that counts it for
     /// its source IP and header From.
     pub(super) in_report: FirstInRecords,
-    /// The same, of the reports whose records are read back ([`super::upkeep`]).
-    pub(super) firsts: FirstInReport,
+    /// The same, of the reports whose records are read back or from a block ([`Keys::add_to`]).
+    firsts: FirstInReport,
 }
 
 impl Keys {
+    /// Adds stored records to their keys' sums in `row`: each with its report's id, reporter,
+    /// begin and end, and its messages (as [`super::RollupSql::records_of_day`] gives them), the
+    /// first of a report's records from an IP under a header From counting the report for it
+    /// ([`FirstInReport`]).
+    pub(super) fn add_to<'s>(
+        &'s mut self,
+        row: &'s mut Entries,
+    ) -> impl FnMut(i64, &StoredRecord<'_>, &str, Option<i64>, Option<i64>, u64) + 's {
+        self.firsts.clear();
+        move |report, stored, org, begin, end, count| {
+            let first = self
+                .firsts
+                .first(report, stored.source_ip, stored.header_from);
+            if let Some(s) = self.sums(row, stored) {
+                let reporter = s.add_reporter(org);
+                s.add(reporter, begin, end, count, stored.source_ip, first);
+            }
+        }
+    }
+
     /// The sums in `row` of the key of `stored`, made when new.
     pub(super) fn sums<'r>(
         &mut self,

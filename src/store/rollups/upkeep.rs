@@ -353,16 +353,7 @@ fn sum_day<S: RollupSql>(
     let (Some(row), keys) = p.row(domain, day) else {
         return Ok(());
     };
-    keys.firsts.clear();
-    sql.records_of_day(domain, day, |report, stored, org, begin, end, count| {
-        let first = keys
-            .firsts
-            .first(report, stored.source_ip, stored.header_from);
-        if let Some(s) = keys.sums(row, stored) {
-            let reporter = s.add_reporter(org);
-            s.add(reporter, begin, end, count, stored.source_ip, first);
-        }
-    })
+    sql.records_of_day(domain, day, keys.add_to(row))
 }
 
 /// Deletes the rollups and sums every stored report again, one (domain, day) at a time, then
